@@ -1,0 +1,57 @@
+using Microsoft.CodeAnalysis;
+
+namespace SourceGenTransformer.Generator;
+
+/// <summary>Every diagnostic the generator reports. IDs are stable: never renumber, only add.</summary>
+internal static class DiagnosticDescriptors
+{
+    private const string Category = "SourceGenTransformer";
+
+    private static DiagnosticDescriptor Rule(string id, string title, string message, DiagnosticSeverity severity = DiagnosticSeverity.Error) =>
+        new(id, title, message, Category, severity, isEnabledByDefault: true,
+            helpLinkUri: $"docs/diagnostics/{id}.md");
+
+    public static readonly DiagnosticDescriptor NotPartial = Rule("STG0001",
+        "Model class must be partial",
+        "'{0}' must be declared partial (and so must every type that contains it) so the generator can add the engine to it");
+
+    public static readonly DiagnosticDescriptor DimensionNotPositive = Rule("STG0002",
+        "Required dimension missing or not positive",
+        "{0} is {1}; the {2} family needs it set to a positive number");
+
+    public static readonly DiagnosticDescriptor ModelDimNotDivisibleByHeads = Rule("STG0003",
+        "ModelDim not divisible by Heads",
+        "ModelDim {0} is not divisible by Heads {1}; each head must get ModelDim / Heads dimensions");
+
+    public static readonly DiagnosticDescriptor HeadsNotDivisibleByKvHeads = Rule("STG0004",
+        "Heads not divisible by KvHeads",
+        "Heads {0} is not divisible by KvHeads {1}; grouped-query attention shares each key/value head among Heads / KvHeads query heads");
+
+    public static readonly DiagnosticDescriptor RotaryOddHeadDim = Rule("STG0005",
+        "Rotary positions need an even head dimension",
+        "Rotary positions rotate pairs of dimensions, but the head dimension ModelDim / Heads = {0} / {1} = {2} is odd");
+
+    public static readonly DiagnosticDescriptor OptionNotSupported = Rule("STG0006",
+        "Option not expressible by the family's weights",
+        "{0} = {1} is not supported by the {2} family: {3}");
+
+    public static readonly DiagnosticDescriptor SizeOverflow = Rule("STG0007",
+        "Model too large for 32-bit indexing",
+        "{0} has {1} elements, more than the {2} an engine buffer can index");
+
+    public static readonly DiagnosticDescriptor FamilyNotSupported = Rule("STG0008",
+        "Model family not supported",
+        "The {0} family is not supported by this version of the generator; supported families: Llama, Gpt2");
+
+    public static readonly DiagnosticDescriptor PropertyIgnored = Rule("STG0009",
+        "Property does not apply to the family",
+        "{0} does not apply to the {1} family and is ignored", DiagnosticSeverity.Warning);
+
+    public static readonly DiagnosticDescriptor InvalidValue = Rule("STG0010",
+        "Invalid attribute value",
+        "{0} = {1} is invalid: {2}");
+
+    public static readonly DiagnosticDescriptor UnsupportedDeclaration = Rule("STG0011",
+        "Unsupported model declaration",
+        "'{0}' cannot hold a generated model: {1}");
+}

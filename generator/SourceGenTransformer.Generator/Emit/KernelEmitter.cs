@@ -1,0 +1,469 @@
+using System.Collections.Generic;
+using System.Globalization;
+using SourceGenTransformer.Generator.Helpers;
+using SourceGenTransformer.Generator.Model;
+using static SourceGenTransformer.Generator.Emit.Names;
+
+namespace SourceGenTransformer.Generator.Emit;
+
+/// <summary>
+/// Writes the model's kernels: one static method per operation and shape, every trip count a
+/// constant. Each kernel's first doc line is its contract.
+/// </summary>
+/// <remarks>
+/// The one unrolling policy: loops step by <c>Vector256&lt;float&gt;.Count</c> (8) with the trip
+/// count a constant; a scalar tail is emitted only where a dimension is not a multiple of 8.
+/// The matrix-vector product, which dominates decode, takes 4 rows at a time and 2 column
+/// vectors per iteration, so each load of x feeds 8 independent fused multiply-add chains;
+/// leftover rows (d % 4) run one at a time. Other kernels are single vector loops: they are
+/// bound by memory, not by FMA latency. Nothing is unrolled across layers: layers share code.
+/// </remarks>
+internal static class KernelEmitter
+{
+    public static void Emit(SourceWriter w, ModelShape s)
+    {
+        w.Line("/// <summary>The kernels of this model, specialised to its constant shapes (see the remarks for the unrolling policy).</summary>");
+        w.Line("/// <remarks>");
+        w.Line("/// Loops step by Vector256&lt;float&gt;.Count with constant trip counts; a scalar tail exists only where a dimension");
+        w.Line("/// is not a multiple of 8. MatVec takes 4 rows and 2 column vectors per iteration: 8 independent FMA chains.");
+        w.Line("/// </remarks>");
+        w.Line(GeneratedCode);
+        using (w.Block("internal static class Kernels"))
+        {
+            var seen = new HashSet<string>();
+            foreach ((int d, int n) in MatVecShapes(s))
+                if (seen.Add(MatVecName(d, n)))
+                    EmitMatVec(w, d, n);
+
+            foreach (int n in AddSizes(s))
+                EmitAdd(w, n);
+
+            EmitDot(w, s.HeadDim);
+            EmitAxpy(w, s.HeadDim);
+            if (s.Normalization == Norm.RmsNorm) EmitRmsNorm(w, s.ModelDim, s.NormEpsilon);
+            else EmitLayerNorm(w, s.ModelDim, s.NormEpsilon);
+            EmitSoftmax(w);
+            if (s.Positional == Positional.Rotary) EmitRope(w, s.HeadDim);
+            EmitActivation(w, s.Activation, s.FeedForwardDim);
+        }
+    }
+
+    // ---------------------------------------------------------------- names used by the forward pass
+
+    public static string MatVecName(int d, int n) => $"MatVec{d}x{n}";
+
+    public static string AddName(int n) => $"Add{n}";
+
+    public static string DotName(int n) => $"Dot{n}";
+
+    public static string AxpyName(int n) => $"Axpy{n}";
+
+    public static string NormName(ModelShape s) => (s.Normalization == Norm.RmsNorm ? "RmsNorm" : "LayerNorm") + s.ModelDim.ToString(CultureInfo.InvariantCulture);
+
+    public static string ActivationName(ModelShape s) => s.Activation + s.FeedForwardDim.ToString(CultureInfo.InvariantCulture);
+
+    private static IEnumerable<(int d, int n)> MatVecShapes(ModelShape s)
+    {
+        if (s.Family == Family.Gpt2)
+        {
+            yield return (s.QkvDim, s.ModelDim);
+            yield return (s.ModelDim, s.ModelDim);
+        }
+        else
+        {
+            yield return (s.ModelDim, s.ModelDim);
+            yield return (s.KvDim, s.ModelDim);
+        }
+        yield return (s.FeedForwardDim, s.ModelDim);
+        yield return (s.ModelDim, s.FeedForwardDim);
+        yield return (s.VocabSize, s.ModelDim);
+    }
+
+    private static IEnumerable<int> AddSizes(ModelShape s)
+    {
+        var sizes = new SortedSet<int> { s.ModelDim };
+        if (s.Family == Family.Gpt2)
+        {
+            // Biases: c_attn (qkv) and c_fc (ffn); residual and c_proj biases are ModelDim.
+            sizes.Add(s.QkvDim);
+            sizes.Add(s.FeedForwardDim);
+        }
+        return sizes;
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private static string I(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private static string F(float value) => Literal(value) + "f";
+
+    private static string Load(string reference, string offset) => $"{Vector}.LoadUnsafe(ref {reference}, {offset})";
+
+    private static string Fma(string a, string b, string c) => $"{Vector}.FusedMultiplyAdd({a}, {b}, {c})";
+
+    private static void Refs(SourceWriter w, params string[] spans)
+    {
+        foreach (string span in spans)
+            w.Line($"ref float {span}Ref = ref {Marshal}.GetReference({span});");
+    }
+
+    private static void Guard(SourceWriter w, string kernel, params string[] conditions)
+    {
+        w.Line($"if ({string.Join(" || ", conditions)}) {Errors}.SpanTooShort(\"{kernel}\");");
+    }
+
+    /// <summary>
+    /// Writes a loop over [0, n): a vector body at offsets stepping by 8 up to the largest multiple
+    /// of 8, then (only when n is not a multiple of 8) a scalar body for the rest.
+    /// </summary>
+    private static void VectorLoop(SourceWriter w, int n, string[] vectorBody, string[] scalarBody)
+    {
+        int vectorEnd = n - n % 8;
+        if (vectorEnd > 0)
+        {
+            using (w.Block($"for (nuint j = 0; j < {I(vectorEnd)}; j += 8)"))
+                foreach (string line in vectorBody) w.Line(line);
+        }
+        if (vectorEnd != n)
+        {
+            w.Line($"// Scalar tail: {I(n)} is not a multiple of 8.");
+            using (w.Block($"for (nuint j = {I(vectorEnd)}; j < {I(n)}; j++)"))
+                foreach (string line in scalarBody) w.Line(line);
+        }
+    }
+
+    // ---------------------------------------------------------------- kernels
+
+    private static void EmitMatVec(SourceWriter w, int d, int n)
+    {
+        string name = MatVecName(d, n);
+        int rowBlocks = d - d % 4;
+        int pairEnd = n - n % 16;
+        bool oddVector = n % 16 >= 8;
+        int vectorEnd = n - n % 8;
+
+        w.Line($"/// <summary>xout ({I(d)}) = W ({I(d)} x {I(n)}) @ x ({I(n)}); W row-major.</summary>");
+        using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {ReadOnlySpan} w)"))
+        {
+            w.Line($"const int Rows = {I(d)}, Cols = {I(n)};");
+            Guard(w, name, "xout.Length < Rows", "x.Length < Cols", "w.Length < Rows * Cols");
+            Refs(w, "xout", "x", "w");
+
+            void RowBlock(int rows, string rowVar)
+            {
+                var r = new List<string>();
+                for (int k = 0; k < rows; k++) r.Add(k == 0 ? $"r0 = (nuint){rowVar} * Cols" : $"r{k} = r{k - 1} + Cols");
+                w.Line("nuint " + string.Join(", ", r) + ";");
+                for (int k = 0; k < rows; k++)
+                    w.Line($"{VectorF} a{k} = {VectorF}.Zero, b{k} = {VectorF}.Zero;");
+                if (pairEnd > 0)
+                {
+                    using (w.Block($"for (nuint j = 0; j < {I(pairEnd)}; j += 16)"))
+                    {
+                        w.Line($"{VectorF} x0 = {Load("xRef", "j")}, x1 = {Load("xRef", "j + 8")};");
+                        for (int k = 0; k < rows; k++)
+                        {
+                            w.Line($"a{k} = {Fma(Load("wRef", $"r{k} + j"), "x0", $"a{k}")};");
+                            w.Line($"b{k} = {Fma(Load("wRef", $"r{k} + j + 8"), "x1", $"b{k}")};");
+                        }
+                    }
+                }
+                if (oddVector)
+                {
+                    w.Line($"// One more column vector: {I(n)} % 16 = {I(n % 16)}.");
+                    using (w.Block(""))
+                    {
+                        w.Line($"{VectorF} x0 = {Load("xRef", I(pairEnd))};");
+                        for (int k = 0; k < rows; k++)
+                            w.Line($"a{k} = {Fma(Load("wRef", $"r{k} + {I(pairEnd)}"), "x0", $"a{k}")};");
+                    }
+                }
+                for (int k = 0; k < rows; k++)
+                    w.Line($"float s{k} = {Vector}.Sum(a{k} + b{k});");
+                if (vectorEnd != n)
+                {
+                    w.Line($"// Scalar tail: {I(n)} is not a multiple of 8.");
+                    using (w.Block($"for (nuint j = {I(vectorEnd)}; j < Cols; j++)"))
+                    {
+                        w.Line($"float xj = {Unsafe}.Add(ref xRef, j);");
+                        for (int k = 0; k < rows; k++)
+                            w.Line($"s{k} += {Unsafe}.Add(ref wRef, r{k} + j) * xj;");
+                    }
+                }
+                for (int k = 0; k < rows; k++)
+                    w.Line($"{Unsafe}.Add(ref xoutRef, {rowVar}{(k == 0 ? "" : " + " + I(k))}) = s{k};");
+            }
+
+            if (rowBlocks > 0)
+            {
+                w.Line("// Four rows per iteration: each x vector is loaded once for four rows.");
+                using (w.Block($"for (int i = 0; i < {I(rowBlocks)}; i += 4)"))
+                    RowBlock(4, "i");
+            }
+            if (rowBlocks != d)
+            {
+                w.Line($"// Leftover rows: {I(d)} is not a multiple of 4.");
+                using (w.Block($"for (int i = {I(rowBlocks)}; i < Rows; i++)"))
+                    RowBlock(1, "i");
+            }
+        }
+        w.Line();
+    }
+
+    private static void EmitAdd(SourceWriter w, int n)
+    {
+        string name = AddName(n);
+        w.Line($"/// <summary>y ({I(n)}) += x ({I(n)}).</summary>");
+        using (w.Block($"internal static void {name}({Span} y, {ReadOnlySpan} x)"))
+        {
+            Guard(w, name, $"y.Length < {I(n)}", $"x.Length < {I(n)}");
+            Refs(w, "y", "x");
+            VectorLoop(w, n,
+                [$"({Load("yRef", "j")} + {Load("xRef", "j")}).StoreUnsafe(ref yRef, j);"],
+                [$"{Unsafe}.Add(ref yRef, j) += {Unsafe}.Add(ref xRef, j);"]);
+        }
+        w.Line();
+    }
+
+    private static void EmitDot(SourceWriter w, int n)
+    {
+        string name = DotName(n);
+        w.Line($"/// <summary>Returns a ({I(n)}) · b ({I(n)}).</summary>");
+        using (w.Block($"internal static float {name}({ReadOnlySpan} a, {ReadOnlySpan} b)"))
+        {
+            Guard(w, name, $"a.Length < {I(n)}", $"b.Length < {I(n)}");
+            Refs(w, "a", "b");
+            w.Line($"{VectorF} acc = {VectorF}.Zero;");
+            VectorLoop(w, n - n % 8, [$"acc = {Fma(Load("aRef", "j"), Load("bRef", "j"), "acc")};"], []);
+            w.Line($"float sum = {Vector}.Sum(acc);");
+            TailOnly(w, n, $"sum += {Unsafe}.Add(ref aRef, j) * {Unsafe}.Add(ref bRef, j);");
+            w.Line("return sum;");
+        }
+        w.Line();
+    }
+
+    private static void TailOnly(SourceWriter w, int n, string body)
+    {
+        int vectorEnd = n - n % 8;
+        if (vectorEnd == n) return;
+        w.Line($"// Scalar tail: {I(n)} is not a multiple of 8.");
+        using (w.Block($"for (nuint j = {I(vectorEnd)}; j < {I(n)}; j++)"))
+            w.Line(body);
+    }
+
+    private static void EmitAxpy(SourceWriter w, int n)
+    {
+        string name = AxpyName(n);
+        w.Line($"/// <summary>y ({I(n)}) += a * x ({I(n)}).</summary>");
+        using (w.Block($"internal static void {name}({Span} y, float a, {ReadOnlySpan} x)"))
+        {
+            Guard(w, name, $"y.Length < {I(n)}", $"x.Length < {I(n)}");
+            Refs(w, "y", "x");
+            w.Line($"{VectorF} av = {Vector}.Create(a);");
+            VectorLoop(w, n,
+                [$"{Fma("av", Load("xRef", "j"), Load("yRef", "j"))}.StoreUnsafe(ref yRef, j);"],
+                [$"{Unsafe}.Add(ref yRef, j) += a * {Unsafe}.Add(ref xRef, j);"]);
+        }
+        w.Line();
+    }
+
+    private static void EmitRmsNorm(SourceWriter w, int n, float eps)
+    {
+        string name = "RmsNorm" + I(n);
+        w.Line($"/// <summary>o ({I(n)}) = x / sqrt(mean(x²) + {Literal(eps)}) * weight; o may be x.</summary>");
+        using (w.Block($"internal static void {name}({Span} o, {ReadOnlySpan} x, {ReadOnlySpan} weight)"))
+        {
+            Guard(w, name, $"o.Length < {I(n)}", $"x.Length < {I(n)}", $"weight.Length < {I(n)}");
+            Refs(w, "o", "x", "weight");
+            w.Line($"{VectorF} acc = {VectorF}.Zero;");
+            int vectorEnd = n - n % 8;
+            VectorLoop(w, vectorEnd, [$"{VectorF} v = {Load("xRef", "j")};", $"acc = {Fma("v", "v", "acc")};"], []);
+            w.Line($"float ss = {Vector}.Sum(acc);");
+            TailOnly(w, n, $"ss += {Unsafe}.Add(ref xRef, j) * {Unsafe}.Add(ref xRef, j);");
+            w.Line($"float scale = 1f / {MathF}.Sqrt(ss / {I(n)} + {F(eps)});");
+            w.Line($"{VectorF} sv = {Vector}.Create(scale);");
+            VectorLoop(w, n,
+                [$"({Load("weightRef", "j")} * ({Load("xRef", "j")} * sv)).StoreUnsafe(ref oRef, j);"],
+                [$"{Unsafe}.Add(ref oRef, j) = {Unsafe}.Add(ref weightRef, j) * ({Unsafe}.Add(ref xRef, j) * scale);"]);
+        }
+        w.Line();
+    }
+
+    private static void EmitLayerNorm(SourceWriter w, int n, float eps)
+    {
+        string name = "LayerNorm" + I(n);
+        int vectorEnd = n - n % 8;
+        w.Line($"/// <summary>o ({I(n)}) = (x - mean(x)) / sqrt(var(x) + {Literal(eps)}) * weight + bias; o may be x.</summary>");
+        using (w.Block($"internal static void {name}({Span} o, {ReadOnlySpan} x, {ReadOnlySpan} weight, {ReadOnlySpan} bias)"))
+        {
+            Guard(w, name, $"o.Length < {I(n)}", $"x.Length < {I(n)}", $"weight.Length < {I(n)}", $"bias.Length < {I(n)}");
+            Refs(w, "o", "x", "weight", "bias");
+            w.Line("// Two passes (mean, then variance about the mean), as PyTorch does, for accuracy.");
+            w.Line($"{VectorF} acc = {VectorF}.Zero;");
+            VectorLoop(w, vectorEnd, [$"acc += {Load("xRef", "j")};"], []);
+            w.Line($"float sum = {Vector}.Sum(acc);");
+            TailOnly(w, n, $"sum += {Unsafe}.Add(ref xRef, j);");
+            w.Line($"float mean = sum / {I(n)};");
+            w.Line($"{VectorF} mv = {Vector}.Create(mean);");
+            w.Line($"acc = {VectorF}.Zero;");
+            VectorLoop(w, vectorEnd, [$"{VectorF} c = {Load("xRef", "j")} - mv;", $"acc = {Fma("c", "c", "acc")};"], []);
+            w.Line($"float ss = {Vector}.Sum(acc);");
+            TailOnly(w, n, $"float c = {Unsafe}.Add(ref xRef, j) - mean; ss += c * c;");
+            w.Line($"float scale = 1f / {MathF}.Sqrt(ss / {I(n)} + {F(eps)});");
+            w.Line($"{VectorF} sv = {Vector}.Create(scale);");
+            VectorLoop(w, n,
+                [$"(({Load("xRef", "j")} - mv) * sv * {Load("weightRef", "j")} + {Load("biasRef", "j")}).StoreUnsafe(ref oRef, j);"],
+                [$"{Unsafe}.Add(ref oRef, j) = ({Unsafe}.Add(ref xRef, j) - mean) * scale * {Unsafe}.Add(ref weightRef, j) + {Unsafe}.Add(ref biasRef, j);"]);
+        }
+        w.Line();
+    }
+
+    private static void EmitSoftmax(SourceWriter w)
+    {
+        w.Line("/// <summary>x = softmax(x), in place; the length (positions attended) is known only at run time.</summary>");
+        using (w.Block($"internal static void Softmax({Span} x)"))
+        {
+            w.Lines($$"""
+                int n = x.Length;
+                ref float xRef = ref {{Marshal}}.GetReference(x);
+                nuint vectorEnd = (nuint)(n - n % 8);
+                // Subtract the maximum before exponentiating, for numerical stability.
+                {{VectorF}} mv = {{Vector}}.Create(float.NegativeInfinity);
+                for (nuint j = 0; j < vectorEnd; j += 8) mv = {{Vector}}.Max(mv, {{Load("xRef", "j")}});
+                float max = float.NegativeInfinity;
+                for (int k = 0; k < 8; k++) max = {{MathF}}.Max(max, mv.GetElement(k));
+                for (nuint j = vectorEnd; j < (nuint)n; j++) max = {{MathF}}.Max(max, {{Unsafe}}.Add(ref xRef, j));
+                // e = exp(x - max); sum the e.
+                mv = {{Vector}}.Create(max);
+                {{VectorF}} sv = {{VectorF}}.Zero;
+                for (nuint j = 0; j < vectorEnd; j += 8)
+                {
+                    {{VectorF}} e = {{Vector}}.Exp({{Load("xRef", "j")}} - mv);
+                    e.StoreUnsafe(ref xRef, j);
+                    sv += e;
+                }
+                float sum = {{Vector}}.Sum(sv);
+                for (nuint j = vectorEnd; j < (nuint)n; j++)
+                {
+                    float e = {{MathF}}.Exp({{Unsafe}}.Add(ref xRef, j) - max);
+                    {{Unsafe}}.Add(ref xRef, j) = e;
+                    sum += e;
+                }
+                // Normalise.
+                float inv = 1f / sum;
+                {{VectorF}} iv = {{Vector}}.Create(inv);
+                for (nuint j = 0; j < vectorEnd; j += 8) ({{Load("xRef", "j")}} * iv).StoreUnsafe(ref xRef, j);
+                for (nuint j = vectorEnd; j < (nuint)n; j++) {{Unsafe}}.Add(ref xRef, j) *= inv;
+                """);
+        }
+        w.Line();
+    }
+
+    private static void EmitRope(SourceWriter w, int headDim)
+    {
+        int half = headDim / 2;
+        w.Line($"/// <summary>");
+        w.Line($"/// Rotary embedding, rotate-half convention, of <paramref name=\"heads\"/> heads of {I(headDim)} in v at the position whose");
+        w.Line($"/// tables (cos, sin: {I(half)} each) are given: (v[i], v[i + {I(half)}]) = (v[i] cos - v[i + {I(half)}] sin, v[i + {I(half)}] cos + v[i] sin).");
+        w.Line($"/// </summary>");
+        using (w.Block($"internal static void Rope({Span} v, int heads, {ReadOnlySpan} cos, {ReadOnlySpan} sin)"))
+        {
+            Guard(w, "Rope", $"v.Length < heads * {I(headDim)}", $"cos.Length < {I(half)}", $"sin.Length < {I(half)}");
+            Refs(w, "cos", "sin");
+            using (w.Block("for (int h = 0; h < heads; h++)"))
+            {
+                w.Line($"ref float head = ref {Unsafe}.Add(ref {Marshal}.GetReference(v), h * {I(headDim)});");
+                VectorLoop(w, half,
+                [
+                    $"{VectorF} x1 = {Load("head", "j")}, x2 = {Load("head", $"j + {I(half)}")};",
+                    $"{VectorF} c = {Load("cosRef", "j")}, s = {Load("sinRef", "j")};",
+                    "(x1 * c - x2 * s).StoreUnsafe(ref head, j);",
+                    $"(x2 * c + x1 * s).StoreUnsafe(ref head, j + {I(half)});",
+                ],
+                [
+                    $"float x1 = {Unsafe}.Add(ref head, j), x2 = {Unsafe}.Add(ref head, j + {I(half)});",
+                    $"float c = {Unsafe}.Add(ref cosRef, j), s = {Unsafe}.Add(ref sinRef, j);",
+                    $"{Unsafe}.Add(ref head, j) = x1 * c - x2 * s;",
+                    $"{Unsafe}.Add(ref head, j + {I(half)}) = x2 * c + x1 * s;",
+                ]);
+            }
+        }
+        w.Line();
+    }
+
+    private static void EmitActivation(SourceWriter w, Act activation, int n)
+    {
+        string name = activation + I(n);
+        switch (activation)
+        {
+            case Act.SwiGlu:
+                w.Line($"/// <summary>h ({I(n)}) = silu(h) * g ({I(n)}), silu(x) = x / (1 + e^-x).</summary>");
+                using (w.Block($"internal static void {name}({Span} h, {ReadOnlySpan} g)"))
+                {
+                    Guard(w, name, $"h.Length < {I(n)}", $"g.Length < {I(n)}");
+                    Refs(w, "h", "g");
+                    VectorLoop(w, n,
+                        [$"{VectorF} v = {Load("hRef", "j")};", $"(v / ({VectorF}.One + {Vector}.Exp(-v)) * {Load("gRef", "j")}).StoreUnsafe(ref hRef, j);"],
+                        [$"float v = {Unsafe}.Add(ref hRef, j);", $"{Unsafe}.Add(ref hRef, j) = v / (1f + {MathF}.Exp(-v)) * {Unsafe}.Add(ref gRef, j);"]);
+                }
+                break;
+            case Act.GeluTanh:
+                w.Line($"/// <summary>x ({I(n)}) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x³))).</summary>");
+                using (w.Block($"internal static void {name}({Span} x)"))
+                {
+                    Guard(w, name, $"x.Length < {I(n)}");
+                    Refs(w, "x");
+                    w.Line($"{VectorF} k = {Vector}.Create(0.7978845608028654f), c = {Vector}.Create(0.044715f), half = {Vector}.Create(0.5f), two = {Vector}.Create(2f);");
+                    w.Line("// tanh(u) = 1 - 2 / (e^(2u) + 1): exact at both tails (e^(2u) = inf gives 1, 0 gives -1).");
+                    VectorLoop(w, n,
+                    [
+                        $"{VectorF} v = {Load("xRef", "j")};",
+                        $"{VectorF} u = k * (v + c * v * v * v);",
+                        $"{VectorF} t = {VectorF}.One - two / ({Vector}.Exp(two * u) + {VectorF}.One);",
+                        $"(half * v * ({VectorF}.One + t)).StoreUnsafe(ref xRef, j);",
+                    ],
+                    [
+                        $"float v = {Unsafe}.Add(ref xRef, j);",
+                        $"{Unsafe}.Add(ref xRef, j) = 0.5f * v * (1f + {MathF}.Tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)));",
+                    ]);
+                }
+                break;
+            case Act.Gelu:
+                w.Line($"/// <summary>x ({I(n)}) = x Φ(x) = 0.5 x (1 + erf(x / sqrt 2)), erf by Abramowitz and Stegun 7.1.26 (|error| &lt; 1.5e-7).</summary>");
+                using (w.Block($"internal static void {name}({Span} x)"))
+                {
+                    Guard(w, name, $"x.Length < {I(n)}");
+                    Refs(w, "x");
+                    w.Line($"{VectorF} half = {Vector}.Create(0.5f), rsqrt2 = {Vector}.Create(0.7071067811865476f), p = {Vector}.Create(0.3275911f);");
+                    w.Line($"{VectorF} a1 = {Vector}.Create(0.254829592f), a2 = {Vector}.Create(-0.284496736f), a3 = {Vector}.Create(1.421413741f), a4 = {Vector}.Create(-1.453152027f), a5 = {Vector}.Create(1.061405429f);");
+                    VectorLoop(w, n,
+                    [
+                        $"{VectorF} v = {Load("xRef", "j")};",
+                        $"{VectorF} z = v * rsqrt2, az = {Vector}.Abs(z);",
+                        $"{VectorF} t = {VectorF}.One / ({VectorF}.One + p * az);",
+                        $"{VectorF} poly = t * (a1 + t * (a2 + t * (a3 + t * (a4 + t * a5))));",
+                        $"{VectorF} y = {VectorF}.One - poly * {Vector}.Exp(-az * az);",
+                        $"{VectorF} erf = {Vector}.ConditionalSelect({Vector}.LessThan(z, {VectorF}.Zero), -y, y);",
+                        $"(half * v * ({VectorF}.One + erf)).StoreUnsafe(ref xRef, j);",
+                    ],
+                    [
+                        $"float v = {Unsafe}.Add(ref xRef, j);",
+                        $"{Unsafe}.Add(ref xRef, j) = 0.5f * v * (1f + global::SourceGenTransformer.ScalarKernels.Erf(v * 0.7071067811865476f));",
+                    ]);
+                }
+                break;
+            case Act.Relu:
+                w.Line($"/// <summary>x ({I(n)}) = max(0, x).</summary>");
+                using (w.Block($"internal static void {name}({Span} x)"))
+                {
+                    Guard(w, name, $"x.Length < {I(n)}");
+                    Refs(w, "x");
+                    VectorLoop(w, n,
+                        [$"{Vector}.Max({Load("xRef", "j")}, {VectorF}.Zero).StoreUnsafe(ref xRef, j);"],
+                        [$"{Unsafe}.Add(ref xRef, j) = {MathF}.Max(0f, {Unsafe}.Add(ref xRef, j));"]);
+                }
+                break;
+        }
+        w.Line();
+    }
+}

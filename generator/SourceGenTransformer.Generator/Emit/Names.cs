@@ -1,0 +1,21 @@
+using System.Globalization;
+
+namespace SourceGenTransformer.Generator.Emit;
+
+/// <summary>Fully qualified names used by the emitted code (inside the user's type, everything is global::-qualified).</summary>
+internal static class Names
+{
+    public const string Span = "global::System.Span<float>";
+    public const string ReadOnlySpan = "global::System.ReadOnlySpan<float>";
+    public const string Vector = "global::System.Runtime.Intrinsics.Vector256";
+    public const string VectorF = "global::System.Runtime.Intrinsics.Vector256<float>";
+    public const string Marshal = "global::System.Runtime.InteropServices.MemoryMarshal";
+    public const string Unsafe = "global::System.Runtime.CompilerServices.Unsafe";
+    public const string MathF = "global::System.MathF";
+    public const string Errors = "global::SourceGenTransformer.TransformerErrors";
+    public const string GeneratedCode = "[global::System.CodeDom.Compiler.GeneratedCode(\"SourceGenTransformer\", \"0.1.0\")]";
+    public const string AggressiveInlining = "[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]";
+
+    /// <summary>A float as a round-trippable, culture-invariant C# literal without the suffix.</summary>
+    public static string Literal(float value) => value.ToString("R", CultureInfo.InvariantCulture);
+}

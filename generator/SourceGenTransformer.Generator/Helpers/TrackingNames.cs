@@ -1,0 +1,9 @@
+namespace SourceGenTransformer.Generator.Helpers;
+
+/// <summary>Names of the pipeline steps, so tests can assert what was cached.</summary>
+internal static class TrackingNames
+{
+    public const string Parse = nameof(Parse);
+    public const string Diagnostics = nameof(Diagnostics);
+    public const string Spec = nameof(Spec);
+}

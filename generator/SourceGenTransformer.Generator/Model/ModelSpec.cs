@@ -1,0 +1,102 @@
+using SourceGenTransformer.Generator.Helpers;
+
+namespace SourceGenTransformer.Generator.Model;
+
+// These mirror the runtime library's enums value for value; the generator cannot reference
+// the runtime assembly, and reads the attribute's arguments as integers.
+internal enum Family { Llama = 1, Gpt2 = 2, Seq2Seq = 3, Bert = 4 }
+
+internal enum Positional { Default = 0, Rotary = 1, Sinusoidal = 2, Learned = 3 }
+
+internal enum Norm { Default = 0, RmsNorm = 1, LayerNorm = 2 }
+
+internal enum Act { Default = 0, Relu = 1, Gelu = 2, GeluTanh = 3, SwiGlu = 4 }
+
+/// <summary>Everything the emitters need to write one model's engine.</summary>
+/// <remarks>
+/// This record is the incremental pipeline's cache key. It must stay immutable and value-equal:
+/// only primitives, strings, enums, other spec records and <see cref="EquatableArray{T}"/>.
+/// Never a symbol, syntax node, compilation, location or mutable collection: any of those would
+/// make every edit look like a change and regenerate every model on every keystroke.
+/// </remarks>
+internal sealed record ModelSpec(
+    string? Namespace,
+    string ClassName,
+    EquatableArray<string> ContainingTypes,
+    string DeclarationText,
+    ModelShape Shape)
+{
+    /// <summary>The hint name of the generated file, unique per declared class.</summary>
+    public string HintName
+    {
+        get
+        {
+            string prefix = Namespace is null ? "" : Namespace + ".";
+            foreach (string outer in ContainingTypes)
+                prefix += outer.Substring(outer.LastIndexOf(' ') + 1) + ".";
+            return prefix + ClassName + ".Transformer.g.cs";
+        }
+    }
+}
+
+/// <summary>The model's shape and options, defaults already applied.</summary>
+/// <remarks>
+/// Part of the cache key (see <see cref="ModelSpec"/>): immutable and value-equal. Derived sizes
+/// are computed here, in one place, and nowhere else.
+/// </remarks>
+internal sealed record ModelShape(
+    Family Family,
+    int Layers,
+    int Heads,
+    int KvHeads,
+    int ModelDim,
+    int FeedForwardDim,
+    int VocabSize,
+    int MaxSequenceLength,
+    Positional Positional,
+    float RopeTheta,
+    Norm Normalization,
+    float NormEpsilon,
+    Act Activation,
+    bool TiedEmbeddings,
+    int BosToken,
+    int EosToken,
+    int PadToken)
+{
+    /// <summary>Width of one attention head.</summary>
+    public int HeadDim => ModelDim / Heads;
+
+    /// <summary>Width of the keys and values of all key/value heads.</summary>
+    public int KvDim => KvHeads * HeadDim;
+
+    /// <summary>Query heads that share one key/value head.</summary>
+    public int KvGroup => Heads / KvHeads;
+
+    /// <summary>Width of the fused query-key-value projection (GPT-2's c_attn).</summary>
+    public int QkvDim => ModelDim + 2 * KvDim;
+
+    /// <summary>The number of parameters the weight file holds for this declaration.</summary>
+    public long ParameterCount
+    {
+        get
+        {
+            long dim = ModelDim, ffn = FeedForwardDim, kv = KvDim, vocab = VocabSize;
+            long classifier = TiedEmbeddings ? 0 : vocab * dim;
+            switch (Family)
+            {
+                case Family.Gpt2:
+                    long gptLayer = 2 * (2 * dim)            // ln_1, ln_2
+                        + (dim * (dim + 2 * kv) + dim + 2 * kv) // c_attn
+                        + (dim * dim + dim)                 // attn.c_proj
+                        + (dim * ffn + ffn)                 // mlp.c_fc
+                        + (ffn * dim + dim);                // mlp.c_proj
+                    return vocab * dim + (long)MaxSequenceLength * dim + Layers * gptLayer + 2 * dim + classifier;
+                default:
+                    long llamaLayer = 2 * dim                 // input / post-attention norms
+                        + dim * dim * 2 + dim * kv * 2        // q, o; k, v
+                        + 3 * dim * ffn;                      // gate, up, down
+                    return vocab * dim + Layers * llamaLayer + dim + classifier;
+            }
+        }
+    }
+}

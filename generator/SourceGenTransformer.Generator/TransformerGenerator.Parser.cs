@@ -1,0 +1,250 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Linq;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using SourceGenTransformer.Generator.Helpers;
+using SourceGenTransformer.Generator.Model;
+
+namespace SourceGenTransformer.Generator;
+
+public sealed partial class TransformerGenerator
+{
+    /// <summary>
+    /// Turns one <c>[Transformer]</c> declaration into a <see cref="ModelSpec"/> with the family's
+    /// defaults applied, or into diagnostics. The only code that sees symbols and syntax.
+    /// </summary>
+    internal static class Parser
+    {
+        // The largest element count of a .NET array (Array.MaxLength), which bounds every engine buffer.
+        private const long MaxElements = 0x7FFFFFC7;
+
+        public static Result<ModelSpec> Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+        {
+            var type = (INamedTypeSymbol)context.TargetSymbol;
+            var declaration = (ClassDeclarationSyntax)context.TargetNode;
+            AttributeData attribute = context.Attributes[0];
+            var attributeSyntax = attribute.ApplicationSyntaxReference?.GetSyntax(cancellationToken) as AttributeSyntax;
+            var diagnostics = new List<DiagnosticInfo>();
+            var args = new Arguments(attribute, attributeSyntax, declaration);
+
+            CheckDeclaration(type, declaration, diagnostics);
+            cancellationToken.ThrowIfCancellationRequested();
+
+            ModelShape? shape = ReadShape(args, diagnostics);
+            if (shape is null || diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error))
+                return new Result<ModelSpec>(null, new EquatableArray<DiagnosticInfo>(diagnostics));
+
+            var containing = new List<string>();
+            for (SyntaxNode? node = declaration.Parent; node is TypeDeclarationSyntax outer; node = outer.Parent)
+                containing.Insert(0, "partial " + TypeKeyword(outer) + " " + outer.Identifier.ValueText);
+
+            string? ns = type.ContainingNamespace.IsGlobalNamespace ? null : type.ContainingNamespace.ToDisplayString();
+            var spec = new ModelSpec(ns, type.Name, new EquatableArray<string>(containing), type.ToDisplayString(), shape);
+            return new Result<ModelSpec>(spec, new EquatableArray<DiagnosticInfo>(diagnostics));
+        }
+
+        private static string TypeKeyword(TypeDeclarationSyntax type) => type switch
+        {
+            RecordDeclarationSyntax r when r.ClassOrStructKeyword.IsKind(SyntaxKind.StructKeyword) => "record struct",
+            RecordDeclarationSyntax => "record",
+            _ => type.Keyword.ValueText,
+        };
+
+        private static void CheckDeclaration(INamedTypeSymbol type, ClassDeclarationSyntax declaration, List<DiagnosticInfo> diagnostics)
+        {
+            LocationInfo? name = LocationInfo.From(declaration.Identifier.GetLocation());
+            if (!declaration.Modifiers.Any(SyntaxKind.PartialKeyword))
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.NotPartial, name, type.Name));
+            for (SyntaxNode? node = declaration.Parent; node is TypeDeclarationSyntax outer; node = outer.Parent)
+            {
+                if (!outer.Modifiers.Any(SyntaxKind.PartialKeyword))
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.NotPartial, LocationInfo.From(outer.Identifier.GetLocation()), outer.Identifier.ValueText));
+                if (outer.TypeParameterList is not null)
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnsupportedDeclaration, name, type.Name, $"it is nested in the generic type '{outer.Identifier.ValueText}'"));
+            }
+            if (type.IsGenericType)
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnsupportedDeclaration, name, type.Name, "it is generic; a model's shapes are fixed, so declare a non-generic class"));
+            if (type.IsStatic)
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnsupportedDeclaration, name, type.Name, "it is static; a loaded model is an instance that holds its weights"));
+        }
+
+        private static ModelShape? ReadShape(Arguments args, List<DiagnosticInfo> diagnostics)
+        {
+            var family = (Family)args.Family;
+            if (family is not (Family.Llama or Family.Gpt2))
+            {
+                string name = Enum.IsDefined(typeof(Family), family) ? family.ToString() : "(ModelFamily)" + args.Family.ToString(CultureInfo.InvariantCulture);
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.FamilyNotSupported, args.FamilyLocation, name));
+                return null;
+            }
+            bool llama = family == Family.Llama;
+
+            foreach (string ignored in new[] { "EncoderLayers", "DecoderLayers", "SourceVocabSize", "TargetVocabSize", "NormFirst" })
+                if (args.IsSet(ignored))
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.PropertyIgnored, args.Location(ignored), ignored, family.ToString()));
+
+            // Required dimensions.
+            int Required(string name)
+            {
+                int value = args.Int(name, 0);
+                if (value <= 0)
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.DimensionNotPositive, args.Location(name),
+                        name, args.IsSet(name) ? value.ToString(CultureInfo.InvariantCulture) : "not set", family.ToString()));
+                return value;
+            }
+            int layers = Required("Layers");
+            int heads = Required("Heads");
+            int modelDim = Required("ModelDim");
+            int ffn = Required("FeedForwardDim");
+            int vocab = Required("VocabSize");
+            int maxSeq = Required("MaxSequenceLength");
+
+            int kvHeads = args.Int("KvHeads", 0);
+            if (kvHeads < 0)
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location("KvHeads"),
+                    "KvHeads", kvHeads.ToString(CultureInfo.InvariantCulture), "it must be 0 (meaning Heads) or a positive number"));
+                kvHeads = 0;
+            }
+            if (kvHeads == 0) kvHeads = heads;
+
+            // Options, defaults applied.
+            var positional = (Positional)args.Int("Positional", 0);
+            if (positional == Positional.Default) positional = llama ? Positional.Rotary : Positional.Learned;
+            var norm = (Norm)args.Int("Normalization", 0);
+            if (norm == Norm.Default) norm = llama ? Norm.RmsNorm : Norm.LayerNorm;
+            var activation = (Act)args.Int("Activation", 0);
+            if (activation == Act.Default) activation = llama ? Act.SwiGlu : Act.GeluTanh;
+            float ropeTheta = args.Float("RopeTheta", 10000f);
+            float epsilon = args.Float("NormEpsilon", 1e-5f);
+            bool tied = args.Bool("TiedEmbeddings", !llama);
+            int bos = args.Int("BosToken", llama ? 1 : -1);
+            int eos = args.Int("EosToken", llama ? 2 : -1);
+            int pad = args.Int("PadToken", -1);
+
+            void Unsupported(string property, string value, string why) =>
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.OptionNotSupported, args.Location(property), property, value, family.ToString(), why));
+
+            if (llama)
+            {
+                if (positional != Positional.Rotary)
+                    Unsupported("Positional", positional.ToString(), "Llama weights carry no position table; positions enter through rotary embeddings (Rotary)");
+                if (norm != Norm.RmsNorm)
+                    Unsupported("Normalization", norm.ToString(), "Llama norms have a weight and no bias (RmsNorm)");
+                if (activation != Act.SwiGlu)
+                    Unsupported("Activation", activation.ToString(), "the Llama MLP has gate, up and down projections (SwiGlu)");
+            }
+            else
+            {
+                if (positional != Positional.Learned)
+                    Unsupported("Positional", positional.ToString(), "GPT-2 weights carry a learned position table, wpe (Learned)");
+                if (norm != Norm.LayerNorm)
+                    Unsupported("Normalization", norm.ToString(), "GPT-2 norms have a weight and a bias (LayerNorm)");
+                if (activation == Act.SwiGlu)
+                    Unsupported("Activation", activation.ToString(), "the GPT-2 MLP has one input projection, c_fc, and no gate (use GeluTanh, Gelu or Relu)");
+                if (kvHeads != heads)
+                    Unsupported("KvHeads", kvHeads.ToString(CultureInfo.InvariantCulture), "GPT-2's fused c_attn projection has as many key/value heads as query heads");
+            }
+
+            if (positional != Positional.Rotary && args.IsSet("RopeTheta"))
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.PropertyIgnored, args.Location("RopeTheta"), "RopeTheta", family + " without rotary positions"));
+            if (!(epsilon > 0f) || float.IsInfinity(epsilon))
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location("NormEpsilon"),
+                    "NormEpsilon", Literal(epsilon), "it must be a finite number greater than 0"));
+            if (!(ropeTheta > 1f) || float.IsInfinity(ropeTheta))
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location("RopeTheta"),
+                    "RopeTheta", Literal(ropeTheta), "the rotary base must be a finite number greater than 1"));
+            foreach ((string name, int id) in new[] { ("BosToken", bos), ("EosToken", eos), ("PadToken", pad) })
+            {
+                if (id < -1 || (vocab > 0 && id >= vocab))
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location(name),
+                        name, id.ToString(CultureInfo.InvariantCulture), $"a token id must be -1 (none) or in [0, VocabSize = {vocab})"));
+            }
+
+            if (heads > 0 && modelDim > 0 && modelDim % heads != 0)
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ModelDimNotDivisibleByHeads, args.Location("Heads"),
+                    modelDim.ToString(CultureInfo.InvariantCulture), heads.ToString(CultureInfo.InvariantCulture)));
+            else if (heads > 0 && kvHeads > 0 && heads % kvHeads != 0)
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.HeadsNotDivisibleByKvHeads, args.Location("KvHeads"),
+                    heads.ToString(CultureInfo.InvariantCulture), kvHeads.ToString(CultureInfo.InvariantCulture)));
+            else if (heads > 0 && modelDim > 0 && positional == Positional.Rotary && (modelDim / heads) % 2 != 0)
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.RotaryOddHeadDim, args.Location(args.IsSet("Positional") ? "Positional" : "Heads"),
+                    modelDim.ToString(CultureInfo.InvariantCulture), heads.ToString(CultureInfo.InvariantCulture), (modelDim / heads).ToString(CultureInfo.InvariantCulture)));
+
+            if (diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error))
+                return null;
+
+            var shape = new ModelShape(family, layers, heads, kvHeads, modelDim, ffn, vocab, maxSeq,
+                positional, ropeTheta, norm, epsilon, activation, tied, bos, eos, pad);
+
+            // Every buffer the engine indexes with int must fit in one .NET array.
+            long dim = modelDim, kv = shape.KvDim;
+            foreach ((string what, long count) in new[]
+            {
+                ("The token embedding (VocabSize x ModelDim)", vocab * dim),
+                ("The stacked attention weights (Layers x QkvDim x ModelDim)", (long)layers * shape.QkvDim * dim),
+                ("The stacked feed-forward weights (Layers x FeedForwardDim x ModelDim)", (long)layers * ffn * dim),
+                ("The KV cache (Layers x MaxSequenceLength x KvDim)", (long)layers * maxSeq * kv),
+                ("The attention scores (Heads x MaxSequenceLength)", heads * (long)maxSeq),
+                ("The position table (MaxSequenceLength x ModelDim)", maxSeq * dim),
+            })
+            {
+                if (count > MaxElements)
+                {
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.SizeOverflow, args.Location(null),
+                        what, count.ToString(CultureInfo.InvariantCulture), MaxElements.ToString(CultureInfo.InvariantCulture)));
+                    return null;
+                }
+            }
+            return shape;
+        }
+
+        internal static string Literal(float value) => value.ToString("R", CultureInfo.InvariantCulture);
+
+        /// <summary>The attribute's arguments by name, with the syntax each came from.</summary>
+        private sealed class Arguments
+        {
+            private readonly ImmutableDictionary<string, TypedConstant> _named;
+            private readonly AttributeSyntax? _syntax;
+            private readonly ClassDeclarationSyntax _declaration;
+
+            public Arguments(AttributeData attribute, AttributeSyntax? syntax, ClassDeclarationSyntax declaration)
+            {
+                _named = attribute.NamedArguments.ToImmutableDictionary(kv => kv.Key, kv => kv.Value);
+                _syntax = syntax;
+                _declaration = declaration;
+                Family = attribute.ConstructorArguments.Length > 0 && attribute.ConstructorArguments[0].Value is int f ? f : 0;
+            }
+
+            public int Family { get; }
+
+            public LocationInfo? FamilyLocation =>
+                LocationInfo.From(_syntax?.ArgumentList?.Arguments.FirstOrDefault(a => a.NameEquals is null)?.GetLocation()) ?? Location(null);
+
+            public bool IsSet(string name) => _named.ContainsKey(name);
+
+            public int Int(string name, int fallback) => _named.TryGetValue(name, out TypedConstant c) && c.Value is int v ? v : fallback;
+
+            public float Float(string name, float fallback) => _named.TryGetValue(name, out TypedConstant c) && c.Value is float v ? v : fallback;
+
+            public bool Bool(string name, bool fallback) => _named.TryGetValue(name, out TypedConstant c) && c.Value is bool v ? v : fallback;
+
+            /// <summary>The argument <c>Name = value</c> if written, else the attribute, else the class name.</summary>
+            public LocationInfo? Location(string? name)
+            {
+                if (name is not null && _syntax?.ArgumentList is { } list)
+                {
+                    foreach (AttributeArgumentSyntax arg in list.Arguments)
+                        if (arg.NameEquals?.Name.Identifier.ValueText == name)
+                            return LocationInfo.From(arg.GetLocation());
+                }
+                return LocationInfo.From(_syntax?.GetLocation()) ?? LocationInfo.From(_declaration.Identifier.GetLocation());
+            }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+using System;
+
+namespace SourceGenTransformer;
+
+/// <summary>
+/// Declares a Transformer model. The SourceGenTransformer generator emits, inside the
+/// annotated <c>partial class</c>, an inference engine specialised to exactly these shapes:
+/// constants, kernels, a safetensors loader, a session with a preallocated KV cache and a
+/// decoding loop.
+/// </summary>
+/// <remarks>
+/// A property left unset takes the family's default (see <see cref="ModelFamily"/>).
+/// Combinations that cannot work are reported as compile-time diagnostics (STG0001 upward).
+/// </remarks>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+public sealed class TransformerAttribute : Attribute
+{
+    /// <summary>Declares a model of the given family.</summary>
+    public TransformerAttribute(ModelFamily family) => Family = family;
+
+    /// <summary>The architecture family, which fixes the weight names and the defaults.</summary>
+    public ModelFamily Family { get; }
+
+    /// <summary>Blocks in the stack (Llama, Gpt2, Bert).</summary>
+    public int Layers { get; set; }
+
+    /// <summary>Blocks in the encoder stack (Seq2Seq).</summary>
+    public int EncoderLayers { get; set; }
+
+    /// <summary>Blocks in the decoder stack (Seq2Seq).</summary>
+    public int DecoderLayers { get; set; }
+
+    /// <summary>Attention (query) heads.</summary>
+    public int Heads { get; set; }
+
+    /// <summary>Key/value heads for grouped-query attention; 0 or unset means <see cref="Heads"/>.</summary>
+    public int KvHeads { get; set; }
+
+    /// <summary>The model width, d_model.</summary>
+    public int ModelDim { get; set; }
+
+    /// <summary>Hidden size of the feed-forward block.</summary>
+    public int FeedForwardDim { get; set; }
+
+    /// <summary>Vocabulary size (Llama, Gpt2, Bert).</summary>
+    public int VocabSize { get; set; }
+
+    /// <summary>Source vocabulary size (Seq2Seq).</summary>
+    public int SourceVocabSize { get; set; }
+
+    /// <summary>Target vocabulary size (Seq2Seq).</summary>
+    public int TargetVocabSize { get; set; }
+
+    /// <summary>The longest sequence a session holds: the KV cache length and the position table length.</summary>
+    public int MaxSequenceLength { get; set; }
+
+    /// <summary>How positions enter the model.</summary>
+    public PositionalEncoding Positional { get; set; }
+
+    /// <summary>The RoPE base (Rotary only). Default 10000.</summary>
+    public float RopeTheta { get; set; }
+
+    /// <summary>The normalisation layer.</summary>
+    public Normalization Normalization { get; set; }
+
+    /// <summary>Pre-norm (true) or the paper's post-norm (false); Seq2Seq and Bert.</summary>
+    public bool NormFirst { get; set; }
+
+    /// <summary>Epsilon of the normalisation layers.</summary>
+    public float NormEpsilon { get; set; }
+
+    /// <summary>The feed-forward activation.</summary>
+    public Activation Activation { get; set; }
+
+    /// <summary>Whether the output projection shares the token embedding matrix.</summary>
+    public bool TiedEmbeddings { get; set; }
+
+    /// <summary>Beginning-of-sequence token id; -1 means none.</summary>
+    public int BosToken { get; set; }
+
+    /// <summary>End-of-sequence token id, which ends generation; -1 means none.</summary>
+    public int EosToken { get; set; }
+
+    /// <summary>Padding token id; -1 means none.</summary>
+    public int PadToken { get; set; }
+}
+
+/// <summary>The architecture families the generator knows.</summary>
+public enum ModelFamily
+{
+    /// <summary>Decoder-only Llama: RMSNorm, SwiGLU, rotary positions, grouped-query attention, Hugging Face <c>LlamaForCausalLM</c> names.</summary>
+    Llama = 1,
+
+    /// <summary>Decoder-only GPT-2: LayerNorm, GELU (tanh), learned positions, tied embeddings, Hugging Face GPT-2 names.</summary>
+    Gpt2 = 2,
+
+    /// <summary>The original encoder-decoder Transformer, with PyTorch <c>nn.Transformer</c> tutorial names.</summary>
+    Seq2Seq = 3,
+
+    /// <summary>Encoder-only BERT, with Hugging Face BERT names.</summary>
+    Bert = 4,
+}
+
+/// <summary>How positions enter the model.</summary>
+public enum PositionalEncoding
+{
+    /// <summary>The family's default.</summary>
+    Default = 0,
+
+    /// <summary>Rotary position embedding (RoPE), rotate-half convention.</summary>
+    Rotary = 1,
+
+    /// <summary>Fixed sinusoidal table added to the token embeddings.</summary>
+    Sinusoidal = 2,
+
+    /// <summary>A learned position table added to the token embeddings.</summary>
+    Learned = 3,
+}
+
+/// <summary>The normalisation layer.</summary>
+public enum Normalization
+{
+    /// <summary>The family's default.</summary>
+    Default = 0,
+
+    /// <summary>Root-mean-square norm with a weight and no bias.</summary>
+    RmsNorm = 1,
+
+    /// <summary>Layer norm with a weight and a bias.</summary>
+    LayerNorm = 2,
+}
+
+/// <summary>The feed-forward activation.</summary>
+public enum Activation
+{
+    /// <summary>The family's default.</summary>
+    Default = 0,
+
+    /// <summary>max(0, x).</summary>
+    Relu = 1,
+
+    /// <summary>Exact GELU, x * Φ(x), with the error function.</summary>
+    Gelu = 2,
+
+    /// <summary>GELU with the tanh approximation, as GPT-2 uses.</summary>
+    GeluTanh = 3,
+
+    /// <summary>SiLU-gated linear unit: down(silu(gate(x)) * up(x)).</summary>
+    SwiGlu = 4,
+}

@@ -1,0 +1,38 @@
+using System;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+
+namespace SourceGenTransformer;
+
+/// <summary>
+/// The exceptions generated engines throw, kept out of line so the hot paths stay small.
+/// Every message carries the numbers that were wrong.
+/// </summary>
+public static class TransformerErrors
+{
+    /// <summary>A token id outside [0, vocabSize).</summary>
+    [DoesNotReturn, MethodImpl(MethodImplOptions.NoInlining)]
+    public static void TokenOutOfRange(string paramName, int token, int vocabSize) =>
+        throw new ArgumentOutOfRangeException(paramName, token, $"Token id {token} is outside the vocabulary [0, {vocabSize}).");
+
+    /// <summary>A token id at an index of a sequence outside [0, vocabSize).</summary>
+    [DoesNotReturn, MethodImpl(MethodImplOptions.NoInlining)]
+    public static void TokenOutOfRange(string paramName, int index, int token, int vocabSize) =>
+        throw new ArgumentOutOfRangeException(paramName, token, $"Token id {token} at index {index} is outside the vocabulary [0, {vocabSize}).");
+
+    /// <summary>The session already holds maxSequenceLength tokens.</summary>
+    [DoesNotReturn, MethodImpl(MethodImplOptions.NoInlining)]
+    public static void ContextFull(string paramName, int position, int count, int maxSequenceLength) =>
+        throw new ArgumentOutOfRangeException(paramName, position + count,
+            $"The session holds {position} tokens; {count} more would reach position {position + count}, past MaxSequenceLength {maxSequenceLength}. Call Reset() or create a new session.");
+
+    /// <summary>An empty token sequence where at least one token is needed.</summary>
+    [DoesNotReturn, MethodImpl(MethodImplOptions.NoInlining)]
+    public static void EmptyTokens(string paramName) =>
+        throw new ArgumentException("At least one token is required.", paramName);
+
+    /// <summary>A kernel was handed a span shorter than its constant shape.</summary>
+    [DoesNotReturn, MethodImpl(MethodImplOptions.NoInlining)]
+    public static void SpanTooShort(string kernel) =>
+        throw new ArgumentException($"A span passed to kernel {kernel} is shorter than the kernel's constant shape.");
+}
