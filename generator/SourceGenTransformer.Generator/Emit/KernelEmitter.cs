@@ -219,7 +219,7 @@ internal static class KernelEmitter
             Guard(w, name, $"y.Length < {I(n)}", $"x.Length < {I(n)}");
             Refs(w, "y", "x");
             VectorLoop(w, n,
-                [$"({Load("yRef", "j")} + {Load("xRef", "j")}).StoreUnsafe(ref yRef, j);"],
+                [$"{Vector}.StoreUnsafe({Load("yRef", "j")} + {Load("xRef", "j")}, ref yRef, j);"],
                 [$"{Unsafe}.Add(ref yRef, j) += {Unsafe}.Add(ref xRef, j);"]);
         }
         w.Line();
@@ -261,7 +261,7 @@ internal static class KernelEmitter
             Refs(w, "y", "x");
             w.Line($"{VectorF} av = {Vector}.Create(a);");
             VectorLoop(w, n,
-                [$"{Fma("av", Load("xRef", "j"), Load("yRef", "j"))}.StoreUnsafe(ref yRef, j);"],
+                [$"{Vector}.StoreUnsafe({Fma("av", Load("xRef", "j"), Load("yRef", "j"))}, ref yRef, j);"],
                 [$"{Unsafe}.Add(ref yRef, j) += a * {Unsafe}.Add(ref xRef, j);"]);
         }
         w.Line();
@@ -283,7 +283,7 @@ internal static class KernelEmitter
             w.Line($"float scale = 1f / {MathF}.Sqrt(ss / {I(n)} + {F(eps)});");
             w.Line($"{VectorF} sv = {Vector}.Create(scale);");
             VectorLoop(w, n,
-                [$"({Load("weightRef", "j")} * ({Load("xRef", "j")} * sv)).StoreUnsafe(ref oRef, j);"],
+                [$"{Vector}.StoreUnsafe({Load("weightRef", "j")} * ({Load("xRef", "j")} * sv), ref oRef, j);"],
                 [$"{Unsafe}.Add(ref oRef, j) = {Unsafe}.Add(ref weightRef, j) * ({Unsafe}.Add(ref xRef, j) * scale);"]);
         }
         w.Line();
@@ -312,7 +312,7 @@ internal static class KernelEmitter
             w.Line($"float scale = 1f / {MathF}.Sqrt(ss / {I(n)} + {F(eps)});");
             w.Line($"{VectorF} sv = {Vector}.Create(scale);");
             VectorLoop(w, n,
-                [$"(({Load("xRef", "j")} - mv) * sv * {Load("weightRef", "j")} + {Load("biasRef", "j")}).StoreUnsafe(ref oRef, j);"],
+                [$"{Vector}.StoreUnsafe(({Load("xRef", "j")} - mv) * sv * {Load("weightRef", "j")} + {Load("biasRef", "j")}, ref oRef, j);"],
                 [$"{Unsafe}.Add(ref oRef, j) = ({Unsafe}.Add(ref xRef, j) - mean) * scale * {Unsafe}.Add(ref weightRef, j) + {Unsafe}.Add(ref biasRef, j);"]);
         }
         w.Line();
@@ -331,7 +331,7 @@ internal static class KernelEmitter
                 {{VectorF}} mv = {{Vector}}.Create(float.NegativeInfinity);
                 for (nuint j = 0; j < vectorEnd; j += 8) mv = {{Vector}}.Max(mv, {{Load("xRef", "j")}});
                 float max = float.NegativeInfinity;
-                for (int k = 0; k < 8; k++) max = {{MathF}}.Max(max, mv.GetElement(k));
+                for (int k = 0; k < 8; k++) max = {{MathF}}.Max(max, {{Vector}}.GetElement(mv, k));
                 for (nuint j = vectorEnd; j < (nuint)n; j++) max = {{MathF}}.Max(max, {{Unsafe}}.Add(ref xRef, j));
                 // e = exp(x - max); sum the e.
                 mv = {{Vector}}.Create(max);
@@ -339,7 +339,7 @@ internal static class KernelEmitter
                 for (nuint j = 0; j < vectorEnd; j += 8)
                 {
                     {{VectorF}} e = {{Vector}}.Exp({{Load("xRef", "j")}} - mv);
-                    e.StoreUnsafe(ref xRef, j);
+                    {{Vector}}.StoreUnsafe(e, ref xRef, j);
                     sv += e;
                 }
                 float sum = {{Vector}}.Sum(sv);
@@ -352,7 +352,7 @@ internal static class KernelEmitter
                 // Normalise.
                 float inv = 1f / sum;
                 {{VectorF}} iv = {{Vector}}.Create(inv);
-                for (nuint j = 0; j < vectorEnd; j += 8) ({{Load("xRef", "j")}} * iv).StoreUnsafe(ref xRef, j);
+                for (nuint j = 0; j < vectorEnd; j += 8) {{Vector}}.StoreUnsafe({{Load("xRef", "j")}} * iv, ref xRef, j);
                 for (nuint j = vectorEnd; j < (nuint)n; j++) {{Unsafe}}.Add(ref xRef, j) *= inv;
                 """);
         }
@@ -377,8 +377,8 @@ internal static class KernelEmitter
                 [
                     $"{VectorF} x1 = {Load("head", "j")}, x2 = {Load("head", $"j + {I(half)}")};",
                     $"{VectorF} c = {Load("cosRef", "j")}, s = {Load("sinRef", "j")};",
-                    "(x1 * c - x2 * s).StoreUnsafe(ref head, j);",
-                    $"(x2 * c + x1 * s).StoreUnsafe(ref head, j + {I(half)});",
+                    $"{Vector}.StoreUnsafe(x1 * c - x2 * s, ref head, j);",
+                    $"{Vector}.StoreUnsafe(x2 * c + x1 * s, ref head, j + {I(half)});",
                 ],
                 [
                     $"float x1 = {Unsafe}.Add(ref head, j), x2 = {Unsafe}.Add(ref head, j + {I(half)});",
@@ -403,7 +403,7 @@ internal static class KernelEmitter
                     Guard(w, name, $"h.Length < {I(n)}", $"g.Length < {I(n)}");
                     Refs(w, "h", "g");
                     VectorLoop(w, n,
-                        [$"{VectorF} v = {Load("hRef", "j")};", $"(v / ({VectorF}.One + {Vector}.Exp(-v)) * {Load("gRef", "j")}).StoreUnsafe(ref hRef, j);"],
+                        [$"{VectorF} v = {Load("hRef", "j")};", $"{Vector}.StoreUnsafe(v / ({VectorF}.One + {Vector}.Exp(-v)) * {Load("gRef", "j")}, ref hRef, j);"],
                         [$"float v = {Unsafe}.Add(ref hRef, j);", $"{Unsafe}.Add(ref hRef, j) = v / (1f + {MathF}.Exp(-v)) * {Unsafe}.Add(ref gRef, j);"]);
                 }
                 break;
@@ -420,7 +420,7 @@ internal static class KernelEmitter
                         $"{VectorF} v = {Load("xRef", "j")};",
                         $"{VectorF} u = k * (v + c * v * v * v);",
                         $"{VectorF} t = {VectorF}.One - two / ({Vector}.Exp(two * u) + {VectorF}.One);",
-                        $"(half * v * ({VectorF}.One + t)).StoreUnsafe(ref xRef, j);",
+                        $"{Vector}.StoreUnsafe(half * v * ({VectorF}.One + t), ref xRef, j);",
                     ],
                     [
                         $"float v = {Unsafe}.Add(ref xRef, j);",
@@ -444,7 +444,7 @@ internal static class KernelEmitter
                         $"{VectorF} poly = t * (a1 + t * (a2 + t * (a3 + t * (a4 + t * a5))));",
                         $"{VectorF} y = {VectorF}.One - poly * {Vector}.Exp(-az * az);",
                         $"{VectorF} erf = {Vector}.ConditionalSelect({Vector}.LessThan(z, {VectorF}.Zero), -y, y);",
-                        $"(half * v * ({VectorF}.One + erf)).StoreUnsafe(ref xRef, j);",
+                        $"{Vector}.StoreUnsafe(half * v * ({VectorF}.One + erf), ref xRef, j);",
                     ],
                     [
                         $"float v = {Unsafe}.Add(ref xRef, j);",
@@ -459,7 +459,7 @@ internal static class KernelEmitter
                     Guard(w, name, $"x.Length < {I(n)}");
                     Refs(w, "x");
                     VectorLoop(w, n,
-                        [$"{Vector}.Max({Load("xRef", "j")}, {VectorF}.Zero).StoreUnsafe(ref xRef, j);"],
+                        [$"{Vector}.StoreUnsafe({Vector}.Max({Load("xRef", "j")}, {VectorF}.Zero), ref xRef, j);"],
                         [$"{Unsafe}.Add(ref xRef, j) = {MathF}.Max(0f, {Unsafe}.Add(ref xRef, j));"]);
                 }
                 break;

@@ -29,7 +29,7 @@ internal static class ModelEmitter
             outers.Add(w.Block(outer));
 
         EmitClassRemarks(w, spec);
-        using (w.Block($"partial class {spec.ClassName}"))
+        using (w.Block($"partial class {spec.ClassName} : global::SourceGenTransformer.IDecoderModel"))
         {
             EmitConstants(w, s);
             EmitModelMembers(w, spec);
@@ -154,6 +154,13 @@ internal static class ModelEmitter
         w.Line("/// <summary>Creates a session: a KV cache and buffers for one sequence, allocated once. A session is not thread-safe; use one per thread.</summary>");
         w.Line(GeneratedCode);
         w.Line("public Session CreateSession() => new Session(_weights);");
+        w.Line();
+
+        w.Line("int global::SourceGenTransformer.IDecoderModel.VocabSize => VocabSize;");
+        w.Line("int global::SourceGenTransformer.IDecoderModel.MaxSequenceLength => MaxSequenceLength;");
+        w.Line("int global::SourceGenTransformer.IDecoderModel.BosToken => BosToken;");
+        w.Line("int global::SourceGenTransformer.IDecoderModel.EosToken => EosToken;");
+        w.Line("global::SourceGenTransformer.IDecoderSession global::SourceGenTransformer.IDecoderModel.CreateDecoderSession() => CreateSession();");
         w.Line();
 
         w.Line("/// <summary>");

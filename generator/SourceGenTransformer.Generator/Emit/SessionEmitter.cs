@@ -20,7 +20,7 @@ internal static class SessionEmitter
         w.Line("/// created. <see cref=\"Forward(int)\"/> allocates nothing. Not thread-safe: use one session per thread.");
         w.Line("/// </summary>");
         w.Line(GeneratedCode);
-        using (w.Block("public sealed class Session"))
+        using (w.Block("public sealed class Session : global::SourceGenTransformer.IDecoderSession"))
         {
             w.Line("private readonly Weights _w;");
             w.Line("private int _position;");
@@ -85,7 +85,7 @@ internal static class SessionEmitter
         w.Line();
     }
 
-    private static string Slice(string array, string offset, string length) => $"{array}.AsSpan({offset}, {length})";
+    private static string Slice(string array, string offset, string length) => $"new global::System.Span<float>({array}, {offset}, {length})";
 
     private static void EmitLlamaStep(SourceWriter w, ModelShape s)
     {
@@ -98,9 +98,9 @@ internal static class SessionEmitter
             w.Line("Weights w = _w;");
             w.Line("int pos = _position;");
             w.Line($"// x ({d}) = token_embedding[token]");
-            w.Line("w.TokenEmbedding.AsSpan(token * ModelDim, ModelDim).CopyTo(_x);");
+            w.Line("new global::System.Span<float>(w.TokenEmbedding, token * ModelDim, ModelDim).CopyTo(_x);");
             w.Line($"// This position's rotary angles: cos, sin ({I(half)}).");
-            w.Line($"global::System.ReadOnlySpan<float> cos = RopeCos.AsSpan(pos * {I(half)}, {I(half)}), sin = RopeSin.AsSpan(pos * {I(half)}, {I(half)});");
+            w.Line($"global::System.ReadOnlySpan<float> cos = new global::System.Span<float>(RopeCos, pos * {I(half)}, {I(half)}), sin = new global::System.Span<float>(RopeSin, pos * {I(half)}, {I(half)});");
             w.Line();
             using (w.Block("for (int l = 0; l < Layers; l++)"))
             {
@@ -111,9 +111,9 @@ internal static class SessionEmitter
                 w.Line($"Kernels.{MatVecName(s.ModelDim, s.ModelDim)}(_q, _xb, {Slice("w.Wq", "l * ModelDim * ModelDim", "ModelDim * ModelDim")});");
                 w.Line($"// k, v ({kv}) = wk[l], wv[l] ({kv}x{d}) @ xb, written straight into this position's cache row");
                 w.Line("int cacheRow = (l * MaxSequenceLength + pos) * KvDim;");
-                w.Line("global::System.Span<float> k = _keyCache.AsSpan(cacheRow, KvDim);");
+                w.Line("global::System.Span<float> k = new global::System.Span<float>(_keyCache, cacheRow, KvDim);");
                 w.Line($"Kernels.{MatVecName(s.KvDim, s.ModelDim)}(k, _xb, {Slice("w.Wk", "l * KvDim * ModelDim", "KvDim * ModelDim")});");
-                w.Line($"Kernels.{MatVecName(s.KvDim, s.ModelDim)}(_valueCache.AsSpan(cacheRow, KvDim), _xb, {Slice("w.Wv", "l * KvDim * ModelDim", "KvDim * ModelDim")});");
+                w.Line($"Kernels.{MatVecName(s.KvDim, s.ModelDim)}(new global::System.Span<float>(_valueCache, cacheRow, KvDim), _xb, {Slice("w.Wv", "l * KvDim * ModelDim", "KvDim * ModelDim")});");
                 w.Line($"// RoPE: rotate q ({I(s.Heads)} heads) and k ({I(s.KvHeads)} heads) by this position's angles");
                 w.Line("Kernels.Rope(_q, Heads, cos, sin);");
                 w.Line("Kernels.Rope(k, KvHeads, cos, sin);");
@@ -155,8 +155,8 @@ internal static class SessionEmitter
             w.Line("Weights w = _w;");
             w.Line("int pos = _position;");
             w.Line($"// x ({d}) = wte[token] + wpe[pos]");
-            w.Line("w.TokenEmbedding.AsSpan(token * ModelDim, ModelDim).CopyTo(_x);");
-            w.Line($"Kernels.{AddName(s.ModelDim)}(_x, w.PositionEmbedding.AsSpan(pos * ModelDim, ModelDim));");
+            w.Line("new global::System.Span<float>(w.TokenEmbedding, token * ModelDim, ModelDim).CopyTo(_x);");
+            w.Line($"Kernels.{AddName(s.ModelDim)}(_x, new global::System.Span<float>(w.PositionEmbedding, pos * ModelDim, ModelDim));");
             w.Line();
             using (w.Block("for (int l = 0; l < Layers; l++)"))
             {
@@ -167,8 +167,8 @@ internal static class SessionEmitter
                 w.Line($"Kernels.{AddName(s.QkvDim)}(_qkv, {Slice("w.Bqkv", "l * 3 * ModelDim", "3 * ModelDim")});");
                 w.Line($"// k, v ({d}) go into this position's cache row");
                 w.Line("int cacheRow = (l * MaxSequenceLength + pos) * KvDim;");
-                w.Line("_qkv.AsSpan(ModelDim, KvDim).CopyTo(_keyCache.AsSpan(cacheRow, KvDim));");
-                w.Line("_qkv.AsSpan(ModelDim + KvDim, KvDim).CopyTo(_valueCache.AsSpan(cacheRow, KvDim));");
+                w.Line("new global::System.Span<float>(_qkv, ModelDim, KvDim).CopyTo(new global::System.Span<float>(_keyCache, cacheRow, KvDim));");
+                w.Line("new global::System.Span<float>(_qkv, ModelDim + KvDim, KvDim).CopyTo(new global::System.Span<float>(_valueCache, cacheRow, KvDim));");
                 w.Line();
                 w.Line($"// xb ({d}) = causal attention of q over positions 0..pos");
                 w.Line("Attention(l, pos, _qkv);");
@@ -214,16 +214,16 @@ internal static class SessionEmitter
             {
                 w.Line("global::System.ReadOnlySpan<float> qh = q.Slice(h * HeadDim, HeadDim);");
                 w.Line($"int kvOffset = layerBase + h / {I(s.KvGroup)} * HeadDim;");
-                w.Line("global::System.Span<float> att = _att.AsSpan(h * MaxSequenceLength, pos + 1);");
+                w.Line("global::System.Span<float> att = new global::System.Span<float>(_att, h * MaxSequenceLength, pos + 1);");
                 w.Line($"// att[t] = q_h ({hd}) · k_t ({hd}) / sqrt({hd})");
                 w.Line("for (int t = 0; t <= pos; t++)");
-                w.Line($"    att[t] = Kernels.{DotName(s.HeadDim)}(qh, _keyCache.AsSpan(kvOffset + t * KvDim, HeadDim)) * Scale;");
+                w.Line($"    att[t] = Kernels.{DotName(s.HeadDim)}(qh, new global::System.Span<float>(_keyCache, kvOffset + t * KvDim, HeadDim)) * Scale;");
                 w.Line("Kernels.Softmax(att);");
                 w.Line($"// xb_h ({hd}) = sum over t of att[t] * v_t ({hd})");
-                w.Line("global::System.Span<float> xbh = _xb.AsSpan(h * HeadDim, HeadDim);");
+                w.Line("global::System.Span<float> xbh = new global::System.Span<float>(_xb, h * HeadDim, HeadDim);");
                 w.Line("xbh.Clear();");
                 w.Line("for (int t = 0; t <= pos; t++)");
-                w.Line($"    Kernels.{AxpyName(s.HeadDim)}(xbh, att[t], _valueCache.AsSpan(kvOffset + t * KvDim, HeadDim));");
+                w.Line($"    Kernels.{AxpyName(s.HeadDim)}(xbh, att[t], new global::System.Span<float>(_valueCache, kvOffset + t * KvDim, HeadDim));");
             }
         }
     }

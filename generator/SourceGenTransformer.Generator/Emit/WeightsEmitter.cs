@@ -78,15 +78,15 @@ internal static class WeightsEmitter
         using (w.Block("for (int l = 0; l < Layers; l++)"))
         {
             w.Line("string p = \"model.layers.\" + l.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + \".\";");
-            w.Line("file.ReadInto(p + \"input_layernorm.weight\", [ModelDim], w.AttentionNorm.AsSpan(l * ModelDim, ModelDim));");
-            w.Line("file.ReadInto(p + \"self_attn.q_proj.weight\", [ModelDim, ModelDim], w.Wq.AsSpan(l * ModelDim * ModelDim, ModelDim * ModelDim));");
-            w.Line("file.ReadInto(p + \"self_attn.k_proj.weight\", [KvDim, ModelDim], w.Wk.AsSpan(l * KvDim * ModelDim, KvDim * ModelDim));");
-            w.Line("file.ReadInto(p + \"self_attn.v_proj.weight\", [KvDim, ModelDim], w.Wv.AsSpan(l * KvDim * ModelDim, KvDim * ModelDim));");
-            w.Line("file.ReadInto(p + \"self_attn.o_proj.weight\", [ModelDim, ModelDim], w.Wo.AsSpan(l * ModelDim * ModelDim, ModelDim * ModelDim));");
-            w.Line("file.ReadInto(p + \"post_attention_layernorm.weight\", [ModelDim], w.FfnNorm.AsSpan(l * ModelDim, ModelDim));");
-            w.Line("file.ReadInto(p + \"mlp.gate_proj.weight\", [FeedForwardDim, ModelDim], w.WGate.AsSpan(l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));");
-            w.Line("file.ReadInto(p + \"mlp.up_proj.weight\", [FeedForwardDim, ModelDim], w.WUp.AsSpan(l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));");
-            w.Line("file.ReadInto(p + \"mlp.down_proj.weight\", [ModelDim, FeedForwardDim], w.WDown.AsSpan(l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim));");
+            w.Line("file.ReadInto(p + \"input_layernorm.weight\", [ModelDim], new global::System.Span<float>(w.AttentionNorm, l * ModelDim, ModelDim));");
+            w.Line("file.ReadInto(p + \"self_attn.q_proj.weight\", [ModelDim, ModelDim], new global::System.Span<float>(w.Wq, l * ModelDim * ModelDim, ModelDim * ModelDim));");
+            w.Line("file.ReadInto(p + \"self_attn.k_proj.weight\", [KvDim, ModelDim], new global::System.Span<float>(w.Wk, l * KvDim * ModelDim, KvDim * ModelDim));");
+            w.Line("file.ReadInto(p + \"self_attn.v_proj.weight\", [KvDim, ModelDim], new global::System.Span<float>(w.Wv, l * KvDim * ModelDim, KvDim * ModelDim));");
+            w.Line("file.ReadInto(p + \"self_attn.o_proj.weight\", [ModelDim, ModelDim], new global::System.Span<float>(w.Wo, l * ModelDim * ModelDim, ModelDim * ModelDim));");
+            w.Line("file.ReadInto(p + \"post_attention_layernorm.weight\", [ModelDim], new global::System.Span<float>(w.FfnNorm, l * ModelDim, ModelDim));");
+            w.Line("file.ReadInto(p + \"mlp.gate_proj.weight\", [FeedForwardDim, ModelDim], new global::System.Span<float>(w.WGate, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));");
+            w.Line("file.ReadInto(p + \"mlp.up_proj.weight\", [FeedForwardDim, ModelDim], new global::System.Span<float>(w.WUp, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));");
+            w.Line("file.ReadInto(p + \"mlp.down_proj.weight\", [ModelDim, FeedForwardDim], new global::System.Span<float>(w.WDown, l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim));");
         }
         w.Line("file.ReadInto(\"model.norm.weight\", [ModelDim], w.FinalNorm);");
         if (!s.TiedEmbeddings)
@@ -103,19 +103,19 @@ internal static class WeightsEmitter
         using (w.Block("for (int l = 0; l < Layers; l++)"))
         {
             w.Line("string p = t + \"h.\" + l.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + \".\";");
-            w.Line("file.ReadInto(p + \"ln_1.weight\", [ModelDim], w.Ln1Weight.AsSpan(l * ModelDim, ModelDim));");
-            w.Line("file.ReadInto(p + \"ln_1.bias\", [ModelDim], w.Ln1Bias.AsSpan(l * ModelDim, ModelDim));");
+            w.Line("file.ReadInto(p + \"ln_1.weight\", [ModelDim], new global::System.Span<float>(w.Ln1Weight, l * ModelDim, ModelDim));");
+            w.Line("file.ReadInto(p + \"ln_1.bias\", [ModelDim], new global::System.Span<float>(w.Ln1Bias, l * ModelDim, ModelDim));");
             w.Line("// Conv1D stores [in, out]; the kernels want (out, in).");
-            w.Line("file.ReadTransposedInto(p + \"attn.c_attn.weight\", 3 * ModelDim, ModelDim, w.Wqkv.AsSpan(l * 3 * ModelDim * ModelDim, 3 * ModelDim * ModelDim));");
-            w.Line("file.ReadInto(p + \"attn.c_attn.bias\", [3 * ModelDim], w.Bqkv.AsSpan(l * 3 * ModelDim, 3 * ModelDim));");
-            w.Line("file.ReadTransposedInto(p + \"attn.c_proj.weight\", ModelDim, ModelDim, w.Wo.AsSpan(l * ModelDim * ModelDim, ModelDim * ModelDim));");
-            w.Line("file.ReadInto(p + \"attn.c_proj.bias\", [ModelDim], w.Bo.AsSpan(l * ModelDim, ModelDim));");
-            w.Line("file.ReadInto(p + \"ln_2.weight\", [ModelDim], w.Ln2Weight.AsSpan(l * ModelDim, ModelDim));");
-            w.Line("file.ReadInto(p + \"ln_2.bias\", [ModelDim], w.Ln2Bias.AsSpan(l * ModelDim, ModelDim));");
-            w.Line("file.ReadTransposedInto(p + \"mlp.c_fc.weight\", FeedForwardDim, ModelDim, w.WFc.AsSpan(l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));");
-            w.Line("file.ReadInto(p + \"mlp.c_fc.bias\", [FeedForwardDim], w.BFc.AsSpan(l * FeedForwardDim, FeedForwardDim));");
-            w.Line("file.ReadTransposedInto(p + \"mlp.c_proj.weight\", ModelDim, FeedForwardDim, w.WProj.AsSpan(l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim));");
-            w.Line("file.ReadInto(p + \"mlp.c_proj.bias\", [ModelDim], w.BProj.AsSpan(l * ModelDim, ModelDim));");
+            w.Line("file.ReadTransposedInto(p + \"attn.c_attn.weight\", 3 * ModelDim, ModelDim, new global::System.Span<float>(w.Wqkv, l * 3 * ModelDim * ModelDim, 3 * ModelDim * ModelDim));");
+            w.Line("file.ReadInto(p + \"attn.c_attn.bias\", [3 * ModelDim], new global::System.Span<float>(w.Bqkv, l * 3 * ModelDim, 3 * ModelDim));");
+            w.Line("file.ReadTransposedInto(p + \"attn.c_proj.weight\", ModelDim, ModelDim, new global::System.Span<float>(w.Wo, l * ModelDim * ModelDim, ModelDim * ModelDim));");
+            w.Line("file.ReadInto(p + \"attn.c_proj.bias\", [ModelDim], new global::System.Span<float>(w.Bo, l * ModelDim, ModelDim));");
+            w.Line("file.ReadInto(p + \"ln_2.weight\", [ModelDim], new global::System.Span<float>(w.Ln2Weight, l * ModelDim, ModelDim));");
+            w.Line("file.ReadInto(p + \"ln_2.bias\", [ModelDim], new global::System.Span<float>(w.Ln2Bias, l * ModelDim, ModelDim));");
+            w.Line("file.ReadTransposedInto(p + \"mlp.c_fc.weight\", FeedForwardDim, ModelDim, new global::System.Span<float>(w.WFc, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));");
+            w.Line("file.ReadInto(p + \"mlp.c_fc.bias\", [FeedForwardDim], new global::System.Span<float>(w.BFc, l * FeedForwardDim, FeedForwardDim));");
+            w.Line("file.ReadTransposedInto(p + \"mlp.c_proj.weight\", ModelDim, FeedForwardDim, new global::System.Span<float>(w.WProj, l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim));");
+            w.Line("file.ReadInto(p + \"mlp.c_proj.bias\", [ModelDim], new global::System.Span<float>(w.BProj, l * ModelDim, ModelDim));");
         }
         w.Line("file.ReadInto(t + \"ln_f.weight\", [ModelDim], w.LnFWeight);");
         w.Line("file.ReadInto(t + \"ln_f.bias\", [ModelDim], w.LnFBias);");

@@ -1,0 +1,49 @@
+using SourceGenTransformer;
+
+namespace SourceGenTransformer.Tests;
+
+// The declarations of the PyTorch fixtures in tests/fixtures (see make_fixtures.py for what each exercises).
+// EosToken = -1 so that 32 greedy tokens are never cut short by a token that happens to be EOS.
+
+[Transformer(ModelFamily.Llama, Layers = 2, Heads = 4, KvHeads = 4, ModelDim = 64, FeedForwardDim = 160,
+    VocabSize = 96, MaxSequenceLength = 64, EosToken = -1)]
+public partial class LlamaBasic;
+
+[Transformer(ModelFamily.Llama, Layers = 2, Heads = 6, KvHeads = 2, ModelDim = 48, FeedForwardDim = 128,
+    VocabSize = 80, MaxSequenceLength = 64, NormEpsilon = 1e-6f, TiedEmbeddings = true, EosToken = -1)]
+public partial class LlamaGqaTied;
+
+[Transformer(ModelFamily.Llama, Layers = 3, Heads = 3, KvHeads = 1, ModelDim = 36, FeedForwardDim = 100,
+    VocabSize = 50, MaxSequenceLength = 48, RopeTheta = 500000f, EosToken = -1)]
+public partial class LlamaOdd;
+
+[Transformer(ModelFamily.Gpt2, Layers = 2, Heads = 4, ModelDim = 64, FeedForwardDim = 256,
+    VocabSize = 96, MaxSequenceLength = 64)]
+public partial class Gpt2Basic;
+
+[Transformer(ModelFamily.Gpt2, Layers = 2, Heads = 4, ModelDim = 40, FeedForwardDim = 120,
+    VocabSize = 70, MaxSequenceLength = 48, TiedEmbeddings = false, Activation = Activation.Gelu)]
+public partial class Gpt2Odd;
+
+[Transformer(ModelFamily.Gpt2, Layers = 3, Heads = 2, ModelDim = 48, FeedForwardDim = 192,
+    VocabSize = 60, MaxSequenceLength = 40, Activation = Activation.Relu)]
+public partial class Gpt2Relu;
+
+// Shapes chosen to be awkward for the kernels: dimensions that are not multiples of 8 or 16, row
+// counts that are not multiples of 4, rotary halves shorter than a vector and longer with a tail.
+
+[Transformer(ModelFamily.Llama, Layers = 1, Heads = 2, KvHeads = 1, ModelDim = 20, FeedForwardDim = 37,
+    VocabSize = 53, MaxSequenceLength = 8)]
+public partial class TinyAwkwardLlama;
+
+[Transformer(ModelFamily.Llama, Layers = 1, Heads = 4, KvHeads = 2, ModelDim = 104, FeedForwardDim = 300,
+    VocabSize = 133, MaxSequenceLength = 8)]
+public partial class WideAwkwardLlama;
+
+[Transformer(ModelFamily.Gpt2, Layers = 1, Heads = 2, ModelDim = 44, FeedForwardDim = 77,
+    VocabSize = 29, MaxSequenceLength = 8)]
+public partial class AwkwardGpt2;
+
+[Transformer(ModelFamily.Gpt2, Layers = 1, Heads = 3, ModelDim = 51, FeedForwardDim = 90,
+    VocabSize = 31, MaxSequenceLength = 8, Activation = Activation.Gelu)]
+public partial class AwkwardGpt2Erf;

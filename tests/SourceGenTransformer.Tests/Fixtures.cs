@@ -1,0 +1,62 @@
+using System;
+using System.IO;
+using System.Text.Json;
+
+namespace SourceGenTransformer.Tests;
+
+/// <summary>A PyTorch fixture: weights file, prompt, expected logits at every position and greedy tokens.</summary>
+public sealed class Fixture
+{
+    public required string Name { get; init; }
+    public required int[] Prompt { get; init; }
+    public required int[] Inputs { get; init; }
+    public required int[] Greedy { get; init; }
+    public required float[][] Logits { get; init; }
+
+    public string WeightsPath => Path(Name + ".safetensors");
+
+    public static string Path(string file) => System.IO.Path.Combine(AppContext.BaseDirectory, "fixtures", file);
+
+    public static Fixture Read(string name)
+    {
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(Path(name + ".json")));
+        JsonElement root = doc.RootElement;
+        int[] Ints(string p) => root.GetProperty(p).Deserialize(FixtureJson.Default.Int32Array)!;
+        return new Fixture
+        {
+            Name = name,
+            Prompt = Ints("prompt"),
+            Inputs = Ints("inputs"),
+            Greedy = Ints("greedy"),
+            Logits = root.GetProperty("logits").Deserialize(FixtureJson.Default.SingleArrayArray)!,
+        };
+    }
+
+    /// <summary>Opens the fixture's generated model by name.</summary>
+    public IDecoderModel Load() => Name switch
+    {
+        "llama-basic" => LlamaBasic.Load(WeightsPath),
+        "llama-gqa-tied" => LlamaGqaTied.Load(WeightsPath),
+        "llama-odd" => LlamaOdd.Load(WeightsPath),
+        "gpt2-basic" => Gpt2Basic.Load(WeightsPath),
+        "gpt2-odd" => Gpt2Odd.Load(WeightsPath),
+        "gpt2-relu" => Gpt2Relu.Load(WeightsPath),
+        _ => throw new ArgumentException(Name),
+    };
+
+    /// <summary>max |a - b| / max(1, max |b|): the parity measure of the issue.</summary>
+    public static float ScaledMaxDiff(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
+    {
+        float diff = 0f, scale = 1f;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            diff = MathF.Max(diff, MathF.Abs(actual[i] - expected[i]));
+            scale = MathF.Max(scale, MathF.Abs(expected[i]));
+        }
+        return diff / scale;
+    }
+}
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(int[]))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(float[][]))]
+internal sealed partial class FixtureJson : System.Text.Json.Serialization.JsonSerializerContext;
