@@ -63,7 +63,17 @@ public sealed class TokenSampler
         if (_topK == 0 && _topP >= 1f)
             return Sampling.Multinomial(probs, coin);
         int n = Sampling.SelectCandidates(probs, _topK, _topP, _indices, _keys);
-        return Sampling.SampleCandidates(probs, _indices.AsSpan(0, n), _topP, coin);
+        if (n == 0) return Sampling.Argmax(logits); // p so small that only the most likely token can be the nucleus
+        ReadOnlySpan<int> candidates = _indices.AsSpan(0, n);
+
+        // Top-p applies to the distribution after top-k (renormalised); without top-k, to the whole one.
+        float total = 1f;
+        if (_topK > 0)
+        {
+            total = 0f;
+            foreach (int id in candidates) total += probs[id];
+        }
+        return Sampling.SampleCandidates(probs, candidates, _topP, total, coin);
     }
 }
 
@@ -121,7 +131,8 @@ public static class Sampling
     public static int SelectCandidates(ReadOnlySpan<float> probs, int topK, float topP, Span<int> indices, Span<float> keys)
     {
         // Without top-k, an id whose probability is below (1 - p) / (n - 1) can never be in the
-        // nucleus: all such ids together hold less than 1 - p. Dropping them first keeps the sort small.
+        // nucleus: if any id is kept, the at most n - 1 dropped ones hold less than 1 - p. Dropping
+        // them first keeps the sort small. (If none is kept, the caller falls back to argmax.)
         float cutoff = topK == 0 && probs.Length > 1 ? (1f - topP) / (probs.Length - 1) : 0f;
         int n = 0;
         for (int i = 0; i < probs.Length; i++)
@@ -139,13 +150,11 @@ public static class Sampling
 
     /// <summary>
     /// Samples among <paramref name="candidates"/> (most likely first), keeping the smallest
-    /// prefix whose share of the candidates' mass reaches <paramref name="topP"/>.
+    /// prefix whose mass reaches <paramref name="topP"/> of <paramref name="total"/>, the mass of
+    /// the distribution top-p applies to.
     /// </summary>
-    public static int SampleCandidates(ReadOnlySpan<float> probs, ReadOnlySpan<int> candidates, float topP, float coin)
+    public static int SampleCandidates(ReadOnlySpan<float> probs, ReadOnlySpan<int> candidates, float topP, float total, float coin)
     {
-        float total = 0f;
-        foreach (int id in candidates) total += probs[id];
-
         // The nucleus: the shortest prefix whose mass reaches p of the total.
         int keep = candidates.Length;
         float kept = 0f;
