@@ -85,7 +85,7 @@ internal static class SessionEmitter
         w.Line();
     }
 
-    private static string Slice(string array, string offset, string length) => $"new global::System.Span<float>({array}, {offset}, {length})";
+    private static string Slice(string array, string offset, string length) => $"new global::System.ReadOnlySpan<float>({array}, {offset}, {length})";
 
     private static void EmitLlamaStep(SourceWriter w, ModelShape s)
     {
@@ -98,9 +98,9 @@ internal static class SessionEmitter
             w.Line("Weights w = _w;");
             w.Line("int pos = _position;");
             w.Line($"// x ({d}) = token_embedding[token]");
-            w.Line("new global::System.Span<float>(w.TokenEmbedding, token * ModelDim, ModelDim).CopyTo(_x);");
+            w.Line("new global::System.ReadOnlySpan<float>(w.TokenEmbedding, token * ModelDim, ModelDim).CopyTo(_x);");
             w.Line($"// This position's rotary angles: cos, sin ({I(half)}).");
-            w.Line($"global::System.ReadOnlySpan<float> cos = new global::System.Span<float>(RopeCos, pos * {I(half)}, {I(half)}), sin = new global::System.Span<float>(RopeSin, pos * {I(half)}, {I(half)});");
+            w.Line($"global::System.ReadOnlySpan<float> cos = new global::System.ReadOnlySpan<float>(RopeCos, pos * {I(half)}, {I(half)}), sin = new global::System.ReadOnlySpan<float>(RopeSin, pos * {I(half)}, {I(half)});");
             w.Line();
             using (w.Block("for (int l = 0; l < Layers; l++)"))
             {
@@ -155,8 +155,8 @@ internal static class SessionEmitter
             w.Line("Weights w = _w;");
             w.Line("int pos = _position;");
             w.Line($"// x ({d}) = wte[token] + wpe[pos]");
-            w.Line("new global::System.Span<float>(w.TokenEmbedding, token * ModelDim, ModelDim).CopyTo(_x);");
-            w.Line($"Kernels.{AddName(s.ModelDim)}(_x, new global::System.Span<float>(w.PositionEmbedding, pos * ModelDim, ModelDim));");
+            w.Line("new global::System.ReadOnlySpan<float>(w.TokenEmbedding, token * ModelDim, ModelDim).CopyTo(_x);");
+            w.Line($"Kernels.{AddName(s.ModelDim)}(_x, new global::System.ReadOnlySpan<float>(w.PositionEmbedding, pos * ModelDim, ModelDim));");
             w.Line();
             using (w.Block("for (int l = 0; l < Layers; l++)"))
             {
