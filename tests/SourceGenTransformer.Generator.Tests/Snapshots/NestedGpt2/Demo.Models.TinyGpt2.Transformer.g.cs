@@ -236,16 +236,16 @@ partial class Models
                 Weights w = _w;
                 int pos = _position;
                 // x (40) = wte[token] + wpe[pos]
-                new global::System.Span<float>(w.TokenEmbedding, token * ModelDim, ModelDim).CopyTo(_x);
-                Kernels.Add40(_x, new global::System.Span<float>(w.PositionEmbedding, pos * ModelDim, ModelDim));
+                new global::System.ReadOnlySpan<float>(w.TokenEmbedding, token * ModelDim, ModelDim).CopyTo(_x);
+                Kernels.Add40(_x, new global::System.ReadOnlySpan<float>(w.PositionEmbedding, pos * ModelDim, ModelDim));
 
                 for (int l = 0; l < Layers; l++)
                 {
                     // xb (40) = layernorm(x; ln_1[l])
-                    Kernels.LayerNorm40(_xb, _x, new global::System.Span<float>(w.Ln1Weight, l * ModelDim, ModelDim), new global::System.Span<float>(w.Ln1Bias, l * ModelDim, ModelDim));
+                    Kernels.LayerNorm40(_xb, _x, new global::System.ReadOnlySpan<float>(w.Ln1Weight, l * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(w.Ln1Bias, l * ModelDim, ModelDim));
                     // qkv (120) = c_attn[l] (120x40) @ xb + c_attn.bias[l]
-                    Kernels.MatVec120x40(_qkv, _xb, new global::System.Span<float>(w.Wqkv, l * 3 * ModelDim * ModelDim, 3 * ModelDim * ModelDim));
-                    Kernels.Add120(_qkv, new global::System.Span<float>(w.Bqkv, l * 3 * ModelDim, 3 * ModelDim));
+                    Kernels.MatVec120x40(_qkv, _xb, new global::System.ReadOnlySpan<float>(w.Wqkv, l * 3 * ModelDim * ModelDim, 3 * ModelDim * ModelDim));
+                    Kernels.Add120(_qkv, new global::System.ReadOnlySpan<float>(w.Bqkv, l * 3 * ModelDim, 3 * ModelDim));
                     // k, v (40) go into this position's cache row
                     int cacheRow = (l * MaxSequenceLength + pos) * KvDim;
                     new global::System.Span<float>(_qkv, ModelDim, KvDim).CopyTo(new global::System.Span<float>(_keyCache, cacheRow, KvDim));
@@ -254,19 +254,19 @@ partial class Models
                     // xb (40) = causal attention of q over positions 0..pos
                     Attention(l, pos, _qkv);
                     // x (40) += c_proj[l] (40x40) @ xb + c_proj.bias[l]
-                    Kernels.MatVec40x40(_xb2, _xb, new global::System.Span<float>(w.Wo, l * ModelDim * ModelDim, ModelDim * ModelDim));
-                    Kernels.Add40(_xb2, new global::System.Span<float>(w.Bo, l * ModelDim, ModelDim));
+                    Kernels.MatVec40x40(_xb2, _xb, new global::System.ReadOnlySpan<float>(w.Wo, l * ModelDim * ModelDim, ModelDim * ModelDim));
+                    Kernels.Add40(_xb2, new global::System.ReadOnlySpan<float>(w.Bo, l * ModelDim, ModelDim));
                     Kernels.Add40(_x, _xb2);
 
                     // xb (40) = layernorm(x; ln_2[l])
-                    Kernels.LayerNorm40(_xb, _x, new global::System.Span<float>(w.Ln2Weight, l * ModelDim, ModelDim), new global::System.Span<float>(w.Ln2Bias, l * ModelDim, ModelDim));
+                    Kernels.LayerNorm40(_xb, _x, new global::System.ReadOnlySpan<float>(w.Ln2Weight, l * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(w.Ln2Bias, l * ModelDim, ModelDim));
                     // hb (120) = Gelu(c_fc[l] (120x40) @ xb + c_fc.bias[l])
-                    Kernels.MatVec120x40(_hb, _xb, new global::System.Span<float>(w.WFc, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
-                    Kernels.Add120(_hb, new global::System.Span<float>(w.BFc, l * FeedForwardDim, FeedForwardDim));
+                    Kernels.MatVec120x40(_hb, _xb, new global::System.ReadOnlySpan<float>(w.WFc, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
+                    Kernels.Add120(_hb, new global::System.ReadOnlySpan<float>(w.BFc, l * FeedForwardDim, FeedForwardDim));
                     Kernels.Gelu120(_hb);
                     // x (40) += mlp.c_proj[l] (40x120) @ hb + mlp.c_proj.bias[l]
-                    Kernels.MatVec40x120(_xb2, _hb, new global::System.Span<float>(w.WProj, l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim));
-                    Kernels.Add40(_xb2, new global::System.Span<float>(w.BProj, l * ModelDim, ModelDim));
+                    Kernels.MatVec40x120(_xb2, _hb, new global::System.ReadOnlySpan<float>(w.WProj, l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim));
+                    Kernels.Add40(_xb2, new global::System.ReadOnlySpan<float>(w.BProj, l * ModelDim, ModelDim));
                     Kernels.Add40(_x, _xb2);
                 }
                 _position = pos + 1;

@@ -245,22 +245,22 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel
             Weights w = _w;
             int pos = _position;
             // x (288) = token_embedding[token]
-            new global::System.Span<float>(w.TokenEmbedding, token * ModelDim, ModelDim).CopyTo(_x);
+            new global::System.ReadOnlySpan<float>(w.TokenEmbedding, token * ModelDim, ModelDim).CopyTo(_x);
             // This position's rotary angles: cos, sin (24).
-            global::System.ReadOnlySpan<float> cos = new global::System.Span<float>(RopeCos, pos * 24, 24), sin = new global::System.Span<float>(RopeSin, pos * 24, 24);
+            global::System.ReadOnlySpan<float> cos = new global::System.ReadOnlySpan<float>(RopeCos, pos * 24, 24), sin = new global::System.ReadOnlySpan<float>(RopeSin, pos * 24, 24);
 
             for (int l = 0; l < Layers; l++)
             {
                 // xb (288) = rmsnorm(x) * input_layernorm[l]
-                Kernels.RmsNorm288(_xb, _x, new global::System.Span<float>(w.AttentionNorm, l * ModelDim, ModelDim));
+                Kernels.RmsNorm288(_xb, _x, new global::System.ReadOnlySpan<float>(w.AttentionNorm, l * ModelDim, ModelDim));
 
                 // q (288) = wq[l] (288x288) @ xb (288)
-                Kernels.MatVec288x288(_q, _xb, new global::System.Span<float>(w.Wq, l * ModelDim * ModelDim, ModelDim * ModelDim));
+                Kernels.MatVec288x288(_q, _xb, new global::System.ReadOnlySpan<float>(w.Wq, l * ModelDim * ModelDim, ModelDim * ModelDim));
                 // k, v (288) = wk[l], wv[l] (288x288) @ xb, written straight into this position's cache row
                 int cacheRow = (l * MaxSequenceLength + pos) * KvDim;
                 global::System.Span<float> k = new global::System.Span<float>(_keyCache, cacheRow, KvDim);
-                Kernels.MatVec288x288(k, _xb, new global::System.Span<float>(w.Wk, l * KvDim * ModelDim, KvDim * ModelDim));
-                Kernels.MatVec288x288(new global::System.Span<float>(_valueCache, cacheRow, KvDim), _xb, new global::System.Span<float>(w.Wv, l * KvDim * ModelDim, KvDim * ModelDim));
+                Kernels.MatVec288x288(k, _xb, new global::System.ReadOnlySpan<float>(w.Wk, l * KvDim * ModelDim, KvDim * ModelDim));
+                Kernels.MatVec288x288(new global::System.Span<float>(_valueCache, cacheRow, KvDim), _xb, new global::System.ReadOnlySpan<float>(w.Wv, l * KvDim * ModelDim, KvDim * ModelDim));
                 // RoPE: rotate q (6 heads) and k (6 heads) by this position's angles
                 Kernels.Rope(_q, Heads, cos, sin);
                 Kernels.Rope(k, KvHeads, cos, sin);
@@ -268,18 +268,18 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel
                 // xb (288) = causal attention of q over positions 0..pos
                 Attention(l, pos, _q);
                 // x (288) += wo[l] (288x288) @ xb
-                Kernels.MatVec288x288(_xb2, _xb, new global::System.Span<float>(w.Wo, l * ModelDim * ModelDim, ModelDim * ModelDim));
+                Kernels.MatVec288x288(_xb2, _xb, new global::System.ReadOnlySpan<float>(w.Wo, l * ModelDim * ModelDim, ModelDim * ModelDim));
                 Kernels.Add288(_x, _xb2);
 
                 // xb (288) = rmsnorm(x) * post_attention_layernorm[l]
-                Kernels.RmsNorm288(_xb, _x, new global::System.Span<float>(w.FfnNorm, l * ModelDim, ModelDim));
+                Kernels.RmsNorm288(_xb, _x, new global::System.ReadOnlySpan<float>(w.FfnNorm, l * ModelDim, ModelDim));
                 // hb (768) = gate[l] (768x288) @ xb; hb2 (768) = up[l] (768x288) @ xb
-                Kernels.MatVec768x288(_hb, _xb, new global::System.Span<float>(w.WGate, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
-                Kernels.MatVec768x288(_hb2, _xb, new global::System.Span<float>(w.WUp, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
+                Kernels.MatVec768x288(_hb, _xb, new global::System.ReadOnlySpan<float>(w.WGate, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
+                Kernels.MatVec768x288(_hb2, _xb, new global::System.ReadOnlySpan<float>(w.WUp, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
                 // hb = silu(hb) * hb2
                 Kernels.SwiGlu768(_hb, _hb2);
                 // x (288) += down[l] (288x768) @ hb
-                Kernels.MatVec288x768(_xb2, _hb, new global::System.Span<float>(w.WDown, l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim));
+                Kernels.MatVec288x768(_xb2, _hb, new global::System.ReadOnlySpan<float>(w.WDown, l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim));
                 Kernels.Add288(_x, _xb2);
             }
             _position = pos + 1;
