@@ -54,4 +54,8 @@ internal static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor UnsupportedDeclaration = Rule("STG0011",
         "Unsupported model declaration",
         "'{0}' cannot hold a generated model: {1}");
+
+    public static readonly DiagnosticDescriptor LanguageVersionTooLow = Rule("STG0012",
+        "C# language version too low",
+        "The generated engine needs C# {0} or later, but this project compiles with C# {1}; raise <LangVersion>");
 }

@@ -36,8 +36,9 @@ public sealed partial class TransformerGenerator
             cancellationToken.ThrowIfCancellationRequested();
 
             ModelShape? shape = ReadShape(args, diagnostics);
+            LocationInfo? where = args.Location(null);
             if (shape is null || diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error))
-                return new Result<ModelSpec>(null, new EquatableArray<DiagnosticInfo>(diagnostics));
+                return new Result<ModelSpec>(null, new EquatableArray<DiagnosticInfo>(diagnostics), where);
 
             var containing = new List<string>();
             for (SyntaxNode? node = declaration.Parent; node is TypeDeclarationSyntax outer; node = outer.Parent)
@@ -45,7 +46,7 @@ public sealed partial class TransformerGenerator
 
             string? ns = type.ContainingNamespace.IsGlobalNamespace ? null : type.ContainingNamespace.ToDisplayString();
             var spec = new ModelSpec(ns, type.Name, new EquatableArray<string>(containing), type.ToDisplayString(), shape);
-            return new Result<ModelSpec>(spec, new EquatableArray<DiagnosticInfo>(diagnostics));
+            return new Result<ModelSpec>(spec, new EquatableArray<DiagnosticInfo>(diagnostics), where);
         }
 
         private static string TypeKeyword(TypeDeclarationSyntax type) => type switch

@@ -1,5 +1,6 @@
 using System.Threading;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using SourceGenTransformer.Generator.Emit;
 using SourceGenTransformer.Generator.Helpers;
@@ -16,6 +17,9 @@ public sealed partial class TransformerGenerator : IIncrementalGenerator
 {
     internal const string AttributeName = "SourceGenTransformer.TransformerAttribute";
 
+    /// <summary>The oldest C# the emitted code compiles with (file-scoped namespaces).</summary>
+    internal const LanguageVersion MinimumLanguageVersion = LanguageVersion.CSharp10;
+
     public void Initialize(IncrementalGeneratorInitializationContext context)
     {
         // 1. Find each class carrying [Transformer] and turn the declaration into a spec (or
@@ -28,10 +32,19 @@ public sealed partial class TransformerGenerator : IIncrementalGenerator
                 transform: static (ctx, ct) => Parser.Parse(ctx, ct))
             .WithTrackingName(TrackingNames.Parse);
 
-        // 2. Diagnostics travel on their own branch, so a model's errors are reported even
+        // 2. Compilation-wide facts, reduced to a small value so that edits elsewhere compare equal:
+        //    only the language version, which decides whether the emitted code can compile.
+        IncrementalValueProvider<LanguageVersion> language = context.CompilationProvider
+            .Select(static (compilation, _) => compilation is CSharpCompilation cs ? cs.LanguageVersion : LanguageVersion.Default)
+            .WithTrackingName(TrackingNames.Language);
+        IncrementalValuesProvider<(Result<ModelSpec> Result, LanguageVersion Language)> checkedResults = parsed.Combine(language);
+
+        // 3. Diagnostics travel on their own branch, so a model's errors are reported even
         //    though nothing is emitted for it.
-        IncrementalValuesProvider<EquatableArray<DiagnosticInfo>> diagnostics = parsed
-            .Select(static (result, _) => result.Diagnostics)
+        IncrementalValuesProvider<EquatableArray<DiagnosticInfo>> diagnostics = checkedResults
+            .Select(static (pair, _) => pair.Result.Value is not null && pair.Language < MinimumLanguageVersion
+                ? new EquatableArray<DiagnosticInfo>(new[] { LanguageDiagnostic(pair.Result.Location, pair.Language) })
+                : pair.Result.Diagnostics)
             .WithTrackingName(TrackingNames.Diagnostics);
         context.RegisterSourceOutput(diagnostics, static (spc, infos) =>
         {
@@ -39,14 +52,18 @@ public sealed partial class TransformerGenerator : IIncrementalGenerator
                 spc.ReportDiagnostic(info.ToDiagnostic());
         });
 
-        // 3. Valid specs only: a model with an error emits nothing else.
-        IncrementalValuesProvider<ModelSpec> specs = parsed
-            .Where(static result => result.Value is not null)
-            .Select(static (result, _) => result.Value!)
+        // 4. Valid specs only: a model with an error emits nothing else.
+        IncrementalValuesProvider<ModelSpec> specs = checkedResults
+            .Where(static pair => pair.Result.Value is not null && pair.Language >= MinimumLanguageVersion)
+            .Select(static (pair, _) => pair.Result.Value!)
             .WithTrackingName(TrackingNames.Spec);
 
-        // 4. One file per model: constants, weights, loader, kernels, session and decoding loop.
+        // 5. One file per model: constants, weights, loader, kernels, session and decoding loop.
         context.RegisterSourceOutput(specs, static (spc, spec) =>
             spc.AddSource(spec.HintName, ModelEmitter.Emit(spec, spc.CancellationToken)));
     }
+
+    private static DiagnosticInfo LanguageDiagnostic(LocationInfo? location, LanguageVersion actual) =>
+        DiagnosticInfo.Create(DiagnosticDescriptors.LanguageVersionTooLow, location,
+            MinimumLanguageVersion.ToDisplayString(), actual.ToDisplayString());
 }

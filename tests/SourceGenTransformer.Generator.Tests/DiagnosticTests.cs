@@ -117,6 +117,20 @@ public class DiagnosticTests
     }
 
     [Fact]
+    public void STG0012_language_version_too_low()
+    {
+        string text = $"using SourceGenTransformer;\n[Transformer(ModelFamily.Llama, {Dims})] partial class M {{ }}";
+        var compilation = GeneratorHarness.Compilation(new Microsoft.CodeAnalysis.CSharp.CSharpParseOptions(Microsoft.CodeAnalysis.CSharp.LanguageVersion.CSharp9), text);
+        var run = GeneratorHarness.RunGenerator(compilation);
+        Diagnostic d = Assert.Single(run.GeneratorDiagnostics);
+        Assert.Equal("STG0012", d.Id);
+        Assert.Equal(DiagnosticSeverity.Error, d.Severity);
+        Assert.StartsWith("Transformer(ModelFamily.Llama", text.Substring(d.Location.SourceSpan.Start, d.Location.SourceSpan.Length));
+        Assert.Contains("needs C# 10.0 or later, but this project compiles with C# 9.0", d.GetMessage());
+        Assert.Empty(run.Result.GeneratedSources);
+    }
+
+    [Fact]
     public void Every_descriptor_has_a_test_and_a_help_page()
     {
         var ids = typeof(DiagnosticDescriptors).GetFields()

@@ -74,52 +74,52 @@ internal static class WeightsEmitter
 
     private static void EmitLlamaRead(SourceWriter w, ModelShape s)
     {
-        w.Line("file.ReadInto(\"model.embed_tokens.weight\", [VocabSize, ModelDim], w.TokenEmbedding);");
+        w.Line("file.ReadInto(\"model.embed_tokens.weight\", new long[] { VocabSize, ModelDim }, w.TokenEmbedding);");
         using (w.Block("for (int l = 0; l < Layers; l++)"))
         {
             w.Line("string p = \"model.layers.\" + l.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + \".\";");
-            w.Line("file.ReadInto(p + \"input_layernorm.weight\", [ModelDim], new global::System.Span<float>(w.AttentionNorm, l * ModelDim, ModelDim));");
-            w.Line("file.ReadInto(p + \"self_attn.q_proj.weight\", [ModelDim, ModelDim], new global::System.Span<float>(w.Wq, l * ModelDim * ModelDim, ModelDim * ModelDim));");
-            w.Line("file.ReadInto(p + \"self_attn.k_proj.weight\", [KvDim, ModelDim], new global::System.Span<float>(w.Wk, l * KvDim * ModelDim, KvDim * ModelDim));");
-            w.Line("file.ReadInto(p + \"self_attn.v_proj.weight\", [KvDim, ModelDim], new global::System.Span<float>(w.Wv, l * KvDim * ModelDim, KvDim * ModelDim));");
-            w.Line("file.ReadInto(p + \"self_attn.o_proj.weight\", [ModelDim, ModelDim], new global::System.Span<float>(w.Wo, l * ModelDim * ModelDim, ModelDim * ModelDim));");
-            w.Line("file.ReadInto(p + \"post_attention_layernorm.weight\", [ModelDim], new global::System.Span<float>(w.FfnNorm, l * ModelDim, ModelDim));");
-            w.Line("file.ReadInto(p + \"mlp.gate_proj.weight\", [FeedForwardDim, ModelDim], new global::System.Span<float>(w.WGate, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));");
-            w.Line("file.ReadInto(p + \"mlp.up_proj.weight\", [FeedForwardDim, ModelDim], new global::System.Span<float>(w.WUp, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));");
-            w.Line("file.ReadInto(p + \"mlp.down_proj.weight\", [ModelDim, FeedForwardDim], new global::System.Span<float>(w.WDown, l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim));");
+            w.Line("file.ReadInto(p + \"input_layernorm.weight\", new long[] { ModelDim }, new global::System.Span<float>(w.AttentionNorm, l * ModelDim, ModelDim));");
+            w.Line("file.ReadInto(p + \"self_attn.q_proj.weight\", new long[] { ModelDim, ModelDim }, new global::System.Span<float>(w.Wq, l * ModelDim * ModelDim, ModelDim * ModelDim));");
+            w.Line("file.ReadInto(p + \"self_attn.k_proj.weight\", new long[] { KvDim, ModelDim }, new global::System.Span<float>(w.Wk, l * KvDim * ModelDim, KvDim * ModelDim));");
+            w.Line("file.ReadInto(p + \"self_attn.v_proj.weight\", new long[] { KvDim, ModelDim }, new global::System.Span<float>(w.Wv, l * KvDim * ModelDim, KvDim * ModelDim));");
+            w.Line("file.ReadInto(p + \"self_attn.o_proj.weight\", new long[] { ModelDim, ModelDim }, new global::System.Span<float>(w.Wo, l * ModelDim * ModelDim, ModelDim * ModelDim));");
+            w.Line("file.ReadInto(p + \"post_attention_layernorm.weight\", new long[] { ModelDim }, new global::System.Span<float>(w.FfnNorm, l * ModelDim, ModelDim));");
+            w.Line("file.ReadInto(p + \"mlp.gate_proj.weight\", new long[] { FeedForwardDim, ModelDim }, new global::System.Span<float>(w.WGate, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));");
+            w.Line("file.ReadInto(p + \"mlp.up_proj.weight\", new long[] { FeedForwardDim, ModelDim }, new global::System.Span<float>(w.WUp, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));");
+            w.Line("file.ReadInto(p + \"mlp.down_proj.weight\", new long[] { ModelDim, FeedForwardDim }, new global::System.Span<float>(w.WDown, l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim));");
         }
-        w.Line("file.ReadInto(\"model.norm.weight\", [ModelDim], w.FinalNorm);");
+        w.Line("file.ReadInto(\"model.norm.weight\", new long[] { ModelDim }, w.FinalNorm);");
         if (!s.TiedEmbeddings)
-            w.Line("file.ReadInto(\"lm_head.weight\", [VocabSize, ModelDim], w.Classifier);");
+            w.Line("file.ReadInto(\"lm_head.weight\", new long[] { VocabSize, ModelDim }, w.Classifier);");
     }
 
     private static void EmitGpt2Read(SourceWriter w, ModelShape s)
     {
         w.Line("// GPT2LMHeadModel saves the body under 'transformer.'; GPT2Model saves it bare.");
         w.Line("string t = file.Contains(\"transformer.wte.weight\") ? \"transformer.\" : \"\";");
-        w.Line("file.ReadInto(t + \"wte.weight\", [VocabSize, ModelDim], w.TokenEmbedding);");
+        w.Line("file.ReadInto(t + \"wte.weight\", new long[] { VocabSize, ModelDim }, w.TokenEmbedding);");
         w.Line("// The position table may be longer than this declaration needs (GPT-2 ships 1024 rows).");
         w.Line("file.ReadLeadingRowsInto(t + \"wpe.weight\", MaxSequenceLength, ModelDim, w.PositionEmbedding);");
         using (w.Block("for (int l = 0; l < Layers; l++)"))
         {
             w.Line("string p = t + \"h.\" + l.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + \".\";");
-            w.Line("file.ReadInto(p + \"ln_1.weight\", [ModelDim], new global::System.Span<float>(w.Ln1Weight, l * ModelDim, ModelDim));");
-            w.Line("file.ReadInto(p + \"ln_1.bias\", [ModelDim], new global::System.Span<float>(w.Ln1Bias, l * ModelDim, ModelDim));");
+            w.Line("file.ReadInto(p + \"ln_1.weight\", new long[] { ModelDim }, new global::System.Span<float>(w.Ln1Weight, l * ModelDim, ModelDim));");
+            w.Line("file.ReadInto(p + \"ln_1.bias\", new long[] { ModelDim }, new global::System.Span<float>(w.Ln1Bias, l * ModelDim, ModelDim));");
             w.Line("// Conv1D stores [in, out]; the kernels want (out, in).");
             w.Line("file.ReadTransposedInto(p + \"attn.c_attn.weight\", 3 * ModelDim, ModelDim, new global::System.Span<float>(w.Wqkv, l * 3 * ModelDim * ModelDim, 3 * ModelDim * ModelDim));");
-            w.Line("file.ReadInto(p + \"attn.c_attn.bias\", [3 * ModelDim], new global::System.Span<float>(w.Bqkv, l * 3 * ModelDim, 3 * ModelDim));");
+            w.Line("file.ReadInto(p + \"attn.c_attn.bias\", new long[] { 3 * ModelDim }, new global::System.Span<float>(w.Bqkv, l * 3 * ModelDim, 3 * ModelDim));");
             w.Line("file.ReadTransposedInto(p + \"attn.c_proj.weight\", ModelDim, ModelDim, new global::System.Span<float>(w.Wo, l * ModelDim * ModelDim, ModelDim * ModelDim));");
-            w.Line("file.ReadInto(p + \"attn.c_proj.bias\", [ModelDim], new global::System.Span<float>(w.Bo, l * ModelDim, ModelDim));");
-            w.Line("file.ReadInto(p + \"ln_2.weight\", [ModelDim], new global::System.Span<float>(w.Ln2Weight, l * ModelDim, ModelDim));");
-            w.Line("file.ReadInto(p + \"ln_2.bias\", [ModelDim], new global::System.Span<float>(w.Ln2Bias, l * ModelDim, ModelDim));");
+            w.Line("file.ReadInto(p + \"attn.c_proj.bias\", new long[] { ModelDim }, new global::System.Span<float>(w.Bo, l * ModelDim, ModelDim));");
+            w.Line("file.ReadInto(p + \"ln_2.weight\", new long[] { ModelDim }, new global::System.Span<float>(w.Ln2Weight, l * ModelDim, ModelDim));");
+            w.Line("file.ReadInto(p + \"ln_2.bias\", new long[] { ModelDim }, new global::System.Span<float>(w.Ln2Bias, l * ModelDim, ModelDim));");
             w.Line("file.ReadTransposedInto(p + \"mlp.c_fc.weight\", FeedForwardDim, ModelDim, new global::System.Span<float>(w.WFc, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));");
-            w.Line("file.ReadInto(p + \"mlp.c_fc.bias\", [FeedForwardDim], new global::System.Span<float>(w.BFc, l * FeedForwardDim, FeedForwardDim));");
+            w.Line("file.ReadInto(p + \"mlp.c_fc.bias\", new long[] { FeedForwardDim }, new global::System.Span<float>(w.BFc, l * FeedForwardDim, FeedForwardDim));");
             w.Line("file.ReadTransposedInto(p + \"mlp.c_proj.weight\", ModelDim, FeedForwardDim, new global::System.Span<float>(w.WProj, l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim));");
-            w.Line("file.ReadInto(p + \"mlp.c_proj.bias\", [ModelDim], new global::System.Span<float>(w.BProj, l * ModelDim, ModelDim));");
+            w.Line("file.ReadInto(p + \"mlp.c_proj.bias\", new long[] { ModelDim }, new global::System.Span<float>(w.BProj, l * ModelDim, ModelDim));");
         }
-        w.Line("file.ReadInto(t + \"ln_f.weight\", [ModelDim], w.LnFWeight);");
-        w.Line("file.ReadInto(t + \"ln_f.bias\", [ModelDim], w.LnFBias);");
+        w.Line("file.ReadInto(t + \"ln_f.weight\", new long[] { ModelDim }, w.LnFWeight);");
+        w.Line("file.ReadInto(t + \"ln_f.bias\", new long[] { ModelDim }, w.LnFBias);");
         if (!s.TiedEmbeddings)
-            w.Line("file.ReadInto(\"lm_head.weight\", [VocabSize, ModelDim], w.Classifier);");
+            w.Line("file.ReadInto(\"lm_head.weight\", new long[] { VocabSize, ModelDim }, w.Classifier);");
     }
 }

@@ -29,6 +29,9 @@ internal sealed record DiagnosticInfo(DiagnosticDescriptor Descriptor, LocationI
     }
 }
 
-/// <summary>The outcome of a pipeline step: a value (null when an error stopped it) and its diagnostics.</summary>
-internal sealed record Result<T>(T? Value, EquatableArray<DiagnosticInfo> Diagnostics)
+/// <summary>
+/// The outcome of parsing one declaration: a value (null when an error stopped it), its diagnostics,
+/// and where the attribute is, for diagnostics found later in the pipeline.
+/// </summary>
+internal sealed record Result<T>(T? Value, EquatableArray<DiagnosticInfo> Diagnostics, LocationInfo? Location)
     where T : class;

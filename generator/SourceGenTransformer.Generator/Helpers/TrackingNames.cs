@@ -5,5 +5,6 @@ internal static class TrackingNames
 {
     public const string Parse = nameof(Parse);
     public const string Diagnostics = nameof(Diagnostics);
+    public const string Language = nameof(Language);
     public const string Spec = nameof(Spec);
 }

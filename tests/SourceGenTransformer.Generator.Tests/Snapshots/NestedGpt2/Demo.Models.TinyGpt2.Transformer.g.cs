@@ -150,29 +150,29 @@ partial class Models
                 var w = new Weights();
                 // GPT2LMHeadModel saves the body under 'transformer.'; GPT2Model saves it bare.
                 string t = file.Contains("transformer.wte.weight") ? "transformer." : "";
-                file.ReadInto(t + "wte.weight", [VocabSize, ModelDim], w.TokenEmbedding);
+                file.ReadInto(t + "wte.weight", new long[] { VocabSize, ModelDim }, w.TokenEmbedding);
                 // The position table may be longer than this declaration needs (GPT-2 ships 1024 rows).
                 file.ReadLeadingRowsInto(t + "wpe.weight", MaxSequenceLength, ModelDim, w.PositionEmbedding);
                 for (int l = 0; l < Layers; l++)
                 {
                     string p = t + "h." + l.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + ".";
-                    file.ReadInto(p + "ln_1.weight", [ModelDim], new global::System.Span<float>(w.Ln1Weight, l * ModelDim, ModelDim));
-                    file.ReadInto(p + "ln_1.bias", [ModelDim], new global::System.Span<float>(w.Ln1Bias, l * ModelDim, ModelDim));
+                    file.ReadInto(p + "ln_1.weight", new long[] { ModelDim }, new global::System.Span<float>(w.Ln1Weight, l * ModelDim, ModelDim));
+                    file.ReadInto(p + "ln_1.bias", new long[] { ModelDim }, new global::System.Span<float>(w.Ln1Bias, l * ModelDim, ModelDim));
                     // Conv1D stores [in, out]; the kernels want (out, in).
                     file.ReadTransposedInto(p + "attn.c_attn.weight", 3 * ModelDim, ModelDim, new global::System.Span<float>(w.Wqkv, l * 3 * ModelDim * ModelDim, 3 * ModelDim * ModelDim));
-                    file.ReadInto(p + "attn.c_attn.bias", [3 * ModelDim], new global::System.Span<float>(w.Bqkv, l * 3 * ModelDim, 3 * ModelDim));
+                    file.ReadInto(p + "attn.c_attn.bias", new long[] { 3 * ModelDim }, new global::System.Span<float>(w.Bqkv, l * 3 * ModelDim, 3 * ModelDim));
                     file.ReadTransposedInto(p + "attn.c_proj.weight", ModelDim, ModelDim, new global::System.Span<float>(w.Wo, l * ModelDim * ModelDim, ModelDim * ModelDim));
-                    file.ReadInto(p + "attn.c_proj.bias", [ModelDim], new global::System.Span<float>(w.Bo, l * ModelDim, ModelDim));
-                    file.ReadInto(p + "ln_2.weight", [ModelDim], new global::System.Span<float>(w.Ln2Weight, l * ModelDim, ModelDim));
-                    file.ReadInto(p + "ln_2.bias", [ModelDim], new global::System.Span<float>(w.Ln2Bias, l * ModelDim, ModelDim));
+                    file.ReadInto(p + "attn.c_proj.bias", new long[] { ModelDim }, new global::System.Span<float>(w.Bo, l * ModelDim, ModelDim));
+                    file.ReadInto(p + "ln_2.weight", new long[] { ModelDim }, new global::System.Span<float>(w.Ln2Weight, l * ModelDim, ModelDim));
+                    file.ReadInto(p + "ln_2.bias", new long[] { ModelDim }, new global::System.Span<float>(w.Ln2Bias, l * ModelDim, ModelDim));
                     file.ReadTransposedInto(p + "mlp.c_fc.weight", FeedForwardDim, ModelDim, new global::System.Span<float>(w.WFc, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
-                    file.ReadInto(p + "mlp.c_fc.bias", [FeedForwardDim], new global::System.Span<float>(w.BFc, l * FeedForwardDim, FeedForwardDim));
+                    file.ReadInto(p + "mlp.c_fc.bias", new long[] { FeedForwardDim }, new global::System.Span<float>(w.BFc, l * FeedForwardDim, FeedForwardDim));
                     file.ReadTransposedInto(p + "mlp.c_proj.weight", ModelDim, FeedForwardDim, new global::System.Span<float>(w.WProj, l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim));
-                    file.ReadInto(p + "mlp.c_proj.bias", [ModelDim], new global::System.Span<float>(w.BProj, l * ModelDim, ModelDim));
+                    file.ReadInto(p + "mlp.c_proj.bias", new long[] { ModelDim }, new global::System.Span<float>(w.BProj, l * ModelDim, ModelDim));
                 }
-                file.ReadInto(t + "ln_f.weight", [ModelDim], w.LnFWeight);
-                file.ReadInto(t + "ln_f.bias", [ModelDim], w.LnFBias);
-                file.ReadInto("lm_head.weight", [VocabSize, ModelDim], w.Classifier);
+                file.ReadInto(t + "ln_f.weight", new long[] { ModelDim }, w.LnFWeight);
+                file.ReadInto(t + "ln_f.bias", new long[] { ModelDim }, w.LnFBias);
+                file.ReadInto("lm_head.weight", new long[] { VocabSize, ModelDim }, w.Classifier);
                 return w;
             }
         }

@@ -165,22 +165,22 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel
         public static Weights Read(global::SourceGenTransformer.SafetensorsFile file)
         {
             var w = new Weights();
-            file.ReadInto("model.embed_tokens.weight", [VocabSize, ModelDim], w.TokenEmbedding);
+            file.ReadInto("model.embed_tokens.weight", new long[] { VocabSize, ModelDim }, w.TokenEmbedding);
             for (int l = 0; l < Layers; l++)
             {
                 string p = "model.layers." + l.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + ".";
-                file.ReadInto(p + "input_layernorm.weight", [ModelDim], new global::System.Span<float>(w.AttentionNorm, l * ModelDim, ModelDim));
-                file.ReadInto(p + "self_attn.q_proj.weight", [ModelDim, ModelDim], new global::System.Span<float>(w.Wq, l * ModelDim * ModelDim, ModelDim * ModelDim));
-                file.ReadInto(p + "self_attn.k_proj.weight", [KvDim, ModelDim], new global::System.Span<float>(w.Wk, l * KvDim * ModelDim, KvDim * ModelDim));
-                file.ReadInto(p + "self_attn.v_proj.weight", [KvDim, ModelDim], new global::System.Span<float>(w.Wv, l * KvDim * ModelDim, KvDim * ModelDim));
-                file.ReadInto(p + "self_attn.o_proj.weight", [ModelDim, ModelDim], new global::System.Span<float>(w.Wo, l * ModelDim * ModelDim, ModelDim * ModelDim));
-                file.ReadInto(p + "post_attention_layernorm.weight", [ModelDim], new global::System.Span<float>(w.FfnNorm, l * ModelDim, ModelDim));
-                file.ReadInto(p + "mlp.gate_proj.weight", [FeedForwardDim, ModelDim], new global::System.Span<float>(w.WGate, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
-                file.ReadInto(p + "mlp.up_proj.weight", [FeedForwardDim, ModelDim], new global::System.Span<float>(w.WUp, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
-                file.ReadInto(p + "mlp.down_proj.weight", [ModelDim, FeedForwardDim], new global::System.Span<float>(w.WDown, l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim));
+                file.ReadInto(p + "input_layernorm.weight", new long[] { ModelDim }, new global::System.Span<float>(w.AttentionNorm, l * ModelDim, ModelDim));
+                file.ReadInto(p + "self_attn.q_proj.weight", new long[] { ModelDim, ModelDim }, new global::System.Span<float>(w.Wq, l * ModelDim * ModelDim, ModelDim * ModelDim));
+                file.ReadInto(p + "self_attn.k_proj.weight", new long[] { KvDim, ModelDim }, new global::System.Span<float>(w.Wk, l * KvDim * ModelDim, KvDim * ModelDim));
+                file.ReadInto(p + "self_attn.v_proj.weight", new long[] { KvDim, ModelDim }, new global::System.Span<float>(w.Wv, l * KvDim * ModelDim, KvDim * ModelDim));
+                file.ReadInto(p + "self_attn.o_proj.weight", new long[] { ModelDim, ModelDim }, new global::System.Span<float>(w.Wo, l * ModelDim * ModelDim, ModelDim * ModelDim));
+                file.ReadInto(p + "post_attention_layernorm.weight", new long[] { ModelDim }, new global::System.Span<float>(w.FfnNorm, l * ModelDim, ModelDim));
+                file.ReadInto(p + "mlp.gate_proj.weight", new long[] { FeedForwardDim, ModelDim }, new global::System.Span<float>(w.WGate, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
+                file.ReadInto(p + "mlp.up_proj.weight", new long[] { FeedForwardDim, ModelDim }, new global::System.Span<float>(w.WUp, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
+                file.ReadInto(p + "mlp.down_proj.weight", new long[] { ModelDim, FeedForwardDim }, new global::System.Span<float>(w.WDown, l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim));
             }
-            file.ReadInto("model.norm.weight", [ModelDim], w.FinalNorm);
-            file.ReadInto("lm_head.weight", [VocabSize, ModelDim], w.Classifier);
+            file.ReadInto("model.norm.weight", new long[] { ModelDim }, w.FinalNorm);
+            file.ReadInto("lm_head.weight", new long[] { VocabSize, ModelDim }, w.Classifier);
             return w;
         }
     }
