@@ -41,7 +41,7 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor FamilyNotSupported = Rule("STG0008",
         "Model family not supported",
-        "The {0} family is not supported by this version of the generator; supported families: Llama, Gpt2");
+        "{0} is not a model family this generator knows; the families are Llama, Gpt2, Seq2Seq and Bert");
 
     public static readonly DiagnosticDescriptor PropertyIgnored = Rule("STG0009",
         "Property does not apply to the family",

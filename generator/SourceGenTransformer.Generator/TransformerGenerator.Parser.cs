@@ -77,17 +77,21 @@ public sealed partial class TransformerGenerator
         private static ModelShape? ReadShape(Arguments args, List<DiagnosticInfo> diagnostics)
         {
             var family = (Family)args.Family;
-            if (family is not (Family.Llama or Family.Gpt2))
+            if (!Enum.IsDefined(typeof(Family), family))
             {
-                string name = Enum.IsDefined(typeof(Family), family) ? family.ToString() : "(ModelFamily)" + args.Family.ToString(CultureInfo.InvariantCulture);
-                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.FamilyNotSupported, args.FamilyLocation, name));
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.FamilyNotSupported, args.FamilyLocation,
+                    "(ModelFamily)" + args.Family.ToString(CultureInfo.InvariantCulture)));
                 return null;
             }
-            bool llama = family == Family.Llama;
+            bool llama = family == Family.Llama, gpt2 = family == Family.Gpt2, seq2seq = family == Family.Seq2Seq, bert = family == Family.Bert;
 
-            foreach (string ignored in new[] { "EncoderLayers", "DecoderLayers", "SourceVocabSize", "TargetVocabSize", "NormFirst" })
-                if (args.IsSet(ignored))
-                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.PropertyIgnored, args.Location(ignored), ignored, family.ToString()));
+            // Properties the family does not read are ignored, with a warning.
+            string[] ignored = seq2seq ? new[] { "Layers", "VocabSize", "KvHeads", "TiedEmbeddings" }
+                : bert ? new[] { "EncoderLayers", "DecoderLayers", "SourceVocabSize", "TargetVocabSize", "TiedEmbeddings", "BosToken", "EosToken" }
+                : new[] { "EncoderLayers", "DecoderLayers", "SourceVocabSize", "TargetVocabSize", "NormFirst" };
+            foreach (string name in ignored)
+                if (args.IsSet(name))
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.PropertyIgnored, args.Location(name), name, family.ToString()));
 
             // Required dimensions.
             int Required(string name)
@@ -98,14 +102,18 @@ public sealed partial class TransformerGenerator
                         name, args.IsSet(name) ? value.ToString(CultureInfo.InvariantCulture) : "not set", family.ToString()));
                 return value;
             }
-            int layers = Required("Layers");
+            int layers = seq2seq ? 0 : Required("Layers");
+            int encoderLayers = seq2seq ? Required("EncoderLayers") : 0;
+            int decoderLayers = seq2seq ? Required("DecoderLayers") : 0;
             int heads = Required("Heads");
             int modelDim = Required("ModelDim");
             int ffn = Required("FeedForwardDim");
-            int vocab = Required("VocabSize");
+            int vocab = seq2seq ? 0 : Required("VocabSize");
+            int sourceVocab = seq2seq ? Required("SourceVocabSize") : 0;
+            int targetVocab = seq2seq ? Required("TargetVocabSize") : 0;
             int maxSeq = Required("MaxSequenceLength");
 
-            int kvHeads = args.Int("KvHeads", 0);
+            int kvHeads = seq2seq ? 0 : args.Int("KvHeads", 0);
             if (kvHeads < 0)
             {
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location("KvHeads"),
@@ -114,42 +122,62 @@ public sealed partial class TransformerGenerator
             }
             if (kvHeads == 0) kvHeads = heads;
 
-            // Options, defaults applied.
+            // Options, with the family's defaults.
             var positional = (Positional)args.Int("Positional", 0);
-            if (positional == Positional.Default) positional = llama ? Positional.Rotary : Positional.Learned;
+            if (positional == Positional.Default) positional = llama ? Positional.Rotary : seq2seq ? Positional.Sinusoidal : Positional.Learned;
             var norm = (Norm)args.Int("Normalization", 0);
             if (norm == Norm.Default) norm = llama ? Norm.RmsNorm : Norm.LayerNorm;
             var activation = (Act)args.Int("Activation", 0);
-            if (activation == Act.Default) activation = llama ? Act.SwiGlu : Act.GeluTanh;
+            if (activation == Act.Default) activation = llama ? Act.SwiGlu : gpt2 ? Act.GeluTanh : seq2seq ? Act.Relu : Act.Gelu;
+            bool normFirst = args.Bool("NormFirst", false);
             float ropeTheta = args.Float("RopeTheta", 10000f);
-            float epsilon = args.Float("NormEpsilon", 1e-5f);
-            bool tied = args.Bool("TiedEmbeddings", !llama);
-            int bos = args.Int("BosToken", llama ? 1 : -1);
-            int eos = args.Int("EosToken", llama ? 2 : -1);
-            int pad = args.Int("PadToken", -1);
+            float epsilon = args.Float("NormEpsilon", bert ? 1e-12f : 1e-5f);
+            bool tied = args.Bool("TiedEmbeddings", gpt2);
+            int bos = args.Int("BosToken", llama ? 1 : seq2seq ? 2 : -1);
+            int eos = args.Int("EosToken", llama ? 2 : seq2seq ? 3 : -1);
+            int pad = args.Int("PadToken", seq2seq ? 1 : bert ? 0 : -1);
 
             void Unsupported(string property, string value, string why) =>
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.OptionNotSupported, args.Location(property), property, value, family.ToString(), why));
 
-            if (llama)
+            switch (family)
             {
-                if (positional != Positional.Rotary)
-                    Unsupported("Positional", positional.ToString(), "Llama weights carry no position table; positions enter through rotary embeddings (Rotary)");
-                if (norm != Norm.RmsNorm)
-                    Unsupported("Normalization", norm.ToString(), "Llama norms have a weight and no bias (RmsNorm)");
-                if (activation != Act.SwiGlu)
-                    Unsupported("Activation", activation.ToString(), "the Llama MLP has gate, up and down projections (SwiGlu)");
-            }
-            else
-            {
-                if (positional != Positional.Learned)
-                    Unsupported("Positional", positional.ToString(), "GPT-2 weights carry a learned position table, wpe (Learned)");
-                if (norm != Norm.LayerNorm)
-                    Unsupported("Normalization", norm.ToString(), "GPT-2 norms have a weight and a bias (LayerNorm)");
-                if (activation == Act.SwiGlu)
-                    Unsupported("Activation", activation.ToString(), "the GPT-2 MLP has one input projection, c_fc, and no gate (use GeluTanh, Gelu or Relu)");
-                if (kvHeads != heads)
-                    Unsupported("KvHeads", kvHeads.ToString(CultureInfo.InvariantCulture), "GPT-2's fused c_attn projection has as many key/value heads as query heads");
+                case Family.Llama:
+                    if (positional != Positional.Rotary)
+                        Unsupported("Positional", positional.ToString(), "Llama weights carry no position table; positions enter through rotary embeddings (Rotary)");
+                    if (norm != Norm.RmsNorm)
+                        Unsupported("Normalization", norm.ToString(), "Llama norms have a weight and no bias (RmsNorm)");
+                    if (activation != Act.SwiGlu)
+                        Unsupported("Activation", activation.ToString(), "the Llama MLP has gate, up and down projections (SwiGlu)");
+                    break;
+                case Family.Gpt2:
+                    if (positional != Positional.Learned)
+                        Unsupported("Positional", positional.ToString(), "GPT-2 weights carry a learned position table, wpe (Learned)");
+                    if (norm != Norm.LayerNorm)
+                        Unsupported("Normalization", norm.ToString(), "GPT-2 norms have a weight and a bias (LayerNorm)");
+                    if (activation == Act.SwiGlu)
+                        Unsupported("Activation", activation.ToString(), "the GPT-2 MLP has one input projection, c_fc, and no gate (use GeluTanh, Gelu or Relu)");
+                    if (kvHeads != heads)
+                        Unsupported("KvHeads", kvHeads.ToString(CultureInfo.InvariantCulture), "GPT-2's fused c_attn projection has as many key/value heads as query heads");
+                    break;
+                case Family.Seq2Seq:
+                    if (positional != Positional.Sinusoidal)
+                        Unsupported("Positional", positional.ToString(), "the nn.Transformer tutorial adds a fixed sinusoidal table to the scaled token embeddings (Sinusoidal)");
+                    if (norm != Norm.LayerNorm)
+                        Unsupported("Normalization", norm.ToString(), "nn.Transformer's norms are LayerNorm with a weight and a bias");
+                    if (activation is not (Act.Relu or Act.Gelu))
+                        Unsupported("Activation", activation.ToString(), "nn.Transformer layers take relu or gelu (Relu, Gelu)");
+                    break;
+                case Family.Bert:
+                    if (positional != Positional.Learned)
+                        Unsupported("Positional", positional.ToString(), "BERT weights carry a learned position table, embeddings.position_embeddings (Learned)");
+                    if (norm != Norm.LayerNorm)
+                        Unsupported("Normalization", norm.ToString(), "BERT's norms are LayerNorm with a weight and a bias");
+                    if (activation == Act.SwiGlu)
+                        Unsupported("Activation", activation.ToString(), "BERT's intermediate block has one projection and no gate (use Gelu, GeluTanh or Relu)");
+                    if (normFirst)
+                        Unsupported("NormFirst", "true", "BERT normalises after each residual add (post-norm)");
+                    break;
             }
 
             if (positional != Positional.Rotary && args.IsSet("RopeTheta"))
@@ -160,12 +188,24 @@ public sealed partial class TransformerGenerator
             if (!(ropeTheta > 1f) || float.IsInfinity(ropeTheta))
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location("RopeTheta"),
                     "RopeTheta", Literal(ropeTheta), "the rotary base must be a finite number greater than 1"));
-            foreach ((string name, int id) in new[] { ("BosToken", bos), ("EosToken", eos), ("PadToken", pad) })
+
+            // Special tokens must lie in the vocabulary they index (the target side for BOS and EOS).
+            int tokenVocab = seq2seq ? targetVocab : vocab;
+            string tokenVocabName = seq2seq ? "TargetVocabSize" : "VocabSize";
+            foreach ((string name, int id, int size, string sizeName) in new[]
             {
-                if (id < -1 || (vocab > 0 && id >= vocab))
+                ("BosToken", bos, tokenVocab, tokenVocabName),
+                ("EosToken", eos, tokenVocab, tokenVocabName),
+                ("PadToken", pad, seq2seq ? Math.Min(sourceVocab, targetVocab) : vocab, seq2seq ? "min(SourceVocabSize, TargetVocabSize)" : "VocabSize"),
+            })
+            {
+                if (id < -1 || (size > 0 && id >= size))
                     diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location(name),
-                        name, id.ToString(CultureInfo.InvariantCulture), $"a token id must be -1 (none) or in [0, VocabSize = {vocab})"));
+                        name, id.ToString(CultureInfo.InvariantCulture), $"a token id must be -1 (none) or in [0, {sizeName} = {size})"));
             }
+            if (seq2seq && (bos < 0 || eos < 0))
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location(bos < 0 ? "BosToken" : "EosToken"),
+                    bos < 0 ? "BosToken" : "EosToken", "-1", "translation starts at BosToken and ends at EosToken, so both must be set"));
 
             if (heads > 0 && modelDim > 0 && modelDim % heads != 0)
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ModelDimNotDivisibleByHeads, args.Location("Heads"),
@@ -180,19 +220,23 @@ public sealed partial class TransformerGenerator
             if (diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error))
                 return null;
 
-            var shape = new ModelShape(family, layers, heads, kvHeads, modelDim, ffn, vocab, maxSeq,
-                positional, ropeTheta, norm, epsilon, activation, tied, bos, eos, pad);
+            var shape = new ModelShape(family, layers, encoderLayers, decoderLayers, heads, kvHeads, modelDim, ffn,
+                vocab, sourceVocab, targetVocab, maxSeq, positional, ropeTheta, norm, normFirst, epsilon, activation,
+                tied, bos, eos, pad);
 
             // Every buffer the engine indexes with int must fit in one .NET array.
             long dim = modelDim, kv = shape.KvDim;
+            long stackLayers = Math.Max(layers, Math.Max(encoderLayers, decoderLayers));
+            long largestVocab = Math.Max(vocab, Math.Max(sourceVocab, targetVocab));
             foreach ((string what, long count) in new[]
             {
-                ("The token embedding (VocabSize x ModelDim)", vocab * dim),
-                ("The stacked attention weights (Layers x QkvDim x ModelDim)", (long)layers * shape.QkvDim * dim),
-                ("The stacked feed-forward weights (Layers x FeedForwardDim x ModelDim)", (long)layers * ffn * dim),
-                ("The KV cache (Layers x MaxSequenceLength x KvDim)", (long)layers * maxSeq * kv),
+                ("The token embedding (vocabulary x ModelDim)", largestVocab * dim),
+                ("The stacked attention weights (layers x 3 ModelDim x ModelDim)", stackLayers * shape.QkvDim * dim),
+                ("The stacked feed-forward weights (layers x FeedForwardDim x ModelDim)", stackLayers * ffn * dim),
+                ("The KV cache (layers x MaxSequenceLength x KvDim)", stackLayers * maxSeq * kv),
                 ("The attention scores (Heads x MaxSequenceLength)", heads * (long)maxSeq),
                 ("The position table (MaxSequenceLength x ModelDim)", maxSeq * dim),
+                ("The encoder activations (MaxSequenceLength x FeedForwardDim)", maxSeq * (long)Math.Max(ffn, 3 * modelDim)),
             })
             {
                 if (count > MaxElements)

@@ -27,6 +27,12 @@ public sealed class GenerationOptions
     /// <summary>Beams kept by beam search (Seq2Seq); 1 means greedy or sampled decoding.</summary>
     public int BeamWidth { get; set; } = 1;
 
+    /// <summary>
+    /// Beam search ranks finished hypotheses by log-probability / length^LengthPenalty: 0 compares raw
+    /// log-probabilities (favouring short outputs), 1 (the default) the mean per token.
+    /// </summary>
+    public float LengthPenalty { get; set; } = 1f;
+
     /// <summary>The shared default options: greedy, 256 new tokens.</summary>
     internal static GenerationOptions Default { get; } = new();
 
@@ -41,6 +47,8 @@ public sealed class GenerationOptions
             throw new ArgumentOutOfRangeException(nameof(TopK), TopK, "TopK must be 0 (off) or more.");
         if (!(TopP > 0f && TopP <= 1f))
             throw new ArgumentOutOfRangeException(nameof(TopP), TopP, "TopP must be in (0, 1].");
+        if (!float.IsFinite(LengthPenalty))
+            throw new ArgumentOutOfRangeException(nameof(LengthPenalty), LengthPenalty, "LengthPenalty must be a finite number.");
         if (BeamWidth < 1)
             throw new ArgumentOutOfRangeException(nameof(BeamWidth), BeamWidth, "BeamWidth must be 1 or more.");
     }

@@ -298,12 +298,19 @@ public sealed unsafe class SafetensorsFile : IDisposable
     /// Reads the first <paramref name="rows"/> rows of a 2-D tensor of <paramref name="cols"/>
     /// columns that has at least that many rows (a position table longer than needed).
     /// </summary>
+    /// <remarks>A shape <c>[rows, 1, cols]</c> is accepted too: PyTorch's translation tutorial stores its position table so.</remarks>
     public void ReadLeadingRowsInto(string name, long rows, long cols, Span<float> destination)
     {
         TensorInfo t = GetTensor(name);
-        if (t.Shape.Length != 2 || t.Shape[1] != cols || t.Shape[0] < rows)
+        bool shapeFits = t.Shape.Length switch
+        {
+            2 => t.Shape[1] == cols,
+            3 => t.Shape[1] == 1 && t.Shape[2] == cols,
+            _ => false,
+        };
+        if (!shapeFits || t.Shape[0] < rows)
             throw new ModelLoadException(FilePath, name,
-                $"expected shape [>= {rows}, {cols}] (at least MaxSequenceLength rows), found {t.ShapeText}.");
+                $"expected shape [>= {rows}, {cols}] (at least {rows} rows of {cols}), found {t.ShapeText}.");
         int elementSize = t.DType == TensorDType.F32 ? 4 : 2;
         Widen(t, GetBytes(t).Slice(0, checked((int)(rows * cols * elementSize))), destination);
     }

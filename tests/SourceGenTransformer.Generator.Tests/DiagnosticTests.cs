@@ -82,14 +82,14 @@ public class DiagnosticTests
         var d = Single("[Transformer(ModelFamily.Llama, Layers = 1, Heads = 16, ModelDim = 2048, FeedForwardDim = 64, VocabSize = 2000000, MaxSequenceLength = 8)] partial class M;",
             "STG0007", DiagnosticSeverity.Error,
             "Transformer(ModelFamily.Llama, Layers = 1, Heads = 16, ModelDim = 2048, FeedForwardDim = 64, VocabSize = 2000000, MaxSequenceLength = 8)");
-        Assert.Contains("token embedding (VocabSize x ModelDim) has 4096000000 elements", d.GetMessage());
+        Assert.Contains("token embedding (vocabulary x ModelDim) has 4096000000 elements", d.GetMessage());
     }
 
     [Fact]
     public void STG0008_family_not_supported()
     {
-        var d = Single($"[Transformer(ModelFamily.Bert, {Dims})] partial class M;", "STG0008", DiagnosticSeverity.Error, "ModelFamily.Bert");
-        Assert.Contains("The Bert family is not supported", d.GetMessage());
+        var d = Single($"[Transformer((ModelFamily)9, {Dims})] partial class M;", "STG0008", DiagnosticSeverity.Error, "(ModelFamily)9");
+        Assert.Contains("(ModelFamily)9 is not a model family this generator knows", d.GetMessage());
     }
 
     [Fact]

@@ -34,6 +34,9 @@ internal static class KernelEmitter
             foreach ((int d, int n) in MatVecShapes(s))
                 if (seen.Add(MatVecName(d, n)))
                     EmitMatVec(w, d, n);
+            foreach ((int d, int n) in MatMulShapes(s))
+                if (seen.Add(MatMulName(d, n)))
+                    EmitMatMul(w, d, n);
 
             foreach (int n in AddSizes(s))
                 EmitAdd(w, n);
@@ -52,6 +55,8 @@ internal static class KernelEmitter
 
     public static string MatVecName(int d, int n) => $"MatVec{d}x{n}";
 
+    public static string MatMulName(int d, int n) => $"MatMul{d}x{n}";
+
     public static string AddName(int n) => $"Add{n}";
 
     public static string DotName(int n) => $"Dot{n}";
@@ -62,8 +67,29 @@ internal static class KernelEmitter
 
     public static string ActivationName(ModelShape s) => s.Activation + s.FeedForwardDim.ToString(CultureInfo.InvariantCulture);
 
+    private static IEnumerable<(int d, int n)> MatMulShapes(ModelShape s)
+    {
+        if (s.IsDecoderOnly) yield break;
+        // Encoders run all positions at once: in_proj, out_proj, linear1, linear2.
+        yield return (3 * s.ModelDim, s.ModelDim);
+        yield return (s.ModelDim, s.ModelDim);
+        yield return (s.FeedForwardDim, s.ModelDim);
+        yield return (s.ModelDim, s.FeedForwardDim);
+    }
+
     private static IEnumerable<(int d, int n)> MatVecShapes(ModelShape s)
     {
+        if (s.Family == Family.Bert) yield break;
+        if (s.Family == Family.Seq2Seq)
+        {
+            // The decoder, one token at a time: self-attention in_proj, cross-attention query and out_proj, feed-forward, generator.
+            yield return (3 * s.ModelDim, s.ModelDim);
+            yield return (s.ModelDim, s.ModelDim);
+            yield return (s.FeedForwardDim, s.ModelDim);
+            yield return (s.ModelDim, s.FeedForwardDim);
+            yield return (s.TargetVocabSize, s.ModelDim);
+            yield break;
+        }
         if (s.Family == Family.Gpt2)
         {
             yield return (s.QkvDim, s.ModelDim);
@@ -82,12 +108,13 @@ internal static class KernelEmitter
     private static IEnumerable<int> AddSizes(ModelShape s)
     {
         var sizes = new SortedSet<int> { s.ModelDim };
-        if (s.Family == Family.Gpt2)
+        if (s.Family is Family.Gpt2 or Family.Seq2Seq)
         {
             // Biases: c_attn (qkv) and c_fc (ffn); residual and c_proj biases are ModelDim.
             sizes.Add(s.QkvDim);
             sizes.Add(s.FeedForwardDim);
         }
+        if (s.Family == Family.Seq2Seq) sizes.Add(s.TargetVocabSize); // generator bias
         return sizes;
     }
 
@@ -206,6 +233,62 @@ internal static class KernelEmitter
                 using (w.Block($"for (int i = {I(rowBlocks)}; i < Rows; i++)"))
                     RowBlock(1, "i");
             }
+        }
+        w.Line();
+    }
+
+    private static void EmitMatMul(SourceWriter w, int d, int n)
+    {
+        string name = MatMulName(d, n);
+        int vectorEnd = n - n % 8;
+        w.Line($"/// <summary>xout (rows x {I(d)}) = x (rows x {I(n)}) @ W ({I(d)} x {I(n)})ᵀ + bias ({I(d)}); all row-major.</summary>");
+        w.Line("/// <remarks>Four rows of x per pass over W: each weight vector is loaded once for four FMAs (matrix-matrix, not four matrix-vector products).</remarks>");
+        using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {ReadOnlySpan} w, {ReadOnlySpan} bias, int rows)"))
+        {
+            w.Line($"const int Out = {I(d)}, In = {I(n)};");
+            Guard(w, name, "rows < 0", "xout.Length < rows * Out", "x.Length < rows * In", "w.Length < Out * In", "bias.Length < Out");
+            Refs(w, "xout", "x", "w", "bias");
+
+            void TokenBlock(int tokens)
+            {
+                var x = new List<string>();
+                for (int k = 0; k < tokens; k++) x.Add(k == 0 ? "x0 = (nuint)t * In" : $"x{k} = x{k - 1} + In");
+                w.Line("nuint " + string.Join(", ", x) + ";");
+                using (w.Block("for (int r = 0; r < Out; r++)"))
+                {
+                    w.Line("nuint wr = (nuint)r * In;");
+                    for (int k = 0; k < tokens; k++) w.Line($"{VectorF} a{k} = {VectorF}.Zero;");
+                    if (vectorEnd > 0)
+                    {
+                        using (w.Block($"for (nuint j = 0; j < {I(vectorEnd)}; j += 8)"))
+                        {
+                            w.Line($"{VectorF} wv = {Load("wRef", "wr + j")};");
+                            for (int k = 0; k < tokens; k++)
+                                w.Line($"a{k} = {Fma(Load("xRef", $"x{k} + j"), "wv", $"a{k}")};");
+                        }
+                    }
+                    for (int k = 0; k < tokens; k++) w.Line($"float s{k} = {Vector}.Sum(a{k});");
+                    if (vectorEnd != n)
+                    {
+                        w.Line($"// Scalar tail: {I(n)} is not a multiple of 8.");
+                        using (w.Block($"for (nuint j = {I(vectorEnd)}; j < In; j++)"))
+                        {
+                            w.Line($"float wj = {Unsafe}.Add(ref wRef, wr + j);");
+                            for (int k = 0; k < tokens; k++) w.Line($"s{k} += {Unsafe}.Add(ref xRef, x{k} + j) * wj;");
+                        }
+                    }
+                    w.Line($"float b = {Unsafe}.Add(ref biasRef, r);");
+                    for (int k = 0; k < tokens; k++)
+                        w.Line($"{Unsafe}.Add(ref xoutRef, (t + {I(k)}) * Out + r) = s{k} + b;");
+                }
+            }
+
+            w.Line("int t = 0;");
+            using (w.Block("for (; t + 4 <= rows; t += 4)"))
+                TokenBlock(4);
+            w.Line("// Leftover rows of x, one at a time.");
+            using (w.Block("for (; t < rows; t++)"))
+                TokenBlock(1);
         }
         w.Line();
     }

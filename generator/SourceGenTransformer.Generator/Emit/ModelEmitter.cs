@@ -29,14 +29,26 @@ internal static class ModelEmitter
             outers.Add(w.Block(outer));
 
         EmitClassRemarks(w, spec);
-        using (w.Block($"partial class {spec.ClassName} : global::SourceGenTransformer.IDecoderModel"))
+        string bases = s.IsDecoderOnly ? " : global::SourceGenTransformer.IDecoderModel" : "";
+        using (w.Block($"partial class {spec.ClassName}{bases}"))
         {
             EmitConstants(w, s);
-            EmitModelMembers(w, spec);
-            cancellationToken.ThrowIfCancellationRequested();
-            WeightsEmitter.Emit(w, spec);
-            cancellationToken.ThrowIfCancellationRequested();
-            SessionEmitter.Emit(w, spec);
+            switch (s.Family)
+            {
+                case Family.Seq2Seq:
+                    Seq2SeqEmitter.Emit(w, spec);
+                    break;
+                case Family.Bert:
+                    BertEmitter.Emit(w, spec);
+                    break;
+                default:
+                    EmitModelMembers(w, spec);
+                    cancellationToken.ThrowIfCancellationRequested();
+                    WeightsEmitter.Emit(w, spec);
+                    cancellationToken.ThrowIfCancellationRequested();
+                    SessionEmitter.Emit(w, spec);
+                    break;
+            }
             cancellationToken.ThrowIfCancellationRequested();
             KernelEmitter.Emit(w, s);
         }
@@ -56,17 +68,20 @@ internal static class ModelEmitter
         w.Line("/// <remarks>");
         w.Line($"/// A {s.Family} Transformer whose engine SourceGenTransformer generated for these shapes:");
         w.Line("/// <list type=\"table\">");
-        Row("layers", I(s.Layers));
+        if (s.Family == Family.Seq2Seq) Row("layers (encoder / decoder)", $"{I(s.EncoderLayers)} / {I(s.DecoderLayers)}");
+        else Row("layers", I(s.Layers));
         Row("model dim", I(s.ModelDim));
         Row("heads (query / key-value)", $"{I(s.Heads)} / {I(s.KvHeads)}");
         Row("head dim", I(s.HeadDim));
         Row("feed-forward dim", I(s.FeedForwardDim));
-        Row("vocabulary", I(s.VocabSize));
+        if (s.Family == Family.Seq2Seq) Row("vocabulary (source / target)", $"{I(s.SourceVocabSize)} / {I(s.TargetVocabSize)}");
+        else Row("vocabulary", I(s.VocabSize));
         Row("max sequence length", I(s.MaxSequenceLength));
         Row("positions", s.Positional == Positional.Rotary ? $"Rotary (theta {Literal(s.RopeTheta)}, rotate-half)" : s.Positional.ToString());
-        Row("normalisation", $"{s.Normalization} (epsilon {Literal(s.NormEpsilon)})");
+        string placement = s.IsDecoderOnly ? "" : s.NormFirst ? ", pre-norm" : ", post-norm";
+        Row("normalisation", $"{s.Normalization} (epsilon {Literal(s.NormEpsilon)}{placement})");
         Row("activation", s.Activation.ToString());
-        Row("embeddings", s.TiedEmbeddings ? "tied (the classifier is the token embedding)" : "untied (separate classifier)");
+        if (s.IsDecoderOnly) Row("embeddings", s.TiedEmbeddings ? "tied (the classifier is the token embedding)" : "untied (separate classifier)");
         Row("parameters", L(s.ParameterCount));
         w.Line("/// </list>");
         w.Line("/// </remarks>");
@@ -79,22 +94,46 @@ internal static class ModelEmitter
             w.Line($"/// <summary>{doc}</summary>");
             w.Line($"public const {name} = {value};");
         }
-        Const("int Layers", I(s.Layers), "Blocks in the stack.");
+        if (s.Family == Family.Seq2Seq)
+        {
+            Const("int EncoderLayers", I(s.EncoderLayers), "Blocks in the encoder stack.");
+            Const("int DecoderLayers", I(s.DecoderLayers), "Blocks in the decoder stack.");
+        }
+        else
+        {
+            Const("int Layers", I(s.Layers), "Blocks in the stack.");
+        }
         Const("int Heads", I(s.Heads), "Attention (query) heads.");
-        Const("int KvHeads", I(s.KvHeads), "Key/value heads; each is shared by Heads / KvHeads query heads.");
+        if (s.IsDecoderOnly)
+            Const("int KvHeads", I(s.KvHeads), "Key/value heads; each is shared by Heads / KvHeads query heads.");
         Const("int HeadDim", I(s.HeadDim), "Width of one head: ModelDim / Heads.");
-        Const("int KvDim", I(s.KvDim), "Width of the keys (and values) of one position: KvHeads * HeadDim.");
+        if (s.IsDecoderOnly)
+            Const("int KvDim", I(s.KvDim), "Width of the keys (and values) of one position: KvHeads * HeadDim.");
         Const("int ModelDim", I(s.ModelDim), "The model width, d_model.");
         Const("int FeedForwardDim", I(s.FeedForwardDim), "Hidden width of the feed-forward block.");
-        Const("int VocabSize", I(s.VocabSize), "Vocabulary size: the length of the logits.");
-        Const("int MaxSequenceLength", I(s.MaxSequenceLength), "The most tokens a session holds.");
-        Const("int BosToken", I(s.BosToken), "Beginning-of-sequence token id, or -1 for none.");
-        Const("int EosToken", I(s.EosToken), "End-of-sequence token id, which ends generation, or -1 for none.");
-        Const("int PadToken", I(s.PadToken), "Padding token id, or -1 for none.");
+        if (s.Family == Family.Seq2Seq)
+        {
+            Const("int SourceVocabSize", I(s.SourceVocabSize), "Source vocabulary size.");
+            Const("int TargetVocabSize", I(s.TargetVocabSize), "Target vocabulary size: the length of the logits.");
+        }
+        else
+        {
+            Const("int VocabSize", I(s.VocabSize), s.Family == Family.Bert ? "Vocabulary size." : "Vocabulary size: the length of the logits.");
+        }
+        Const("int MaxSequenceLength", I(s.MaxSequenceLength), s.Family == Family.Bert ? "The longest sequence Encode takes." : "The most tokens a session holds.");
+        if (s.Family != Family.Bert)
+        {
+            Const("int BosToken", I(s.BosToken), s.Family == Family.Seq2Seq ? "The target token decoding starts from." : "Beginning-of-sequence token id, or -1 for none.");
+            Const("int EosToken", I(s.EosToken), "End-of-sequence token id, which ends generation, or -1 for none.");
+        }
+        Const("int PadToken", I(s.PadToken), s.Family == Family.Seq2Seq ? "Padding token id: source positions holding it are masked out of attention; -1 for none." : "Padding token id, or -1 for none.");
+        if (!s.IsDecoderOnly)
+            Const("bool NormFirst", s.NormFirst ? "true" : "false", "Pre-norm (true) or the paper's post-norm (false).");
         Const("float NormEpsilon", Literal(s.NormEpsilon) + "f", "Epsilon of the norms.");
         if (s.Positional == Positional.Rotary)
             Const("float RopeTheta", Literal(s.RopeTheta) + "f", "The rotary base.");
-        Const("bool TiedEmbeddings", s.TiedEmbeddings ? "true" : "false", "Whether the classifier is the token embedding.");
+        if (s.IsDecoderOnly)
+            Const("bool TiedEmbeddings", s.TiedEmbeddings ? "true" : "false", "Whether the classifier is the token embedding.");
         Const("long ParameterCount", L(s.ParameterCount), "Parameters in the weight file.");
         w.Line();
     }

@@ -47,15 +47,20 @@ internal sealed record ModelSpec(
 internal sealed record ModelShape(
     Family Family,
     int Layers,
+    int EncoderLayers,
+    int DecoderLayers,
     int Heads,
     int KvHeads,
     int ModelDim,
     int FeedForwardDim,
     int VocabSize,
+    int SourceVocabSize,
+    int TargetVocabSize,
     int MaxSequenceLength,
     Positional Positional,
     float RopeTheta,
     Norm Normalization,
+    bool NormFirst,
     float NormEpsilon,
     Act Activation,
     bool TiedEmbeddings,
@@ -75,15 +80,29 @@ internal sealed record ModelShape(
     /// <summary>Width of the fused query-key-value projection (GPT-2's c_attn).</summary>
     public int QkvDim => ModelDim + 2 * KvDim;
 
-    /// <summary>The number of parameters the weight file holds for this declaration.</summary>
+    /// <summary>Whether the family is decoder-only (Llama, Gpt2): one stack, a KV cache, next-token logits.</summary>
+    public bool IsDecoderOnly => Family is Family.Llama or Family.Gpt2;
+
+    /// <summary>The number of parameters the weight file holds for this declaration (position tables of MaxSequenceLength rows).</summary>
     public long ParameterCount
     {
         get
         {
             long dim = ModelDim, ffn = FeedForwardDim, kv = KvDim, vocab = VocabSize;
             long classifier = TiedEmbeddings ? 0 : vocab * dim;
+            long attention = 3 * dim * dim + 3 * dim + dim * dim + dim;  // in_proj and out_proj, with biases
+            long feedForward = dim * ffn + ffn + ffn * dim + dim;         // linear1, linear2, with biases
+            long norm = 2 * dim;
             switch (Family)
             {
+                case Family.Seq2Seq:
+                    return (SourceVocabSize + TargetVocabSize) * dim
+                        + EncoderLayers * (attention + feedForward + 2 * norm) + norm
+                        + DecoderLayers * (2 * attention + feedForward + 3 * norm) + norm
+                        + TargetVocabSize * (dim + 1);
+                case Family.Bert:
+                    return vocab * dim + (long)MaxSequenceLength * dim + 2 * dim + norm
+                        + Layers * (attention + feedForward + 2 * norm);
                 case Family.Gpt2:
                     long gptLayer = 2 * (2 * dim)            // ln_1, ln_2
                         + (dim * (dim + 2 * kv) + dim + 2 * kv) // c_attn

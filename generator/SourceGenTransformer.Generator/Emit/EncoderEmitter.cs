@@ -1,0 +1,155 @@
+using SourceGenTransformer.Generator.Helpers;
+using SourceGenTransformer.Generator.Model;
+using static SourceGenTransformer.Generator.Emit.KernelEmitter;
+using static SourceGenTransformer.Generator.Emit.ModelEmitter;
+using static SourceGenTransformer.Generator.Emit.Names;
+
+namespace SourceGenTransformer.Generator.Emit;
+
+/// <summary>
+/// Writes what the Seq2Seq encoder and BERT share: the encoder-layer weights (nn.TransformerEncoderLayer's
+/// layout: a fused in_proj, out_proj, linear1, linear2, norm1, norm2), scratch buffers, and one encoder
+/// layer over all positions at once (matrix-matrix projections, bidirectional attention with masked keys).
+/// </summary>
+internal static class EncoderEmitter
+{
+    public const string RO = "global::System.ReadOnlySpan<float>";
+    public const string RW = "global::System.Span<float>";
+
+    public static string Ro(string array, string offset, string length) => $"new {RO}({array}, {offset}, {length})";
+
+    public static string Rw(string array, string offset, string length) => $"new {RW}({array}, {offset}, {length})";
+
+    /// <summary>The encoder-layer weight fields, stacked over <paramref name="layers"/> (a constant's name).</summary>
+    public static void EmitWeightFields(SourceWriter w, string layers)
+    {
+        w.Line($"public readonly float[] EncInW = new float[{layers} * 3 * ModelDim * ModelDim];     // (layer, 3 * dim, dim) query, key, value rows");
+        w.Line($"public readonly float[] EncInB = new float[{layers} * 3 * ModelDim];                // (layer, 3 * dim)");
+        w.Line($"public readonly float[] EncOutW = new float[{layers} * ModelDim * ModelDim];        // (layer, dim, dim) attention output projection");
+        w.Line($"public readonly float[] EncOutB = new float[{layers} * ModelDim];                   // (layer, dim)");
+        w.Line($"public readonly float[] EncNorm1W = new float[{layers} * ModelDim];                 // (layer, dim) norm around attention");
+        w.Line($"public readonly float[] EncNorm1B = new float[{layers} * ModelDim];                 // (layer, dim)");
+        w.Line($"public readonly float[] EncLin1W = new float[{layers} * FeedForwardDim * ModelDim]; // (layer, ffn, dim)");
+        w.Line($"public readonly float[] EncLin1B = new float[{layers} * FeedForwardDim];            // (layer, ffn)");
+        w.Line($"public readonly float[] EncLin2W = new float[{layers} * ModelDim * FeedForwardDim]; // (layer, dim, ffn)");
+        w.Line($"public readonly float[] EncLin2B = new float[{layers} * ModelDim];                  // (layer, dim)");
+        w.Line($"public readonly float[] EncNorm2W = new float[{layers} * ModelDim];                 // (layer, dim) norm around the feed-forward block");
+        w.Line($"public readonly float[] EncNorm2B = new float[{layers} * ModelDim];                 // (layer, dim)");
+    }
+
+    /// <summary>The EncoderBuffers class, the EncoderLayer method and the SelfAttention method.</summary>
+    public static void EmitEncoder(SourceWriter w, ModelShape s)
+    {
+        string d = I(s.ModelDim), f = I(s.FeedForwardDim), qkv = I(3 * s.ModelDim);
+        string norm = NormName(s);
+        bool pre = s.NormFirst;
+        float scale = (float)(1.0 / System.Math.Sqrt(s.HeadDim));
+
+        w.Line("/// <summary>Scratch for one encoder pass over <c>length</c> positions, allocated once per call.</summary>");
+        using (w.Block("private sealed class EncoderBuffers"))
+        {
+            w.Line("public readonly float[] Xb, Xb2, Qkv, Att, Hb, Scores;");
+            using (w.Block("public EncoderBuffers(int length)"))
+            {
+                w.Line("Xb = new float[length * ModelDim];          // (length, dim) normed input of a sub-block, then a projection");
+                w.Line("Xb2 = new float[length * ModelDim];         // (length, dim) a sub-block's output before the residual add");
+                w.Line("Qkv = new float[length * 3 * ModelDim];     // (length, 3 * dim) queries, keys, values");
+                w.Line("Att = new float[length * ModelDim];         // (length, dim) attention output, heads side by side");
+                w.Line("Hb = new float[length * FeedForwardDim];    // (length, ffn) feed-forward hidden");
+                w.Line("Scores = new float[MaxSequenceLength];      // (seq) one query's attention weights");
+            }
+        }
+        w.Line();
+
+        w.Line("/// <summary>");
+        w.Line(pre
+            ? "/// One encoder layer over all positions, in place on x (length, dim), pre-norm: x += attention(norm1(x)); x += ff(norm2(x))."
+            : "/// One encoder layer over all positions, in place on x (length, dim), post-norm as in the paper: x = norm1(x + attention(x)); x = norm2(x + ff(x)).");
+        w.Line("/// Attention reads only the key positions listed in <paramref name=\"keys\"/> (padding is left out).");
+        w.Line("/// </summary>");
+        using (w.Block("private static void EncoderLayer(Weights w, int l, float[] x, int length, int[] keys, int keyCount, EncoderBuffers b)"))
+        {
+            w.Line("const int D = ModelDim, F = FeedForwardDim;");
+            string input = pre ? "b.Xb" : "x";
+            if (pre)
+            {
+                w.Line($"// xb (length, {d}) = norm1(x), row by row");
+                w.Line($"for (int t = 0; t < length; t++) Kernels.{norm}({Rw("b.Xb", "t * D", "D")}, {Ro("x", "t * D", "D")}, {Ro("w.EncNorm1W", "l * D", "D")}, {Ro("w.EncNorm1B", "l * D", "D")});");
+            }
+            w.Line($"// qkv (length, {qkv}) = {(pre ? "xb" : "x")} @ in_proj[l] ({qkv}x{d})ᵀ + in_proj_bias[l]");
+            w.Line($"Kernels.{MatMulName(3 * s.ModelDim, s.ModelDim)}(b.Qkv, {input}, {Ro("w.EncInW", "l * 3 * D * D", "3 * D * D")}, {Ro("w.EncInB", "l * 3 * D", "3 * D")}, length);");
+            w.Line($"// att (length, {d}) = softmax(q kᵀ / sqrt({I(s.HeadDim)})) v per head, over the unmasked keys");
+            w.Line("SelfAttention(b.Qkv, b.Att, length, keys, keyCount, b.Scores);");
+            w.Line($"// xb2 (length, {d}) = att @ out_proj[l] ({d}x{d})ᵀ + out_proj_bias[l]");
+            w.Line($"Kernels.{MatMulName(s.ModelDim, s.ModelDim)}(b.Xb2, b.Att, {Ro("w.EncOutW", "l * D * D", "D * D")}, {Ro("w.EncOutB", "l * D", "D")}, length);");
+            w.Line(pre ? "// x += xb2" : "// x = norm1(x + xb2)");
+            using (w.Block("for (int t = 0; t < length; t++)"))
+            {
+                w.Line($"Kernels.{AddName(s.ModelDim)}({Rw("x", "t * D", "D")}, {Ro("b.Xb2", "t * D", "D")});");
+                if (!pre) w.Line($"Kernels.{norm}({Rw("x", "t * D", "D")}, {Ro("x", "t * D", "D")}, {Ro("w.EncNorm1W", "l * D", "D")}, {Ro("w.EncNorm1B", "l * D", "D")});");
+            }
+            w.Line();
+            if (pre)
+            {
+                w.Line($"// xb (length, {d}) = norm2(x)");
+                w.Line($"for (int t = 0; t < length; t++) Kernels.{norm}({Rw("b.Xb", "t * D", "D")}, {Ro("x", "t * D", "D")}, {Ro("w.EncNorm2W", "l * D", "D")}, {Ro("w.EncNorm2B", "l * D", "D")});");
+            }
+            w.Line($"// hb (length, {f}) = {s.Activation}({(pre ? "xb" : "x")} @ linear1[l] ({f}x{d})ᵀ + linear1_bias[l])");
+            w.Line($"Kernels.{MatMulName(s.FeedForwardDim, s.ModelDim)}(b.Hb, {input}, {Ro("w.EncLin1W", "l * F * D", "F * D")}, {Ro("w.EncLin1B", "l * F", "F")}, length);");
+            w.Line($"for (int t = 0; t < length; t++) Kernels.{ActivationName(s)}({Rw("b.Hb", "t * F", "F")});");
+            w.Line($"// xb2 (length, {d}) = hb @ linear2[l] ({d}x{f})ᵀ + linear2_bias[l]");
+            w.Line($"Kernels.{MatMulName(s.ModelDim, s.FeedForwardDim)}(b.Xb2, b.Hb, {Ro("w.EncLin2W", "l * D * F", "D * F")}, {Ro("w.EncLin2B", "l * D", "D")}, length);");
+            w.Line(pre ? "// x += xb2" : "// x = norm2(x + xb2)");
+            using (w.Block("for (int t = 0; t < length; t++)"))
+            {
+                w.Line($"Kernels.{AddName(s.ModelDim)}({Rw("x", "t * D", "D")}, {Ro("b.Xb2", "t * D", "D")});");
+                if (!pre) w.Line($"Kernels.{norm}({Rw("x", "t * D", "D")}, {Ro("x", "t * D", "D")}, {Ro("w.EncNorm2W", "l * D", "D")}, {Ro("w.EncNorm2B", "l * D", "D")});");
+            }
+        }
+        w.Line();
+
+        w.Line("/// <summary>");
+        w.Line("/// att (length, dim): for each position t and head h, softmax over the unmasked keys j of q_t · k_j / sqrt(head_dim),");
+        w.Line("/// then the weighted sum of v_j. Bidirectional: every position sees every unmasked key.");
+        w.Line("/// </summary>");
+        using (w.Block("private static void SelfAttention(float[] qkv, float[] att, int length, int[] keys, int keyCount, float[] scores)"))
+        {
+            w.Line($"const float Scale = {Literal(scale)}f; // 1 / sqrt(head_dim)");
+            w.Line("const int Stride = 3 * ModelDim;");
+            using (w.Block("for (int t = 0; t < length; t++)"))
+            {
+                using (w.Block("for (int h = 0; h < Heads; h++)"))
+                {
+                    w.Line($"{RO} q = {Ro("qkv", "t * Stride + h * HeadDim", "HeadDim")};");
+                    w.Line($"{RW} s = {Rw("scores", "0", "keyCount")};");
+                    w.Line("for (int i = 0; i < keyCount; i++)");
+                    w.Line($"    s[i] = Kernels.{DotName(s.HeadDim)}(q, {Ro("qkv", "keys[i] * Stride + ModelDim + h * HeadDim", "HeadDim")}) * Scale;");
+                    w.Line("Kernels.Softmax(s);");
+                    w.Line($"{RW} o = {Rw("att", "t * ModelDim + h * HeadDim", "HeadDim")};");
+                    w.Line("o.Clear();");
+                    w.Line("for (int i = 0; i < keyCount; i++)");
+                    w.Line($"    Kernels.{AxpyName(s.HeadDim)}(o, s[i], {Ro("qkv", "keys[i] * Stride + 2 * ModelDim + h * HeadDim", "HeadDim")});");
+                }
+            }
+        }
+        w.Line();
+    }
+
+    /// <summary>Reads one layer of nn.TransformerEncoderLayer-named tensors (prefix ends with the layer's dot).</summary>
+    /// <remarks>Expects constants D (ModelDim) and F (FeedForwardDim), and locals file, w, l and p, in scope.</remarks>
+    public static void EmitTorchEncoderLayerRead(SourceWriter w)
+    {
+        w.Line("file.ReadInto(p + \"self_attn.in_proj_weight\", new long[] { 3 * D, D }, new global::System.Span<float>(w.EncInW, l * 3 * D * D, 3 * D * D));");
+        w.Line("file.ReadInto(p + \"self_attn.in_proj_bias\", new long[] { 3 * D }, new global::System.Span<float>(w.EncInB, l * 3 * D, 3 * D));");
+        w.Line("file.ReadInto(p + \"self_attn.out_proj.weight\", new long[] { D, D }, new global::System.Span<float>(w.EncOutW, l * D * D, D * D));");
+        w.Line("file.ReadInto(p + \"self_attn.out_proj.bias\", new long[] { D }, new global::System.Span<float>(w.EncOutB, l * D, D));");
+        w.Line("file.ReadInto(p + \"linear1.weight\", new long[] { F, D }, new global::System.Span<float>(w.EncLin1W, l * F * D, F * D));");
+        w.Line("file.ReadInto(p + \"linear1.bias\", new long[] { F }, new global::System.Span<float>(w.EncLin1B, l * F, F));");
+        w.Line("file.ReadInto(p + \"linear2.weight\", new long[] { D, F }, new global::System.Span<float>(w.EncLin2W, l * D * F, D * F));");
+        w.Line("file.ReadInto(p + \"linear2.bias\", new long[] { D }, new global::System.Span<float>(w.EncLin2B, l * D, D));");
+        w.Line("file.ReadInto(p + \"norm1.weight\", new long[] { D }, new global::System.Span<float>(w.EncNorm1W, l * D, D));");
+        w.Line("file.ReadInto(p + \"norm1.bias\", new long[] { D }, new global::System.Span<float>(w.EncNorm1B, l * D, D));");
+        w.Line("file.ReadInto(p + \"norm2.weight\", new long[] { D }, new global::System.Span<float>(w.EncNorm2W, l * D, D));");
+        w.Line("file.ReadInto(p + \"norm2.bias\", new long[] { D }, new global::System.Span<float>(w.EncNorm2B, l * D, D));");
+    }
+}

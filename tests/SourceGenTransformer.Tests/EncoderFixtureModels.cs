@@ -1,0 +1,19 @@
+using SourceGenTransformer;
+
+namespace SourceGenTransformer.Tests;
+
+// Declarations of the encoder fixtures written by tests/fixtures/make_encoder_fixtures.py.
+
+[Transformer(ModelFamily.Seq2Seq, EncoderLayers = 2, DecoderLayers = 2, Heads = 4, ModelDim = 32, FeedForwardDim = 64,
+    SourceVocabSize = 23, TargetVocabSize = 31, MaxSequenceLength = 24)]
+public partial class S2sPostRelu;
+
+[Transformer(ModelFamily.Seq2Seq, EncoderLayers = 2, DecoderLayers = 3, Heads = 3, ModelDim = 36, FeedForwardDim = 72,
+    SourceVocabSize = 29, TargetVocabSize = 17, MaxSequenceLength = 24, NormFirst = true, Activation = Activation.Gelu)]
+public partial class S2sPreGelu;
+
+[Transformer(ModelFamily.Bert, Layers = 2, Heads = 4, ModelDim = 32, FeedForwardDim = 64, VocabSize = 50, MaxSequenceLength = 40)]
+public partial class BertBasic;
+
+[Transformer(ModelFamily.Bert, Layers = 3, Heads = 3, ModelDim = 36, FeedForwardDim = 50, VocabSize = 41, MaxSequenceLength = 32)]
+public partial class BertOdd;
