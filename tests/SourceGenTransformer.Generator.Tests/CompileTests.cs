@@ -11,6 +11,11 @@ public class CompileTests
     {
         Snapshot.ReadInput("Stories15M"),
         Snapshot.ReadInput("NestedGpt2"),
+        Snapshot.ReadInput("NumberTranslator"),
+        Snapshot.ReadInput("MiniBert"),
+        // Pre-norm GELU Seq2Seq with odd head dimension; a BERT with tanh GELU.
+        "using SourceGenTransformer; [Transformer(ModelFamily.Seq2Seq, EncoderLayers = 1, DecoderLayers = 2, Heads = 3, ModelDim = 36, FeedForwardDim = 50, SourceVocabSize = 20, TargetVocabSize = 9, MaxSequenceLength = 16, NormFirst = true, Activation = Activation.Gelu)] partial class PreNorm;",
+        "using SourceGenTransformer; [Transformer(ModelFamily.Bert, Layers = 1, Heads = 2, ModelDim = 20, FeedForwardDim = 30, VocabSize = 12, MaxSequenceLength = 8, Activation = Activation.GeluTanh)] partial class TanhBert;",
         // Global namespace, grouped-query attention, tied embeddings, odd head dimension tails.
         "using SourceGenTransformer; [Transformer(ModelFamily.Llama, Layers = 3, Heads = 3, KvHeads = 1, ModelDim = 36, FeedForwardDim = 100, VocabSize = 50, MaxSequenceLength = 48, TiedEmbeddings = true)] partial class Odd;",
         "using SourceGenTransformer; namespace N; [Transformer(ModelFamily.Gpt2, Layers = 1, Heads = 2, ModelDim = 44, FeedForwardDim = 77, VocabSize = 29, MaxSequenceLength = 8, Activation = Activation.Relu)] public sealed partial class R;",

@@ -8,6 +8,7 @@ namespace SourceGenTransformer.Generator.Tests;
 public class DiagnosticTests
 {
     private const string Dims = "Layers = 2, Heads = 4, ModelDim = 64, FeedForwardDim = 128, VocabSize = 96, MaxSequenceLength = 32";
+    private const string Seq2SeqDims = "EncoderLayers = 2, DecoderLayers = 2, Heads = 4, ModelDim = 64, FeedForwardDim = 128, SourceVocabSize = 20, TargetVocabSize = 30, MaxSequenceLength = 32";
 
     private static Diagnostic Single(string source, string id, DiagnosticSeverity severity, string locatedText)
     {
@@ -38,6 +39,9 @@ public class DiagnosticTests
         var d = Single("[Transformer(ModelFamily.Llama, Layers = 2, Heads = 0, ModelDim = 64, FeedForwardDim = 128, VocabSize = 96, MaxSequenceLength = 32)] partial class M;",
             "STG0002", DiagnosticSeverity.Error, "Heads = 0");
         Assert.Contains("Heads is 0", d.GetMessage());
+        var decoder = Single($"[Transformer(ModelFamily.Seq2Seq, EncoderLayers = 2, Heads = 4, ModelDim = 64, FeedForwardDim = 128, SourceVocabSize = 20, TargetVocabSize = 30, MaxSequenceLength = 32)] partial class M;",
+            "STG0002", DiagnosticSeverity.Error, "Transformer(ModelFamily.Seq2Seq, EncoderLayers = 2, Heads = 4, ModelDim = 64, FeedForwardDim = 128, SourceVocabSize = 20, TargetVocabSize = 30, MaxSequenceLength = 32)");
+        Assert.Contains("DecoderLayers is not set; the Seq2Seq family needs it", decoder.GetMessage());
         var missing = Single("[Transformer(ModelFamily.Llama, Layers = 2, Heads = 4, ModelDim = 64, FeedForwardDim = 128, MaxSequenceLength = 32)] partial class M;",
             "STG0002", DiagnosticSeverity.Error, "Transformer(ModelFamily.Llama, Layers = 2, Heads = 4, ModelDim = 64, FeedForwardDim = 128, MaxSequenceLength = 32)");
         Assert.Contains("VocabSize is not set", missing.GetMessage());
@@ -74,6 +78,13 @@ public class DiagnosticTests
         Assert.Contains("SwiGlu is not supported by the Gpt2 family", d.GetMessage());
         Single($"[Transformer(ModelFamily.Llama, {Dims}, Positional = PositionalEncoding.Learned)] partial class M;",
             "STG0006", DiagnosticSeverity.Error, "Positional = PositionalEncoding.Learned");
+        Single($"[Transformer(ModelFamily.Seq2Seq, {Seq2SeqDims}, Positional = PositionalEncoding.Rotary)] partial class M;",
+            "STG0006", DiagnosticSeverity.Error, "Positional = PositionalEncoding.Rotary");
+        Single($"[Transformer(ModelFamily.Seq2Seq, {Seq2SeqDims}, Activation = Activation.SwiGlu)] partial class M;",
+            "STG0006", DiagnosticSeverity.Error, "Activation = Activation.SwiGlu");
+        var bert = Single($"[Transformer(ModelFamily.Bert, {Dims}, NormFirst = true)] partial class M;",
+            "STG0006", DiagnosticSeverity.Error, "NormFirst = true");
+        Assert.Contains("post-norm", bert.GetMessage());
     }
 
     [Fact]
@@ -96,6 +107,7 @@ public class DiagnosticTests
     public void STG0009_property_ignored_is_a_warning_and_the_model_still_generates()
     {
         Single($"[Transformer(ModelFamily.Llama, {Dims}, EncoderLayers = 2)] partial class M;", "STG0009", DiagnosticSeverity.Warning, "EncoderLayers = 2");
+        Single($"[Transformer(ModelFamily.Seq2Seq, {Seq2SeqDims}, VocabSize = 10)] partial class M;", "STG0009", DiagnosticSeverity.Warning, "VocabSize = 10");
         var run = GeneratorHarness.RunGenerator($"using SourceGenTransformer;\n[Transformer(ModelFamily.Llama, {Dims}, EncoderLayers = 2)] partial class M;");
         Assert.Single(run.Result.GeneratedSources);
     }
@@ -107,6 +119,10 @@ public class DiagnosticTests
         Assert.Contains("NormEpsilon = 0 is invalid", eps.GetMessage());
         var eos = Single($"[Transformer(ModelFamily.Llama, {Dims}, EosToken = 500)] partial class M;", "STG0010", DiagnosticSeverity.Error, "EosToken = 500");
         Assert.Contains("[0, VocabSize = 96)", eos.GetMessage());
+        var bos = Single($"[Transformer(ModelFamily.Seq2Seq, {Seq2SeqDims}, BosToken = -1)] partial class M;", "STG0010", DiagnosticSeverity.Error, "BosToken = -1");
+        Assert.Contains("both must be set", bos.GetMessage());
+        var target = Single($"[Transformer(ModelFamily.Seq2Seq, {Seq2SeqDims}, EosToken = 30)] partial class M;", "STG0010", DiagnosticSeverity.Error, "EosToken = 30");
+        Assert.Contains("[0, TargetVocabSize = 30)", target.GetMessage());
     }
 
     [Fact]

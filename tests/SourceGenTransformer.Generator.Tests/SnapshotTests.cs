@@ -9,6 +9,8 @@ public class SnapshotTests
     [Theory]
     [InlineData("Stories15M", "Demo.Models.Stories15M.Transformer.g.cs")]
     [InlineData("NestedGpt2", "Demo.Models.TinyGpt2.Transformer.g.cs")]
+    [InlineData("NumberTranslator", "Demo.Translation.NumberTranslator.Transformer.g.cs")]
+    [InlineData("MiniBert", "Demo.Search.MiniBert.Transformer.g.cs")]
     public void Generated_source_matches_the_snapshot(string scenario, string hintName)
     {
         var run = GeneratorHarness.RunGenerator(Snapshot.ReadInput(scenario));

@@ -1,0 +1,116 @@
+using System;
+using System.IO;
+using System.Linq;
+using Xunit;
+
+namespace SourceGenTransformer.Tests;
+
+/// <summary>Seq2Seq behaviour: beam search, allocation, and bad input.</summary>
+public class Seq2SeqTests
+{
+    private static readonly S2sPreGelu Model = S2sPreGelu.Load(Fixture.Path("s2s-pre-gelu.safetensors"));
+
+    private static int[] Source(int seed, int length)
+    {
+        var rng = new System.Random(seed);
+        return [S2sPreGelu.BosToken, .. Enumerable.Range(0, length).Select(_ => rng.Next(4, S2sPreGelu.SourceVocabSize)), S2sPreGelu.EosToken];
+    }
+
+    [Fact]
+    public void Beam_width_one_equals_greedy()
+    {
+        for (int seed = 0; seed < 10; seed++)
+        {
+            int[] source = Source(seed, 3 + seed % 6);
+            int[] greedy = Model.Translate(source, new GenerationOptions { MaxNewTokens = 16 });
+            Translation best = Model.TranslateBeams(source, new GenerationOptions { MaxNewTokens = 16, BeamWidth = 1 })[0];
+            Assert.Equal(greedy, best.Tokens);
+        }
+    }
+
+    [Fact]
+    public void Wider_beam_finds_a_more_probable_translation_than_greedy()
+    {
+        // Search sources until beam search (raw log-probabilities, no length penalty) disagrees with greedy.
+        var greedyOptions = new GenerationOptions { MaxNewTokens = 16 };
+        var beamOptions = new GenerationOptions { MaxNewTokens = 16, BeamWidth = 4, LengthPenalty = 0f };
+        int differing = 0;
+        for (int seed = 0; seed < 60 && differing < 3; seed++)
+        {
+            int[] source = Source(seed, 3 + seed % 6);
+            int[] greedy = Model.Translate(source, greedyOptions);
+            if (greedy.Length == greedyOptions.MaxNewTokens) continue; // greedy never ended: no EOS to score
+            Translation best = Model.TranslateBeams(source, beamOptions)[0];
+            if (best.Tokens.SequenceEqual(greedy)) continue;
+            differing++;
+            Assert.True(best.Finished);
+            // The beam's own bookkeeping agrees with a teacher-forced rescoring of the same tokens.
+            Assert.Equal(Model.Score(source, best.Tokens), best.LogProbability, 3);
+            Assert.True(best.LogProbability >= Model.Score(source, greedy),
+                $"seed {seed}: beam log p {best.LogProbability} < greedy log p {Model.Score(source, greedy)}");
+        }
+        Assert.True(differing > 0, "no source where beam search and greedy differ; the test proves nothing");
+    }
+
+    [Fact]
+    public void Beams_come_back_best_first()
+    {
+        Translation[] beams = Model.TranslateBeams(Source(3, 5), new GenerationOptions { MaxNewTokens = 16, BeamWidth = 5 });
+        Assert.True(beams.Length >= 5);
+        for (int i = 1; i < beams.Length; i++) Assert.True(beams[i - 1].Score >= beams[i].Score);
+    }
+
+    [Fact]
+    public void Decoder_steps_allocate_nothing_after_Encode()
+    {
+        S2sPreGelu.Session session = Model.CreateSession(Model.Encode(Source(1, 6)));
+        session.Forward(S2sPreGelu.BosToken);
+        session.Reset();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 100; i++)
+        {
+            if (i % 20 == 0) session.Reset();
+            session.Forward(4 + i % 10);
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
+    public void Bad_sources_are_rejected_with_the_numbers()
+    {
+        Assert.Throws<ArgumentException>(() => Model.Encode(ReadOnlySpan<int>.Empty));
+        var tooLong = Assert.Throws<ArgumentOutOfRangeException>(() => Model.Encode(new int[25]));
+        Assert.Contains("MaxSequenceLength 24", tooLong.Message);
+        var outOfRange = Assert.Throws<ArgumentOutOfRangeException>(() => Model.Encode([2, 5, 29, 3]));
+        Assert.Contains("Token id 29 at index 2 is outside the vocabulary [0, 29)", outOfRange.Message);
+        var allPad = Assert.Throws<ArgumentException>(() => Model.Encode([1, 1, 1]));
+        Assert.Contains("only padding", allPad.Message);
+
+        S2sPreGelu.Session session = Model.CreateSession(Model.Encode(Source(2, 4)));
+        var badTarget = Assert.Throws<ArgumentOutOfRangeException>(() => session.Forward(17));
+        Assert.Contains("[0, 17)", badTarget.Message);
+        for (int i = 0; i < S2sPreGelu.MaxSequenceLength; i++) session.Forward(4);
+        Assert.Throws<ArgumentOutOfRangeException>(() => session.Forward(4));
+    }
+
+    [Fact]
+    public void A_file_of_another_family_or_shape_is_a_clear_error()
+    {
+        var wrongFamily = Assert.Throws<ModelLoadException>(() => S2sPreGelu.Load(Fixture.Path("llama-basic.safetensors")));
+        Assert.Equal("src_tok_emb.embedding.weight", wrongFamily.TensorName);
+        var wrongShape = Assert.Throws<ModelLoadException>(() => S2sPreGelu.Load(Fixture.Path("s2s-post-relu.safetensors")));
+        Assert.Contains("expected shape [29, 36] from the declaration, found [23, 32]", wrongShape.Message);
+        var bert = Assert.Throws<ModelLoadException>(() => BertBasic.Load(Fixture.Path("s2s-post-relu.safetensors")));
+        Assert.Equal("embeddings.word_embeddings.weight", bert.TensorName);
+    }
+
+    [Fact]
+    public void Bert_rejects_bad_tokens()
+    {
+        var bert = BertBasic.Load(Fixture.Path("bert-basic.safetensors"));
+        Assert.Throws<ArgumentException>(() => bert.Encode(ReadOnlySpan<int>.Empty));
+        Assert.Throws<ArgumentOutOfRangeException>(() => bert.Encode(new int[41]));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => bert.Embed([1, 50]));
+        Assert.Contains("Token id 50 at index 1", e.Message);
+    }
+}
