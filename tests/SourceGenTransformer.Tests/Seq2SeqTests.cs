@@ -105,6 +105,14 @@ public class Seq2SeqTests
     }
 
     [Fact]
+    public void A_position_table_shorter_than_the_context_is_a_clear_error()
+    {
+        var e = Assert.Throws<ModelLoadException>(() => S2sLongContext.Load(Fixture.Path("s2s-post-relu.safetensors")));
+        Assert.Equal("positional_encoding.pos_embedding", e.TensorName);
+        Assert.Contains("expected shape [>= 100, 32] (at least 100 rows of 32), found [64, 1, 32]", e.Message);
+    }
+
+    [Fact]
     public void Bert_rejects_bad_tokens()
     {
         var bert = BertBasic.Load(Fixture.Path("bert-basic.safetensors"));

@@ -422,10 +422,11 @@ internal static class Seq2SeqEmitter
                     string Norm(int n, string output, string input) =>
                         $"Kernels.{norm}({output}, {input}, {Ro("w.DecNormW", $"(l * 3 + {n}) * D", "D")}, {Ro("w.DecNormB", $"(l * 3 + {n}) * D", "D")});";
                     string input = pre ? "_xb" : "_x";
+                    string inputName = input.TrimStart('_');
 
                     w.Line("// --- masked self-attention over target positions 0..pos");
                     if (pre) w.Line(Norm(0, "_xb", "_x"));
-                    w.Line($"// qkv ({qkv}) = self_attn.in_proj[l] ({qkv}x{d}) @ {input} + bias");
+                    w.Line($"// qkv ({qkv}) = self_attn.in_proj[l] ({qkv}x{d}) @ {inputName} + bias");
                     w.Line($"Kernels.{MatVecName(3 * s.ModelDim, s.ModelDim)}(_qkv, {input}, {Ro("w.DecSaInW", "l * 3 * D * D", "3 * D * D")});");
                     w.Line($"Kernels.{AddName(3 * s.ModelDim)}(_qkv, {Ro("w.DecSaInB", "l * 3 * D", "3 * D")});");
                     w.Line("int cacheRow = (l * MaxSequenceLength + pos) * D;");
@@ -441,7 +442,7 @@ internal static class Seq2SeqEmitter
 
                     w.Line("// --- cross-attention over the encoded source");
                     if (pre) w.Line(Norm(1, "_xb", "_x"));
-                    w.Line($"// q ({d}) = multihead_attn.in_proj[l][0..{d}] @ {input} + bias (keys and values were projected in Encode)");
+                    w.Line($"// q ({d}) = multihead_attn.in_proj[l][0..{d}] @ {inputName} + bias (keys and values were projected in Encode)");
                     w.Line($"Kernels.{MatVecName(s.ModelDim, s.ModelDim)}(_q, {input}, {Ro("w.DecCaInW", "l * 3 * D * D", "D * D")});");
                     w.Line($"Kernels.{AddName(s.ModelDim)}(_q, {Ro("w.DecCaInB", "l * 3 * D", "D")});");
                     w.Line("CrossAttention(l);");
@@ -454,7 +455,7 @@ internal static class Seq2SeqEmitter
 
                     w.Line("// --- feed-forward");
                     if (pre) w.Line(Norm(2, "_xb", "_x"));
-                    w.Line($"// hb ({f}) = {s.Activation}(linear1[l] ({f}x{d}) @ {input} + bias)");
+                    w.Line($"// hb ({f}) = {s.Activation}(linear1[l] ({f}x{d}) @ {inputName} + bias)");
                     w.Line($"Kernels.{MatVecName(s.FeedForwardDim, s.ModelDim)}(_hb, {input}, {Ro("w.DecLin1W", "l * F * D", "F * D")});");
                     w.Line($"Kernels.{AddName(s.FeedForwardDim)}(_hb, {Ro("w.DecLin1B", "l * F", "F")});");
                     w.Line($"Kernels.{ActivationName(s)}(_hb);");
