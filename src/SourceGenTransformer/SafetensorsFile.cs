@@ -67,7 +67,7 @@ public sealed record TensorInfo(string Name, TensorDType DType, long[] Shape, lo
 /// overlap nor leave holes. Every failure is a <see cref="ModelLoadException"/> naming the file
 /// and, where one is at fault, the tensor.
 /// </remarks>
-public sealed unsafe class SafetensorsFile : IDisposable
+public sealed unsafe class SafetensorsFile : ITensorSource
 {
     /// <summary>The largest header accepted (100 MB, the reference implementation's cap).</summary>
     public const long MaxHeaderBytes = 100_000_000;

@@ -47,3 +47,9 @@ public partial class AwkwardGpt2;
 [Transformer(ModelFamily.Gpt2, Layers = 1, Heads = 3, ModelDim = 51, FeedForwardDim = 90,
     VocabSize = 31, MaxSequenceLength = 8, Activation = Activation.Gelu)]
 public partial class AwkwardGpt2Erf;
+
+// The shape of the llama2.c fixtures (tests/fixtures/make_llama2c_fixtures.py); untied, so a shared-classifier
+// checkpoint must supply lm_head.weight from its embedding.
+[Transformer(ModelFamily.Llama, Layers = 2, Heads = 6, KvHeads = 2, ModelDim = 48, FeedForwardDim = 128,
+    VocabSize = 64, MaxSequenceLength = 32, EosToken = -1)]
+public partial class Llama2CTiny;

@@ -28,7 +28,7 @@ internal static class BertEmitter
         w.Line(GeneratedCode);
         using (w.Block($"public static {cls} Load(string safetensorsPath)"))
         {
-            w.Line("using var file = global::SourceGenTransformer.SafetensorsFile.Open(safetensorsPath);");
+            w.Line("using var file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);");
             w.Line($"return new {cls}(Weights.Read(file));");
         }
         w.Line();
@@ -97,7 +97,7 @@ internal static class BertEmitter
             w.Line("public readonly float[] EmbNormB = new float[ModelDim];                   // (dim)");
             EmitWeightFields(w, "Layers");
             w.Line();
-            using (w.Block("public static Weights Read(global::SourceGenTransformer.SafetensorsFile file)"))
+            using (w.Block("public static Weights Read(global::SourceGenTransformer.ITensorSource file)"))
             {
                 w.Line("var w = new Weights();");
                 w.Line("const int D = ModelDim, F = FeedForwardDim;");

@@ -179,13 +179,15 @@ internal static class ModelEmitter
             : "Hugging Face GPT-2 names (wte.weight, h.{i}.attn.c_attn.weight, ...; an optional transformer. prefix)";
         w.Line("/// <summary>");
         w.Line($"/// Loads the weights from a safetensors file with {names}. F32, F16 and BF16 tensors load (widened to float32).");
+        if (s.Family == Family.Llama)
+            w.Line("/// A llama2.c checkpoint (model.bin, version 0 or 1) loads too; its interleaved RoPE rows are permuted to rotate-half at load.");
         w.Line("/// </summary>");
         w.Line("/// <exception cref=\"global::System.IO.FileNotFoundException\">The file does not exist.</exception>");
         w.Line("/// <exception cref=\"global::SourceGenTransformer.ModelLoadException\">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>");
         w.Line(GeneratedCode);
         using (w.Block($"public static {cls} Load(string safetensorsPath)"))
         {
-            w.Line("using var file = global::SourceGenTransformer.SafetensorsFile.Open(safetensorsPath);");
+            w.Line("using var file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);");
             w.Line($"return new {cls}(Weights.Read(file));");
         }
         w.Line();

@@ -48,7 +48,7 @@ internal static class Seq2SeqEmitter
         w.Line(GC);
         using (w.Block($"public static {cls} Load(string safetensorsPath)"))
         {
-            w.Line("using var file = global::SourceGenTransformer.SafetensorsFile.Open(safetensorsPath);");
+            w.Line("using var file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);");
             w.Line($"return new {cls}(Weights.Read(file));");
         }
         w.Line();
@@ -188,7 +188,7 @@ internal static class Seq2SeqEmitter
             w.Line();
 
             w.Line("/// <summary>Reads every tensor by the tutorial's names, checking each shape against the declaration.</summary>");
-            using (w.Block("public static Weights Read(global::SourceGenTransformer.SafetensorsFile file)"))
+            using (w.Block("public static Weights Read(global::SourceGenTransformer.ITensorSource file)"))
             {
                 w.Line("var w = new Weights();");
                 w.Line("const int D = ModelDim, F = FeedForwardDim;");

@@ -26,7 +26,7 @@ internal static class WeightsEmitter
             w.Line();
 
             w.Line("/// <summary>Reads every tensor, checking its shape against the declaration.</summary>");
-            using (w.Block("public static Weights Read(global::SourceGenTransformer.SafetensorsFile file)"))
+            using (w.Block("public static Weights Read(global::SourceGenTransformer.ITensorSource file)"))
             {
                 w.Line("var w = new Weights();");
                 if (s.Family == Family.Llama) EmitLlamaRead(w, s);

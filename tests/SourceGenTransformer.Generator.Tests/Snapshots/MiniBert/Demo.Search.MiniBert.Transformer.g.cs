@@ -58,7 +58,7 @@ partial class MiniBert
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     public static MiniBert Load(string safetensorsPath)
     {
-        using var file = global::SourceGenTransformer.SafetensorsFile.Open(safetensorsPath);
+        using var file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);
         return new MiniBert(Weights.Read(file));
     }
 
@@ -135,7 +135,7 @@ partial class MiniBert
         public readonly float[] EncNorm2W = new float[Layers * ModelDim];                 // (layer, dim) norm around the feed-forward block
         public readonly float[] EncNorm2B = new float[Layers * ModelDim];                 // (layer, dim)
 
-        public static Weights Read(global::SourceGenTransformer.SafetensorsFile file)
+        public static Weights Read(global::SourceGenTransformer.ITensorSource file)
         {
             var w = new Weights();
             const int D = ModelDim, F = FeedForwardDim;

@@ -68,7 +68,7 @@ partial class Models
         [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
         public static TinyGpt2 Load(string safetensorsPath)
         {
-            using var file = global::SourceGenTransformer.SafetensorsFile.Open(safetensorsPath);
+            using var file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);
             return new TinyGpt2(Weights.Read(file));
         }
 
@@ -145,7 +145,7 @@ partial class Models
             public readonly float[] Classifier = new float[VocabSize * ModelDim]; // (vocab, dim)
 
             /// <summary>Reads every tensor, checking its shape against the declaration.</summary>
-            public static Weights Read(global::SourceGenTransformer.SafetensorsFile file)
+            public static Weights Read(global::SourceGenTransformer.ITensorSource file)
             {
                 var w = new Weights();
                 // GPT2LMHeadModel saves the body under 'transformer.'; GPT2Model saves it bare.

@@ -71,7 +71,7 @@ partial class NumberTranslator
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     public static NumberTranslator Load(string safetensorsPath)
     {
-        using var file = global::SourceGenTransformer.SafetensorsFile.Open(safetensorsPath);
+        using var file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);
         return new NumberTranslator(Weights.Read(file));
     }
 
@@ -211,7 +211,7 @@ partial class NumberTranslator
         public readonly float[] GeneratorB = new float[TargetVocabSize];                        // (target_vocab)
 
         /// <summary>Reads every tensor by the tutorial's names, checking each shape against the declaration.</summary>
-        public static Weights Read(global::SourceGenTransformer.SafetensorsFile file)
+        public static Weights Read(global::SourceGenTransformer.ITensorSource file)
         {
             var w = new Weights();
             const int D = ModelDim, F = FeedForwardDim;
@@ -506,7 +506,7 @@ partial class NumberTranslator
             for (int l = 0; l < DecoderLayers; l++)
             {
                 // --- masked self-attention over target positions 0..pos
-                // qkv (192) = self_attn.in_proj[l] (192x64) @ _x + bias
+                // qkv (192) = self_attn.in_proj[l] (192x64) @ x + bias
                 Kernels.MatVec192x64(_qkv, _x, new global::System.ReadOnlySpan<float>(w.DecSaInW, l * 3 * D * D, 3 * D * D));
                 Kernels.Add192(_qkv, new global::System.ReadOnlySpan<float>(w.DecSaInB, l * 3 * D, 3 * D));
                 int cacheRow = (l * MaxSequenceLength + pos) * D;
@@ -520,7 +520,7 @@ partial class NumberTranslator
                 Kernels.LayerNorm64(_x, _x, new global::System.ReadOnlySpan<float>(w.DecNormW, (l * 3 + 0) * D, D), new global::System.ReadOnlySpan<float>(w.DecNormB, (l * 3 + 0) * D, D));
 
                 // --- cross-attention over the encoded source
-                // q (64) = multihead_attn.in_proj[l][0..64] @ _x + bias (keys and values were projected in Encode)
+                // q (64) = multihead_attn.in_proj[l][0..64] @ x + bias (keys and values were projected in Encode)
                 Kernels.MatVec64x64(_q, _x, new global::System.ReadOnlySpan<float>(w.DecCaInW, l * 3 * D * D, D * D));
                 Kernels.Add64(_q, new global::System.ReadOnlySpan<float>(w.DecCaInB, l * 3 * D, D));
                 CrossAttention(l);
@@ -531,7 +531,7 @@ partial class NumberTranslator
                 Kernels.LayerNorm64(_x, _x, new global::System.ReadOnlySpan<float>(w.DecNormW, (l * 3 + 1) * D, D), new global::System.ReadOnlySpan<float>(w.DecNormB, (l * 3 + 1) * D, D));
 
                 // --- feed-forward
-                // hb (128) = Relu(linear1[l] (128x64) @ _x + bias)
+                // hb (128) = Relu(linear1[l] (128x64) @ x + bias)
                 Kernels.MatVec128x64(_hb, _x, new global::System.ReadOnlySpan<float>(w.DecLin1W, l * F * D, F * D));
                 Kernels.Add128(_hb, new global::System.ReadOnlySpan<float>(w.DecLin1B, l * F, F));
                 Kernels.Relu128(_hb);

@@ -84,13 +84,14 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel
 
     /// <summary>
     /// Loads the weights from a safetensors file with Hugging Face LlamaForCausalLM names (model.embed_tokens.weight, model.layers.{i}.self_attn.q_proj.weight, ...). F32, F16 and BF16 tensors load (widened to float32).
+    /// A llama2.c checkpoint (model.bin, version 0 or 1) loads too; its interleaved RoPE rows are permuted to rotate-half at load.
     /// </summary>
     /// <exception cref="global::System.IO.FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     public static Stories15M Load(string safetensorsPath)
     {
-        using var file = global::SourceGenTransformer.SafetensorsFile.Open(safetensorsPath);
+        using var file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);
         return new Stories15M(Weights.Read(file));
     }
 
@@ -162,7 +163,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel
         public readonly float[] Classifier = new float[VocabSize * ModelDim]; // (vocab, dim)
 
         /// <summary>Reads every tensor, checking its shape against the declaration.</summary>
-        public static Weights Read(global::SourceGenTransformer.SafetensorsFile file)
+        public static Weights Read(global::SourceGenTransformer.ITensorSource file)
         {
             var w = new Weights();
             file.ReadInto("model.embed_tokens.weight", new long[] { VocabSize, ModelDim }, w.TokenEmbedding);
