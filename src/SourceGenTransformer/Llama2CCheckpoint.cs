@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
-using System.IO.MemoryMappedFiles;
 
 namespace SourceGenTransformer;
 
@@ -24,8 +23,7 @@ public sealed unsafe class Llama2CCheckpoint : ITensorSource
 {
     internal const uint Magic = 0x616b3432; // "ak42", little-endian uint32 at the start of a version-1 file
 
-    private readonly MemoryMappedFile _map;
-    private readonly MemoryMappedViewAccessor _view;
+    private readonly MappedFile _file;
     private readonly byte* _base;
     private readonly Dictionary<string, (long Offset, long[] Shape, int PermuteHeads)> _tensors = new(StringComparer.Ordinal);
     private bool _disposed;
@@ -33,12 +31,11 @@ public sealed unsafe class Llama2CCheckpoint : ITensorSource
     /// <summary>The checkpoint's configuration, from its header.</summary>
     public readonly record struct Config(int Version, int Dim, int HiddenDim, int Layers, int Heads, int KvHeads, int VocabSize, int SeqLen, bool SharedClassifier);
 
-    private Llama2CCheckpoint(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, byte* basePtr, long length, Config config)
+    private Llama2CCheckpoint(string path, MappedFile file, Config config)
     {
         FilePath = path;
-        _map = map;
-        _view = view;
-        _base = basePtr;
+        _file = file;
+        _base = file.Pointer;
         Header = config;
         Layout();
     }
@@ -57,25 +54,14 @@ public sealed unsafe class Llama2CCheckpoint : ITensorSource
         long length = info.Length;
         if (length < 28) throw new ModelLoadException(path, null, $"the file is {length} bytes, too short for a llama2.c header (28 bytes).");
 
-        var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        MemoryMappedViewAccessor? view = null;
-        bool acquired = false;
+        MappedFile file = MappedFile.Open(path, length);
         try
         {
-            view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            byte* ptr = null;
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref ptr);
-            acquired = true;
-            ptr += view.PointerOffset;
-            Config config = ReadHeader(path, ptr, length);
-            var checkpoint = new Llama2CCheckpoint(path, map, view, ptr - view.PointerOffset, length, config);
-            return checkpoint;
+            return new Llama2CCheckpoint(path, file, ReadHeader(path, file.Pointer, length));
         }
         catch
         {
-            if (acquired) view!.SafeMemoryMappedViewHandle.ReleasePointer();
-            view?.Dispose();
-            map.Dispose();
+            file.Dispose();
             throw;
         }
     }
@@ -206,8 +192,6 @@ public sealed unsafe class Llama2CCheckpoint : ITensorSource
     {
         if (_disposed) return;
         _disposed = true;
-        _view.SafeMemoryMappedViewHandle.ReleasePointer();
-        _view.Dispose();
-        _map.Dispose();
+        _file.Dispose();
     }
 }

@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
-using System.IO.MemoryMappedFiles;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -72,20 +71,17 @@ public sealed unsafe class SafetensorsFile : ITensorSource
     /// <summary>The largest header accepted (100 MB, the reference implementation's cap).</summary>
     public const long MaxHeaderBytes = 100_000_000;
 
-    private readonly MemoryMappedFile _map;
-    private readonly MemoryMappedViewAccessor _view;
+    private readonly MappedFile _file;
     private readonly byte* _base;
     private readonly long _dataStart;
     private readonly Dictionary<string, TensorInfo> _tensors;
     private bool _disposed;
 
-    private SafetensorsFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, byte* basePtr,
-        long dataStart, Dictionary<string, TensorInfo> tensors, Dictionary<string, string> metadata)
+    private SafetensorsFile(string path, MappedFile file, long dataStart, Dictionary<string, TensorInfo> tensors, Dictionary<string, string> metadata)
     {
         FilePath = path;
-        _map = map;
-        _view = view;
-        _base = basePtr;
+        _file = file;
+        _base = file.Pointer;
         _dataStart = dataStart;
         _tensors = tensors;
         Metadata = metadata;
@@ -113,17 +109,10 @@ public sealed unsafe class SafetensorsFile : ITensorSource
         if (fileLength < 8)
             throw new ModelLoadException(path, null, $"the file is {fileLength} bytes, too short to be a safetensors file (it needs at least the 8-byte header length).");
 
-        var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        MemoryMappedViewAccessor? view = null;
-        bool pointerAcquired = false;
+        MappedFile file = MappedFile.Open(path, fileLength);
         try
         {
-            view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            byte* ptr = null;
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref ptr);
-            pointerAcquired = true;
-            ptr += view.PointerOffset;
-
+            byte* ptr = file.Pointer;
             ulong headerLength = BitConverter.IsLittleEndian ? *(ulong*)ptr : System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(*(ulong*)ptr);
             if (headerLength > MaxHeaderBytes)
                 throw new ModelLoadException(path, null, $"the header length field says {headerLength} bytes, more than the {MaxHeaderBytes}-byte cap; this is not a safetensors file or it is corrupt.");
@@ -134,13 +123,11 @@ public sealed unsafe class SafetensorsFile : ITensorSource
             long dataLength = fileLength - dataStart;
             var header = new ReadOnlySpan<byte>(ptr + 8, (int)headerLength);
             var (tensors, metadata) = ParseHeader(path, header, dataLength);
-            return new SafetensorsFile(path, map, view, ptr - view.PointerOffset, dataStart, tensors, metadata);
+            return new SafetensorsFile(path, file, dataStart, tensors, metadata);
         }
         catch
         {
-            if (pointerAcquired) view!.SafeMemoryMappedViewHandle.ReleasePointer();
-            view?.Dispose();
-            map.Dispose();
+            file.Dispose();
             throw;
         }
     }
@@ -365,8 +352,6 @@ public sealed unsafe class SafetensorsFile : ITensorSource
     {
         if (_disposed) return;
         _disposed = true;
-        _view.SafeMemoryMappedViewHandle.ReleasePointer();
-        _view.Dispose();
-        _map.Dispose();
+        _file.Dispose();
     }
 }

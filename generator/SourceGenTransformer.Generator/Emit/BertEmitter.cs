@@ -19,19 +19,11 @@ internal static class BertEmitter
         w.Line();
         w.Line($"private {cls}(Weights weights) => _weights = weights;");
         w.Line();
-        w.Line("/// <summary>");
-        w.Line("/// Loads the weights from a safetensors file with Hugging Face BERT names (embeddings.word_embeddings.weight,");
-        w.Line("/// encoder.layer.{i}.attention.self.query.weight, ...; an optional bert. prefix). F32, F16 and BF16 tensors load.");
-        w.Line("/// </summary>");
-        w.Line("/// <exception cref=\"global::System.IO.FileNotFoundException\">The file does not exist.</exception>");
-        w.Line("/// <exception cref=\"global::SourceGenTransformer.ModelLoadException\">The file is malformed, or a tensor is missing or misshapen.</exception>");
-        w.Line(GeneratedCode);
-        using (w.Block($"public static {cls} Load(string safetensorsPath)"))
-        {
-            w.Line("using var file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);");
-            w.Line($"return new {cls}(Weights.Read(file));");
-        }
-        w.Line();
+        ModelEmitter.EmitLoad(w, cls,
+        [
+            "Loads the weights from a safetensors file with Hugging Face BERT names (embeddings.word_embeddings.weight,",
+            "encoder.layer.{i}.attention.self.query.weight, ...; an optional bert. prefix). F32, F16 and BF16 tensors load.",
+        ]);
 
         w.Line("/// <summary>");
         w.Line("/// The last hidden states of <paramref name=\"tokens\"/> (one unpadded sequence, token type 0): tokens.Length x ModelDim,");

@@ -61,6 +61,23 @@ internal static class ModelEmitter
 
     internal static string L(long value) => value.ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>Writes the static Load method every family has: open the weight file, read the Weights, construct the model.</summary>
+    internal static void EmitLoad(SourceWriter w, string cls, string[] summary)
+    {
+        w.Line("/// <summary>");
+        foreach (string line in summary) w.Line("/// " + line);
+        w.Line("/// </summary>");
+        w.Line("/// <exception cref=\"global::System.IO.FileNotFoundException\">The file does not exist.</exception>");
+        w.Line("/// <exception cref=\"global::SourceGenTransformer.ModelLoadException\">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>");
+        w.Line(GeneratedCode);
+        using (w.Block($"public static {cls} Load(string safetensorsPath)"))
+        {
+            w.Line("using global::SourceGenTransformer.ITensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);");
+            w.Line($"return new {cls}(Weights.Read(file));");
+        }
+        w.Line();
+    }
+
     private static void EmitClassRemarks(SourceWriter w, ModelSpec spec)
     {
         ModelShape s = spec.Shape;
@@ -177,20 +194,10 @@ internal static class ModelEmitter
         string names = s.Family == Family.Llama
             ? "Hugging Face LlamaForCausalLM names (model.embed_tokens.weight, model.layers.{i}.self_attn.q_proj.weight, ...)"
             : "Hugging Face GPT-2 names (wte.weight, h.{i}.attn.c_attn.weight, ...; an optional transformer. prefix)";
-        w.Line("/// <summary>");
-        w.Line($"/// Loads the weights from a safetensors file with {names}. F32, F16 and BF16 tensors load (widened to float32).");
+        var doc = new List<string> { $"Loads the weights from a safetensors file with {names}. F32, F16 and BF16 tensors load (widened to float32)." };
         if (s.Family == Family.Llama)
-            w.Line("/// A llama2.c checkpoint (model.bin, version 0 or 1) loads too; its interleaved RoPE rows are permuted to rotate-half at load.");
-        w.Line("/// </summary>");
-        w.Line("/// <exception cref=\"global::System.IO.FileNotFoundException\">The file does not exist.</exception>");
-        w.Line("/// <exception cref=\"global::SourceGenTransformer.ModelLoadException\">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>");
-        w.Line(GeneratedCode);
-        using (w.Block($"public static {cls} Load(string safetensorsPath)"))
-        {
-            w.Line("using var file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);");
-            w.Line($"return new {cls}(Weights.Read(file));");
-        }
-        w.Line();
+            doc.Add("A llama2.c checkpoint (model.bin, version 0 or 1) loads too; its interleaved RoPE rows are permuted to rotate-half at load.");
+        EmitLoad(w, cls, doc.ToArray());
 
         w.Line("/// <summary>Creates a session: a KV cache and buffers for one sequence, allocated once. A session is not thread-safe; use one per thread.</summary>");
         w.Line(GeneratedCode);

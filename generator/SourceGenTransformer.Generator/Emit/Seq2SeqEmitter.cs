@@ -37,21 +37,13 @@ internal static class Seq2SeqEmitter
         w.Line($"private {cls}(Weights weights) => _weights = weights;");
         w.Line();
 
-        w.Line("/// <summary>");
-        w.Line("/// Loads the weights from a safetensors file holding the state_dict of the PyTorch translation tutorial's Seq2SeqTransformer");
-        w.Line("/// (transformer.encoder.layers.{i}.self_attn.in_proj_weight, ..., src_tok_emb.embedding.weight, generator.weight). If");
-        w.Line("/// positional_encoding.pos_embedding is present it is used (it is the table the model was trained with); otherwise the");
-        w.Line("/// sinusoidal table is computed as the tutorial does. F32, F16 and BF16 tensors load.");
-        w.Line("/// </summary>");
-        w.Line("/// <exception cref=\"global::System.IO.FileNotFoundException\">The file does not exist.</exception>");
-        w.Line("/// <exception cref=\"global::SourceGenTransformer.ModelLoadException\">The file is malformed, or a tensor is missing or misshapen.</exception>");
-        w.Line(GC);
-        using (w.Block($"public static {cls} Load(string safetensorsPath)"))
-        {
-            w.Line("using var file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);");
-            w.Line($"return new {cls}(Weights.Read(file));");
-        }
-        w.Line();
+        EmitLoad(w, cls,
+        [
+            "Loads the weights from a safetensors file holding the state_dict of the PyTorch translation tutorial's Seq2SeqTransformer",
+            "(transformer.encoder.layers.{i}.self_attn.in_proj_weight, ..., src_tok_emb.embedding.weight, generator.weight). If",
+            "positional_encoding.pos_embedding is present it is used (it is the table the model was trained with); otherwise the",
+            "sinusoidal table is computed as the tutorial does. F32, F16 and BF16 tensors load.",
+        ]);
 
         w.Line("/// <summary>Creates a decoder session over an encoded source: its own self-attention KV cache, allocated once.</summary>");
         w.Line(GC);

@@ -68,7 +68,7 @@ partial class Models
         [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
         public static TinyGpt2 Load(string safetensorsPath)
         {
-            using var file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);
+            using global::SourceGenTransformer.ITensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);
             return new TinyGpt2(Weights.Read(file));
         }
 

@@ -67,11 +67,11 @@ partial class NumberTranslator
     /// sinusoidal table is computed as the tutorial does. F32, F16 and BF16 tensors load.
     /// </summary>
     /// <exception cref="global::System.IO.FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed, or a tensor is missing or misshapen.</exception>
+    /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     public static NumberTranslator Load(string safetensorsPath)
     {
-        using var file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);
+        using global::SourceGenTransformer.ITensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);
         return new NumberTranslator(Weights.Read(file));
     }
 

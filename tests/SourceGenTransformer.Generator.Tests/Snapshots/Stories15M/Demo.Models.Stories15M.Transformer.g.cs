@@ -91,7 +91,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     public static Stories15M Load(string safetensorsPath)
     {
-        using var file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);
+        using global::SourceGenTransformer.ITensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);
         return new Stories15M(Weights.Read(file));
     }
 
