@@ -1,0 +1,142 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.Extensions.AI;
+using SourceGenTransformer.Models;
+using SourceGenTransformer.Text;
+using Xunit;
+
+namespace SourceGenTransformer.Tests;
+
+/// <summary>The story model trained by models/storyteller/train.py, through its tokenizer, the text API and IChatClient.</summary>
+public class StoryTellerTests
+{
+    private static string ModelFile(string name) => Path.Combine(AppContext.BaseDirectory, "models", name);
+
+    private static readonly StoryTellerModel Model = StoryTellerModel.Load(ModelFile("storyteller.safetensors"));
+    private static readonly TextGenerator Text = new(Model, TextGenerator.LoadSentencePiece(ModelFile("tokenizer.model")));
+
+    public static TheoryData<int> Prompts => new(Enumerable.Range(0, 20));
+
+    private static (string Prompt, int[] PromptIds, int[] Greedy) Case(int i)
+    {
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(ModelFile("greedy.json")));
+        JsonElement e = doc.RootElement[i];
+        return (e.GetProperty("prompt").GetString()!,
+            e.GetProperty("prompt_ids").EnumerateArray().Select(x => x.GetInt32()).ToArray(),
+            e.GetProperty("greedy").EnumerateArray().Select(x => x.GetInt32()).ToArray());
+    }
+
+    [Theory]
+    [MemberData(nameof(Prompts))]
+    public void Greedy_output_equals_pytorch(int i)
+    {
+        (string prompt, int[] promptIds, int[] greedy) = Case(i);
+        // Microsoft.ML.Tokenizers encodes the prompt exactly as Python's sentencepiece did (BOS included).
+        Assert.Equal(promptIds, Text.EncodePrompt(prompt));
+        Assert.Equal(greedy, Model.Generate(promptIds, new GenerationOptions { MaxNewTokens = 32 }));
+    }
+
+    [Fact]
+    public void Streamed_text_is_the_decoded_greedy_tokens()
+    {
+        (string prompt, _, int[] greedy) = Case(0);
+        var options = new GenerationOptions { MaxNewTokens = 32 };
+        string streamed = string.Concat(Text.Generate(prompt, options));
+        Assert.Equal(Text.Tokenizer.Decode(greedy), streamed);
+        Assert.Equal(streamed, Text.Complete(prompt, options));
+        Assert.NotNull(Text.LastStats);
+    }
+
+    private static TransformerChatClient Chat(IDecoderModel? model = null) =>
+        new(new TextGenerator(model ?? Model, Text.Tokenizer));
+
+    private static readonly ChatMessage[] Conversation = [new(ChatRole.User, "Once upon a time")];
+
+    [Fact]
+    public async Task Chat_streaming_yields_the_same_text_as_non_streaming()
+    {
+        var options = new ChatOptions { MaxOutputTokens = 40 };
+        ChatResponse whole = await Chat().GetResponseAsync(Conversation, options);
+        var updates = new List<ChatResponseUpdate>();
+        await foreach (ChatResponseUpdate u in Chat().GetStreamingResponseAsync(Conversation, options)) updates.Add(u);
+        Assert.Equal(whole.Text, string.Concat(updates.Select(u => u.Text)));
+        Assert.False(string.IsNullOrEmpty(whole.Text));
+    }
+
+    [Fact]
+    public async Task Chat_options_are_honoured()
+    {
+        var counting = new CountingModel(Model);
+        ChatResponse five = await Chat(counting).GetResponseAsync(Conversation, new ChatOptions { MaxOutputTokens = 5 });
+        Assert.Equal(5, counting.Tokens);
+        Assert.Equal(ChatFinishReason.Length, five.FinishReason);
+
+        var sampled = new ChatOptions { MaxOutputTokens = 30, Temperature = 1.0f, TopK = 20, TopP = 0.9f, Seed = 1234 };
+        Assert.Equal((await Chat().GetResponseAsync(Conversation, sampled)).Text, (await Chat().GetResponseAsync(Conversation, sampled)).Text);
+    }
+
+    [Fact]
+    public async Task Stop_sequences_end_the_output_without_including_it()
+    {
+        string full = (await Chat().GetResponseAsync(Conversation, new ChatOptions { MaxOutputTokens = 40 })).Text;
+        string[] words = full.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(words.Length >= 4, $"need a longer reply to pick a stop sequence from: '{full}'");
+        string stop = words[3];
+        string expected = full.Substring(0, full.IndexOf(stop, StringComparison.Ordinal));
+
+        var options = new ChatOptions { MaxOutputTokens = 40, StopSequences = [stop] };
+        ChatResponse response = await Chat().GetResponseAsync(Conversation, options);
+        Assert.Equal(expected, response.Text);
+        Assert.DoesNotContain(stop, response.Text);
+        Assert.Equal(ChatFinishReason.Stop, response.FinishReason);
+
+        var streamed = new List<string>();
+        await foreach (ChatResponseUpdate u in Chat().GetStreamingResponseAsync(Conversation, options)) streamed.Add(u.Text);
+        Assert.Equal(expected, string.Concat(streamed));
+    }
+
+    [Fact]
+    public async Task Cancellation_stops_within_one_token()
+    {
+        var counting = new CountingModel(Model);
+        using var cts = new CancellationTokenSource();
+        int tokensWhenCancelled = -1;
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+        {
+            await foreach (ChatResponseUpdate u in Chat(counting).GetStreamingResponseAsync(Conversation, new ChatOptions { MaxOutputTokens = 100 }, cts.Token))
+            {
+                if (tokensWhenCancelled < 0 && u.Text.Length > 0)
+                {
+                    tokensWhenCancelled = counting.Tokens;
+                    cts.Cancel();
+                }
+            }
+        });
+        Assert.True(counting.Tokens - tokensWhenCancelled <= 1, $"{counting.Tokens - tokensWhenCancelled} tokens were generated after cancellation");
+    }
+
+    /// <summary>Counts the tokens the model hands out.</summary>
+    private sealed class CountingModel(IDecoderModel inner) : IDecoderModel
+    {
+        public int Tokens;
+        public int VocabSize => inner.VocabSize;
+        public int MaxSequenceLength => inner.MaxSequenceLength;
+        public int BosToken => inner.BosToken;
+        public int EosToken => inner.EosToken;
+        public IDecoderSession CreateDecoderSession() => inner.CreateDecoderSession();
+
+        public IEnumerable<int> Generate(IReadOnlyList<int> prompt, GenerationOptions? options = null)
+        {
+            foreach (int t in inner.Generate(prompt, options))
+            {
+                Tokens++;
+                yield return t;
+            }
+        }
+    }
+}
