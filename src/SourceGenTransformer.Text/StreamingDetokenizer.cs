@@ -20,11 +20,26 @@ public sealed class StreamingDetokenizer
     private readonly List<int> _ids = new();
     private int _emitted;
 
-    /// <summary>Creates a detokenizer over <paramref name="tokenizer"/>.</summary>
-    public StreamingDetokenizer(Tokenizer tokenizer) => _tokenizer = tokenizer ?? throw new ArgumentNullException(nameof(tokenizer));
+    private readonly int _contextLength;
 
-    /// <summary>All the text emitted so far.</summary>
-    public string Text => _tokenizer.Decode(_ids).Substring(0, _emitted);
+    /// <summary>Creates a detokenizer over <paramref name="tokenizer"/>.</summary>
+    public StreamingDetokenizer(Tokenizer tokenizer) : this(tokenizer, Array.Empty<int>())
+    {
+    }
+
+    /// <summary>
+    /// Creates a detokenizer that continues after <paramref name="context"/> (the prompt's ids): the new text is
+    /// decoded in context, so a piece that starts a word keeps its leading space ("time" + " of", not "timeof").
+    /// </summary>
+    public StreamingDetokenizer(Tokenizer tokenizer, IEnumerable<int> context)
+    {
+        _tokenizer = tokenizer ?? throw new ArgumentNullException(nameof(tokenizer));
+        _ids.AddRange(context ?? throw new ArgumentNullException(nameof(context)));
+        _emitted = _contextLength = _tokenizer.Decode(_ids).Length;
+    }
+
+    /// <summary>All the text emitted so far (after the context).</summary>
+    public string Text => _tokenizer.Decode(_ids).Substring(_contextLength, _emitted - _contextLength);
 
     /// <summary>Adds one token; returns the text it completes (possibly empty).</summary>
     public string Add(int id)

@@ -86,7 +86,9 @@ public sealed class TextGenerator
         var clock = System.Diagnostics.Stopwatch.StartNew();
         TimeSpan first = TimeSpan.Zero;
         int count = 0;
-        var detokenizer = new StreamingDetokenizer(Tokenizer);
+        // Decode after the prompt (BOS aside), so the first generated word keeps its leading space.
+        int skip = ids.Length > 0 && ids[0] == Model.BosToken ? 1 : 0;
+        var detokenizer = new StreamingDetokenizer(Tokenizer, new ArraySegment<int>(ids, skip, ids.Length - skip));
         foreach (int id in Model.Generate(ids, options))
         {
             if (count++ == 0) first = clock.Elapsed;
