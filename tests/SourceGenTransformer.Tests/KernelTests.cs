@@ -72,6 +72,43 @@ public class KernelTests
         Close(expected, actual);
     }
 
+    private delegate void MatMul(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, int rows);
+
+    public static TheoryData<int, int, int> MatMulShapes()
+    {
+        var data = new TheoryData<int, int, int>();
+        foreach ((int d, int n) in new[] { (108, 36), (36, 36), (72, 36), (36, 72), (96, 32), (64, 32) })
+            foreach (int rows in new[] { 1, 3, 4, 5, 9 })
+                data.Add(d, n, rows);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(MatMulShapes))]
+    public void MatMul_matches_scalar_row_by_row(int d, int n, int rows)
+    {
+        // S2sPreGelu (dim 36, ffn 72: tails after 32 and 64) and S2sPostRelu (dim 32, ffn 64: no tails).
+        MatMul kernel = (d, n) switch
+        {
+            (108, 36) => S2sPreGelu.Kernels.MatMul108x36,
+            (36, 36) => S2sPreGelu.Kernels.MatMul36x36,
+            (72, 36) => S2sPreGelu.Kernels.MatMul72x36,
+            (36, 72) => S2sPreGelu.Kernels.MatMul36x72,
+            (96, 32) => S2sPostRelu.Kernels.MatMul96x32,
+            (64, 32) => S2sPostRelu.Kernels.MatMul64x32,
+            _ => throw new ArgumentException($"{d}x{n}"),
+        };
+        float[] w = Random(d * n, d + n), x = Random(rows * n, rows), bias = Random(d, 99);
+        float[] expected = new float[rows * d], actual = new float[rows * d];
+        for (int t = 0; t < rows; t++)
+        {
+            ScalarKernels.MatVec(expected.AsSpan(t * d, d), x.AsSpan(t * n, n), w, n, d);
+            ScalarKernels.Add(expected.AsSpan(t * d, d), bias);
+        }
+        kernel(actual, x, w, bias, rows);
+        Close(expected, actual);
+    }
+
     [Fact]
     public void MatVec_rejects_short_spans()
     {
