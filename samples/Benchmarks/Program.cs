@@ -35,10 +35,10 @@ public static class Program
         var rows = new List<Row>();
         try
         {
-            rows.Add(Measure("stories15M", dir, runs, WeightsFor(6, 288, 768, 6, 32000), p => Stories15M.Load(p)));
-            rows.Add(Measure("stories42M", dir, runs, WeightsFor(8, 512, 1376, 8, 32000), p => Stories42M.Load(p)));
-            rows.Add(Measure("stories110M", dir, runs, WeightsFor(12, 768, 2048, 12, 32000), p => Stories110M.Load(p)));
-            rows.Add(Measure("tiny (cache-resident)", dir, runs, WeightsFor(4, 64, 192, 4, 512), p => Tiny.Load(p)));
+            rows.Add(Measure("stories15M", dir, runs, (6, 288, 768, 6, 32000, 256), p => Stories15M.Load(p)));
+            rows.Add(Measure("stories42M", dir, runs, (8, 512, 1376, 8, 32000, 1024), p => Stories42M.Load(p)));
+            rows.Add(Measure("stories110M", dir, runs, (12, 768, 2048, 12, 32000, 1024), p => Stories110M.Load(p)));
+            rows.Add(Measure("tiny (cache-resident)", dir, runs, (4, 64, 192, 4, 512, 512), p => Tiny.Load(p)));
         }
         finally
         {
@@ -51,7 +51,7 @@ public static class Program
         return 0;
     }
 
-    private sealed record Row(string Name, long Parameters, Stat Decode, Stat Prompt, Stat FirstToken, double AllocatedPerToken, long PeakRssBytes);
+    private sealed record Row(string Name, long Parameters, Stat Decode, Stat Prompt, Stat FirstToken, double AllocatedPerToken, long PeakRssBytes, Stat Baseline);
 
     private readonly record struct Stat(double Median, double Min, double Max)
     {
@@ -62,10 +62,10 @@ public static class Program
         }
     }
 
-    private static Row Measure(string name, string dir, int runs, Dictionary<string, long[]> shapes, Func<string, IDecoderModel> load)
+    private static Row Measure(string name, string dir, int runs, (int Layers, int Dim, int Ffn, int Heads, int Vocab, int MaxSeq) c, Func<string, IDecoderModel> load)
     {
         string path = Path.Combine(dir, name.Split(' ')[0] + ".safetensors");
-        long parameters = WriteRandomSafetensors(path, shapes);
+        long parameters = WriteRandomSafetensors(path, WeightsFor(c.Layers, c.Dim, c.Ffn, c.Heads, c.Vocab));
         IDecoderModel model = load(path);
         IDecoderSession session = model.CreateDecoderSession();
         int[] prompt = Enumerable.Range(0, 128).Select(i => (i * 7919) % model.VocabSize).ToArray();
@@ -97,8 +97,31 @@ public static class Program
             decode.Add(256 / clock.Elapsed.TotalSeconds);
             allocated = (GC.GetAllocatedBytesForCurrentThread() - bytesBefore) / 256.0;
         }
-        var row = new Row(name, parameters, Stat.Of(decode), Stat.Of(promptRates), Stat.Of(first), allocated, Process.GetCurrentProcess().PeakWorkingSet64);
-        Console.Error.WriteLine($"{name}: decode {row.Decode.Median:F0} tok/s, prompt {row.Prompt.Median:F0} tok/s");
+        long peak = Process.GetCurrentProcess().PeakWorkingSet64;
+
+        // The generic TensorPrimitives baseline on the same file: first the same logits, then the same decode loop.
+        var generic = new GenericLlama(path, c.Layers, c.Dim, c.Ffn, c.Heads, c.Vocab, c.MaxSeq);
+        session.Reset();
+        for (int i = 0; i < 4; i++)
+        {
+            float[] expected = session.Forward(i + 1).ToArray();
+            ReadOnlySpan<float> actual = generic.Forward(i + 1);
+            for (int j = 0; j < expected.Length; j++)
+                if (MathF.Abs(expected[j] - actual[j]) > 1e-3f * MathF.Max(1f, MathF.Abs(expected[j])))
+                    throw new InvalidOperationException($"{name}: the generic baseline disagrees with the generated engine at position {i}, logit {j}: {actual[j]} vs {expected[j]}");
+        }
+        var baseline = new List<double>();
+        for (int run = 0; run < runs; run++)
+        {
+            generic.Reset();
+            int token = 1;
+            var clock = Stopwatch.StartNew();
+            for (int i = 0; i < 256; i++) token = Sampling.Argmax(generic.Forward(token));
+            baseline.Add(256 / clock.Elapsed.TotalSeconds);
+        }
+
+        var row = new Row(name, parameters, Stat.Of(decode), Stat.Of(promptRates), Stat.Of(first), allocated, peak, Stat.Of(baseline));
+        Console.Error.WriteLine($"{name}: decode {row.Decode.Median:F0} tok/s (generic baseline {row.Baseline.Median:F0}), prompt {row.Prompt.Median:F0} tok/s");
         File.Delete(path);
         return row;
     }
@@ -159,11 +182,11 @@ public static class Program
     private static string Table(List<Row> rows, int runs)
     {
         var sb = new StringBuilder();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"| model | parameters | decode tok/s (median, min..max of {runs}) | prompt tok/s (128 tokens) | time to first token (ms) | bytes allocated per token | peak RSS (MB) |");
-        sb.AppendLine("|---|---|---|---|---|---|---|");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"| model | parameters | decode tok/s (median, min..max of {runs}) | generic TensorPrimitives decode tok/s | generated / generic | prompt tok/s (128 tokens) | time to first token (ms) | bytes allocated per token | peak RSS (MB) |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|");
         foreach (Row r in rows)
             sb.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Name} | {r.Parameters / 1e6:F1}M | {r.Decode.Median:F0} ({r.Decode.Min:F0}..{r.Decode.Max:F0}) | {r.Prompt.Median:F0} ({r.Prompt.Min:F0}..{r.Prompt.Max:F0}) | {r.FirstToken.Median:F1} | {r.AllocatedPerToken:F0} | {r.PeakRssBytes / 1e6:F0} |");
+                $"| {r.Name} | {r.Parameters / 1e6:F1}M | {r.Decode.Median:F0} ({r.Decode.Min:F0}..{r.Decode.Max:F0}) | {r.Baseline.Median:F0} ({r.Baseline.Min:F0}..{r.Baseline.Max:F0}) | {r.Decode.Median / r.Baseline.Median:F2}x | {r.Prompt.Median:F0} ({r.Prompt.Min:F0}..{r.Prompt.Max:F0}) | {r.FirstToken.Median:F1} | {r.AllocatedPerToken:F0} | {r.PeakRssBytes / 1e6:F0} |");
         return sb.ToString();
     }
 
@@ -172,7 +195,9 @@ public static class Program
 
         Generated engines on llama2.c's "stories" shapes (untied classifier) and a tiny cache-resident model, with
         random float32 weights, one thread, NativeAOT built for this machine (`IlcInstructionSet=native`).
-        Medians of {runs} runs; peak RSS is the process's, so it grows down the table as models are loaded.
+        Beside each, the generic baseline (`samples/Benchmarks/GenericLlama.cs`): the same math written once over
+        runtime-sized spans with `TensorPrimitives`, no generation, checked to give the same logits first, measured in
+        the same run. Medians of {runs} runs; peak RSS is the process's, so it grows down the table as models load.
 
         {table}
         Reproduce:
