@@ -120,15 +120,11 @@ internal static class EncoderEmitter
             {
                 using (w.Block("for (int h = 0; h < Heads; h++)"))
                 {
-                    w.Line($"{RO} q = {Ro("qkv", "t * Stride + h * HeadDim", "HeadDim")};");
-                    w.Line($"{RW} s = {Rw("scores", "0", "keyCount")};");
-                    w.Line("for (int i = 0; i < keyCount; i++)");
-                    w.Line($"    s[i] = Kernels.{DotName(s.HeadDim)}(q, {Ro("qkv", "keys[i] * Stride + ModelDim + h * HeadDim", "HeadDim")}) * Scale;");
-                    w.Line("Kernels.Softmax(s);");
-                    w.Line($"{RW} o = {Rw("att", "t * ModelDim + h * HeadDim", "HeadDim")};");
-                    w.Line("o.Clear();");
-                    w.Line("for (int i = 0; i < keyCount; i++)");
-                    w.Line($"    Kernels.{AxpyName(s.HeadDim)}(o, s[i], {Ro("qkv", "keys[i] * Stride + 2 * ModelDim + h * HeadDim", "HeadDim")});");
+                    AttentionEmitter.EmitHead(w, s, Ro("qkv", "t * Stride + h * HeadDim", "HeadDim"),
+                        scores: Rw("scores", "0", "keyCount"), count: "keyCount",
+                        keyAt: "keys[i] * Stride + ModelDim + h * HeadDim", keys: "qkv",
+                        valueAt: "keys[i] * Stride + 2 * ModelDim + h * HeadDim", values: "qkv",
+                        output: Rw("att", "t * ModelDim + h * HeadDim", "HeadDim"));
                 }
             }
         }

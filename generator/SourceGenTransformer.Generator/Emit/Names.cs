@@ -14,7 +14,6 @@ internal static class Names
     public const string MathF = "global::System.MathF";
     public const string Errors = "global::SourceGenTransformer.TransformerErrors";
     public const string GeneratedCode = "[global::System.CodeDom.Compiler.GeneratedCode(\"SourceGenTransformer\", \"0.1.0\")]";
-    public const string AggressiveInlining = "[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]";
 
     /// <summary>A float as a round-trippable, culture-invariant C# literal without the suffix.</summary>
     public static string Literal(float value) => value.ToString("R", CultureInfo.InvariantCulture);

@@ -473,15 +473,11 @@ internal static class Seq2SeqEmitter
                 w.Line("int layerBase = layer * MaxSequenceLength * ModelDim;");
                 using (w.Block("for (int h = 0; h < Heads; h++)"))
                 {
-                    w.Line($"{RO} q = {Ro("_qkv", "h * HeadDim", "HeadDim")};");
-                    w.Line($"{RW} s = {Rw("_scores", "0", "pos + 1")};");
-                    w.Line("for (int t = 0; t <= pos; t++)");
-                    w.Line($"    s[t] = Kernels.{DotName(s.HeadDim)}(q, {Ro("_keyCache", "layerBase + t * ModelDim + h * HeadDim", "HeadDim")}) * Scale;");
-                    w.Line("Kernels.Softmax(s);");
-                    w.Line($"{RW} o = {Rw("_xb2", "h * HeadDim", "HeadDim")};");
-                    w.Line("o.Clear();");
-                    w.Line("for (int t = 0; t <= pos; t++)");
-                    w.Line($"    Kernels.{AxpyName(s.HeadDim)}(o, s[t], {Ro("_valueCache", "layerBase + t * ModelDim + h * HeadDim", "HeadDim")});");
+                    AttentionEmitter.EmitHead(w, s, Ro("_qkv", "h * HeadDim", "HeadDim"),
+                        scores: Rw("_scores", "0", "pos + 1"), count: "pos + 1",
+                        keyAt: "layerBase + i * ModelDim + h * HeadDim", keys: "_keyCache",
+                        valueAt: "layerBase + i * ModelDim + h * HeadDim", values: "_valueCache",
+                        output: Rw("_xb2", "h * HeadDim", "HeadDim"));
                 }
             }
             w.Line();
@@ -494,15 +490,11 @@ internal static class Seq2SeqEmitter
                 w.Line("int layerBase = layer * m.SourceLength * ModelDim;");
                 using (w.Block("for (int h = 0; h < Heads; h++)"))
                 {
-                    w.Line($"{RO} q = {Ro("_q", "h * HeadDim", "HeadDim")};");
-                    w.Line($"{RW} s = {Rw("_scores", "0", "m.KeyCount")};");
-                    w.Line("for (int i = 0; i < m.KeyCount; i++)");
-                    w.Line($"    s[i] = Kernels.{DotName(s.HeadDim)}(q, {Ro("m.CrossKeys", "layerBase + m.Keys[i] * ModelDim + h * HeadDim", "HeadDim")}) * Scale;");
-                    w.Line("Kernels.Softmax(s);");
-                    w.Line($"{RW} o = {Rw("_xb2", "h * HeadDim", "HeadDim")};");
-                    w.Line("o.Clear();");
-                    w.Line("for (int i = 0; i < m.KeyCount; i++)");
-                    w.Line($"    Kernels.{AxpyName(s.HeadDim)}(o, s[i], {Ro("m.CrossValues", "layerBase + m.Keys[i] * ModelDim + h * HeadDim", "HeadDim")});");
+                    AttentionEmitter.EmitHead(w, s, Ro("_q", "h * HeadDim", "HeadDim"),
+                        scores: Rw("_scores", "0", "m.KeyCount"), count: "m.KeyCount",
+                        keyAt: "layerBase + m.Keys[i] * ModelDim + h * HeadDim", keys: "m.CrossKeys",
+                        valueAt: "layerBase + m.Keys[i] * ModelDim + h * HeadDim", values: "m.CrossValues",
+                        output: Rw("_xb2", "h * HeadDim", "HeadDim"));
                 }
             }
         }

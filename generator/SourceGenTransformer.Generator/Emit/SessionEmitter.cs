@@ -212,18 +212,11 @@ internal static class SessionEmitter
             w.Line("int layerBase = layer * MaxSequenceLength * KvDim;");
             using (w.Block("for (int h = 0; h < Heads; h++)"))
             {
-                w.Line("global::System.ReadOnlySpan<float> qh = q.Slice(h * HeadDim, HeadDim);");
                 w.Line($"int kvOffset = layerBase + h / {I(s.KvGroup)} * HeadDim;");
-                w.Line("global::System.Span<float> att = new global::System.Span<float>(_att, h * MaxSequenceLength, pos + 1);");
-                w.Line($"// att[t] = q_h ({hd}) · k_t ({hd}) / sqrt({hd})");
-                w.Line("for (int t = 0; t <= pos; t++)");
-                w.Line($"    att[t] = Kernels.{DotName(s.HeadDim)}(qh, new global::System.Span<float>(_keyCache, kvOffset + t * KvDim, HeadDim)) * Scale;");
-                w.Line("Kernels.Softmax(att);");
-                w.Line($"// xb_h ({hd}) = sum over t of att[t] * v_t ({hd})");
-                w.Line("global::System.Span<float> xbh = new global::System.Span<float>(_xb, h * HeadDim, HeadDim);");
-                w.Line("xbh.Clear();");
-                w.Line("for (int t = 0; t <= pos; t++)");
-                w.Line($"    Kernels.{AxpyName(s.HeadDim)}(xbh, att[t], new global::System.Span<float>(_valueCache, kvOffset + t * KvDim, HeadDim));");
+                AttentionEmitter.EmitHead(w, s, "q.Slice(h * HeadDim, HeadDim)",
+                    scores: "new global::System.Span<float>(_att, h * MaxSequenceLength, pos + 1)", count: "pos + 1",
+                    keyAt: "kvOffset + i * KvDim", keys: "_keyCache", valueAt: "kvOffset + i * KvDim", values: "_valueCache",
+                    output: "new global::System.Span<float>(_xb, h * HeadDim, HeadDim)");
             }
         }
     }

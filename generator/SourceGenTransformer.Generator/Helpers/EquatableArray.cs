@@ -19,8 +19,6 @@ internal readonly struct EquatableArray<T> : IEquatable<EquatableArray<T>>, IEnu
 
     public EquatableArray(IEnumerable<T> items) => _items = System.Linq.Enumerable.ToArray(items);
 
-    public static EquatableArray<T> Empty => new(ImmutableArray<T>.Empty);
-
     public int Count => _items?.Length ?? 0;
 
     public T this[int index] => _items![index];

@@ -36,30 +36,17 @@ internal sealed class SourceWriter
         Line(header);
         Line("{");
         _indent++;
-        return new Closer(this, "}");
+        return new Closer(this);
     }
-
-    /// <summary>A block closed by something other than a lone brace (e.g. <c>};</c>).</summary>
-    public IDisposable Block(string header, string close)
-    {
-        Line(header);
-        Line("{");
-        _indent++;
-        return new Closer(this, close);
-    }
-
-    public void Indent() => _indent++;
-
-    public void Unindent() => _indent--;
 
     public override string ToString() => _sb.ToString();
 
-    private sealed class Closer(SourceWriter writer, string close) : IDisposable
+    private sealed class Closer(SourceWriter writer) : IDisposable
     {
         public void Dispose()
         {
             writer._indent--;
-            writer.Line(close);
+            writer.Line("}");
         }
     }
 }

@@ -231,15 +231,17 @@ partial class MiniBert
         {
             for (int h = 0; h < Heads; h++)
             {
-                global::System.ReadOnlySpan<float> q = new global::System.ReadOnlySpan<float>(qkv, t * Stride + h * HeadDim, HeadDim);
-                global::System.Span<float> s = new global::System.Span<float>(scores, 0, keyCount);
+                global::System.ReadOnlySpan<float> qh = new global::System.ReadOnlySpan<float>(qkv, t * Stride + h * HeadDim, HeadDim);
+                global::System.Span<float> weights = new global::System.Span<float>(scores, 0, keyCount);
+                // weights[i] = q (12) · k_i (12) / sqrt(12), then softmax over the attended positions
                 for (int i = 0; i < keyCount; i++)
-                    s[i] = Kernels.Dot12(q, new global::System.ReadOnlySpan<float>(qkv, keys[i] * Stride + ModelDim + h * HeadDim, HeadDim)) * Scale;
-                Kernels.Softmax(s);
-                global::System.Span<float> o = new global::System.Span<float>(att, t * ModelDim + h * HeadDim, HeadDim);
-                o.Clear();
+                    weights[i] = Kernels.Dot12(qh, new global::System.ReadOnlySpan<float>(qkv, keys[i] * Stride + ModelDim + h * HeadDim, HeadDim)) * Scale;
+                Kernels.Softmax(weights);
+                // o (12) = sum over i of weights[i] * v_i (12)
+                global::System.Span<float> oh = new global::System.Span<float>(att, t * ModelDim + h * HeadDim, HeadDim);
+                oh.Clear();
                 for (int i = 0; i < keyCount; i++)
-                    Kernels.Axpy12(o, s[i], new global::System.ReadOnlySpan<float>(qkv, keys[i] * Stride + 2 * ModelDim + h * HeadDim, HeadDim));
+                    Kernels.Axpy12(oh, weights[i], new global::System.ReadOnlySpan<float>(qkv, keys[i] * Stride + 2 * ModelDim + h * HeadDim, HeadDim));
             }
         }
     }

@@ -287,18 +287,18 @@ partial class Models
                 int layerBase = layer * MaxSequenceLength * KvDim;
                 for (int h = 0; h < Heads; h++)
                 {
-                    global::System.ReadOnlySpan<float> qh = q.Slice(h * HeadDim, HeadDim);
                     int kvOffset = layerBase + h / 1 * HeadDim;
-                    global::System.Span<float> att = new global::System.Span<float>(_att, h * MaxSequenceLength, pos + 1);
-                    // att[t] = q_h (10) · k_t (10) / sqrt(10)
-                    for (int t = 0; t <= pos; t++)
-                        att[t] = Kernels.Dot10(qh, new global::System.Span<float>(_keyCache, kvOffset + t * KvDim, HeadDim)) * Scale;
-                    Kernels.Softmax(att);
-                    // xb_h (10) = sum over t of att[t] * v_t (10)
-                    global::System.Span<float> xbh = new global::System.Span<float>(_xb, h * HeadDim, HeadDim);
-                    xbh.Clear();
-                    for (int t = 0; t <= pos; t++)
-                        Kernels.Axpy10(xbh, att[t], new global::System.Span<float>(_valueCache, kvOffset + t * KvDim, HeadDim));
+                    global::System.ReadOnlySpan<float> qh = q.Slice(h * HeadDim, HeadDim);
+                    global::System.Span<float> weights = new global::System.Span<float>(_att, h * MaxSequenceLength, pos + 1);
+                    // weights[i] = q (10) · k_i (10) / sqrt(10), then softmax over the attended positions
+                    for (int i = 0; i < pos + 1; i++)
+                        weights[i] = Kernels.Dot10(qh, new global::System.ReadOnlySpan<float>(_keyCache, kvOffset + i * KvDim, HeadDim)) * Scale;
+                    Kernels.Softmax(weights);
+                    // o (10) = sum over i of weights[i] * v_i (10)
+                    global::System.Span<float> oh = new global::System.Span<float>(_xb, h * HeadDim, HeadDim);
+                    oh.Clear();
+                    for (int i = 0; i < pos + 1; i++)
+                        Kernels.Axpy10(oh, weights[i], new global::System.ReadOnlySpan<float>(_valueCache, kvOffset + i * KvDim, HeadDim));
                 }
             }
         }

@@ -389,15 +389,17 @@ partial class NumberTranslator
         {
             for (int h = 0; h < Heads; h++)
             {
-                global::System.ReadOnlySpan<float> q = new global::System.ReadOnlySpan<float>(qkv, t * Stride + h * HeadDim, HeadDim);
-                global::System.Span<float> s = new global::System.Span<float>(scores, 0, keyCount);
+                global::System.ReadOnlySpan<float> qh = new global::System.ReadOnlySpan<float>(qkv, t * Stride + h * HeadDim, HeadDim);
+                global::System.Span<float> weights = new global::System.Span<float>(scores, 0, keyCount);
+                // weights[i] = q (16) · k_i (16) / sqrt(16), then softmax over the attended positions
                 for (int i = 0; i < keyCount; i++)
-                    s[i] = Kernels.Dot16(q, new global::System.ReadOnlySpan<float>(qkv, keys[i] * Stride + ModelDim + h * HeadDim, HeadDim)) * Scale;
-                Kernels.Softmax(s);
-                global::System.Span<float> o = new global::System.Span<float>(att, t * ModelDim + h * HeadDim, HeadDim);
-                o.Clear();
+                    weights[i] = Kernels.Dot16(qh, new global::System.ReadOnlySpan<float>(qkv, keys[i] * Stride + ModelDim + h * HeadDim, HeadDim)) * Scale;
+                Kernels.Softmax(weights);
+                // o (16) = sum over i of weights[i] * v_i (16)
+                global::System.Span<float> oh = new global::System.Span<float>(att, t * ModelDim + h * HeadDim, HeadDim);
+                oh.Clear();
                 for (int i = 0; i < keyCount; i++)
-                    Kernels.Axpy16(o, s[i], new global::System.ReadOnlySpan<float>(qkv, keys[i] * Stride + 2 * ModelDim + h * HeadDim, HeadDim));
+                    Kernels.Axpy16(oh, weights[i], new global::System.ReadOnlySpan<float>(qkv, keys[i] * Stride + 2 * ModelDim + h * HeadDim, HeadDim));
             }
         }
     }
@@ -556,15 +558,17 @@ partial class NumberTranslator
             int layerBase = layer * MaxSequenceLength * ModelDim;
             for (int h = 0; h < Heads; h++)
             {
-                global::System.ReadOnlySpan<float> q = new global::System.ReadOnlySpan<float>(_qkv, h * HeadDim, HeadDim);
-                global::System.Span<float> s = new global::System.Span<float>(_scores, 0, pos + 1);
-                for (int t = 0; t <= pos; t++)
-                    s[t] = Kernels.Dot16(q, new global::System.ReadOnlySpan<float>(_keyCache, layerBase + t * ModelDim + h * HeadDim, HeadDim)) * Scale;
-                Kernels.Softmax(s);
-                global::System.Span<float> o = new global::System.Span<float>(_xb2, h * HeadDim, HeadDim);
-                o.Clear();
-                for (int t = 0; t <= pos; t++)
-                    Kernels.Axpy16(o, s[t], new global::System.ReadOnlySpan<float>(_valueCache, layerBase + t * ModelDim + h * HeadDim, HeadDim));
+                global::System.ReadOnlySpan<float> qh = new global::System.ReadOnlySpan<float>(_qkv, h * HeadDim, HeadDim);
+                global::System.Span<float> weights = new global::System.Span<float>(_scores, 0, pos + 1);
+                // weights[i] = q (16) · k_i (16) / sqrt(16), then softmax over the attended positions
+                for (int i = 0; i < pos + 1; i++)
+                    weights[i] = Kernels.Dot16(qh, new global::System.ReadOnlySpan<float>(_keyCache, layerBase + i * ModelDim + h * HeadDim, HeadDim)) * Scale;
+                Kernels.Softmax(weights);
+                // o (16) = sum over i of weights[i] * v_i (16)
+                global::System.Span<float> oh = new global::System.Span<float>(_xb2, h * HeadDim, HeadDim);
+                oh.Clear();
+                for (int i = 0; i < pos + 1; i++)
+                    Kernels.Axpy16(oh, weights[i], new global::System.ReadOnlySpan<float>(_valueCache, layerBase + i * ModelDim + h * HeadDim, HeadDim));
             }
         }
 
@@ -576,15 +580,17 @@ partial class NumberTranslator
             int layerBase = layer * m.SourceLength * ModelDim;
             for (int h = 0; h < Heads; h++)
             {
-                global::System.ReadOnlySpan<float> q = new global::System.ReadOnlySpan<float>(_q, h * HeadDim, HeadDim);
-                global::System.Span<float> s = new global::System.Span<float>(_scores, 0, m.KeyCount);
+                global::System.ReadOnlySpan<float> qh = new global::System.ReadOnlySpan<float>(_q, h * HeadDim, HeadDim);
+                global::System.Span<float> weights = new global::System.Span<float>(_scores, 0, m.KeyCount);
+                // weights[i] = q (16) · k_i (16) / sqrt(16), then softmax over the attended positions
                 for (int i = 0; i < m.KeyCount; i++)
-                    s[i] = Kernels.Dot16(q, new global::System.ReadOnlySpan<float>(m.CrossKeys, layerBase + m.Keys[i] * ModelDim + h * HeadDim, HeadDim)) * Scale;
-                Kernels.Softmax(s);
-                global::System.Span<float> o = new global::System.Span<float>(_xb2, h * HeadDim, HeadDim);
-                o.Clear();
+                    weights[i] = Kernels.Dot16(qh, new global::System.ReadOnlySpan<float>(m.CrossKeys, layerBase + m.Keys[i] * ModelDim + h * HeadDim, HeadDim)) * Scale;
+                Kernels.Softmax(weights);
+                // o (16) = sum over i of weights[i] * v_i (16)
+                global::System.Span<float> oh = new global::System.Span<float>(_xb2, h * HeadDim, HeadDim);
+                oh.Clear();
                 for (int i = 0; i < m.KeyCount; i++)
-                    Kernels.Axpy16(o, s[i], new global::System.ReadOnlySpan<float>(m.CrossValues, layerBase + m.Keys[i] * ModelDim + h * HeadDim, HeadDim));
+                    Kernels.Axpy16(oh, weights[i], new global::System.ReadOnlySpan<float>(m.CrossValues, layerBase + m.Keys[i] * ModelDim + h * HeadDim, HeadDim));
             }
         }
     }

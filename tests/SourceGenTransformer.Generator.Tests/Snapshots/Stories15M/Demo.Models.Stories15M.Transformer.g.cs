@@ -301,18 +301,18 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel
             int layerBase = layer * MaxSequenceLength * KvDim;
             for (int h = 0; h < Heads; h++)
             {
-                global::System.ReadOnlySpan<float> qh = q.Slice(h * HeadDim, HeadDim);
                 int kvOffset = layerBase + h / 1 * HeadDim;
-                global::System.Span<float> att = new global::System.Span<float>(_att, h * MaxSequenceLength, pos + 1);
-                // att[t] = q_h (48) · k_t (48) / sqrt(48)
-                for (int t = 0; t <= pos; t++)
-                    att[t] = Kernels.Dot48(qh, new global::System.Span<float>(_keyCache, kvOffset + t * KvDim, HeadDim)) * Scale;
-                Kernels.Softmax(att);
-                // xb_h (48) = sum over t of att[t] * v_t (48)
-                global::System.Span<float> xbh = new global::System.Span<float>(_xb, h * HeadDim, HeadDim);
-                xbh.Clear();
-                for (int t = 0; t <= pos; t++)
-                    Kernels.Axpy48(xbh, att[t], new global::System.Span<float>(_valueCache, kvOffset + t * KvDim, HeadDim));
+                global::System.ReadOnlySpan<float> qh = q.Slice(h * HeadDim, HeadDim);
+                global::System.Span<float> weights = new global::System.Span<float>(_att, h * MaxSequenceLength, pos + 1);
+                // weights[i] = q (48) · k_i (48) / sqrt(48), then softmax over the attended positions
+                for (int i = 0; i < pos + 1; i++)
+                    weights[i] = Kernels.Dot48(qh, new global::System.ReadOnlySpan<float>(_keyCache, kvOffset + i * KvDim, HeadDim)) * Scale;
+                Kernels.Softmax(weights);
+                // o (48) = sum over i of weights[i] * v_i (48)
+                global::System.Span<float> oh = new global::System.Span<float>(_xb, h * HeadDim, HeadDim);
+                oh.Clear();
+                for (int i = 0; i < pos + 1; i++)
+                    Kernels.Axpy48(oh, weights[i], new global::System.ReadOnlySpan<float>(_valueCache, kvOffset + i * KvDim, HeadDim));
             }
         }
     }
