@@ -181,8 +181,9 @@ public sealed class BadInputTests : IDisposable
     [Fact]
     public void Position_table_shorter_than_the_declaration_is_rejected()
     {
-        // gpt2-relu's table has 40 rows; a declaration needing 64 must not read past it.
-        var e = Assert.Throws<ModelLoadException>(() => Gpt2Basic.Load(Fixture.Path("gpt2-relu.safetensors")));
-        Assert.NotNull(e.TensorName);
+        // gpt2-basic's table has 64 rows; a declaration of the same shapes needing 100 positions must not read past it.
+        var e = Assert.Throws<ModelLoadException>(() => Gpt2LongContext.Load(Fixture.Path("gpt2-basic.safetensors")));
+        Assert.Equal("wpe.weight", e.TensorName);
+        Assert.Contains("expected shape [>= 100, 64] (at least 100 rows of 64), found [64, 64]", e.Message);
     }
 }

@@ -100,9 +100,17 @@ public class EncoderParityTests
         float[] hidden = f.GetProperty("hidden").EnumerateArray().SelectMany(Floats).ToArray();
         float[] embedding = Floats(f.GetProperty("embedding"));
         string path = Fixture.Path(name + ".safetensors");
-        (float[] h, float[] e) = name == "bert-basic"
-            ? (BertBasic.Load(path).Encode(tokens), BertBasic.Load(path).Embed(tokens))
-            : (BertOdd.Load(path).Encode(tokens), BertOdd.Load(path).Embed(tokens));
+        float[] h, e;
+        if (name == "bert-basic")
+        {
+            var model = BertBasic.Load(path);
+            (h, e) = (model.Encode(tokens), model.Embed(tokens));
+        }
+        else
+        {
+            var model = BertOdd.Load(path);
+            (h, e) = (model.Encode(tokens), model.Embed(tokens));
+        }
         Assert.Equal(hidden.Length, h.Length);
         float hiddenDiff = Fixture.ScaledMaxDiff(h, hidden), embeddingDiff = Fixture.ScaledMaxDiff(e, embedding);
         Assert.True(hiddenDiff <= Tolerance, $"{name}: hidden states differ by {hiddenDiff:E3}");

@@ -53,3 +53,8 @@ public partial class AwkwardGpt2Erf;
 [Transformer(ModelFamily.Llama, Layers = 2, Heads = 6, KvHeads = 2, ModelDim = 48, FeedForwardDim = 128,
     VocabSize = 64, MaxSequenceLength = 32, EosToken = -1)]
 public partial class Llama2CTiny;
+
+// gpt2-basic's shapes with a longer context than its 64-row position table holds.
+[Transformer(ModelFamily.Gpt2, Layers = 2, Heads = 4, ModelDim = 64, FeedForwardDim = 256,
+    VocabSize = 96, MaxSequenceLength = 100)]
+public partial class Gpt2LongContext;

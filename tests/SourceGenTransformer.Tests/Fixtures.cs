@@ -17,6 +17,9 @@ public sealed class Fixture
 
     public static string Path(string file) => System.IO.Path.Combine(AppContext.BaseDirectory, "fixtures", file);
 
+    /// <summary>A file of a model trained here (models/*), copied beside the tests.</summary>
+    public static string ModelPath(string file) => System.IO.Path.Combine(AppContext.BaseDirectory, "models", file);
+
     public static Fixture Read(string name)
     {
         using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(Path(name + ".json")));

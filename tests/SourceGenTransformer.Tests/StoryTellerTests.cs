@@ -15,16 +15,14 @@ namespace SourceGenTransformer.Tests;
 /// <summary>The story model trained by models/storyteller/train.py, through its tokenizer, the text API and IChatClient.</summary>
 public class StoryTellerTests
 {
-    private static string ModelFile(string name) => Path.Combine(AppContext.BaseDirectory, "models", name);
-
-    private static readonly StoryTellerModel Model = StoryTellerModel.Load(ModelFile("storyteller.safetensors"));
-    private static readonly TextGenerator Text = new(Model, TextGenerator.LoadSentencePiece(ModelFile("tokenizer.model")));
+    private static readonly StoryTellerModel Model = StoryTellerModel.Load(Fixture.ModelPath("storyteller.safetensors"));
+    private static readonly TextGenerator Text = new(Model, TextGenerator.LoadSentencePiece(Fixture.ModelPath("tokenizer.model")));
 
     public static TheoryData<int> Prompts => new(Enumerable.Range(0, 20));
 
     private static (string Prompt, int[] PromptIds, int[] Greedy) Case(int i)
     {
-        using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(ModelFile("greedy.json")));
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(Fixture.ModelPath("greedy.json")));
         JsonElement e = doc.RootElement[i];
         return (e.GetProperty("prompt").GetString()!,
             e.GetProperty("prompt_ids").EnumerateArray().Select(x => x.GetInt32()).ToArray(),
@@ -81,7 +79,12 @@ public class StoryTellerTests
         Assert.Equal(ChatFinishReason.Length, five.FinishReason);
 
         var sampled = new ChatOptions { MaxOutputTokens = 30, Temperature = 1.0f, TopK = 20, TopP = 0.9f, Seed = 1234 };
-        Assert.Equal((await Chat().GetResponseAsync(Conversation, sampled)).Text, (await Chat().GetResponseAsync(Conversation, sampled)).Text);
+        string first = (await Chat().GetResponseAsync(Conversation, sampled)).Text;
+        Assert.Equal(first, (await Chat().GetResponseAsync(Conversation, sampled)).Text);
+        // Temperature and seed reach the sampler: another seed, or greedy decoding, gives other text.
+        var otherSeed = new ChatOptions { MaxOutputTokens = 30, Temperature = 1.0f, TopK = 20, TopP = 0.9f, Seed = 99 };
+        Assert.NotEqual(first, (await Chat().GetResponseAsync(Conversation, otherSeed)).Text);
+        Assert.NotEqual(first, (await Chat().GetResponseAsync(Conversation, new ChatOptions { MaxOutputTokens = 30 })).Text);
     }
 
     [Fact]

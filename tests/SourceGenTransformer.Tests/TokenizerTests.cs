@@ -11,9 +11,7 @@ namespace SourceGenTransformer.Tests;
 /// <summary>The three tokenizer kinds through Microsoft.ML.Tokenizers, with files made here, and streaming detokenization.</summary>
 public class TokenizerTests
 {
-    private static string ModelFile(string name) => Path.Combine(AppContext.BaseDirectory, "models", name);
-
-    private static readonly Tokenizer SentencePiece = TextGenerator.LoadSentencePiece(ModelFile("tokenizer.model"));
+    private static readonly Tokenizer SentencePiece = TextGenerator.LoadSentencePiece(Fixture.ModelPath("tokenizer.model"));
 
     [Theory]
     [InlineData("Once upon a time, there was a fortune cookie.")]

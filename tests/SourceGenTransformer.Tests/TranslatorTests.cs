@@ -10,18 +10,16 @@ namespace SourceGenTransformer.Tests;
 /// <summary>The translator trained by models/translator/train.py, on the 1000 numbers it never saw in training.</summary>
 public class TranslatorTests
 {
-    private static string ModelFile(string name) => Path.Combine(AppContext.BaseDirectory, "models", name);
-
     [Fact]
     public void Held_out_numbers_are_translated_correctly_and_exactly_as_pytorch_does()
     {
-        using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(ModelFile("heldout.json")));
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(Fixture.ModelPath("heldout.json")));
         int[] numbers = doc.RootElement.GetProperty("numbers").EnumerateArray().Select(e => e.GetInt32()).ToArray();
         int[][] pytorch = doc.RootElement.GetProperty("greedy").EnumerateArray()
             .Select(row => row.EnumerateArray().Select(e => e.GetInt32()).ToArray()).ToArray();
         Assert.Equal(1000, numbers.Length);
 
-        var model = NumberTranslator.Load(ModelFile("translator.safetensors"));
+        var model = NumberTranslator.Load(Fixture.ModelPath("translator.safetensors"));
         var options = new GenerationOptions { MaxNewTokens = 16 };
         int correct = 0;
         for (int i = 0; i < numbers.Length; i++)
@@ -37,7 +35,7 @@ public class TranslatorTests
     [Fact]
     public void Vocabularies_match_the_training_script()
     {
-        using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(ModelFile("vocab.json")));
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(Fixture.ModelPath("vocab.json")));
         Assert.Equal(doc.RootElement.GetProperty("source").EnumerateArray().Select(e => e.GetString()), NumberTranslator.SourceVocabulary);
         Assert.Equal(doc.RootElement.GetProperty("target").EnumerateArray().Select(e => e.GetString()), NumberTranslator.TargetVocabulary);
     }
