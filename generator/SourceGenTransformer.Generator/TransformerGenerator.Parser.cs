@@ -136,6 +136,14 @@ public sealed partial class TransformerGenerator
             int bos = args.Int("BosToken", llama ? 1 : seq2seq ? 2 : -1);
             int eos = args.Int("EosToken", llama ? 2 : seq2seq ? 3 : -1);
             int pad = args.Int("PadToken", seq2seq ? 1 : bert ? 0 : -1);
+            var precision = (Precision)args.Int("WeightPrecision", 0);
+            if (precision == Precision.Default) precision = Precision.Float32;
+            if (!Enum.IsDefined(typeof(Precision), precision))
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location("WeightPrecision"),
+                    "WeightPrecision", "(WeightPrecision)" + ((int)precision).ToString(CultureInfo.InvariantCulture), "it must be Float32, BFloat16 or Int8"));
+                precision = Precision.Float32;
+            }
 
             void Unsupported(string property, string value, string why) =>
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.OptionNotSupported, args.Location(property), property, value, family.ToString(), why));
@@ -180,6 +188,12 @@ public sealed partial class TransformerGenerator
                     break;
             }
 
+            if (precision != Precision.Float32 && (seq2seq || bert))
+                Unsupported("WeightPrecision", precision.ToString(), "the encoder families keep float32 weights; lighter weights serve decoding, which is bound by the bytes each token reads");
+            else if (precision == Precision.Int8 && (modelDim % 32 != 0 || ffn % 32 != 0))
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location("WeightPrecision"),
+                    "WeightPrecision", "Int8", $"8-bit weights are quantised in groups of 32 or 64 along each row, so ModelDim ({modelDim.ToString(CultureInfo.InvariantCulture)}) and FeedForwardDim ({ffn.ToString(CultureInfo.InvariantCulture)}) must be multiples of 32"));
+
             if (positional != Positional.Rotary && args.IsSet("RopeTheta"))
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.PropertyIgnored, args.Location("RopeTheta"), "RopeTheta", family + " without rotary positions"));
             if (!(epsilon > 0f) || float.IsInfinity(epsilon))
@@ -222,7 +236,7 @@ public sealed partial class TransformerGenerator
 
             var shape = new ModelShape(family, layers, encoderLayers, decoderLayers, heads, kvHeads, modelDim, ffn,
                 vocab, sourceVocab, targetVocab, maxSeq, positional, ropeTheta, norm, normFirst, epsilon, activation,
-                tied, bos, eos, pad);
+                tied, bos, eos, pad, precision);
 
             // Every buffer the engine indexes with int must fit in one .NET array.
             long dim = modelDim, kv = shape.KvDim;

@@ -83,6 +83,35 @@ public sealed class TransformerAttribute : Attribute
 
     /// <summary>Padding token id; -1 means none.</summary>
     public int PadToken { get; set; }
+
+    /// <summary>
+    /// The precision the matrices are kept in and the kernels are specialised to (Llama, Gpt2); default Float32.
+    /// Any F32, F16 or BF16 file loads into any precision: the conversion happens at load.
+    /// </summary>
+    public WeightPrecision WeightPrecision { get; set; }
+}
+
+/// <summary>
+/// The precision of a model's matrices (projections, feed-forward and classifier) in memory. Embeddings, norms
+/// and activations stay float32, and every kernel accumulates in float32. Lighter weights move fewer bytes per
+/// token, which is what bounds decoding speed.
+/// </summary>
+public enum WeightPrecision
+{
+    /// <summary>Float32 (the default).</summary>
+    Default = 0,
+
+    /// <summary>Four bytes per weight.</summary>
+    Float32 = 1,
+
+    /// <summary>Two bytes per weight: bfloat16 (float32's upper half, rounded to nearest even), widened in the kernels.</summary>
+    BFloat16 = 2,
+
+    /// <summary>
+    /// About one byte per weight: 8-bit integers in groups of 64 (32 where a row is not a multiple of 64) with one
+    /// float32 scale per group, the Q8_0 scheme, quantised at load. Rows must be multiples of 32.
+    /// </summary>
+    Int8 = 3,
 }
 
 /// <summary>The architecture families the generator knows.</summary>

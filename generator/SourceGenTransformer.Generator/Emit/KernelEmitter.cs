@@ -31,12 +31,17 @@ internal static class KernelEmitter
         using (w.Block("internal static class Kernels"))
         {
             var seen = new HashSet<string>();
+            // Only decoder-only models take lighter weights (the parser reports the others).
+            Precision precision = s.IsDecoderOnly ? s.Precision : Precision.Float32;
             foreach ((int d, int n) in MatVecShapes(s))
                 if (seen.Add(MatVecName(d, n)))
-                    EmitMatVec(w, d, n);
+                    EmitMatVec(w, d, n, precision, s.QuantGroup);
             foreach ((int d, int n) in MatMulShapes(s))
-                if (seen.Add(MatMulName(d, n)))
-                    EmitMatMul(w, d, n);
+            {
+                if (!seen.Add(MatMulName(d, n))) continue;
+                if (s.IsDecoderOnly) EmitMatMulRows(w, d, n, precision, s.QuantGroup);
+                else EmitMatMul(w, d, n);
+            }
 
             foreach (int n in AddSizes(s))
                 EmitAdd(w, n);
@@ -69,7 +74,20 @@ internal static class KernelEmitter
 
     private static IEnumerable<(int d, int n)> MatMulShapes(ModelShape s)
     {
-        if (s.IsDecoderOnly) yield break;
+        if (s.IsDecoderOnly)
+        {
+            // A prompt runs every position at once through the same projections (the classifier only for the last).
+            if (s.Family == Family.Gpt2) yield return (s.QkvDim, s.ModelDim);
+            else
+            {
+                yield return (s.ModelDim, s.ModelDim);
+                yield return (s.KvDim, s.ModelDim);
+            }
+            yield return (s.ModelDim, s.ModelDim);
+            yield return (s.FeedForwardDim, s.ModelDim);
+            yield return (s.ModelDim, s.FeedForwardDim);
+            yield break;
+        }
         // Encoders run all positions at once: in_proj, out_proj, linear1, linear2.
         yield return (3 * s.ModelDim, s.ModelDim);
         yield return (s.ModelDim, s.ModelDim);
@@ -161,48 +179,78 @@ internal static class KernelEmitter
 
     // ---------------------------------------------------------------- kernels
 
-    private static void EmitMatVec(SourceWriter w, int d, int n)
+    /// <summary>Float32 vector of 8 weights of the matrix at <paramref name="offset"/>, in the model's precision (Int8 unscaled).</summary>
+    private static string WLoad(Precision p, string offset) => p switch
+    {
+        Precision.BFloat16 => $"{Packing}.LoadBFloat16(ref wRef, {offset})",
+        Precision.Int8 => $"{Packing}.LoadInt8(ref wRef, {offset})",
+        _ => Load("wRef", offset),
+    };
+
+    /// <summary>One weight as a float32 (scalar tails; Int8 never has one).</summary>
+    private static string WScalar(Precision p, string offset) => p == Precision.BFloat16
+        ? $"{Packing}.BFloat16ToSingle({Unsafe}.Add(ref wRef, {offset}))"
+        : $"{Unsafe}.Add(ref wRef, {offset})";
+
+    private static void WeightRefs(SourceWriter w, Precision p)
+    {
+        w.Line($"ref {WeightsEmitter.MatrixElement(p)} wRef = ref {Marshal}.GetReference(w);");
+        if (p == Precision.Int8) w.Line($"ref float scalesRef = ref {Marshal}.GetReference(scales);");
+    }
+
+    private static void EmitMatVec(SourceWriter w, int d, int n, Precision p, int group)
     {
         string name = MatVecName(d, n);
-        int rowBlocks = d - d % 4;
         int pairEnd = n - n % 16;
         bool oddVector = n % 16 >= 8;
         int vectorEnd = n - n % 8;
+        string weights = WeightsEmitter.MatrixParameters(p);
+        string precision = p switch { Precision.BFloat16 => "; W bfloat16", Precision.Int8 => $"; W int8 with one scale per {I(group)} weights", _ => "" };
 
-        w.Line($"/// <summary>xout ({I(d)}) = W ({I(d)} x {I(n)}) @ x ({I(n)}); W row-major.</summary>");
-        using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {ReadOnlySpan} w)"))
+        w.Line($"/// <summary>xout[rowStart..rowEnd) = (W ({I(d)} x {I(n)}) @ x ({I(n)}))[rowStart..rowEnd); W row-major{precision}. Rows are independent, so any split gives the same bits.</summary>");
+        using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {weights}, int rowStart, int rowEnd)"))
         {
             w.Line($"const int Rows = {I(d)}, Cols = {I(n)};");
-            Guard(w, name, "xout.Length < Rows", "x.Length < Cols", "w.Length < Rows * Cols");
-            Refs(w, "xout", "x", "w");
+            var guards = new List<string> { "xout.Length < Rows", "x.Length < Cols", "w.Length < Rows * Cols", "rowStart < 0", "rowEnd > Rows" };
+            if (p == Precision.Int8) guards.Add($"scales.Length < Rows * Cols / {I(group)}");
+            Guard(w, name, guards.ToArray());
+            Refs(w, "xout", "x");
+            WeightRefs(w, p);
 
             void RowBlock(int rows, string rowVar)
             {
                 var r = new List<string>();
                 for (int k = 0; k < rows; k++) r.Add(k == 0 ? $"r0 = (nuint){rowVar} * Cols" : $"r{k} = r{k - 1} + Cols");
                 w.Line("nuint " + string.Join(", ", r) + ";");
-                for (int k = 0; k < rows; k++)
-                    w.Line($"{VectorF} a{k} = {VectorF}.Zero, b{k} = {VectorF}.Zero;");
-                if (pairEnd > 0)
+                if (p == Precision.Int8)
                 {
-                    using (w.Block($"for (nuint j = 0; j < {I(pairEnd)}; j += 16)"))
+                    Int8RowBlock(w, rows, n, group);
+                }
+                else
+                {
+                    for (int k = 0; k < rows; k++)
+                        w.Line($"{VectorF} a{k} = {VectorF}.Zero, b{k} = {VectorF}.Zero;");
+                    if (pairEnd > 0)
                     {
-                        w.Line($"{VectorF} x0 = {Load("xRef", "j")}, x1 = {Load("xRef", "j + 8")};");
-                        for (int k = 0; k < rows; k++)
+                        using (w.Block($"for (nuint j = 0; j < {I(pairEnd)}; j += 16)"))
                         {
-                            w.Line($"a{k} = {Fma(Load("wRef", $"r{k} + j"), "x0", $"a{k}")};");
-                            w.Line($"b{k} = {Fma(Load("wRef", $"r{k} + j + 8"), "x1", $"b{k}")};");
+                            w.Line($"{VectorF} x0 = {Load("xRef", "j")}, x1 = {Load("xRef", "j + 8")};");
+                            for (int k = 0; k < rows; k++)
+                            {
+                                w.Line($"a{k} = {Fma(WLoad(p, $"r{k} + j"), "x0", $"a{k}")};");
+                                w.Line($"b{k} = {Fma(WLoad(p, $"r{k} + j + 8"), "x1", $"b{k}")};");
+                            }
                         }
                     }
-                }
-                if (oddVector)
-                {
-                    w.Line($"// One more column vector: {I(n)} % 16 = {I(n % 16)}.");
-                    using (w.Block(""))
+                    if (oddVector)
                     {
-                        w.Line($"{VectorF} x0 = {Load("xRef", I(pairEnd))};");
-                        for (int k = 0; k < rows; k++)
-                            w.Line($"a{k} = {Fma(Load("wRef", $"r{k} + {I(pairEnd)}"), "x0", $"a{k}")};");
+                        w.Line($"// One more column vector: {I(n)} % 16 = {I(n % 16)}.");
+                        using (w.Block(""))
+                        {
+                            w.Line($"{VectorF} x0 = {Load("xRef", I(pairEnd))};");
+                            for (int k = 0; k < rows; k++)
+                                w.Line($"a{k} = {Fma(WLoad(p, $"r{k} + {I(pairEnd)}"), "x0", $"a{k}")};");
+                        }
                     }
                 }
                 for (int k = 0; k < rows; k++)
@@ -214,24 +262,147 @@ internal static class KernelEmitter
                     {
                         w.Line($"float xj = {Unsafe}.Add(ref xRef, j);");
                         for (int k = 0; k < rows; k++)
-                            w.Line($"s{k} += {Unsafe}.Add(ref wRef, r{k} + j) * xj;");
+                            w.Line($"s{k} += {WScalar(p, $"r{k} + j")} * xj;");
                     }
                 }
                 for (int k = 0; k < rows; k++)
                     w.Line($"{Unsafe}.Add(ref xoutRef, {rowVar}{(k == 0 ? "" : " + " + I(k))}) = s{k};");
             }
 
-            if (rowBlocks > 0)
+            w.Line("int i = rowStart;");
+            w.Line("// Four rows per iteration: each x vector is loaded once for four rows.");
+            using (w.Block("for (; i + 4 <= rowEnd; i += 4)"))
+                RowBlock(4, "i");
+            w.Line("// Leftover rows, one at a time.");
+            using (w.Block("for (; i < rowEnd; i++)"))
+                RowBlock(1, "i");
+        }
+        w.Line();
+
+        string arguments = p == Precision.Int8 ? "w, scales" : "w";
+        w.Line($"/// <summary>xout ({I(d)}) = W ({I(d)} x {I(n)}) @ x ({I(n)}): every row.</summary>");
+        w.Line($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {weights}) => {name}(xout, x, {arguments}, 0, {I(d)});");
+        w.Line();
+    }
+
+    /// <summary>
+    /// The Q8_0 row block: per group, each row's products are summed in two float32 chains (8 in flight for four
+    /// rows), then scaled once by the group's scale into the row's accumulator.
+    /// </summary>
+    private static void Int8RowBlock(SourceWriter w, int rows, int n, int group)
+    {
+        for (int k = 0; k < rows; k++)
+            w.Line($"{VectorF} a{k} = {VectorF}.Zero, b{k} = {VectorF}.Zero;");
+        using (w.Block($"for (nuint j = 0; j < {I(n)}; j += {I(group)})"))
+        {
+            for (int k = 0; k < rows; k++)
+                w.Line($"{VectorF} g{k} = {VectorF}.Zero, h{k} = {VectorF}.Zero;");
+            for (int v = 0; v < group / 8; v += 2)
             {
-                w.Line("// Four rows per iteration: each x vector is loaded once for four rows.");
-                using (w.Block($"for (int i = 0; i < {I(rowBlocks)}; i += 4)"))
-                    RowBlock(4, "i");
+                w.Line($"{{ {VectorF} x0 = {Load("xRef", $"j + {I(8 * v)}")}, x1 = {Load("xRef", $"j + {I(8 * v + 8)}")};");
+                for (int k = 0; k < rows; k++)
+                {
+                    w.Line($"g{k} = {Fma(WLoad(Precision.Int8, $"r{k} + j + {I(8 * v)}"), "x0", $"g{k}")};");
+                    w.Line($"h{k} = {Fma(WLoad(Precision.Int8, $"r{k} + j + {I(8 * v + 8)}"), "x1", $"h{k}")};");
+                }
+                w.Line("}");
             }
-            if (rowBlocks != d)
+            for (int k = 0; k < rows; k++)
+                w.Line($"a{k} = {Fma($"g{k} + h{k}", $"{Vector}.Create({Unsafe}.Add(ref scalesRef, (r{k} + j) / {I(group)}))", $"a{k}")};");
+        }
+    }
+
+    /// <summary>
+    /// The batched (prompt) matrix product of a decoder model: for tokens t and the rows [rowStart, rowEnd) of W,
+    /// xout[t, r] = W[r] · x[t]. Two rows by four tokens per pass: six loads feed eight FMA chains.
+    /// </summary>
+    private static void EmitMatMulRows(SourceWriter w, int d, int n, Precision p, int group)
+    {
+        string name = MatMulName(d, n);
+        int vectorEnd = n - n % 8;
+        string weights = WeightsEmitter.MatrixParameters(p);
+        w.Line($"/// <summary>xout (tokens x {I(d)})[:, rowStart..rowEnd) = x (tokens x {I(n)}) @ W ({I(d)} x {I(n)})ᵀ, for those rows of W; all row-major.</summary>");
+        w.Line("/// <remarks>Two weight rows by four tokens per pass: each weight vector is loaded (and widened) once for four tokens, eight FMA chains. One chain per output, so sums associate differently from the matrix-vector kernel (within float32 rounding).</remarks>");
+        using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {weights}, int tokens, int rowStart, int rowEnd)"))
+        {
+            w.Line($"const int Out = {I(d)}, In = {I(n)};");
+            var guards = new List<string> { "tokens < 0", "xout.Length < tokens * Out", "x.Length < tokens * In", "w.Length < Out * In", "rowStart < 0", "rowEnd > Out" };
+            if (p == Precision.Int8) guards.Add($"scales.Length < Out * In / {I(group)}");
+            Guard(w, name, guards.ToArray());
+            Refs(w, "xout", "x");
+            WeightRefs(w, p);
+
+            void Block(int tokens, int rows)
             {
-                w.Line($"// Leftover rows: {I(d)} is not a multiple of 4.");
-                using (w.Block($"for (int i = {I(rowBlocks)}; i < Rows; i++)"))
-                    RowBlock(1, "i");
+                var xs = new List<string>();
+                for (int k = 0; k < tokens; k++) xs.Add(k == 0 ? "x0 = (nuint)t * In" : $"x{k} = x{k - 1} + In");
+                w.Line("nuint " + string.Join(", ", xs) + ";");
+                var rs = new List<string>();
+                for (int m = 0; m < rows; m++) rs.Add(m == 0 ? "w0 = (nuint)r * In" : $"w{m} = w{m - 1} + In");
+                w.Line("nuint " + string.Join(", ", rs) + ";");
+                for (int m = 0; m < rows; m++)
+                    for (int k = 0; k < tokens; k++)
+                        w.Line($"{VectorF} a{m}{k} = {VectorF}.Zero;");
+                void Step(string j)
+                {
+                    for (int m = 0; m < rows; m++)
+                        w.Line($"{VectorF} wv{m} = {(p == Precision.Int8 ? $"{WLoad(p, $"w{m} + {j}")} * scale{m}" : WLoad(p, $"w{m} + {j}"))};");
+                    for (int k = 0; k < tokens; k++)
+                    {
+                        w.Line($"{VectorF} xv{k} = {Load("xRef", $"x{k} + {j}")};");
+                        for (int m = 0; m < rows; m++)
+                            w.Line($"a{m}{k} = {Fma($"wv{m}", $"xv{k}", $"a{m}{k}")};");
+                    }
+                }
+                if (p == Precision.Int8)
+                {
+                    w.Line("// Weights are dequantised (q * scale) once per pass and used for every token.");
+                    using (w.Block($"for (nuint j = 0; j < In; j += {I(group)})"))
+                    {
+                        for (int m = 0; m < rows; m++)
+                            w.Line($"{VectorF} scale{m} = {Vector}.Create({Unsafe}.Add(ref scalesRef, (w{m} + j) / {I(group)}));");
+                        using (w.Block($"for (nuint v = j; v < j + {I(group)}; v += 8)"))
+                            Step("v");
+                    }
+                }
+                else if (vectorEnd > 0)
+                {
+                    using (w.Block($"for (nuint j = 0; j < {I(vectorEnd)}; j += 8)"))
+                        Step("j");
+                }
+                for (int m = 0; m < rows; m++)
+                    for (int k = 0; k < tokens; k++)
+                        w.Line($"float s{m}{k} = {Vector}.Sum(a{m}{k});");
+                if (vectorEnd != n)
+                {
+                    w.Line($"// Scalar tail: {I(n)} is not a multiple of 8.");
+                    using (w.Block($"for (nuint j = {I(vectorEnd)}; j < In; j++)"))
+                    {
+                        for (int m = 0; m < rows; m++)
+                        {
+                            w.Line($"float wj{m} = {WScalar(p, $"w{m} + j")};");
+                            for (int k = 0; k < tokens; k++) w.Line($"s{m}{k} += {Unsafe}.Add(ref xRef, x{k} + j) * wj{m};");
+                        }
+                    }
+                }
+                for (int m = 0; m < rows; m++)
+                    for (int k = 0; k < tokens; k++)
+                        w.Line($"{Unsafe}.Add(ref xoutRef, (t + {I(k)}) * Out + r + {I(m)}) = s{m}{k};");
+            }
+
+            w.Line("int t = 0;");
+            using (w.Block("for (; t + 4 <= tokens; t += 4)"))
+            {
+                w.Line("int r = rowStart;");
+                using (w.Block("for (; r + 2 <= rowEnd; r += 2)")) Block(4, 2);
+                using (w.Block("for (; r < rowEnd; r++)")) Block(4, 1);
+            }
+            w.Line("// Leftover tokens, one at a time.");
+            using (w.Block("for (; t < tokens; t++)"))
+            {
+                w.Line("int r = rowStart;");
+                using (w.Block("for (; r + 2 <= rowEnd; r += 2)")) Block(1, 2);
+                using (w.Block("for (; r < rowEnd; r++)")) Block(1, 1);
             }
         }
         w.Line();

@@ -29,7 +29,7 @@ internal static class ModelEmitter
             outers.Add(w.Block(outer));
 
         EmitClassRemarks(w, spec);
-        string bases = s.IsDecoderOnly ? " : global::SourceGenTransformer.IDecoderModel" : "";
+        string bases = s.IsDecoderOnly ? " : global::SourceGenTransformer.IDecoderModel, global::System.IDisposable" : "";
         using (w.Block($"partial class {spec.ClassName}{bases}"))
         {
             EmitConstants(w, s);
@@ -62,14 +62,35 @@ internal static class ModelEmitter
     internal static string L(long value) => value.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>Writes the static Load method every family has: open the weight file, read the Weights, construct the model.</summary>
-    internal static void EmitLoad(SourceWriter w, string cls, string[] summary)
+    /// <param name="withOptions">Also write <c>Load(path, ModelOptions)</c>, for models that own a worker pool.</param>
+    internal static void EmitLoad(SourceWriter w, string cls, string[] summary, bool withOptions = false)
     {
-        w.Line("/// <summary>");
-        foreach (string line in summary) w.Line("/// " + line);
-        w.Line("/// </summary>");
-        w.Line("/// <exception cref=\"global::System.IO.FileNotFoundException\">The file does not exist.</exception>");
-        w.Line("/// <exception cref=\"global::SourceGenTransformer.ModelLoadException\">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>");
-        w.Line(GeneratedCode);
+        void Doc()
+        {
+            w.Line("/// <summary>");
+            foreach (string line in summary) w.Line("/// " + line);
+            w.Line("/// </summary>");
+            w.Line("/// <exception cref=\"global::System.IO.FileNotFoundException\">The file does not exist.</exception>");
+            w.Line("/// <exception cref=\"global::SourceGenTransformer.ModelLoadException\">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>");
+            w.Line(GeneratedCode);
+        }
+        Doc();
+        if (withOptions)
+        {
+            w.Line($"public static {cls} Load(string safetensorsPath) => Load(safetensorsPath, null);");
+            w.Line();
+            Doc();
+            w.Line("/// <param name=\"safetensorsPath\">The weight file.</param>");
+            w.Line("/// <param name=\"options\">How the model runs (threads); null for the defaults.</param>");
+            using (w.Block($"public static {cls} Load(string safetensorsPath, global::SourceGenTransformer.ModelOptions? options)"))
+            {
+                w.Line("options?.Validate();");
+                w.Line("using global::SourceGenTransformer.ITensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);");
+                w.Line($"return new {cls}(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0));");
+            }
+            w.Line();
+            return;
+        }
         using (w.Block($"public static {cls} Load(string safetensorsPath)"))
         {
             w.Line("using global::SourceGenTransformer.ITensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);");
@@ -160,8 +181,19 @@ internal static class ModelEmitter
         ModelShape s = spec.Shape;
         string cls = spec.ClassName;
         w.Line("private readonly Weights _weights;");
+        w.Line("private readonly global::SourceGenTransformer.WorkerPool _pool;");
         w.Line();
-        w.Line($"private {cls}(Weights weights) => _weights = weights;");
+        using (w.Block($"private {cls}(Weights weights, global::SourceGenTransformer.WorkerPool pool)"))
+        {
+            w.Line("_weights = weights;");
+            w.Line("_pool = pool;");
+        }
+        w.Line();
+        w.Line("/// <summary>Threads the kernels run on, the caller's included (<see cref=\"global::SourceGenTransformer.ModelOptions.Threads\"/>).</summary>");
+        w.Line("public int Threads => _pool.Threads;");
+        w.Line();
+        w.Line("/// <summary>Stops the model's worker threads. Sessions of a disposed model throw <see cref=\"global::System.ObjectDisposedException\"/>.</summary>");
+        w.Line("public void Dispose() => _pool.Dispose();");
         w.Line();
 
         if (s.Positional == Positional.Rotary)
@@ -194,14 +226,21 @@ internal static class ModelEmitter
         string names = s.Family == Family.Llama
             ? "Hugging Face LlamaForCausalLM names (model.embed_tokens.weight, model.layers.{i}.self_attn.q_proj.weight, ...)"
             : "Hugging Face GPT-2 names (wte.weight, h.{i}.attn.c_attn.weight, ...; an optional transformer. prefix)";
-        var doc = new List<string> { $"Loads the weights from a safetensors file with {names}. F32, F16 and BF16 tensors load (widened to float32)." };
+        string precision = s.Precision switch
+        {
+            Precision.BFloat16 => "kept as bfloat16",
+            Precision.Int8 => $"quantised to int8 in groups of {I(s.QuantGroup)} (Q8_0)",
+            _ => "widened to float32",
+        };
+        var doc = new List<string> { $"Loads the weights from a safetensors file with {names}. F32, F16 and BF16 tensors load (matrices {precision})." };
         if (s.Family == Family.Llama)
             doc.Add("A llama2.c checkpoint (model.bin, version 0 or 1) loads too; its interleaved RoPE rows are permuted to rotate-half at load.");
-        EmitLoad(w, cls, doc.ToArray());
+        doc.Add("The model owns worker threads (<see cref=\"global::SourceGenTransformer.ModelOptions.Threads\"/>, default one per processor); dispose it to stop them.");
+        EmitLoad(w, cls, doc.ToArray(), withOptions: true);
 
         w.Line("/// <summary>Creates a session: a KV cache and buffers for one sequence, allocated once. A session is not thread-safe; use one per thread.</summary>");
         w.Line(GeneratedCode);
-        w.Line("public Session CreateSession() => new Session(_weights);");
+        w.Line("public Session CreateSession() => new Session(_weights, _pool);");
         w.Line();
 
         w.Line("int global::SourceGenTransformer.IDecoderModel.VocabSize => VocabSize;");

@@ -12,6 +12,7 @@ internal static class Names
     public const string Marshal = "global::System.Runtime.InteropServices.MemoryMarshal";
     public const string Unsafe = "global::System.Runtime.CompilerServices.Unsafe";
     public const string MathF = "global::System.MathF";
+    public const string Packing = "global::SourceGenTransformer.WeightPacking";
     public const string Errors = "global::SourceGenTransformer.TransformerErrors";
     public const string GeneratedCode = "[global::System.CodeDom.Compiler.GeneratedCode(\"SourceGenTransformer\", \"0.1.0\")]";
 

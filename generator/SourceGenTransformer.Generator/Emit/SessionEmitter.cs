@@ -1,5 +1,4 @@
 using System;
-using System.Globalization;
 using SourceGenTransformer.Generator.Helpers;
 using SourceGenTransformer.Generator.Model;
 using static SourceGenTransformer.Generator.Emit.KernelEmitter;
@@ -8,22 +7,46 @@ using static SourceGenTransformer.Generator.Emit.Names;
 
 namespace SourceGenTransformer.Generator.Emit;
 
-/// <summary>Writes the Session class: run state with a shape comment on every buffer, and the forward pass read top to bottom like the paper.</summary>
+/// <summary>
+/// Writes the Session class of a decoder-only model: run state with a shape comment on every buffer, the forward
+/// pass for one token (decode) and for a block of tokens (prompt), read top to bottom like the paper.
+/// </summary>
+/// <remarks>
+/// Parallelism: every matrix product is split by output rows, and attention by heads (decode) or by (token, head)
+/// pairs (prompt), across the model's <c>WorkerPool</c>. The session is the pool's work item: a job number and
+/// the layer say what <c>Execute</c> runs. Element-wise steps (norms, residual adds, activations, RoPE) stay on
+/// the calling thread: they are small. No sum is ever split, so results do not depend on the thread count.
+/// </remarks>
 internal static class SessionEmitter
 {
+    private const string Pool = "global::SourceGenTransformer.WorkerPool";
+
+    // Jobs that Execute runs; the same numbers in every generated session.
+    private const int JobQkv = 1, JobAttention = 2, JobOut = 3, JobUp = 4, JobDown = 5, JobClassifier = 6;
+    private const int BlockQkv = 11, BlockAttention = 12, BlockOut = 13, BlockUp = 14, BlockDown = 15;
+
+    /// <summary>Prompt tokens processed together: each pass over the weights serves this many positions.</summary>
+    public static int PromptBlock(ModelShape s) => Math.Min(64, s.MaxSequenceLength);
+
     public static void Emit(SourceWriter w, ModelSpec spec)
     {
         ModelShape s = spec.Shape;
         bool llama = s.Family == Family.Llama;
         w.Line("/// <summary>");
         w.Line("/// One sequence being decoded: the KV cache and every activation buffer, allocated once when the session is");
-        w.Line("/// created. <see cref=\"Forward(int)\"/> allocates nothing. Not thread-safe: use one session per thread.");
+        w.Line("/// created. <see cref=\"Forward(int)\"/> allocates nothing. Not thread-safe: use one session per thread (sessions");
+        w.Line("/// of one model share its worker threads, taking turns).");
         w.Line("/// </summary>");
         w.Line(GeneratedCode);
-        using (w.Block("public sealed class Session : global::SourceGenTransformer.IDecoderSession"))
+        using (w.Block("public sealed class Session : global::SourceGenTransformer.IDecoderSession, global::SourceGenTransformer.IParallelWork"))
         {
+            w.Line($"/// <summary>Prompt tokens run together through each layer (<see cref=\"Forward(global::System.ReadOnlySpan{{int}})\"/>).</summary>");
+            w.Line($"public const int PromptBlock = {I(PromptBlock(s))};");
+            w.Line();
             w.Line("private readonly Weights _w;");
+            w.Line($"private readonly {Pool} _pool;");
             w.Line("private int _position;");
+            w.Line("private int _job, _layer, _start, _tokens; // what Execute runs: the job, its layer, first position and token count");
             w.Line("private readonly float[] _x = new float[ModelDim];            // (dim) the residual stream at the current position");
             w.Line("private readonly float[] _xb = new float[ModelDim];           // (dim) a sub-block's normed input, then the attention output");
             w.Line("private readonly float[] _xb2 = new float[ModelDim];          // (dim) a sub-block's output before the residual add");
@@ -41,8 +64,28 @@ internal static class SessionEmitter
             w.Line("private readonly float[] _logits = new float[VocabSize];      // (vocab) next-token logits");
             w.Line("private readonly float[] _keyCache = new float[Layers * MaxSequenceLength * KvDim];    // (layer, seq, kv_dim)");
             w.Line("private readonly float[] _valueCache = new float[Layers * MaxSequenceLength * KvDim];  // (layer, seq, kv_dim)");
+            w.Line("// A block of prompt tokens: the same buffers with a leading (block) dimension.");
+            w.Line("private readonly float[] _bx = new float[PromptBlock * ModelDim];        // (block, dim) residual streams");
+            w.Line("private readonly float[] _bxb = new float[PromptBlock * ModelDim];       // (block, dim) normed inputs, then attention outputs");
+            w.Line("private readonly float[] _bxb2 = new float[PromptBlock * ModelDim];      // (block, dim) sub-block outputs");
+            w.Line("private readonly float[] _bhb = new float[PromptBlock * FeedForwardDim]; // (block, ffn) feed-forward hidden");
+            if (llama)
+            {
+                w.Line("private readonly float[] _bhb2 = new float[PromptBlock * FeedForwardDim]; // (block, ffn) up projections");
+                w.Line("private readonly float[] _bq = new float[PromptBlock * ModelDim];          // (block, dim) queries");
+            }
+            else
+            {
+                w.Line("private readonly float[] _bqkv = new float[PromptBlock * 3 * ModelDim];    // (block, 3 * dim) c_attn outputs");
+            }
+            w.Line("private readonly float[] _batt = new float[PromptBlock * Heads * MaxSequenceLength]; // (block, heads, seq) attention weights");
             w.Line();
-            w.Line("internal Session(Weights weights) => _w = weights;");
+            w.Line($"internal Session(Weights weights, {Pool} pool)");
+            using (w.Block(""))
+            {
+                w.Line("_w = weights;");
+                w.Line("_pool = pool;");
+            }
             w.Line();
             w.Line("/// <summary>Tokens consumed so far: the position the next token will take.</summary>");
             w.Line("public int Position => _position;");
@@ -54,12 +97,18 @@ internal static class SessionEmitter
             {
                 w.Line($"if ((uint)token >= VocabSize) {Errors}.TokenOutOfRange(nameof(token), token, VocabSize);");
                 w.Line($"if (_position >= MaxSequenceLength) {Errors}.ContextFull(nameof(token), _position, 1, MaxSequenceLength);");
-                w.Line("Step(token, computeLogits: true);");
+                w.Line("Step(token);");
+                w.Line("Logits();");
                 w.Line("return _logits;");
             }
             w.Line();
 
-            w.Line("/// <summary>Consumes a block of tokens (a prompt) and returns the logits (VocabSize) after the last. Checks every token before consuming any.</summary>");
+            w.Line("/// <summary>");
+            w.Line("/// Consumes a block of tokens (a prompt) and returns the logits (VocabSize) after the last. Checks every token before");
+            w.Line("/// consuming any. Runs <see cref=\"PromptBlock\"/> positions at a time as matrix-matrix products with causal attention");
+            w.Line("/// over the block, so a prompt costs far less than the same tokens one by one; the logits agree with token-by-token");
+            w.Line("/// decoding to float32 rounding (sums associate differently), not bit for bit.");
+            w.Line("/// </summary>");
             w.Line("/// <exception cref=\"global::System.ArgumentException\">The block is empty, holds a token outside [0, VocabSize), or would take the session past MaxSequenceLength.</exception>");
             using (w.Block("public global::System.ReadOnlySpan<float> Forward(global::System.ReadOnlySpan<int> tokens)"))
             {
@@ -67,8 +116,10 @@ internal static class SessionEmitter
                 w.Line($"if (tokens.Length > MaxSequenceLength - _position) {Errors}.ContextFull(nameof(tokens), _position, tokens.Length, MaxSequenceLength);");
                 using (w.Block("for (int i = 0; i < tokens.Length; i++)"))
                     w.Line($"if ((uint)tokens[i] >= VocabSize) {Errors}.TokenOutOfRange(nameof(tokens), i, tokens[i], VocabSize);");
-                w.Line("// Only the last position's logits are needed; the classifier is skipped before it.");
-                w.Line("for (int i = 0; i < tokens.Length; i++) Step(tokens[i], computeLogits: i == tokens.Length - 1);");
+                using (w.Block("for (int i = 0; i < tokens.Length; i += PromptBlock)"))
+                    w.Line("StepBlock(tokens.Slice(i, global::System.Math.Min(PromptBlock, tokens.Length - i)));");
+                w.Line("// Only the last position's logits are needed: its residual stream goes through the classifier.");
+                w.Line("Logits();");
                 w.Line("return _logits;");
             }
             w.Line();
@@ -78,145 +129,399 @@ internal static class SessionEmitter
             w.Line("public void Reset() => _position = 0;");
             w.Line();
 
+            w.Line("/// <summary>Runs <paramref name=\"job\"/> of <paramref name=\"layer\"/> on every worker (see Execute).</summary>");
+            using (w.Block("private void Run(int job, int layer)"))
+            {
+                w.Line("_job = job;");
+                w.Line("_layer = layer;");
+                w.Line("_pool.Run(this);");
+            }
+            w.Line();
+
             if (llama) EmitLlamaStep(w, s);
             else EmitGpt2Step(w, s);
-            EmitAttention(w, s);
+            EmitLogits(w, s);
+            if (llama) EmitLlamaBlock(w, s);
+            else EmitGpt2Block(w, s);
+            EmitExecute(w, s);
         }
         w.Line();
     }
 
-    private static string Slice(string array, string offset, string length) => $"new global::System.ReadOnlySpan<float>({array}, {offset}, {length})";
+    private static string Ro(string array, string offset, string length) => $"new global::System.ReadOnlySpan<float>({array}, {offset}, {length})";
+
+    private static string Rw(string array, string offset, string length) => $"new global::System.Span<float>({array}, {offset}, {length})";
+
+    private static string M(ModelShape s, string field, string offset, string count) => WeightsEmitter.MatrixArguments(s, "w." + field, offset, count);
 
     private static void EmitLlamaStep(SourceWriter w, ModelShape s)
     {
-        string d = I(s.ModelDim), kv = I(s.KvDim), f = I(s.FeedForwardDim), v = I(s.VocabSize);
+        string d = I(s.ModelDim), kv = I(s.KvDim), f = I(s.FeedForwardDim);
         string norm = NormName(s);
         int half = s.HeadDim / 2;
-        w.Line("/// <summary>The forward pass for one token at <see cref=\"Position\"/>; advances the position.</summary>");
-        using (w.Block("private void Step(int token, bool computeLogits)"))
+        w.Line("/// <summary>The forward pass for one token at <see cref=\"Position\"/>, up to the final residual stream in _x; advances the position.</summary>");
+        using (w.Block("private void Step(int token)"))
         {
             w.Line("Weights w = _w;");
             w.Line("int pos = _position;");
+            w.Line("_start = pos;");
             w.Line($"// x ({d}) = token_embedding[token]");
             w.Line("new global::System.ReadOnlySpan<float>(w.TokenEmbedding, token * ModelDim, ModelDim).CopyTo(_x);");
             w.Line($"// This position's rotary angles: cos, sin ({I(half)}).");
-            w.Line($"global::System.ReadOnlySpan<float> cos = new global::System.ReadOnlySpan<float>(RopeCos, pos * {I(half)}, {I(half)}), sin = new global::System.ReadOnlySpan<float>(RopeSin, pos * {I(half)}, {I(half)});");
+            w.Line($"global::System.ReadOnlySpan<float> cos = {Ro("RopeCos", $"pos * {I(half)}", I(half))}, sin = {Ro("RopeSin", $"pos * {I(half)}", I(half))};");
             w.Line();
             using (w.Block("for (int l = 0; l < Layers; l++)"))
             {
                 w.Line($"// xb ({d}) = rmsnorm(x) * input_layernorm[l]");
-                w.Line($"Kernels.{norm}(_xb, _x, {Slice("w.AttentionNorm", "l * ModelDim", "ModelDim")});");
-                w.Line();
-                w.Line($"// q ({d}) = wq[l] ({d}x{d}) @ xb ({d})");
-                w.Line($"Kernels.{MatVecName(s.ModelDim, s.ModelDim)}(_q, _xb, {Slice("w.Wq", "l * ModelDim * ModelDim", "ModelDim * ModelDim")});");
-                w.Line($"// k, v ({kv}) = wk[l], wv[l] ({kv}x{d}) @ xb, written straight into this position's cache row");
+                w.Line($"Kernels.{norm}(_xb, _x, {Ro("w.AttentionNorm", "l * ModelDim", "ModelDim")});");
+                w.Line($"// q ({d}) = wq[l] @ xb; k, v ({kv}) = wk[l], wv[l] @ xb, straight into this position's cache row (rows split across workers)");
+                w.Line("Run(" + I(JobQkv) + ", l);");
                 w.Line("int cacheRow = (l * MaxSequenceLength + pos) * KvDim;");
-                w.Line("global::System.Span<float> k = new global::System.Span<float>(_keyCache, cacheRow, KvDim);");
-                w.Line($"Kernels.{MatVecName(s.KvDim, s.ModelDim)}(k, _xb, {Slice("w.Wk", "l * KvDim * ModelDim", "KvDim * ModelDim")});");
-                w.Line($"Kernels.{MatVecName(s.KvDim, s.ModelDim)}(new global::System.Span<float>(_valueCache, cacheRow, KvDim), _xb, {Slice("w.Wv", "l * KvDim * ModelDim", "KvDim * ModelDim")});");
                 w.Line($"// RoPE: rotate q ({I(s.Heads)} heads) and k ({I(s.KvHeads)} heads) by this position's angles");
                 w.Line("Kernels.Rope(_q, Heads, cos, sin);");
-                w.Line("Kernels.Rope(k, KvHeads, cos, sin);");
-                w.Line();
-                w.Line($"// xb ({d}) = causal attention of q over positions 0..pos");
-                w.Line("Attention(l, pos, _q);");
+                w.Line($"Kernels.Rope({Rw("_keyCache", "cacheRow", "KvDim")}, KvHeads, cos, sin);");
+                w.Line($"// xb ({d}) = causal attention of q over positions 0..pos (heads split across workers)");
+                w.Line("Run(" + I(JobAttention) + ", l);");
                 w.Line($"// x ({d}) += wo[l] ({d}x{d}) @ xb");
-                w.Line($"Kernels.{MatVecName(s.ModelDim, s.ModelDim)}(_xb2, _xb, {Slice("w.Wo", "l * ModelDim * ModelDim", "ModelDim * ModelDim")});");
+                w.Line("Run(" + I(JobOut) + ", l);");
                 w.Line($"Kernels.{AddName(s.ModelDim)}(_x, _xb2);");
                 w.Line();
                 w.Line($"// xb ({d}) = rmsnorm(x) * post_attention_layernorm[l]");
-                w.Line($"Kernels.{norm}(_xb, _x, {Slice("w.FfnNorm", "l * ModelDim", "ModelDim")});");
+                w.Line($"Kernels.{norm}(_xb, _x, {Ro("w.FfnNorm", "l * ModelDim", "ModelDim")});");
                 w.Line($"// hb ({f}) = gate[l] ({f}x{d}) @ xb; hb2 ({f}) = up[l] ({f}x{d}) @ xb");
-                w.Line($"Kernels.{MatVecName(s.FeedForwardDim, s.ModelDim)}(_hb, _xb, {Slice("w.WGate", "l * FeedForwardDim * ModelDim", "FeedForwardDim * ModelDim")});");
-                w.Line($"Kernels.{MatVecName(s.FeedForwardDim, s.ModelDim)}(_hb2, _xb, {Slice("w.WUp", "l * FeedForwardDim * ModelDim", "FeedForwardDim * ModelDim")});");
+                w.Line("Run(" + I(JobUp) + ", l);");
                 w.Line("// hb = silu(hb) * hb2");
                 w.Line($"Kernels.{ActivationName(s)}(_hb, _hb2);");
                 w.Line($"// x ({d}) += down[l] ({d}x{f}) @ hb");
-                w.Line($"Kernels.{MatVecName(s.ModelDim, s.FeedForwardDim)}(_xb2, _hb, {Slice("w.WDown", "l * ModelDim * FeedForwardDim", "ModelDim * FeedForwardDim")});");
+                w.Line("Run(" + I(JobDown) + ", l);");
                 w.Line($"Kernels.{AddName(s.ModelDim)}(_x, _xb2);");
             }
             w.Line("_position = pos + 1;");
-            w.Line("if (!computeLogits) return;");
-            w.Line();
-            w.Line($"// logits ({v}) = classifier ({v}x{d}) @ (rmsnorm(x) * norm)");
-            w.Line($"Kernels.{norm}(_x, _x, w.FinalNorm);");
-            w.Line($"Kernels.{MatVecName(s.VocabSize, s.ModelDim)}(_logits, _x, w.Classifier);");
         }
         w.Line();
     }
 
     private static void EmitGpt2Step(SourceWriter w, ModelShape s)
     {
-        string d = I(s.ModelDim), qkv = I(s.QkvDim), f = I(s.FeedForwardDim), v = I(s.VocabSize);
+        string d = I(s.ModelDim), qkv = I(s.QkvDim), f = I(s.FeedForwardDim);
         string norm = NormName(s);
-        w.Line("/// <summary>The forward pass for one token at <see cref=\"Position\"/>; advances the position.</summary>");
-        using (w.Block("private void Step(int token, bool computeLogits)"))
+        w.Line("/// <summary>The forward pass for one token at <see cref=\"Position\"/>, up to the final residual stream in _x; advances the position.</summary>");
+        using (w.Block("private void Step(int token)"))
         {
             w.Line("Weights w = _w;");
             w.Line("int pos = _position;");
+            w.Line("_start = pos;");
             w.Line($"// x ({d}) = wte[token] + wpe[pos]");
             w.Line("new global::System.ReadOnlySpan<float>(w.TokenEmbedding, token * ModelDim, ModelDim).CopyTo(_x);");
-            w.Line($"Kernels.{AddName(s.ModelDim)}(_x, new global::System.ReadOnlySpan<float>(w.PositionEmbedding, pos * ModelDim, ModelDim));");
+            w.Line($"Kernels.{AddName(s.ModelDim)}(_x, {Ro("w.PositionEmbedding", "pos * ModelDim", "ModelDim")});");
             w.Line();
             using (w.Block("for (int l = 0; l < Layers; l++)"))
             {
                 w.Line($"// xb ({d}) = layernorm(x; ln_1[l])");
-                w.Line($"Kernels.{norm}(_xb, _x, {Slice("w.Ln1Weight", "l * ModelDim", "ModelDim")}, {Slice("w.Ln1Bias", "l * ModelDim", "ModelDim")});");
+                w.Line($"Kernels.{norm}(_xb, _x, {Ro("w.Ln1Weight", "l * ModelDim", "ModelDim")}, {Ro("w.Ln1Bias", "l * ModelDim", "ModelDim")});");
                 w.Line($"// qkv ({qkv}) = c_attn[l] ({qkv}x{d}) @ xb + c_attn.bias[l]");
-                w.Line($"Kernels.{MatVecName(s.QkvDim, s.ModelDim)}(_qkv, _xb, {Slice("w.Wqkv", "l * 3 * ModelDim * ModelDim", "3 * ModelDim * ModelDim")});");
-                w.Line($"Kernels.{AddName(s.QkvDim)}(_qkv, {Slice("w.Bqkv", "l * 3 * ModelDim", "3 * ModelDim")});");
+                w.Line("Run(" + I(JobQkv) + ", l);");
+                w.Line($"Kernels.{AddName(s.QkvDim)}(_qkv, {Ro("w.Bqkv", "l * 3 * ModelDim", "3 * ModelDim")});");
                 w.Line($"// k, v ({d}) go into this position's cache row");
                 w.Line("int cacheRow = (l * MaxSequenceLength + pos) * KvDim;");
-                w.Line("new global::System.Span<float>(_qkv, ModelDim, KvDim).CopyTo(new global::System.Span<float>(_keyCache, cacheRow, KvDim));");
-                w.Line("new global::System.Span<float>(_qkv, ModelDim + KvDim, KvDim).CopyTo(new global::System.Span<float>(_valueCache, cacheRow, KvDim));");
-                w.Line();
-                w.Line($"// xb ({d}) = causal attention of q over positions 0..pos");
-                w.Line("Attention(l, pos, _qkv);");
+                w.Line($"{Ro("_qkv", "ModelDim", "KvDim")}.CopyTo({Rw("_keyCache", "cacheRow", "KvDim")});");
+                w.Line($"{Ro("_qkv", "ModelDim + KvDim", "KvDim")}.CopyTo({Rw("_valueCache", "cacheRow", "KvDim")});");
+                w.Line($"// xb ({d}) = causal attention of q over positions 0..pos (heads split across workers)");
+                w.Line("Run(" + I(JobAttention) + ", l);");
                 w.Line($"// x ({d}) += c_proj[l] ({d}x{d}) @ xb + c_proj.bias[l]");
-                w.Line($"Kernels.{MatVecName(s.ModelDim, s.ModelDim)}(_xb2, _xb, {Slice("w.Wo", "l * ModelDim * ModelDim", "ModelDim * ModelDim")});");
-                w.Line($"Kernels.{AddName(s.ModelDim)}(_xb2, {Slice("w.Bo", "l * ModelDim", "ModelDim")});");
+                w.Line("Run(" + I(JobOut) + ", l);");
+                w.Line($"Kernels.{AddName(s.ModelDim)}(_xb2, {Ro("w.Bo", "l * ModelDim", "ModelDim")});");
                 w.Line($"Kernels.{AddName(s.ModelDim)}(_x, _xb2);");
                 w.Line();
                 w.Line($"// xb ({d}) = layernorm(x; ln_2[l])");
-                w.Line($"Kernels.{norm}(_xb, _x, {Slice("w.Ln2Weight", "l * ModelDim", "ModelDim")}, {Slice("w.Ln2Bias", "l * ModelDim", "ModelDim")});");
+                w.Line($"Kernels.{norm}(_xb, _x, {Ro("w.Ln2Weight", "l * ModelDim", "ModelDim")}, {Ro("w.Ln2Bias", "l * ModelDim", "ModelDim")});");
                 w.Line($"// hb ({f}) = {s.Activation}(c_fc[l] ({f}x{d}) @ xb + c_fc.bias[l])");
-                w.Line($"Kernels.{MatVecName(s.FeedForwardDim, s.ModelDim)}(_hb, _xb, {Slice("w.WFc", "l * FeedForwardDim * ModelDim", "FeedForwardDim * ModelDim")});");
-                w.Line($"Kernels.{AddName(s.FeedForwardDim)}(_hb, {Slice("w.BFc", "l * FeedForwardDim", "FeedForwardDim")});");
+                w.Line("Run(" + I(JobUp) + ", l);");
+                w.Line($"Kernels.{AddName(s.FeedForwardDim)}(_hb, {Ro("w.BFc", "l * FeedForwardDim", "FeedForwardDim")});");
                 w.Line($"Kernels.{ActivationName(s)}(_hb);");
                 w.Line($"// x ({d}) += mlp.c_proj[l] ({d}x{f}) @ hb + mlp.c_proj.bias[l]");
-                w.Line($"Kernels.{MatVecName(s.ModelDim, s.FeedForwardDim)}(_xb2, _hb, {Slice("w.WProj", "l * ModelDim * FeedForwardDim", "ModelDim * FeedForwardDim")});");
-                w.Line($"Kernels.{AddName(s.ModelDim)}(_xb2, {Slice("w.BProj", "l * ModelDim", "ModelDim")});");
+                w.Line("Run(" + I(JobDown) + ", l);");
+                w.Line($"Kernels.{AddName(s.ModelDim)}(_xb2, {Ro("w.BProj", "l * ModelDim", "ModelDim")});");
                 w.Line($"Kernels.{AddName(s.ModelDim)}(_x, _xb2);");
             }
             w.Line("_position = pos + 1;");
-            w.Line("if (!computeLogits) return;");
-            w.Line();
-            w.Line($"// logits ({v}) = classifier ({v}x{d}) @ layernorm(x; ln_f)");
-            w.Line($"Kernels.{norm}(_x, _x, w.LnFWeight, w.LnFBias);");
-            w.Line($"Kernels.{MatVecName(s.VocabSize, s.ModelDim)}(_logits, _x, w.Classifier);");
         }
         w.Line();
     }
 
-    private static void EmitAttention(SourceWriter w, ModelShape s)
+    private static void EmitLogits(SourceWriter w, ModelShape s)
     {
+        w.Line($"/// <summary>logits ({I(s.VocabSize)}) = classifier ({I(s.VocabSize)}x{I(s.ModelDim)}) @ norm(x), x being the last position's residual stream.</summary>");
+        using (w.Block("private void Logits()"))
+        {
+            if (s.Family == Family.Llama) w.Line($"Kernels.{NormName(s)}(_x, _x, _w.FinalNorm);");
+            else w.Line($"Kernels.{NormName(s)}(_x, _x, _w.LnFWeight, _w.LnFBias);");
+            w.Line("Run(" + I(JobClassifier) + ", 0);");
+        }
+        w.Line();
+    }
+
+    private static void EmitLlamaBlock(SourceWriter w, ModelShape s)
+    {
+        string norm = NormName(s);
+        int half = s.HeadDim / 2;
+        w.Line("/// <summary>");
+        w.Line("/// The forward pass for a block of tokens at positions Position.., every layer as matrix-matrix products over the");
+        w.Line("/// block; leaves the last token's residual stream in _x and advances the position.");
+        w.Line("/// </summary>");
+        using (w.Block("private void StepBlock(global::System.ReadOnlySpan<int> tokens)"))
+        {
+            w.Line("Weights w = _w;");
+            w.Line("int n = tokens.Length, start = _position;");
+            w.Line("_start = start;");
+            w.Line("_tokens = n;");
+            w.Line("// bx (n, dim) = token_embedding[tokens]");
+            w.Line("for (int t = 0; t < n; t++)");
+            w.Line($"    {Ro("w.TokenEmbedding", "tokens[t] * ModelDim", "ModelDim")}.CopyTo({Rw("_bx", "t * ModelDim", "ModelDim")});");
+            using (w.Block("for (int l = 0; l < Layers; l++)"))
+            {
+                w.Line("// bxb = rmsnorm(bx) row by row");
+                w.Line("for (int t = 0; t < n; t++)");
+                w.Line($"    Kernels.{norm}({Rw("_bxb", "t * ModelDim", "ModelDim")}, {Ro("_bx", "t * ModelDim", "ModelDim")}, {Ro("w.AttentionNorm", "l * ModelDim", "ModelDim")});");
+                w.Line("// bq (n, dim) = bxb @ wqᵀ; k, v (n, kv_dim) = bxb @ wkᵀ, wvᵀ straight into the cache rows start..start+n");
+                w.Line("Run(" + I(BlockQkv) + ", l);");
+                w.Line("// RoPE at each token's own position");
+                using (w.Block("for (int t = 0; t < n; t++)"))
+                {
+                    w.Line("int pos = start + t;");
+                    w.Line($"global::System.ReadOnlySpan<float> cos = {Ro("RopeCos", $"pos * {I(half)}", I(half))}, sin = {Ro("RopeSin", $"pos * {I(half)}", I(half))};");
+                    w.Line($"Kernels.Rope({Rw("_bq", "t * ModelDim", "ModelDim")}, Heads, cos, sin);");
+                    w.Line($"Kernels.Rope({Rw("_keyCache", "(l * MaxSequenceLength + pos) * KvDim", "KvDim")}, KvHeads, cos, sin);");
+                }
+                w.Line("// bxb (n, dim) = causal attention: token t attends positions 0..start+t ((token, head) pairs split across workers)");
+                w.Line("Run(" + I(BlockAttention) + ", l);");
+                w.Line("// bx += bxb @ woᵀ");
+                w.Line("Run(" + I(BlockOut) + ", l);");
+                w.Line($"for (int t = 0; t < n; t++) Kernels.{AddName(s.ModelDim)}({Rw("_bx", "t * ModelDim", "ModelDim")}, {Ro("_bxb2", "t * ModelDim", "ModelDim")});");
+                w.Line("// bxb = rmsnorm(bx); bhb = silu(bxb @ gateᵀ) * (bxb @ upᵀ); bx += bhb @ downᵀ");
+                w.Line("for (int t = 0; t < n; t++)");
+                w.Line($"    Kernels.{norm}({Rw("_bxb", "t * ModelDim", "ModelDim")}, {Ro("_bx", "t * ModelDim", "ModelDim")}, {Ro("w.FfnNorm", "l * ModelDim", "ModelDim")});");
+                w.Line("Run(" + I(BlockUp) + ", l);");
+                w.Line($"for (int t = 0; t < n; t++) Kernels.{ActivationName(s)}({Rw("_bhb", "t * FeedForwardDim", "FeedForwardDim")}, {Ro("_bhb2", "t * FeedForwardDim", "FeedForwardDim")});");
+                w.Line("Run(" + I(BlockDown) + ", l);");
+                w.Line($"for (int t = 0; t < n; t++) Kernels.{AddName(s.ModelDim)}({Rw("_bx", "t * ModelDim", "ModelDim")}, {Ro("_bxb2", "t * ModelDim", "ModelDim")});");
+            }
+            w.Line($"{Ro("_bx", "(n - 1) * ModelDim", "ModelDim")}.CopyTo(_x);");
+            w.Line("_position = start + n;");
+        }
+        w.Line();
+    }
+
+    private static void EmitGpt2Block(SourceWriter w, ModelShape s)
+    {
+        string norm = NormName(s);
+        w.Line("/// <summary>");
+        w.Line("/// The forward pass for a block of tokens at positions Position.., every layer as matrix-matrix products over the");
+        w.Line("/// block; leaves the last token's residual stream in _x and advances the position.");
+        w.Line("/// </summary>");
+        using (w.Block("private void StepBlock(global::System.ReadOnlySpan<int> tokens)"))
+        {
+            w.Line("Weights w = _w;");
+            w.Line("int n = tokens.Length, start = _position;");
+            w.Line("_start = start;");
+            w.Line("_tokens = n;");
+            w.Line("// bx (n, dim) = wte[tokens] + wpe[start..start+n]");
+            using (w.Block("for (int t = 0; t < n; t++)"))
+            {
+                w.Line($"{Ro("w.TokenEmbedding", "tokens[t] * ModelDim", "ModelDim")}.CopyTo({Rw("_bx", "t * ModelDim", "ModelDim")});");
+                w.Line($"Kernels.{AddName(s.ModelDim)}({Rw("_bx", "t * ModelDim", "ModelDim")}, {Ro("w.PositionEmbedding", "(start + t) * ModelDim", "ModelDim")});");
+            }
+            using (w.Block("for (int l = 0; l < Layers; l++)"))
+            {
+                w.Line("for (int t = 0; t < n; t++)");
+                w.Line($"    Kernels.{norm}({Rw("_bxb", "t * ModelDim", "ModelDim")}, {Ro("_bx", "t * ModelDim", "ModelDim")}, {Ro("w.Ln1Weight", "l * ModelDim", "ModelDim")}, {Ro("w.Ln1Bias", "l * ModelDim", "ModelDim")});");
+                w.Line("// bqkv (n, 3 dim) = bxb @ c_attnᵀ + bias; keys and values go to the cache rows start..start+n");
+                w.Line("Run(" + I(BlockQkv) + ", l);");
+                using (w.Block("for (int t = 0; t < n; t++)"))
+                {
+                    w.Line($"Kernels.{AddName(s.QkvDim)}({Rw("_bqkv", "t * 3 * ModelDim", "3 * ModelDim")}, {Ro("w.Bqkv", "l * 3 * ModelDim", "3 * ModelDim")});");
+                    w.Line("int cacheRow = (l * MaxSequenceLength + start + t) * KvDim;");
+                    w.Line($"{Ro("_bqkv", "t * 3 * ModelDim + ModelDim", "KvDim")}.CopyTo({Rw("_keyCache", "cacheRow", "KvDim")});");
+                    w.Line($"{Ro("_bqkv", "t * 3 * ModelDim + ModelDim + KvDim", "KvDim")}.CopyTo({Rw("_valueCache", "cacheRow", "KvDim")});");
+                }
+                w.Line("// bxb (n, dim) = causal attention: token t attends positions 0..start+t");
+                w.Line("Run(" + I(BlockAttention) + ", l);");
+                w.Line("Run(" + I(BlockOut) + ", l);");
+                using (w.Block("for (int t = 0; t < n; t++)"))
+                {
+                    w.Line($"Kernels.{AddName(s.ModelDim)}({Rw("_bxb2", "t * ModelDim", "ModelDim")}, {Ro("w.Bo", "l * ModelDim", "ModelDim")});");
+                    w.Line($"Kernels.{AddName(s.ModelDim)}({Rw("_bx", "t * ModelDim", "ModelDim")}, {Ro("_bxb2", "t * ModelDim", "ModelDim")});");
+                    w.Line($"Kernels.{norm}({Rw("_bxb", "t * ModelDim", "ModelDim")}, {Ro("_bx", "t * ModelDim", "ModelDim")}, {Ro("w.Ln2Weight", "l * ModelDim", "ModelDim")}, {Ro("w.Ln2Bias", "l * ModelDim", "ModelDim")});");
+                }
+                w.Line("Run(" + I(BlockUp) + ", l);");
+                using (w.Block("for (int t = 0; t < n; t++)"))
+                {
+                    w.Line($"Kernels.{AddName(s.FeedForwardDim)}({Rw("_bhb", "t * FeedForwardDim", "FeedForwardDim")}, {Ro("w.BFc", "l * FeedForwardDim", "FeedForwardDim")});");
+                    w.Line($"Kernels.{ActivationName(s)}({Rw("_bhb", "t * FeedForwardDim", "FeedForwardDim")});");
+                }
+                w.Line("Run(" + I(BlockDown) + ", l);");
+                using (w.Block("for (int t = 0; t < n; t++)"))
+                {
+                    w.Line($"Kernels.{AddName(s.ModelDim)}({Rw("_bxb2", "t * ModelDim", "ModelDim")}, {Ro("w.BProj", "l * ModelDim", "ModelDim")});");
+                    w.Line($"Kernels.{AddName(s.ModelDim)}({Rw("_bx", "t * ModelDim", "ModelDim")}, {Ro("_bxb2", "t * ModelDim", "ModelDim")});");
+                }
+            }
+            w.Line($"{Ro("_bx", "(n - 1) * ModelDim", "ModelDim")}.CopyTo(_x);");
+            w.Line("_position = start + n;");
+        }
+        w.Line();
+    }
+
+    /// <summary>Writes Execute: the part of the current job that one worker runs.</summary>
+    private static void EmitExecute(SourceWriter w, ModelShape s)
+    {
+        bool llama = s.Family == Family.Llama;
         string hd = I(s.HeadDim);
         float scale = (float)(1.0 / Math.Sqrt(s.HeadDim));
-        w.Line("/// <summary>");
-        w.Line($"/// xb (dim) = for each head h: softmax(q_h · k_t / sqrt({hd}), t = 0..pos) weighted sum of v_t, reading key/value head");
-        w.Line($"/// h / {I(s.KvGroup)} (grouped-query attention). Causal by construction: the cache holds nothing after pos yet.");
-        w.Line("/// </summary>");
-        using (w.Block("private void Attention(int layer, int pos, global::System.ReadOnlySpan<float> q)"))
+
+        void MatVec(int rows, int cols, string output, string input, string field, string offset)
         {
+            w.Line($"(int rs, int re) = {Pool}.Range({I(rows)}, 4, part, parts);");
+            w.Line($"Kernels.{MatVecName(rows, cols)}({output}, {input}, {M(s, field, offset, $"{I(rows)} * {I(cols)}")}, rs, re);");
+        }
+        void MatMul(int rows, int cols, string output, string input, string field, string offset)
+        {
+            w.Line($"(int rs, int re) = {Pool}.Range({I(rows)}, 2, part, parts);");
+            w.Line($"Kernels.{MatMulName(rows, cols)}({output}, {input}, {M(s, field, offset, $"{I(rows)} * {I(cols)}")}, n, rs, re);");
+        }
+
+        w.Line("/// <summary>Runs this worker's share of the current job: a range of matrix rows, or of attention heads.</summary>");
+        using (w.Block("void global::SourceGenTransformer.IParallelWork.Execute(int part, int parts)"))
+        {
+            w.Line("Weights w = _w;");
+            w.Line("int l = _layer, n = _tokens;");
             w.Line($"const float Scale = {Literal(scale)}f; // 1 / sqrt(head_dim)");
-            w.Line("int layerBase = layer * MaxSequenceLength * KvDim;");
-            using (w.Block("for (int h = 0; h < Heads; h++)"))
+            using (w.Block("switch (_job)"))
             {
-                w.Line($"int kvOffset = layerBase + h / {I(s.KvGroup)} * HeadDim;");
-                AttentionEmitter.EmitHead(w, s, "q.Slice(h * HeadDim, HeadDim)",
-                    scores: "new global::System.Span<float>(_att, h * MaxSequenceLength, pos + 1)", count: "pos + 1",
-                    keyAt: "kvOffset + i * KvDim", keys: "_keyCache", valueAt: "kvOffset + i * KvDim", values: "_valueCache",
-                    output: "new global::System.Span<float>(_xb, h * HeadDim, HeadDim)");
+                w.Line($"case {I(JobQkv)}:");
+                using (w.Block(""))
+                {
+                    if (llama)
+                    {
+                        w.Line("int cacheRow = (l * MaxSequenceLength + _start) * KvDim;");
+                        using (w.Block("")) MatVec(s.ModelDim, s.ModelDim, "_q", "_xb", "Wq", "l * ModelDim * ModelDim");
+                        using (w.Block("")) MatVec(s.KvDim, s.ModelDim, Rw("_keyCache", "cacheRow", "KvDim"), "_xb", "Wk", "l * KvDim * ModelDim");
+                        using (w.Block("")) MatVec(s.KvDim, s.ModelDim, Rw("_valueCache", "cacheRow", "KvDim"), "_xb", "Wv", "l * KvDim * ModelDim");
+                    }
+                    else
+                    {
+                        MatVec(s.QkvDim, s.ModelDim, "_qkv", "_xb", "Wqkv", "l * 3 * ModelDim * ModelDim");
+                    }
+                    w.Line("break;");
+                }
+                w.Line($"case {I(JobAttention)}:");
+                using (w.Block(""))
+                {
+                    w.Line("int pos = _start, layerBase = l * MaxSequenceLength * KvDim;");
+                    w.Line("(int hs, int he) = " + Pool + ".Range(Heads, 1, part, parts);");
+                    using (w.Block("for (int h = hs; h < he; h++)"))
+                    {
+                        w.Line($"int kvOffset = layerBase + h / {I(s.KvGroup)} * HeadDim;");
+                        AttentionEmitter.EmitHead(w, s, llama ? Ro("_q", "h * HeadDim", "HeadDim") : Ro("_qkv", "h * HeadDim", "HeadDim"),
+                            scores: Rw("_att", "h * MaxSequenceLength", "pos + 1"), count: "pos + 1",
+                            keyAt: "kvOffset + i * KvDim", keys: "_keyCache", valueAt: "kvOffset + i * KvDim", values: "_valueCache",
+                            output: Rw("_xb", "h * HeadDim", "HeadDim"));
+                    }
+                    w.Line("break;");
+                }
+                w.Line($"case {I(JobOut)}:");
+                using (w.Block(""))
+                {
+                    MatVec(s.ModelDim, s.ModelDim, "_xb2", "_xb", "Wo", "l * ModelDim * ModelDim");
+                    w.Line("break;");
+                }
+                w.Line($"case {I(JobUp)}:");
+                using (w.Block(""))
+                {
+                    if (llama)
+                    {
+                        using (w.Block("")) MatVec(s.FeedForwardDim, s.ModelDim, "_hb", "_xb", "WGate", "l * FeedForwardDim * ModelDim");
+                        using (w.Block("")) MatVec(s.FeedForwardDim, s.ModelDim, "_hb2", "_xb", "WUp", "l * FeedForwardDim * ModelDim");
+                    }
+                    else
+                    {
+                        MatVec(s.FeedForwardDim, s.ModelDim, "_hb", "_xb", "WFc", "l * FeedForwardDim * ModelDim");
+                    }
+                    w.Line("break;");
+                }
+                w.Line($"case {I(JobDown)}:");
+                using (w.Block(""))
+                {
+                    MatVec(s.ModelDim, s.FeedForwardDim, "_xb2", "_hb", llama ? "WDown" : "WProj", "l * ModelDim * FeedForwardDim");
+                    w.Line("break;");
+                }
+                w.Line($"case {I(JobClassifier)}:");
+                using (w.Block(""))
+                {
+                    MatVec(s.VocabSize, s.ModelDim, "_logits", "_x", "Classifier", "0");
+                    w.Line("break;");
+                }
+
+                // Prompt blocks: the same jobs over n tokens.
+                w.Line($"case {I(BlockQkv)}:");
+                using (w.Block(""))
+                {
+                    if (llama)
+                    {
+                        w.Line("int cacheRow = (l * MaxSequenceLength + _start) * KvDim;");
+                        using (w.Block("")) MatMul(s.ModelDim, s.ModelDim, "_bq", "_bxb", "Wq", "l * ModelDim * ModelDim");
+                        using (w.Block("")) MatMul(s.KvDim, s.ModelDim, Rw("_keyCache", "cacheRow", "n * KvDim"), "_bxb", "Wk", "l * KvDim * ModelDim");
+                        using (w.Block("")) MatMul(s.KvDim, s.ModelDim, Rw("_valueCache", "cacheRow", "n * KvDim"), "_bxb", "Wv", "l * KvDim * ModelDim");
+                    }
+                    else
+                    {
+                        MatMul(s.QkvDim, s.ModelDim, "_bqkv", "_bxb", "Wqkv", "l * 3 * ModelDim * ModelDim");
+                    }
+                    w.Line("break;");
+                }
+                w.Line($"case {I(BlockAttention)}:");
+                using (w.Block(""))
+                {
+                    w.Line("int layerBase = l * MaxSequenceLength * KvDim;");
+                    w.Line("(int ps, int pe) = " + Pool + ".Range(n * Heads, 1, part, parts);");
+                    using (w.Block("for (int pair = ps; pair < pe; pair++)"))
+                    {
+                        w.Line("int t = pair / Heads, h = pair % Heads, pos = _start + t;");
+                        w.Line($"int kvOffset = layerBase + h / {I(s.KvGroup)} * HeadDim;");
+                        string query = llama ? Ro("_bq", "t * ModelDim + h * HeadDim", "HeadDim") : Ro("_bqkv", "t * 3 * ModelDim + h * HeadDim", "HeadDim");
+                        AttentionEmitter.EmitHead(w, s, query,
+                            scores: Rw("_batt", "pair * MaxSequenceLength", "pos + 1"), count: "pos + 1",
+                            keyAt: "kvOffset + i * KvDim", keys: "_keyCache", valueAt: "kvOffset + i * KvDim", values: "_valueCache",
+                            output: Rw("_bxb", "t * ModelDim + h * HeadDim", "HeadDim"));
+                    }
+                    w.Line("break;");
+                }
+                w.Line($"case {I(BlockOut)}:");
+                using (w.Block(""))
+                {
+                    MatMul(s.ModelDim, s.ModelDim, "_bxb2", "_bxb", "Wo", "l * ModelDim * ModelDim");
+                    w.Line("break;");
+                }
+                w.Line($"case {I(BlockUp)}:");
+                using (w.Block(""))
+                {
+                    if (llama)
+                    {
+                        using (w.Block("")) MatMul(s.FeedForwardDim, s.ModelDim, "_bhb", "_bxb", "WGate", "l * FeedForwardDim * ModelDim");
+                        using (w.Block("")) MatMul(s.FeedForwardDim, s.ModelDim, "_bhb2", "_bxb", "WUp", "l * FeedForwardDim * ModelDim");
+                    }
+                    else
+                    {
+                        MatMul(s.FeedForwardDim, s.ModelDim, "_bhb", "_bxb", "WFc", "l * FeedForwardDim * ModelDim");
+                    }
+                    w.Line("break;");
+                }
+                w.Line($"case {I(BlockDown)}:");
+                using (w.Block(""))
+                {
+                    MatMul(s.ModelDim, s.FeedForwardDim, "_bxb2", "_bhb", llama ? "WDown" : "WProj", "l * ModelDim * FeedForwardDim");
+                    w.Line("break;");
+                }
             }
         }
     }

@@ -12,6 +12,8 @@ internal enum Norm { Default = 0, RmsNorm = 1, LayerNorm = 2 }
 
 internal enum Act { Default = 0, Relu = 1, Gelu = 2, GeluTanh = 3, SwiGlu = 4 }
 
+internal enum Precision { Default = 0, Float32 = 1, BFloat16 = 2, Int8 = 3 }
+
 /// <summary>Everything the emitters need to write one model's engine.</summary>
 /// <remarks>
 /// This record is the incremental pipeline's cache key. It must stay immutable and value-equal:
@@ -66,8 +68,12 @@ internal sealed record ModelShape(
     bool TiedEmbeddings,
     int BosToken,
     int EosToken,
-    int PadToken)
+    int PadToken,
+    Precision Precision)
 {
+    /// <summary>Q8_0 group: 64 weights per scale where every matrix row is a multiple of 64, else 32.</summary>
+    public int QuantGroup => ModelDim % 64 == 0 && FeedForwardDim % 64 == 0 ? 64 : 32;
+
     /// <summary>Width of one attention head.</summary>
     public int HeadDim => ModelDim / Heads;
 

@@ -23,7 +23,7 @@ partial class Models
     /// <item><term>parameters</term><description>40560</description></item>
     /// </list>
     /// </remarks>
-    partial class TinyGpt2 : global::SourceGenTransformer.IDecoderModel
+    partial class TinyGpt2 : global::SourceGenTransformer.IDecoderModel, global::System.IDisposable
     {
         /// <summary>Blocks in the stack.</summary>
         public const int Layers = 2;
@@ -57,24 +57,48 @@ partial class Models
         public const long ParameterCount = 40560;
 
         private readonly Weights _weights;
+        private readonly global::SourceGenTransformer.WorkerPool _pool;
 
-        private TinyGpt2(Weights weights) => _weights = weights;
+        private TinyGpt2(Weights weights, global::SourceGenTransformer.WorkerPool pool)
+        {
+            _weights = weights;
+            _pool = pool;
+        }
+
+        /// <summary>Threads the kernels run on, the caller's included (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>).</summary>
+        public int Threads => _pool.Threads;
+
+        /// <summary>Stops the model's worker threads. Sessions of a disposed model throw <see cref="global::System.ObjectDisposedException"/>.</summary>
+        public void Dispose() => _pool.Dispose();
 
         /// <summary>
-        /// Loads the weights from a safetensors file with Hugging Face GPT-2 names (wte.weight, h.{i}.attn.c_attn.weight, ...; an optional transformer. prefix). F32, F16 and BF16 tensors load (widened to float32).
+        /// Loads the weights from a safetensors file with Hugging Face GPT-2 names (wte.weight, h.{i}.attn.c_attn.weight, ...; an optional transformer. prefix). F32, F16 and BF16 tensors load (matrices widened to float32).
+        /// The model owns worker threads (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>, default one per processor); dispose it to stop them.
         /// </summary>
         /// <exception cref="global::System.IO.FileNotFoundException">The file does not exist.</exception>
         /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
-        public static TinyGpt2 Load(string safetensorsPath)
+        public static TinyGpt2 Load(string safetensorsPath) => Load(safetensorsPath, null);
+
+        /// <summary>
+        /// Loads the weights from a safetensors file with Hugging Face GPT-2 names (wte.weight, h.{i}.attn.c_attn.weight, ...; an optional transformer. prefix). F32, F16 and BF16 tensors load (matrices widened to float32).
+        /// The model owns worker threads (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>, default one per processor); dispose it to stop them.
+        /// </summary>
+        /// <exception cref="global::System.IO.FileNotFoundException">The file does not exist.</exception>
+        /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>
+        [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
+        /// <param name="safetensorsPath">The weight file.</param>
+        /// <param name="options">How the model runs (threads); null for the defaults.</param>
+        public static TinyGpt2 Load(string safetensorsPath, global::SourceGenTransformer.ModelOptions? options)
         {
+            options?.Validate();
             using global::SourceGenTransformer.ITensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);
-            return new TinyGpt2(Weights.Read(file));
+            return new TinyGpt2(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0));
         }
 
         /// <summary>Creates a session: a KV cache and buffers for one sequence, allocated once. A session is not thread-safe; use one per thread.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
-        public Session CreateSession() => new Session(_weights);
+        public Session CreateSession() => new Session(_weights, _pool);
 
         int global::SourceGenTransformer.IDecoderModel.VocabSize => VocabSize;
         int global::SourceGenTransformer.IDecoderModel.MaxSequenceLength => MaxSequenceLength;
@@ -122,7 +146,7 @@ partial class Models
             }
         }
 
-        /// <summary>The model's weights in float32, row-major, layers stacked; every matrix is (out, in), so xout = W @ x.</summary>
+        /// <summary>The model's weights, row-major, layers stacked; every matrix is (out, in), so xout = W @ x. Matrices are float32; embeddings and norms float32.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
         internal sealed class Weights
         {
@@ -172,20 +196,26 @@ partial class Models
                 }
                 file.ReadInto(t + "ln_f.weight", new long[] { ModelDim }, w.LnFWeight);
                 file.ReadInto(t + "ln_f.bias", new long[] { ModelDim }, w.LnFBias);
-                file.ReadInto("lm_head.weight", new long[] { VocabSize, ModelDim }, w.Classifier);
+                file.ReadInto("lm_head.weight", new long[] { VocabSize, ModelDim }, new global::System.Span<float>(w.Classifier, 0, VocabSize * ModelDim));
                 return w;
             }
         }
 
         /// <summary>
         /// One sequence being decoded: the KV cache and every activation buffer, allocated once when the session is
-        /// created. <see cref="Forward(int)"/> allocates nothing. Not thread-safe: use one session per thread.
+        /// created. <see cref="Forward(int)"/> allocates nothing. Not thread-safe: use one session per thread (sessions
+        /// of one model share its worker threads, taking turns).
         /// </summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
-        public sealed class Session : global::SourceGenTransformer.IDecoderSession
+        public sealed class Session : global::SourceGenTransformer.IDecoderSession, global::SourceGenTransformer.IParallelWork
         {
+            /// <summary>Prompt tokens run together through each layer (<see cref="Forward(global::System.ReadOnlySpan{int})"/>).</summary>
+            public const int PromptBlock = 48;
+
             private readonly Weights _w;
+            private readonly global::SourceGenTransformer.WorkerPool _pool;
             private int _position;
+            private int _job, _layer, _start, _tokens; // what Execute runs: the job, its layer, first position and token count
             private readonly float[] _x = new float[ModelDim];            // (dim) the residual stream at the current position
             private readonly float[] _xb = new float[ModelDim];           // (dim) a sub-block's normed input, then the attention output
             private readonly float[] _xb2 = new float[ModelDim];          // (dim) a sub-block's output before the residual add
@@ -195,8 +225,20 @@ partial class Models
             private readonly float[] _logits = new float[VocabSize];      // (vocab) next-token logits
             private readonly float[] _keyCache = new float[Layers * MaxSequenceLength * KvDim];    // (layer, seq, kv_dim)
             private readonly float[] _valueCache = new float[Layers * MaxSequenceLength * KvDim];  // (layer, seq, kv_dim)
+            // A block of prompt tokens: the same buffers with a leading (block) dimension.
+            private readonly float[] _bx = new float[PromptBlock * ModelDim];        // (block, dim) residual streams
+            private readonly float[] _bxb = new float[PromptBlock * ModelDim];       // (block, dim) normed inputs, then attention outputs
+            private readonly float[] _bxb2 = new float[PromptBlock * ModelDim];      // (block, dim) sub-block outputs
+            private readonly float[] _bhb = new float[PromptBlock * FeedForwardDim]; // (block, ffn) feed-forward hidden
+            private readonly float[] _bqkv = new float[PromptBlock * 3 * ModelDim];    // (block, 3 * dim) c_attn outputs
+            private readonly float[] _batt = new float[PromptBlock * Heads * MaxSequenceLength]; // (block, heads, seq) attention weights
 
-            internal Session(Weights weights) => _w = weights;
+            internal Session(Weights weights, global::SourceGenTransformer.WorkerPool pool)
+
+            {
+                _w = weights;
+                _pool = pool;
+            }
 
             /// <summary>Tokens consumed so far: the position the next token will take.</summary>
             public int Position => _position;
@@ -207,11 +249,17 @@ partial class Models
             {
                 if ((uint)token >= VocabSize) global::SourceGenTransformer.TransformerErrors.TokenOutOfRange(nameof(token), token, VocabSize);
                 if (_position >= MaxSequenceLength) global::SourceGenTransformer.TransformerErrors.ContextFull(nameof(token), _position, 1, MaxSequenceLength);
-                Step(token, computeLogits: true);
+                Step(token);
+                Logits();
                 return _logits;
             }
 
-            /// <summary>Consumes a block of tokens (a prompt) and returns the logits (VocabSize) after the last. Checks every token before consuming any.</summary>
+            /// <summary>
+            /// Consumes a block of tokens (a prompt) and returns the logits (VocabSize) after the last. Checks every token before
+            /// consuming any. Runs <see cref="PromptBlock"/> positions at a time as matrix-matrix products with causal attention
+            /// over the block, so a prompt costs far less than the same tokens one by one; the logits agree with token-by-token
+            /// decoding to float32 rounding (sums associate differently), not bit for bit.
+            /// </summary>
             /// <exception cref="global::System.ArgumentException">The block is empty, holds a token outside [0, VocabSize), or would take the session past MaxSequenceLength.</exception>
             public global::System.ReadOnlySpan<float> Forward(global::System.ReadOnlySpan<int> tokens)
             {
@@ -221,8 +269,12 @@ partial class Models
                 {
                     if ((uint)tokens[i] >= VocabSize) global::SourceGenTransformer.TransformerErrors.TokenOutOfRange(nameof(tokens), i, tokens[i], VocabSize);
                 }
-                // Only the last position's logits are needed; the classifier is skipped before it.
-                for (int i = 0; i < tokens.Length; i++) Step(tokens[i], computeLogits: i == tokens.Length - 1);
+                for (int i = 0; i < tokens.Length; i += PromptBlock)
+                {
+                    StepBlock(tokens.Slice(i, global::System.Math.Min(PromptBlock, tokens.Length - i)));
+                }
+                // Only the last position's logits are needed: its residual stream goes through the classifier.
+                Logits();
                 return _logits;
             }
 
@@ -230,11 +282,20 @@ partial class Models
             /// <remarks>The cache is not cleared: a row is always written before it is read.</remarks>
             public void Reset() => _position = 0;
 
-            /// <summary>The forward pass for one token at <see cref="Position"/>; advances the position.</summary>
-            private void Step(int token, bool computeLogits)
+            /// <summary>Runs <paramref name="job"/> of <paramref name="layer"/> on every worker (see Execute).</summary>
+            private void Run(int job, int layer)
+            {
+                _job = job;
+                _layer = layer;
+                _pool.Run(this);
+            }
+
+            /// <summary>The forward pass for one token at <see cref="Position"/>, up to the final residual stream in _x; advances the position.</summary>
+            private void Step(int token)
             {
                 Weights w = _w;
                 int pos = _position;
+                _start = pos;
                 // x (40) = wte[token] + wpe[pos]
                 new global::System.ReadOnlySpan<float>(w.TokenEmbedding, token * ModelDim, ModelDim).CopyTo(_x);
                 Kernels.Add40(_x, new global::System.ReadOnlySpan<float>(w.PositionEmbedding, pos * ModelDim, ModelDim));
@@ -244,61 +305,211 @@ partial class Models
                     // xb (40) = layernorm(x; ln_1[l])
                     Kernels.LayerNorm40(_xb, _x, new global::System.ReadOnlySpan<float>(w.Ln1Weight, l * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(w.Ln1Bias, l * ModelDim, ModelDim));
                     // qkv (120) = c_attn[l] (120x40) @ xb + c_attn.bias[l]
-                    Kernels.MatVec120x40(_qkv, _xb, new global::System.ReadOnlySpan<float>(w.Wqkv, l * 3 * ModelDim * ModelDim, 3 * ModelDim * ModelDim));
+                    Run(1, l);
                     Kernels.Add120(_qkv, new global::System.ReadOnlySpan<float>(w.Bqkv, l * 3 * ModelDim, 3 * ModelDim));
                     // k, v (40) go into this position's cache row
                     int cacheRow = (l * MaxSequenceLength + pos) * KvDim;
-                    new global::System.Span<float>(_qkv, ModelDim, KvDim).CopyTo(new global::System.Span<float>(_keyCache, cacheRow, KvDim));
-                    new global::System.Span<float>(_qkv, ModelDim + KvDim, KvDim).CopyTo(new global::System.Span<float>(_valueCache, cacheRow, KvDim));
-
-                    // xb (40) = causal attention of q over positions 0..pos
-                    Attention(l, pos, _qkv);
+                    new global::System.ReadOnlySpan<float>(_qkv, ModelDim, KvDim).CopyTo(new global::System.Span<float>(_keyCache, cacheRow, KvDim));
+                    new global::System.ReadOnlySpan<float>(_qkv, ModelDim + KvDim, KvDim).CopyTo(new global::System.Span<float>(_valueCache, cacheRow, KvDim));
+                    // xb (40) = causal attention of q over positions 0..pos (heads split across workers)
+                    Run(2, l);
                     // x (40) += c_proj[l] (40x40) @ xb + c_proj.bias[l]
-                    Kernels.MatVec40x40(_xb2, _xb, new global::System.ReadOnlySpan<float>(w.Wo, l * ModelDim * ModelDim, ModelDim * ModelDim));
+                    Run(3, l);
                     Kernels.Add40(_xb2, new global::System.ReadOnlySpan<float>(w.Bo, l * ModelDim, ModelDim));
                     Kernels.Add40(_x, _xb2);
 
                     // xb (40) = layernorm(x; ln_2[l])
                     Kernels.LayerNorm40(_xb, _x, new global::System.ReadOnlySpan<float>(w.Ln2Weight, l * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(w.Ln2Bias, l * ModelDim, ModelDim));
                     // hb (120) = Gelu(c_fc[l] (120x40) @ xb + c_fc.bias[l])
-                    Kernels.MatVec120x40(_hb, _xb, new global::System.ReadOnlySpan<float>(w.WFc, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
+                    Run(4, l);
                     Kernels.Add120(_hb, new global::System.ReadOnlySpan<float>(w.BFc, l * FeedForwardDim, FeedForwardDim));
                     Kernels.Gelu120(_hb);
                     // x (40) += mlp.c_proj[l] (40x120) @ hb + mlp.c_proj.bias[l]
-                    Kernels.MatVec40x120(_xb2, _hb, new global::System.ReadOnlySpan<float>(w.WProj, l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim));
+                    Run(5, l);
                     Kernels.Add40(_xb2, new global::System.ReadOnlySpan<float>(w.BProj, l * ModelDim, ModelDim));
                     Kernels.Add40(_x, _xb2);
                 }
                 _position = pos + 1;
-                if (!computeLogits) return;
+            }
 
-                // logits (70) = classifier (70x40) @ layernorm(x; ln_f)
-                Kernels.LayerNorm40(_x, _x, w.LnFWeight, w.LnFBias);
-                Kernels.MatVec70x40(_logits, _x, w.Classifier);
+            /// <summary>logits (70) = classifier (70x40) @ norm(x), x being the last position's residual stream.</summary>
+            private void Logits()
+            {
+                Kernels.LayerNorm40(_x, _x, _w.LnFWeight, _w.LnFBias);
+                Run(6, 0);
             }
 
             /// <summary>
-            /// xb (dim) = for each head h: softmax(q_h · k_t / sqrt(10), t = 0..pos) weighted sum of v_t, reading key/value head
-            /// h / 1 (grouped-query attention). Causal by construction: the cache holds nothing after pos yet.
+            /// The forward pass for a block of tokens at positions Position.., every layer as matrix-matrix products over the
+            /// block; leaves the last token's residual stream in _x and advances the position.
             /// </summary>
-            private void Attention(int layer, int pos, global::System.ReadOnlySpan<float> q)
+            private void StepBlock(global::System.ReadOnlySpan<int> tokens)
             {
-                const float Scale = 0.31622776f; // 1 / sqrt(head_dim)
-                int layerBase = layer * MaxSequenceLength * KvDim;
-                for (int h = 0; h < Heads; h++)
+                Weights w = _w;
+                int n = tokens.Length, start = _position;
+                _start = start;
+                _tokens = n;
+                // bx (n, dim) = wte[tokens] + wpe[start..start+n]
+                for (int t = 0; t < n; t++)
                 {
-                    int kvOffset = layerBase + h / 1 * HeadDim;
-                    global::System.ReadOnlySpan<float> qh = q.Slice(h * HeadDim, HeadDim);
-                    global::System.Span<float> weights = new global::System.Span<float>(_att, h * MaxSequenceLength, pos + 1);
-                    // weights[i] = q (10) · k_i (10) / sqrt(10), then softmax over the attended positions
-                    for (int i = 0; i < pos + 1; i++)
-                        weights[i] = Kernels.Dot10(qh, new global::System.ReadOnlySpan<float>(_keyCache, kvOffset + i * KvDim, HeadDim)) * Scale;
-                    Kernels.Softmax(weights);
-                    // o (10) = sum over i of weights[i] * v_i (10)
-                    global::System.Span<float> oh = new global::System.Span<float>(_xb, h * HeadDim, HeadDim);
-                    oh.Clear();
-                    for (int i = 0; i < pos + 1; i++)
-                        Kernels.Axpy10(oh, weights[i], new global::System.ReadOnlySpan<float>(_valueCache, kvOffset + i * KvDim, HeadDim));
+                    new global::System.ReadOnlySpan<float>(w.TokenEmbedding, tokens[t] * ModelDim, ModelDim).CopyTo(new global::System.Span<float>(_bx, t * ModelDim, ModelDim));
+                    Kernels.Add40(new global::System.Span<float>(_bx, t * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(w.PositionEmbedding, (start + t) * ModelDim, ModelDim));
+                }
+                for (int l = 0; l < Layers; l++)
+                {
+                    for (int t = 0; t < n; t++)
+                        Kernels.LayerNorm40(new global::System.Span<float>(_bxb, t * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(_bx, t * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(w.Ln1Weight, l * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(w.Ln1Bias, l * ModelDim, ModelDim));
+                    // bqkv (n, 3 dim) = bxb @ c_attnᵀ + bias; keys and values go to the cache rows start..start+n
+                    Run(11, l);
+                    for (int t = 0; t < n; t++)
+                    {
+                        Kernels.Add120(new global::System.Span<float>(_bqkv, t * 3 * ModelDim, 3 * ModelDim), new global::System.ReadOnlySpan<float>(w.Bqkv, l * 3 * ModelDim, 3 * ModelDim));
+                        int cacheRow = (l * MaxSequenceLength + start + t) * KvDim;
+                        new global::System.ReadOnlySpan<float>(_bqkv, t * 3 * ModelDim + ModelDim, KvDim).CopyTo(new global::System.Span<float>(_keyCache, cacheRow, KvDim));
+                        new global::System.ReadOnlySpan<float>(_bqkv, t * 3 * ModelDim + ModelDim + KvDim, KvDim).CopyTo(new global::System.Span<float>(_valueCache, cacheRow, KvDim));
+                    }
+                    // bxb (n, dim) = causal attention: token t attends positions 0..start+t
+                    Run(12, l);
+                    Run(13, l);
+                    for (int t = 0; t < n; t++)
+                    {
+                        Kernels.Add40(new global::System.Span<float>(_bxb2, t * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(w.Bo, l * ModelDim, ModelDim));
+                        Kernels.Add40(new global::System.Span<float>(_bx, t * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(_bxb2, t * ModelDim, ModelDim));
+                        Kernels.LayerNorm40(new global::System.Span<float>(_bxb, t * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(_bx, t * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(w.Ln2Weight, l * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(w.Ln2Bias, l * ModelDim, ModelDim));
+                    }
+                    Run(14, l);
+                    for (int t = 0; t < n; t++)
+                    {
+                        Kernels.Add120(new global::System.Span<float>(_bhb, t * FeedForwardDim, FeedForwardDim), new global::System.ReadOnlySpan<float>(w.BFc, l * FeedForwardDim, FeedForwardDim));
+                        Kernels.Gelu120(new global::System.Span<float>(_bhb, t * FeedForwardDim, FeedForwardDim));
+                    }
+                    Run(15, l);
+                    for (int t = 0; t < n; t++)
+                    {
+                        Kernels.Add40(new global::System.Span<float>(_bxb2, t * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(w.BProj, l * ModelDim, ModelDim));
+                        Kernels.Add40(new global::System.Span<float>(_bx, t * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(_bxb2, t * ModelDim, ModelDim));
+                    }
+                }
+                new global::System.ReadOnlySpan<float>(_bx, (n - 1) * ModelDim, ModelDim).CopyTo(_x);
+                _position = start + n;
+            }
+
+            /// <summary>Runs this worker's share of the current job: a range of matrix rows, or of attention heads.</summary>
+            void global::SourceGenTransformer.IParallelWork.Execute(int part, int parts)
+            {
+                Weights w = _w;
+                int l = _layer, n = _tokens;
+                const float Scale = 0.31622776f; // 1 / sqrt(head_dim)
+                switch (_job)
+                {
+                    case 1:
+
+                    {
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(120, 4, part, parts);
+                        Kernels.MatVec120x40(_qkv, _xb, new global::System.ReadOnlySpan<float>(w.Wqkv, l * 3 * ModelDim * ModelDim, 120 * 40), rs, re);
+                        break;
+                    }
+                    case 2:
+
+                    {
+                        int pos = _start, layerBase = l * MaxSequenceLength * KvDim;
+                        (int hs, int he) = global::SourceGenTransformer.WorkerPool.Range(Heads, 1, part, parts);
+                        for (int h = hs; h < he; h++)
+                        {
+                            int kvOffset = layerBase + h / 1 * HeadDim;
+                            global::System.ReadOnlySpan<float> qh = new global::System.ReadOnlySpan<float>(_qkv, h * HeadDim, HeadDim);
+                            global::System.Span<float> weights = new global::System.Span<float>(_att, h * MaxSequenceLength, pos + 1);
+                            // weights[i] = q (10) · k_i (10) / sqrt(10), then softmax over the attended positions
+                            for (int i = 0; i < pos + 1; i++)
+                                weights[i] = Kernels.Dot10(qh, new global::System.ReadOnlySpan<float>(_keyCache, kvOffset + i * KvDim, HeadDim)) * Scale;
+                            Kernels.Softmax(weights);
+                            // o (10) = sum over i of weights[i] * v_i (10)
+                            global::System.Span<float> oh = new global::System.Span<float>(_xb, h * HeadDim, HeadDim);
+                            oh.Clear();
+                            for (int i = 0; i < pos + 1; i++)
+                                Kernels.Axpy10(oh, weights[i], new global::System.ReadOnlySpan<float>(_valueCache, kvOffset + i * KvDim, HeadDim));
+                        }
+                        break;
+                    }
+                    case 3:
+
+                    {
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(40, 4, part, parts);
+                        Kernels.MatVec40x40(_xb2, _xb, new global::System.ReadOnlySpan<float>(w.Wo, l * ModelDim * ModelDim, 40 * 40), rs, re);
+                        break;
+                    }
+                    case 4:
+
+                    {
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(120, 4, part, parts);
+                        Kernels.MatVec120x40(_hb, _xb, new global::System.ReadOnlySpan<float>(w.WFc, l * FeedForwardDim * ModelDim, 120 * 40), rs, re);
+                        break;
+                    }
+                    case 5:
+
+                    {
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(40, 4, part, parts);
+                        Kernels.MatVec40x120(_xb2, _hb, new global::System.ReadOnlySpan<float>(w.WProj, l * ModelDim * FeedForwardDim, 40 * 120), rs, re);
+                        break;
+                    }
+                    case 6:
+
+                    {
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(70, 4, part, parts);
+                        Kernels.MatVec70x40(_logits, _x, new global::System.ReadOnlySpan<float>(w.Classifier, 0, 70 * 40), rs, re);
+                        break;
+                    }
+                    case 11:
+
+                    {
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(120, 2, part, parts);
+                        Kernels.MatMul120x40(_bqkv, _bxb, new global::System.ReadOnlySpan<float>(w.Wqkv, l * 3 * ModelDim * ModelDim, 120 * 40), n, rs, re);
+                        break;
+                    }
+                    case 12:
+
+                    {
+                        int layerBase = l * MaxSequenceLength * KvDim;
+                        (int ps, int pe) = global::SourceGenTransformer.WorkerPool.Range(n * Heads, 1, part, parts);
+                        for (int pair = ps; pair < pe; pair++)
+                        {
+                            int t = pair / Heads, h = pair % Heads, pos = _start + t;
+                            int kvOffset = layerBase + h / 1 * HeadDim;
+                            global::System.ReadOnlySpan<float> qh = new global::System.ReadOnlySpan<float>(_bqkv, t * 3 * ModelDim + h * HeadDim, HeadDim);
+                            global::System.Span<float> weights = new global::System.Span<float>(_batt, pair * MaxSequenceLength, pos + 1);
+                            // weights[i] = q (10) · k_i (10) / sqrt(10), then softmax over the attended positions
+                            for (int i = 0; i < pos + 1; i++)
+                                weights[i] = Kernels.Dot10(qh, new global::System.ReadOnlySpan<float>(_keyCache, kvOffset + i * KvDim, HeadDim)) * Scale;
+                            Kernels.Softmax(weights);
+                            // o (10) = sum over i of weights[i] * v_i (10)
+                            global::System.Span<float> oh = new global::System.Span<float>(_bxb, t * ModelDim + h * HeadDim, HeadDim);
+                            oh.Clear();
+                            for (int i = 0; i < pos + 1; i++)
+                                Kernels.Axpy10(oh, weights[i], new global::System.ReadOnlySpan<float>(_valueCache, kvOffset + i * KvDim, HeadDim));
+                        }
+                        break;
+                    }
+                    case 13:
+
+                    {
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(40, 2, part, parts);
+                        Kernels.MatMul40x40(_bxb2, _bxb, new global::System.ReadOnlySpan<float>(w.Wo, l * ModelDim * ModelDim, 40 * 40), n, rs, re);
+                        break;
+                    }
+                    case 14:
+
+                    {
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(120, 2, part, parts);
+                        Kernels.MatMul120x40(_bhb, _bxb, new global::System.ReadOnlySpan<float>(w.WFc, l * FeedForwardDim * ModelDim, 120 * 40), n, rs, re);
+                        break;
+                    }
+                    case 15:
+
+                    {
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(40, 2, part, parts);
+                        Kernels.MatMul40x120(_bxb2, _bhb, new global::System.ReadOnlySpan<float>(w.WProj, l * ModelDim * FeedForwardDim, 40 * 120), n, rs, re);
+                        break;
+                    }
                 }
             }
         }
@@ -311,16 +522,17 @@ partial class Models
         [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
         internal static class Kernels
         {
-            /// <summary>xout (120) = W (120 x 40) @ x (40); W row-major.</summary>
-            internal static void MatVec120x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w)
+            /// <summary>xout[rowStart..rowEnd) = (W (120 x 40) @ x (40))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+            internal static void MatVec120x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
             {
                 const int Rows = 120, Cols = 40;
-                if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec120x40");
+                if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec120x40");
                 ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
                 ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
                 ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+                int i = rowStart;
                 // Four rows per iteration: each x vector is loaded once for four rows.
-                for (int i = 0; i < 120; i += 4)
+                for (; i + 4 <= rowEnd; i += 4)
                 {
                     nuint r0 = (nuint)i * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
                     global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -357,18 +569,42 @@ partial class Models
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 2) = s2;
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 3) = s3;
                 }
+                // Leftover rows, one at a time.
+                for (; i < rowEnd; i++)
+                {
+                    nuint r0 = (nuint)i * Cols;
+                    global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 32; j += 16)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
+                        a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
+                        b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
+                    }
+                    // One more column vector: 40 % 16 = 8.
+
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, 32);
+                        a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + 32), x0, a0);
+                    }
+                    float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
+                }
             }
 
-            /// <summary>xout (40) = W (40 x 40) @ x (40); W row-major.</summary>
-            internal static void MatVec40x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w)
+            /// <summary>xout (120) = W (120 x 40) @ x (40): every row.</summary>
+            internal static void MatVec120x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec120x40(xout, x, w, 0, 120);
+
+            /// <summary>xout[rowStart..rowEnd) = (W (40 x 40) @ x (40))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+            internal static void MatVec40x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
             {
                 const int Rows = 40, Cols = 40;
-                if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec40x40");
+                if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec40x40");
                 ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
                 ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
                 ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+                int i = rowStart;
                 // Four rows per iteration: each x vector is loaded once for four rows.
-                for (int i = 0; i < 40; i += 4)
+                for (; i + 4 <= rowEnd; i += 4)
                 {
                     nuint r0 = (nuint)i * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
                     global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -405,18 +641,42 @@ partial class Models
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 2) = s2;
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 3) = s3;
                 }
+                // Leftover rows, one at a time.
+                for (; i < rowEnd; i++)
+                {
+                    nuint r0 = (nuint)i * Cols;
+                    global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 32; j += 16)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
+                        a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
+                        b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
+                    }
+                    // One more column vector: 40 % 16 = 8.
+
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, 32);
+                        a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + 32), x0, a0);
+                    }
+                    float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
+                }
             }
 
-            /// <summary>xout (40) = W (40 x 120) @ x (120); W row-major.</summary>
-            internal static void MatVec40x120(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w)
+            /// <summary>xout (40) = W (40 x 40) @ x (40): every row.</summary>
+            internal static void MatVec40x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec40x40(xout, x, w, 0, 40);
+
+            /// <summary>xout[rowStart..rowEnd) = (W (40 x 120) @ x (120))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+            internal static void MatVec40x120(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
             {
                 const int Rows = 40, Cols = 120;
-                if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec40x120");
+                if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec40x120");
                 ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
                 ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
                 ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+                int i = rowStart;
                 // Four rows per iteration: each x vector is loaded once for four rows.
-                for (int i = 0; i < 40; i += 4)
+                for (; i + 4 <= rowEnd; i += 4)
                 {
                     nuint r0 = (nuint)i * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
                     global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -453,18 +713,42 @@ partial class Models
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 2) = s2;
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 3) = s3;
                 }
+                // Leftover rows, one at a time.
+                for (; i < rowEnd; i++)
+                {
+                    nuint r0 = (nuint)i * Cols;
+                    global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 112; j += 16)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
+                        a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
+                        b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
+                    }
+                    // One more column vector: 120 % 16 = 8.
+
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, 112);
+                        a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + 112), x0, a0);
+                    }
+                    float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
+                }
             }
 
-            /// <summary>xout (70) = W (70 x 40) @ x (40); W row-major.</summary>
-            internal static void MatVec70x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w)
+            /// <summary>xout (40) = W (40 x 120) @ x (120): every row.</summary>
+            internal static void MatVec40x120(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec40x120(xout, x, w, 0, 40);
+
+            /// <summary>xout[rowStart..rowEnd) = (W (70 x 40) @ x (40))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+            internal static void MatVec70x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
             {
                 const int Rows = 70, Cols = 40;
-                if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec70x40");
+                if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec70x40");
                 ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
                 ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
                 ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+                int i = rowStart;
                 // Four rows per iteration: each x vector is loaded once for four rows.
-                for (int i = 0; i < 68; i += 4)
+                for (; i + 4 <= rowEnd; i += 4)
                 {
                     nuint r0 = (nuint)i * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
                     global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -501,8 +785,8 @@ partial class Models
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 2) = s2;
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 3) = s3;
                 }
-                // Leftover rows: 70 is not a multiple of 4.
-                for (int i = 68; i < Rows; i++)
+                // Leftover rows, one at a time.
+                for (; i < rowEnd; i++)
                 {
                     nuint r0 = (nuint)i * Cols;
                     global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -520,6 +804,396 @@ partial class Models
                     }
                     float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
+                }
+            }
+
+            /// <summary>xout (70) = W (70 x 40) @ x (40): every row.</summary>
+            internal static void MatVec70x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec70x40(xout, x, w, 0, 70);
+
+            /// <summary>xout (tokens x 120)[:, rowStart..rowEnd) = x (tokens x 40) @ W (120 x 40)ᵀ, for those rows of W; all row-major.</summary>
+            /// <remarks>Two weight rows by four tokens per pass: each weight vector is loaded (and widened) once for four tokens, eight FMA chains. One chain per output, so sums associate differently from the matrix-vector kernel (within float32 rounding).</remarks>
+            internal static void MatMul120x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd)
+            {
+                const int Out = 120, In = 40;
+                if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul120x40");
+                ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
+                ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
+                ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
+                {
+                    int r = rowStart;
+                    for (; r + 2 <= rowEnd; r += 2)
+                    {
+                        nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                        nuint w0 = (nuint)r * In, w1 = w0 + In;
+                        global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        for (nuint j = 0; j < 40; j += 8)
+                        {
+                            global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                            global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                            a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                            a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                            a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                            a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                            a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                            a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                            a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                            a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
+                        }
+                        float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                        float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                        float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                        float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                        float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                        float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
+                        float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
+                        float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
+                    }
+                    for (; r < rowEnd; r++)
+                    {
+                        nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                        nuint w0 = (nuint)r * In;
+                        global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        for (nuint j = 0; j < 40; j += 8)
+                        {
+                            global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                            a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                            a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                            a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                            a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                        }
+                        float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                        float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                        float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                        float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
+                    }
+                }
+                // Leftover tokens, one at a time.
+                for (; t < tokens; t++)
+                {
+                    int r = rowStart;
+                    for (; r + 2 <= rowEnd; r += 2)
+                    {
+                        nuint x0 = (nuint)t * In;
+                        nuint w0 = (nuint)r * In, w1 = w0 + In;
+                        global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        for (nuint j = 0; j < 40; j += 8)
+                        {
+                            global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                            global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                            a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                            a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        }
+                        float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                        float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                    }
+                    for (; r < rowEnd; r++)
+                    {
+                        nuint x0 = (nuint)t * In;
+                        nuint w0 = (nuint)r * In;
+                        global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        for (nuint j = 0; j < 40; j += 8)
+                        {
+                            global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                            a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        }
+                        float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    }
+                }
+            }
+
+            /// <summary>xout (tokens x 40)[:, rowStart..rowEnd) = x (tokens x 40) @ W (40 x 40)ᵀ, for those rows of W; all row-major.</summary>
+            /// <remarks>Two weight rows by four tokens per pass: each weight vector is loaded (and widened) once for four tokens, eight FMA chains. One chain per output, so sums associate differently from the matrix-vector kernel (within float32 rounding).</remarks>
+            internal static void MatMul40x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd)
+            {
+                const int Out = 40, In = 40;
+                if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul40x40");
+                ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
+                ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
+                ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
+                {
+                    int r = rowStart;
+                    for (; r + 2 <= rowEnd; r += 2)
+                    {
+                        nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                        nuint w0 = (nuint)r * In, w1 = w0 + In;
+                        global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        for (nuint j = 0; j < 40; j += 8)
+                        {
+                            global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                            global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                            a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                            a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                            a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                            a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                            a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                            a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                            a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                            a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
+                        }
+                        float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                        float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                        float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                        float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                        float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                        float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
+                        float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
+                        float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
+                    }
+                    for (; r < rowEnd; r++)
+                    {
+                        nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                        nuint w0 = (nuint)r * In;
+                        global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        for (nuint j = 0; j < 40; j += 8)
+                        {
+                            global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                            a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                            a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                            a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                            a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                        }
+                        float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                        float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                        float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                        float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
+                    }
+                }
+                // Leftover tokens, one at a time.
+                for (; t < tokens; t++)
+                {
+                    int r = rowStart;
+                    for (; r + 2 <= rowEnd; r += 2)
+                    {
+                        nuint x0 = (nuint)t * In;
+                        nuint w0 = (nuint)r * In, w1 = w0 + In;
+                        global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        for (nuint j = 0; j < 40; j += 8)
+                        {
+                            global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                            global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                            a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                            a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        }
+                        float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                        float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                    }
+                    for (; r < rowEnd; r++)
+                    {
+                        nuint x0 = (nuint)t * In;
+                        nuint w0 = (nuint)r * In;
+                        global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        for (nuint j = 0; j < 40; j += 8)
+                        {
+                            global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                            a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        }
+                        float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    }
+                }
+            }
+
+            /// <summary>xout (tokens x 40)[:, rowStart..rowEnd) = x (tokens x 120) @ W (40 x 120)ᵀ, for those rows of W; all row-major.</summary>
+            /// <remarks>Two weight rows by four tokens per pass: each weight vector is loaded (and widened) once for four tokens, eight FMA chains. One chain per output, so sums associate differently from the matrix-vector kernel (within float32 rounding).</remarks>
+            internal static void MatMul40x120(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd)
+            {
+                const int Out = 40, In = 120;
+                if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul40x120");
+                ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
+                ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
+                ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
+                {
+                    int r = rowStart;
+                    for (; r + 2 <= rowEnd; r += 2)
+                    {
+                        nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                        nuint w0 = (nuint)r * In, w1 = w0 + In;
+                        global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        for (nuint j = 0; j < 120; j += 8)
+                        {
+                            global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                            global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                            a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                            a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                            a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                            a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                            a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                            a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                            a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                            a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
+                        }
+                        float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                        float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                        float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                        float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                        float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                        float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
+                        float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
+                        float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
+                    }
+                    for (; r < rowEnd; r++)
+                    {
+                        nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                        nuint w0 = (nuint)r * In;
+                        global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        for (nuint j = 0; j < 120; j += 8)
+                        {
+                            global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                            a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                            a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                            a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                            a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                        }
+                        float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                        float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                        float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                        float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
+                    }
+                }
+                // Leftover tokens, one at a time.
+                for (; t < tokens; t++)
+                {
+                    int r = rowStart;
+                    for (; r + 2 <= rowEnd; r += 2)
+                    {
+                        nuint x0 = (nuint)t * In;
+                        nuint w0 = (nuint)r * In, w1 = w0 + In;
+                        global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        for (nuint j = 0; j < 120; j += 8)
+                        {
+                            global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                            global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                            a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                            a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        }
+                        float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                        float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                    }
+                    for (; r < rowEnd; r++)
+                    {
+                        nuint x0 = (nuint)t * In;
+                        nuint w0 = (nuint)r * In;
+                        global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        for (nuint j = 0; j < 120; j += 8)
+                        {
+                            global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                            global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                            a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        }
+                        float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                        global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    }
                 }
             }
 

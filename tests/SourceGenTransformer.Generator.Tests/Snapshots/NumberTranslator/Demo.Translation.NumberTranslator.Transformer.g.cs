@@ -603,16 +603,17 @@ partial class NumberTranslator
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     internal static class Kernels
     {
-        /// <summary>xout (192) = W (192 x 64) @ x (64); W row-major.</summary>
-        internal static void MatVec192x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w)
+        /// <summary>xout[rowStart..rowEnd) = (W (192 x 64) @ x (64))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+        internal static void MatVec192x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 192, Cols = 64;
-            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec192x64");
+            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec192x64");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+            int i = rowStart;
             // Four rows per iteration: each x vector is loaded once for four rows.
-            for (int i = 0; i < 192; i += 4)
+            for (; i + 4 <= rowEnd; i += 4)
             {
                 nuint r0 = (nuint)i * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
                 global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -640,18 +641,36 @@ partial class NumberTranslator
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 2) = s2;
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 3) = s3;
             }
+            // Leftover rows, one at a time.
+            for (; i < rowEnd; i++)
+            {
+                nuint r0 = (nuint)i * Cols;
+                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                for (nuint j = 0; j < 64; j += 16)
+                {
+                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
+                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
+                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
+                }
+                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
+                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
+            }
         }
 
-        /// <summary>xout (64) = W (64 x 64) @ x (64); W row-major.</summary>
-        internal static void MatVec64x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w)
+        /// <summary>xout (192) = W (192 x 64) @ x (64): every row.</summary>
+        internal static void MatVec192x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec192x64(xout, x, w, 0, 192);
+
+        /// <summary>xout[rowStart..rowEnd) = (W (64 x 64) @ x (64))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+        internal static void MatVec64x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 64, Cols = 64;
-            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec64x64");
+            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec64x64");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+            int i = rowStart;
             // Four rows per iteration: each x vector is loaded once for four rows.
-            for (int i = 0; i < 64; i += 4)
+            for (; i + 4 <= rowEnd; i += 4)
             {
                 nuint r0 = (nuint)i * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
                 global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -679,18 +698,36 @@ partial class NumberTranslator
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 2) = s2;
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 3) = s3;
             }
+            // Leftover rows, one at a time.
+            for (; i < rowEnd; i++)
+            {
+                nuint r0 = (nuint)i * Cols;
+                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                for (nuint j = 0; j < 64; j += 16)
+                {
+                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
+                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
+                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
+                }
+                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
+                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
+            }
         }
 
-        /// <summary>xout (128) = W (128 x 64) @ x (64); W row-major.</summary>
-        internal static void MatVec128x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w)
+        /// <summary>xout (64) = W (64 x 64) @ x (64): every row.</summary>
+        internal static void MatVec64x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec64x64(xout, x, w, 0, 64);
+
+        /// <summary>xout[rowStart..rowEnd) = (W (128 x 64) @ x (64))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+        internal static void MatVec128x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 128, Cols = 64;
-            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec128x64");
+            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec128x64");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+            int i = rowStart;
             // Four rows per iteration: each x vector is loaded once for four rows.
-            for (int i = 0; i < 128; i += 4)
+            for (; i + 4 <= rowEnd; i += 4)
             {
                 nuint r0 = (nuint)i * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
                 global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -718,18 +755,36 @@ partial class NumberTranslator
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 2) = s2;
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 3) = s3;
             }
+            // Leftover rows, one at a time.
+            for (; i < rowEnd; i++)
+            {
+                nuint r0 = (nuint)i * Cols;
+                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                for (nuint j = 0; j < 64; j += 16)
+                {
+                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
+                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
+                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
+                }
+                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
+                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
+            }
         }
 
-        /// <summary>xout (64) = W (64 x 128) @ x (128); W row-major.</summary>
-        internal static void MatVec64x128(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w)
+        /// <summary>xout (128) = W (128 x 64) @ x (64): every row.</summary>
+        internal static void MatVec128x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec128x64(xout, x, w, 0, 128);
+
+        /// <summary>xout[rowStart..rowEnd) = (W (64 x 128) @ x (128))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+        internal static void MatVec64x128(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 64, Cols = 128;
-            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec64x128");
+            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec64x128");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+            int i = rowStart;
             // Four rows per iteration: each x vector is loaded once for four rows.
-            for (int i = 0; i < 64; i += 4)
+            for (; i + 4 <= rowEnd; i += 4)
             {
                 nuint r0 = (nuint)i * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
                 global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -757,18 +812,36 @@ partial class NumberTranslator
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 2) = s2;
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 3) = s3;
             }
+            // Leftover rows, one at a time.
+            for (; i < rowEnd; i++)
+            {
+                nuint r0 = (nuint)i * Cols;
+                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                for (nuint j = 0; j < 128; j += 16)
+                {
+                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
+                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
+                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
+                }
+                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
+                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
+            }
         }
 
-        /// <summary>xout (35) = W (35 x 64) @ x (64); W row-major.</summary>
-        internal static void MatVec35x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w)
+        /// <summary>xout (64) = W (64 x 128) @ x (128): every row.</summary>
+        internal static void MatVec64x128(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec64x128(xout, x, w, 0, 64);
+
+        /// <summary>xout[rowStart..rowEnd) = (W (35 x 64) @ x (64))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+        internal static void MatVec35x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 35, Cols = 64;
-            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec35x64");
+            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec35x64");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+            int i = rowStart;
             // Four rows per iteration: each x vector is loaded once for four rows.
-            for (int i = 0; i < 32; i += 4)
+            for (; i + 4 <= rowEnd; i += 4)
             {
                 nuint r0 = (nuint)i * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
                 global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -796,8 +869,8 @@ partial class NumberTranslator
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 2) = s2;
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 3) = s3;
             }
-            // Leftover rows: 35 is not a multiple of 4.
-            for (int i = 32; i < Rows; i++)
+            // Leftover rows, one at a time.
+            for (; i < rowEnd; i++)
             {
                 nuint r0 = (nuint)i * Cols;
                 global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -811,6 +884,9 @@ partial class NumberTranslator
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
             }
         }
+
+        /// <summary>xout (35) = W (35 x 64) @ x (64): every row.</summary>
+        internal static void MatVec35x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec35x64(xout, x, w, 0, 35);
 
         /// <summary>xout (rows x 192) = x (rows x 64) @ W (192 x 64)ᵀ + bias (192); all row-major.</summary>
         /// <remarks>Four rows of x per pass over W: each weight vector is loaded once for four FMAs (matrix-matrix, not four matrix-vector products).</remarks>

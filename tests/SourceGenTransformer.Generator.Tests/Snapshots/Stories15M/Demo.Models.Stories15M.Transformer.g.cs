@@ -21,7 +21,7 @@ namespace Demo.Models;
 /// <item><term>parameters</term><description>24407712</description></item>
 /// </list>
 /// </remarks>
-partial class Stories15M : global::SourceGenTransformer.IDecoderModel
+partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::System.IDisposable
 {
     /// <summary>Blocks in the stack.</summary>
     public const int Layers = 6;
@@ -57,8 +57,19 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel
     public const long ParameterCount = 24407712;
 
     private readonly Weights _weights;
+    private readonly global::SourceGenTransformer.WorkerPool _pool;
 
-    private Stories15M(Weights weights) => _weights = weights;
+    private Stories15M(Weights weights, global::SourceGenTransformer.WorkerPool pool)
+    {
+        _weights = weights;
+        _pool = pool;
+    }
+
+    /// <summary>Threads the kernels run on, the caller's included (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>).</summary>
+    public int Threads => _pool.Threads;
+
+    /// <summary>Stops the model's worker threads. Sessions of a disposed model throw <see cref="global::System.ObjectDisposedException"/>.</summary>
+    public void Dispose() => _pool.Dispose();
 
     /// <summary>cos (MaxSequenceLength, HeadDim / 2) of pos * theta^(-2i/HeadDim), computed once, in float32 as PyTorch does.</summary>
     private static readonly float[] RopeCos = RopeTable(cos: true);
@@ -83,21 +94,35 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel
     }
 
     /// <summary>
-    /// Loads the weights from a safetensors file with Hugging Face LlamaForCausalLM names (model.embed_tokens.weight, model.layers.{i}.self_attn.q_proj.weight, ...). F32, F16 and BF16 tensors load (widened to float32).
+    /// Loads the weights from a safetensors file with Hugging Face LlamaForCausalLM names (model.embed_tokens.weight, model.layers.{i}.self_attn.q_proj.weight, ...). F32, F16 and BF16 tensors load (matrices widened to float32).
     /// A llama2.c checkpoint (model.bin, version 0 or 1) loads too; its interleaved RoPE rows are permuted to rotate-half at load.
+    /// The model owns worker threads (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>, default one per processor); dispose it to stop them.
     /// </summary>
     /// <exception cref="global::System.IO.FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
-    public static Stories15M Load(string safetensorsPath)
+    public static Stories15M Load(string safetensorsPath) => Load(safetensorsPath, null);
+
+    /// <summary>
+    /// Loads the weights from a safetensors file with Hugging Face LlamaForCausalLM names (model.embed_tokens.weight, model.layers.{i}.self_attn.q_proj.weight, ...). F32, F16 and BF16 tensors load (matrices widened to float32).
+    /// A llama2.c checkpoint (model.bin, version 0 or 1) loads too; its interleaved RoPE rows are permuted to rotate-half at load.
+    /// The model owns worker threads (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>, default one per processor); dispose it to stop them.
+    /// </summary>
+    /// <exception cref="global::System.IO.FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>
+    [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
+    /// <param name="safetensorsPath">The weight file.</param>
+    /// <param name="options">How the model runs (threads); null for the defaults.</param>
+    public static Stories15M Load(string safetensorsPath, global::SourceGenTransformer.ModelOptions? options)
     {
+        options?.Validate();
         using global::SourceGenTransformer.ITensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);
-        return new Stories15M(Weights.Read(file));
+        return new Stories15M(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0));
     }
 
     /// <summary>Creates a session: a KV cache and buffers for one sequence, allocated once. A session is not thread-safe; use one per thread.</summary>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
-    public Session CreateSession() => new Session(_weights);
+    public Session CreateSession() => new Session(_weights, _pool);
 
     int global::SourceGenTransformer.IDecoderModel.VocabSize => VocabSize;
     int global::SourceGenTransformer.IDecoderModel.MaxSequenceLength => MaxSequenceLength;
@@ -145,7 +170,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel
         }
     }
 
-    /// <summary>The model's weights in float32, row-major, layers stacked; every matrix is (out, in), so xout = W @ x.</summary>
+    /// <summary>The model's weights, row-major, layers stacked; every matrix is (out, in), so xout = W @ x. Matrices are float32; embeddings and norms float32.</summary>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     internal sealed class Weights
     {
@@ -181,20 +206,26 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel
                 file.ReadInto(p + "mlp.down_proj.weight", new long[] { ModelDim, FeedForwardDim }, new global::System.Span<float>(w.WDown, l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim));
             }
             file.ReadInto("model.norm.weight", new long[] { ModelDim }, w.FinalNorm);
-            file.ReadInto("lm_head.weight", new long[] { VocabSize, ModelDim }, w.Classifier);
+            file.ReadInto("lm_head.weight", new long[] { VocabSize, ModelDim }, new global::System.Span<float>(w.Classifier, 0, VocabSize * ModelDim));
             return w;
         }
     }
 
     /// <summary>
     /// One sequence being decoded: the KV cache and every activation buffer, allocated once when the session is
-    /// created. <see cref="Forward(int)"/> allocates nothing. Not thread-safe: use one session per thread.
+    /// created. <see cref="Forward(int)"/> allocates nothing. Not thread-safe: use one session per thread (sessions
+    /// of one model share its worker threads, taking turns).
     /// </summary>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
-    public sealed class Session : global::SourceGenTransformer.IDecoderSession
+    public sealed class Session : global::SourceGenTransformer.IDecoderSession, global::SourceGenTransformer.IParallelWork
     {
+        /// <summary>Prompt tokens run together through each layer (<see cref="Forward(global::System.ReadOnlySpan{int})"/>).</summary>
+        public const int PromptBlock = 64;
+
         private readonly Weights _w;
+        private readonly global::SourceGenTransformer.WorkerPool _pool;
         private int _position;
+        private int _job, _layer, _start, _tokens; // what Execute runs: the job, its layer, first position and token count
         private readonly float[] _x = new float[ModelDim];            // (dim) the residual stream at the current position
         private readonly float[] _xb = new float[ModelDim];           // (dim) a sub-block's normed input, then the attention output
         private readonly float[] _xb2 = new float[ModelDim];          // (dim) a sub-block's output before the residual add
@@ -205,8 +236,21 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel
         private readonly float[] _logits = new float[VocabSize];      // (vocab) next-token logits
         private readonly float[] _keyCache = new float[Layers * MaxSequenceLength * KvDim];    // (layer, seq, kv_dim)
         private readonly float[] _valueCache = new float[Layers * MaxSequenceLength * KvDim];  // (layer, seq, kv_dim)
+        // A block of prompt tokens: the same buffers with a leading (block) dimension.
+        private readonly float[] _bx = new float[PromptBlock * ModelDim];        // (block, dim) residual streams
+        private readonly float[] _bxb = new float[PromptBlock * ModelDim];       // (block, dim) normed inputs, then attention outputs
+        private readonly float[] _bxb2 = new float[PromptBlock * ModelDim];      // (block, dim) sub-block outputs
+        private readonly float[] _bhb = new float[PromptBlock * FeedForwardDim]; // (block, ffn) feed-forward hidden
+        private readonly float[] _bhb2 = new float[PromptBlock * FeedForwardDim]; // (block, ffn) up projections
+        private readonly float[] _bq = new float[PromptBlock * ModelDim];          // (block, dim) queries
+        private readonly float[] _batt = new float[PromptBlock * Heads * MaxSequenceLength]; // (block, heads, seq) attention weights
 
-        internal Session(Weights weights) => _w = weights;
+        internal Session(Weights weights, global::SourceGenTransformer.WorkerPool pool)
+
+        {
+            _w = weights;
+            _pool = pool;
+        }
 
         /// <summary>Tokens consumed so far: the position the next token will take.</summary>
         public int Position => _position;
@@ -217,11 +261,17 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel
         {
             if ((uint)token >= VocabSize) global::SourceGenTransformer.TransformerErrors.TokenOutOfRange(nameof(token), token, VocabSize);
             if (_position >= MaxSequenceLength) global::SourceGenTransformer.TransformerErrors.ContextFull(nameof(token), _position, 1, MaxSequenceLength);
-            Step(token, computeLogits: true);
+            Step(token);
+            Logits();
             return _logits;
         }
 
-        /// <summary>Consumes a block of tokens (a prompt) and returns the logits (VocabSize) after the last. Checks every token before consuming any.</summary>
+        /// <summary>
+        /// Consumes a block of tokens (a prompt) and returns the logits (VocabSize) after the last. Checks every token before
+        /// consuming any. Runs <see cref="PromptBlock"/> positions at a time as matrix-matrix products with causal attention
+        /// over the block, so a prompt costs far less than the same tokens one by one; the logits agree with token-by-token
+        /// decoding to float32 rounding (sums associate differently), not bit for bit.
+        /// </summary>
         /// <exception cref="global::System.ArgumentException">The block is empty, holds a token outside [0, VocabSize), or would take the session past MaxSequenceLength.</exception>
         public global::System.ReadOnlySpan<float> Forward(global::System.ReadOnlySpan<int> tokens)
         {
@@ -231,8 +281,12 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel
             {
                 if ((uint)tokens[i] >= VocabSize) global::SourceGenTransformer.TransformerErrors.TokenOutOfRange(nameof(tokens), i, tokens[i], VocabSize);
             }
-            // Only the last position's logits are needed; the classifier is skipped before it.
-            for (int i = 0; i < tokens.Length; i++) Step(tokens[i], computeLogits: i == tokens.Length - 1);
+            for (int i = 0; i < tokens.Length; i += PromptBlock)
+            {
+                StepBlock(tokens.Slice(i, global::System.Math.Min(PromptBlock, tokens.Length - i)));
+            }
+            // Only the last position's logits are needed: its residual stream goes through the classifier.
+            Logits();
             return _logits;
         }
 
@@ -240,11 +294,20 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel
         /// <remarks>The cache is not cleared: a row is always written before it is read.</remarks>
         public void Reset() => _position = 0;
 
-        /// <summary>The forward pass for one token at <see cref="Position"/>; advances the position.</summary>
-        private void Step(int token, bool computeLogits)
+        /// <summary>Runs <paramref name="job"/> of <paramref name="layer"/> on every worker (see Execute).</summary>
+        private void Run(int job, int layer)
+        {
+            _job = job;
+            _layer = layer;
+            _pool.Run(this);
+        }
+
+        /// <summary>The forward pass for one token at <see cref="Position"/>, up to the final residual stream in _x; advances the position.</summary>
+        private void Step(int token)
         {
             Weights w = _w;
             int pos = _position;
+            _start = pos;
             // x (288) = token_embedding[token]
             new global::System.ReadOnlySpan<float>(w.TokenEmbedding, token * ModelDim, ModelDim).CopyTo(_x);
             // This position's rotary angles: cos, sin (24).
@@ -254,65 +317,243 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel
             {
                 // xb (288) = rmsnorm(x) * input_layernorm[l]
                 Kernels.RmsNorm288(_xb, _x, new global::System.ReadOnlySpan<float>(w.AttentionNorm, l * ModelDim, ModelDim));
-
-                // q (288) = wq[l] (288x288) @ xb (288)
-                Kernels.MatVec288x288(_q, _xb, new global::System.ReadOnlySpan<float>(w.Wq, l * ModelDim * ModelDim, ModelDim * ModelDim));
-                // k, v (288) = wk[l], wv[l] (288x288) @ xb, written straight into this position's cache row
+                // q (288) = wq[l] @ xb; k, v (288) = wk[l], wv[l] @ xb, straight into this position's cache row (rows split across workers)
+                Run(1, l);
                 int cacheRow = (l * MaxSequenceLength + pos) * KvDim;
-                global::System.Span<float> k = new global::System.Span<float>(_keyCache, cacheRow, KvDim);
-                Kernels.MatVec288x288(k, _xb, new global::System.ReadOnlySpan<float>(w.Wk, l * KvDim * ModelDim, KvDim * ModelDim));
-                Kernels.MatVec288x288(new global::System.Span<float>(_valueCache, cacheRow, KvDim), _xb, new global::System.ReadOnlySpan<float>(w.Wv, l * KvDim * ModelDim, KvDim * ModelDim));
                 // RoPE: rotate q (6 heads) and k (6 heads) by this position's angles
                 Kernels.Rope(_q, Heads, cos, sin);
-                Kernels.Rope(k, KvHeads, cos, sin);
-
-                // xb (288) = causal attention of q over positions 0..pos
-                Attention(l, pos, _q);
+                Kernels.Rope(new global::System.Span<float>(_keyCache, cacheRow, KvDim), KvHeads, cos, sin);
+                // xb (288) = causal attention of q over positions 0..pos (heads split across workers)
+                Run(2, l);
                 // x (288) += wo[l] (288x288) @ xb
-                Kernels.MatVec288x288(_xb2, _xb, new global::System.ReadOnlySpan<float>(w.Wo, l * ModelDim * ModelDim, ModelDim * ModelDim));
+                Run(3, l);
                 Kernels.Add288(_x, _xb2);
 
                 // xb (288) = rmsnorm(x) * post_attention_layernorm[l]
                 Kernels.RmsNorm288(_xb, _x, new global::System.ReadOnlySpan<float>(w.FfnNorm, l * ModelDim, ModelDim));
                 // hb (768) = gate[l] (768x288) @ xb; hb2 (768) = up[l] (768x288) @ xb
-                Kernels.MatVec768x288(_hb, _xb, new global::System.ReadOnlySpan<float>(w.WGate, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
-                Kernels.MatVec768x288(_hb2, _xb, new global::System.ReadOnlySpan<float>(w.WUp, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
+                Run(4, l);
                 // hb = silu(hb) * hb2
                 Kernels.SwiGlu768(_hb, _hb2);
                 // x (288) += down[l] (288x768) @ hb
-                Kernels.MatVec288x768(_xb2, _hb, new global::System.ReadOnlySpan<float>(w.WDown, l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim));
+                Run(5, l);
                 Kernels.Add288(_x, _xb2);
             }
             _position = pos + 1;
-            if (!computeLogits) return;
+        }
 
-            // logits (32000) = classifier (32000x288) @ (rmsnorm(x) * norm)
-            Kernels.RmsNorm288(_x, _x, w.FinalNorm);
-            Kernels.MatVec32000x288(_logits, _x, w.Classifier);
+        /// <summary>logits (32000) = classifier (32000x288) @ norm(x), x being the last position's residual stream.</summary>
+        private void Logits()
+        {
+            Kernels.RmsNorm288(_x, _x, _w.FinalNorm);
+            Run(6, 0);
         }
 
         /// <summary>
-        /// xb (dim) = for each head h: softmax(q_h · k_t / sqrt(48), t = 0..pos) weighted sum of v_t, reading key/value head
-        /// h / 1 (grouped-query attention). Causal by construction: the cache holds nothing after pos yet.
+        /// The forward pass for a block of tokens at positions Position.., every layer as matrix-matrix products over the
+        /// block; leaves the last token's residual stream in _x and advances the position.
         /// </summary>
-        private void Attention(int layer, int pos, global::System.ReadOnlySpan<float> q)
+        private void StepBlock(global::System.ReadOnlySpan<int> tokens)
         {
-            const float Scale = 0.14433756f; // 1 / sqrt(head_dim)
-            int layerBase = layer * MaxSequenceLength * KvDim;
-            for (int h = 0; h < Heads; h++)
+            Weights w = _w;
+            int n = tokens.Length, start = _position;
+            _start = start;
+            _tokens = n;
+            // bx (n, dim) = token_embedding[tokens]
+            for (int t = 0; t < n; t++)
+                new global::System.ReadOnlySpan<float>(w.TokenEmbedding, tokens[t] * ModelDim, ModelDim).CopyTo(new global::System.Span<float>(_bx, t * ModelDim, ModelDim));
+            for (int l = 0; l < Layers; l++)
             {
-                int kvOffset = layerBase + h / 1 * HeadDim;
-                global::System.ReadOnlySpan<float> qh = q.Slice(h * HeadDim, HeadDim);
-                global::System.Span<float> weights = new global::System.Span<float>(_att, h * MaxSequenceLength, pos + 1);
-                // weights[i] = q (48) · k_i (48) / sqrt(48), then softmax over the attended positions
-                for (int i = 0; i < pos + 1; i++)
-                    weights[i] = Kernels.Dot48(qh, new global::System.ReadOnlySpan<float>(_keyCache, kvOffset + i * KvDim, HeadDim)) * Scale;
-                Kernels.Softmax(weights);
-                // o (48) = sum over i of weights[i] * v_i (48)
-                global::System.Span<float> oh = new global::System.Span<float>(_xb, h * HeadDim, HeadDim);
-                oh.Clear();
-                for (int i = 0; i < pos + 1; i++)
-                    Kernels.Axpy48(oh, weights[i], new global::System.ReadOnlySpan<float>(_valueCache, kvOffset + i * KvDim, HeadDim));
+                // bxb = rmsnorm(bx) row by row
+                for (int t = 0; t < n; t++)
+                    Kernels.RmsNorm288(new global::System.Span<float>(_bxb, t * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(_bx, t * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(w.AttentionNorm, l * ModelDim, ModelDim));
+                // bq (n, dim) = bxb @ wqᵀ; k, v (n, kv_dim) = bxb @ wkᵀ, wvᵀ straight into the cache rows start..start+n
+                Run(11, l);
+                // RoPE at each token's own position
+                for (int t = 0; t < n; t++)
+                {
+                    int pos = start + t;
+                    global::System.ReadOnlySpan<float> cos = new global::System.ReadOnlySpan<float>(RopeCos, pos * 24, 24), sin = new global::System.ReadOnlySpan<float>(RopeSin, pos * 24, 24);
+                    Kernels.Rope(new global::System.Span<float>(_bq, t * ModelDim, ModelDim), Heads, cos, sin);
+                    Kernels.Rope(new global::System.Span<float>(_keyCache, (l * MaxSequenceLength + pos) * KvDim, KvDim), KvHeads, cos, sin);
+                }
+                // bxb (n, dim) = causal attention: token t attends positions 0..start+t ((token, head) pairs split across workers)
+                Run(12, l);
+                // bx += bxb @ woᵀ
+                Run(13, l);
+                for (int t = 0; t < n; t++) Kernels.Add288(new global::System.Span<float>(_bx, t * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(_bxb2, t * ModelDim, ModelDim));
+                // bxb = rmsnorm(bx); bhb = silu(bxb @ gateᵀ) * (bxb @ upᵀ); bx += bhb @ downᵀ
+                for (int t = 0; t < n; t++)
+                    Kernels.RmsNorm288(new global::System.Span<float>(_bxb, t * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(_bx, t * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(w.FfnNorm, l * ModelDim, ModelDim));
+                Run(14, l);
+                for (int t = 0; t < n; t++) Kernels.SwiGlu768(new global::System.Span<float>(_bhb, t * FeedForwardDim, FeedForwardDim), new global::System.ReadOnlySpan<float>(_bhb2, t * FeedForwardDim, FeedForwardDim));
+                Run(15, l);
+                for (int t = 0; t < n; t++) Kernels.Add288(new global::System.Span<float>(_bx, t * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(_bxb2, t * ModelDim, ModelDim));
+            }
+            new global::System.ReadOnlySpan<float>(_bx, (n - 1) * ModelDim, ModelDim).CopyTo(_x);
+            _position = start + n;
+        }
+
+        /// <summary>Runs this worker's share of the current job: a range of matrix rows, or of attention heads.</summary>
+        void global::SourceGenTransformer.IParallelWork.Execute(int part, int parts)
+        {
+            Weights w = _w;
+            int l = _layer, n = _tokens;
+            const float Scale = 0.14433756f; // 1 / sqrt(head_dim)
+            switch (_job)
+            {
+                case 1:
+
+                {
+                    int cacheRow = (l * MaxSequenceLength + _start) * KvDim;
+
+                    {
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 4, part, parts);
+                        Kernels.MatVec288x288(_q, _xb, new global::System.ReadOnlySpan<float>(w.Wq, l * ModelDim * ModelDim, 288 * 288), rs, re);
+                    }
+
+                    {
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 4, part, parts);
+                        Kernels.MatVec288x288(new global::System.Span<float>(_keyCache, cacheRow, KvDim), _xb, new global::System.ReadOnlySpan<float>(w.Wk, l * KvDim * ModelDim, 288 * 288), rs, re);
+                    }
+
+                    {
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 4, part, parts);
+                        Kernels.MatVec288x288(new global::System.Span<float>(_valueCache, cacheRow, KvDim), _xb, new global::System.ReadOnlySpan<float>(w.Wv, l * KvDim * ModelDim, 288 * 288), rs, re);
+                    }
+                    break;
+                }
+                case 2:
+
+                {
+                    int pos = _start, layerBase = l * MaxSequenceLength * KvDim;
+                    (int hs, int he) = global::SourceGenTransformer.WorkerPool.Range(Heads, 1, part, parts);
+                    for (int h = hs; h < he; h++)
+                    {
+                        int kvOffset = layerBase + h / 1 * HeadDim;
+                        global::System.ReadOnlySpan<float> qh = new global::System.ReadOnlySpan<float>(_q, h * HeadDim, HeadDim);
+                        global::System.Span<float> weights = new global::System.Span<float>(_att, h * MaxSequenceLength, pos + 1);
+                        // weights[i] = q (48) · k_i (48) / sqrt(48), then softmax over the attended positions
+                        for (int i = 0; i < pos + 1; i++)
+                            weights[i] = Kernels.Dot48(qh, new global::System.ReadOnlySpan<float>(_keyCache, kvOffset + i * KvDim, HeadDim)) * Scale;
+                        Kernels.Softmax(weights);
+                        // o (48) = sum over i of weights[i] * v_i (48)
+                        global::System.Span<float> oh = new global::System.Span<float>(_xb, h * HeadDim, HeadDim);
+                        oh.Clear();
+                        for (int i = 0; i < pos + 1; i++)
+                            Kernels.Axpy48(oh, weights[i], new global::System.ReadOnlySpan<float>(_valueCache, kvOffset + i * KvDim, HeadDim));
+                    }
+                    break;
+                }
+                case 3:
+
+                {
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 4, part, parts);
+                    Kernels.MatVec288x288(_xb2, _xb, new global::System.ReadOnlySpan<float>(w.Wo, l * ModelDim * ModelDim, 288 * 288), rs, re);
+                    break;
+                }
+                case 4:
+
+                {
+
+                    {
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(768, 4, part, parts);
+                        Kernels.MatVec768x288(_hb, _xb, new global::System.ReadOnlySpan<float>(w.WGate, l * FeedForwardDim * ModelDim, 768 * 288), rs, re);
+                    }
+
+                    {
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(768, 4, part, parts);
+                        Kernels.MatVec768x288(_hb2, _xb, new global::System.ReadOnlySpan<float>(w.WUp, l * FeedForwardDim * ModelDim, 768 * 288), rs, re);
+                    }
+                    break;
+                }
+                case 5:
+
+                {
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 4, part, parts);
+                    Kernels.MatVec288x768(_xb2, _hb, new global::System.ReadOnlySpan<float>(w.WDown, l * ModelDim * FeedForwardDim, 288 * 768), rs, re);
+                    break;
+                }
+                case 6:
+
+                {
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(32000, 4, part, parts);
+                    Kernels.MatVec32000x288(_logits, _x, new global::System.ReadOnlySpan<float>(w.Classifier, 0, 32000 * 288), rs, re);
+                    break;
+                }
+                case 11:
+
+                {
+                    int cacheRow = (l * MaxSequenceLength + _start) * KvDim;
+
+                    {
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 2, part, parts);
+                        Kernels.MatMul288x288(_bq, _bxb, new global::System.ReadOnlySpan<float>(w.Wq, l * ModelDim * ModelDim, 288 * 288), n, rs, re);
+                    }
+
+                    {
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 2, part, parts);
+                        Kernels.MatMul288x288(new global::System.Span<float>(_keyCache, cacheRow, n * KvDim), _bxb, new global::System.ReadOnlySpan<float>(w.Wk, l * KvDim * ModelDim, 288 * 288), n, rs, re);
+                    }
+
+                    {
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 2, part, parts);
+                        Kernels.MatMul288x288(new global::System.Span<float>(_valueCache, cacheRow, n * KvDim), _bxb, new global::System.ReadOnlySpan<float>(w.Wv, l * KvDim * ModelDim, 288 * 288), n, rs, re);
+                    }
+                    break;
+                }
+                case 12:
+
+                {
+                    int layerBase = l * MaxSequenceLength * KvDim;
+                    (int ps, int pe) = global::SourceGenTransformer.WorkerPool.Range(n * Heads, 1, part, parts);
+                    for (int pair = ps; pair < pe; pair++)
+                    {
+                        int t = pair / Heads, h = pair % Heads, pos = _start + t;
+                        int kvOffset = layerBase + h / 1 * HeadDim;
+                        global::System.ReadOnlySpan<float> qh = new global::System.ReadOnlySpan<float>(_bq, t * ModelDim + h * HeadDim, HeadDim);
+                        global::System.Span<float> weights = new global::System.Span<float>(_batt, pair * MaxSequenceLength, pos + 1);
+                        // weights[i] = q (48) · k_i (48) / sqrt(48), then softmax over the attended positions
+                        for (int i = 0; i < pos + 1; i++)
+                            weights[i] = Kernels.Dot48(qh, new global::System.ReadOnlySpan<float>(_keyCache, kvOffset + i * KvDim, HeadDim)) * Scale;
+                        Kernels.Softmax(weights);
+                        // o (48) = sum over i of weights[i] * v_i (48)
+                        global::System.Span<float> oh = new global::System.Span<float>(_bxb, t * ModelDim + h * HeadDim, HeadDim);
+                        oh.Clear();
+                        for (int i = 0; i < pos + 1; i++)
+                            Kernels.Axpy48(oh, weights[i], new global::System.ReadOnlySpan<float>(_valueCache, kvOffset + i * KvDim, HeadDim));
+                    }
+                    break;
+                }
+                case 13:
+
+                {
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 2, part, parts);
+                    Kernels.MatMul288x288(_bxb2, _bxb, new global::System.ReadOnlySpan<float>(w.Wo, l * ModelDim * ModelDim, 288 * 288), n, rs, re);
+                    break;
+                }
+                case 14:
+
+                {
+
+                    {
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(768, 2, part, parts);
+                        Kernels.MatMul768x288(_bhb, _bxb, new global::System.ReadOnlySpan<float>(w.WGate, l * FeedForwardDim * ModelDim, 768 * 288), n, rs, re);
+                    }
+
+                    {
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(768, 2, part, parts);
+                        Kernels.MatMul768x288(_bhb2, _bxb, new global::System.ReadOnlySpan<float>(w.WUp, l * FeedForwardDim * ModelDim, 768 * 288), n, rs, re);
+                    }
+                    break;
+                }
+                case 15:
+
+                {
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 2, part, parts);
+                    Kernels.MatMul288x768(_bxb2, _bhb, new global::System.ReadOnlySpan<float>(w.WDown, l * ModelDim * FeedForwardDim, 288 * 768), n, rs, re);
+                    break;
+                }
             }
         }
     }
@@ -325,16 +566,17 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     internal static class Kernels
     {
-        /// <summary>xout (288) = W (288 x 288) @ x (288); W row-major.</summary>
-        internal static void MatVec288x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w)
+        /// <summary>xout[rowStart..rowEnd) = (W (288 x 288) @ x (288))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+        internal static void MatVec288x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 288, Cols = 288;
-            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec288x288");
+            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec288x288");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+            int i = rowStart;
             // Four rows per iteration: each x vector is loaded once for four rows.
-            for (int i = 0; i < 288; i += 4)
+            for (; i + 4 <= rowEnd; i += 4)
             {
                 nuint r0 = (nuint)i * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
                 global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -362,18 +604,36 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 2) = s2;
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 3) = s3;
             }
+            // Leftover rows, one at a time.
+            for (; i < rowEnd; i++)
+            {
+                nuint r0 = (nuint)i * Cols;
+                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                for (nuint j = 0; j < 288; j += 16)
+                {
+                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
+                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
+                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
+                }
+                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
+                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
+            }
         }
 
-        /// <summary>xout (768) = W (768 x 288) @ x (288); W row-major.</summary>
-        internal static void MatVec768x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w)
+        /// <summary>xout (288) = W (288 x 288) @ x (288): every row.</summary>
+        internal static void MatVec288x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec288x288(xout, x, w, 0, 288);
+
+        /// <summary>xout[rowStart..rowEnd) = (W (768 x 288) @ x (288))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+        internal static void MatVec768x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 768, Cols = 288;
-            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec768x288");
+            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec768x288");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+            int i = rowStart;
             // Four rows per iteration: each x vector is loaded once for four rows.
-            for (int i = 0; i < 768; i += 4)
+            for (; i + 4 <= rowEnd; i += 4)
             {
                 nuint r0 = (nuint)i * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
                 global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -401,18 +661,36 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 2) = s2;
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 3) = s3;
             }
+            // Leftover rows, one at a time.
+            for (; i < rowEnd; i++)
+            {
+                nuint r0 = (nuint)i * Cols;
+                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                for (nuint j = 0; j < 288; j += 16)
+                {
+                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
+                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
+                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
+                }
+                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
+                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
+            }
         }
 
-        /// <summary>xout (288) = W (288 x 768) @ x (768); W row-major.</summary>
-        internal static void MatVec288x768(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w)
+        /// <summary>xout (768) = W (768 x 288) @ x (288): every row.</summary>
+        internal static void MatVec768x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec768x288(xout, x, w, 0, 768);
+
+        /// <summary>xout[rowStart..rowEnd) = (W (288 x 768) @ x (768))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+        internal static void MatVec288x768(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 288, Cols = 768;
-            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec288x768");
+            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec288x768");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+            int i = rowStart;
             // Four rows per iteration: each x vector is loaded once for four rows.
-            for (int i = 0; i < 288; i += 4)
+            for (; i + 4 <= rowEnd; i += 4)
             {
                 nuint r0 = (nuint)i * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
                 global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -440,18 +718,36 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 2) = s2;
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 3) = s3;
             }
+            // Leftover rows, one at a time.
+            for (; i < rowEnd; i++)
+            {
+                nuint r0 = (nuint)i * Cols;
+                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                for (nuint j = 0; j < 768; j += 16)
+                {
+                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
+                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
+                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
+                }
+                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
+                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
+            }
         }
 
-        /// <summary>xout (32000) = W (32000 x 288) @ x (288); W row-major.</summary>
-        internal static void MatVec32000x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w)
+        /// <summary>xout (288) = W (288 x 768) @ x (768): every row.</summary>
+        internal static void MatVec288x768(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec288x768(xout, x, w, 0, 288);
+
+        /// <summary>xout[rowStart..rowEnd) = (W (32000 x 288) @ x (288))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+        internal static void MatVec32000x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 32000, Cols = 288;
-            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec32000x288");
+            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec32000x288");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+            int i = rowStart;
             // Four rows per iteration: each x vector is loaded once for four rows.
-            for (int i = 0; i < 32000; i += 4)
+            for (; i + 4 <= rowEnd; i += 4)
             {
                 nuint r0 = (nuint)i * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
                 global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -478,6 +774,410 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 1) = s1;
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 2) = s2;
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 3) = s3;
+            }
+            // Leftover rows, one at a time.
+            for (; i < rowEnd; i++)
+            {
+                nuint r0 = (nuint)i * Cols;
+                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                for (nuint j = 0; j < 288; j += 16)
+                {
+                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
+                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
+                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
+                }
+                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
+                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
+            }
+        }
+
+        /// <summary>xout (32000) = W (32000 x 288) @ x (288): every row.</summary>
+        internal static void MatVec32000x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec32000x288(xout, x, w, 0, 32000);
+
+        /// <summary>xout (tokens x 288)[:, rowStart..rowEnd) = x (tokens x 288) @ W (288 x 288)ᵀ, for those rows of W; all row-major.</summary>
+        /// <remarks>Two weight rows by four tokens per pass: each weight vector is loaded (and widened) once for four tokens, eight FMA chains. One chain per output, so sums associate differently from the matrix-vector kernel (within float32 rounding).</remarks>
+        internal static void MatMul288x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd)
+        {
+            const int Out = 288, In = 288;
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul288x288");
+            ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
+            ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
+            ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+            int t = 0;
+            for (; t + 4 <= tokens; t += 4)
+            {
+                int r = rowStart;
+                for (; r + 2 <= rowEnd; r += 2)
+                {
+                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 288; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
+                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
+                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
+                }
+                for (; r < rowEnd; r++)
+                {
+                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                    nuint w0 = (nuint)r * In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 288; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
+                }
+            }
+            // Leftover tokens, one at a time.
+            for (; t < tokens; t++)
+            {
+                int r = rowStart;
+                for (; r + 2 <= rowEnd; r += 2)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 288; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                }
+                for (; r < rowEnd; r++)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 288; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                }
+            }
+        }
+
+        /// <summary>xout (tokens x 768)[:, rowStart..rowEnd) = x (tokens x 288) @ W (768 x 288)ᵀ, for those rows of W; all row-major.</summary>
+        /// <remarks>Two weight rows by four tokens per pass: each weight vector is loaded (and widened) once for four tokens, eight FMA chains. One chain per output, so sums associate differently from the matrix-vector kernel (within float32 rounding).</remarks>
+        internal static void MatMul768x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd)
+        {
+            const int Out = 768, In = 288;
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul768x288");
+            ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
+            ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
+            ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+            int t = 0;
+            for (; t + 4 <= tokens; t += 4)
+            {
+                int r = rowStart;
+                for (; r + 2 <= rowEnd; r += 2)
+                {
+                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 288; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
+                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
+                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
+                }
+                for (; r < rowEnd; r++)
+                {
+                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                    nuint w0 = (nuint)r * In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 288; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
+                }
+            }
+            // Leftover tokens, one at a time.
+            for (; t < tokens; t++)
+            {
+                int r = rowStart;
+                for (; r + 2 <= rowEnd; r += 2)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 288; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                }
+                for (; r < rowEnd; r++)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 288; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                }
+            }
+        }
+
+        /// <summary>xout (tokens x 288)[:, rowStart..rowEnd) = x (tokens x 768) @ W (288 x 768)ᵀ, for those rows of W; all row-major.</summary>
+        /// <remarks>Two weight rows by four tokens per pass: each weight vector is loaded (and widened) once for four tokens, eight FMA chains. One chain per output, so sums associate differently from the matrix-vector kernel (within float32 rounding).</remarks>
+        internal static void MatMul288x768(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd)
+        {
+            const int Out = 288, In = 768;
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul288x768");
+            ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
+            ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
+            ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+            int t = 0;
+            for (; t + 4 <= tokens; t += 4)
+            {
+                int r = rowStart;
+                for (; r + 2 <= rowEnd; r += 2)
+                {
+                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 768; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
+                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
+                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
+                }
+                for (; r < rowEnd; r++)
+                {
+                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                    nuint w0 = (nuint)r * In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 768; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
+                }
+            }
+            // Leftover tokens, one at a time.
+            for (; t < tokens; t++)
+            {
+                int r = rowStart;
+                for (; r + 2 <= rowEnd; r += 2)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 768; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                }
+                for (; r < rowEnd; r++)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 768; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                }
             }
         }
 

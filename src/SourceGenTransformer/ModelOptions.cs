@@ -1,0 +1,22 @@
+using System;
+
+namespace SourceGenTransformer;
+
+/// <summary>How a loaded model runs: passed to a generated model's <c>Load(path, options)</c>.</summary>
+public sealed class ModelOptions
+{
+    /// <summary>
+    /// Threads that run the kernels, the caller's included: 0 (the default) for one per processor, 1 for the calling
+    /// thread alone. Results are the same bit for bit whatever the count: work is split by matrix rows and attention
+    /// heads, never inside a sum.
+    /// </summary>
+    public int Threads { get; init; }
+
+    /// <summary>Throws if an option is out of range.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Threads is negative or above 256.</exception>
+    public void Validate()
+    {
+        if (Threads < 0 || Threads > 256)
+            throw new ArgumentOutOfRangeException(nameof(Threads), Threads, $"Threads must be between 0 (one per processor, {Environment.ProcessorCount} here) and 256.");
+    }
+}

@@ -1,0 +1,110 @@
+using System;
+using System.ComponentModel;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace SourceGenTransformer;
+
+/// <summary>
+/// Converts float32 weights to the lighter precisions a declaration may choose
+/// (<see cref="WeightPrecision"/>), and loads them back as float32 vectors inside the kernels.
+/// </summary>
+/// <remarks>
+/// <para><b>BFloat16</b>: the upper 16 bits of the float32, rounded to nearest, ties to even (as PyTorch's
+/// <c>tensor.to(torch.bfloat16)</c>). A BF16 file therefore loads bit for bit.</para>
+/// <para><b>Int8</b> (the Q8_0 scheme): each run of <c>group</c> consecutive weights of a row shares one float32
+/// scale, <c>max |w| / 127</c>; each weight is stored as <c>round(w / scale)</c> (ties to even) in [-127, 127].
+/// A weight is recovered as <c>q * scale</c>, within half a step (<c>scale / 2</c>) of the original.</para>
+/// </remarks>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public static class WeightPacking
+{
+    /// <summary>Rounds each float32 to bfloat16 (nearest, ties to even; NaN stays NaN).</summary>
+    public static void ToBFloat16(ReadOnlySpan<float> source, Span<ushort> destination)
+    {
+        if (destination.Length < source.Length)
+            throw new ArgumentException($"The destination holds {destination.Length} values; the source has {source.Length}.", nameof(destination));
+        for (int i = 0; i < source.Length; i++)
+        {
+            uint bits = BitConverter.SingleToUInt32Bits(source[i]);
+            if (float.IsNaN(source[i]))
+            {
+                destination[i] = (ushort)((bits >> 16) | 0x40);
+                continue;
+            }
+            uint roundingBias = 0x7FFF + ((bits >> 16) & 1);
+            destination[i] = (ushort)((bits + roundingBias) >> 16);
+        }
+    }
+
+    /// <summary>
+    /// Quantises <paramref name="source"/> in groups of <paramref name="group"/> consecutive values (Q8_0): one scale
+    /// per group into <paramref name="scales"/>, one signed byte per value into <paramref name="quantized"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">The length is not a multiple of the group, or a destination is too short.</exception>
+    public static void ToInt8(ReadOnlySpan<float> source, int group, Span<sbyte> quantized, Span<float> scales)
+    {
+        if (group <= 0 || source.Length % group != 0)
+            throw new ArgumentException($"{source.Length} values do not split into groups of {group}.", nameof(group));
+        if (quantized.Length < source.Length || scales.Length < source.Length / group)
+            throw new ArgumentException($"The destinations hold {quantized.Length} values and {scales.Length} scales; {source.Length} values in groups of {group} need {source.Length} and {source.Length / group}.");
+        for (int g = 0; g < source.Length / group; g++)
+        {
+            ReadOnlySpan<float> values = source.Slice(g * group, group);
+            float max = 0f;
+            foreach (float v in values) max = MathF.Max(max, MathF.Abs(v));
+            float scale = max / 127f;
+            scales[g] = scale;
+            float inverse = scale == 0f ? 0f : 1f / scale;
+            Span<sbyte> q = quantized.Slice(g * group, group);
+            for (int i = 0; i < group; i++)
+                q[i] = (sbyte)Math.Clamp(MathF.Round(values[i] * inverse), -127f, 127f);
+        }
+    }
+
+    /// <summary>The float32 value of a bfloat16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float BFloat16ToSingle(ushort value) => BitConverter.Int32BitsToSingle(value << 16);
+
+    /// <summary>Eight bfloat16 values at <paramref name="source"/> + <paramref name="offset"/>, widened to float32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> LoadBFloat16(ref ushort source, nuint offset)
+    {
+        Vector128<ushort> packed = Vector128.LoadUnsafe(ref source, offset);
+        Vector256<uint> wide = Avx2.IsSupported
+            ? Avx2.ConvertToVector256Int32(packed).AsUInt32()
+            : Vector256.Create(Vector128.WidenLower(packed), Vector128.WidenUpper(packed));
+        return Vector256.ShiftLeft(wide, 16).AsSingle();
+    }
+
+    /// <summary>Eight signed bytes at <paramref name="source"/> + <paramref name="offset"/>, converted to float32 (unscaled).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> LoadInt8(ref sbyte source, nuint offset)
+    {
+        long eight = Unsafe.ReadUnaligned<long>(ref Unsafe.As<sbyte, byte>(ref Unsafe.Add(ref source, offset)));
+        Vector128<sbyte> packed = Vector128.CreateScalarUnsafe(eight).AsSByte();
+        Vector256<int> wide = Avx2.IsSupported
+            ? Avx2.ConvertToVector256Int32(packed)
+            : WidenInt8Portable(packed);
+        return Vector256.ConvertToSingle(wide);
+    }
+
+    private static Vector256<int> WidenInt8Portable(Vector128<sbyte> packed)
+    {
+        Vector128<short> shorts = Vector128.WidenLower(packed);
+        return Vector256.Create(Vector128.WidenLower(shorts), Vector128.WidenUpper(shorts));
+    }
+
+    /// <summary>Widens bfloat16 values to float32.</summary>
+    public static void FromBFloat16(ReadOnlySpan<ushort> source, Span<float> destination)
+    {
+        for (int i = 0; i < source.Length; i++) destination[i] = BFloat16ToSingle(source[i]);
+    }
+
+    /// <summary>Recovers float32 values from Q8_0 groups (<c>q * scale</c>).</summary>
+    public static void FromInt8(ReadOnlySpan<sbyte> quantized, ReadOnlySpan<float> scales, int group, Span<float> destination)
+    {
+        for (int i = 0; i < quantized.Length; i++) destination[i] = quantized[i] * scales[i / group];
+    }
+}
