@@ -1,11 +1,15 @@
-// Benchmarks: decode and prompt throughput of generated engines on llama2.c's stories shapes, random weights.
+// Benchmarks: generated engines against the generic baseline and the C reference, side by side in one run.
 //
-//   dotnet publish samples/Benchmarks -c Release -o artifacts/bench && artifacts/bench/Benchmarks [--runs N] [--out docs/benchmarks.md]
+//   dotnet publish samples/Benchmarks -c Release -o artifacts/bench
+//   artifacts/bench/Benchmarks [--runs N] [--out docs/benchmarks.md] [--llama2c PATH] [--only NAME]
 //
-// Each row is the median (and min..max) of N runs (default 5), single-threaded, float32 weights written to a
-// temporary safetensors file. Decode: 256 greedy tokens after a 1-token prompt. Prompt: one Forward over 128
-// tokens. Time to first token: that prompt plus the first sampled token. Allocation: bytes allocated on the
-// calling thread per decoded token (GC.GetAllocatedBytesForCurrentThread).
+// Every row holds medians (and min..max) of N runs (default 5), with the measurements of one row interleaved run by
+// run, so a ratio compares numbers taken under the same load. Random weights (fixed seed) are written to temporary
+// files. Decode: 256 greedy tokens after one BOS token. Prompt: one Forward over 128 tokens. Time to first token: the
+// prompt plus one decoded token. Allocation: bytes allocated on the calling thread per decoded token.
+//
+// --llama2c PATH runs llama2.c's run.c (built with -Ofast -march=native -fopenmp) on the same shapes with
+// OMP_NUM_THREADS 1 and 2; docs/benchmarks.md says how to build it. Without it those columns are empty.
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -13,206 +17,249 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Text;
-using System.Text.Json;
 using SourceGenTransformer;
 
 namespace Benchmarks;
 
 public static class Program
 {
+    public const int DecodeTokens = 256, PromptTokens = 128;
+
     public static int Main(string[] args)
     {
         int runs = 5;
-        string? output = null;
+        string? output = null, llama2c = null, only = null;
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--runs" && i + 1 < args.Length) runs = int.Parse(args[++i], CultureInfo.InvariantCulture);
             else if (args[i] == "--out" && i + 1 < args.Length) output = args[++i];
-            else { Console.Error.WriteLine("usage: Benchmarks [--runs N] [--out FILE]"); return 2; }
+            else if (args[i] == "--llama2c" && i + 1 < args.Length) llama2c = Path.GetFullPath(args[++i]);
+            else if (args[i] == "--only" && i + 1 < args.Length) only = args[++i];
+            else { Console.Error.WriteLine("usage: Benchmarks [--runs N] [--out FILE] [--llama2c PATH-TO-run] [--only NAME]"); return 2; }
         }
+        if (llama2c is not null && !File.Exists(llama2c)) { Console.Error.WriteLine($"error: no llama2.c binary at {llama2c}"); return 1; }
+        int threads = Environment.ProcessorCount;
 
+        var machine = new MachineLimits(Machine.Cpu(), Machine.ReadBandwidth(1), Machine.ReadBandwidth(threads), Machine.FmaPeak(1), Machine.FmaPeak(threads));
+        Console.Error.WriteLine($"machine: {machine}");
         string dir = Directory.CreateTempSubdirectory("stg-bench-").FullName;
-        var rows = new List<Row>();
+        var decoders = new List<DecoderRow>();
+        var encoders = new List<Seq2SeqRow>();
+        var accuracy = new List<AccuracyRow>();
+        bool Want(string name) => only is null || name.Contains(only, StringComparison.OrdinalIgnoreCase);
         try
         {
-            rows.Add(Measure("stories15M", dir, runs, (6, 288, 768, 6, 32000, 256), p => Stories15M.Load(p)));
-            rows.Add(Measure("stories42M", dir, runs, (8, 512, 1376, 8, 32000, 1024), p => Stories42M.Load(p)));
-            rows.Add(Measure("stories110M", dir, runs, (12, 768, 2048, 12, 32000, 1024), p => Stories110M.Load(p)));
-            rows.Add(Measure("tiny (cache-resident)", dir, runs, (4, 64, 192, 4, 512, 512), p => Tiny.Load(p)));
+            var s15 = new Shape("stories15M", 6, 288, 768, 6, 32000, 256);
+            var s42 = new Shape("stories42M", 8, 512, 1376, 8, 32000, 1024);
+            var s110 = new Shape("stories110M", 12, 768, 2048, 12, 32000, 1024);
+            var tiny = new Shape("tiny", 4, 64, 192, 4, 512, 512);
+            var bench = new Bench(dir, runs, threads, llama2c);
+            if (Want("stories15M")) decoders.Add(bench.Decoder(s15, "float32", o => Stories15M.Load(s15.File(dir), o), generic: true, peer: true));
+            if (Want("stories42M")) decoders.Add(bench.Decoder(s42, "float32", o => Stories42M.Load(s42.File(dir), o), generic: true, peer: true));
+            if (Want("stories110M")) decoders.Add(bench.Decoder(s110, "float32", o => Stories110M.Load(s110.File(dir), o), generic: true, peer: true));
+            if (Want("stories110M")) decoders.Add(bench.Decoder(s110, "bfloat16", o => Stories110MBf16.Load(s110.File(dir), o), generic: false, peer: false));
+            if (Want("stories110M")) decoders.Add(bench.Decoder(s110, "int8 (Q8_0)", o => Stories110MInt8.Load(s110.File(dir), o), generic: false, peer: false));
+            if (Want("tiny")) decoders.Add(bench.Decoder(tiny, "float32", o => Tiny.Load(tiny.File(dir), o), generic: true, peer: true));
+            if (Want("base")) encoders.Add(bench.Seq2SeqBase());
+            if (Want("story")) accuracy.AddRange(Accuracy.Measure());
         }
         finally
         {
             Directory.Delete(dir, recursive: true);
         }
 
-        string table = Table(rows, runs);
-        Console.WriteLine(table);
-        if (output is not null) File.WriteAllText(output, Report(table, runs));
+        string report = Report.Write(machine, decoders, encoders, accuracy, runs, threads, llama2c is not null);
+        Console.WriteLine(report);
+        if (output is not null) File.WriteAllText(output, report);
         return 0;
     }
+}
 
-    private sealed record Row(string Name, long Parameters, Stat Decode, Stat Prompt, Stat FirstToken, double AllocatedPerToken, long PeakRssBytes, Stat Baseline);
+/// <summary>A decoder-only Llama shape with random weights.</summary>
+internal sealed record Shape(string Name, int Layers, int Dim, int Ffn, int Heads, int Vocab, int MaxSeq)
+{
+    public string File(string dir) => Path.Combine(dir, Name + ".safetensors");
 
-    private readonly record struct Stat(double Median, double Min, double Max)
+    public string Llama2CFile(string dir) => Path.Combine(dir, Name + ".bin");
+
+    /// <summary>Bytes of weights one decoded token reads in float32: every matrix, the classifier included, not the embedding.</summary>
+    public long DecodeBytes => 4L * (Layers * (4L * Dim * Dim + 3L * Dim * Ffn) + (long)Vocab * Dim);
+}
+
+internal readonly record struct Stat(double Median, double Min, double Max)
+{
+    public static Stat Of(IEnumerable<double> values)
     {
-        public static Stat Of(IEnumerable<double> values)
-        {
-            double[] v = values.OrderBy(x => x).ToArray();
-            return new Stat(v[v.Length / 2], v[0], v[^1]);
-        }
+        double[] v = values.OrderBy(x => x).ToArray();
+        return v.Length == 0 ? new Stat(double.NaN, double.NaN, double.NaN) : new Stat(v[v.Length / 2], v[0], v[^1]);
     }
 
-    private static Row Measure(string name, string dir, int runs, (int Layers, int Dim, int Ffn, int Heads, int Vocab, int MaxSeq) c, Func<string, IDecoderModel> load)
+    public bool HasValue => !double.IsNaN(Median);
+
+    public string Format(string format = "F0") => HasValue
+        ? $"{Median.ToString(format, CultureInfo.InvariantCulture)} ({Min.ToString(format, CultureInfo.InvariantCulture)}..{Max.ToString(format, CultureInfo.InvariantCulture)})"
+        : "–";
+}
+
+internal sealed record DecoderRow(Shape Shape, string Precision, long Parameters, Stat Decode1, Stat DecodeN, Stat Prompt1, Stat PromptN,
+    Stat FirstToken, double AllocatedPerToken, long PeakRssBytes, Stat Generic, Stat Peer1, Stat PeerN);
+
+internal sealed record Seq2SeqRow(string Name, long Parameters, Stat Encode1, Stat EncodeN, Stat Translate1, Stat TranslateN, double AllocatedPerToken);
+
+internal sealed record AccuracyRow(string Precision, int Positions, int Top1Agree, double MaxAbsLogitDiff, double MeanAbsLogitDiff, int GreedyEqual, int GreedyTotal);
+
+internal sealed class Bench(string dir, int runs, int threads, string? llama2c)
+{
+    private const int DecodeTokens = Program.DecodeTokens, PromptTokens = Program.PromptTokens;
+    private readonly HashSet<string> _written = [];
+
+    public DecoderRow Decoder(Shape c, string precision, Func<ModelOptions, IDecoderModel> load, bool generic, bool peer)
     {
-        string path = Path.Combine(dir, name.Split(' ')[0] + ".safetensors");
-        long parameters = WriteRandomSafetensors(path, WeightsFor(c.Layers, c.Dim, c.Ffn, c.Heads, c.Vocab));
-        IDecoderModel model = load(path);
-        IDecoderSession session = model.CreateDecoderSession();
-        int[] prompt = Enumerable.Range(0, 128).Select(i => (i * 7919) % model.VocabSize).ToArray();
+        if (_written.Add(c.Name)) RandomWeights.WriteLlama(c, c.File(dir), dir);
+        IDecoderModel one = load(new ModelOptions { Threads = 1 });
+        IDecoderModel all = load(new ModelOptions { Threads = threads });
+        IDecoderSession s1 = one.CreateDecoderSession(), sN = all.CreateDecoderSession();
+        int[] prompt = Enumerable.Range(0, PromptTokens).Select(i => 3 + (i * 7919) % (c.Vocab - 3)).ToArray();
 
-        // Warm up: touch every weight and every code path once.
-        session.Forward(prompt.AsSpan(0, 8));
-        for (int i = 0; i < 8; i++) session.Forward(i);
+        // Parallel and single-threaded paths must agree bit for bit.
+        CheckSame(c.Name, s1.Forward(prompt.AsSpan(0, 20)).ToArray(), sN.Forward(prompt.AsSpan(0, 20)));
+        for (int i = 0; i < 4; i++) CheckSame(c.Name, s1.Forward(i + 5).ToArray(), sN.Forward(i + 5));
 
-        var decode = new List<double>();
-        var promptRates = new List<double>();
-        var first = new List<double>();
+        GenericLlama? baseline = null;
+        if (generic)
+        {
+            baseline = new GenericLlama(c.File(dir), c.Layers, c.Dim, c.Ffn, c.Heads, c.Vocab, c.MaxSeq);
+            s1.Reset();
+            for (int i = 0; i < 4; i++)
+            {
+                float[] expected = s1.Forward(i + 1).ToArray();
+                ReadOnlySpan<float> actual = baseline.Forward(i + 1);
+                for (int j = 0; j < expected.Length; j++)
+                    if (MathF.Abs(expected[j] - actual[j]) > 1e-3f * MathF.Max(1f, MathF.Abs(expected[j])))
+                        throw new InvalidOperationException($"{c.Name}: the generic baseline disagrees with the generated engine at position {i}, logit {j}: {actual[j]} vs {expected[j]}");
+            }
+        }
+        if (peer && llama2c is not null) RandomWeights.WriteLlama2C(c, c.Llama2CFile(dir));
+
+        var decode1 = new List<double>(); var decodeN = new List<double>(); var prompt1 = new List<double>(); var promptN = new List<double>();
+        var first = new List<double>(); var gen = new List<double>(); var peer1 = new List<double>(); var peerN = new List<double>();
         double allocated = 0;
         for (int run = 0; run < runs; run++)
         {
-            session.Reset();
-            var clock = Stopwatch.StartNew();
-            ReadOnlySpan<float> logits = session.Forward(prompt);
-            double promptSeconds = clock.Elapsed.TotalSeconds;
-            int token = Sampling.Argmax(logits);
-            session.Forward(token);
-            first.Add(clock.Elapsed.TotalMilliseconds);
-            promptRates.Add(prompt.Length / promptSeconds);
-
-            session.Reset();
-            token = 1;
-            long bytesBefore = GC.GetAllocatedBytesForCurrentThread();
-            clock.Restart();
-            for (int i = 0; i < 256; i++) token = Sampling.Argmax(session.Forward(token));
-            decode.Add(256 / clock.Elapsed.TotalSeconds);
-            allocated = (GC.GetAllocatedBytesForCurrentThread() - bytesBefore) / 256.0;
+            decode1.Add(Decode(s1, out _));
+            decodeN.Add(Decode(sN, out allocated));
+            prompt1.Add(Prompt(s1, prompt, out _));
+            promptN.Add(Prompt(sN, prompt, out double firstMs));
+            first.Add(firstMs);
+            if (baseline is not null) gen.Add(Decode(baseline));
+            if (peer && llama2c is not null)
+            {
+                peer1.Add(Llama2C(c, 1));
+                peerN.Add(Llama2C(c, threads));
+            }
         }
         long peak = Process.GetCurrentProcess().PeakWorkingSet64;
+        ((IDisposable)one).Dispose();
+        ((IDisposable)all).Dispose();
 
-        // The generic TensorPrimitives baseline on the same file: first the same logits, then the same decode loop.
-        var generic = new GenericLlama(path, c.Layers, c.Dim, c.Ffn, c.Heads, c.Vocab, c.MaxSeq);
-        session.Reset();
-        for (int i = 0; i < 4; i++)
-        {
-            float[] expected = session.Forward(i + 1).ToArray();
-            ReadOnlySpan<float> actual = generic.Forward(i + 1);
-            for (int j = 0; j < expected.Length; j++)
-                if (MathF.Abs(expected[j] - actual[j]) > 1e-3f * MathF.Max(1f, MathF.Abs(expected[j])))
-                    throw new InvalidOperationException($"{name}: the generic baseline disagrees with the generated engine at position {i}, logit {j}: {actual[j]} vs {expected[j]}");
-        }
-        var baseline = new List<double>();
-        for (int run = 0; run < runs; run++)
-        {
-            generic.Reset();
-            int token = 1;
-            var clock = Stopwatch.StartNew();
-            for (int i = 0; i < 256; i++) token = Sampling.Argmax(generic.Forward(token));
-            baseline.Add(256 / clock.Elapsed.TotalSeconds);
-        }
-
-        var row = new Row(name, parameters, Stat.Of(decode), Stat.Of(promptRates), Stat.Of(first), allocated, peak, Stat.Of(baseline));
-        Console.Error.WriteLine($"{name}: decode {row.Decode.Median:F0} tok/s (generic baseline {row.Baseline.Median:F0}), prompt {row.Prompt.Median:F0} tok/s");
-        File.Delete(path);
+        var row = new DecoderRow(c, precision, ParameterCount(c), Stat.Of(decode1), Stat.Of(decodeN), Stat.Of(prompt1), Stat.Of(promptN),
+            Stat.Of(first), allocated, peak, Stat.Of(gen), Stat.Of(peer1), Stat.Of(peerN));
+        Console.Error.WriteLine($"{c.Name} {precision}: decode {row.Decode1.Median:F0} / {row.DecodeN.Median:F0} tok/s (1 / {threads} threads), prompt {row.PromptN.Median:F0} tok/s, generic {row.Generic.Median:F0}, llama2.c {row.Peer1.Median:F0} / {row.PeerN.Median:F0}");
         return row;
     }
 
-    /// <summary>Hugging Face Llama tensor names and shapes for an untied model.</summary>
-    private static Dictionary<string, long[]> WeightsFor(int layers, int dim, int ffn, int heads, int vocab)
+    private static long ParameterCount(Shape c) => (long)c.Vocab * c.Dim * 2 + c.Layers * (4L * c.Dim * c.Dim + 3L * c.Dim * c.Ffn + 2L * c.Dim) + c.Dim;
+
+    private static void CheckSame(string name, float[] expected, ReadOnlySpan<float> actual)
     {
-        var t = new Dictionary<string, long[]> { ["model.embed_tokens.weight"] = [vocab, dim] };
-        for (int l = 0; l < layers; l++)
-        {
-            string p = $"model.layers.{l}.";
-            t[p + "input_layernorm.weight"] = [dim];
-            t[p + "self_attn.q_proj.weight"] = [dim, dim];
-            t[p + "self_attn.k_proj.weight"] = [dim, dim];
-            t[p + "self_attn.v_proj.weight"] = [dim, dim];
-            t[p + "self_attn.o_proj.weight"] = [dim, dim];
-            t[p + "post_attention_layernorm.weight"] = [dim];
-            t[p + "mlp.gate_proj.weight"] = [ffn, dim];
-            t[p + "mlp.up_proj.weight"] = [ffn, dim];
-            t[p + "mlp.down_proj.weight"] = [dim, ffn];
-        }
-        t["model.norm.weight"] = [dim];
-        t["lm_head.weight"] = [vocab, dim];
-        return t;
+        for (int j = 0; j < expected.Length; j++)
+            if (BitConverter.SingleToInt32Bits(expected[j]) != BitConverter.SingleToInt32Bits(actual[j]))
+                throw new InvalidOperationException($"{name}: {Environment.ProcessorCount} threads and 1 thread differ at logit {j}: {actual[j]} vs {expected[j]}");
     }
 
-    /// <summary>Writes F32 tensors of small random values (fixed seed); returns the parameter count.</summary>
-    private static long WriteRandomSafetensors(string path, Dictionary<string, long[]> shapes)
+    private static double Decode(IDecoderSession session, out double allocatedPerToken)
     {
-        var header = new StringBuilder("{");
-        long offset = 0;
-        foreach ((string name, long[] shape) in shapes)
-        {
-            long bytes = 4 * shape.Aggregate(1L, (a, b) => a * b);
-            if (header.Length > 1) header.Append(',');
-            header.Append(CultureInfo.InvariantCulture, $"{JsonSerializer.Serialize(name, BenchJson.Default.String)}:{{\"dtype\":\"F32\",\"shape\":[{string.Join(",", shape)}],\"data_offsets\":[{offset},{offset + bytes}]}}");
-            offset += bytes;
-        }
-        header.Append('}');
-        while ((header.Length + 8) % 8 != 0) header.Append(' ');
-        byte[] h = Encoding.UTF8.GetBytes(header.ToString());
-        using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
-        file.Write(BitConverter.GetBytes((ulong)h.Length));
-        file.Write(h);
-        var rng = new Random(1234);
-        var buffer = new float[1 << 16];
-        long remaining = offset / 4;
-        while (remaining > 0)
-        {
-            int n = (int)Math.Min(buffer.Length, remaining);
-            for (int i = 0; i < n; i++) buffer[i] = (float)(rng.NextDouble() - 0.5) * 0.1f;
-            file.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(buffer.AsSpan(0, n)));
-            remaining -= n;
-        }
-        return offset / 4;
+        session.Reset();
+        int token = 1;
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < DecodeTokens; i++) token = Sampling.Argmax(session.Forward(token));
+        double rate = DecodeTokens / clock.Elapsed.TotalSeconds;
+        allocatedPerToken = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)DecodeTokens;
+        return rate;
     }
 
-    private static string Table(List<Row> rows, int runs)
+    private static double Decode(GenericLlama model)
     {
-        var sb = new StringBuilder();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"| model | parameters | decode tok/s (median, min..max of {runs}) | generic TensorPrimitives decode tok/s | generated / generic | prompt tok/s (128 tokens) | time to first token (ms) | bytes allocated per token | peak RSS (MB) |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|---|");
-        foreach (Row r in rows)
-            sb.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Name} | {r.Parameters / 1e6:F1}M | {r.Decode.Median:F0} ({r.Decode.Min:F0}..{r.Decode.Max:F0}) | {r.Baseline.Median:F0} ({r.Baseline.Min:F0}..{r.Baseline.Max:F0}) | {r.Decode.Median / r.Baseline.Median:F2}x | {r.Prompt.Median:F0} ({r.Prompt.Min:F0}..{r.Prompt.Max:F0}) | {r.FirstToken.Median:F1} | {r.AllocatedPerToken:F0} | {r.PeakRssBytes / 1e6:F0} |");
-        return sb.ToString();
+        model.Reset();
+        int token = 1;
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < DecodeTokens; i++) token = Sampling.Argmax(model.Forward(token));
+        return DecodeTokens / clock.Elapsed.TotalSeconds;
     }
 
-    private static string Report(string table, int runs) => $"""
-        # Benchmarks
+    private static double Prompt(IDecoderSession session, int[] prompt, out double firstTokenMs)
+    {
+        session.Reset();
+        var clock = Stopwatch.StartNew();
+        ReadOnlySpan<float> logits = session.Forward(prompt);
+        double seconds = clock.Elapsed.TotalSeconds;
+        session.Forward(Sampling.Argmax(logits));
+        firstTokenMs = clock.Elapsed.TotalMilliseconds;
+        return prompt.Length / seconds;
+    }
 
-        Generated engines on llama2.c's "stories" shapes (untied classifier) and a tiny cache-resident model, with
-        random float32 weights, one thread, NativeAOT built for this machine (`IlcInstructionSet=native`).
-        Beside each, the generic baseline (`samples/Benchmarks/GenericLlama.cs`): the same math written once over
-        runtime-sized spans with `TensorPrimitives`, no generation, checked to give the same logits first, measured in
-        the same run. Medians of {runs} runs; peak RSS is the process's, so it grows down the table as models load.
+    /// <summary>Runs llama2.c greedily for 256 steps and reads the tok/s it reports.</summary>
+    private double Llama2C(Shape c, int ompThreads)
+    {
+        var info = new ProcessStartInfo(llama2c!, [c.Llama2CFile(dir), "-t", "0", "-n", DecodeTokens.ToString(CultureInfo.InvariantCulture)])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            WorkingDirectory = dir,
+        };
+        info.Environment["OMP_NUM_THREADS"] = ompThreads.ToString(CultureInfo.InvariantCulture);
+        using Process process = Process.Start(info)!;
+        process.StandardOutput.ReadToEnd();
+        string err = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        const string marker = "achieved tok/s: ";
+        int at = err.IndexOf(marker, StringComparison.Ordinal);
+        if (process.ExitCode != 0 || at < 0) throw new InvalidOperationException($"llama2.c failed (exit {process.ExitCode}): {err}");
+        return double.Parse(err.AsSpan(at + marker.Length).Trim(), CultureInfo.InvariantCulture);
+    }
 
-        {table}
-        Reproduce:
+    public Seq2SeqRow Seq2SeqBase()
+    {
+        string path = Path.Combine(dir, "transformer-base.safetensors");
+        long parameters = RandomWeights.WriteSeq2Seq(path, TransformerBase.EncoderLayers, TransformerBase.DecoderLayers, TransformerBase.ModelDim,
+            TransformerBase.FeedForwardDim, TransformerBase.SourceVocabSize, TransformerBase.TargetVocabSize, TransformerBase.MaxSequenceLength);
+        TransformerBase model = TransformerBase.Load(path);
+        int[] source = Enumerable.Range(0, PromptTokens).Select(i => 4 + (i * 7919) % 30000).ToArray();
+        source[0] = TransformerBase.BosToken;
+        source[^1] = TransformerBase.EosToken;
+        model.Encode(source);
 
-        ```bash
-        dotnet publish samples/Benchmarks -c Release -o artifacts/bench
-        artifacts/bench/Benchmarks --runs {runs} --out docs/benchmarks.md
-        ```
+        var encode = new List<double>();
+        var translate = new List<double>();
+        double allocated = 0;
+        for (int run = 0; run < runs; run++)
+        {
+            var clock = Stopwatch.StartNew();
+            TransformerBase.EncoderOutput memory = model.Encode(source);
+            encode.Add(source.Length / clock.Elapsed.TotalSeconds);
 
-        This is the single-threaded float32 baseline, before the performance work of the benchmark issue (worker
-        threads, batched prompts, F16/BF16 and 8-bit weights, Vector512, and peers measured side by side). The prompt
-        column still runs the prompt one token at a time; it is faster than decode only because the classifier is
-        skipped before the last position.
-        """;
+            TransformerBase.Session session = model.CreateSession(memory);
+            int token = TransformerBase.BosToken;
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            clock.Restart();
+            for (int i = 0; i < PromptTokens; i++) token = Sampling.Argmax(session.Forward(token));
+            translate.Add(PromptTokens / clock.Elapsed.TotalSeconds);
+            allocated = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)PromptTokens;
+        }
+        var row = new Seq2SeqRow("Transformer base (6 + 6 layers, d 512, 8 heads, ffn 2048, 32000 + 32000 vocab)", parameters,
+            Stat.Of(encode), default, Stat.Of(translate), default, allocated);
+        Console.Error.WriteLine($"transformer-base: encode {row.Encode1.Median:F0} tok/s, translate {row.Translate1.Median:F0} tok/s");
+        return row;
+    }
 }
-
-[System.Text.Json.Serialization.JsonSerializable(typeof(string))]
-internal sealed partial class BenchJson : System.Text.Json.Serialization.JsonSerializerContext;

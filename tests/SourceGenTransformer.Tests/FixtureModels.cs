@@ -29,6 +29,47 @@ public partial class Gpt2Odd;
     VocabSize = 60, MaxSequenceLength = 40, Activation = Activation.Relu)]
 public partial class Gpt2Relu;
 
+// Lighter weights (tests/fixtures/make_precision_fixtures.py): the same files in other precisions.
+
+[Transformer(ModelFamily.Llama, Layers = 2, Heads = 4, KvHeads = 4, ModelDim = 64, FeedForwardDim = 160,
+    VocabSize = 96, MaxSequenceLength = 64, EosToken = -1, WeightPrecision = WeightPrecision.BFloat16)]
+public partial class LlamaBasicBf16;
+
+[Transformer(ModelFamily.Llama, Layers = 2, Heads = 4, KvHeads = 4, ModelDim = 64, FeedForwardDim = 160,
+    VocabSize = 96, MaxSequenceLength = 64, EosToken = -1, WeightPrecision = WeightPrecision.Int8)]
+public partial class LlamaBasicInt8;
+
+[Transformer(ModelFamily.Gpt2, Layers = 2, Heads = 4, ModelDim = 64, FeedForwardDim = 256,
+    VocabSize = 96, MaxSequenceLength = 64, WeightPrecision = WeightPrecision.BFloat16)]
+public partial class Gpt2BasicBf16;
+
+[Transformer(ModelFamily.Gpt2, Layers = 2, Heads = 4, ModelDim = 64, FeedForwardDim = 256,
+    VocabSize = 96, MaxSequenceLength = 64, WeightPrecision = WeightPrecision.Int8)]
+public partial class Gpt2BasicInt8;
+
+[Transformer(ModelFamily.Llama, Layers = 4, Heads = 6, KvHeads = 2, ModelDim = 192, FeedForwardDim = 512,
+    VocabSize = 1024, MaxSequenceLength = 256, EosToken = -1, WeightPrecision = WeightPrecision.Int8)]
+public partial class StoryTellerInt8;
+
+[Transformer(ModelFamily.Llama, Layers = 4, Heads = 6, KvHeads = 2, ModelDim = 192, FeedForwardDim = 512,
+    VocabSize = 1024, MaxSequenceLength = 256, EosToken = -1, WeightPrecision = WeightPrecision.BFloat16)]
+public partial class StoryTellerBf16;
+
+// Large enough (over 16 MB of matrices) that the matrix-vector kernels stream one row at a time instead of
+// taking four rows per pass; widths leave a whole vector after the 32-column blocks (264) and a scalar tail (300).
+
+[Transformer(ModelFamily.Llama, Layers = 1, Heads = 6, KvHeads = 2, ModelDim = 264, FeedForwardDim = 300,
+    VocabSize = 16384, MaxSequenceLength = 8)]
+public partial class StreamingAwkwardLlama;
+
+[Transformer(ModelFamily.Llama, Layers = 1, Heads = 6, KvHeads = 2, ModelDim = 264, FeedForwardDim = 300,
+    VocabSize = 40000, MaxSequenceLength = 8, WeightPrecision = WeightPrecision.BFloat16)]
+public partial class StreamingBf16Llama;
+
+[Transformer(ModelFamily.Llama, Layers = 1, Heads = 4, KvHeads = 2, ModelDim = 96, FeedForwardDim = 160,
+    VocabSize = 200000, MaxSequenceLength = 8, WeightPrecision = WeightPrecision.Int8)]
+public partial class StreamingInt8Llama;
+
 // Shapes chosen to be awkward for the kernels: dimensions that are not multiples of 8 or 16, row
 // counts that are not multiples of 4, rotary halves shorter than a vector and longer with a tail.
 

@@ -13,7 +13,8 @@ public sealed class Fixture
     public required int[] Greedy { get; init; }
     public required float[][] Logits { get; init; }
 
-    public string WeightsPath => Path(Name + ".safetensors");
+    /// <summary>The weight file: the fixture's own, or the one its JSON names ("x.safetensors" in fixtures, "models:x" a trained model).</summary>
+    public string WeightsPath { get; init; } = "";
 
     public static string Path(string file) => System.IO.Path.Combine(AppContext.BaseDirectory, "fixtures", file);
 
@@ -25,9 +26,11 @@ public sealed class Fixture
         using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(Path(name + ".json")));
         JsonElement root = doc.RootElement;
         int[] Ints(string p) => root.GetProperty(p).Deserialize(FixtureJson.Default.Int32Array)!;
+        string weights = root.TryGetProperty("weights", out JsonElement file) ? file.GetString()! : name + ".safetensors";
         return new Fixture
         {
             Name = name,
+            WeightsPath = weights.StartsWith("models:", StringComparison.Ordinal) ? ModelPath(weights["models:".Length..]) : Path(weights),
             Prompt = Ints("prompt"),
             Inputs = Ints("inputs"),
             Greedy = Ints("greedy"),
@@ -36,14 +39,19 @@ public sealed class Fixture
     }
 
     /// <summary>Opens the fixture's generated model by name.</summary>
-    public IDecoderModel Load() => Name switch
+    public IDecoderModel Load(ModelOptions? options = null) => Name switch
     {
-        "llama-basic" => LlamaBasic.Load(WeightsPath),
-        "llama-gqa-tied" => LlamaGqaTied.Load(WeightsPath),
-        "llama-odd" => LlamaOdd.Load(WeightsPath),
-        "gpt2-basic" => Gpt2Basic.Load(WeightsPath),
-        "gpt2-odd" => Gpt2Odd.Load(WeightsPath),
-        "gpt2-relu" => Gpt2Relu.Load(WeightsPath),
+        "llama-basic-bf16" => LlamaBasicBf16.Load(WeightsPath, options),
+        "llama-basic-int8" => LlamaBasicInt8.Load(WeightsPath, options),
+        "gpt2-basic-bf16" => Gpt2BasicBf16.Load(WeightsPath, options),
+        "gpt2-basic-int8" => Gpt2BasicInt8.Load(WeightsPath, options),
+        "storyteller-int8" => StoryTellerInt8.Load(WeightsPath, options),
+        "llama-basic" => LlamaBasic.Load(WeightsPath, options),
+        "llama-gqa-tied" => LlamaGqaTied.Load(WeightsPath, options),
+        "llama-odd" => LlamaOdd.Load(WeightsPath, options),
+        "gpt2-basic" => Gpt2Basic.Load(WeightsPath, options),
+        "gpt2-odd" => Gpt2Odd.Load(WeightsPath, options),
+        "gpt2-relu" => Gpt2Relu.Load(WeightsPath, options),
         _ => throw new ArgumentException(Name),
     };
 

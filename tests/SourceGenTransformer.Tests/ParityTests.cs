@@ -8,7 +8,12 @@ namespace SourceGenTransformer.Tests;
 /// <summary>The generated engines against PyTorch on the same weights (fixtures from tests/fixtures/make_fixtures.py).</summary>
 public class ParityTests
 {
-    public static TheoryData<string> Fixtures => new() { "llama-basic", "llama-gqa-tied", "llama-odd", "gpt2-basic", "gpt2-odd", "gpt2-relu" };
+    public static TheoryData<string> Fixtures => new()
+    {
+        "llama-basic", "llama-gqa-tied", "llama-odd", "gpt2-basic", "gpt2-odd", "gpt2-relu",
+        // Lighter weights against PyTorch running the same conversion (make_precision_fixtures.py).
+        "llama-basic-bf16", "llama-basic-int8", "gpt2-basic-bf16", "gpt2-basic-int8", "storyteller-int8",
+    };
 
     private const float Tolerance = 1e-4f;
 
@@ -61,6 +66,35 @@ public class ParityTests
         // Through the typed decoding loop.
         int[] generated = model.Generate(f.Prompt, new GenerationOptions { MaxNewTokens = f.Greedy.Length }).ToArray();
         Assert.Equal(f.Greedy, generated);
+    }
+
+    [Theory]
+    [MemberData(nameof(Fixtures))]
+    public void One_thread_and_several_give_identical_logits(string name)
+    {
+        Fixture f = Fixture.Read(name);
+        IDecoderModel one = f.Load(new ModelOptions { Threads = 1 }), three = f.Load(new ModelOptions { Threads = 3 });
+        IDecoderSession a = one.CreateDecoderSession(), b = three.CreateDecoderSession();
+        // The prompt as one block, then token by token: both paths, compared bit for bit.
+        Assert.Equal(a.Forward(f.Prompt).ToArray(), b.Forward(f.Prompt).ToArray());
+        for (int pos = f.Prompt.Length; pos < f.Inputs.Length; pos++)
+            Assert.Equal(a.Forward(f.Inputs[pos]).ToArray(), b.Forward(f.Inputs[pos]).ToArray());
+        ((IDisposable)one).Dispose();
+        ((IDisposable)three).Dispose();
+    }
+
+    [Fact]
+    public void Bfloat16_declaration_of_a_bfloat16_file_equals_float32_bit_for_bit()
+    {
+        // The story model is stored in bfloat16: widening is exact and the kernels sum in the same order.
+        using StoryTellerBf16 bf16 = StoryTellerBf16.Load(Fixture.ModelPath("storyteller.safetensors"));
+        using SourceGenTransformer.Models.StoryTellerModel f32 = SourceGenTransformer.Models.StoryTellerModel.Load(Fixture.ModelPath("storyteller.safetensors"));
+        StoryTellerBf16.Session a = bf16.CreateSession();
+        SourceGenTransformer.Models.StoryTellerModel.Session b = f32.CreateSession();
+        int[] tokens = [1, 419, 932, 347, 499, 266, 261, 576];
+        Assert.Equal(b.Forward(tokens).ToArray(), a.Forward(tokens).ToArray());
+        for (int i = 0; i < 20; i++)
+            Assert.Equal(b.Forward(i * 37 % 1024).ToArray(), a.Forward(i * 37 % 1024).ToArray());
     }
 
     [Fact]

@@ -517,12 +517,13 @@ partial class Models
         /// <summary>The kernels of this model, specialised to its constant shapes (see the remarks for the unrolling policy).</summary>
         /// <remarks>
         /// Loops step by Vector256&lt;float&gt;.Count with constant trip counts; a scalar tail exists only where a dimension
-        /// is not a multiple of 8. MatVec takes 4 rows and 2 column vectors per iteration: 8 independent FMA chains.
+        /// is not a multiple of 8. MatVec reads one row at a time with 4 FMA chains; MatMul takes 2 rows by 4 tokens (8 chains).
         /// </remarks>
         [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
         internal static class Kernels
         {
             /// <summary>xout[rowStart..rowEnd) = (W (120 x 40) @ x (40))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+            /// <remarks>The model's weights fit in cache: four rows at a time share each load of x, 8 FMA chains.</remarks>
             internal static void MatVec120x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
             {
                 const int Rows = 120, Cols = 40;
@@ -591,10 +592,12 @@ partial class Models
                 }
             }
 
+
             /// <summary>xout (120) = W (120 x 40) @ x (40): every row.</summary>
             internal static void MatVec120x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec120x40(xout, x, w, 0, 120);
 
             /// <summary>xout[rowStart..rowEnd) = (W (40 x 40) @ x (40))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+            /// <remarks>The model's weights fit in cache: four rows at a time share each load of x, 8 FMA chains.</remarks>
             internal static void MatVec40x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
             {
                 const int Rows = 40, Cols = 40;
@@ -663,10 +666,12 @@ partial class Models
                 }
             }
 
+
             /// <summary>xout (40) = W (40 x 40) @ x (40): every row.</summary>
             internal static void MatVec40x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec40x40(xout, x, w, 0, 40);
 
             /// <summary>xout[rowStart..rowEnd) = (W (40 x 120) @ x (120))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+            /// <remarks>The model's weights fit in cache: four rows at a time share each load of x, 8 FMA chains.</remarks>
             internal static void MatVec40x120(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
             {
                 const int Rows = 40, Cols = 120;
@@ -735,10 +740,12 @@ partial class Models
                 }
             }
 
+
             /// <summary>xout (40) = W (40 x 120) @ x (120): every row.</summary>
             internal static void MatVec40x120(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec40x120(xout, x, w, 0, 40);
 
             /// <summary>xout[rowStart..rowEnd) = (W (70 x 40) @ x (40))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+            /// <remarks>The model's weights fit in cache: four rows at a time share each load of x, 8 FMA chains.</remarks>
             internal static void MatVec70x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
             {
                 const int Rows = 70, Cols = 40;
@@ -806,6 +813,7 @@ partial class Models
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
                 }
             }
+
 
             /// <summary>xout (70) = W (70 x 40) @ x (40): every row.</summary>
             internal static void MatVec70x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec70x40(xout, x, w, 0, 70);

@@ -598,12 +598,13 @@ partial class NumberTranslator
     /// <summary>The kernels of this model, specialised to its constant shapes (see the remarks for the unrolling policy).</summary>
     /// <remarks>
     /// Loops step by Vector256&lt;float&gt;.Count with constant trip counts; a scalar tail exists only where a dimension
-    /// is not a multiple of 8. MatVec takes 4 rows and 2 column vectors per iteration: 8 independent FMA chains.
+    /// is not a multiple of 8. MatVec reads one row at a time with 4 FMA chains; MatMul takes 2 rows by 4 tokens (8 chains).
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     internal static class Kernels
     {
         /// <summary>xout[rowStart..rowEnd) = (W (192 x 64) @ x (64))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+        /// <remarks>The model's weights fit in cache: four rows at a time share each load of x, 8 FMA chains.</remarks>
         internal static void MatVec192x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 192, Cols = 64;
@@ -657,10 +658,12 @@ partial class NumberTranslator
             }
         }
 
+
         /// <summary>xout (192) = W (192 x 64) @ x (64): every row.</summary>
         internal static void MatVec192x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec192x64(xout, x, w, 0, 192);
 
         /// <summary>xout[rowStart..rowEnd) = (W (64 x 64) @ x (64))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+        /// <remarks>The model's weights fit in cache: four rows at a time share each load of x, 8 FMA chains.</remarks>
         internal static void MatVec64x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 64, Cols = 64;
@@ -714,10 +717,12 @@ partial class NumberTranslator
             }
         }
 
+
         /// <summary>xout (64) = W (64 x 64) @ x (64): every row.</summary>
         internal static void MatVec64x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec64x64(xout, x, w, 0, 64);
 
         /// <summary>xout[rowStart..rowEnd) = (W (128 x 64) @ x (64))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+        /// <remarks>The model's weights fit in cache: four rows at a time share each load of x, 8 FMA chains.</remarks>
         internal static void MatVec128x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 128, Cols = 64;
@@ -771,10 +776,12 @@ partial class NumberTranslator
             }
         }
 
+
         /// <summary>xout (128) = W (128 x 64) @ x (64): every row.</summary>
         internal static void MatVec128x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec128x64(xout, x, w, 0, 128);
 
         /// <summary>xout[rowStart..rowEnd) = (W (64 x 128) @ x (128))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+        /// <remarks>The model's weights fit in cache: four rows at a time share each load of x, 8 FMA chains.</remarks>
         internal static void MatVec64x128(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 64, Cols = 128;
@@ -828,10 +835,12 @@ partial class NumberTranslator
             }
         }
 
+
         /// <summary>xout (64) = W (64 x 128) @ x (128): every row.</summary>
         internal static void MatVec64x128(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec64x128(xout, x, w, 0, 64);
 
         /// <summary>xout[rowStart..rowEnd) = (W (35 x 64) @ x (64))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+        /// <remarks>The model's weights fit in cache: four rows at a time share each load of x, 8 FMA chains.</remarks>
         internal static void MatVec35x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 35, Cols = 64;
@@ -884,6 +893,7 @@ partial class NumberTranslator
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
             }
         }
+
 
         /// <summary>xout (35) = W (35 x 64) @ x (64): every row.</summary>
         internal static void MatVec35x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec35x64(xout, x, w, 0, 35);

@@ -561,12 +561,13 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
     /// <summary>The kernels of this model, specialised to its constant shapes (see the remarks for the unrolling policy).</summary>
     /// <remarks>
     /// Loops step by Vector256&lt;float&gt;.Count with constant trip counts; a scalar tail exists only where a dimension
-    /// is not a multiple of 8. MatVec takes 4 rows and 2 column vectors per iteration: 8 independent FMA chains.
+    /// is not a multiple of 8. MatVec reads one row at a time with 4 FMA chains; MatMul takes 2 rows by 4 tokens (8 chains).
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     internal static class Kernels
     {
         /// <summary>xout[rowStart..rowEnd) = (W (288 x 288) @ x (288))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+        /// <remarks>One row at a time, read front to back as a single stream (several interleaved row streams measured slower here), with four FMA chains.</remarks>
         internal static void MatVec288x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 288, Cols = 288;
@@ -574,49 +575,19 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            int i = rowStart;
-            // Four rows per iteration: each x vector is loaded once for four rows.
-            for (; i + 4 <= rowEnd; i += 4)
+            for (int i = rowStart; i < rowEnd; i++)
             {
-                nuint r0 = (nuint)i * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
-                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                for (nuint j = 0; j < 288; j += 16)
+                nuint r = (nuint)i * Cols;
+                global::System.Runtime.Intrinsics.Vector256<float> c0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                for (nuint j = 0; j < 288; j += 32)
                 {
-                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
-                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
-                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
-                    a1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r1 + j), x0, a1);
-                    b1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r1 + j + 8), x1, b1);
-                    a2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r2 + j), x0, a2);
-                    b2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r2 + j + 8), x1, b2);
-                    a3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r3 + j), x0, a3);
-                    b3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r3 + j + 8), x1, b3);
+                    c0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 0), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 0), c0);
+                    c1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 8), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8), c1);
+                    c2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 16), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 16), c2);
+                    c3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 24), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 24), c3);
                 }
-                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
-                float s1 = global::System.Runtime.Intrinsics.Vector256.Sum(a1 + b1);
-                float s2 = global::System.Runtime.Intrinsics.Vector256.Sum(a2 + b2);
-                float s3 = global::System.Runtime.Intrinsics.Vector256.Sum(a3 + b3);
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 1) = s1;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 2) = s2;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 3) = s3;
-            }
-            // Leftover rows, one at a time.
-            for (; i < rowEnd; i++)
-            {
-                nuint r0 = (nuint)i * Cols;
-                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                for (nuint j = 0; j < 288; j += 16)
-                {
-                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
-                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
-                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
-                }
-                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
+                float sum = global::System.Runtime.Intrinsics.Vector256.Sum((c0 + c1) + (c2 + c3));
+                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = sum;
             }
         }
 
@@ -624,6 +595,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         internal static void MatVec288x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec288x288(xout, x, w, 0, 288);
 
         /// <summary>xout[rowStart..rowEnd) = (W (768 x 288) @ x (288))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+        /// <remarks>One row at a time, read front to back as a single stream (several interleaved row streams measured slower here), with four FMA chains.</remarks>
         internal static void MatVec768x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 768, Cols = 288;
@@ -631,49 +603,19 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            int i = rowStart;
-            // Four rows per iteration: each x vector is loaded once for four rows.
-            for (; i + 4 <= rowEnd; i += 4)
+            for (int i = rowStart; i < rowEnd; i++)
             {
-                nuint r0 = (nuint)i * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
-                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                for (nuint j = 0; j < 288; j += 16)
+                nuint r = (nuint)i * Cols;
+                global::System.Runtime.Intrinsics.Vector256<float> c0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                for (nuint j = 0; j < 288; j += 32)
                 {
-                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
-                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
-                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
-                    a1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r1 + j), x0, a1);
-                    b1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r1 + j + 8), x1, b1);
-                    a2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r2 + j), x0, a2);
-                    b2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r2 + j + 8), x1, b2);
-                    a3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r3 + j), x0, a3);
-                    b3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r3 + j + 8), x1, b3);
+                    c0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 0), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 0), c0);
+                    c1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 8), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8), c1);
+                    c2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 16), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 16), c2);
+                    c3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 24), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 24), c3);
                 }
-                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
-                float s1 = global::System.Runtime.Intrinsics.Vector256.Sum(a1 + b1);
-                float s2 = global::System.Runtime.Intrinsics.Vector256.Sum(a2 + b2);
-                float s3 = global::System.Runtime.Intrinsics.Vector256.Sum(a3 + b3);
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 1) = s1;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 2) = s2;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 3) = s3;
-            }
-            // Leftover rows, one at a time.
-            for (; i < rowEnd; i++)
-            {
-                nuint r0 = (nuint)i * Cols;
-                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                for (nuint j = 0; j < 288; j += 16)
-                {
-                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
-                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
-                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
-                }
-                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
+                float sum = global::System.Runtime.Intrinsics.Vector256.Sum((c0 + c1) + (c2 + c3));
+                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = sum;
             }
         }
 
@@ -681,6 +623,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         internal static void MatVec768x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec768x288(xout, x, w, 0, 768);
 
         /// <summary>xout[rowStart..rowEnd) = (W (288 x 768) @ x (768))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+        /// <remarks>One row at a time, read front to back as a single stream (several interleaved row streams measured slower here), with four FMA chains.</remarks>
         internal static void MatVec288x768(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 288, Cols = 768;
@@ -688,49 +631,19 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            int i = rowStart;
-            // Four rows per iteration: each x vector is loaded once for four rows.
-            for (; i + 4 <= rowEnd; i += 4)
+            for (int i = rowStart; i < rowEnd; i++)
             {
-                nuint r0 = (nuint)i * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
-                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                for (nuint j = 0; j < 768; j += 16)
+                nuint r = (nuint)i * Cols;
+                global::System.Runtime.Intrinsics.Vector256<float> c0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                for (nuint j = 0; j < 768; j += 32)
                 {
-                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
-                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
-                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
-                    a1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r1 + j), x0, a1);
-                    b1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r1 + j + 8), x1, b1);
-                    a2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r2 + j), x0, a2);
-                    b2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r2 + j + 8), x1, b2);
-                    a3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r3 + j), x0, a3);
-                    b3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r3 + j + 8), x1, b3);
+                    c0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 0), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 0), c0);
+                    c1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 8), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8), c1);
+                    c2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 16), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 16), c2);
+                    c3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 24), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 24), c3);
                 }
-                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
-                float s1 = global::System.Runtime.Intrinsics.Vector256.Sum(a1 + b1);
-                float s2 = global::System.Runtime.Intrinsics.Vector256.Sum(a2 + b2);
-                float s3 = global::System.Runtime.Intrinsics.Vector256.Sum(a3 + b3);
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 1) = s1;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 2) = s2;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 3) = s3;
-            }
-            // Leftover rows, one at a time.
-            for (; i < rowEnd; i++)
-            {
-                nuint r0 = (nuint)i * Cols;
-                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                for (nuint j = 0; j < 768; j += 16)
-                {
-                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
-                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
-                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
-                }
-                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
+                float sum = global::System.Runtime.Intrinsics.Vector256.Sum((c0 + c1) + (c2 + c3));
+                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = sum;
             }
         }
 
@@ -738,6 +651,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         internal static void MatVec288x768(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec288x768(xout, x, w, 0, 288);
 
         /// <summary>xout[rowStart..rowEnd) = (W (32000 x 288) @ x (288))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
+        /// <remarks>One row at a time, read front to back as a single stream (several interleaved row streams measured slower here), with four FMA chains.</remarks>
         internal static void MatVec32000x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 32000, Cols = 288;
@@ -745,49 +659,19 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            int i = rowStart;
-            // Four rows per iteration: each x vector is loaded once for four rows.
-            for (; i + 4 <= rowEnd; i += 4)
+            for (int i = rowStart; i < rowEnd; i++)
             {
-                nuint r0 = (nuint)i * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
-                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                for (nuint j = 0; j < 288; j += 16)
+                nuint r = (nuint)i * Cols;
+                global::System.Runtime.Intrinsics.Vector256<float> c0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                for (nuint j = 0; j < 288; j += 32)
                 {
-                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
-                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
-                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
-                    a1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r1 + j), x0, a1);
-                    b1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r1 + j + 8), x1, b1);
-                    a2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r2 + j), x0, a2);
-                    b2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r2 + j + 8), x1, b2);
-                    a3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r3 + j), x0, a3);
-                    b3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r3 + j + 8), x1, b3);
+                    c0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 0), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 0), c0);
+                    c1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 8), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8), c1);
+                    c2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 16), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 16), c2);
+                    c3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 24), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 24), c3);
                 }
-                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
-                float s1 = global::System.Runtime.Intrinsics.Vector256.Sum(a1 + b1);
-                float s2 = global::System.Runtime.Intrinsics.Vector256.Sum(a2 + b2);
-                float s3 = global::System.Runtime.Intrinsics.Vector256.Sum(a3 + b3);
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 1) = s1;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 2) = s2;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 3) = s3;
-            }
-            // Leftover rows, one at a time.
-            for (; i < rowEnd; i++)
-            {
-                nuint r0 = (nuint)i * Cols;
-                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                for (nuint j = 0; j < 288; j += 16)
-                {
-                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
-                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
-                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
-                }
-                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
+                float sum = global::System.Runtime.Intrinsics.Vector256.Sum((c0 + c1) + (c2 + c3));
+                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = sum;
             }
         }
 

@@ -1,0 +1,94 @@
+using System.Collections.Generic;
+using System.Globalization;
+using System.Text;
+
+namespace Benchmarks;
+
+internal sealed record MachineLimits(string Cpu, double Bandwidth1, double BandwidthN, double Fma1, double FmaN);
+
+/// <summary>Writes docs/benchmarks.md.</summary>
+internal static class Report
+{
+    private static string F(double v, string format = "F0") => v.ToString(format, CultureInfo.InvariantCulture);
+
+    public static string Write(MachineLimits m, List<DecoderRow> decoders, List<Seq2SeqRow> encoders, List<AccuracyRow> accuracy, int runs, int threads, bool peer)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("# Benchmarks");
+        sb.AppendLine();
+        sb.AppendLine("Written by the benchmark app; every number on this page comes from one run of:");
+        sb.AppendLine();
+        sb.AppendLine("```bash");
+        sb.AppendLine("dotnet publish samples/Benchmarks -c Release -o artifacts/bench");
+        sb.AppendLine($"artifacts/bench/Benchmarks --runs {runs}{(peer ? " --llama2c artifacts/llama2c/run" : "")} --out docs/benchmarks.md");
+        sb.AppendLine("```");
+        sb.AppendLine();
+        sb.AppendLine("NativeAOT built for this machine (`IlcInstructionSet=native`). Random weights, fixed seed. Each cell is the median");
+        sb.AppendLine($"(min..max) of {runs} runs; within a row the runs of every column are interleaved, so ratios compare numbers taken");
+        sb.AppendLine("under the same load. This is a shared 2-core VM: absolute numbers move by 20-40% from one run to the next, ratios far less.");
+        sb.AppendLine();
+        sb.AppendLine("## The machine, measured in the same run");
+        sb.AppendLine();
+        sb.AppendLine($"- CPU: {m.Cpu}");
+        sb.AppendLine($"- Read bandwidth (512 MB, Vector256 sum, best of 7): {F(m.Bandwidth1, "F1")} GB/s on 1 thread, {F(m.BandwidthN, "F1")} GB/s on {threads}");
+        sb.AppendLine($"- float32 FMA peak (12 register chains, best of 7): {F(m.Fma1)} GFLOP/s on 1 thread, {F(m.FmaN)} GFLOP/s on {threads}");
+        sb.AppendLine();
+
+        sb.AppendLine("## Decoder-only: decode, prompt, first token");
+        sb.AppendLine();
+        sb.AppendLine("llama2.c's stories shapes with an untied classifier, the 110M shape again with bfloat16 and 8-bit (Q8_0) weights, and");
+        sb.AppendLine("a tiny model that fits in cache. Decode: 256 greedy tokens. Prompt: one `Forward` over 128 tokens. \"generic\" is");
+        sb.AppendLine("`samples/Benchmarks/GenericLlama.cs`, the same math over runtime-sized spans with `TensorPrimitives` (1 thread,");
+        sb.AppendLine("float32), checked to give the same logits first. \"llama2.c\" is its `run.c` on the same shapes, built with");
+        sb.AppendLine("`-Ofast -march=native -fopenmp`, at `OMP_NUM_THREADS` 1 and 2. Bandwidth use: bytes of weights one token reads,");
+        sb.AppendLine($"times tok/s, over the read bandwidth measured above for the same thread count.");
+        sb.AppendLine();
+        sb.AppendLine($"| model | weights | decode tok/s, 1 thread | decode tok/s, {threads} threads | llama2.c tok/s, 1 thread | llama2.c tok/s, {threads} threads | ours / llama2.c ({threads} threads) | bandwidth use ({threads} threads) | generic tok/s (1 thread) | ours / generic (1 thread) | prompt tok/s, 1 thread | prompt tok/s, {threads} threads | prompt GFLOP/s ({threads} threads) | first token ms | bytes allocated per token | peak RSS MB |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        foreach (DecoderRow r in decoders)
+        {
+            double bytesPerToken = r.Shape.DecodeBytes * (r.Precision.StartsWith("bfloat16", System.StringComparison.Ordinal) ? 0.5 : r.Precision.StartsWith("int8", System.StringComparison.Ordinal) ? (1 + 4.0 / 64) / 4 : 1);
+            double bandwidthUse = bytesPerToken * r.DecodeN.Median / 1e9 / m.BandwidthN;
+            double flopsPerToken = 2.0 * r.Shape.Layers * (4.0 * r.Shape.Dim * r.Shape.Dim + 3.0 * r.Shape.Dim * r.Shape.Ffn);
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| {r.Shape.Name} | {r.Precision} | {r.Decode1.Format()} | {r.DecodeN.Format()} | {r.Peer1.Format()} | {r.PeerN.Format()} | {(r.PeerN.HasValue ? F(r.DecodeN.Median / r.PeerN.Median, "F2") + "x" : "–")} | {F(100 * bandwidthUse)}% | {r.Generic.Format()} | {(r.Generic.HasValue ? F(r.Decode1.Median / r.Generic.Median, "F2") + "x" : "–")} | {r.Prompt1.Format()} | {r.PromptN.Format()} | {F(flopsPerToken * r.PromptN.Median / 1e9)} | {F(r.FirstToken.Median, "F1")} | {F(r.AllocatedPerToken)} | {F(r.PeakRssBytes / 1e6)} |");
+        }
+        sb.AppendLine();
+        sb.AppendLine($"Parallel and single-threaded logits were checked equal bit for bit for every row before timing (the benchmark stops if not).");
+        sb.AppendLine();
+
+        if (encoders.Count > 0)
+        {
+            sb.AppendLine("## The original Transformer (Seq2Seq)");
+            sb.AppendLine();
+            sb.AppendLine("Encoder: one `Encode` of a 128-token source. Translation: 128 decoder steps (`Session.Forward`) against that memory.");
+            sb.AppendLine();
+            sb.AppendLine($"| model | parameters | encoder tok/s, 1 thread | encoder tok/s, {threads} threads | encoder GFLOP/s ({threads} threads) | translation tok/s, 1 thread | translation tok/s, {threads} threads | bytes allocated per decoder step |");
+            sb.AppendLine("|---|---|---|---|---|---|---|---|");
+            foreach (Seq2SeqRow r in encoders)
+            {
+                double flops = 2.0 * 6 * (4.0 * 512 * 512 + 2.0 * 512 * 2048);
+                sb.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {r.Name} | {F(r.Parameters / 1e6, "F1")}M | {r.Encode1.Format()} | {r.EncodeN.Format()} | {(r.EncodeN.HasValue ? F(flops * r.EncodeN.Median / 1e9) : "–")} | {r.Translate1.Format()} | {r.TranslateN.Format()} | {F(r.AllocatedPerToken)} |");
+            }
+            sb.AppendLine();
+        }
+
+        if (accuracy.Count > 0)
+        {
+            sb.AppendLine("## What lighter weights cost");
+            sb.AppendLine();
+            sb.AppendLine("The story model trained in `models/storyteller` (real weights, stored as bfloat16), loaded in each precision and");
+            sb.AppendLine("teacher-forced through its 20 reference sequences (prompt + PyTorch's greedy continuation, `greedy.json`). Top-1:");
+            sb.AppendLine("positions whose argmax equals float32's. Greedy: free-running continuations identical to float32's (which equal PyTorch's).");
+            sb.AppendLine();
+            sb.AppendLine("| weights | positions | top-1 agreement with float32 | max abs logit difference | mean abs logit difference | greedy continuations equal |");
+            sb.AppendLine("|---|---|---|---|---|---|");
+            foreach (AccuracyRow a in accuracy)
+                sb.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {a.Precision} | {a.Positions} | {a.Top1Agree}/{a.Positions} ({F(100.0 * a.Top1Agree / a.Positions, "F1")}%) | {a.MaxAbsLogitDiff:G3} | {a.MeanAbsLogitDiff:G3} | {a.GreedyEqual}/{a.GreedyTotal} |");
+            sb.AppendLine();
+        }
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,209 @@
+using System;
+using Xunit;
+
+namespace SourceGenTransformer.Tests;
+
+/// <summary>
+/// The kernels specialised to a weight precision (float32 streaming, bfloat16, int8) and the prompt's matrix-matrix
+/// kernels, each against the scalar matrix-vector product over the float32 values the packed weights stand for.
+/// </summary>
+public class PrecisionKernelTests
+{
+    private delegate void F32Kernel(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<float> w, int rowStart, int rowEnd);
+    private delegate void Bf16Kernel(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<ushort> w, int rowStart, int rowEnd);
+    private delegate void Int8Kernel(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<sbyte> w, ReadOnlySpan<float> scales, int rowStart, int rowEnd);
+    private delegate void F32Rows(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd);
+    private delegate void Bf16Rows(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<ushort> w, int tokens, int rowStart, int rowEnd);
+    private delegate void Int8Rows(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<sbyte> w, ReadOnlySpan<float> scales, int tokens, int rowStart, int rowEnd);
+
+    private static float[] Random(int n, int seed)
+    {
+        var rng = new System.Random(seed);
+        var a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() * 2 - 1);
+        return a;
+    }
+
+    /// <summary>Rows [rowStart, rowEnd) of W @ x for each token, in double; NaN elsewhere (must stay untouched).</summary>
+    private static float[] Expected(float[] w, float[] x, int d, int n, int tokens, int rowStart, int rowEnd)
+    {
+        var e = new float[tokens * d];
+        e.AsSpan().Fill(float.NaN);
+        for (int t = 0; t < tokens; t++)
+            for (int r = rowStart; r < rowEnd; r++)
+            {
+                double s = 0;
+                for (int j = 0; j < n; j++) s += (double)w[r * n + j] * x[t * n + j];
+                e[t * d + r] = (float)s;
+            }
+        return e;
+    }
+
+    private static void Check(float[] expected, float[] actual)
+    {
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (float.IsNaN(expected[i])) Assert.True(float.IsNaN(actual[i]), $"index {i} is outside the rows but was written: {actual[i]}");
+            else Assert.True(MathF.Abs(expected[i] - actual[i]) <= 1e-5f * MathF.Max(1f, MathF.Abs(expected[i])), $"index {i}: expected {expected[i]}, got {actual[i]}");
+        }
+    }
+
+    private static float[] Output(int length)
+    {
+        var o = new float[length];
+        o.AsSpan().Fill(float.NaN);
+        return o;
+    }
+
+    private static readonly (int Start, int End)[] Ranges = [(0, -1), (3, -2), (1, 2)];
+
+    private static (int, int) Resolve((int Start, int End) r, int d) => (Math.Min(r.Start, d), r.End < 0 ? d + r.End + 1 : Math.Min(r.End, d));
+
+    private static void RunF32(F32Kernel kernel, int d, int n)
+    {
+        float[] w = Random(d * n, d + n), x = Random(n, n);
+        foreach (var range in Ranges)
+        {
+            (int s, int e) = Resolve(range, d);
+            float[] actual = Output(d);
+            kernel(actual, x, w, s, e);
+            Check(Expected(w, x, d, n, 1, s, e), actual);
+        }
+    }
+
+    private static void RunBf16(Bf16Kernel kernel, int d, int n)
+    {
+        float[] w = Random(d * n, d + n), x = Random(n, n);
+        var packed = new ushort[w.Length];
+        WeightPacking.ToBFloat16(w, packed);
+        WeightPacking.FromBFloat16(packed, w);
+        foreach (var range in Ranges)
+        {
+            (int s, int e) = Resolve(range, d);
+            float[] actual = Output(d);
+            kernel(actual, x, packed, s, e);
+            Check(Expected(w, x, d, n, 1, s, e), actual);
+        }
+    }
+
+    private static void RunInt8(Int8Kernel kernel, int d, int n, int group)
+    {
+        float[] w = Random(d * n, d + n), x = Random(n, n);
+        var q = new sbyte[w.Length];
+        var scales = new float[w.Length / group];
+        WeightPacking.ToInt8(w, group, q, scales);
+        WeightPacking.FromInt8(q, scales, group, w);
+        foreach (var range in Ranges)
+        {
+            (int s, int e) = Resolve(range, d);
+            float[] actual = Output(d);
+            kernel(actual, x, q, scales, s, e);
+            Check(Expected(w, x, d, n, 1, s, e), actual);
+        }
+    }
+
+    [Fact]
+    public void Streaming_float32_matvec_matches_scalar()
+    {
+        RunF32(StreamingAwkwardLlama.Kernels.MatVec264x264, 264, 264);
+        RunF32(StreamingAwkwardLlama.Kernels.MatVec88x264, 88, 264);
+        RunF32(StreamingAwkwardLlama.Kernels.MatVec300x264, 300, 264);
+        RunF32(StreamingAwkwardLlama.Kernels.MatVec264x300, 264, 300);
+        RunF32(StreamingAwkwardLlama.Kernels.MatVec16384x264, 16384, 264);
+    }
+
+    [Fact]
+    public void Bfloat16_matvec_matches_scalar_resident_and_streaming()
+    {
+        RunBf16(LlamaBasicBf16.Kernels.MatVec64x64, 64, 64);
+        RunBf16(LlamaBasicBf16.Kernels.MatVec160x64, 160, 64);
+        RunBf16(LlamaBasicBf16.Kernels.MatVec64x160, 64, 160);
+        RunBf16(LlamaBasicBf16.Kernels.MatVec96x64, 96, 64);
+        RunBf16(StreamingBf16Llama.Kernels.MatVec264x264, 264, 264);
+        RunBf16(StreamingBf16Llama.Kernels.MatVec88x264, 88, 264);
+        RunBf16(StreamingBf16Llama.Kernels.MatVec264x300, 264, 300);
+        RunBf16(StreamingBf16Llama.Kernels.MatVec40000x264, 40000, 264);
+    }
+
+    [Fact]
+    public void Int8_matvec_matches_scalar_in_groups_of_32_and_64()
+    {
+        RunInt8(LlamaBasicInt8.Kernels.MatVec64x64, 64, 64, 32);
+        RunInt8(LlamaBasicInt8.Kernels.MatVec160x64, 160, 64, 32);
+        RunInt8(LlamaBasicInt8.Kernels.MatVec64x160, 64, 160, 32);
+        RunInt8(StreamingInt8Llama.Kernels.MatVec96x96, 96, 96, 32);
+        RunInt8(StreamingInt8Llama.Kernels.MatVec48x96, 48, 96, 32);
+        RunInt8(StreamingInt8Llama.Kernels.MatVec96x160, 96, 160, 32);
+        RunInt8(StreamingInt8Llama.Kernels.MatVec200000x96, 200000, 96, 32);
+        RunInt8(StoryTellerInt8.Kernels.MatVec192x192, 192, 192, 64);
+        RunInt8(StoryTellerInt8.Kernels.MatVec64x192, 64, 192, 64);
+        RunInt8(StoryTellerInt8.Kernels.MatVec192x512, 192, 512, 64);
+        RunInt8(Gpt2BasicInt8.Kernels.MatVec192x64, 192, 64, 64);
+    }
+
+    public static TheoryData<int, int, int> Blocks()
+    {
+        var data = new TheoryData<int, int, int>();
+        foreach (int tokens in new[] { 1, 3, 4, 5, 9 })
+            foreach (int range in new[] { 0, 1, 2 })
+                data.Add(tokens, range, 0);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Blocks))]
+    public void Prompt_matmul_matches_scalar_in_every_precision(int tokens, int range, int unused)
+    {
+        _ = unused;
+        void F32(F32Rows kernel, int d, int n)
+        {
+            float[] w = Random(d * n, d * n), x = Random(tokens * n, tokens);
+            (int s, int e) = Resolve(Ranges[range], d);
+            float[] actual = Output(tokens * d);
+            kernel(actual, x, w, tokens, s, e);
+            Check(Expected(w, x, d, n, tokens, s, e), actual);
+        }
+        void Bf16(Bf16Rows kernel, int d, int n)
+        {
+            float[] w = Random(d * n, d * n), x = Random(tokens * n, tokens);
+            var packed = new ushort[w.Length];
+            WeightPacking.ToBFloat16(w, packed);
+            WeightPacking.FromBFloat16(packed, w);
+            (int s, int e) = Resolve(Ranges[range], d);
+            float[] actual = Output(tokens * d);
+            kernel(actual, x, packed, tokens, s, e);
+            Check(Expected(w, x, d, n, tokens, s, e), actual);
+        }
+        void Int8(Int8Rows kernel, int d, int n, int group)
+        {
+            float[] w = Random(d * n, d * n), x = Random(tokens * n, tokens);
+            var q = new sbyte[w.Length];
+            var scales = new float[w.Length / group];
+            WeightPacking.ToInt8(w, group, q, scales);
+            WeightPacking.FromInt8(q, scales, group, w);
+            (int s, int e) = Resolve(Ranges[range], d);
+            float[] actual = Output(tokens * d);
+            kernel(actual, x, q, scales, tokens, s, e);
+            Check(Expected(w, x, d, n, tokens, s, e), actual);
+        }
+        F32(LlamaOdd.Kernels.MatMul36x36, 36, 36);      // tails: 36 = 4 vectors + 4
+        F32(LlamaOdd.Kernels.MatMul100x36, 100, 36);
+        F32(LlamaOdd.Kernels.MatMul36x100, 36, 100);
+        F32(LlamaOdd.Kernels.MatMul12x36, 12, 36);      // multi-query: one key/value head of 12
+        F32(Gpt2Odd.Kernels.MatMul120x40, 120, 40);
+        Bf16(LlamaBasicBf16.Kernels.MatMul64x64, 64, 64);
+        Bf16(LlamaBasicBf16.Kernels.MatMul160x64, 160, 64);
+        Bf16(StreamingBf16Llama.Kernels.MatMul264x300, 264, 300);
+        Int8(LlamaBasicInt8.Kernels.MatMul64x160, 64, 160, 32);
+        Int8(LlamaBasicInt8.Kernels.MatMul160x64, 160, 64, 32);
+        Int8(StoryTellerInt8.Kernels.MatMul512x192, 512, 192, 64);
+    }
+
+    [Fact]
+    public void Kernels_reject_a_row_range_outside_the_matrix()
+    {
+        Assert.Throws<ArgumentException>(() => LlamaBasicBf16.Kernels.MatVec64x64(new float[64], new float[64], new ushort[64 * 64], 0, 65));
+        Assert.Throws<ArgumentException>(() => LlamaBasicInt8.Kernels.MatVec64x64(new float[64], new float[64], new sbyte[64 * 64], new float[64 * 64 / 32 - 1], 0, 64));
+        Assert.Throws<ArgumentException>(() => LlamaOdd.Kernels.MatMul36x36(new float[36], new float[36], new float[36 * 36], 2, 0, 36));
+    }
+}

@@ -1,0 +1,55 @@
+using System;
+using Xunit;
+
+namespace SourceGenTransformer.Tests;
+
+public class WeightPackingTests
+{
+    [Fact]
+    public void Bfloat16_rounds_to_nearest_even_like_pytorch()
+    {
+        // Known answers from torch.tensor([...]).to(torch.bfloat16).view(torch.int16).
+        float[] values = [1f, 1.00390625f, 1.01171875f, -2.5f, 3.0e38f, float.PositiveInfinity, 1e-40f, 0f];
+        ushort[] expected = [0x3F80, 0x3F80, 0x3F82, 0xC020, 0x7F62, 0x7F80, 0x0001, 0x0000];
+        var packed = new ushort[values.Length];
+        WeightPacking.ToBFloat16(values, packed);
+        Assert.Equal(expected, packed);
+        var nan = new ushort[1];
+        WeightPacking.ToBFloat16([float.NaN], nan);
+        Assert.True(float.IsNaN(WeightPacking.BFloat16ToSingle(nan[0])));
+    }
+
+    [Fact]
+    public void Int8_groups_map_the_largest_magnitude_to_127_and_stay_within_half_a_step()
+    {
+        var rng = new Random(5);
+        var w = new float[4 * 64];
+        for (int i = 0; i < w.Length; i++) w[i] = (float)(rng.NextDouble() * 2 - 1) * (1 + i / 64);
+        w.AsSpan(64, 64).Clear(); // an all-zero group
+        var q = new sbyte[w.Length];
+        var scales = new float[4];
+        WeightPacking.ToInt8(w, 64, q, scales);
+        Assert.Equal(0f, scales[1]);
+        var back = new float[w.Length];
+        WeightPacking.FromInt8(q, scales, 64, back);
+        for (int g = 0; g < 4; g++)
+        {
+            int maxAt = g * 64;
+            for (int i = g * 64; i < (g + 1) * 64; i++)
+            {
+                if (MathF.Abs(w[i]) > MathF.Abs(w[maxAt])) maxAt = i;
+                Assert.True(MathF.Abs(back[i] - w[i]) <= scales[g] / 2 * 1.0001f, $"{i}: {w[i]} -> {back[i]}");
+                Assert.InRange(q[i], (sbyte)-127, (sbyte)127);
+            }
+            if (scales[g] != 0) Assert.Equal(127, Math.Abs((int)q[maxAt]));
+        }
+    }
+
+    [Fact]
+    public void Int8_rejects_lengths_that_do_not_split_into_groups()
+    {
+        var e = Assert.Throws<ArgumentException>(() => WeightPacking.ToInt8(new float[100], 64, new sbyte[100], new float[2]));
+        Assert.Contains("100", e.Message);
+        Assert.Contains("64", e.Message);
+    }
+}
