@@ -45,17 +45,19 @@ internal static class Machine
         return best;
     }
 
-    /// <summary>Best-of-N float32 FMA throughput (GFLOP/s): 12 independent Vector256 FMA chains in registers per thread.</summary>
-    public static double FmaPeak(int threads)
+    /// <summary>Best-of-N float32 FMA throughput (GFLOP/s): 12 independent FMA chains in registers per thread, 256-bit or 512-bit vectors.</summary>
+    public static double FmaPeak(int threads, bool wide = false)
     {
+        if (wide && !Vector512.IsHardwareAccelerated) return double.NaN;
         using var pool = new WorkerPool(threads);
-        var work = new FmaWork(threads);
+        IParallelWork work = wide ? new Fma512Work(threads) : new FmaWork(threads);
+        double flops = wide ? Fma512Work.Flops : FmaWork.Flops;
         double best = 0;
         for (int i = 0; i < 7; i++)
         {
             var clock = Stopwatch.StartNew();
             pool.Run(work);
-            best = Math.Max(best, threads * FmaWork.Flops / clock.Elapsed.TotalSeconds / 1e9);
+            best = Math.Max(best, threads * flops / clock.Elapsed.TotalSeconds / 1e9);
         }
         return best;
     }
@@ -101,6 +103,30 @@ internal static class Machine
                 a10 = Vector256.FusedMultiplyAdd(a10, m, k); a11 = Vector256.FusedMultiplyAdd(a11, m, k);
             }
             Sink[part] = Vector256.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
+        }
+    }
+
+    private sealed class Fma512Work(int threads) : IParallelWork
+    {
+        private const int Iterations = 10_000_000;
+        public const double Flops = Iterations * 12.0 * 16 * 2;
+        public readonly float[] Sink = new float[threads];
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public void Execute(int part, int parts)
+        {
+            Vector512<float> m = Vector512.Create(0.999999f), k = Vector512.Create(1e-7f);
+            Vector512<float> a0 = Vector512.Create(1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+            for (int i = 0; i < Iterations; i++)
+            {
+                a0 = Vector512.FusedMultiplyAdd(a0, m, k); a1 = Vector512.FusedMultiplyAdd(a1, m, k);
+                a2 = Vector512.FusedMultiplyAdd(a2, m, k); a3 = Vector512.FusedMultiplyAdd(a3, m, k);
+                a4 = Vector512.FusedMultiplyAdd(a4, m, k); a5 = Vector512.FusedMultiplyAdd(a5, m, k);
+                a6 = Vector512.FusedMultiplyAdd(a6, m, k); a7 = Vector512.FusedMultiplyAdd(a7, m, k);
+                a8 = Vector512.FusedMultiplyAdd(a8, m, k); a9 = Vector512.FusedMultiplyAdd(a9, m, k);
+                a10 = Vector512.FusedMultiplyAdd(a10, m, k); a11 = Vector512.FusedMultiplyAdd(a11, m, k);
+            }
+            Sink[part] = Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
         }
     }
 }

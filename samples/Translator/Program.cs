@@ -35,7 +35,7 @@ try
         return 2;
     }
 
-    var model = NumberTranslator.Load(Path.Combine(AppContext.BaseDirectory, "translator.safetensors"));
+    using var model = NumberTranslator.Load(Path.Combine(AppContext.BaseDirectory, "translator.safetensors"));
     foreach (string number in numbers)
     {
         int[] words = model.Translate(NumberTranslator.EncodeNumber(number), options);

@@ -117,4 +117,40 @@ public class EncoderParityTests
         Assert.True(embeddingDiff <= Tolerance, $"{name}: embedding differs by {embeddingDiff:E3}");
         Assert.Equal(1.0, Math.Sqrt(e.Sum(v => (double)v * v)), 5);
     }
+
+    [Fact]
+    public void Encoders_on_one_thread_and_three_give_identical_results()
+    {
+        // Matrix products split by weight rows and attention by positions: every output is computed by exactly one
+        // thread in the same order, so the split changes nothing, bit for bit.
+        JsonElement f = Read("bert-odd");
+        int[] tokens = Ints(f.GetProperty("tokens"));
+        using (BertOdd one = BertOdd.Load(Fixture.Path("bert-odd.safetensors"), new ModelOptions { Threads = 1 }))
+        using (BertOdd three = BertOdd.Load(Fixture.Path("bert-odd.safetensors"), new ModelOptions { Threads = 3 }))
+        {
+            Assert.Equal(1, one.Threads);
+            Assert.Equal(3, three.Threads);
+            Assert.Equal(one.Encode(tokens), three.Encode(tokens));
+        }
+
+        int[] source = Ints(Read("s2s-pre-gelu").GetProperty("source"));
+        using S2sPreGelu a = S2sPreGelu.Load(Fixture.Path("s2s-pre-gelu.safetensors"), new ModelOptions { Threads = 1 });
+        using S2sPreGelu b = S2sPreGelu.Load(Fixture.Path("s2s-pre-gelu.safetensors"), new ModelOptions { Threads = 3 });
+        S2sPreGelu.Session sa = a.CreateSession(a.Encode(source)), sb = b.CreateSession(b.Encode(source));
+        int token = S2sPreGelu.BosToken;
+        for (int i = 0; i < 6; i++)
+        {
+            float[] expected = sa.Forward(token).ToArray();
+            Assert.Equal(expected, sb.Forward(token).ToArray());
+            token = Sampling.Argmax(expected);
+        }
+    }
+
+    [Fact]
+    public void A_disposed_encoder_model_refuses_to_encode()
+    {
+        var model = BertOdd.Load(Fixture.Path("bert-odd.safetensors"), new ModelOptions { Threads = 2 });
+        model.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => model.Encode([1, 2, 3]));
+    }
 }

@@ -72,7 +72,7 @@ public class KernelTests
         Close(expected, actual);
     }
 
-    private delegate void MatMul(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, int rows);
+    private delegate void MatMul(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, int rows, int rowStart, int rowEnd);
 
     public static TheoryData<int, int, int> MatMulShapes()
     {
@@ -105,7 +105,10 @@ public class KernelTests
             ScalarKernels.MatVec(expected.AsSpan(t * d, d), x.AsSpan(t * n, n), w, n, d);
             ScalarKernels.Add(expected.AsSpan(t * d, d), bias);
         }
-        kernel(actual, x, w, bias, rows);
+        // Two calls over an odd split of the weight rows, as two workers would make them.
+        int split = d / 2 + 1;
+        kernel(actual, x, w, bias, rows, 0, split);
+        kernel(actual, x, w, bias, rows, split, d);
         Close(expected, actual);
     }
 

@@ -84,17 +84,24 @@ public class ParityTests
     }
 
     [Fact]
-    public void Bfloat16_declaration_of_a_bfloat16_file_equals_float32_bit_for_bit()
+    public void Bfloat16_declaration_of_a_bfloat16_file_decodes_like_float32_bit_for_bit()
     {
-        // The story model is stored in bfloat16: widening is exact and the kernels sum in the same order.
+        // The story model is stored in bfloat16: widening is exact and the decode kernels sum in the same order.
         using StoryTellerBf16 bf16 = StoryTellerBf16.Load(Fixture.ModelPath("storyteller.safetensors"));
         using SourceGenTransformer.Models.StoryTellerModel f32 = SourceGenTransformer.Models.StoryTellerModel.Load(Fixture.ModelPath("storyteller.safetensors"));
         StoryTellerBf16.Session a = bf16.CreateSession();
         SourceGenTransformer.Models.StoryTellerModel.Session b = f32.CreateSession();
-        int[] tokens = [1, 419, 932, 347, 499, 266, 261, 576];
-        Assert.Equal(b.Forward(tokens).ToArray(), a.Forward(tokens).ToArray());
         for (int i = 0; i < 20; i++)
             Assert.Equal(b.Forward(i * 37 % 1024).ToArray(), a.Forward(i * 37 % 1024).ToArray());
+
+        // A prompt block: where 512-bit vectors are accelerated the bfloat16 matrix-matrix kernel widens sixteen weights
+        // at a time (Vector512) and the float32 one eight (Vector256), so sums associate differently: equal to rounding.
+        a.Reset();
+        b.Reset();
+        int[] tokens = [1, 419, 932, 347, 499, 266, 261, 576];
+        float[] expected = b.Forward(tokens).ToArray(), actual = a.Forward(tokens).ToArray();
+        for (int j = 0; j < expected.Length; j++)
+            Assert.True(MathF.Abs(expected[j] - actual[j]) <= 1e-5f * MathF.Max(1f, MathF.Abs(expected[j])), $"logit {j}: {actual[j]} vs {expected[j]}");
     }
 
     [Fact]

@@ -15,15 +15,13 @@ internal static class BertEmitter
         string cls = spec.ClassName;
         string norm = NormName(s);
 
-        w.Line("private readonly Weights _weights;");
-        w.Line();
-        w.Line($"private {cls}(Weights weights) => _weights = weights;");
-        w.Line();
+        ModelEmitter.EmitPoolMembers(w, cls, "Encode and Embed on a disposed model throw");
         ModelEmitter.EmitLoad(w, cls,
         [
             "Loads the weights from a safetensors file with Hugging Face BERT names (embeddings.word_embeddings.weight,",
             "encoder.layer.{i}.attention.self.query.weight, ...; an optional bert. prefix). F32, F16 and BF16 tensors load.",
-        ]);
+            "The model owns worker threads (<see cref=\"global::SourceGenTransformer.ModelOptions.Threads\"/>, default one per processor); dispose it to stop them.",
+        ], withOptions: true);
 
         w.Line("/// <summary>");
         w.Line("/// The last hidden states of <paramref name=\"tokens\"/> (one unpadded sequence, token type 0): tokens.Length x ModelDim,");
@@ -51,7 +49,7 @@ internal static class BertEmitter
                 w.Line("for (int i = 0; i < D; i++) x[t * D + i] = w.TokenEmbedding[tokens[t] * D + i] + w.Position[t * D + i] + w.TokenType[i];");
                 w.Line($"Kernels.{norm}({Rw("x", "t * D", "D")}, {Ro("x", "t * D", "D")}, w.EmbNormW, w.EmbNormB);");
             }
-            w.Line("var buffers = new EncoderBuffers(length);");
+            w.Line("var buffers = new EncoderBuffers(length, _pool);");
             w.Line("for (int l = 0; l < Layers; l++) EncoderLayer(w, l, x, length, keys, length, buffers);");
             w.Line("return x;");
         }

@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using SourceGenTransformer.Generator.Helpers;
 using SourceGenTransformer.Generator.Model;
 using static SourceGenTransformer.Generator.Emit.KernelEmitter;
@@ -37,6 +38,15 @@ internal static class EncoderEmitter
         w.Line($"public readonly float[] EncNorm2B = new float[{layers} * ModelDim];                 // (layer, dim)");
     }
 
+    /// <summary>The job number of EncoderBuffers.MatMul for a product of that shape (its index among the distinct encoder shapes).</summary>
+    public static int JobOf(ModelShape s, int d, int n)
+    {
+        var shapes = new List<(int d, int n)>();
+        foreach ((int sd, int sn) in KernelEmitter.MatMulShapes(s))
+            if (!shapes.Contains((sd, sn))) shapes.Add((sd, sn));
+        return shapes.IndexOf((d, n));
+    }
+
     /// <summary>The EncoderBuffers class, the EncoderLayer method and the SelfAttention method.</summary>
     public static void EmitEncoder(SourceWriter w, ModelShape s)
     {
@@ -45,18 +55,72 @@ internal static class EncoderEmitter
         bool pre = s.NormFirst;
         float scale = (float)(1.0 / System.Math.Sqrt(s.HeadDim));
 
-        w.Line("/// <summary>Scratch for one encoder pass over <c>length</c> positions, allocated once per call.</summary>");
-        using (w.Block("private sealed class EncoderBuffers"))
+        var shapes = new List<(int d, int n)>();
+        foreach ((int sd, int sn) in KernelEmitter.MatMulShapes(s))
+            if (!shapes.Contains((sd, sn))) shapes.Add((sd, sn));
+
+        w.Line("/// <summary>");
+        w.Line("/// Scratch for one encoder pass over <c>length</c> positions, allocated once per call, and the parallel work of that");
+        w.Line("/// pass: matrix products split by weight rows and attention split by positions across the model's worker pool.");
+        w.Line("/// </summary>");
+        using (w.Block("private sealed class EncoderBuffers : global::SourceGenTransformer.IParallelWork"))
         {
             w.Line("public readonly float[] Xb, Xb2, Qkv, Att, Hb, Scores;");
-            using (w.Block("public EncoderBuffers(int length)"))
+            w.Line("private readonly global::SourceGenTransformer.WorkerPool _pool;");
+            w.Line("private readonly int _length;");
+            w.Line("private int _job, _outAt, _wAt, _bAt, _keyCount;");
+            w.Line("private float[] _out = [], _in = [], _w = [], _b = [];");
+            w.Line("private int[] _keys = [];");
+            w.Line();
+            using (w.Block("public EncoderBuffers(int length, global::SourceGenTransformer.WorkerPool pool)"))
             {
+                w.Line("_length = length;");
+                w.Line("_pool = pool;");
                 w.Line("Xb = new float[length * ModelDim];          // (length, dim) normed input of a sub-block, then a projection");
                 w.Line("Xb2 = new float[length * ModelDim];         // (length, dim) a sub-block's output before the residual add");
                 w.Line("Qkv = new float[length * 3 * ModelDim];     // (length, 3 * dim) queries, keys, values");
                 w.Line("Att = new float[length * ModelDim];         // (length, dim) attention output, heads side by side");
                 w.Line("Hb = new float[length * FeedForwardDim];    // (length, ffn) feed-forward hidden");
-                w.Line("Scores = new float[MaxSequenceLength];      // (seq) one query's attention weights");
+                w.Line("Scores = new float[pool.Threads * MaxSequenceLength]; // (thread, seq) one query's attention weights per thread");
+            }
+            w.Line();
+            w.Line("/// <summary>output[outAt..] (length, rows) = input (length, cols) @ w[wAt..]ᵀ + b[bAt..], the rows split across the pool; job names the shape.</summary>");
+            using (w.Block("public void MatMul(int job, float[] output, int outAt, float[] input, float[] w, int wAt, float[] b, int bAt)"))
+            {
+                w.Line("_job = job; _out = output; _outAt = outAt; _in = input; _w = w; _wAt = wAt; _b = b; _bAt = bAt;");
+                w.Line("_pool.Run(this);");
+            }
+            w.Line();
+            w.Line("/// <summary>Att = self-attention over Qkv, the positions split across the pool.</summary>");
+            using (w.Block("public void Attention(int[] keys, int keyCount)"))
+            {
+                w.Line("_job = -1; _keys = keys; _keyCount = keyCount;");
+                w.Line("_pool.Run(this);");
+            }
+            w.Line();
+            w.Line("/// <inheritdoc/>");
+            using (w.Block("public void Execute(int part, int parts)"))
+            {
+                w.Line("int n = _length;");
+                using (w.Block("switch (_job)"))
+                {
+                    using (w.Block("case -1:"))
+                    {
+                        w.Line("(int ts, int te) = global::SourceGenTransformer.WorkerPool.Range(n, 1, part, parts);");
+                        w.Line($"SelfAttention(Qkv, Att, ts, te, _keys, _keyCount, {Rw("Scores", "part * MaxSequenceLength", "MaxSequenceLength")});");
+                        w.Line("break;");
+                    }
+                    for (int j = 0; j < shapes.Count; j++)
+                    {
+                        (int sd, int sn) = shapes[j];
+                        using (w.Block($"case {I(j)}:"))
+                        {
+                            w.Line($"(int rs, int re) = global::SourceGenTransformer.WorkerPool.Range({I(sd)}, 4, part, parts);");
+                            w.Line($"Kernels.{MatMulName(sd, sn)}({Rw("_out", "_outAt", $"n * {I(sd)}")}, {Ro("_in", "0", $"n * {I(sn)}")}, {Ro("_w", "_wAt", $"{I(sd)} * {I(sn)}")}, {Ro("_b", "_bAt", I(sd))}, n, rs, re);");
+                            w.Line("break;");
+                        }
+                    }
+                }
             }
         }
         w.Line();
@@ -77,11 +141,11 @@ internal static class EncoderEmitter
                 w.Line($"for (int t = 0; t < length; t++) Kernels.{norm}({Rw("b.Xb", "t * D", "D")}, {Ro("x", "t * D", "D")}, {Ro("w.EncNorm1W", "l * D", "D")}, {Ro("w.EncNorm1B", "l * D", "D")});");
             }
             w.Line($"// qkv (length, {qkv}) = {(pre ? "xb" : "x")} @ in_proj[l] ({qkv}x{d})ᵀ + in_proj_bias[l]");
-            w.Line($"Kernels.{MatMulName(3 * s.ModelDim, s.ModelDim)}(b.Qkv, {input}, {Ro("w.EncInW", "l * 3 * D * D", "3 * D * D")}, {Ro("w.EncInB", "l * 3 * D", "3 * D")}, length);");
+            w.Line($"b.MatMul({I(JobOf(s, 3 * s.ModelDim, s.ModelDim))}, b.Qkv, 0, {input}, w.EncInW, l * 3 * D * D, w.EncInB, l * 3 * D);");
             w.Line($"// att (length, {d}) = softmax(q kᵀ / sqrt({I(s.HeadDim)})) v per head, over the unmasked keys");
-            w.Line("SelfAttention(b.Qkv, b.Att, length, keys, keyCount, b.Scores);");
+            w.Line("b.Attention(keys, keyCount);");
             w.Line($"// xb2 (length, {d}) = att @ out_proj[l] ({d}x{d})ᵀ + out_proj_bias[l]");
-            w.Line($"Kernels.{MatMulName(s.ModelDim, s.ModelDim)}(b.Xb2, b.Att, {Ro("w.EncOutW", "l * D * D", "D * D")}, {Ro("w.EncOutB", "l * D", "D")}, length);");
+            w.Line($"b.MatMul({I(JobOf(s, s.ModelDim, s.ModelDim))}, b.Xb2, 0, b.Att, w.EncOutW, l * D * D, w.EncOutB, l * D);");
             w.Line(pre ? "// x += xb2" : "// x = norm1(x + xb2)");
             using (w.Block("for (int t = 0; t < length; t++)"))
             {
@@ -95,10 +159,10 @@ internal static class EncoderEmitter
                 w.Line($"for (int t = 0; t < length; t++) Kernels.{norm}({Rw("b.Xb", "t * D", "D")}, {Ro("x", "t * D", "D")}, {Ro("w.EncNorm2W", "l * D", "D")}, {Ro("w.EncNorm2B", "l * D", "D")});");
             }
             w.Line($"// hb (length, {f}) = {s.Activation}({(pre ? "xb" : "x")} @ linear1[l] ({f}x{d})ᵀ + linear1_bias[l])");
-            w.Line($"Kernels.{MatMulName(s.FeedForwardDim, s.ModelDim)}(b.Hb, {input}, {Ro("w.EncLin1W", "l * F * D", "F * D")}, {Ro("w.EncLin1B", "l * F", "F")}, length);");
+            w.Line($"b.MatMul({I(JobOf(s, s.FeedForwardDim, s.ModelDim))}, b.Hb, 0, {input}, w.EncLin1W, l * F * D, w.EncLin1B, l * F);");
             w.Line($"for (int t = 0; t < length; t++) Kernels.{ActivationName(s)}({Rw("b.Hb", "t * F", "F")});");
             w.Line($"// xb2 (length, {d}) = hb @ linear2[l] ({d}x{f})ᵀ + linear2_bias[l]");
-            w.Line($"Kernels.{MatMulName(s.ModelDim, s.FeedForwardDim)}(b.Xb2, b.Hb, {Ro("w.EncLin2W", "l * D * F", "D * F")}, {Ro("w.EncLin2B", "l * D", "D")}, length);");
+            w.Line($"b.MatMul({I(JobOf(s, s.ModelDim, s.FeedForwardDim))}, b.Xb2, 0, b.Hb, w.EncLin2W, l * D * F, w.EncLin2B, l * D);");
             w.Line(pre ? "// x += xb2" : "// x = norm2(x + xb2)");
             using (w.Block("for (int t = 0; t < length; t++)"))
             {
@@ -112,16 +176,16 @@ internal static class EncoderEmitter
         w.Line("/// att (length, dim): for each position t and head h, softmax over the unmasked keys j of q_t · k_j / sqrt(head_dim),");
         w.Line("/// then the weighted sum of v_j. Bidirectional: every position sees every unmasked key.");
         w.Line("/// </summary>");
-        using (w.Block("private static void SelfAttention(float[] qkv, float[] att, int length, int[] keys, int keyCount, float[] scores)"))
+        using (w.Block("private static void SelfAttention(float[] qkv, float[] att, int tStart, int tEnd, int[] keys, int keyCount, global::System.Span<float> scores)"))
         {
             w.Line($"const float Scale = {Literal(scale)}f; // 1 / sqrt(head_dim)");
             w.Line("const int Stride = 3 * ModelDim;");
-            using (w.Block("for (int t = 0; t < length; t++)"))
+            using (w.Block("for (int t = tStart; t < tEnd; t++)"))
             {
                 using (w.Block("for (int h = 0; h < Heads; h++)"))
                 {
                     AttentionEmitter.EmitHead(w, s, Ro("qkv", "t * Stride + h * HeadDim", "HeadDim"),
-                        scores: Rw("scores", "0", "keyCount"), count: "keyCount",
+                        scores: "scores.Slice(0, keyCount)", count: "keyCount",
                         keyAt: "keys[i] * Stride + ModelDim + h * HeadDim", keys: "qkv",
                         valueAt: "keys[i] * Stride + 2 * ModelDim + h * HeadDim", values: "qkv",
                         output: Rw("att", "t * ModelDim + h * HeadDim", "HeadDim"));

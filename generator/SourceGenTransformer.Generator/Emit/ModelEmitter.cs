@@ -29,7 +29,7 @@ internal static class ModelEmitter
             outers.Add(w.Block(outer));
 
         EmitClassRemarks(w, spec);
-        string bases = s.IsDecoderOnly ? " : global::SourceGenTransformer.IDecoderModel, global::System.IDisposable" : "";
+        string bases = s.IsDecoderOnly ? " : global::SourceGenTransformer.IDecoderModel, global::System.IDisposable" : " : global::System.IDisposable";
         using (w.Block($"partial class {spec.ClassName}{bases}"))
         {
             EmitConstants(w, s);
@@ -63,6 +63,27 @@ internal static class ModelEmitter
 
     /// <summary>Writes the static Load method every family has: open the weight file, read the Weights, construct the model.</summary>
     /// <param name="withOptions">Also write <c>Load(path, ModelOptions)</c>, for models that own a worker pool.</param>
+    /// <summary>The weights and the worker pool every model owns: fields, constructor, Threads and Dispose.</summary>
+    /// <param name="afterDispose">What a disposed model's users see, completed by "ObjectDisposedException".</param>
+    internal static void EmitPoolMembers(SourceWriter w, string cls, string afterDispose)
+    {
+        w.Line("private readonly Weights _weights;");
+        w.Line("private readonly global::SourceGenTransformer.WorkerPool _pool;");
+        w.Line();
+        using (w.Block($"private {cls}(Weights weights, global::SourceGenTransformer.WorkerPool pool)"))
+        {
+            w.Line("_weights = weights;");
+            w.Line("_pool = pool;");
+        }
+        w.Line();
+        w.Line("/// <summary>Threads the kernels run on, the caller's included (<see cref=\"global::SourceGenTransformer.ModelOptions.Threads\"/>).</summary>");
+        w.Line("public int Threads => _pool.Threads;");
+        w.Line();
+        w.Line($"/// <summary>Stops the model's worker threads. {afterDispose} <see cref=\"global::System.ObjectDisposedException\"/>.</summary>");
+        w.Line("public void Dispose() => _pool.Dispose();");
+        w.Line();
+    }
+
     internal static void EmitLoad(SourceWriter w, string cls, string[] summary, bool withOptions = false)
     {
         void Doc()
@@ -180,21 +201,7 @@ internal static class ModelEmitter
     {
         ModelShape s = spec.Shape;
         string cls = spec.ClassName;
-        w.Line("private readonly Weights _weights;");
-        w.Line("private readonly global::SourceGenTransformer.WorkerPool _pool;");
-        w.Line();
-        using (w.Block($"private {cls}(Weights weights, global::SourceGenTransformer.WorkerPool pool)"))
-        {
-            w.Line("_weights = weights;");
-            w.Line("_pool = pool;");
-        }
-        w.Line();
-        w.Line("/// <summary>Threads the kernels run on, the caller's included (<see cref=\"global::SourceGenTransformer.ModelOptions.Threads\"/>).</summary>");
-        w.Line("public int Threads => _pool.Threads;");
-        w.Line();
-        w.Line("/// <summary>Stops the model's worker threads. Sessions of a disposed model throw <see cref=\"global::System.ObjectDisposedException\"/>.</summary>");
-        w.Line("public void Dispose() => _pool.Dispose();");
-        w.Line();
+        EmitPoolMembers(w, cls, "Sessions of a disposed model throw");
 
         if (s.Positional == Positional.Rotary)
         {

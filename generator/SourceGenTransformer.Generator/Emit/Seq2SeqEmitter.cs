@@ -32,10 +32,7 @@ internal static class Seq2SeqEmitter
         w.Line("/// <summary>Token embeddings are multiplied by sqrt(ModelDim) before positions are added, as the tutorial's TokenEmbedding does.</summary>");
         w.Line($"private const float EmbeddingScale = {Literal(embeddingScale)}f;");
         w.Line();
-        w.Line("private readonly Weights _weights;");
-        w.Line();
-        w.Line($"private {cls}(Weights weights) => _weights = weights;");
-        w.Line();
+        EmitPoolMembers(w, cls, "Encode on a disposed model throws");
 
         EmitLoad(w, cls,
         [
@@ -43,7 +40,8 @@ internal static class Seq2SeqEmitter
             "(transformer.encoder.layers.{i}.self_attn.in_proj_weight, ..., src_tok_emb.embedding.weight, generator.weight). If",
             "positional_encoding.pos_embedding is present it is used (it is the table the model was trained with); otherwise the",
             "sinusoidal table is computed as the tutorial does. F32, F16 and BF16 tensors load.",
-        ]);
+            "The model owns worker threads for the encoder (<see cref=\"global::SourceGenTransformer.ModelOptions.Threads\"/>, default one per processor); dispose it to stop them.",
+        ], withOptions: true);
 
         w.Line("/// <summary>Creates a decoder session over an encoded source: its own self-attention KV cache, allocated once.</summary>");
         w.Line(GC);
@@ -274,7 +272,7 @@ internal static class Seq2SeqEmitter
             w.Line("for (int t = 0; t < length; t++)");
             w.Line("    for (int i = 0; i < D; i++)");
             w.Line("        x[t * D + i] = w.SourceEmbedding[source[t] * D + i] * EmbeddingScale + w.Position[t * D + i];");
-            w.Line("var buffers = new EncoderBuffers(length);");
+            w.Line("var buffers = new EncoderBuffers(length, _pool);");
             w.Line("for (int l = 0; l < EncoderLayers; l++) EncoderLayer(w, l, x, length, keys, keyCount, buffers);");
             w.Line("// memory = encoder.norm(x)");
             w.Line($"for (int t = 0; t < length; t++) Kernels.{norm}({Rw("x", "t * D", "D")}, {Ro("x", "t * D", "D")}, w.EncFinalNormW, w.EncFinalNormB);");
@@ -285,8 +283,9 @@ internal static class Seq2SeqEmitter
             using (w.Block("for (int l = 0; l < DecoderLayers; l++)"))
             {
                 w.Line($"// k (length, dim) = memory @ multihead_attn.in_proj[l][dim..2 dim]ᵀ + bias; v likewise with rows 2 dim..3 dim");
-                w.Line($"Kernels.{MatMulName(s.ModelDim, s.ModelDim)}({Rw("crossKeys", "l * length * D", "length * D")}, x, {Ro("w.DecCaInW", "(l * 3 + 1) * D * D", "D * D")}, {Ro("w.DecCaInB", "(l * 3 + 1) * D", "D")}, length);");
-                w.Line($"Kernels.{MatMulName(s.ModelDim, s.ModelDim)}({Rw("crossValues", "l * length * D", "length * D")}, x, {Ro("w.DecCaInW", "(l * 3 + 2) * D * D", "D * D")}, {Ro("w.DecCaInB", "(l * 3 + 2) * D", "D")}, length);");
+                string job = I(JobOf(s, s.ModelDim, s.ModelDim));
+                w.Line($"buffers.MatMul({job}, crossKeys, l * length * D, x, w.DecCaInW, (l * 3 + 1) * D * D, w.DecCaInB, (l * 3 + 1) * D);");
+                w.Line($"buffers.MatMul({job}, crossValues, l * length * D, x, w.DecCaInW, (l * 3 + 2) * D * D, w.DecCaInB, (l * 3 + 2) * D);");
             }
             w.Line("return new EncoderOutput(length, x, crossKeys, crossValues, keys, keyCount);");
         }

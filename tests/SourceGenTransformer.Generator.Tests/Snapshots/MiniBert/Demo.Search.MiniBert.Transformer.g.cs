@@ -20,7 +20,7 @@ namespace Demo.Search;
 /// <item><term>parameters</term><description>27576</description></item>
 /// </list>
 /// </remarks>
-partial class MiniBert
+partial class MiniBert : global::System.IDisposable
 {
     /// <summary>Blocks in the stack.</summary>
     public const int Layers = 2;
@@ -46,20 +46,45 @@ partial class MiniBert
     public const long ParameterCount = 27576;
 
     private readonly Weights _weights;
+    private readonly global::SourceGenTransformer.WorkerPool _pool;
 
-    private MiniBert(Weights weights) => _weights = weights;
+    private MiniBert(Weights weights, global::SourceGenTransformer.WorkerPool pool)
+    {
+        _weights = weights;
+        _pool = pool;
+    }
+
+    /// <summary>Threads the kernels run on, the caller's included (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>).</summary>
+    public int Threads => _pool.Threads;
+
+    /// <summary>Stops the model's worker threads. Encode and Embed on a disposed model throw <see cref="global::System.ObjectDisposedException"/>.</summary>
+    public void Dispose() => _pool.Dispose();
 
     /// <summary>
     /// Loads the weights from a safetensors file with Hugging Face BERT names (embeddings.word_embeddings.weight,
     /// encoder.layer.{i}.attention.self.query.weight, ...; an optional bert. prefix). F32, F16 and BF16 tensors load.
+    /// The model owns worker threads (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>, default one per processor); dispose it to stop them.
     /// </summary>
     /// <exception cref="global::System.IO.FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
-    public static MiniBert Load(string safetensorsPath)
+    public static MiniBert Load(string safetensorsPath) => Load(safetensorsPath, null);
+
+    /// <summary>
+    /// Loads the weights from a safetensors file with Hugging Face BERT names (embeddings.word_embeddings.weight,
+    /// encoder.layer.{i}.attention.self.query.weight, ...; an optional bert. prefix). F32, F16 and BF16 tensors load.
+    /// The model owns worker threads (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>, default one per processor); dispose it to stop them.
+    /// </summary>
+    /// <exception cref="global::System.IO.FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>
+    [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
+    /// <param name="safetensorsPath">The weight file.</param>
+    /// <param name="options">How the model runs (threads); null for the defaults.</param>
+    public static MiniBert Load(string safetensorsPath, global::SourceGenTransformer.ModelOptions? options)
     {
+        options?.Validate();
         using global::SourceGenTransformer.ITensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);
-        return new MiniBert(Weights.Read(file));
+        return new MiniBert(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0));
     }
 
     /// <summary>
@@ -88,7 +113,7 @@ partial class MiniBert
             for (int i = 0; i < D; i++) x[t * D + i] = w.TokenEmbedding[tokens[t] * D + i] + w.Position[t * D + i] + w.TokenType[i];
             Kernels.LayerNorm36(new global::System.Span<float>(x, t * D, D), new global::System.ReadOnlySpan<float>(x, t * D, D), w.EmbNormW, w.EmbNormB);
         }
-        var buffers = new EncoderBuffers(length);
+        var buffers = new EncoderBuffers(length, _pool);
         for (int l = 0; l < Layers; l++) EncoderLayer(w, l, x, length, keys, length, buffers);
         return x;
     }
@@ -171,18 +196,82 @@ partial class MiniBert
         }
     }
 
-    /// <summary>Scratch for one encoder pass over <c>length</c> positions, allocated once per call.</summary>
-    private sealed class EncoderBuffers
+    /// <summary>
+    /// Scratch for one encoder pass over <c>length</c> positions, allocated once per call, and the parallel work of that
+    /// pass: matrix products split by weight rows and attention split by positions across the model's worker pool.
+    /// </summary>
+    private sealed class EncoderBuffers : global::SourceGenTransformer.IParallelWork
     {
         public readonly float[] Xb, Xb2, Qkv, Att, Hb, Scores;
-        public EncoderBuffers(int length)
+        private readonly global::SourceGenTransformer.WorkerPool _pool;
+        private readonly int _length;
+        private int _job, _outAt, _wAt, _bAt, _keyCount;
+        private float[] _out = [], _in = [], _w = [], _b = [];
+        private int[] _keys = [];
+
+        public EncoderBuffers(int length, global::SourceGenTransformer.WorkerPool pool)
         {
+            _length = length;
+            _pool = pool;
             Xb = new float[length * ModelDim];          // (length, dim) normed input of a sub-block, then a projection
             Xb2 = new float[length * ModelDim];         // (length, dim) a sub-block's output before the residual add
             Qkv = new float[length * 3 * ModelDim];     // (length, 3 * dim) queries, keys, values
             Att = new float[length * ModelDim];         // (length, dim) attention output, heads side by side
             Hb = new float[length * FeedForwardDim];    // (length, ffn) feed-forward hidden
-            Scores = new float[MaxSequenceLength];      // (seq) one query's attention weights
+            Scores = new float[pool.Threads * MaxSequenceLength]; // (thread, seq) one query's attention weights per thread
+        }
+
+        /// <summary>output[outAt..] (length, rows) = input (length, cols) @ w[wAt..]ᵀ + b[bAt..], the rows split across the pool; job names the shape.</summary>
+        public void MatMul(int job, float[] output, int outAt, float[] input, float[] w, int wAt, float[] b, int bAt)
+        {
+            _job = job; _out = output; _outAt = outAt; _in = input; _w = w; _wAt = wAt; _b = b; _bAt = bAt;
+            _pool.Run(this);
+        }
+
+        /// <summary>Att = self-attention over Qkv, the positions split across the pool.</summary>
+        public void Attention(int[] keys, int keyCount)
+        {
+            _job = -1; _keys = keys; _keyCount = keyCount;
+            _pool.Run(this);
+        }
+
+        /// <inheritdoc/>
+        public void Execute(int part, int parts)
+        {
+            int n = _length;
+            switch (_job)
+            {
+                case -1:
+                {
+                    (int ts, int te) = global::SourceGenTransformer.WorkerPool.Range(n, 1, part, parts);
+                    SelfAttention(Qkv, Att, ts, te, _keys, _keyCount, new global::System.Span<float>(Scores, part * MaxSequenceLength, MaxSequenceLength));
+                    break;
+                }
+                case 0:
+                {
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(108, 4, part, parts);
+                    Kernels.MatMul108x36(new global::System.Span<float>(_out, _outAt, n * 108), new global::System.ReadOnlySpan<float>(_in, 0, n * 36), new global::System.ReadOnlySpan<float>(_w, _wAt, 108 * 36), new global::System.ReadOnlySpan<float>(_b, _bAt, 108), n, rs, re);
+                    break;
+                }
+                case 1:
+                {
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(36, 4, part, parts);
+                    Kernels.MatMul36x36(new global::System.Span<float>(_out, _outAt, n * 36), new global::System.ReadOnlySpan<float>(_in, 0, n * 36), new global::System.ReadOnlySpan<float>(_w, _wAt, 36 * 36), new global::System.ReadOnlySpan<float>(_b, _bAt, 36), n, rs, re);
+                    break;
+                }
+                case 2:
+                {
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(72, 4, part, parts);
+                    Kernels.MatMul72x36(new global::System.Span<float>(_out, _outAt, n * 72), new global::System.ReadOnlySpan<float>(_in, 0, n * 36), new global::System.ReadOnlySpan<float>(_w, _wAt, 72 * 36), new global::System.ReadOnlySpan<float>(_b, _bAt, 72), n, rs, re);
+                    break;
+                }
+                case 3:
+                {
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(36, 4, part, parts);
+                    Kernels.MatMul36x72(new global::System.Span<float>(_out, _outAt, n * 36), new global::System.ReadOnlySpan<float>(_in, 0, n * 72), new global::System.ReadOnlySpan<float>(_w, _wAt, 36 * 72), new global::System.ReadOnlySpan<float>(_b, _bAt, 36), n, rs, re);
+                    break;
+                }
+            }
         }
     }
 
@@ -194,11 +283,11 @@ partial class MiniBert
     {
         const int D = ModelDim, F = FeedForwardDim;
         // qkv (length, 108) = x @ in_proj[l] (108x36)ᵀ + in_proj_bias[l]
-        Kernels.MatMul108x36(b.Qkv, x, new global::System.ReadOnlySpan<float>(w.EncInW, l * 3 * D * D, 3 * D * D), new global::System.ReadOnlySpan<float>(w.EncInB, l * 3 * D, 3 * D), length);
+        b.MatMul(0, b.Qkv, 0, x, w.EncInW, l * 3 * D * D, w.EncInB, l * 3 * D);
         // att (length, 36) = softmax(q kᵀ / sqrt(12)) v per head, over the unmasked keys
-        SelfAttention(b.Qkv, b.Att, length, keys, keyCount, b.Scores);
+        b.Attention(keys, keyCount);
         // xb2 (length, 36) = att @ out_proj[l] (36x36)ᵀ + out_proj_bias[l]
-        Kernels.MatMul36x36(b.Xb2, b.Att, new global::System.ReadOnlySpan<float>(w.EncOutW, l * D * D, D * D), new global::System.ReadOnlySpan<float>(w.EncOutB, l * D, D), length);
+        b.MatMul(1, b.Xb2, 0, b.Att, w.EncOutW, l * D * D, w.EncOutB, l * D);
         // x = norm1(x + xb2)
         for (int t = 0; t < length; t++)
         {
@@ -207,10 +296,10 @@ partial class MiniBert
         }
 
         // hb (length, 72) = Gelu(x @ linear1[l] (72x36)ᵀ + linear1_bias[l])
-        Kernels.MatMul72x36(b.Hb, x, new global::System.ReadOnlySpan<float>(w.EncLin1W, l * F * D, F * D), new global::System.ReadOnlySpan<float>(w.EncLin1B, l * F, F), length);
+        b.MatMul(2, b.Hb, 0, x, w.EncLin1W, l * F * D, w.EncLin1B, l * F);
         for (int t = 0; t < length; t++) Kernels.Gelu72(new global::System.Span<float>(b.Hb, t * F, F));
         // xb2 (length, 36) = hb @ linear2[l] (36x72)ᵀ + linear2_bias[l]
-        Kernels.MatMul36x72(b.Xb2, b.Hb, new global::System.ReadOnlySpan<float>(w.EncLin2W, l * D * F, D * F), new global::System.ReadOnlySpan<float>(w.EncLin2B, l * D, D), length);
+        b.MatMul(3, b.Xb2, 0, b.Hb, w.EncLin2W, l * D * F, w.EncLin2B, l * D);
         // x = norm2(x + xb2)
         for (int t = 0; t < length; t++)
         {
@@ -223,16 +312,16 @@ partial class MiniBert
     /// att (length, dim): for each position t and head h, softmax over the unmasked keys j of q_t · k_j / sqrt(head_dim),
     /// then the weighted sum of v_j. Bidirectional: every position sees every unmasked key.
     /// </summary>
-    private static void SelfAttention(float[] qkv, float[] att, int length, int[] keys, int keyCount, float[] scores)
+    private static void SelfAttention(float[] qkv, float[] att, int tStart, int tEnd, int[] keys, int keyCount, global::System.Span<float> scores)
     {
         const float Scale = 0.28867513f; // 1 / sqrt(head_dim)
         const int Stride = 3 * ModelDim;
-        for (int t = 0; t < length; t++)
+        for (int t = tStart; t < tEnd; t++)
         {
             for (int h = 0; h < Heads; h++)
             {
                 global::System.ReadOnlySpan<float> qh = new global::System.ReadOnlySpan<float>(qkv, t * Stride + h * HeadDim, HeadDim);
-                global::System.Span<float> weights = new global::System.Span<float>(scores, 0, keyCount);
+                global::System.Span<float> weights = scores.Slice(0, keyCount);
                 // weights[i] = q (12) · k_i (12) / sqrt(12), then softmax over the attended positions
                 for (int i = 0; i < keyCount; i++)
                     weights[i] = Kernels.Dot12(qh, new global::System.ReadOnlySpan<float>(qkv, keys[i] * Stride + ModelDim + h * HeadDim, HeadDim)) * Scale;
@@ -254,287 +343,1193 @@ partial class MiniBert
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     internal static class Kernels
     {
-        /// <summary>xout (rows x 108) = x (rows x 36) @ W (108 x 36)ᵀ + bias (108); all row-major.</summary>
-        /// <remarks>Four rows of x per pass over W: each weight vector is loaded once for four FMAs (matrix-matrix, not four matrix-vector products).</remarks>
-        internal static void MatMul108x36(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, global::System.ReadOnlySpan<float> bias, int rows)
+        /// <summary>xout (tokens x 108)[:, rowStart..rowEnd) = x (tokens x 36) @ W (108 x 36)ᵀ + bias, for those rows of W; all row-major.</summary>
+        /// <remarks>The tiles of the decoder's prompt kernel: four weight rows by four tokens, rows outside and tokens inside; the bias is added to each finished sum.</remarks>
+        internal static void MatMul108x36(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, global::System.ReadOnlySpan<float> bias, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 108, In = 36;
-            if (rows < 0 || xout.Length < rows * Out || x.Length < rows * In || w.Length < Out * In || bias.Length < Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul108x36");
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || bias.Length < Out || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul108x36");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
             ref float biasRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(bias);
-            int t = 0;
-            for (; t + 4 <= rows; t += 4)
+            // Weight rows outside, tokens inside: the rows being used stay in L1 while every token of the block passes over them.
+            int r = rowStart;
+            for (; r + 4 <= rowEnd; r += 4)
             {
-                nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                for (int r = 0; r < Out; r++)
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
                 {
-                    nuint wr = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a21 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a22 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a23 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a31 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a32 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a33 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
                     for (nuint j = 0; j < 32; j += 8)
                     {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, wr + j);
-                        a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j), wv, a0);
-                        a1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j), wv, a1);
-                        a2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j), wv, a2);
-                        a3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j), wv, a3);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
+                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
+                        a21 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv1, a21);
+                        a31 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv1, a31);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
+                        a22 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv2, a22);
+                        a32 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv2, a32);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
+                        a23 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv3, a23);
+                        a33 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv3, a33);
                     }
-                    float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0);
-                    float s1 = global::System.Runtime.Intrinsics.Vector256.Sum(a1);
-                    float s2 = global::System.Runtime.Intrinsics.Vector256.Sum(a2);
-                    float s3 = global::System.Runtime.Intrinsics.Vector256.Sum(a3);
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
+                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
+                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
+                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
+                    float s21 = global::System.Runtime.Intrinsics.Vector256.Sum(a21);
+                    float s22 = global::System.Runtime.Intrinsics.Vector256.Sum(a22);
+                    float s23 = global::System.Runtime.Intrinsics.Vector256.Sum(a23);
+                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
+                    float s31 = global::System.Runtime.Intrinsics.Vector256.Sum(a31);
+                    float s32 = global::System.Runtime.Intrinsics.Vector256.Sum(a32);
+                    float s33 = global::System.Runtime.Intrinsics.Vector256.Sum(a33);
                     // Scalar tail: 36 is not a multiple of 8.
                     for (nuint j = 32; j < In; j++)
                     {
-                        float wj = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, wr + j);
-                        s0 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj;
-                        s1 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj;
-                        s2 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj;
-                        s3 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj;
+                        float wj0 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w0 + j);
+                        s00 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj0;
+                        s01 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj0;
+                        s02 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj0;
+                        s03 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj0;
+                        float wj1 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w1 + j);
+                        s10 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj1;
+                        s11 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj1;
+                        s12 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj1;
+                        s13 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj1;
+                        float wj2 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w2 + j);
+                        s20 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj2;
+                        s21 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj2;
+                        s22 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj2;
+                        s23 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj2;
+                        float wj3 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w3 + j);
+                        s30 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj3;
+                        s31 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj3;
+                        s32 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj3;
+                        s33 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj3;
                     }
-                    float b = global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r) = s0 + b;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s1 + b;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s2 + b;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s3 + b;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 2) = s21 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 2) = s22 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 2) = s23 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 3) = s31 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 3) = s32 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 3) = s33 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
+                }
+                for (; t < tokens; t++)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 32; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
+                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
+                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
+                    // Scalar tail: 36 is not a multiple of 8.
+                    for (nuint j = 32; j < In; j++)
+                    {
+                        float wj0 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w0 + j);
+                        s00 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj0;
+                        float wj1 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w1 + j);
+                        s10 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj1;
+                        float wj2 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w2 + j);
+                        s20 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj2;
+                        float wj3 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w3 + j);
+                        s30 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj3;
+                    }
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
                 }
             }
-            // Leftover rows of x, one at a time.
-            for (; t < rows; t++)
+            for (; r + 2 <= rowEnd; r += 2)
             {
-                nuint x0 = (nuint)t * In;
-                for (int r = 0; r < Out; r++)
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
                 {
-                    nuint wr = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
                     for (nuint j = 0; j < 32; j += 8)
                     {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, wr + j);
-                        a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j), wv, a0);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
                     }
-                    float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0);
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
+                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
+                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
                     // Scalar tail: 36 is not a multiple of 8.
                     for (nuint j = 32; j < In; j++)
                     {
-                        float wj = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, wr + j);
-                        s0 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj;
+                        float wj0 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w0 + j);
+                        s00 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj0;
+                        s01 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj0;
+                        s02 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj0;
+                        s03 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj0;
+                        float wj1 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w1 + j);
+                        s10 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj1;
+                        s11 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj1;
+                        s12 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj1;
+                        s13 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj1;
                     }
-                    float b = global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r) = s0 + b;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                }
+                for (; t < tokens; t++)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 32; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    // Scalar tail: 36 is not a multiple of 8.
+                    for (nuint j = 32; j < In; j++)
+                    {
+                        float wj0 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w0 + j);
+                        s00 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj0;
+                        float wj1 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w1 + j);
+                        s10 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj1;
+                    }
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                }
+            }
+            for (; r < rowEnd; r++)
+            {
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
+                {
+                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                    nuint w0 = (nuint)r * In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 32; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                    // Scalar tail: 36 is not a multiple of 8.
+                    for (nuint j = 32; j < In; j++)
+                    {
+                        float wj0 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w0 + j);
+                        s00 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj0;
+                        s01 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj0;
+                        s02 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj0;
+                        s03 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj0;
+                    }
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                }
+                for (; t < tokens; t++)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 32; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    // Scalar tail: 36 is not a multiple of 8.
+                    for (nuint j = 32; j < In; j++)
+                    {
+                        float wj0 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w0 + j);
+                        s00 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj0;
+                    }
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
                 }
             }
         }
 
-        /// <summary>xout (rows x 36) = x (rows x 36) @ W (36 x 36)ᵀ + bias (36); all row-major.</summary>
-        /// <remarks>Four rows of x per pass over W: each weight vector is loaded once for four FMAs (matrix-matrix, not four matrix-vector products).</remarks>
-        internal static void MatMul36x36(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, global::System.ReadOnlySpan<float> bias, int rows)
+        /// <summary>xout (tokens x 36)[:, rowStart..rowEnd) = x (tokens x 36) @ W (36 x 36)ᵀ + bias, for those rows of W; all row-major.</summary>
+        /// <remarks>The tiles of the decoder's prompt kernel: four weight rows by four tokens, rows outside and tokens inside; the bias is added to each finished sum.</remarks>
+        internal static void MatMul36x36(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, global::System.ReadOnlySpan<float> bias, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 36, In = 36;
-            if (rows < 0 || xout.Length < rows * Out || x.Length < rows * In || w.Length < Out * In || bias.Length < Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul36x36");
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || bias.Length < Out || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul36x36");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
             ref float biasRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(bias);
-            int t = 0;
-            for (; t + 4 <= rows; t += 4)
+            // Weight rows outside, tokens inside: the rows being used stay in L1 while every token of the block passes over them.
+            int r = rowStart;
+            for (; r + 4 <= rowEnd; r += 4)
             {
-                nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                for (int r = 0; r < Out; r++)
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
                 {
-                    nuint wr = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a21 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a22 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a23 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a31 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a32 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a33 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
                     for (nuint j = 0; j < 32; j += 8)
                     {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, wr + j);
-                        a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j), wv, a0);
-                        a1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j), wv, a1);
-                        a2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j), wv, a2);
-                        a3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j), wv, a3);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
+                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
+                        a21 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv1, a21);
+                        a31 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv1, a31);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
+                        a22 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv2, a22);
+                        a32 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv2, a32);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
+                        a23 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv3, a23);
+                        a33 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv3, a33);
                     }
-                    float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0);
-                    float s1 = global::System.Runtime.Intrinsics.Vector256.Sum(a1);
-                    float s2 = global::System.Runtime.Intrinsics.Vector256.Sum(a2);
-                    float s3 = global::System.Runtime.Intrinsics.Vector256.Sum(a3);
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
+                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
+                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
+                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
+                    float s21 = global::System.Runtime.Intrinsics.Vector256.Sum(a21);
+                    float s22 = global::System.Runtime.Intrinsics.Vector256.Sum(a22);
+                    float s23 = global::System.Runtime.Intrinsics.Vector256.Sum(a23);
+                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
+                    float s31 = global::System.Runtime.Intrinsics.Vector256.Sum(a31);
+                    float s32 = global::System.Runtime.Intrinsics.Vector256.Sum(a32);
+                    float s33 = global::System.Runtime.Intrinsics.Vector256.Sum(a33);
                     // Scalar tail: 36 is not a multiple of 8.
                     for (nuint j = 32; j < In; j++)
                     {
-                        float wj = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, wr + j);
-                        s0 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj;
-                        s1 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj;
-                        s2 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj;
-                        s3 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj;
+                        float wj0 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w0 + j);
+                        s00 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj0;
+                        s01 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj0;
+                        s02 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj0;
+                        s03 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj0;
+                        float wj1 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w1 + j);
+                        s10 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj1;
+                        s11 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj1;
+                        s12 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj1;
+                        s13 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj1;
+                        float wj2 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w2 + j);
+                        s20 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj2;
+                        s21 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj2;
+                        s22 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj2;
+                        s23 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj2;
+                        float wj3 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w3 + j);
+                        s30 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj3;
+                        s31 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj3;
+                        s32 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj3;
+                        s33 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj3;
                     }
-                    float b = global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r) = s0 + b;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s1 + b;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s2 + b;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s3 + b;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 2) = s21 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 2) = s22 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 2) = s23 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 3) = s31 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 3) = s32 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 3) = s33 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
+                }
+                for (; t < tokens; t++)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 32; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
+                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
+                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
+                    // Scalar tail: 36 is not a multiple of 8.
+                    for (nuint j = 32; j < In; j++)
+                    {
+                        float wj0 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w0 + j);
+                        s00 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj0;
+                        float wj1 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w1 + j);
+                        s10 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj1;
+                        float wj2 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w2 + j);
+                        s20 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj2;
+                        float wj3 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w3 + j);
+                        s30 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj3;
+                    }
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
                 }
             }
-            // Leftover rows of x, one at a time.
-            for (; t < rows; t++)
+            for (; r + 2 <= rowEnd; r += 2)
             {
-                nuint x0 = (nuint)t * In;
-                for (int r = 0; r < Out; r++)
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
                 {
-                    nuint wr = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
                     for (nuint j = 0; j < 32; j += 8)
                     {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, wr + j);
-                        a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j), wv, a0);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
                     }
-                    float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0);
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
+                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
+                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
                     // Scalar tail: 36 is not a multiple of 8.
                     for (nuint j = 32; j < In; j++)
                     {
-                        float wj = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, wr + j);
-                        s0 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj;
+                        float wj0 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w0 + j);
+                        s00 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj0;
+                        s01 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj0;
+                        s02 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj0;
+                        s03 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj0;
+                        float wj1 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w1 + j);
+                        s10 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj1;
+                        s11 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj1;
+                        s12 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj1;
+                        s13 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj1;
                     }
-                    float b = global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r) = s0 + b;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                }
+                for (; t < tokens; t++)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 32; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    // Scalar tail: 36 is not a multiple of 8.
+                    for (nuint j = 32; j < In; j++)
+                    {
+                        float wj0 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w0 + j);
+                        s00 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj0;
+                        float wj1 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w1 + j);
+                        s10 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj1;
+                    }
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                }
+            }
+            for (; r < rowEnd; r++)
+            {
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
+                {
+                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                    nuint w0 = (nuint)r * In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 32; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                    // Scalar tail: 36 is not a multiple of 8.
+                    for (nuint j = 32; j < In; j++)
+                    {
+                        float wj0 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w0 + j);
+                        s00 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj0;
+                        s01 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj0;
+                        s02 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj0;
+                        s03 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj0;
+                    }
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                }
+                for (; t < tokens; t++)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 32; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    // Scalar tail: 36 is not a multiple of 8.
+                    for (nuint j = 32; j < In; j++)
+                    {
+                        float wj0 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w0 + j);
+                        s00 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj0;
+                    }
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
                 }
             }
         }
 
-        /// <summary>xout (rows x 72) = x (rows x 36) @ W (72 x 36)ᵀ + bias (72); all row-major.</summary>
-        /// <remarks>Four rows of x per pass over W: each weight vector is loaded once for four FMAs (matrix-matrix, not four matrix-vector products).</remarks>
-        internal static void MatMul72x36(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, global::System.ReadOnlySpan<float> bias, int rows)
+        /// <summary>xout (tokens x 72)[:, rowStart..rowEnd) = x (tokens x 36) @ W (72 x 36)ᵀ + bias, for those rows of W; all row-major.</summary>
+        /// <remarks>The tiles of the decoder's prompt kernel: four weight rows by four tokens, rows outside and tokens inside; the bias is added to each finished sum.</remarks>
+        internal static void MatMul72x36(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, global::System.ReadOnlySpan<float> bias, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 72, In = 36;
-            if (rows < 0 || xout.Length < rows * Out || x.Length < rows * In || w.Length < Out * In || bias.Length < Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul72x36");
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || bias.Length < Out || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul72x36");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
             ref float biasRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(bias);
-            int t = 0;
-            for (; t + 4 <= rows; t += 4)
+            // Weight rows outside, tokens inside: the rows being used stay in L1 while every token of the block passes over them.
+            int r = rowStart;
+            for (; r + 4 <= rowEnd; r += 4)
             {
-                nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                for (int r = 0; r < Out; r++)
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
                 {
-                    nuint wr = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a21 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a22 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a23 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a31 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a32 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a33 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
                     for (nuint j = 0; j < 32; j += 8)
                     {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, wr + j);
-                        a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j), wv, a0);
-                        a1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j), wv, a1);
-                        a2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j), wv, a2);
-                        a3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j), wv, a3);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
+                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
+                        a21 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv1, a21);
+                        a31 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv1, a31);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
+                        a22 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv2, a22);
+                        a32 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv2, a32);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
+                        a23 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv3, a23);
+                        a33 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv3, a33);
                     }
-                    float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0);
-                    float s1 = global::System.Runtime.Intrinsics.Vector256.Sum(a1);
-                    float s2 = global::System.Runtime.Intrinsics.Vector256.Sum(a2);
-                    float s3 = global::System.Runtime.Intrinsics.Vector256.Sum(a3);
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
+                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
+                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
+                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
+                    float s21 = global::System.Runtime.Intrinsics.Vector256.Sum(a21);
+                    float s22 = global::System.Runtime.Intrinsics.Vector256.Sum(a22);
+                    float s23 = global::System.Runtime.Intrinsics.Vector256.Sum(a23);
+                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
+                    float s31 = global::System.Runtime.Intrinsics.Vector256.Sum(a31);
+                    float s32 = global::System.Runtime.Intrinsics.Vector256.Sum(a32);
+                    float s33 = global::System.Runtime.Intrinsics.Vector256.Sum(a33);
                     // Scalar tail: 36 is not a multiple of 8.
                     for (nuint j = 32; j < In; j++)
                     {
-                        float wj = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, wr + j);
-                        s0 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj;
-                        s1 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj;
-                        s2 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj;
-                        s3 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj;
+                        float wj0 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w0 + j);
+                        s00 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj0;
+                        s01 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj0;
+                        s02 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj0;
+                        s03 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj0;
+                        float wj1 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w1 + j);
+                        s10 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj1;
+                        s11 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj1;
+                        s12 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj1;
+                        s13 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj1;
+                        float wj2 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w2 + j);
+                        s20 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj2;
+                        s21 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj2;
+                        s22 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj2;
+                        s23 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj2;
+                        float wj3 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w3 + j);
+                        s30 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj3;
+                        s31 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj3;
+                        s32 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj3;
+                        s33 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj3;
                     }
-                    float b = global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r) = s0 + b;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s1 + b;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s2 + b;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s3 + b;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 2) = s21 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 2) = s22 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 2) = s23 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 3) = s31 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 3) = s32 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 3) = s33 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
+                }
+                for (; t < tokens; t++)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 32; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
+                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
+                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
+                    // Scalar tail: 36 is not a multiple of 8.
+                    for (nuint j = 32; j < In; j++)
+                    {
+                        float wj0 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w0 + j);
+                        s00 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj0;
+                        float wj1 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w1 + j);
+                        s10 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj1;
+                        float wj2 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w2 + j);
+                        s20 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj2;
+                        float wj3 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w3 + j);
+                        s30 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj3;
+                    }
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
                 }
             }
-            // Leftover rows of x, one at a time.
-            for (; t < rows; t++)
+            for (; r + 2 <= rowEnd; r += 2)
             {
-                nuint x0 = (nuint)t * In;
-                for (int r = 0; r < Out; r++)
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
                 {
-                    nuint wr = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
                     for (nuint j = 0; j < 32; j += 8)
                     {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, wr + j);
-                        a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j), wv, a0);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
                     }
-                    float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0);
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
+                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
+                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
                     // Scalar tail: 36 is not a multiple of 8.
                     for (nuint j = 32; j < In; j++)
                     {
-                        float wj = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, wr + j);
-                        s0 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj;
+                        float wj0 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w0 + j);
+                        s00 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj0;
+                        s01 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj0;
+                        s02 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj0;
+                        s03 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj0;
+                        float wj1 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w1 + j);
+                        s10 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj1;
+                        s11 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj1;
+                        s12 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj1;
+                        s13 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj1;
                     }
-                    float b = global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r) = s0 + b;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                }
+                for (; t < tokens; t++)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 32; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    // Scalar tail: 36 is not a multiple of 8.
+                    for (nuint j = 32; j < In; j++)
+                    {
+                        float wj0 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w0 + j);
+                        s00 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj0;
+                        float wj1 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w1 + j);
+                        s10 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj1;
+                    }
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                }
+            }
+            for (; r < rowEnd; r++)
+            {
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
+                {
+                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                    nuint w0 = (nuint)r * In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 32; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                    // Scalar tail: 36 is not a multiple of 8.
+                    for (nuint j = 32; j < In; j++)
+                    {
+                        float wj0 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w0 + j);
+                        s00 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj0;
+                        s01 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x1 + j) * wj0;
+                        s02 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x2 + j) * wj0;
+                        s03 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x3 + j) * wj0;
+                    }
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                }
+                for (; t < tokens; t++)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 32; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    // Scalar tail: 36 is not a multiple of 8.
+                    for (nuint j = 32; j < In; j++)
+                    {
+                        float wj0 = global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, w0 + j);
+                        s00 += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, x0 + j) * wj0;
+                    }
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
                 }
             }
         }
 
-        /// <summary>xout (rows x 36) = x (rows x 72) @ W (36 x 72)ᵀ + bias (36); all row-major.</summary>
-        /// <remarks>Four rows of x per pass over W: each weight vector is loaded once for four FMAs (matrix-matrix, not four matrix-vector products).</remarks>
-        internal static void MatMul36x72(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, global::System.ReadOnlySpan<float> bias, int rows)
+        /// <summary>xout (tokens x 36)[:, rowStart..rowEnd) = x (tokens x 72) @ W (36 x 72)ᵀ + bias, for those rows of W; all row-major.</summary>
+        /// <remarks>The tiles of the decoder's prompt kernel: four weight rows by four tokens, rows outside and tokens inside; the bias is added to each finished sum.</remarks>
+        internal static void MatMul36x72(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, global::System.ReadOnlySpan<float> bias, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 36, In = 72;
-            if (rows < 0 || xout.Length < rows * Out || x.Length < rows * In || w.Length < Out * In || bias.Length < Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul36x72");
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || bias.Length < Out || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul36x72");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
             ref float biasRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(bias);
-            int t = 0;
-            for (; t + 4 <= rows; t += 4)
+            // Weight rows outside, tokens inside: the rows being used stay in L1 while every token of the block passes over them.
+            int r = rowStart;
+            for (; r + 4 <= rowEnd; r += 4)
             {
-                nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                for (int r = 0; r < Out; r++)
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
                 {
-                    nuint wr = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a21 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a22 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a23 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a31 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a32 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a33 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
                     for (nuint j = 0; j < 72; j += 8)
                     {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, wr + j);
-                        a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j), wv, a0);
-                        a1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j), wv, a1);
-                        a2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j), wv, a2);
-                        a3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j), wv, a3);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
+                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
+                        a21 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv1, a21);
+                        a31 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv1, a31);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
+                        a22 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv2, a22);
+                        a32 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv2, a32);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
+                        a23 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv3, a23);
+                        a33 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv3, a33);
                     }
-                    float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0);
-                    float s1 = global::System.Runtime.Intrinsics.Vector256.Sum(a1);
-                    float s2 = global::System.Runtime.Intrinsics.Vector256.Sum(a2);
-                    float s3 = global::System.Runtime.Intrinsics.Vector256.Sum(a3);
-                    float b = global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r) = s0 + b;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s1 + b;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s2 + b;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s3 + b;
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
+                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
+                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
+                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
+                    float s21 = global::System.Runtime.Intrinsics.Vector256.Sum(a21);
+                    float s22 = global::System.Runtime.Intrinsics.Vector256.Sum(a22);
+                    float s23 = global::System.Runtime.Intrinsics.Vector256.Sum(a23);
+                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
+                    float s31 = global::System.Runtime.Intrinsics.Vector256.Sum(a31);
+                    float s32 = global::System.Runtime.Intrinsics.Vector256.Sum(a32);
+                    float s33 = global::System.Runtime.Intrinsics.Vector256.Sum(a33);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 2) = s21 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 2) = s22 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 2) = s23 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 3) = s31 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 3) = s32 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 3) = s33 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
+                }
+                for (; t < tokens; t++)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 72; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
+                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
+                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
                 }
             }
-            // Leftover rows of x, one at a time.
-            for (; t < rows; t++)
+            for (; r + 2 <= rowEnd; r += 2)
             {
-                nuint x0 = (nuint)t * In;
-                for (int r = 0; r < Out; r++)
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
                 {
-                    nuint wr = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
                     for (nuint j = 0; j < 72; j += 8)
                     {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, wr + j);
-                        a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j), wv, a0);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
                     }
-                    float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0);
-                    float b = global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r) = s0 + b;
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
+                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
+                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                }
+                for (; t < tokens; t++)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 72; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
+                }
+            }
+            for (; r < rowEnd; r++)
+            {
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
+                {
+                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                    nuint w0 = (nuint)r * In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 72; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
+                }
+                for (; t < tokens; t++)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 72; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
                 }
             }
         }

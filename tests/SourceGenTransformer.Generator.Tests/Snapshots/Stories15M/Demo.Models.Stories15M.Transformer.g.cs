@@ -679,7 +679,9 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         internal static void MatVec32000x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec32000x288(xout, x, w, 0, 32000);
 
         /// <summary>xout (tokens x 288)[:, rowStart..rowEnd) = x (tokens x 288) @ W (288 x 288)ᵀ, for those rows of W; all row-major.</summary>
-        /// <remarks>Two weight rows by four tokens per pass: each weight vector is loaded (and widened) once for four tokens, eight FMA chains. One chain per output, so sums associate differently from the matrix-vector kernel (within float32 rounding).</remarks>
+        /// <remarks>Four weight rows by four tokens per pass: each weight vector is loaded (and widened) once for four tokens, sixteen FMA
+        /// chains. Rows outside, tokens inside, so the rows being used stay in L1. One chain per output, so sums associate
+        /// differently from the matrix-vector kernel (within float32 rounding).</remarks>
         internal static void MatMul288x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 288, In = 288;
@@ -687,11 +689,125 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            int t = 0;
-            for (; t + 4 <= tokens; t += 4)
+            // Weight rows outside, tokens inside: the rows being used stay in L1 while every token of the block passes over them.
+            int r = rowStart;
+            for (; r + 4 <= rowEnd; r += 4)
             {
-                int r = rowStart;
-                for (; r + 2 <= rowEnd; r += 2)
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
+                {
+                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a21 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a22 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a23 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a31 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a32 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a33 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 288; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
+                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
+                        a21 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv1, a21);
+                        a31 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv1, a31);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
+                        a22 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv2, a22);
+                        a32 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv2, a32);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
+                        a23 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv3, a23);
+                        a33 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv3, a33);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
+                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
+                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
+                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
+                    float s21 = global::System.Runtime.Intrinsics.Vector256.Sum(a21);
+                    float s22 = global::System.Runtime.Intrinsics.Vector256.Sum(a22);
+                    float s23 = global::System.Runtime.Intrinsics.Vector256.Sum(a23);
+                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
+                    float s31 = global::System.Runtime.Intrinsics.Vector256.Sum(a31);
+                    float s32 = global::System.Runtime.Intrinsics.Vector256.Sum(a32);
+                    float s33 = global::System.Runtime.Intrinsics.Vector256.Sum(a33);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 2) = s21;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 2) = s22;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 2) = s23;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 3) = s31;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 3) = s32;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 3) = s33;
+                }
+                for (; t < tokens; t++)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 288; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
+                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
+                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30;
+                }
+            }
+            for (; r + 2 <= rowEnd; r += 2)
+            {
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
                 {
                     nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
                     nuint w0 = (nuint)r * In, w1 = w0 + In;
@@ -737,7 +853,30 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
                 }
-                for (; r < rowEnd; r++)
+                for (; t < tokens; t++)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 288; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                }
+            }
+            for (; r < rowEnd; r++)
+            {
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
                 {
                     nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
                     nuint w0 = (nuint)r * In;
@@ -766,31 +905,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
                 }
-            }
-            // Leftover tokens, one at a time.
-            for (; t < tokens; t++)
-            {
-                int r = rowStart;
-                for (; r + 2 <= rowEnd; r += 2)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 288; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
-                }
-                for (; r < rowEnd; r++)
+                for (; t < tokens; t++)
                 {
                     nuint x0 = (nuint)t * In;
                     nuint w0 = (nuint)r * In;
@@ -808,7 +923,9 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         }
 
         /// <summary>xout (tokens x 768)[:, rowStart..rowEnd) = x (tokens x 288) @ W (768 x 288)ᵀ, for those rows of W; all row-major.</summary>
-        /// <remarks>Two weight rows by four tokens per pass: each weight vector is loaded (and widened) once for four tokens, eight FMA chains. One chain per output, so sums associate differently from the matrix-vector kernel (within float32 rounding).</remarks>
+        /// <remarks>Four weight rows by four tokens per pass: each weight vector is loaded (and widened) once for four tokens, sixteen FMA
+        /// chains. Rows outside, tokens inside, so the rows being used stay in L1. One chain per output, so sums associate
+        /// differently from the matrix-vector kernel (within float32 rounding).</remarks>
         internal static void MatMul768x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 768, In = 288;
@@ -816,11 +933,125 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            int t = 0;
-            for (; t + 4 <= tokens; t += 4)
+            // Weight rows outside, tokens inside: the rows being used stay in L1 while every token of the block passes over them.
+            int r = rowStart;
+            for (; r + 4 <= rowEnd; r += 4)
             {
-                int r = rowStart;
-                for (; r + 2 <= rowEnd; r += 2)
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
+                {
+                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a21 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a22 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a23 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a31 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a32 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a33 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 288; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
+                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
+                        a21 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv1, a21);
+                        a31 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv1, a31);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
+                        a22 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv2, a22);
+                        a32 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv2, a32);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
+                        a23 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv3, a23);
+                        a33 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv3, a33);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
+                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
+                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
+                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
+                    float s21 = global::System.Runtime.Intrinsics.Vector256.Sum(a21);
+                    float s22 = global::System.Runtime.Intrinsics.Vector256.Sum(a22);
+                    float s23 = global::System.Runtime.Intrinsics.Vector256.Sum(a23);
+                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
+                    float s31 = global::System.Runtime.Intrinsics.Vector256.Sum(a31);
+                    float s32 = global::System.Runtime.Intrinsics.Vector256.Sum(a32);
+                    float s33 = global::System.Runtime.Intrinsics.Vector256.Sum(a33);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 2) = s21;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 2) = s22;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 2) = s23;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 3) = s31;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 3) = s32;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 3) = s33;
+                }
+                for (; t < tokens; t++)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 288; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
+                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
+                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30;
+                }
+            }
+            for (; r + 2 <= rowEnd; r += 2)
+            {
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
                 {
                     nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
                     nuint w0 = (nuint)r * In, w1 = w0 + In;
@@ -866,7 +1097,30 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
                 }
-                for (; r < rowEnd; r++)
+                for (; t < tokens; t++)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 288; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                }
+            }
+            for (; r < rowEnd; r++)
+            {
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
                 {
                     nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
                     nuint w0 = (nuint)r * In;
@@ -895,31 +1149,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
                 }
-            }
-            // Leftover tokens, one at a time.
-            for (; t < tokens; t++)
-            {
-                int r = rowStart;
-                for (; r + 2 <= rowEnd; r += 2)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 288; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
-                }
-                for (; r < rowEnd; r++)
+                for (; t < tokens; t++)
                 {
                     nuint x0 = (nuint)t * In;
                     nuint w0 = (nuint)r * In;
@@ -937,7 +1167,9 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         }
 
         /// <summary>xout (tokens x 288)[:, rowStart..rowEnd) = x (tokens x 768) @ W (288 x 768)ᵀ, for those rows of W; all row-major.</summary>
-        /// <remarks>Two weight rows by four tokens per pass: each weight vector is loaded (and widened) once for four tokens, eight FMA chains. One chain per output, so sums associate differently from the matrix-vector kernel (within float32 rounding).</remarks>
+        /// <remarks>Four weight rows by four tokens per pass: each weight vector is loaded (and widened) once for four tokens, sixteen FMA
+        /// chains. Rows outside, tokens inside, so the rows being used stay in L1. One chain per output, so sums associate
+        /// differently from the matrix-vector kernel (within float32 rounding).</remarks>
         internal static void MatMul288x768(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 288, In = 768;
@@ -945,11 +1177,125 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            int t = 0;
-            for (; t + 4 <= tokens; t += 4)
+            // Weight rows outside, tokens inside: the rows being used stay in L1 while every token of the block passes over them.
+            int r = rowStart;
+            for (; r + 4 <= rowEnd; r += 4)
             {
-                int r = rowStart;
-                for (; r + 2 <= rowEnd; r += 2)
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
+                {
+                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a21 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a22 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a23 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a31 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a32 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a33 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 768; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
+                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
+                        a21 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv1, a21);
+                        a31 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv1, a31);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
+                        a22 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv2, a22);
+                        a32 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv2, a32);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
+                        a23 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv3, a23);
+                        a33 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv3, a33);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
+                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
+                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
+                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
+                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
+                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
+                    float s21 = global::System.Runtime.Intrinsics.Vector256.Sum(a21);
+                    float s22 = global::System.Runtime.Intrinsics.Vector256.Sum(a22);
+                    float s23 = global::System.Runtime.Intrinsics.Vector256.Sum(a23);
+                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
+                    float s31 = global::System.Runtime.Intrinsics.Vector256.Sum(a31);
+                    float s32 = global::System.Runtime.Intrinsics.Vector256.Sum(a32);
+                    float s33 = global::System.Runtime.Intrinsics.Vector256.Sum(a33);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 2) = s21;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 2) = s22;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 2) = s23;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 3) = s31;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 3) = s32;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 3) = s33;
+                }
+                for (; t < tokens; t++)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 768; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
+                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
+                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30;
+                }
+            }
+            for (; r + 2 <= rowEnd; r += 2)
+            {
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
                 {
                     nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
                     nuint w0 = (nuint)r * In, w1 = w0 + In;
@@ -995,7 +1341,30 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
                 }
-                for (; r < rowEnd; r++)
+                for (; t < tokens; t++)
+                {
+                    nuint x0 = (nuint)t * In;
+                    nuint w0 = (nuint)r * In, w1 = w0 + In;
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    for (nuint j = 0; j < 768; j += 8)
+                    {
+                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
+                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
+                    }
+                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
+                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                }
+            }
+            for (; r < rowEnd; r++)
+            {
+                int t = 0;
+                for (; t + 4 <= tokens; t += 4)
                 {
                     nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
                     nuint w0 = (nuint)r * In;
@@ -1024,31 +1393,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
                 }
-            }
-            // Leftover tokens, one at a time.
-            for (; t < tokens; t++)
-            {
-                int r = rowStart;
-                for (; r + 2 <= rowEnd; r += 2)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 768; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
-                }
-                for (; r < rowEnd; r++)
+                for (; t < tokens; t++)
                 {
                     nuint x0 = (nuint)t * In;
                     nuint w0 = (nuint)r * In;

@@ -1,0 +1,119 @@
+// Kernel micro-benchmarks: the generated matrix-vector (decode) and matrix-matrix (prompt) kernels of the 110M and 15M
+// shapes in every weight precision, and the Seq2Seq encoder's matrix-matrix kernel with bias, each under two jobs:
+// Vector512 accelerated (this machine's default) and DOTNET_PreferredVectorBitWidth=256 (the Vector256 path).
+//
+//   dotnet run -c Release --project samples/KernelBenchmarks [-- --filter '*MatMul*']
+//
+// After BenchmarkDotNet's own table it prints each kernel's median as GB/s of weights read (matrix-vector) or
+// GFLOP/s (matrix-matrix, 2 flops per multiply-add). One thread: the worker pool is measured by samples/Benchmarks.
+using System;
+using System.Globalization;
+using System.Linq;
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+using SourceGenTransformer;
+
+namespace KernelBenchmarks;
+
+[Transformer(ModelFamily.Llama, Layers = 1, Heads = 12, ModelDim = 768, FeedForwardDim = 2048, VocabSize = 256,
+    MaxSequenceLength = 64, EosToken = -1)]
+public partial class Shape110M;
+
+[Transformer(ModelFamily.Llama, Layers = 1, Heads = 12, ModelDim = 768, FeedForwardDim = 2048, VocabSize = 256,
+    MaxSequenceLength = 64, EosToken = -1, WeightPrecision = WeightPrecision.BFloat16)]
+public partial class Shape110MBf16;
+
+[Transformer(ModelFamily.Llama, Layers = 1, Heads = 12, ModelDim = 768, FeedForwardDim = 2048, VocabSize = 256,
+    MaxSequenceLength = 64, EosToken = -1, WeightPrecision = WeightPrecision.Int8)]
+public partial class Shape110MInt8;
+
+[Transformer(ModelFamily.Llama, Layers = 1, Heads = 6, ModelDim = 288, FeedForwardDim = 768, VocabSize = 256,
+    MaxSequenceLength = 64, EosToken = -1)]
+public partial class Shape15M;
+
+[Transformer(ModelFamily.Seq2Seq, EncoderLayers = 1, DecoderLayers = 1, Heads = 8, ModelDim = 512, FeedForwardDim = 2048,
+    SourceVocabSize = 256, TargetVocabSize = 256, MaxSequenceLength = 64)]
+public partial class ShapeBase;
+
+/// <summary>Up projections (2048 x 768 and 768 x 288) over one token and over a 64-token prompt block.</summary>
+[Config(typeof(Config))]
+public class Kernels
+{
+    public const int Tokens = 64;
+    private readonly float[] _x = Random(Tokens * 2048), _out = new float[Tokens * 2048], _bias = Random(2048);
+    private readonly float[] _w = Random(2048 * 768), _w15 = Random(768 * 288), _wBase = Random(2048 * 512);
+    private readonly ushort[] _wBf16 = new ushort[2048 * 768];
+    private readonly sbyte[] _wInt8 = new sbyte[2048 * 768];
+    private readonly float[] _scales = new float[2048 * 768 / 64];
+
+    public Kernels()
+    {
+        WeightPacking.ToBFloat16(_w, _wBf16);
+        WeightPacking.ToInt8(_w, 64, _wInt8, _scales);
+    }
+
+    [Benchmark] public void MatVec2048x768_F32() => Shape110M.Kernels.MatVec2048x768(_out, _x, _w);
+    [Benchmark] public void MatVec2048x768_Bf16() => Shape110MBf16.Kernels.MatVec2048x768(_out, _x, _wBf16);
+    [Benchmark] public void MatVec2048x768_Int8() => Shape110MInt8.Kernels.MatVec2048x768(_out, _x, _wInt8, _scales);
+    [Benchmark] public void MatVec768x288_F32() => Shape15M.Kernels.MatVec768x288(_out, _x, _w15);
+    [Benchmark] public void MatMul2048x768_F32() => Shape110M.Kernels.MatMul2048x768(_out, _x, _w, Tokens, 0, 2048);
+    [Benchmark] public void MatMul2048x768_Bf16() => Shape110MBf16.Kernels.MatMul2048x768(_out, _x, _wBf16, Tokens, 0, 2048);
+    [Benchmark] public void MatMul2048x768_Int8() => Shape110MInt8.Kernels.MatMul2048x768(_out, _x, _wInt8, _scales, Tokens, 0, 2048);
+    [Benchmark] public void MatMul768x288_F32() => Shape15M.Kernels.MatMul768x288(_out, _x, _w15, Tokens, 0, 768);
+    [Benchmark] public void EncoderMatMul2048x512_F32() => ShapeBase.Kernels.MatMul2048x512(_out, _x, _wBase, _bias, Tokens, 0, 2048);
+
+    private static float[] Random(int n)
+    {
+        var rng = new Random(7);
+        var values = new float[n];
+        for (int i = 0; i < n; i++) values[i] = (float)(rng.NextDouble() - 0.5);
+        return values;
+    }
+
+    private sealed class Config : ManualConfig
+    {
+        public Config()
+        {
+            AddJob(Job.ShortRun.WithId("Vector512"));
+            AddJob(Job.ShortRun.WithEnvironmentVariable("DOTNET_PreferredVectorBitWidth", "256").WithId("Vector256"));
+        }
+    }
+}
+
+public static class Program
+{
+    public static void Main(string[] args)
+    {
+        Summary[] summaries = [BenchmarkRunner.Run<Kernels>(config: null, args)];
+        Console.WriteLine();
+        Console.WriteLine("| Kernel | Job | Median | Rate |");
+        Console.WriteLine("|---|---|---:|---:|");
+        foreach (BenchmarkReport report in summaries.SelectMany(s => s.Reports))
+        {
+            if (report.ResultStatistics is null) continue;
+            string name = report.BenchmarkCase.Descriptor.WorkloadMethod.Name;
+            double seconds = report.ResultStatistics.Median / 1e9;
+            Console.WriteLine($"| {name} | {report.BenchmarkCase.Job.Id} | {F(report.ResultStatistics.Median / 1000, "F1")} µs | {Rate(name, seconds)} |");
+        }
+    }
+
+    /// <summary>GB/s of weights for a matrix-vector kernel, GFLOP/s for a matrix-matrix one.</summary>
+    private static string Rate(string name, double seconds)
+    {
+        string[] parts = name.Split('_');
+        string[] dims = parts[0].Replace("EncoderMatMul", "", StringComparison.Ordinal).Replace("MatMul", "", StringComparison.Ordinal)
+            .Replace("MatVec", "", StringComparison.Ordinal).Split('x');
+        double weights = double.Parse(dims[0], CultureInfo.InvariantCulture) * double.Parse(dims[1], CultureInfo.InvariantCulture);
+        if (name.StartsWith("MatVec", StringComparison.Ordinal))
+        {
+            double bytes = parts[1] switch { "Bf16" => 2 * weights, "Int8" => weights + weights / 64 * 4, _ => 4 * weights };
+            return F(bytes / seconds / 1e9, "F1") + " GB/s";
+        }
+        return F(2 * weights * Kernels.Tokens / seconds / 1e9, "F1") + " GFLOP/s";
+    }
+
+    private static string F(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
+}
