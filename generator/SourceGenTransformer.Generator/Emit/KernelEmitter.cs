@@ -554,6 +554,8 @@ internal static class KernelEmitter
     {
         string name = DotName(n);
         w.Line($"/// <summary>Returns a ({I(n)}) · b ({I(n)}).</summary>");
+        w.Line("/// <remarks>Inlined into the attention loops, which call it once per cached position.</remarks>");
+        w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]");
         using (w.Block($"internal static float {name}({ReadOnlySpan} a, {ReadOnlySpan} b)"))
         {
             Guard(w, name, $"a.Length < {I(n)}", $"b.Length < {I(n)}");
@@ -580,6 +582,8 @@ internal static class KernelEmitter
     {
         string name = AxpyName(n);
         w.Line($"/// <summary>y ({I(n)}) += a * x ({I(n)}).</summary>");
+        w.Line("/// <remarks>Inlined into the attention loops, which call it once per cached position.</remarks>");
+        w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]");
         using (w.Block($"internal static void {name}({Span} y, float a, {ReadOnlySpan} x)"))
         {
             Guard(w, name, $"y.Length < {I(n)}", $"x.Length < {I(n)}");

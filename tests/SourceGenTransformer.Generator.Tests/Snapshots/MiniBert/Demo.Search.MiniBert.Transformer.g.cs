@@ -1552,6 +1552,8 @@ partial class MiniBert : global::System.IDisposable
         }
 
         /// <summary>Returns a (12) · b (12).</summary>
+        /// <remarks>Inlined into the attention loops, which call it once per cached position.</remarks>
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         internal static float Dot12(global::System.ReadOnlySpan<float> a, global::System.ReadOnlySpan<float> b)
         {
             if (a.Length < 12 || b.Length < 12) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Dot12");
@@ -1572,6 +1574,8 @@ partial class MiniBert : global::System.IDisposable
         }
 
         /// <summary>y (12) += a * x (12).</summary>
+        /// <remarks>Inlined into the attention loops, which call it once per cached position.</remarks>
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         internal static void Axpy12(global::System.Span<float> y, float a, global::System.ReadOnlySpan<float> x)
         {
             if (y.Length < 12 || x.Length < 12) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Axpy12");

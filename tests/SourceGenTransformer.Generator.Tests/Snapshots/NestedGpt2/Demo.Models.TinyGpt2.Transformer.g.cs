@@ -1575,6 +1575,8 @@ partial class Models
             }
 
             /// <summary>Returns a (10) · b (10).</summary>
+            /// <remarks>Inlined into the attention loops, which call it once per cached position.</remarks>
+            [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
             internal static float Dot10(global::System.ReadOnlySpan<float> a, global::System.ReadOnlySpan<float> b)
             {
                 if (a.Length < 10 || b.Length < 10) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Dot10");
@@ -1595,6 +1597,8 @@ partial class Models
             }
 
             /// <summary>y (10) += a * x (10).</summary>
+            /// <remarks>Inlined into the attention loops, which call it once per cached position.</remarks>
+            [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
             internal static void Axpy10(global::System.Span<float> y, float a, global::System.ReadOnlySpan<float> x)
             {
                 if (y.Length < 10 || x.Length < 10) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Axpy10");

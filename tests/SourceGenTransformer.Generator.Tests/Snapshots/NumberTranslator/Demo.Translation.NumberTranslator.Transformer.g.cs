@@ -2015,6 +2015,8 @@ partial class NumberTranslator : global::System.IDisposable
         }
 
         /// <summary>Returns a (16) · b (16).</summary>
+        /// <remarks>Inlined into the attention loops, which call it once per cached position.</remarks>
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         internal static float Dot16(global::System.ReadOnlySpan<float> a, global::System.ReadOnlySpan<float> b)
         {
             if (a.Length < 16 || b.Length < 16) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Dot16");
@@ -2030,6 +2032,8 @@ partial class NumberTranslator : global::System.IDisposable
         }
 
         /// <summary>y (16) += a * x (16).</summary>
+        /// <remarks>Inlined into the attention loops, which call it once per cached position.</remarks>
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         internal static void Axpy16(global::System.Span<float> y, float a, global::System.ReadOnlySpan<float> x)
         {
             if (y.Length < 16 || x.Length < 16) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Axpy16");

@@ -1423,6 +1423,8 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         }
 
         /// <summary>Returns a (48) · b (48).</summary>
+        /// <remarks>Inlined into the attention loops, which call it once per cached position.</remarks>
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         internal static float Dot48(global::System.ReadOnlySpan<float> a, global::System.ReadOnlySpan<float> b)
         {
             if (a.Length < 48 || b.Length < 48) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Dot48");
@@ -1438,6 +1440,8 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         }
 
         /// <summary>y (48) += a * x (48).</summary>
+        /// <remarks>Inlined into the attention loops, which call it once per cached position.</remarks>
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         internal static void Axpy48(global::System.Span<float> y, float a, global::System.ReadOnlySpan<float> x)
         {
             if (y.Length < 48 || x.Length < 48) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Axpy48");
