@@ -94,6 +94,18 @@ internal static class RandomWeights
         long count = (long)c.Vocab * c.Dim + c.Layers * (2L * c.Dim + 4L * c.Dim * c.Dim + 3L * c.Dim * c.Ffn) + c.Dim
             + 2 * c.MaxSeq * headHalf + (long)c.Vocab * c.Dim;
         WriteRandom(file, count, rng);
+
+        // run.c also reads tokenizer.bin from its working directory (max token length, then per token: score, length,
+        // bytes) to print what it generates: token i is the text "<i>".
+        using var tokenizer = new BinaryWriter(System.IO.File.Create(Path.Combine(Path.GetDirectoryName(path)!, "tokenizer.bin")));
+        tokenizer.Write(8);
+        for (int i = 0; i < c.Vocab; i++)
+        {
+            byte[] text = Encoding.ASCII.GetBytes($"<{i}>");
+            tokenizer.Write(0f);
+            tokenizer.Write(text.Length);
+            tokenizer.Write(text);
+        }
     }
 
     private static long WriteSafetensors(string path, List<(string Name, long[] Shape)> tensors)
