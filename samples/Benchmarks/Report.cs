@@ -146,7 +146,7 @@ internal static class Report
             sb.AppendLine(CultureInfo.InvariantCulture, $"| tiny model vs generic TensorPrimitives (1 thread) | ≥ 2x | {F(tiny.Decode1.Median / tiny.Generic.Median, "F2")}x | {Rate(tiny.Decode1)} against {Rate(tiny.Generic)} tok/s |");
         sb.AppendLine();
         if (!double.IsNaN(m.Fma512xN))
-            sb.AppendLine(CultureInfo.InvariantCulture, $"512-bit vectors: the measured FMA peak is {F(m.Fma512xN)} GFLOP/s with them against {F(m.FmaN)} with 256-bit ones on {threads} threads" +
+            sb.AppendLine($"512-bit vectors: the measured FMA peak is {F(m.Fma512xN)} GFLOP/s with them against {F(m.FmaN)} with 256-bit ones on {threads} threads" +
                 (m.Fma512xN < 1.3 * m.FmaN ? " — no gain: this CPU executes a 512-bit FMA on both of its 256-bit pipes (as AMD Zen 4 does)." : "."));
         sb.AppendLine("A target that needs more than 100% of the measured FMA peak cannot be met on this machine by any float32 engine.");
         sb.AppendLine();
