@@ -1,7 +1,8 @@
 // Benchmarks: generated engines against the generic baseline and the C reference, side by side in one run.
 //
 //   dotnet publish samples/Benchmarks -c Release -o artifacts/bench
-//   artifacts/bench/Benchmarks [--runs N] [--out docs/benchmarks.md] [--llama2c PATH] [--only NAME]
+//   artifacts/bench/Benchmarks [--runs N] [--out docs/benchmarks.md] [--llama2c PATH] [--onnx PATH] [--weights DIR] [--only NAME]
+//   artifacts/bench/Benchmarks --weights DIR --write-weights
 //
 // Every row holds medians (and min..max) of N runs (default 5), with the measurements of one row interleaved run by
 // run, so a ratio compares numbers taken under the same load. Random weights (fixed seed) are written to temporary
@@ -10,6 +11,10 @@
 //
 // --llama2c PATH runs llama2.c's run.c (built with -Ofast -march=native -fopenmp) on the same shapes with
 // OMP_NUM_THREADS 1 and 2; docs/benchmarks.md says how to build it. Without it those columns are empty.
+//
+// --onnx PATH runs samples/OnnxPeer (ONNX Runtime, a separate process) on the graphs samples/OnnxPeer/export_onnx.py
+// exported from the same weight files: those must persist, so pass --weights DIR (kept, reused) and fill it first with
+// --write-weights. Prompt and encoder only: the exported graphs have no KV cache.
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -28,33 +33,46 @@ public static class Program
     public static int Main(string[] args)
     {
         int runs = 5;
-        string? output = null, llama2c = null, only = null;
+        string? output = null, llama2c = null, only = null, onnx = null, weights = null;
+        bool writeOnly = false;
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--runs" && i + 1 < args.Length) runs = int.Parse(args[++i], CultureInfo.InvariantCulture);
             else if (args[i] == "--out" && i + 1 < args.Length) output = args[++i];
             else if (args[i] == "--llama2c" && i + 1 < args.Length) llama2c = Path.GetFullPath(args[++i]);
             else if (args[i] == "--only" && i + 1 < args.Length) only = args[++i];
-            else { Console.Error.WriteLine("usage: Benchmarks [--runs N] [--out FILE] [--llama2c PATH-TO-run] [--only NAME]"); return 2; }
+            else if (args[i] == "--onnx" && i + 1 < args.Length) onnx = Path.GetFullPath(args[++i]);
+            else if (args[i] == "--weights" && i + 1 < args.Length) weights = Path.GetFullPath(args[++i]);
+            else if (args[i] == "--write-weights") writeOnly = true;
+            else { Console.Error.WriteLine("usage: Benchmarks [--runs N] [--out FILE] [--llama2c PATH-TO-run] [--onnx PATH-TO-OnnxPeer] [--weights DIR [--write-weights]] [--only NAME]"); return 2; }
         }
         if (llama2c is not null && !File.Exists(llama2c)) { Console.Error.WriteLine($"error: no llama2.c binary at {llama2c}"); return 1; }
+        if (onnx is not null && !File.Exists(onnx)) { Console.Error.WriteLine($"error: no OnnxPeer at {onnx}"); return 1; }
+        if ((onnx is not null || writeOnly) && weights is null) { Console.Error.WriteLine("error: --onnx and --write-weights need --weights DIR (the exported graphs read those files)"); return 1; }
+        if (writeOnly)
+        {
+            Directory.CreateDirectory(weights!);
+            foreach (Shape shape in new[] { Shapes.S15, Shapes.S42, Shapes.S110, Shapes.Tiny }) RandomWeights.WriteLlama(shape, shape.File(weights!), weights!);
+            Bench.WriteSeq2SeqBase(weights!);
+            Console.Error.WriteLine($"wrote the random weights to {weights}");
+            return 0;
+        }
         int threads = Environment.ProcessorCount;
 
         var machine = new MachineLimits(Machine.Cpu(), Machine.ReadBandwidth(1), Machine.ReadBandwidth(threads), Machine.FmaPeak(1), Machine.FmaPeak(threads),
             Machine.FmaPeak(1, wide: true), Machine.FmaPeak(threads, wide: true));
         Console.Error.WriteLine($"machine: {machine}");
-        string dir = Directory.CreateTempSubdirectory("stg-bench-").FullName;
+        string dir = weights ?? Directory.CreateTempSubdirectory("stg-bench-").FullName;
+        if (weights is not null) Directory.CreateDirectory(dir);
         var decoders = new List<DecoderRow>();
         var encoders = new List<Seq2SeqRow>();
         var accuracy = new List<AccuracyRow>();
+        var onnxLevels = new SortedSet<string>();
         bool Want(string name) => only is null || name.Contains(only, StringComparison.OrdinalIgnoreCase);
         try
         {
-            var s15 = new Shape("stories15M", 6, 288, 768, 6, 32000, 256);
-            var s42 = new Shape("stories42M", 8, 512, 1376, 8, 32000, 1024);
-            var s110 = new Shape("stories110M", 12, 768, 2048, 12, 32000, 1024);
-            var tiny = new Shape("tiny", 4, 64, 192, 4, 512, 512);
-            var bench = new Bench(dir, runs, threads, llama2c);
+            Shape s15 = Shapes.S15, s42 = Shapes.S42, s110 = Shapes.S110, tiny = Shapes.Tiny;
+            var bench = new Bench(dir, runs, threads, llama2c, onnx, reuseWeights: weights is not null, onnxLevels);
             if (Want("stories15M")) decoders.Add(bench.Decoder(s15, "float32", o => Stories15M.Load(s15.File(dir), o), generic: true, peer: true));
             if (Want("stories42M")) decoders.Add(bench.Decoder(s42, "float32", o => Stories42M.Load(s42.File(dir), o), generic: true, peer: true));
             if (Want("stories110M")) decoders.Add(bench.Decoder(s110, "float32", o => Stories110M.Load(s110.File(dir), o), generic: true, peer: true));
@@ -66,14 +84,23 @@ public static class Program
         }
         finally
         {
-            Directory.Delete(dir, recursive: true);
+            if (weights is null) Directory.Delete(dir, recursive: true);
         }
 
-        string report = Report.Write(machine, decoders, encoders, accuracy, runs, threads, llama2c is not null);
+        string report = Report.Write(machine, decoders, encoders, accuracy, runs, threads, llama2c is not null, onnx is not null, onnxLevels);
         Console.WriteLine(report);
         if (output is not null) File.WriteAllText(output, report);
         return 0;
     }
+}
+
+/// <summary>The decoder-only shapes measured.</summary>
+internal static class Shapes
+{
+    public static readonly Shape S15 = new("stories15M", 6, 288, 768, 6, 32000, 256);
+    public static readonly Shape S42 = new("stories42M", 8, 512, 1376, 8, 32000, 1024);
+    public static readonly Shape S110 = new("stories110M", 12, 768, 2048, 12, 32000, 1024);
+    public static readonly Shape Tiny = new("tiny", 4, 64, 192, 4, 512, 512);
 }
 
 /// <summary>A decoder-only Llama shape with random weights.</summary>
@@ -103,20 +130,23 @@ internal readonly record struct Stat(double Median, double Min, double Max)
 }
 
 internal sealed record DecoderRow(Shape Shape, string Precision, long Parameters, Stat Decode1, Stat DecodeN, Stat Prompt1, Stat PromptN,
-    Stat FirstToken, double AllocatedPerToken, long PeakRssBytes, Stat Generic, Stat Peer1, Stat PeerN);
+    Stat FirstToken, double AllocatedPerToken, long PeakRssBytes, Stat Generic, Stat Peer1, Stat PeerN, Stat OnnxPromptN);
 
-internal sealed record Seq2SeqRow(string Name, long Parameters, Stat Encode1, Stat EncodeN, Stat Translate1, double AllocatedPerToken);
+internal sealed record Seq2SeqRow(string Name, long Parameters, Stat Encode1, Stat EncodeN, Stat Translate1, double AllocatedPerToken, Stat OnnxEncodeN);
 
 internal sealed record AccuracyRow(string Precision, int Positions, int Top1Agree, double MaxAbsLogitDiff, double MeanAbsLogitDiff, int GreedyEqual, int GreedyTotal);
 
-internal sealed class Bench(string dir, int runs, int threads, string? llama2c)
+/// <param name="onnxLevels">Receives the ONNX Runtime optimisation level each graph ran with ("all", or "basic" where all was refused).</param>
+internal sealed class Bench(string dir, int runs, int threads, string? llama2c, string? onnx, bool reuseWeights, SortedSet<string> onnxLevels)
 {
     private const int DecodeTokens = Program.DecodeTokens, PromptTokens = Program.PromptTokens;
     private readonly HashSet<string> _written = [];
 
+
+
     public DecoderRow Decoder(Shape c, string precision, Func<ModelOptions, IDecoderModel> load, bool generic, bool peer)
     {
-        if (_written.Add(c.Name)) RandomWeights.WriteLlama(c, c.File(dir), dir);
+        if (_written.Add(c.Name) && !(reuseWeights && File.Exists(c.File(dir)))) RandomWeights.WriteLlama(c, c.File(dir), dir);
         IDecoderModel one = load(new ModelOptions { Threads = 1 });
         IDecoderModel all = load(new ModelOptions { Threads = threads });
         IDecoderSession s1 = one.CreateDecoderSession(), sN = all.CreateDecoderSession();
@@ -141,9 +171,22 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c)
             }
         }
         if (peer && llama2c is not null) RandomWeights.WriteLlama2C(c, c.Llama2CFile(dir));
+        string onnxGraph = Path.Combine(dir, c.Name + ".onnx");
+        bool onnxPeer = onnx is not null && precision == "float32" && File.Exists(onnxGraph);
+        if (onnxPeer)
+        {
+            // ONNX Runtime must compute the same logits from the same weights before its time counts.
+            s1.Reset();
+            float[] ours = s1.Forward(prompt).ToArray();
+            float[] theirs = OnnxRun(onnxGraph, threads, 1, out _);
+            for (int j = 0; j < theirs.Length; j++)
+                if (MathF.Abs(ours[j] - theirs[j]) > 1e-3f * MathF.Max(1f, MathF.Abs(ours[j])))
+                    throw new InvalidOperationException($"{c.Name}: ONNX Runtime's prompt logit {j} is {theirs[j]}, ours {ours[j]}: not the same model");
+        }
 
         var decode1 = new List<double>(); var decodeN = new List<double>(); var prompt1 = new List<double>(); var promptN = new List<double>();
         var first = new List<double>(); var gen = new List<double>(); var peer1 = new List<double>(); var peerN = new List<double>();
+        var onnxPrompt = new List<double>();
         double allocated = 0;
         for (int run = 0; run < runs; run++)
         {
@@ -158,13 +201,18 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c)
                 peer1.Add(Llama2C(c, 1));
                 peerN.Add(Llama2C(c, threads));
             }
+            if (onnxPeer)
+            {
+                OnnxRun(onnxGraph, threads, 3, out double seconds);
+                onnxPrompt.Add(PromptTokens / seconds);
+            }
         }
         long peak = Process.GetCurrentProcess().PeakWorkingSet64;
         ((IDisposable)one).Dispose();
         ((IDisposable)all).Dispose();
 
         var row = new DecoderRow(c, precision, ParameterCount(c), Stat.Of(decode1), Stat.Of(decodeN), Stat.Of(prompt1), Stat.Of(promptN),
-            Stat.Of(first), allocated, peak, Stat.Of(gen), Stat.Of(peer1), Stat.Of(peerN));
+            Stat.Of(first), allocated, peak, Stat.Of(gen), Stat.Of(peer1), Stat.Of(peerN), Stat.Of(onnxPrompt));
         Console.Error.WriteLine($"{c.Name} {precision}: decode {row.Decode1.Median:F0} / {row.DecodeN.Median:F0} tok/s (1 / {threads} threads), prompt {row.PromptN.Median:F0} tok/s, generic {row.Generic.Median:F0}, llama2.c {row.Peer1.Median:F0} / {row.PeerN.Median:F0}");
         return row;
     }
@@ -210,6 +258,26 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c)
         return prompt.Length / seconds;
     }
 
+    /// <summary>Runs samples/OnnxPeer on a graph: the median seconds of <paramref name="calls"/> calls, and the first outputs.</summary>
+    private float[] OnnxRun(string graph, int ortThreads, int calls, out double seconds)
+    {
+        var info = new ProcessStartInfo(onnx!, [graph, ortThreads.ToString(CultureInfo.InvariantCulture), calls.ToString(CultureInfo.InvariantCulture)])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+        using Process process = Process.Start(info)!;
+        string output = process.StandardOutput.ReadToEnd();
+        string err = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0) throw new InvalidOperationException($"OnnxPeer failed on {graph} (exit {process.ExitCode}): {err}");
+        string[] words = output.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        onnxLevels.Add($"{Path.GetFileNameWithoutExtension(graph)}: {words[0]}");
+        double[] values = words.Skip(1).Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+        seconds = values[0];
+        return values.Skip(1).Select(v => (float)v).ToArray();
+    }
+
     /// <summary>Runs llama2.c greedily for 256 steps and reads the tok/s it reports.</summary>
     private double Llama2C(Shape c, int ompThreads)
     {
@@ -230,11 +298,16 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c)
         return double.Parse(err.AsSpan(at + marker.Length).Trim(), CultureInfo.InvariantCulture);
     }
 
+    /// <summary>Writes the Transformer-base random weights to transformer-base.safetensors in <paramref name="folder"/>.</summary>
+    public static void WriteSeq2SeqBase(string folder) =>
+        RandomWeights.WriteSeq2Seq(Path.Combine(folder, "transformer-base.safetensors"), TransformerBase.EncoderLayers, TransformerBase.DecoderLayers,
+            TransformerBase.ModelDim, TransformerBase.FeedForwardDim, TransformerBase.SourceVocabSize, TransformerBase.TargetVocabSize, TransformerBase.MaxSequenceLength);
+
     public Seq2SeqRow Seq2SeqBase()
     {
         string path = Path.Combine(dir, "transformer-base.safetensors");
-        long parameters = RandomWeights.WriteSeq2Seq(path, TransformerBase.EncoderLayers, TransformerBase.DecoderLayers, TransformerBase.ModelDim,
-            TransformerBase.FeedForwardDim, TransformerBase.SourceVocabSize, TransformerBase.TargetVocabSize, TransformerBase.MaxSequenceLength);
+        if (!(reuseWeights && File.Exists(path))) WriteSeq2SeqBase(dir);
+        long parameters = TransformerBase.ParameterCount;
         using TransformerBase one = TransformerBase.Load(path, new ModelOptions { Threads = 1 });
         using TransformerBase all = TransformerBase.Load(path, new ModelOptions { Threads = threads });
         int[] source = Enumerable.Range(0, PromptTokens).Select(i => 4 + (i * 7919) % 30000).ToArray();
@@ -244,6 +317,17 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c)
         // Parallel and single-threaded encoders must agree bit for bit.
         TransformerBase.Session check1 = one.CreateSession(one.Encode(source)), checkN = all.CreateSession(all.Encode(source));
         CheckSame("transformer-base", check1.Forward(TransformerBase.BosToken).ToArray(), checkN.Forward(TransformerBase.BosToken));
+        string onnxGraph = Path.Combine(dir, "transformer-base.onnx");
+        bool onnxPeer = onnx is not null && File.Exists(onnxGraph);
+        if (onnxPeer)
+        {
+            float[] ours = check1.Memory.Memory[..8].ToArray();
+            float[] theirs = OnnxRun(onnxGraph, threads, 1, out _);
+            for (int j = 0; j < theirs.Length; j++)
+                if (MathF.Abs(ours[j] - theirs[j]) > 1e-3f * MathF.Max(1f, MathF.Abs(ours[j])))
+                    throw new InvalidOperationException($"transformer-base: ONNX Runtime's encoder output {j} is {theirs[j]}, ours {ours[j]}: not the same model");
+        }
+        var onnxEncode = new List<double>();
 
         var encode1 = new List<double>();
         var encodeN = new List<double>();
@@ -265,10 +349,15 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c)
             for (int i = 0; i < PromptTokens; i++) token = Sampling.Argmax(session.Forward(token));
             translate.Add(PromptTokens / clock.Elapsed.TotalSeconds);
             allocated = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)PromptTokens;
+            if (onnxPeer)
+            {
+                OnnxRun(onnxGraph, threads, 3, out double seconds);
+                onnxEncode.Add(PromptTokens / seconds);
+            }
         }
         // The decoder step is single-threaded (only the encoder uses the pool), so one translation column.
         var row = new Seq2SeqRow("Transformer base (6 + 6 layers, d 512, 8 heads, ffn 2048, 32000 + 32000 vocab)", parameters,
-            Stat.Of(encode1), Stat.Of(encodeN), Stat.Of(translate), allocated);
+            Stat.Of(encode1), Stat.Of(encodeN), Stat.Of(translate), allocated, Stat.Of(onnxEncode));
         Console.Error.WriteLine($"transformer-base: encode {row.Encode1.Median:F0} / {row.EncodeN.Median:F0} tok/s (1 / {threads} threads), translate {row.Translate1.Median:F0} tok/s");
         return row;
     }

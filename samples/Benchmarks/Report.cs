@@ -11,7 +11,7 @@ internal static class Report
 {
     private static string F(double v, string format = "F0") => v.ToString(format, CultureInfo.InvariantCulture);
 
-    public static string Write(MachineLimits m, List<DecoderRow> decoders, List<Seq2SeqRow> encoders, List<AccuracyRow> accuracy, int runs, int threads, bool peer)
+    public static string Write(MachineLimits m, List<DecoderRow> decoders, List<Seq2SeqRow> encoders, List<AccuracyRow> accuracy, int runs, int threads, bool peer, bool onnx, SortedSet<string> onnxLevels)
     {
         var sb = new StringBuilder();
         sb.AppendLine("# Benchmarks");
@@ -20,7 +20,13 @@ internal static class Report
         sb.AppendLine();
         sb.AppendLine("```bash");
         sb.AppendLine("dotnet publish samples/Benchmarks -c Release -o artifacts/bench");
-        sb.AppendLine($"artifacts/bench/Benchmarks --runs {runs}{(peer ? " --llama2c path/to/llama2.c/run" : "")} --out docs/benchmarks.md");
+        if (onnx)
+        {
+            sb.AppendLine("artifacts/bench/Benchmarks --weights artifacts/weights --write-weights");
+            sb.AppendLine("/usr/bin/python3 samples/OnnxPeer/export_onnx.py artifacts/weights   # python3-torch, python3-numpy, python3-onnx");
+            sb.AppendLine("dotnet publish samples/OnnxPeer -c Release -o artifacts/onnxpeer");
+        }
+        sb.AppendLine($"artifacts/bench/Benchmarks --runs {runs}{(peer ? " --llama2c path/to/llama2.c/run" : "")}{(onnx ? " --onnx artifacts/onnxpeer/OnnxPeer --weights artifacts/weights" : "")} --out docs/benchmarks.md");
         sb.AppendLine("```");
         sb.AppendLine();
         sb.AppendLine("NativeAOT built for this machine (`IlcInstructionSet=native`). Random weights, fixed seed. Each cell is the median");
@@ -43,35 +49,43 @@ internal static class Report
         sb.AppendLine("`samples/Benchmarks/GenericLlama.cs`, the same math over runtime-sized spans with `TensorPrimitives` (1 thread,");
         sb.AppendLine("float32), checked to give the same logits first. \"llama2.c\" is its `run.c` on the same shapes, built with");
         sb.AppendLine("`-Ofast -march=native -fopenmp`, at `OMP_NUM_THREADS` 1 and 2. Bandwidth use: bytes of weights one token reads,");
-        sb.AppendLine($"times tok/s, over the read bandwidth measured above for the same thread count.");
+        sb.AppendLine($"times tok/s, over the read bandwidth measured above for the same thread count. \"ONNX Runtime\" is");
+        sb.AppendLine("`samples/OnnxPeer` (Microsoft.ML.OnnxRuntime, its own process, sequential execution, intra-op threads as ours) on");
+        sb.AppendLine("the graph `samples/OnnxPeer/export_onnx.py` exported from the same weight file, checked to give the same logits first;");
+        sb.AppendLine("prompt GFLOP/s counts the layers' matrix products (2 flops per multiply-add), not attention or the classifier.");
         sb.AppendLine();
-        sb.AppendLine($"| model | weights | decode tok/s, 1 thread | decode tok/s, {threads} threads | llama2.c tok/s, 1 thread | llama2.c tok/s, {threads} threads | ours / llama2.c ({threads} threads) | bandwidth use ({threads} threads) | generic tok/s (1 thread) | ours / generic (1 thread) | prompt tok/s, 1 thread | prompt tok/s, {threads} threads | prompt GFLOP/s ({threads} threads) | first token ms | bytes allocated per token | peak RSS MB |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        sb.AppendLine($"| model | weights | decode tok/s, 1 thread | decode tok/s, {threads} threads | llama2.c tok/s, 1 thread | llama2.c tok/s, {threads} threads | ours / llama2.c ({threads} threads) | bandwidth use ({threads} threads) | generic tok/s (1 thread) | ours / generic (1 thread) | prompt tok/s, 1 thread | prompt tok/s, {threads} threads | prompt GFLOP/s ({threads} threads) | ONNX Runtime prompt tok/s ({threads} threads) | first token ms | bytes allocated per token | peak RSS MB |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (DecoderRow r in decoders)
         {
             double bytesPerToken = r.Shape.DecodeBytes * (r.Precision.StartsWith("bfloat16", System.StringComparison.Ordinal) ? 0.5 : r.Precision.StartsWith("int8", System.StringComparison.Ordinal) ? (1 + 4.0 / 64) / 4 : 1);
             double bandwidthUse = bytesPerToken * r.DecodeN.Median / 1e9 / m.BandwidthN;
             double flopsPerToken = 2.0 * r.Shape.Layers * (4.0 * r.Shape.Dim * r.Shape.Dim + 3.0 * r.Shape.Dim * r.Shape.Ffn);
             sb.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Shape.Name} | {r.Precision} | {r.Decode1.Format()} | {r.DecodeN.Format()} | {r.Peer1.Format()} | {r.PeerN.Format()} | {(r.PeerN.HasValue ? F(r.DecodeN.Median / r.PeerN.Median, "F2") + "x" : "–")} | {F(100 * bandwidthUse)}% | {r.Generic.Format()} | {(r.Generic.HasValue ? F(r.Decode1.Median / r.Generic.Median, "F2") + "x" : "–")} | {r.Prompt1.Format()} | {r.PromptN.Format()} | {F(flopsPerToken * r.PromptN.Median / 1e9)} | {F(r.FirstToken.Median, "F1")} | {F(r.AllocatedPerToken)} | {F(r.PeakRssBytes / 1e6)} |");
+                $"| {r.Shape.Name} | {r.Precision} | {r.Decode1.Format()} | {r.DecodeN.Format()} | {r.Peer1.Format()} | {r.PeerN.Format()} | {(r.PeerN.HasValue ? F(r.DecodeN.Median / r.PeerN.Median, "F2") + "x" : "–")} | {F(100 * bandwidthUse)}% | {r.Generic.Format()} | {(r.Generic.HasValue ? F(r.Decode1.Median / r.Generic.Median, "F2") + "x" : "–")} | {r.Prompt1.Format()} | {r.PromptN.Format()} | {F(flopsPerToken * r.PromptN.Median / 1e9)} | {r.OnnxPromptN.Format()} | {F(r.FirstToken.Median, "F1")} | {F(r.AllocatedPerToken)} | {F(r.PeakRssBytes / 1e6)} |");
         }
         sb.AppendLine();
         sb.AppendLine($"Parallel and single-threaded logits were checked equal bit for bit for every row before timing (the benchmark stops if not).");
+        if (onnxLevels.Count > 0)
+            sb.AppendLine($"ONNX Runtime graph optimisation level per graph: {string.Join(", ", onnxLevels)} (\"basic\" where ONNX Runtime's extended fusions refused the exported graph).");
         sb.AppendLine();
 
         if (encoders.Count > 0)
         {
             sb.AppendLine("## The original Transformer (Seq2Seq)");
             sb.AppendLine();
-            sb.AppendLine("Encoder: one `Encode` of a 128-token source (matrix products split by weight rows, attention by positions). Translation: 128 decoder steps (`Session.Forward`) against that memory; the decoder step runs on the caller's thread only.");
+            sb.AppendLine("Encoder: one `Encode` of a 128-token source (matrix products split by weight rows, attention by positions), which also");
+            sb.AppendLine("projects every decoder layer's cross-attention keys and values; the ONNX graph computes the same outputs. Encoder GFLOP/s");
+            sb.AppendLine("counts the encoder layers' matrix products only. Translation: 128 decoder steps (`Session.Forward`) against that memory;");
+            sb.AppendLine("the decoder step runs on the caller's thread only.");
             sb.AppendLine();
-            sb.AppendLine($"| model | parameters | encoder tok/s, 1 thread | encoder tok/s, {threads} threads | encoder GFLOP/s ({threads} threads) | translation tok/s (1 thread) | bytes allocated per decoder step |");
-            sb.AppendLine("|---|---|---|---|---|---|---|");
+            sb.AppendLine($"| model | parameters | encoder tok/s, 1 thread | encoder tok/s, {threads} threads | encoder GFLOP/s ({threads} threads) | ONNX Runtime encoder tok/s ({threads} threads) | translation tok/s (1 thread) | bytes allocated per decoder step |");
+            sb.AppendLine("|---|---|---|---|---|---|---|---|");
             foreach (Seq2SeqRow r in encoders)
             {
                 double flops = 2.0 * 6 * (4.0 * 512 * 512 + 2.0 * 512 * 2048);
                 sb.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {r.Name} | {F(r.Parameters / 1e6, "F1")}M | {r.Encode1.Format()} | {r.EncodeN.Format()} | {(r.EncodeN.HasValue ? F(flops * r.EncodeN.Median / 1e9) : "–")} | {r.Translate1.Format()} | {F(r.AllocatedPerToken)} |");
+                    $"| {r.Name} | {F(r.Parameters / 1e6, "F1")}M | {r.Encode1.Format()} | {r.EncodeN.Format()} | {(r.EncodeN.HasValue ? F(flops * r.EncodeN.Median / 1e9) : "–")} | {r.OnnxEncodeN.Format()} | {r.Translate1.Format()} | {F(r.AllocatedPerToken)} |");
             }
             sb.AppendLine();
         }
@@ -133,13 +147,15 @@ internal static class Report
             DecoderRow? r = Row(name, "float32");
             if (r is null) continue;
             double need = Flops(r.Shape) * planned / 1e9, got = Flops(r.Shape) * r.PromptN.Median / 1e9;
-            sb.AppendLine(CultureInfo.InvariantCulture, $"| {name} prompt (128 tokens) | ≥ {F(planned)} tok/s | {Rate(r.PromptN)} tok/s | matrix products alone: {F(got)} GFLOP/s = {OfPeak(got)} of the measured {threads}-thread FMA peak; the target needs {F(need)} GFLOP/s = {OfPeak(need)} of it |");
+            string ort = r.OnnxPromptN.HasValue ? $"ONNX Runtime in this run: {F(r.OnnxPromptN.Median)} tok/s, ours / ONNX Runtime {F(r.PromptN.Median / r.OnnxPromptN.Median, "F2")}x; " : "";
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {name} prompt (128 tokens) | ≥ {F(planned)} tok/s | {Rate(r.PromptN)} tok/s | {ort}matrix products alone: {F(got)} GFLOP/s = {OfPeak(got)} of the measured {threads}-thread FMA peak; the target needs {F(need)} GFLOP/s = {OfPeak(need)} of it |");
         }
         foreach (Seq2SeqRow e in encoders)
         {
             double perToken = 2.0 * 6 * (4.0 * 512 * 512 + 2.0 * 512 * 2048);
             double need = perToken * 8400 / 1e9, got = perToken * e.EncodeN.Median / 1e9;
-            sb.AppendLine(CultureInfo.InvariantCulture, $"| Transformer-base encoder (128 tokens) | ≥ 8400 tok/s | {Rate(e.EncodeN)} tok/s | {F(got)} GFLOP/s = {OfPeak(got)} of the FMA peak; the target needs {F(need)} GFLOP/s = {OfPeak(need)} of it |");
+            string ort = e.OnnxEncodeN.HasValue ? $"ONNX Runtime in this run: {F(e.OnnxEncodeN.Median)} tok/s, ours / ONNX Runtime {F(e.EncodeN.Median / e.OnnxEncodeN.Median, "F2")}x; " : "";
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| Transformer-base encoder (128 tokens) | ≥ 8400 tok/s | {Rate(e.EncodeN)} tok/s | {ort}{F(got)} GFLOP/s = {OfPeak(got)} of the FMA peak; the target needs {F(need)} GFLOP/s = {OfPeak(need)} of it |");
         }
         DecoderRow? tiny = Row("tiny", "float32");
         if (tiny is not null && tiny.Generic.HasValue)
