@@ -347,12 +347,13 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c, 
             long before = GC.GetAllocatedBytesForCurrentThread();
             clock.Restart();
             for (int i = 0; i < PromptTokens; i++) token = Sampling.Argmax(session.Forward(token));
-            translate.Add(PromptTokens / clock.Elapsed.TotalSeconds);
-            allocated = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)PromptTokens;
+            double seconds = clock.Elapsed.TotalSeconds;
+            allocated = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)PromptTokens; // before the list below grows
+            translate.Add(PromptTokens / seconds);
             if (onnxPeer)
             {
-                OnnxRun(onnxGraph, threads, 3, out double seconds);
-                onnxEncode.Add(PromptTokens / seconds);
+                OnnxRun(onnxGraph, threads, 3, out double onnxSeconds);
+                onnxEncode.Add(PromptTokens / onnxSeconds);
             }
         }
         // The decoder step is single-threaded (only the encoder uses the pool), so one translation column.
