@@ -53,6 +53,7 @@ internal static class Report
         sb.AppendLine("`samples/OnnxPeer` (Microsoft.ML.OnnxRuntime, its own process, sequential execution, intra-op threads as ours) on");
         sb.AppendLine("the graph `samples/OnnxPeer/export_onnx.py` exported from the same weight file, checked to give the same logits first;");
         sb.AppendLine("prompt GFLOP/s counts the layers' matrix products (2 flops per multiply-add), not attention or the classifier.");
+        sb.AppendLine("Bandwidth use above 100% means part of the weights stayed in the last-level cache from one token to the next.");
         sb.AppendLine();
         sb.AppendLine($"| model | weights | decode tok/s, 1 thread | decode tok/s, {threads} threads | llama2.c tok/s, 1 thread | llama2.c tok/s, {threads} threads | ours / llama2.c ({threads} threads) | bandwidth use ({threads} threads) | generic tok/s (1 thread) | ours / generic (1 thread) | prompt tok/s, 1 thread | prompt tok/s, {threads} threads | prompt GFLOP/s ({threads} threads) | ONNX Runtime prompt tok/s ({threads} threads) | first token ms | bytes allocated per token | peak RSS MB |");
         sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
