@@ -97,7 +97,7 @@ internal static class KernelEmitter
         yield return (s.ModelDim, s.FeedForwardDim);
     }
 
-    private static IEnumerable<(int d, int n)> MatVecShapes(ModelShape s)
+    internal static IEnumerable<(int d, int n)> MatVecShapes(ModelShape s)
     {
         if (s.Family == Family.Bert) yield break;
         if (s.Family == Family.Seq2Seq)

@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using SourceGenTransformer.Generator.Helpers;
 using SourceGenTransformer.Generator.Model;
 using static SourceGenTransformer.Generator.Emit.EncoderEmitter;
@@ -48,7 +49,7 @@ internal static class Seq2SeqEmitter
         using (w.Block("public Session CreateSession(EncoderOutput memory)"))
         {
             w.Line("global::System.ArgumentNullException.ThrowIfNull(memory);");
-            w.Line("return new Session(_weights, memory);");
+            w.Line("return new Session(_weights, memory, _pool);");
         }
         w.Line();
 
@@ -293,6 +294,17 @@ internal static class Seq2SeqEmitter
         EncoderEmitter.EmitEncoder(w, s);
     }
 
+    /// <summary>The distinct matrix-vector shapes of a decoder step, in the order of their job numbers.</summary>
+    private static List<(int d, int n)> DecoderMatVecShapes(ModelShape s)
+    {
+        var shapes = new List<(int d, int n)>();
+        foreach ((int d, int n) shape in KernelEmitter.MatVecShapes(s))
+            if (!shapes.Contains(shape)) shapes.Add(shape);
+        return shapes;
+    }
+
+    private static int Job(ModelShape s, int d, int n) => DecoderMatVecShapes(s).IndexOf((d, n));
+
     private static void EmitEncoderOutput(SourceWriter w)
     {
         w.Line("/// <summary>An encoded source: the encoder's output and the decoder's cross-attention keys and values, computed once.</summary>");
@@ -333,12 +345,16 @@ internal static class Seq2SeqEmitter
 
         w.Line("/// <summary>");
         w.Line("/// The decoder over one encoded source: a causal self-attention KV cache and every buffer, allocated once.");
-        w.Line("/// <see cref=\"Forward\"/> allocates nothing. Not thread-safe: use one session per thread.");
+        w.Line("/// <see cref=\"Forward\"/> allocates nothing. Its matrix-vector products split their rows across the model's worker");
+        w.Line("/// pool (sessions of one model take turns on it). Not thread-safe: use one session per thread.");
         w.Line("/// </summary>");
         w.Line(GC);
-        using (w.Block("public sealed class Session : global::SourceGenTransformer.IForkableSession"))
+        using (w.Block("public sealed class Session : global::SourceGenTransformer.IForkableSession, global::SourceGenTransformer.IParallelWork"))
         {
             w.Line("private readonly Weights _w;");
+            w.Line("private readonly global::SourceGenTransformer.WorkerPool _pool;");
+            w.Line("private int _job, _wAt;");
+            w.Line("private float[] _mvOut = [], _mvIn = [], _mvW = [];");
             w.Line("private readonly EncoderOutput _memory;");
             w.Line("private int _position;");
             w.Line("private readonly float[] _x = new float[ModelDim];          // (dim) the residual stream");
@@ -352,10 +368,37 @@ internal static class Seq2SeqEmitter
             w.Line("private readonly float[] _keyCache = new float[DecoderLayers * MaxSequenceLength * ModelDim];   // (layer, seq, dim)");
             w.Line("private readonly float[] _valueCache = new float[DecoderLayers * MaxSequenceLength * ModelDim]; // (layer, seq, dim)");
             w.Line();
-            using (w.Block("internal Session(Weights weights, EncoderOutput memory)"))
+            using (w.Block("internal Session(Weights weights, EncoderOutput memory, global::SourceGenTransformer.WorkerPool pool)"))
             {
                 w.Line("_w = weights;");
                 w.Line("_memory = memory;");
+                w.Line("_pool = pool;");
+            }
+            w.Line();
+            var shapes = DecoderMatVecShapes(s);
+            w.Line("/// <summary>output = w[wAt..] (rows x cols) @ input, the rows split across the pool; job names the shape.</summary>");
+            using (w.Block("private void MatVec(int job, float[] output, float[] input, float[] w, int wAt)"))
+            {
+                w.Line("_job = job; _mvOut = output; _mvIn = input; _mvW = w; _wAt = wAt;");
+                w.Line("_pool.Run(this);");
+            }
+            w.Line();
+            w.Line("/// <summary>Runs this worker's share of the current matrix-vector product: a range of its rows.</summary>");
+            using (w.Block("void global::SourceGenTransformer.IParallelWork.Execute(int part, int parts)"))
+            {
+                using (w.Block("switch (_job)"))
+                {
+                    for (int j = 0; j < shapes.Count; j++)
+                    {
+                        (int sd, int sn) = shapes[j];
+                        using (w.Block($"case {I(j)}:"))
+                        {
+                            w.Line($"(int rs, int re) = global::SourceGenTransformer.WorkerPool.Range({I(sd)}, 4, part, parts);");
+                            w.Line($"Kernels.{MatVecName(sd, sn)}(_mvOut, _mvIn, {Ro("_mvW", "_wAt", $"{I(sd)} * {I(sn)}")}, rs, re);");
+                            w.Line("break;");
+                        }
+                    }
+                }
             }
             w.Line();
             w.Line("/// <summary>Target tokens consumed so far (BosToken included).</summary>");
@@ -418,14 +461,14 @@ internal static class Seq2SeqEmitter
                     w.Line("// --- masked self-attention over target positions 0..pos");
                     if (pre) w.Line(Norm(0, "_xb", "_x"));
                     w.Line($"// qkv ({qkv}) = self_attn.in_proj[l] ({qkv}x{d}) @ {inputName} + bias");
-                    w.Line($"Kernels.{MatVecName(3 * s.ModelDim, s.ModelDim)}(_qkv, {input}, {Ro("w.DecSaInW", "l * 3 * D * D", "3 * D * D")});");
+                    w.Line($"MatVec({I(Job(s, 3 * s.ModelDim, s.ModelDim))}, _qkv, {input}, w.DecSaInW, l * 3 * D * D);");
                     w.Line($"Kernels.{AddName(3 * s.ModelDim)}(_qkv, {Ro("w.DecSaInB", "l * 3 * D", "3 * D")});");
                     w.Line("int cacheRow = (l * MaxSequenceLength + pos) * D;");
                     w.Line($"new {RO}(_qkv, D, D).CopyTo({Rw("_keyCache", "cacheRow", "D")});");
                     w.Line($"new {RO}(_qkv, 2 * D, D).CopyTo({Rw("_valueCache", "cacheRow", "D")});");
                     w.Line("CausalAttention(l, pos);");
                     w.Line($"// x {(pre ? "+=" : "= norm1(x +")} self_attn.out_proj[l] ({d}x{d}) @ att + bias{(pre ? "" : ")")}");
-                    w.Line($"Kernels.{MatVecName(s.ModelDim, s.ModelDim)}(_xb, _xb2, {Ro("w.DecSaOutW", "l * D * D", "D * D")});");
+                    w.Line($"MatVec({I(Job(s, s.ModelDim, s.ModelDim))}, _xb, _xb2, w.DecSaOutW, l * D * D);");
                     w.Line($"Kernels.{AddName(s.ModelDim)}(_xb, {Ro("w.DecSaOutB", "l * D", "D")});");
                     w.Line($"Kernels.{AddName(s.ModelDim)}(_x, _xb);");
                     if (!pre) w.Line(Norm(0, "_x", "_x"));
@@ -434,11 +477,11 @@ internal static class Seq2SeqEmitter
                     w.Line("// --- cross-attention over the encoded source");
                     if (pre) w.Line(Norm(1, "_xb", "_x"));
                     w.Line($"// q ({d}) = multihead_attn.in_proj[l][0..{d}] @ {inputName} + bias (keys and values were projected in Encode)");
-                    w.Line($"Kernels.{MatVecName(s.ModelDim, s.ModelDim)}(_q, {input}, {Ro("w.DecCaInW", "l * 3 * D * D", "D * D")});");
+                    w.Line($"MatVec({I(Job(s, s.ModelDim, s.ModelDim))}, _q, {input}, w.DecCaInW, l * 3 * D * D);");
                     w.Line($"Kernels.{AddName(s.ModelDim)}(_q, {Ro("w.DecCaInB", "l * 3 * D", "D")});");
                     w.Line("CrossAttention(l);");
                     w.Line($"// x {(pre ? "+=" : "= norm2(x +")} multihead_attn.out_proj[l] ({d}x{d}) @ att + bias{(pre ? "" : ")")}");
-                    w.Line($"Kernels.{MatVecName(s.ModelDim, s.ModelDim)}(_xb, _xb2, {Ro("w.DecCaOutW", "l * D * D", "D * D")});");
+                    w.Line($"MatVec({I(Job(s, s.ModelDim, s.ModelDim))}, _xb, _xb2, w.DecCaOutW, l * D * D);");
                     w.Line($"Kernels.{AddName(s.ModelDim)}(_xb, {Ro("w.DecCaOutB", "l * D", "D")});");
                     w.Line($"Kernels.{AddName(s.ModelDim)}(_x, _xb);");
                     if (!pre) w.Line(Norm(1, "_x", "_x"));
@@ -447,11 +490,11 @@ internal static class Seq2SeqEmitter
                     w.Line("// --- feed-forward");
                     if (pre) w.Line(Norm(2, "_xb", "_x"));
                     w.Line($"// hb ({f}) = {s.Activation}(linear1[l] ({f}x{d}) @ {inputName} + bias)");
-                    w.Line($"Kernels.{MatVecName(s.FeedForwardDim, s.ModelDim)}(_hb, {input}, {Ro("w.DecLin1W", "l * F * D", "F * D")});");
+                    w.Line($"MatVec({I(Job(s, s.FeedForwardDim, s.ModelDim))}, _hb, {input}, w.DecLin1W, l * F * D);");
                     w.Line($"Kernels.{AddName(s.FeedForwardDim)}(_hb, {Ro("w.DecLin1B", "l * F", "F")});");
                     w.Line($"Kernels.{ActivationName(s)}(_hb);");
                     w.Line($"// x {(pre ? "+=" : "= norm3(x +")} linear2[l] ({d}x{f}) @ hb + bias{(pre ? "" : ")")}");
-                    w.Line($"Kernels.{MatVecName(s.ModelDim, s.FeedForwardDim)}(_xb, _hb, {Ro("w.DecLin2W", "l * D * F", "D * F")});");
+                    w.Line($"MatVec({I(Job(s, s.ModelDim, s.FeedForwardDim))}, _xb, _hb, w.DecLin2W, l * D * F);");
                     w.Line($"Kernels.{AddName(s.ModelDim)}(_xb, {Ro("w.DecLin2B", "l * D", "D")});");
                     w.Line($"Kernels.{AddName(s.ModelDim)}(_x, _xb);");
                     if (!pre) w.Line(Norm(2, "_x", "_x"));
@@ -460,7 +503,7 @@ internal static class Seq2SeqEmitter
                 w.Line();
                 w.Line($"// logits ({v}) = generator ({v}x{d}) @ decoder.norm(x) + generator.bias");
                 w.Line($"Kernels.{norm}(_x, _x, w.DecFinalNormW, w.DecFinalNormB);");
-                w.Line($"Kernels.{MatVecName(s.TargetVocabSize, s.ModelDim)}(_logits, _x, w.GeneratorW);");
+                w.Line($"MatVec({I(Job(s, s.TargetVocabSize, s.ModelDim))}, _logits, _x, w.GeneratorW, 0);");
                 w.Line($"Kernels.{AddName(s.TargetVocabSize)}(_logits, w.GeneratorB);");
             }
             w.Line();

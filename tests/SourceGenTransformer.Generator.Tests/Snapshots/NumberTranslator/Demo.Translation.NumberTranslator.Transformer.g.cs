@@ -107,7 +107,7 @@ partial class NumberTranslator : global::System.IDisposable
     public Session CreateSession(EncoderOutput memory)
     {
         global::System.ArgumentNullException.ThrowIfNull(memory);
-        return new Session(_weights, memory);
+        return new Session(_weights, memory, _pool);
     }
 
     /// <summary>
@@ -524,12 +524,16 @@ partial class NumberTranslator : global::System.IDisposable
 
     /// <summary>
     /// The decoder over one encoded source: a causal self-attention KV cache and every buffer, allocated once.
-    /// <see cref="Forward"/> allocates nothing. Not thread-safe: use one session per thread.
+    /// <see cref="Forward"/> allocates nothing. Its matrix-vector products split their rows across the model's worker
+    /// pool (sessions of one model take turns on it). Not thread-safe: use one session per thread.
     /// </summary>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
-    public sealed class Session : global::SourceGenTransformer.IForkableSession
+    public sealed class Session : global::SourceGenTransformer.IForkableSession, global::SourceGenTransformer.IParallelWork
     {
         private readonly Weights _w;
+        private readonly global::SourceGenTransformer.WorkerPool _pool;
+        private int _job, _wAt;
+        private float[] _mvOut = [], _mvIn = [], _mvW = [];
         private readonly EncoderOutput _memory;
         private int _position;
         private readonly float[] _x = new float[ModelDim];          // (dim) the residual stream
@@ -543,10 +547,56 @@ partial class NumberTranslator : global::System.IDisposable
         private readonly float[] _keyCache = new float[DecoderLayers * MaxSequenceLength * ModelDim];   // (layer, seq, dim)
         private readonly float[] _valueCache = new float[DecoderLayers * MaxSequenceLength * ModelDim]; // (layer, seq, dim)
 
-        internal Session(Weights weights, EncoderOutput memory)
+        internal Session(Weights weights, EncoderOutput memory, global::SourceGenTransformer.WorkerPool pool)
         {
             _w = weights;
             _memory = memory;
+            _pool = pool;
+        }
+
+        /// <summary>output = w[wAt..] (rows x cols) @ input, the rows split across the pool; job names the shape.</summary>
+        private void MatVec(int job, float[] output, float[] input, float[] w, int wAt)
+        {
+            _job = job; _mvOut = output; _mvIn = input; _mvW = w; _wAt = wAt;
+            _pool.Run(this);
+        }
+
+        /// <summary>Runs this worker's share of the current matrix-vector product: a range of its rows.</summary>
+        void global::SourceGenTransformer.IParallelWork.Execute(int part, int parts)
+        {
+            switch (_job)
+            {
+                case 0:
+                {
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(192, 4, part, parts);
+                    Kernels.MatVec192x64(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 192 * 64), rs, re);
+                    break;
+                }
+                case 1:
+                {
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(64, 4, part, parts);
+                    Kernels.MatVec64x64(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 64 * 64), rs, re);
+                    break;
+                }
+                case 2:
+                {
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(128, 4, part, parts);
+                    Kernels.MatVec128x64(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 128 * 64), rs, re);
+                    break;
+                }
+                case 3:
+                {
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(64, 4, part, parts);
+                    Kernels.MatVec64x128(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 64 * 128), rs, re);
+                    break;
+                }
+                case 4:
+                {
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(35, 4, part, parts);
+                    Kernels.MatVec35x64(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 35 * 64), rs, re);
+                    break;
+                }
+            }
         }
 
         /// <summary>Target tokens consumed so far (BosToken included).</summary>
@@ -600,36 +650,36 @@ partial class NumberTranslator : global::System.IDisposable
             {
                 // --- masked self-attention over target positions 0..pos
                 // qkv (192) = self_attn.in_proj[l] (192x64) @ x + bias
-                Kernels.MatVec192x64(_qkv, _x, new global::System.ReadOnlySpan<float>(w.DecSaInW, l * 3 * D * D, 3 * D * D));
+                MatVec(0, _qkv, _x, w.DecSaInW, l * 3 * D * D);
                 Kernels.Add192(_qkv, new global::System.ReadOnlySpan<float>(w.DecSaInB, l * 3 * D, 3 * D));
                 int cacheRow = (l * MaxSequenceLength + pos) * D;
                 new global::System.ReadOnlySpan<float>(_qkv, D, D).CopyTo(new global::System.Span<float>(_keyCache, cacheRow, D));
                 new global::System.ReadOnlySpan<float>(_qkv, 2 * D, D).CopyTo(new global::System.Span<float>(_valueCache, cacheRow, D));
                 CausalAttention(l, pos);
                 // x = norm1(x + self_attn.out_proj[l] (64x64) @ att + bias)
-                Kernels.MatVec64x64(_xb, _xb2, new global::System.ReadOnlySpan<float>(w.DecSaOutW, l * D * D, D * D));
+                MatVec(1, _xb, _xb2, w.DecSaOutW, l * D * D);
                 Kernels.Add64(_xb, new global::System.ReadOnlySpan<float>(w.DecSaOutB, l * D, D));
                 Kernels.Add64(_x, _xb);
                 Kernels.LayerNorm64(_x, _x, new global::System.ReadOnlySpan<float>(w.DecNormW, (l * 3 + 0) * D, D), new global::System.ReadOnlySpan<float>(w.DecNormB, (l * 3 + 0) * D, D));
 
                 // --- cross-attention over the encoded source
                 // q (64) = multihead_attn.in_proj[l][0..64] @ x + bias (keys and values were projected in Encode)
-                Kernels.MatVec64x64(_q, _x, new global::System.ReadOnlySpan<float>(w.DecCaInW, l * 3 * D * D, D * D));
+                MatVec(1, _q, _x, w.DecCaInW, l * 3 * D * D);
                 Kernels.Add64(_q, new global::System.ReadOnlySpan<float>(w.DecCaInB, l * 3 * D, D));
                 CrossAttention(l);
                 // x = norm2(x + multihead_attn.out_proj[l] (64x64) @ att + bias)
-                Kernels.MatVec64x64(_xb, _xb2, new global::System.ReadOnlySpan<float>(w.DecCaOutW, l * D * D, D * D));
+                MatVec(1, _xb, _xb2, w.DecCaOutW, l * D * D);
                 Kernels.Add64(_xb, new global::System.ReadOnlySpan<float>(w.DecCaOutB, l * D, D));
                 Kernels.Add64(_x, _xb);
                 Kernels.LayerNorm64(_x, _x, new global::System.ReadOnlySpan<float>(w.DecNormW, (l * 3 + 1) * D, D), new global::System.ReadOnlySpan<float>(w.DecNormB, (l * 3 + 1) * D, D));
 
                 // --- feed-forward
                 // hb (128) = Relu(linear1[l] (128x64) @ x + bias)
-                Kernels.MatVec128x64(_hb, _x, new global::System.ReadOnlySpan<float>(w.DecLin1W, l * F * D, F * D));
+                MatVec(2, _hb, _x, w.DecLin1W, l * F * D);
                 Kernels.Add128(_hb, new global::System.ReadOnlySpan<float>(w.DecLin1B, l * F, F));
                 Kernels.Relu128(_hb);
                 // x = norm3(x + linear2[l] (64x128) @ hb + bias)
-                Kernels.MatVec64x128(_xb, _hb, new global::System.ReadOnlySpan<float>(w.DecLin2W, l * D * F, D * F));
+                MatVec(3, _xb, _hb, w.DecLin2W, l * D * F);
                 Kernels.Add64(_xb, new global::System.ReadOnlySpan<float>(w.DecLin2B, l * D, D));
                 Kernels.Add64(_x, _xb);
                 Kernels.LayerNorm64(_x, _x, new global::System.ReadOnlySpan<float>(w.DecNormW, (l * 3 + 2) * D, D), new global::System.ReadOnlySpan<float>(w.DecNormB, (l * 3 + 2) * D, D));
@@ -638,7 +688,7 @@ partial class NumberTranslator : global::System.IDisposable
 
             // logits (35) = generator (35x64) @ decoder.norm(x) + generator.bias
             Kernels.LayerNorm64(_x, _x, w.DecFinalNormW, w.DecFinalNormB);
-            Kernels.MatVec35x64(_logits, _x, w.GeneratorW);
+            MatVec(4, _logits, _x, w.GeneratorW, 0);
             Kernels.Add35(_logits, w.GeneratorB);
         }
 
