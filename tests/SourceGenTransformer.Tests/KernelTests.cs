@@ -78,7 +78,7 @@ public class KernelTests
     {
         var data = new TheoryData<int, int, int>();
         foreach ((int d, int n) in new[] { (108, 36), (36, 36), (72, 36), (36, 72), (96, 32), (64, 32) })
-            foreach (int rows in new[] { 1, 3, 4, 5, 9 })
+            foreach (int rows in new[] { 1, 3, 4, 5, 9, 16, 23, 40 })
                 data.Add(d, n, rows);
         return data;
     }

@@ -144,7 +144,8 @@ public class PrecisionKernelTests
     public static TheoryData<int, int, int> Blocks()
     {
         var data = new TheoryData<int, int, int>();
-        foreach (int tokens in new[] { 1, 3, 4, 5, 9 })
+        // Blocks of 16 tokens and more as well: several passes of the 4-token tiles and a leftover.
+        foreach (int tokens in new[] { 1, 3, 4, 5, 9, 16, 23, 40 })
             foreach (int range in new[] { 0, 1, 2 })
                 data.Add(tokens, range, 0);
         return data;
