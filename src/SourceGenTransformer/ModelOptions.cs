@@ -14,9 +14,12 @@ public sealed class ModelOptions
 
     /// <summary>Throws if an option is out of range.</summary>
     /// <exception cref="ArgumentOutOfRangeException">Threads is negative or above 256.</exception>
-    public void Validate()
+    public void Validate() => CheckThreads(Threads, nameof(Threads));
+
+    /// <summary>The one range check for a thread count (0 = one per processor), shared with <see cref="WorkerPool"/>.</summary>
+    internal static void CheckThreads(int threads, string parameter)
     {
-        if (Threads < 0 || Threads > 256)
-            throw new ArgumentOutOfRangeException(nameof(Threads), Threads, $"Threads must be between 0 (one per processor, {Environment.ProcessorCount} here) and 256.");
+        if (threads < 0 || threads > 256)
+            throw new ArgumentOutOfRangeException(parameter, threads, $"Threads must be between 0 (one per processor, {Environment.ProcessorCount} here) and 256.");
     }
 }

@@ -101,21 +101,11 @@ public static class WeightPacking
         return Vector512.ShiftLeft(wide, 16).AsSingle();
     }
 
-    /// <summary>Sixteen signed bytes at <paramref name="source"/> + <paramref name="offset"/>, converted to float32 (unscaled).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> LoadInt8x16(ref sbyte source, nuint offset)
+    private static Vector256<int> WidenInt8Portable(Vector128<sbyte> packed)
     {
-        Vector128<sbyte> packed = Vector128.LoadUnsafe(ref source, offset);
-        Vector512<int> wide = Avx512F.IsSupported
-            ? Avx512F.ConvertToVector512Int32(packed)
-            : Vector512.Create(WidenInt8Portable(packed), WidenShortsPortable(Vector128.WidenUpper(packed)));
-        return Vector512.ConvertToSingle(wide);
+        Vector128<short> shorts = Vector128.WidenLower(packed);
+        return Vector256.Create(Vector128.WidenLower(shorts), Vector128.WidenUpper(shorts));
     }
-
-    private static Vector256<int> WidenInt8Portable(Vector128<sbyte> packed) => WidenShortsPortable(Vector128.WidenLower(packed));
-
-    private static Vector256<int> WidenShortsPortable(Vector128<short> shorts) =>
-        Vector256.Create(Vector128.WidenLower(shorts), Vector128.WidenUpper(shorts));
 
     /// <summary>Widens bfloat16 values to float32.</summary>
     public static void FromBFloat16(ReadOnlySpan<ushort> source, Span<float> destination)

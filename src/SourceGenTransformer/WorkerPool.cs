@@ -57,8 +57,7 @@ public sealed class WorkerPool : IDisposable
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="threads"/> is negative or above 256.</exception>
     public WorkerPool(int threads = 0)
     {
-        if (threads < 0 || threads > 256)
-            throw new ArgumentOutOfRangeException(nameof(threads), threads, $"Threads must be between 0 (one per processor, {Environment.ProcessorCount} here) and 256.");
+        ModelOptions.CheckThreads(threads, nameof(threads));
         Threads = threads == 0 ? Environment.ProcessorCount : threads;
         _threads = new Thread[Threads - 1];
         for (int i = 0; i < _threads.Length; i++)

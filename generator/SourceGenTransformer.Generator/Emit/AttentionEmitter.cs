@@ -2,6 +2,7 @@ using SourceGenTransformer.Generator.Helpers;
 using SourceGenTransformer.Generator.Model;
 using static SourceGenTransformer.Generator.Emit.KernelEmitter;
 using static SourceGenTransformer.Generator.Emit.ModelEmitter;
+using static SourceGenTransformer.Generator.Emit.Names;
 
 namespace SourceGenTransformer.Generator.Emit;
 
@@ -12,9 +13,6 @@ namespace SourceGenTransformer.Generator.Emit;
 /// </summary>
 internal static class AttentionEmitter
 {
-    private const string RO = "global::System.ReadOnlySpan<float>";
-    private const string RW = "global::System.Span<float>";
-
     /// <param name="w">The writer, inside a loop over heads h, with a constant Scale in scope.</param>
     /// <param name="s">The model's shape (for the head dimension).</param>
     /// <param name="query">Expression for this head's query (HeadDim).</param>
@@ -29,16 +27,16 @@ internal static class AttentionEmitter
         string keyAt, string keys, string valueAt, string values, string output)
     {
         string hd = I(s.HeadDim);
-        w.Line($"{RO} qh = {query};");
-        w.Line($"{RW} weights = {scores};");
+        w.Line($"{ReadOnlySpan} qh = {query};");
+        w.Line($"{Span} weights = {scores};");
         w.Line($"// weights[i] = q ({hd}) · k_i ({hd}) / sqrt({hd}), then softmax over the attended positions");
         w.Line($"for (int i = 0; i < {count}; i++)");
-        w.Line($"    weights[i] = Kernels.{DotName(s.HeadDim)}(qh, new {RO}({keys}, {keyAt}, HeadDim)) * Scale;");
+        w.Line($"    weights[i] = Kernels.{DotName(s.HeadDim)}(qh, new {ReadOnlySpan}({keys}, {keyAt}, HeadDim)) * Scale;");
         w.Line("Kernels.Softmax(weights);");
         w.Line($"// o ({hd}) = sum over i of weights[i] * v_i ({hd})");
-        w.Line($"{RW} oh = {output};");
+        w.Line($"{Span} oh = {output};");
         w.Line("oh.Clear();");
         w.Line($"for (int i = 0; i < {count}; i++)");
-        w.Line($"    Kernels.{AxpyName(s.HeadDim)}(oh, weights[i], new {RO}({values}, {valueAt}, HeadDim));");
+        w.Line($"    Kernels.{AxpyName(s.HeadDim)}(oh, weights[i], new {ReadOnlySpan}({values}, {valueAt}, HeadDim));");
     }
 }

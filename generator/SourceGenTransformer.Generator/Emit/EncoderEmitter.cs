@@ -14,13 +14,6 @@ namespace SourceGenTransformer.Generator.Emit;
 /// </summary>
 internal static class EncoderEmitter
 {
-    public const string RO = "global::System.ReadOnlySpan<float>";
-    public const string RW = "global::System.Span<float>";
-
-    public static string Ro(string array, string offset, string length) => $"new {RO}({array}, {offset}, {length})";
-
-    public static string Rw(string array, string offset, string length) => $"new {RW}({array}, {offset}, {length})";
-
     /// <summary>The encoder-layer weight fields, stacked over <paramref name="layers"/> (a constant's name).</summary>
     public static void EmitWeightFields(SourceWriter w, string layers)
     {
@@ -38,14 +31,8 @@ internal static class EncoderEmitter
         w.Line($"public readonly float[] EncNorm2B = new float[{layers} * ModelDim];                 // (layer, dim)");
     }
 
-    /// <summary>The job number of EncoderBuffers.MatMul for a product of that shape (its index among the distinct encoder shapes).</summary>
-    public static int JobOf(ModelShape s, int d, int n)
-    {
-        var shapes = new List<(int d, int n)>();
-        foreach ((int sd, int sn) in KernelEmitter.MatMulShapes(s))
-            if (!shapes.Contains((sd, sn))) shapes.Add((sd, sn));
-        return shapes.IndexOf((d, n));
-    }
+    /// <summary>The job number of EncoderBuffers.MatMul for a product of that shape.</summary>
+    public static int MatMulJob(ModelShape s, int d, int n) => JobOf(MatMulShapes(s), d, n);
 
     /// <summary>The EncoderBuffers class, the EncoderLayer method and the SelfAttention method.</summary>
     public static void EmitEncoder(SourceWriter w, ModelShape s)
@@ -55,9 +42,7 @@ internal static class EncoderEmitter
         bool pre = s.NormFirst;
         float scale = (float)(1.0 / System.Math.Sqrt(s.HeadDim));
 
-        var shapes = new List<(int d, int n)>();
-        foreach ((int sd, int sn) in KernelEmitter.MatMulShapes(s))
-            if (!shapes.Contains((sd, sn))) shapes.Add((sd, sn));
+        List<(int d, int n)> shapes = Distinct(MatMulShapes(s));
 
         w.Line("/// <summary>");
         w.Line("/// Scratch for one encoder pass over <c>length</c> positions, allocated once per call, and the parallel work of that");
@@ -141,11 +126,11 @@ internal static class EncoderEmitter
                 w.Line($"for (int t = 0; t < length; t++) Kernels.{norm}({Rw("b.Xb", "t * D", "D")}, {Ro("x", "t * D", "D")}, {Ro("w.EncNorm1W", "l * D", "D")}, {Ro("w.EncNorm1B", "l * D", "D")});");
             }
             w.Line($"// qkv (length, {qkv}) = {(pre ? "xb" : "x")} @ in_proj[l] ({qkv}x{d})ᵀ + in_proj_bias[l]");
-            w.Line($"b.MatMul({I(JobOf(s, 3 * s.ModelDim, s.ModelDim))}, b.Qkv, 0, {input}, w.EncInW, l * 3 * D * D, w.EncInB, l * 3 * D);");
+            w.Line($"b.MatMul({I(MatMulJob(s, 3 * s.ModelDim, s.ModelDim))}, b.Qkv, 0, {input}, w.EncInW, l * 3 * D * D, w.EncInB, l * 3 * D);");
             w.Line($"// att (length, {d}) = softmax(q kᵀ / sqrt({I(s.HeadDim)})) v per head, over the unmasked keys");
             w.Line("b.Attention(keys, keyCount);");
             w.Line($"// xb2 (length, {d}) = att @ out_proj[l] ({d}x{d})ᵀ + out_proj_bias[l]");
-            w.Line($"b.MatMul({I(JobOf(s, s.ModelDim, s.ModelDim))}, b.Xb2, 0, b.Att, w.EncOutW, l * D * D, w.EncOutB, l * D);");
+            w.Line($"b.MatMul({I(MatMulJob(s, s.ModelDim, s.ModelDim))}, b.Xb2, 0, b.Att, w.EncOutW, l * D * D, w.EncOutB, l * D);");
             w.Line(pre ? "// x += xb2" : "// x = norm1(x + xb2)");
             using (w.Block("for (int t = 0; t < length; t++)"))
             {
@@ -159,10 +144,10 @@ internal static class EncoderEmitter
                 w.Line($"for (int t = 0; t < length; t++) Kernels.{norm}({Rw("b.Xb", "t * D", "D")}, {Ro("x", "t * D", "D")}, {Ro("w.EncNorm2W", "l * D", "D")}, {Ro("w.EncNorm2B", "l * D", "D")});");
             }
             w.Line($"// hb (length, {f}) = {s.Activation}({(pre ? "xb" : "x")} @ linear1[l] ({f}x{d})ᵀ + linear1_bias[l])");
-            w.Line($"b.MatMul({I(JobOf(s, s.FeedForwardDim, s.ModelDim))}, b.Hb, 0, {input}, w.EncLin1W, l * F * D, w.EncLin1B, l * F);");
+            w.Line($"b.MatMul({I(MatMulJob(s, s.FeedForwardDim, s.ModelDim))}, b.Hb, 0, {input}, w.EncLin1W, l * F * D, w.EncLin1B, l * F);");
             w.Line($"for (int t = 0; t < length; t++) Kernels.{ActivationName(s)}({Rw("b.Hb", "t * F", "F")});");
             w.Line($"// xb2 (length, {d}) = hb @ linear2[l] ({d}x{f})ᵀ + linear2_bias[l]");
-            w.Line($"b.MatMul({I(JobOf(s, s.ModelDim, s.FeedForwardDim))}, b.Xb2, 0, b.Hb, w.EncLin2W, l * D * F, w.EncLin2B, l * D);");
+            w.Line($"b.MatMul({I(MatMulJob(s, s.ModelDim, s.FeedForwardDim))}, b.Xb2, 0, b.Hb, w.EncLin2W, l * D * F, w.EncLin2B, l * D);");
             w.Line(pre ? "// x += xb2" : "// x = norm2(x + xb2)");
             using (w.Block("for (int t = 0; t < length; t++)"))
             {

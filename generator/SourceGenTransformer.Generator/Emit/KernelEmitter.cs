@@ -15,9 +15,10 @@ namespace SourceGenTransformer.Generator.Emit;
 /// count a constant; a scalar tail is emitted only where a dimension is not a multiple of 8.
 /// The matrix-vector product, which dominates decode, reads one row at a time front to back
 /// (one memory stream per thread: on this hardware interleaving 2 or 4 rows measured 30-40%
-/// slower) with 4 fused multiply-add chains over blocks of 32 columns. The prompt's
-/// matrix-matrix product takes 2 weight rows by 4 tokens: 8 chains, each weight vector
-/// loaded once for 4 tokens. Other kernels are single vector loops: they are
+/// slower) with 4 fused multiply-add chains over blocks of 32 columns; models whose matrices
+/// fit in cache take 4 rows at a time instead. The matrix-matrix product (prompts, encoders)
+/// takes 4 weight rows by 4 tokens: 16 chains, each weight vector loaded once for 4 tokens.
+/// Other kernels are single vector loops: they are
 /// bound by memory, not by FMA latency. Nothing is unrolled across layers: layers share code.
 /// </remarks>
 internal static class KernelEmitter
@@ -27,21 +28,17 @@ internal static class KernelEmitter
         w.Line("/// <summary>The kernels of this model, specialised to its constant shapes (see the remarks for the unrolling policy).</summary>");
         w.Line("/// <remarks>");
         w.Line("/// Loops step by Vector256&lt;float&gt;.Count with constant trip counts; a scalar tail exists only where a dimension");
-        w.Line("/// is not a multiple of 8. MatVec reads one row at a time with 4 FMA chains; MatMul takes 2 rows by 4 tokens (8 chains).");
+        w.Line("/// is not a multiple of 8. MatVec reads one row at a time with 4 FMA chains; MatMul takes 4 rows by 4 tokens (16 chains).");
         w.Line("/// </remarks>");
         w.Line(GeneratedCode);
         using (w.Block("internal static class Kernels"))
         {
-            var seen = new HashSet<string>();
-            // Only decoder-only models take lighter weights (the parser reports the others).
-            Precision precision = s.IsDecoderOnly ? s.Precision : Precision.Float32;
-            foreach ((int d, int n) in MatVecShapes(s))
-                if (seen.Add(MatVecName(d, n)))
-                    EmitMatVec(w, d, n, precision, s.QuantGroup, s.CacheResident);
-            foreach ((int d, int n) in MatMulShapes(s))
+            // Lighter precisions are decoder-only: on an encoder family the parser reports an error and nothing is generated.
+            foreach ((int d, int n) in Distinct(MatVecShapes(s)))
+                EmitMatVec(w, d, n, s.Precision, s.QuantGroup, s.CacheResident);
+            foreach ((int d, int n) in Distinct(MatMulShapes(s)))
             {
-                if (!seen.Add(MatMulName(d, n))) continue;
-                if (s.IsDecoderOnly) EmitMatMulRows(w, d, n, precision, s.QuantGroup);
+                if (s.IsDecoderOnly) EmitMatMulRows(w, d, n, s.Precision, s.QuantGroup);
                 else EmitMatMul(w, d, n);
             }
 
@@ -73,6 +70,21 @@ internal static class KernelEmitter
     public static string NormName(ModelShape s) => (s.Normalization == Norm.RmsNorm ? "RmsNorm" : "LayerNorm") + s.ModelDim.ToString(CultureInfo.InvariantCulture);
 
     public static string ActivationName(ModelShape s) => s.Activation + s.FeedForwardDim.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The job number a parallel work item gives the product of shape (d, n): its index among the distinct
+    /// <paramref name="shapes"/>, in order. The work item's Execute has one case per distinct shape.
+    /// </summary>
+    internal static int JobOf(IEnumerable<(int d, int n)> shapes, int d, int n) => Distinct(shapes).IndexOf((d, n));
+
+    /// <summary>The shapes without repeats, in first-seen order.</summary>
+    internal static List<(int d, int n)> Distinct(IEnumerable<(int d, int n)> shapes)
+    {
+        var distinct = new List<(int d, int n)>();
+        foreach ((int d, int n) shape in shapes)
+            if (!distinct.Contains(shape)) distinct.Add(shape);
+        return distinct;
+    }
 
     internal static IEnumerable<(int d, int n)> MatMulShapes(ModelShape s)
     {
@@ -217,22 +229,10 @@ internal static class KernelEmitter
 
     private static void EmitMatVecStreaming(SourceWriter w, int d, int n, Precision p, int group)
     {
-        string name = MatVecName(d, n);
         int blockEnd = n - n % 32;
         int vectorEnd = n - n % 8;
-        string weights = WeightsEmitter.MatrixParameters(p);
-        string precision = p switch { Precision.BFloat16 => "; W bfloat16", Precision.Int8 => $"; W int8 with one scale per {I(group)} weights", _ => "" };
-
-        w.Line($"/// <summary>xout[rowStart..rowEnd) = (W ({I(d)} x {I(n)}) @ x ({I(n)}))[rowStart..rowEnd); W row-major{precision}. Rows are independent, so any split gives the same bits.</summary>");
-        w.Line("/// <remarks>One row at a time, read front to back as a single stream (several interleaved row streams measured slower here), with four FMA chains.</remarks>");
-        using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {weights}, int rowStart, int rowEnd)"))
+        using (MatVecHead(w, d, n, p, group, "One row at a time, read front to back as a single stream (several interleaved row streams measured slower here), with four FMA chains."))
         {
-            w.Line($"const int Rows = {I(d)}, Cols = {I(n)};");
-            var guards = new List<string> { "xout.Length < Rows", "x.Length < Cols", "w.Length < Rows * Cols", "rowStart < 0", "rowEnd > Rows" };
-            if (p == Precision.Int8) guards.Add($"scales.Length < Rows * Cols / {I(group)}");
-            Guard(w, name, guards.ToArray());
-            Refs(w, "xout", "x");
-            WeightRefs(w, p);
             using (w.Block("for (int i = rowStart; i < rowEnd; i++)"))
             {
                 w.Line("nuint r = (nuint)i * Cols;");
@@ -242,7 +242,7 @@ internal static class KernelEmitter
                     w.Line($"// Per group of {I(group)}: the products in chains c2, c3, then scaled once into c0.");
                     using (w.Block($"for (nuint j = 0; j < Cols; j += {I(group)})"))
                     {
-                        w.Line("c2 = c3 = {VectorF}.Zero;".Replace("{VectorF}", VectorF));
+                        w.Line($"c2 = c3 = {VectorF}.Zero;");
                         for (int v = 0; v < group / 8; v++)
                         {
                             string chain = v % 2 == 0 ? "c2" : "c3";
@@ -280,28 +280,35 @@ internal static class KernelEmitter
             }
         }
         w.Line();
+    }
 
+    /// <summary>
+    /// The doc comment, signature, guards and references every matrix-vector kernel over rows [rowStart, rowEnd)
+    /// starts with; the body goes inside the returned block.
+    /// </summary>
+    private static System.IDisposable MatVecHead(SourceWriter w, int d, int n, Precision p, int group, string remarks)
+    {
+        string name = MatVecName(d, n);
+        string precision = p switch { Precision.BFloat16 => "; W bfloat16", Precision.Int8 => $"; W int8 with one scale per {I(group)} weights", _ => "" };
+        w.Line($"/// <summary>xout[rowStart..rowEnd) = (W ({I(d)} x {I(n)}) @ x ({I(n)}))[rowStart..rowEnd); W row-major{precision}. Rows are independent, so any split gives the same bits.</summary>");
+        w.Line($"/// <remarks>{remarks}</remarks>");
+        System.IDisposable block = w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {WeightsEmitter.MatrixParameters(p)}, int rowStart, int rowEnd)");
+        w.Line($"const int Rows = {I(d)}, Cols = {I(n)};");
+        var guards = new List<string> { "xout.Length < Rows", "x.Length < Cols", "w.Length < Rows * Cols", "rowStart < 0", "rowEnd > Rows" };
+        if (p == Precision.Int8) guards.Add($"scales.Length < Rows * Cols / {I(group)}");
+        Guard(w, name, guards.ToArray());
+        Refs(w, "xout", "x");
+        WeightRefs(w, p);
+        return block;
     }
 
     private static void EmitMatVecResident(SourceWriter w, int d, int n, Precision p, int group)
     {
-        string name = MatVecName(d, n);
         int pairEnd = n - n % 16;
         bool oddVector = n % 16 >= 8;
         int vectorEnd = n - n % 8;
-        string weights = WeightsEmitter.MatrixParameters(p);
-        string precision = p switch { Precision.BFloat16 => "; W bfloat16", Precision.Int8 => $"; W int8 with one scale per {I(group)} weights", _ => "" };
-
-        w.Line($"/// <summary>xout[rowStart..rowEnd) = (W ({I(d)} x {I(n)}) @ x ({I(n)}))[rowStart..rowEnd); W row-major{precision}. Rows are independent, so any split gives the same bits.</summary>");
-        w.Line("/// <remarks>The model's weights fit in cache: four rows at a time share each load of x, 8 FMA chains.</remarks>");
-        using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {weights}, int rowStart, int rowEnd)"))
+        using (MatVecHead(w, d, n, p, group, "The model's weights fit in cache: four rows at a time share each load of x, 8 FMA chains."))
         {
-            w.Line($"const int Rows = {I(d)}, Cols = {I(n)};");
-            var guards = new List<string> { "xout.Length < Rows", "x.Length < Cols", "w.Length < Rows * Cols", "rowStart < 0", "rowEnd > Rows" };
-            if (p == Precision.Int8) guards.Add($"scales.Length < Rows * Cols / {I(group)}");
-            Guard(w, name, guards.ToArray());
-            Refs(w, "xout", "x");
-            WeightRefs(w, p);
 
             void RowBlock(int rows, string rowVar)
             {
@@ -364,8 +371,6 @@ internal static class KernelEmitter
                 RowBlock(1, "i");
         }
         w.Line();
-
-        w.Line();
     }
 
     /// <summary>
@@ -397,7 +402,7 @@ internal static class KernelEmitter
 
     /// <summary>
     /// The batched (prompt) matrix product of a decoder model: for tokens t and the rows [rowStart, rowEnd) of W,
-    /// xout[t, r] = W[r] · x[t]. Two rows by four tokens per pass: six loads feed eight FMA chains.
+    /// xout[t, r] = W[r] · x[t], in the tiles of <see cref="MatMulTiles"/>.
     /// </summary>
     private static void EmitMatMulRows(SourceWriter w, int d, int n, Precision p, int group)
     {
@@ -442,12 +447,8 @@ internal static class KernelEmitter
         string vec = lanes == 16 ? "global::System.Runtime.Intrinsics.Vector512" : Vector;
         string vt = vec + "<float>";
         int vectorEnd = n - n % lanes;
-        string WideLoad(string offset) => p switch
-        {
-            Precision.BFloat16 => lanes == 16 ? $"{Packing}.LoadBFloat16x16(ref wRef, {offset})" : WLoad(p, offset),
-            Precision.Int8 => lanes == 16 ? $"{Packing}.LoadInt8x16(ref wRef, {offset})" : WLoad(p, offset),
-            _ => $"{vec}.LoadUnsafe(ref wRef, {offset})",
-        };
+        // Only bfloat16 has a 16-lane path (see EmitMatMulRows).
+        string WideLoad(string offset) => lanes == 16 ? $"{Packing}.LoadBFloat16x16(ref wRef, {offset})" : WLoad(p, offset);
 
         void Block(int tokens, int rows)
         {

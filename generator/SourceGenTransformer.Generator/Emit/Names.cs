@@ -7,6 +7,12 @@ internal static class Names
 {
     public const string Span = "global::System.Span<float>";
     public const string ReadOnlySpan = "global::System.ReadOnlySpan<float>";
+
+    /// <summary>A read-only span over <paramref name="length"/> floats of <paramref name="array"/> from <paramref name="offset"/>.</summary>
+    public static string Ro(string array, string offset, string length) => $"new {ReadOnlySpan}({array}, {offset}, {length})";
+
+    /// <summary>A writable span over <paramref name="length"/> floats of <paramref name="array"/> from <paramref name="offset"/>.</summary>
+    public static string Rw(string array, string offset, string length) => $"new {Span}({array}, {offset}, {length})";
     public const string Vector = "global::System.Runtime.Intrinsics.Vector256";
     public const string VectorF = "global::System.Runtime.Intrinsics.Vector256<float>";
     public const string Marshal = "global::System.Runtime.InteropServices.MemoryMarshal";

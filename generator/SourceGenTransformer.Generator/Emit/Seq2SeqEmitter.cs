@@ -284,7 +284,7 @@ internal static class Seq2SeqEmitter
             using (w.Block("for (int l = 0; l < DecoderLayers; l++)"))
             {
                 w.Line($"// k (length, dim) = memory @ multihead_attn.in_proj[l][dim..2 dim]ᵀ + bias; v likewise with rows 2 dim..3 dim");
-                string job = I(JobOf(s, s.ModelDim, s.ModelDim));
+                string job = I(MatMulJob(s, s.ModelDim, s.ModelDim));
                 w.Line($"buffers.MatMul({job}, crossKeys, l * length * D, x, w.DecCaInW, (l * 3 + 1) * D * D, w.DecCaInB, (l * 3 + 1) * D);");
                 w.Line($"buffers.MatMul({job}, crossValues, l * length * D, x, w.DecCaInW, (l * 3 + 2) * D * D, w.DecCaInB, (l * 3 + 2) * D);");
             }
@@ -294,16 +294,8 @@ internal static class Seq2SeqEmitter
         EncoderEmitter.EmitEncoder(w, s);
     }
 
-    /// <summary>The distinct matrix-vector shapes of a decoder step, in the order of their job numbers.</summary>
-    private static List<(int d, int n)> DecoderMatVecShapes(ModelShape s)
-    {
-        var shapes = new List<(int d, int n)>();
-        foreach ((int d, int n) shape in KernelEmitter.MatVecShapes(s))
-            if (!shapes.Contains(shape)) shapes.Add(shape);
-        return shapes;
-    }
-
-    private static int Job(ModelShape s, int d, int n) => DecoderMatVecShapes(s).IndexOf((d, n));
+    /// <summary>The job number of Session.MatVec for a product of that shape.</summary>
+    private static int Job(ModelShape s, int d, int n) => JobOf(MatVecShapes(s), d, n);
 
     private static void EmitEncoderOutput(SourceWriter w)
     {
@@ -375,7 +367,7 @@ internal static class Seq2SeqEmitter
                 w.Line("_pool = pool;");
             }
             w.Line();
-            var shapes = DecoderMatVecShapes(s);
+            List<(int d, int n)> shapes = Distinct(MatVecShapes(s));
             w.Line("/// <summary>output = w[wAt..] (rows x cols) @ input, the rows split across the pool; job names the shape.</summary>");
             using (w.Block("private void MatVec(int job, float[] output, float[] input, float[] w, int wAt)"))
             {
@@ -464,8 +456,8 @@ internal static class Seq2SeqEmitter
                     w.Line($"MatVec({I(Job(s, 3 * s.ModelDim, s.ModelDim))}, _qkv, {input}, w.DecSaInW, l * 3 * D * D);");
                     w.Line($"Kernels.{AddName(3 * s.ModelDim)}(_qkv, {Ro("w.DecSaInB", "l * 3 * D", "3 * D")});");
                     w.Line("int cacheRow = (l * MaxSequenceLength + pos) * D;");
-                    w.Line($"new {RO}(_qkv, D, D).CopyTo({Rw("_keyCache", "cacheRow", "D")});");
-                    w.Line($"new {RO}(_qkv, 2 * D, D).CopyTo({Rw("_valueCache", "cacheRow", "D")});");
+                    w.Line($"new {ReadOnlySpan}(_qkv, D, D).CopyTo({Rw("_keyCache", "cacheRow", "D")});");
+                    w.Line($"new {ReadOnlySpan}(_qkv, 2 * D, D).CopyTo({Rw("_valueCache", "cacheRow", "D")});");
                     w.Line("CausalAttention(l, pos);");
                     w.Line($"// x {(pre ? "+=" : "= norm1(x +")} self_attn.out_proj[l] ({d}x{d}) @ att + bias{(pre ? "" : ")")}");
                     w.Line($"MatVec({I(Job(s, s.ModelDim, s.ModelDim))}, _xb, _xb2, w.DecSaOutW, l * D * D);");

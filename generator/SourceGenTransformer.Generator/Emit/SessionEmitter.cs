@@ -148,10 +148,6 @@ internal static class SessionEmitter
         w.Line();
     }
 
-    private static string Ro(string array, string offset, string length) => $"new global::System.ReadOnlySpan<float>({array}, {offset}, {length})";
-
-    private static string Rw(string array, string offset, string length) => $"new global::System.Span<float>({array}, {offset}, {length})";
-
     private static string M(ModelShape s, string field, string offset, string count) => WeightsEmitter.MatrixArguments(s, "w." + field, offset, count);
 
     private static void EmitLlamaStep(SourceWriter w, ModelShape s)

@@ -517,7 +517,7 @@ partial class Models
         /// <summary>The kernels of this model, specialised to its constant shapes (see the remarks for the unrolling policy).</summary>
         /// <remarks>
         /// Loops step by Vector256&lt;float&gt;.Count with constant trip counts; a scalar tail exists only where a dimension
-        /// is not a multiple of 8. MatVec reads one row at a time with 4 FMA chains; MatMul takes 2 rows by 4 tokens (8 chains).
+        /// is not a multiple of 8. MatVec reads one row at a time with 4 FMA chains; MatMul takes 4 rows by 4 tokens (16 chains).
         /// </remarks>
         [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
         internal static class Kernels
@@ -592,7 +592,6 @@ partial class Models
                 }
             }
 
-
             /// <summary>xout (120) = W (120 x 40) @ x (40): every row.</summary>
             internal static void MatVec120x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec120x40(xout, x, w, 0, 120);
 
@@ -665,7 +664,6 @@ partial class Models
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
                 }
             }
-
 
             /// <summary>xout (40) = W (40 x 40) @ x (40): every row.</summary>
             internal static void MatVec40x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec40x40(xout, x, w, 0, 40);
@@ -740,7 +738,6 @@ partial class Models
                 }
             }
 
-
             /// <summary>xout (40) = W (40 x 120) @ x (120): every row.</summary>
             internal static void MatVec40x120(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec40x120(xout, x, w, 0, 40);
 
@@ -813,7 +810,6 @@ partial class Models
                     global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
                 }
             }
-
 
             /// <summary>xout (70) = W (70 x 40) @ x (40): every row.</summary>
             internal static void MatVec70x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec70x40(xout, x, w, 0, 70);

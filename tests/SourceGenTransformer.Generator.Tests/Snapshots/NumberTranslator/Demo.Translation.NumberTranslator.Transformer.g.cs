@@ -739,7 +739,7 @@ partial class NumberTranslator : global::System.IDisposable
     /// <summary>The kernels of this model, specialised to its constant shapes (see the remarks for the unrolling policy).</summary>
     /// <remarks>
     /// Loops step by Vector256&lt;float&gt;.Count with constant trip counts; a scalar tail exists only where a dimension
-    /// is not a multiple of 8. MatVec reads one row at a time with 4 FMA chains; MatMul takes 2 rows by 4 tokens (8 chains).
+    /// is not a multiple of 8. MatVec reads one row at a time with 4 FMA chains; MatMul takes 4 rows by 4 tokens (16 chains).
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     internal static class Kernels
@@ -799,7 +799,6 @@ partial class NumberTranslator : global::System.IDisposable
             }
         }
 
-
         /// <summary>xout (192) = W (192 x 64) @ x (64): every row.</summary>
         internal static void MatVec192x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec192x64(xout, x, w, 0, 192);
 
@@ -857,7 +856,6 @@ partial class NumberTranslator : global::System.IDisposable
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
             }
         }
-
 
         /// <summary>xout (64) = W (64 x 64) @ x (64): every row.</summary>
         internal static void MatVec64x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec64x64(xout, x, w, 0, 64);
@@ -917,7 +915,6 @@ partial class NumberTranslator : global::System.IDisposable
             }
         }
 
-
         /// <summary>xout (128) = W (128 x 64) @ x (64): every row.</summary>
         internal static void MatVec128x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec128x64(xout, x, w, 0, 128);
 
@@ -976,7 +973,6 @@ partial class NumberTranslator : global::System.IDisposable
             }
         }
 
-
         /// <summary>xout (64) = W (64 x 128) @ x (128): every row.</summary>
         internal static void MatVec64x128(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec64x128(xout, x, w, 0, 64);
 
@@ -1034,7 +1030,6 @@ partial class NumberTranslator : global::System.IDisposable
                 global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
             }
         }
-
 
         /// <summary>xout (35) = W (35 x 64) @ x (64): every row.</summary>
         internal static void MatVec35x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec35x64(xout, x, w, 0, 35);
