@@ -35,4 +35,9 @@ public static class TransformerErrors
     [DoesNotReturn, MethodImpl(MethodImplOptions.NoInlining)]
     public static void SpanTooShort(string kernel) =>
         throw new ArgumentException($"A span passed to kernel {kernel} is shorter than the kernel's constant shape.");
+
+    /// <summary>A panel kernel was handed a row range that does not start and end on whole panels.</summary>
+    [DoesNotReturn, MethodImpl(MethodImplOptions.NoInlining)]
+    public static void RowsNotPanels(string kernel, int rowStart, int rowEnd, int panelRows) =>
+        throw new ArgumentException($"Kernel {kernel} takes whole panels of {panelRows} rows; rows [{rowStart}, {rowEnd}) do not start and end on one.");
 }

@@ -16,6 +16,12 @@ namespace SourceGenTransformer;
 /// <para><b>Int8</b> (the Q8_0 scheme): each run of <c>group</c> consecutive weights of a row shares one float32
 /// scale, <c>max |w| / 127</c>; each weight is stored as <c>round(w / scale)</c> (ties to even) in [-127, 127].
 /// A weight is recovered as <c>q * scale</c>, within half a step (<c>scale / 2</c>) of the original.</para>
+/// <para><b>Panels</b> (float32 matrices whose row count is a multiple of <see cref="PanelRows"/>): the rows are cut
+/// into panels of 32, and each panel is stored column by column, so the 32 weights of one column are adjacent. A
+/// kernel then multiplies a whole panel by one input value per column with full-width vector loads and no horizontal
+/// sums: the matrix-matrix product becomes an outer product over a register tile, and the matrix-vector product reads
+/// the matrix front to back as one stream. Weight (r, c) of a (rows, cols) matrix sits at
+/// <c>(r / 32) * 32 * cols + c * 32 + r % 32</c>.</para>
 /// </remarks>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public static class WeightPacking
@@ -60,6 +66,54 @@ public static class WeightPacking
             Span<sbyte> q = quantized.Slice(g * group, group);
             for (int i = 0; i < group; i++)
                 q[i] = (sbyte)Math.Clamp(MathF.Round(values[i] * inverse), -127f, 127f);
+        }
+    }
+
+    /// <summary>The rows of one panel (see the remarks).</summary>
+    public const int PanelRows = 32;
+
+    /// <summary>
+    /// Rearranges a row-major (<paramref name="rows"/>, <paramref name="cols"/>) matrix into panels of
+    /// <see cref="PanelRows"/> rows stored column by column (see the remarks).
+    /// </summary>
+    /// <exception cref="ArgumentException">The row count is not a multiple of 32, or a span is too short.</exception>
+    public static void ToPanels(ReadOnlySpan<float> source, int rows, int cols, Span<float> destination)
+    {
+        if (rows <= 0 || cols <= 0 || rows % PanelRows != 0)
+            throw new ArgumentException($"A ({rows}, {cols}) matrix does not split into panels of {PanelRows} rows.", nameof(rows));
+        long count = (long)rows * cols;
+        if (source.Length < count || destination.Length < count)
+            throw new ArgumentException($"A ({rows}, {cols}) matrix needs {count} values; the source holds {source.Length} and the destination {destination.Length}.");
+        for (int panel = 0; panel < rows; panel += PanelRows)
+        {
+            ReadOnlySpan<float> from = source.Slice(panel * cols, PanelRows * cols);
+            Span<float> to = destination.Slice(panel * cols, PanelRows * cols);
+            for (int r = 0; r < PanelRows; r++)
+            {
+                ReadOnlySpan<float> row = from.Slice(r * cols, cols);
+                for (int c = 0; c < cols; c++) to[c * PanelRows + r] = row[c];
+            }
+        }
+    }
+
+    /// <summary>The inverse of <see cref="ToPanels"/>: the row-major matrix back from its panels.</summary>
+    /// <exception cref="ArgumentException">The row count is not a multiple of 32, or a span is too short.</exception>
+    public static void FromPanels(ReadOnlySpan<float> source, int rows, int cols, Span<float> destination)
+    {
+        if (rows <= 0 || cols <= 0 || rows % PanelRows != 0)
+            throw new ArgumentException($"A ({rows}, {cols}) matrix does not split into panels of {PanelRows} rows.", nameof(rows));
+        long count = (long)rows * cols;
+        if (source.Length < count || destination.Length < count)
+            throw new ArgumentException($"A ({rows}, {cols}) matrix needs {count} values; the source holds {source.Length} and the destination {destination.Length}.");
+        for (int panel = 0; panel < rows; panel += PanelRows)
+        {
+            ReadOnlySpan<float> from = source.Slice(panel * cols, PanelRows * cols);
+            Span<float> to = destination.Slice(panel * cols, PanelRows * cols);
+            for (int r = 0; r < PanelRows; r++)
+            {
+                Span<float> row = to.Slice(r * cols, cols);
+                for (int c = 0; c < cols; c++) row[c] = from[c * PanelRows + r];
+            }
         }
     }
 

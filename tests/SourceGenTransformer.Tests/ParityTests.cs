@@ -84,18 +84,23 @@ public class ParityTests
     }
 
     [Fact]
-    public void Bfloat16_declaration_of_a_bfloat16_file_decodes_like_float32_bit_for_bit()
+    public void Bfloat16_declaration_of_a_bfloat16_file_decodes_like_float32_to_rounding()
     {
-        // The story model is stored in bfloat16: widening is exact and the decode kernels sum in the same order.
+        // The story model is stored in bfloat16, so widening is exact. Its float32 declaration keeps matrices in panels
+        // (outer products summing each output in column order) while the bfloat16 kernels are dot products over rows:
+        // the same values, summed in a different order, so equal to float32 rounding.
         using StoryTellerBf16 bf16 = StoryTellerBf16.Load(Fixture.ModelPath("storyteller.safetensors"));
         using SourceGenTransformer.Models.StoryTellerModel f32 = SourceGenTransformer.Models.StoryTellerModel.Load(Fixture.ModelPath("storyteller.safetensors"));
         StoryTellerBf16.Session a = bf16.CreateSession();
         SourceGenTransformer.Models.StoryTellerModel.Session b = f32.CreateSession();
         for (int i = 0; i < 20; i++)
-            Assert.Equal(b.Forward(i * 37 % 1024).ToArray(), a.Forward(i * 37 % 1024).ToArray());
+        {
+            float[] f = b.Forward(i * 37 % 1024).ToArray(), h = a.Forward(i * 37 % 1024).ToArray();
+            for (int j = 0; j < f.Length; j++)
+                Assert.True(MathF.Abs(f[j] - h[j]) <= 1e-5f * MathF.Max(1f, MathF.Abs(f[j])), $"position {i}, logit {j}: {h[j]} vs {f[j]}");
+        }
 
-        // A prompt block: where 512-bit vectors are accelerated the bfloat16 matrix-matrix kernel widens sixteen weights
-        // at a time (Vector512) and the float32 one eight (Vector256), so sums associate differently: equal to rounding.
+        // A prompt block: the same, through the matrix-matrix kernels.
         a.Reset();
         b.Reset();
         int[] tokens = [1, 419, 932, 347, 499, 266, 261, 576];

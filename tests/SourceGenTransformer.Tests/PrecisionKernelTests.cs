@@ -109,7 +109,94 @@ public class PrecisionKernelTests
         RunF32(StreamingAwkwardLlama.Kernels.MatVec88x264, 88, 264);
         RunF32(StreamingAwkwardLlama.Kernels.MatVec300x264, 300, 264);
         RunF32(StreamingAwkwardLlama.Kernels.MatVec264x300, 264, 300);
-        RunF32(StreamingAwkwardLlama.Kernels.MatVec16384x264, 16384, 264);
+        RunF32(WideAwkwardLlama.Kernels.MatVec300x104, 300, 104);
+    }
+
+    /// <summary>Row ranges that start and end on panels of 32 (the only ones a panel kernel takes).</summary>
+    private static readonly (int Start, int End)[] PanelRanges = [(0, -1), (32, -1), (0, 32), (32, 64)];
+
+    private static float[] Panels(float[] w, int d, int n)
+    {
+        var panels = new float[w.Length];
+        WeightPacking.ToPanels(w, d, n, panels);
+        return panels;
+    }
+
+    public static TheoryData<int> PanelTokens() => new() { 1, 3, 4, 5, 11, 12, 13, 16, 24, 25, 40, 64 };
+
+    [Fact]
+    public void Panel_matvec_matches_scalar()
+    {
+        void Run(F32Kernel kernel, int d, int n)
+        {
+            float[] w = Random(d * n, d + n), x = Random(n, n), panels = Panels(w, d, n);
+            foreach (var range in PanelRanges)
+            {
+                (int s, int e) = Resolve(range, d);
+                float[] actual = Output(d);
+                kernel(actual, x, panels, s, e);
+                Check(Expected(w, x, d, n, 1, s, e), actual);
+            }
+        }
+        Run(LlamaBasic.Kernels.MatVec64x64, 64, 64);
+        Run(LlamaBasic.Kernels.MatVec160x64, 160, 64);
+        Run(LlamaBasic.Kernels.MatVec64x160, 64, 160);
+        Run(LlamaBasic.Kernels.MatVec96x64, 96, 64);        // the untied classifier
+        Run(Gpt2Basic.Kernels.MatVec192x64, 192, 64);
+        Run(Gpt2Basic.Kernels.MatVec64x256, 64, 256);
+        Run(LlamaGqaTied.Kernels.MatVec128x48, 128, 48);    // 48 columns: not a multiple of the 4 chains' 16
+        Run(StreamingAwkwardLlama.Kernels.MatVec16384x264, 16384, 264);
+    }
+
+    [Fact]
+    public void Tied_classifier_keeps_the_row_major_kernel_beside_the_panel_one()
+    {
+        // Gpt2Basic's classifier is its token embedding (row-major); layer matrices of the same shape would use panels.
+        RunF32(Gpt2Basic.Kernels.MatVec96x64Rows, 96, 64);
+    }
+
+    [Theory]
+    [MemberData(nameof(PanelTokens))]
+    public void Panel_matmul_matches_scalar(int tokens)
+    {
+        void Run(F32Rows kernel, int d, int n)
+        {
+            float[] w = Random(d * n, d * n), x = Random(tokens * n, tokens), panels = Panels(w, d, n);
+            foreach (var range in PanelRanges)
+            {
+                (int s, int e) = Resolve(range, d);
+                float[] actual = Output(tokens * d);
+                kernel(actual, x, panels, tokens, s, e);
+                Check(Expected(w, x, d, n, tokens, s, e), actual);
+            }
+        }
+        Run(LlamaBasic.Kernels.MatMul64x64, 64, 64);
+        Run(LlamaBasic.Kernels.MatMul160x64, 160, 64);
+        Run(LlamaBasic.Kernels.MatMul64x160, 64, 160);
+        Run(Gpt2Basic.Kernels.MatMul192x64, 192, 64);
+        Run(LlamaGqaTied.Kernels.MatMul128x48, 128, 48);
+    }
+
+    [Fact]
+    public void Panel_kernels_reject_rows_that_split_a_panel()
+    {
+        var e = Assert.Throws<ArgumentException>(() => LlamaBasic.Kernels.MatVec64x64(new float[64], new float[64], new float[64 * 64], 16, 64));
+        Assert.Contains("[16, 64)", e.Message);
+        Assert.Throws<ArgumentException>(() => LlamaBasic.Kernels.MatMul64x64(new float[64], new float[64], new float[64 * 64], 1, 0, 48));
+        Assert.Throws<ArgumentException>(() => LlamaBasic.Kernels.MatMul64x64(new float[64], new float[64], new float[64 * 64 - 1], 1, 0, 64));
+    }
+
+    [Fact]
+    public void Panels_round_trip_and_reject_a_partial_panel()
+    {
+        float[] w = Random(96 * 7, 5), back = new float[w.Length];
+        float[] panels = Panels(w, 96, 7);
+        Assert.Equal(w[33 * 7 + 4], panels[32 * 7 + 4 * 32 + 1]); // row 33, column 4: panel 1, column 4, lane 1
+        WeightPacking.FromPanels(panels, 96, 7, back);
+        Assert.Equal(w, back);
+        var e = Assert.Throws<ArgumentException>(() => WeightPacking.ToPanels(w, 48, 14, new float[w.Length]));
+        Assert.Contains("(48, 14)", e.Message);
+        Assert.Throws<ArgumentException>(() => WeightPacking.ToPanels(w, 96, 7, new float[w.Length - 1]));
     }
 
     [Fact]

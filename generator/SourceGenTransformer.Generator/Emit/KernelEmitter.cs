@@ -21,7 +21,7 @@ namespace SourceGenTransformer.Generator.Emit;
 /// Other kernels are single vector loops: they are
 /// bound by memory, not by FMA latency. Nothing is unrolled across layers: layers share code.
 /// </remarks>
-internal static class KernelEmitter
+internal static partial class KernelEmitter
 {
     public static void Emit(SourceWriter w, ModelShape s)
     {
@@ -35,10 +35,16 @@ internal static class KernelEmitter
         {
             // Lighter precisions are decoder-only: on an encoder family the parser reports an error and nothing is generated.
             foreach ((int d, int n) in Distinct(MatVecShapes(s)))
-                EmitMatVec(w, d, n, s.Precision, s.QuantGroup, s.CacheResident);
+            {
+                if (s.Panels(d)) EmitPanelMatVec(w, d, n);
+                else EmitMatVec(w, d, n, s.Precision, s.QuantGroup, s.CacheResident);
+            }
+            if (s.IsDecoderOnly && s.Panels(s.VocabSize) && !s.ClassifierPanels)
+                EmitMatVec(w, s.VocabSize, s.ModelDim, s.Precision, s.QuantGroup, s.CacheResident, ClassifierName(s));
             foreach ((int d, int n) in Distinct(MatMulShapes(s)))
             {
-                if (s.IsDecoderOnly) EmitMatMulRows(w, d, n, s.Precision, s.QuantGroup);
+                if (s.Panels(d)) EmitPanelMatMul(w, d, n);
+                else if (s.IsDecoderOnly) EmitMatMulRows(w, d, n, s.Precision, s.QuantGroup);
                 else EmitMatMul(w, d, n);
             }
 
@@ -60,6 +66,12 @@ internal static class KernelEmitter
     public static string MatVecName(int d, int n) => $"MatVec{d}x{n}";
 
     public static string MatMulName(int d, int n) => $"MatMul{d}x{n}";
+
+    /// <summary>
+    /// The decoder's classifier kernel: the matrix-vector kernel of its shape, except for a tied float32 classifier
+    /// (row-major, the token embedding) whose shape would otherwise get the panel kernel.
+    /// </summary>
+    public static string ClassifierName(ModelShape s) => MatVecName(s.VocabSize, s.ModelDim) + (s.Panels(s.VocabSize) && !s.ClassifierPanels ? "Rows" : "");
 
     public static string AddName(int n) => $"Add{n}";
 
@@ -134,7 +146,7 @@ internal static class KernelEmitter
         }
         yield return (s.FeedForwardDim, s.ModelDim);
         yield return (s.ModelDim, s.FeedForwardDim);
-        yield return (s.VocabSize, s.ModelDim);
+        if (!s.Panels(s.VocabSize) || s.ClassifierPanels) yield return (s.VocabSize, s.ModelDim); // else its own kernel (ClassifierName)
     }
 
     private static IEnumerable<int> AddSizes(ModelShape s)
@@ -216,22 +228,22 @@ internal static class KernelEmitter
     /// The matrix-vector kernel: streaming (one row at a time) when the model's matrices come from memory, resident
     /// (four rows at a time) when they fit in cache; plus an overload over every row.
     /// </summary>
-    private static void EmitMatVec(SourceWriter w, int d, int n, Precision p, int group, bool resident)
+    private static void EmitMatVec(SourceWriter w, int d, int n, Precision p, int group, bool resident, string? name = null)
     {
-        if (resident) EmitMatVecResident(w, d, n, p, group);
-        else EmitMatVecStreaming(w, d, n, p, group);
-        string name = MatVecName(d, n);
+        name ??= MatVecName(d, n);
+        if (resident) EmitMatVecResident(w, d, n, p, group, name);
+        else EmitMatVecStreaming(w, d, n, p, group, name);
         string arguments = p == Precision.Int8 ? "w, scales" : "w";
         w.Line($"/// <summary>xout ({I(d)}) = W ({I(d)} x {I(n)}) @ x ({I(n)}): every row.</summary>");
         w.Line($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {WeightsEmitter.MatrixParameters(p)}) => {name}(xout, x, {arguments}, 0, {I(d)});");
         w.Line();
     }
 
-    private static void EmitMatVecStreaming(SourceWriter w, int d, int n, Precision p, int group)
+    private static void EmitMatVecStreaming(SourceWriter w, int d, int n, Precision p, int group, string name)
     {
         int blockEnd = n - n % 32;
         int vectorEnd = n - n % 8;
-        using (MatVecHead(w, d, n, p, group, "One row at a time, read front to back as a single stream (several interleaved row streams measured slower here), with four FMA chains."))
+        using (MatVecHead(w, d, n, p, group, name, "One row at a time, read front to back as a single stream (several interleaved row streams measured slower here), with four FMA chains."))
         {
             using (w.Block("for (int i = rowStart; i < rowEnd; i++)"))
             {
@@ -286,9 +298,8 @@ internal static class KernelEmitter
     /// The doc comment, signature, guards and references every matrix-vector kernel over rows [rowStart, rowEnd)
     /// starts with; the body goes inside the returned block.
     /// </summary>
-    private static System.IDisposable MatVecHead(SourceWriter w, int d, int n, Precision p, int group, string remarks)
+    private static System.IDisposable MatVecHead(SourceWriter w, int d, int n, Precision p, int group, string name, string remarks)
     {
-        string name = MatVecName(d, n);
         string precision = p switch { Precision.BFloat16 => "; W bfloat16", Precision.Int8 => $"; W int8 with one scale per {I(group)} weights", _ => "" };
         w.Line($"/// <summary>xout[rowStart..rowEnd) = (W ({I(d)} x {I(n)}) @ x ({I(n)}))[rowStart..rowEnd); W row-major{precision}. Rows are independent, so any split gives the same bits.</summary>");
         w.Line($"/// <remarks>{remarks}</remarks>");
@@ -302,12 +313,12 @@ internal static class KernelEmitter
         return block;
     }
 
-    private static void EmitMatVecResident(SourceWriter w, int d, int n, Precision p, int group)
+    private static void EmitMatVecResident(SourceWriter w, int d, int n, Precision p, int group, string name)
     {
         int pairEnd = n - n % 16;
         bool oddVector = n % 16 >= 8;
         int vectorEnd = n - n % 8;
-        using (MatVecHead(w, d, n, p, group, "The model's weights fit in cache: four rows at a time share each load of x, 8 FMA chains."))
+        using (MatVecHead(w, d, n, p, group, name, "The model's weights fit in cache: four rows at a time share each load of x, 8 FMA chains."))
         {
 
             void RowBlock(int rows, string rowVar)

@@ -375,14 +375,15 @@ internal static class SessionEmitter
         string hd = I(s.HeadDim);
         float scale = (float)(1.0 / Math.Sqrt(s.HeadDim));
 
-        void MatVec(int rows, int cols, string output, string input, string field, string offset)
+        // Panel kernels split on whole panels of 32 rows.
+        void MatVec(int rows, int cols, string output, string input, string field, string offset, string? kernel = null)
         {
-            w.Line($"(int rs, int re) = {Pool}.Range({I(rows)}, 4, part, parts);");
-            w.Line($"Kernels.{MatVecName(rows, cols)}({output}, {input}, {M(s, field, offset, $"{I(rows)} * {I(cols)}")}, rs, re);");
+            w.Line($"(int rs, int re) = {Pool}.Range({I(rows)}, {(s.Panels(rows) && kernel is null ? "32" : "4")}, part, parts);");
+            w.Line($"Kernels.{kernel ?? MatVecName(rows, cols)}({output}, {input}, {M(s, field, offset, $"{I(rows)} * {I(cols)}")}, rs, re);");
         }
         void MatMul(int rows, int cols, string output, string input, string field, string offset)
         {
-            w.Line($"(int rs, int re) = {Pool}.Range({I(rows)}, 2, part, parts);");
+            w.Line($"(int rs, int re) = {Pool}.Range({I(rows)}, {(s.Panels(rows) ? "32" : "2")}, part, parts);");
             w.Line($"Kernels.{MatMulName(rows, cols)}({output}, {input}, {M(s, field, offset, $"{I(rows)} * {I(cols)}")}, n, rs, re);");
         }
 
@@ -454,7 +455,7 @@ internal static class SessionEmitter
                 w.Line($"case {I(JobClassifier)}:");
                 using (w.Block(""))
                 {
-                    MatVec(s.VocabSize, s.ModelDim, "_logits", "_x", "Classifier", "0");
+                    MatVec(s.VocabSize, s.ModelDim, "_logits", "_x", "Classifier", "0", s.ClassifierPanels ? null : ClassifierName(s));
                     w.Line("break;");
                 }
 

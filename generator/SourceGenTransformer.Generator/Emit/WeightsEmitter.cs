@@ -48,6 +48,11 @@ internal static class WeightsEmitter
                     w.Line("// Matrices are read as float32 into this buffer, then converted to the declared precision.");
                     w.Line($"float[] scratch = new float[{LargestMatrix(s)}];");
                 }
+                else if (AnyPanels(s))
+                {
+                    w.Line("// Matrices in panels are read row-major into this buffer, then rearranged (WeightPacking.ToPanels).");
+                    w.Line($"float[] scratch = new float[{LargestMatrix(s)}];");
+                }
                 if (s.Family == Family.Llama) EmitLlamaRead(w, s);
                 else EmitGpt2Read(w, s);
                 w.Line("return w;");
@@ -55,6 +60,10 @@ internal static class WeightsEmitter
         }
         w.Line();
     }
+
+    /// <summary>Whether any matrix this model reads is stored in panels.</summary>
+    private static bool AnyPanels(ModelShape s) =>
+        s.Panels(s.ModelDim) || s.Panels(s.KvDim) || s.Panels(s.QkvDim) || s.Panels(s.FeedForwardDim) || s.ClassifierPanels;
 
     private static string LargestMatrix(ModelShape s)
     {
@@ -134,12 +143,29 @@ internal static class WeightsEmitter
             : $"file.ReadInto({name}, new long[] {{ {rows}, {cols} }}, {destination});";
         if (s.Precision == Precision.Float32)
         {
-            w.Line(read(Span(field, offset, count)));
+            if (!s.Panels(RowCount(s, rows)))
+            {
+                w.Line(read(Span(field, offset, count)));
+                return;
+            }
+            w.Line(read($"new global::System.Span<float>(scratch, 0, {count})"));
+            w.Line($"global::SourceGenTransformer.WeightPacking.ToPanels(new global::System.ReadOnlySpan<float>(scratch, 0, {count}), {rows}, {cols}, {Span(field, offset, count)});");
             return;
         }
         w.Line(read($"new global::System.Span<float>(scratch, 0, {count})"));
         Pack(w, s, $"new global::System.ReadOnlySpan<float>(scratch, 0, {count})", field, offset, count);
     }
+
+    /// <summary>The value of a row-count expression of the generated reader.</summary>
+    private static int RowCount(ModelShape s, string rows) => rows switch
+    {
+        "ModelDim" => s.ModelDim,
+        "KvDim" => s.KvDim,
+        "3 * ModelDim" => 3 * s.ModelDim,
+        "FeedForwardDim" => s.FeedForwardDim,
+        "VocabSize" => s.VocabSize,
+        _ => throw new System.ArgumentException("Unknown row count " + rows, nameof(rows)),
+    };
 
     private static void Pack(SourceWriter w, ModelShape s, string source, string field, string offset, string count)
     {

@@ -191,22 +191,32 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         public static Weights Read(global::SourceGenTransformer.ITensorSource file)
         {
             var w = new Weights();
+            // Matrices in panels are read row-major into this buffer, then rearranged (WeightPacking.ToPanels).
+            float[] scratch = new float[9216000];
             file.ReadInto("model.embed_tokens.weight", new long[] { VocabSize, ModelDim }, w.TokenEmbedding);
             for (int l = 0; l < Layers; l++)
             {
                 string p = "model.layers." + l.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + ".";
                 file.ReadInto(p + "input_layernorm.weight", new long[] { ModelDim }, new global::System.Span<float>(w.AttentionNorm, l * ModelDim, ModelDim));
-                file.ReadInto(p + "self_attn.q_proj.weight", new long[] { ModelDim, ModelDim }, new global::System.Span<float>(w.Wq, l * ModelDim * ModelDim, ModelDim * ModelDim));
-                file.ReadInto(p + "self_attn.k_proj.weight", new long[] { KvDim, ModelDim }, new global::System.Span<float>(w.Wk, l * KvDim * ModelDim, KvDim * ModelDim));
-                file.ReadInto(p + "self_attn.v_proj.weight", new long[] { KvDim, ModelDim }, new global::System.Span<float>(w.Wv, l * KvDim * ModelDim, KvDim * ModelDim));
-                file.ReadInto(p + "self_attn.o_proj.weight", new long[] { ModelDim, ModelDim }, new global::System.Span<float>(w.Wo, l * ModelDim * ModelDim, ModelDim * ModelDim));
+                file.ReadInto(p + "self_attn.q_proj.weight", new long[] { ModelDim, ModelDim }, new global::System.Span<float>(scratch, 0, ModelDim * ModelDim));
+                global::SourceGenTransformer.WeightPacking.ToPanels(new global::System.ReadOnlySpan<float>(scratch, 0, ModelDim * ModelDim), ModelDim, ModelDim, new global::System.Span<float>(w.Wq, l * ModelDim * ModelDim, ModelDim * ModelDim));
+                file.ReadInto(p + "self_attn.k_proj.weight", new long[] { KvDim, ModelDim }, new global::System.Span<float>(scratch, 0, KvDim * ModelDim));
+                global::SourceGenTransformer.WeightPacking.ToPanels(new global::System.ReadOnlySpan<float>(scratch, 0, KvDim * ModelDim), KvDim, ModelDim, new global::System.Span<float>(w.Wk, l * KvDim * ModelDim, KvDim * ModelDim));
+                file.ReadInto(p + "self_attn.v_proj.weight", new long[] { KvDim, ModelDim }, new global::System.Span<float>(scratch, 0, KvDim * ModelDim));
+                global::SourceGenTransformer.WeightPacking.ToPanels(new global::System.ReadOnlySpan<float>(scratch, 0, KvDim * ModelDim), KvDim, ModelDim, new global::System.Span<float>(w.Wv, l * KvDim * ModelDim, KvDim * ModelDim));
+                file.ReadInto(p + "self_attn.o_proj.weight", new long[] { ModelDim, ModelDim }, new global::System.Span<float>(scratch, 0, ModelDim * ModelDim));
+                global::SourceGenTransformer.WeightPacking.ToPanels(new global::System.ReadOnlySpan<float>(scratch, 0, ModelDim * ModelDim), ModelDim, ModelDim, new global::System.Span<float>(w.Wo, l * ModelDim * ModelDim, ModelDim * ModelDim));
                 file.ReadInto(p + "post_attention_layernorm.weight", new long[] { ModelDim }, new global::System.Span<float>(w.FfnNorm, l * ModelDim, ModelDim));
-                file.ReadInto(p + "mlp.gate_proj.weight", new long[] { FeedForwardDim, ModelDim }, new global::System.Span<float>(w.WGate, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
-                file.ReadInto(p + "mlp.up_proj.weight", new long[] { FeedForwardDim, ModelDim }, new global::System.Span<float>(w.WUp, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
-                file.ReadInto(p + "mlp.down_proj.weight", new long[] { ModelDim, FeedForwardDim }, new global::System.Span<float>(w.WDown, l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim));
+                file.ReadInto(p + "mlp.gate_proj.weight", new long[] { FeedForwardDim, ModelDim }, new global::System.Span<float>(scratch, 0, FeedForwardDim * ModelDim));
+                global::SourceGenTransformer.WeightPacking.ToPanels(new global::System.ReadOnlySpan<float>(scratch, 0, FeedForwardDim * ModelDim), FeedForwardDim, ModelDim, new global::System.Span<float>(w.WGate, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
+                file.ReadInto(p + "mlp.up_proj.weight", new long[] { FeedForwardDim, ModelDim }, new global::System.Span<float>(scratch, 0, FeedForwardDim * ModelDim));
+                global::SourceGenTransformer.WeightPacking.ToPanels(new global::System.ReadOnlySpan<float>(scratch, 0, FeedForwardDim * ModelDim), FeedForwardDim, ModelDim, new global::System.Span<float>(w.WUp, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
+                file.ReadInto(p + "mlp.down_proj.weight", new long[] { ModelDim, FeedForwardDim }, new global::System.Span<float>(scratch, 0, ModelDim * FeedForwardDim));
+                global::SourceGenTransformer.WeightPacking.ToPanels(new global::System.ReadOnlySpan<float>(scratch, 0, ModelDim * FeedForwardDim), ModelDim, FeedForwardDim, new global::System.Span<float>(w.WDown, l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim));
             }
             file.ReadInto("model.norm.weight", new long[] { ModelDim }, w.FinalNorm);
-            file.ReadInto("lm_head.weight", new long[] { VocabSize, ModelDim }, new global::System.Span<float>(w.Classifier, 0, VocabSize * ModelDim));
+            file.ReadInto("lm_head.weight", new long[] { VocabSize, ModelDim }, new global::System.Span<float>(scratch, 0, VocabSize * ModelDim));
+            global::SourceGenTransformer.WeightPacking.ToPanels(new global::System.ReadOnlySpan<float>(scratch, 0, VocabSize * ModelDim), VocabSize, ModelDim, new global::System.Span<float>(w.Classifier, 0, VocabSize * ModelDim));
             return w;
         }
     }
@@ -408,17 +418,17 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                     int cacheRow = (l * MaxSequenceLength + _start) * KvDim;
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 4, part, parts);
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
                         Kernels.MatVec288x288(_q, _xb, new global::System.ReadOnlySpan<float>(w.Wq, l * ModelDim * ModelDim, 288 * 288), rs, re);
                     }
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 4, part, parts);
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
                         Kernels.MatVec288x288(new global::System.Span<float>(_keyCache, cacheRow, KvDim), _xb, new global::System.ReadOnlySpan<float>(w.Wk, l * KvDim * ModelDim, 288 * 288), rs, re);
                     }
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 4, part, parts);
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
                         Kernels.MatVec288x288(new global::System.Span<float>(_valueCache, cacheRow, KvDim), _xb, new global::System.ReadOnlySpan<float>(w.Wv, l * KvDim * ModelDim, 288 * 288), rs, re);
                     }
                     break;
@@ -448,7 +458,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                 case 3:
 
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 4, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
                     Kernels.MatVec288x288(_xb2, _xb, new global::System.ReadOnlySpan<float>(w.Wo, l * ModelDim * ModelDim, 288 * 288), rs, re);
                     break;
                 }
@@ -457,12 +467,12 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                 {
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(768, 4, part, parts);
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(768, 32, part, parts);
                         Kernels.MatVec768x288(_hb, _xb, new global::System.ReadOnlySpan<float>(w.WGate, l * FeedForwardDim * ModelDim, 768 * 288), rs, re);
                     }
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(768, 4, part, parts);
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(768, 32, part, parts);
                         Kernels.MatVec768x288(_hb2, _xb, new global::System.ReadOnlySpan<float>(w.WUp, l * FeedForwardDim * ModelDim, 768 * 288), rs, re);
                     }
                     break;
@@ -470,14 +480,14 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                 case 5:
 
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 4, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
                     Kernels.MatVec288x768(_xb2, _hb, new global::System.ReadOnlySpan<float>(w.WDown, l * ModelDim * FeedForwardDim, 288 * 768), rs, re);
                     break;
                 }
                 case 6:
 
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(32000, 4, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(32000, 32, part, parts);
                     Kernels.MatVec32000x288(_logits, _x, new global::System.ReadOnlySpan<float>(w.Classifier, 0, 32000 * 288), rs, re);
                     break;
                 }
@@ -487,17 +497,17 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                     int cacheRow = (l * MaxSequenceLength + _start) * KvDim;
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 2, part, parts);
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
                         Kernels.MatMul288x288(_bq, _bxb, new global::System.ReadOnlySpan<float>(w.Wq, l * ModelDim * ModelDim, 288 * 288), n, rs, re);
                     }
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 2, part, parts);
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
                         Kernels.MatMul288x288(new global::System.Span<float>(_keyCache, cacheRow, n * KvDim), _bxb, new global::System.ReadOnlySpan<float>(w.Wk, l * KvDim * ModelDim, 288 * 288), n, rs, re);
                     }
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 2, part, parts);
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
                         Kernels.MatMul288x288(new global::System.Span<float>(_valueCache, cacheRow, n * KvDim), _bxb, new global::System.ReadOnlySpan<float>(w.Wv, l * KvDim * ModelDim, 288 * 288), n, rs, re);
                     }
                     break;
@@ -528,7 +538,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                 case 13:
 
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 2, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
                     Kernels.MatMul288x288(_bxb2, _bxb, new global::System.ReadOnlySpan<float>(w.Wo, l * ModelDim * ModelDim, 288 * 288), n, rs, re);
                     break;
                 }
@@ -537,12 +547,12 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                 {
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(768, 2, part, parts);
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(768, 32, part, parts);
                         Kernels.MatMul768x288(_bhb, _bxb, new global::System.ReadOnlySpan<float>(w.WGate, l * FeedForwardDim * ModelDim, 768 * 288), n, rs, re);
                     }
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(768, 2, part, parts);
+                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(768, 32, part, parts);
                         Kernels.MatMul768x288(_bhb2, _bxb, new global::System.ReadOnlySpan<float>(w.WUp, l * FeedForwardDim * ModelDim, 768 * 288), n, rs, re);
                     }
                     break;
@@ -550,7 +560,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                 case 15:
 
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 2, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
                     Kernels.MatMul288x768(_bxb2, _bhb, new global::System.ReadOnlySpan<float>(w.WDown, l * ModelDim * FeedForwardDim, 288 * 768), n, rs, re);
                     break;
                 }
@@ -566,846 +576,792 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     internal static class Kernels
     {
-        /// <summary>xout[rowStart..rowEnd) = (W (288 x 288) @ x (288))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
-        /// <remarks>One row at a time, read front to back as a single stream (several interleaved row streams measured slower here), with four FMA chains.</remarks>
+        /// <summary>xout[rowStart..rowEnd) = (W (288 x 288) @ x (288))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; four
+        /// columns (two without 512-bit vectors) are in flight in separate chains, summed at the end. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec288x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 288, Cols = 288;
             if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec288x288");
+            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Rows)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec288x288", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            for (int i = rowStart; i < rowEnd; i++)
+            if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
-                nuint r = (nuint)i * Cols;
-                global::System.Runtime.Intrinsics.Vector256<float> c0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                for (nuint j = 0; j < 288; j += 32)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    c0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 0), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 0), c0);
-                    c1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 8), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8), c1);
-                    c2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 16), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 16), c2);
-                    c3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 24), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 24), c3);
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
+                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a20 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a21 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a30 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a31 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector512<float> s;
+                    for (nuint k = 0; k < 288; k += 4)
+                    {
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
+                        a00 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a01 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a01);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
+                        a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 2));
+                        a20 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 0), s, a20);
+                        a21 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 16), s, a21);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 3));
+                        a30 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 0), s, a30);
+                        a31 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 16), s, a31);
+                    }
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10) + (a20 + a30), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11) + (a21 + a31), ref xoutRef, (nuint)p + 16);
                 }
-                float sum = global::System.Runtime.Intrinsics.Vector256.Sum((c0 + c1) + (c2 + c3));
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = sum;
+            }
+            else
+            {
+                for (int p = rowStart; p < rowEnd; p += 32)
+                {
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> s;
+                    for (nuint k = 0; k < 288; k += 2)
+                    {
+                        s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 8), s, a01);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a02);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 24), s, a03);
+                        s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 8), s, a11);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
+                    }
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 8);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a02 + a12), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a03 + a13), ref xoutRef, (nuint)p + 24);
+                }
             }
         }
-
-        /// <summary>xout (288) = W (288 x 288) @ x (288): every row.</summary>
+        /// <summary>xout (288) = W (288 x 288, in panels) @ x (288): every row.</summary>
         internal static void MatVec288x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec288x288(xout, x, w, 0, 288);
 
-        /// <summary>xout[rowStart..rowEnd) = (W (768 x 288) @ x (288))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
-        /// <remarks>One row at a time, read front to back as a single stream (several interleaved row streams measured slower here), with four FMA chains.</remarks>
+        /// <summary>xout[rowStart..rowEnd) = (W (768 x 288) @ x (288))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; four
+        /// columns (two without 512-bit vectors) are in flight in separate chains, summed at the end. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec768x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 768, Cols = 288;
             if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec768x288");
+            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Rows)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec768x288", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            for (int i = rowStart; i < rowEnd; i++)
+            if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
-                nuint r = (nuint)i * Cols;
-                global::System.Runtime.Intrinsics.Vector256<float> c0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                for (nuint j = 0; j < 288; j += 32)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    c0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 0), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 0), c0);
-                    c1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 8), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8), c1);
-                    c2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 16), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 16), c2);
-                    c3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 24), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 24), c3);
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
+                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a20 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a21 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a30 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a31 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector512<float> s;
+                    for (nuint k = 0; k < 288; k += 4)
+                    {
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
+                        a00 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a01 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a01);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
+                        a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 2));
+                        a20 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 0), s, a20);
+                        a21 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 16), s, a21);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 3));
+                        a30 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 0), s, a30);
+                        a31 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 16), s, a31);
+                    }
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10) + (a20 + a30), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11) + (a21 + a31), ref xoutRef, (nuint)p + 16);
                 }
-                float sum = global::System.Runtime.Intrinsics.Vector256.Sum((c0 + c1) + (c2 + c3));
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = sum;
+            }
+            else
+            {
+                for (int p = rowStart; p < rowEnd; p += 32)
+                {
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> s;
+                    for (nuint k = 0; k < 288; k += 2)
+                    {
+                        s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 8), s, a01);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a02);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 24), s, a03);
+                        s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 8), s, a11);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
+                    }
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 8);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a02 + a12), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a03 + a13), ref xoutRef, (nuint)p + 24);
+                }
             }
         }
-
-        /// <summary>xout (768) = W (768 x 288) @ x (288): every row.</summary>
+        /// <summary>xout (768) = W (768 x 288, in panels) @ x (288): every row.</summary>
         internal static void MatVec768x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec768x288(xout, x, w, 0, 768);
 
-        /// <summary>xout[rowStart..rowEnd) = (W (288 x 768) @ x (768))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
-        /// <remarks>One row at a time, read front to back as a single stream (several interleaved row streams measured slower here), with four FMA chains.</remarks>
+        /// <summary>xout[rowStart..rowEnd) = (W (288 x 768) @ x (768))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; four
+        /// columns (two without 512-bit vectors) are in flight in separate chains, summed at the end. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec288x768(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 288, Cols = 768;
             if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec288x768");
+            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Rows)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec288x768", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            for (int i = rowStart; i < rowEnd; i++)
+            if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
-                nuint r = (nuint)i * Cols;
-                global::System.Runtime.Intrinsics.Vector256<float> c0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                for (nuint j = 0; j < 768; j += 32)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    c0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 0), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 0), c0);
-                    c1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 8), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8), c1);
-                    c2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 16), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 16), c2);
-                    c3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 24), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 24), c3);
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
+                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a20 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a21 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a30 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a31 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector512<float> s;
+                    for (nuint k = 0; k < 768; k += 4)
+                    {
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
+                        a00 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a01 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a01);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
+                        a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 2));
+                        a20 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 0), s, a20);
+                        a21 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 16), s, a21);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 3));
+                        a30 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 0), s, a30);
+                        a31 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 16), s, a31);
+                    }
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10) + (a20 + a30), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11) + (a21 + a31), ref xoutRef, (nuint)p + 16);
                 }
-                float sum = global::System.Runtime.Intrinsics.Vector256.Sum((c0 + c1) + (c2 + c3));
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = sum;
+            }
+            else
+            {
+                for (int p = rowStart; p < rowEnd; p += 32)
+                {
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> s;
+                    for (nuint k = 0; k < 768; k += 2)
+                    {
+                        s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 8), s, a01);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a02);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 24), s, a03);
+                        s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 8), s, a11);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
+                    }
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 8);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a02 + a12), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a03 + a13), ref xoutRef, (nuint)p + 24);
+                }
             }
         }
-
-        /// <summary>xout (288) = W (288 x 768) @ x (768): every row.</summary>
+        /// <summary>xout (288) = W (288 x 768, in panels) @ x (768): every row.</summary>
         internal static void MatVec288x768(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec288x768(xout, x, w, 0, 288);
 
-        /// <summary>xout[rowStart..rowEnd) = (W (32000 x 288) @ x (288))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
-        /// <remarks>One row at a time, read front to back as a single stream (several interleaved row streams measured slower here), with four FMA chains.</remarks>
+        /// <summary>xout[rowStart..rowEnd) = (W (32000 x 288) @ x (288))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; four
+        /// columns (two without 512-bit vectors) are in flight in separate chains, summed at the end. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec32000x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 32000, Cols = 288;
             if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec32000x288");
+            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Rows)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec32000x288", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            for (int i = rowStart; i < rowEnd; i++)
+            if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
-                nuint r = (nuint)i * Cols;
-                global::System.Runtime.Intrinsics.Vector256<float> c0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, c3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                for (nuint j = 0; j < 288; j += 32)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    c0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 0), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 0), c0);
-                    c1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 8), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8), c1);
-                    c2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 16), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 16), c2);
-                    c3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r + j + 24), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 24), c3);
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
+                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a20 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a21 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a30 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a31 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector512<float> s;
+                    for (nuint k = 0; k < 288; k += 4)
+                    {
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
+                        a00 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a01 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a01);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
+                        a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 2));
+                        a20 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 0), s, a20);
+                        a21 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 16), s, a21);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 3));
+                        a30 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 0), s, a30);
+                        a31 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 16), s, a31);
+                    }
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10) + (a20 + a30), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11) + (a21 + a31), ref xoutRef, (nuint)p + 16);
                 }
-                float sum = global::System.Runtime.Intrinsics.Vector256.Sum((c0 + c1) + (c2 + c3));
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = sum;
+            }
+            else
+            {
+                for (int p = rowStart; p < rowEnd; p += 32)
+                {
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> s;
+                    for (nuint k = 0; k < 288; k += 2)
+                    {
+                        s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 8), s, a01);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a02);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 24), s, a03);
+                        s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 8), s, a11);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
+                    }
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 8);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a02 + a12), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a03 + a13), ref xoutRef, (nuint)p + 24);
+                }
             }
         }
-
-        /// <summary>xout (32000) = W (32000 x 288) @ x (288): every row.</summary>
+        /// <summary>xout (32000) = W (32000 x 288, in panels) @ x (288): every row.</summary>
         internal static void MatVec32000x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec32000x288(xout, x, w, 0, 32000);
 
-        /// <summary>xout (tokens x 288)[:, rowStart..rowEnd) = x (tokens x 288) @ W (288 x 288)ᵀ, for those rows of W; all row-major.</summary>
-        /// <remarks>Four weight rows by four tokens per pass: each weight vector is loaded (and widened) once for four tokens, sixteen FMA
-        /// chains. Rows outside, tokens inside, so the rows being used stay in L1. One chain per output, so sums associate
-        /// differently from the matrix-vector kernel (within float32 rounding).</remarks>
+        /// <summary>A tile of 32 panel rows by 12 token(s) of <see cref="MatMul288x288(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul288x288Tile16x12(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 288, In = 288;
+            global::System.Runtime.Intrinsics.Vector512<float> a0_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a4_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a4_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a5_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a5_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a6_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a6_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a7_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a7_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a8_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a8_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a9_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a9_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector512<float> w0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                global::System.Runtime.Intrinsics.Vector512<float> s;
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a0_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a1_0); a1_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a1_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a2_0); a2_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a2_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a3_0); a3_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a3_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 4 * In));
+                a4_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a4_0); a4_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a4_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 5 * In));
+                a5_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a5_0); a5_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a5_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 6 * In));
+                a6_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a6_0); a6_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a6_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 7 * In));
+                a7_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a7_0); a7_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a7_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 8 * In));
+                a8_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a8_0); a8_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a8_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 9 * In));
+                a9_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a9_0); a9_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a9_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 10 * In));
+                a10_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a10_0); a10_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a10_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 11 * In));
+                a11_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a11_0); a11_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a11_1);
+            }
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_1, ref y, 0 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_0, ref y, 1 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_1, ref y, 1 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_0, ref y, 2 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_1, ref y, 2 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_0, ref y, 3 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_1, ref y, 3 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a4_0, ref y, 4 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a4_1, ref y, 4 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a5_0, ref y, 5 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a5_1, ref y, 5 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a6_0, ref y, 6 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a6_1, ref y, 6 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a7_0, ref y, 7 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a7_1, ref y, 7 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a8_0, ref y, 8 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a8_1, ref y, 8 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a9_0, ref y, 9 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a9_1, ref y, 9 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a10_0, ref y, 10 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a10_1, ref y, 10 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a11_0, ref y, 11 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a11_1, ref y, 11 * Out + 16);
+        }
+
+        /// <summary>A tile of 32 panel rows by 4 token(s) of <see cref="MatMul288x288(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul288x288Tile16x4(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 288, In = 288;
+            global::System.Runtime.Intrinsics.Vector512<float> a0_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector512<float> w0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                global::System.Runtime.Intrinsics.Vector512<float> s;
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a0_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a1_0); a1_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a1_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a2_0); a2_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a2_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a3_0); a3_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a3_1);
+            }
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_1, ref y, 0 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_0, ref y, 1 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_1, ref y, 1 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_0, ref y, 2 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_1, ref y, 2 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_0, ref y, 3 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_1, ref y, 3 * Out + 16);
+        }
+
+        /// <summary>A tile of 32 panel rows by 1 token(s) of <see cref="MatMul288x288(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul288x288Tile16x1(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 288, In = 288;
+            global::System.Runtime.Intrinsics.Vector512<float> a0_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector512<float> w0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                global::System.Runtime.Intrinsics.Vector512<float> s;
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a0_1);
+            }
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_1, ref y, 0 * Out + 16);
+        }
+
+        /// <summary>A tile of 16 panel rows by 6 token(s) of <see cref="MatMul288x288(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul288x288Tile8x6(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 288, In = 288;
+            global::System.Runtime.Intrinsics.Vector256<float> a0_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a1_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a1_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a2_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a2_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a3_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a3_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a4_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a4_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a5_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a5_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector256<float> w0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                global::System.Runtime.Intrinsics.Vector256<float> s;
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a0_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a1_0); a1_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a1_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a2_0); a2_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a2_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a3_0); a3_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a3_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 4 * In));
+                a4_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a4_0); a4_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a4_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 5 * In));
+                a5_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a5_0); a5_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a5_1);
+            }
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_1, ref y, 0 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a1_0, ref y, 1 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a1_1, ref y, 1 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a2_0, ref y, 2 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a2_1, ref y, 2 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a3_0, ref y, 3 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a3_1, ref y, 3 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a4_0, ref y, 4 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a4_1, ref y, 4 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a5_0, ref y, 5 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a5_1, ref y, 5 * Out + 8);
+        }
+
+        /// <summary>A tile of 16 panel rows by 1 token(s) of <see cref="MatMul288x288(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul288x288Tile8x1(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 288, In = 288;
+            global::System.Runtime.Intrinsics.Vector256<float> a0_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector256<float> w0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                global::System.Runtime.Intrinsics.Vector256<float> s;
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a0_1);
+            }
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_1, ref y, 0 * Out + 8);
+        }
+
+        /// <summary>xout (tokens x 288)[:, rowStart..rowEnd) = x (tokens x 288) @ W (288 x 288)ᵀ, for those rows of W; W in panels of 32 rows, x and xout row-major.</summary>
+        /// <remarks>Panels outside, tokens inside: a panel is reused from cache by every tile of tokens. Tiles of 32 rows by 12 tokens
+        /// with 512-bit vectors, 16 rows by 6 tokens without. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatMul288x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 288, In = 288;
             if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul288x288");
+            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Out)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul288x288", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            // Weight rows outside, tokens inside: the rows being used stay in L1 while every token of the block passes over them.
-            int r = rowStart;
-            for (; r + 4 <= rowEnd; r += 4)
+            if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a21 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a22 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a23 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a31 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a32 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a33 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 288; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
-                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
-                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
-                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
-                        a21 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv1, a21);
-                        a31 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv1, a31);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
-                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
-                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
-                        a22 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv2, a22);
-                        a32 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv2, a32);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
-                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
-                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
-                        a23 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv3, a23);
-                        a33 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv3, a33);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
-                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
-                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
-                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
-                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
-                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
-                    float s21 = global::System.Runtime.Intrinsics.Vector256.Sum(a21);
-                    float s22 = global::System.Runtime.Intrinsics.Vector256.Sum(a22);
-                    float s23 = global::System.Runtime.Intrinsics.Vector256.Sum(a23);
-                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
-                    float s31 = global::System.Runtime.Intrinsics.Vector256.Sum(a31);
-                    float s32 = global::System.Runtime.Intrinsics.Vector256.Sum(a32);
-                    float s33 = global::System.Runtime.Intrinsics.Vector256.Sum(a33);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 2) = s21;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 2) = s22;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 2) = s23;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 3) = s31;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 3) = s32;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 3) = s33;
-                }
-                for (; t < tokens; t++)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 288; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
-                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
-                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30;
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * In);
+                    int t = 0;
+                    for (; t + 12 <= tokens; t += 12)
+                        MatMul288x288Tile16x12(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + 0));
+                    for (; t + 4 <= tokens; t += 4)
+                        MatMul288x288Tile16x4(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + 0));
+                    for (; t < tokens; t++)
+                        MatMul288x288Tile16x1(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + 0));
                 }
             }
-            for (; r + 2 <= rowEnd; r += 2)
+            else
             {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 288; j += 8)
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * In);
+                    for (int half = 0; half < 32; half += 16)
                     {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
-                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
-                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
-                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
-                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
-                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
-                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
+                        int t = 0;
+                        for (; t + 6 <= tokens; t += 6)
+                            MatMul288x288Tile8x6(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + half));
+                        for (; t < tokens; t++)
+                            MatMul288x288Tile8x1(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + half));
                     }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
-                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
-                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
-                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
-                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
-                }
-                for (; t < tokens; t++)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 288; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
-                }
-            }
-            for (; r < rowEnd; r++)
-            {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4)
-                {
-                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                    nuint w0 = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 288; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
-                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
-                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
-                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
-                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
-                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
-                }
-                for (; t < tokens; t++)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 288; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
                 }
             }
         }
 
-        /// <summary>xout (tokens x 768)[:, rowStart..rowEnd) = x (tokens x 288) @ W (768 x 288)ᵀ, for those rows of W; all row-major.</summary>
-        /// <remarks>Four weight rows by four tokens per pass: each weight vector is loaded (and widened) once for four tokens, sixteen FMA
-        /// chains. Rows outside, tokens inside, so the rows being used stay in L1. One chain per output, so sums associate
-        /// differently from the matrix-vector kernel (within float32 rounding).</remarks>
+        /// <summary>A tile of 32 panel rows by 12 token(s) of <see cref="MatMul768x288(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul768x288Tile16x12(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 768, In = 288;
+            global::System.Runtime.Intrinsics.Vector512<float> a0_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a4_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a4_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a5_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a5_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a6_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a6_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a7_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a7_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a8_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a8_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a9_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a9_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector512<float> w0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                global::System.Runtime.Intrinsics.Vector512<float> s;
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a0_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a1_0); a1_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a1_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a2_0); a2_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a2_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a3_0); a3_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a3_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 4 * In));
+                a4_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a4_0); a4_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a4_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 5 * In));
+                a5_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a5_0); a5_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a5_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 6 * In));
+                a6_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a6_0); a6_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a6_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 7 * In));
+                a7_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a7_0); a7_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a7_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 8 * In));
+                a8_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a8_0); a8_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a8_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 9 * In));
+                a9_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a9_0); a9_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a9_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 10 * In));
+                a10_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a10_0); a10_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a10_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 11 * In));
+                a11_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a11_0); a11_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a11_1);
+            }
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_1, ref y, 0 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_0, ref y, 1 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_1, ref y, 1 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_0, ref y, 2 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_1, ref y, 2 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_0, ref y, 3 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_1, ref y, 3 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a4_0, ref y, 4 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a4_1, ref y, 4 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a5_0, ref y, 5 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a5_1, ref y, 5 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a6_0, ref y, 6 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a6_1, ref y, 6 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a7_0, ref y, 7 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a7_1, ref y, 7 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a8_0, ref y, 8 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a8_1, ref y, 8 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a9_0, ref y, 9 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a9_1, ref y, 9 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a10_0, ref y, 10 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a10_1, ref y, 10 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a11_0, ref y, 11 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a11_1, ref y, 11 * Out + 16);
+        }
+
+        /// <summary>A tile of 32 panel rows by 4 token(s) of <see cref="MatMul768x288(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul768x288Tile16x4(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 768, In = 288;
+            global::System.Runtime.Intrinsics.Vector512<float> a0_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector512<float> w0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                global::System.Runtime.Intrinsics.Vector512<float> s;
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a0_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a1_0); a1_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a1_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a2_0); a2_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a2_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a3_0); a3_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a3_1);
+            }
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_1, ref y, 0 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_0, ref y, 1 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_1, ref y, 1 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_0, ref y, 2 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_1, ref y, 2 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_0, ref y, 3 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_1, ref y, 3 * Out + 16);
+        }
+
+        /// <summary>A tile of 32 panel rows by 1 token(s) of <see cref="MatMul768x288(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul768x288Tile16x1(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 768, In = 288;
+            global::System.Runtime.Intrinsics.Vector512<float> a0_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector512<float> w0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                global::System.Runtime.Intrinsics.Vector512<float> s;
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a0_1);
+            }
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_1, ref y, 0 * Out + 16);
+        }
+
+        /// <summary>A tile of 16 panel rows by 6 token(s) of <see cref="MatMul768x288(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul768x288Tile8x6(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 768, In = 288;
+            global::System.Runtime.Intrinsics.Vector256<float> a0_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a1_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a1_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a2_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a2_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a3_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a3_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a4_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a4_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a5_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a5_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector256<float> w0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                global::System.Runtime.Intrinsics.Vector256<float> s;
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a0_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a1_0); a1_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a1_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a2_0); a2_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a2_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a3_0); a3_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a3_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 4 * In));
+                a4_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a4_0); a4_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a4_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 5 * In));
+                a5_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a5_0); a5_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a5_1);
+            }
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_1, ref y, 0 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a1_0, ref y, 1 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a1_1, ref y, 1 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a2_0, ref y, 2 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a2_1, ref y, 2 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a3_0, ref y, 3 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a3_1, ref y, 3 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a4_0, ref y, 4 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a4_1, ref y, 4 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a5_0, ref y, 5 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a5_1, ref y, 5 * Out + 8);
+        }
+
+        /// <summary>A tile of 16 panel rows by 1 token(s) of <see cref="MatMul768x288(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul768x288Tile8x1(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 768, In = 288;
+            global::System.Runtime.Intrinsics.Vector256<float> a0_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector256<float> w0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                global::System.Runtime.Intrinsics.Vector256<float> s;
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a0_1);
+            }
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_1, ref y, 0 * Out + 8);
+        }
+
+        /// <summary>xout (tokens x 768)[:, rowStart..rowEnd) = x (tokens x 288) @ W (768 x 288)ᵀ, for those rows of W; W in panels of 32 rows, x and xout row-major.</summary>
+        /// <remarks>Panels outside, tokens inside: a panel is reused from cache by every tile of tokens. Tiles of 32 rows by 12 tokens
+        /// with 512-bit vectors, 16 rows by 6 tokens without. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatMul768x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 768, In = 288;
             if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul768x288");
+            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Out)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul768x288", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            // Weight rows outside, tokens inside: the rows being used stay in L1 while every token of the block passes over them.
-            int r = rowStart;
-            for (; r + 4 <= rowEnd; r += 4)
+            if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a21 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a22 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a23 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a31 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a32 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a33 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 288; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
-                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
-                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
-                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
-                        a21 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv1, a21);
-                        a31 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv1, a31);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
-                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
-                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
-                        a22 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv2, a22);
-                        a32 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv2, a32);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
-                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
-                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
-                        a23 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv3, a23);
-                        a33 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv3, a33);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
-                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
-                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
-                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
-                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
-                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
-                    float s21 = global::System.Runtime.Intrinsics.Vector256.Sum(a21);
-                    float s22 = global::System.Runtime.Intrinsics.Vector256.Sum(a22);
-                    float s23 = global::System.Runtime.Intrinsics.Vector256.Sum(a23);
-                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
-                    float s31 = global::System.Runtime.Intrinsics.Vector256.Sum(a31);
-                    float s32 = global::System.Runtime.Intrinsics.Vector256.Sum(a32);
-                    float s33 = global::System.Runtime.Intrinsics.Vector256.Sum(a33);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 2) = s21;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 2) = s22;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 2) = s23;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 3) = s31;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 3) = s32;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 3) = s33;
-                }
-                for (; t < tokens; t++)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 288; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
-                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
-                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30;
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * In);
+                    int t = 0;
+                    for (; t + 12 <= tokens; t += 12)
+                        MatMul768x288Tile16x12(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + 0));
+                    for (; t + 4 <= tokens; t += 4)
+                        MatMul768x288Tile16x4(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + 0));
+                    for (; t < tokens; t++)
+                        MatMul768x288Tile16x1(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + 0));
                 }
             }
-            for (; r + 2 <= rowEnd; r += 2)
+            else
             {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 288; j += 8)
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * In);
+                    for (int half = 0; half < 32; half += 16)
                     {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
-                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
-                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
-                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
-                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
-                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
-                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
+                        int t = 0;
+                        for (; t + 6 <= tokens; t += 6)
+                            MatMul768x288Tile8x6(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + half));
+                        for (; t < tokens; t++)
+                            MatMul768x288Tile8x1(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + half));
                     }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
-                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
-                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
-                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
-                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
-                }
-                for (; t < tokens; t++)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 288; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
-                }
-            }
-            for (; r < rowEnd; r++)
-            {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4)
-                {
-                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                    nuint w0 = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 288; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
-                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
-                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
-                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
-                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
-                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
-                }
-                for (; t < tokens; t++)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 288; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
                 }
             }
         }
 
-        /// <summary>xout (tokens x 288)[:, rowStart..rowEnd) = x (tokens x 768) @ W (288 x 768)ᵀ, for those rows of W; all row-major.</summary>
-        /// <remarks>Four weight rows by four tokens per pass: each weight vector is loaded (and widened) once for four tokens, sixteen FMA
-        /// chains. Rows outside, tokens inside, so the rows being used stay in L1. One chain per output, so sums associate
-        /// differently from the matrix-vector kernel (within float32 rounding).</remarks>
+        /// <summary>A tile of 32 panel rows by 12 token(s) of <see cref="MatMul288x768(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul288x768Tile16x12(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 288, In = 768;
+            global::System.Runtime.Intrinsics.Vector512<float> a0_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a4_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a4_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a5_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a5_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a6_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a6_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a7_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a7_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a8_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a8_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a9_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a9_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector512<float> w0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                global::System.Runtime.Intrinsics.Vector512<float> s;
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a0_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a1_0); a1_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a1_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a2_0); a2_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a2_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a3_0); a3_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a3_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 4 * In));
+                a4_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a4_0); a4_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a4_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 5 * In));
+                a5_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a5_0); a5_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a5_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 6 * In));
+                a6_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a6_0); a6_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a6_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 7 * In));
+                a7_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a7_0); a7_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a7_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 8 * In));
+                a8_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a8_0); a8_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a8_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 9 * In));
+                a9_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a9_0); a9_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a9_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 10 * In));
+                a10_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a10_0); a10_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a10_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 11 * In));
+                a11_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a11_0); a11_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a11_1);
+            }
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_1, ref y, 0 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_0, ref y, 1 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_1, ref y, 1 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_0, ref y, 2 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_1, ref y, 2 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_0, ref y, 3 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_1, ref y, 3 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a4_0, ref y, 4 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a4_1, ref y, 4 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a5_0, ref y, 5 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a5_1, ref y, 5 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a6_0, ref y, 6 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a6_1, ref y, 6 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a7_0, ref y, 7 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a7_1, ref y, 7 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a8_0, ref y, 8 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a8_1, ref y, 8 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a9_0, ref y, 9 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a9_1, ref y, 9 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a10_0, ref y, 10 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a10_1, ref y, 10 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a11_0, ref y, 11 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a11_1, ref y, 11 * Out + 16);
+        }
+
+        /// <summary>A tile of 32 panel rows by 4 token(s) of <see cref="MatMul288x768(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul288x768Tile16x4(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 288, In = 768;
+            global::System.Runtime.Intrinsics.Vector512<float> a0_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector512<float> w0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                global::System.Runtime.Intrinsics.Vector512<float> s;
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a0_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a1_0); a1_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a1_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a2_0); a2_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a2_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a3_0); a3_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a3_1);
+            }
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_1, ref y, 0 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_0, ref y, 1 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_1, ref y, 1 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_0, ref y, 2 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_1, ref y, 2 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_0, ref y, 3 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_1, ref y, 3 * Out + 16);
+        }
+
+        /// <summary>A tile of 32 panel rows by 1 token(s) of <see cref="MatMul288x768(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul288x768Tile16x1(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 288, In = 768;
+            global::System.Runtime.Intrinsics.Vector512<float> a0_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector512<float> w0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                global::System.Runtime.Intrinsics.Vector512<float> s;
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a0_1);
+            }
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_1, ref y, 0 * Out + 16);
+        }
+
+        /// <summary>A tile of 16 panel rows by 6 token(s) of <see cref="MatMul288x768(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul288x768Tile8x6(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 288, In = 768;
+            global::System.Runtime.Intrinsics.Vector256<float> a0_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a1_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a1_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a2_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a2_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a3_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a3_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a4_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a4_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a5_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a5_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector256<float> w0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                global::System.Runtime.Intrinsics.Vector256<float> s;
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a0_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a1_0); a1_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a1_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a2_0); a2_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a2_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a3_0); a3_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a3_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 4 * In));
+                a4_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a4_0); a4_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a4_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 5 * In));
+                a5_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a5_0); a5_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a5_1);
+            }
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_1, ref y, 0 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a1_0, ref y, 1 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a1_1, ref y, 1 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a2_0, ref y, 2 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a2_1, ref y, 2 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a3_0, ref y, 3 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a3_1, ref y, 3 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a4_0, ref y, 4 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a4_1, ref y, 4 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a5_0, ref y, 5 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a5_1, ref y, 5 * Out + 8);
+        }
+
+        /// <summary>A tile of 16 panel rows by 1 token(s) of <see cref="MatMul288x768(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul288x768Tile8x1(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 288, In = 768;
+            global::System.Runtime.Intrinsics.Vector256<float> a0_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector256<float> w0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                global::System.Runtime.Intrinsics.Vector256<float> s;
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a0_1);
+            }
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_1, ref y, 0 * Out + 8);
+        }
+
+        /// <summary>xout (tokens x 288)[:, rowStart..rowEnd) = x (tokens x 768) @ W (288 x 768)ᵀ, for those rows of W; W in panels of 32 rows, x and xout row-major.</summary>
+        /// <remarks>Panels outside, tokens inside: a panel is reused from cache by every tile of tokens. Tiles of 32 rows by 12 tokens
+        /// with 512-bit vectors, 16 rows by 6 tokens without. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatMul288x768(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 288, In = 768;
             if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul288x768");
+            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Out)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul288x768", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            // Weight rows outside, tokens inside: the rows being used stay in L1 while every token of the block passes over them.
-            int r = rowStart;
-            for (; r + 4 <= rowEnd; r += 4)
+            if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a21 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a22 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a23 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a31 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a32 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a33 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 768; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
-                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
-                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
-                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
-                        a21 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv1, a21);
-                        a31 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv1, a31);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
-                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
-                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
-                        a22 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv2, a22);
-                        a32 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv2, a32);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
-                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
-                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
-                        a23 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv3, a23);
-                        a33 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv3, a33);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
-                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
-                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
-                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
-                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
-                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
-                    float s21 = global::System.Runtime.Intrinsics.Vector256.Sum(a21);
-                    float s22 = global::System.Runtime.Intrinsics.Vector256.Sum(a22);
-                    float s23 = global::System.Runtime.Intrinsics.Vector256.Sum(a23);
-                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
-                    float s31 = global::System.Runtime.Intrinsics.Vector256.Sum(a31);
-                    float s32 = global::System.Runtime.Intrinsics.Vector256.Sum(a32);
-                    float s33 = global::System.Runtime.Intrinsics.Vector256.Sum(a33);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 2) = s21;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 2) = s22;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 2) = s23;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 3) = s31;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 3) = s32;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 3) = s33;
-                }
-                for (; t < tokens; t++)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 768; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
-                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
-                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30;
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * In);
+                    int t = 0;
+                    for (; t + 12 <= tokens; t += 12)
+                        MatMul288x768Tile16x12(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + 0));
+                    for (; t + 4 <= tokens; t += 4)
+                        MatMul288x768Tile16x4(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + 0));
+                    for (; t < tokens; t++)
+                        MatMul288x768Tile16x1(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + 0));
                 }
             }
-            for (; r + 2 <= rowEnd; r += 2)
+            else
             {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 768; j += 8)
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * In);
+                    for (int half = 0; half < 32; half += 16)
                     {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
-                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
-                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
-                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
-                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
-                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
-                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
+                        int t = 0;
+                        for (; t + 6 <= tokens; t += 6)
+                            MatMul288x768Tile8x6(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + half));
+                        for (; t < tokens; t++)
+                            MatMul288x768Tile8x1(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + half));
                     }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
-                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
-                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
-                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
-                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
-                }
-                for (; t < tokens; t++)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 768; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
-                }
-            }
-            for (; r < rowEnd; r++)
-            {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4)
-                {
-                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                    nuint w0 = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 768; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
-                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
-                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
-                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
-                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
-                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
-                }
-                for (; t < tokens; t++)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 768; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
                 }
             }
         }

@@ -1,0 +1,169 @@
+using System.Collections.Generic;
+using SourceGenTransformer.Generator.Helpers;
+using static SourceGenTransformer.Generator.Emit.Names;
+
+namespace SourceGenTransformer.Generator.Emit;
+
+/// <summary>
+/// The kernels over matrices stored in panels of 32 rows, column by column (<c>WeightPacking.ToPanels</c>): weight
+/// (r, c) at <c>r / 32 * 32 * cols + c * 32 + r % 32</c>, so panel p starts at <c>p * cols</c> for its first row p.
+/// </summary>
+/// <remarks>
+/// <para>Both products are outer products: a column of a panel (32 weights, two 512-bit or four 256-bit vectors) is
+/// multiplied by one input value broadcast to every lane and added into accumulators that each hold 16 (or 8)
+/// finished outputs. Nothing is summed across lanes, and the panel is read front to back as one stream.</para>
+/// <para>The matrix-matrix product keeps a register tile of 32 rows by 12 tokens (24 accumulators of 512 bits; the
+/// compiler keeps all of them, both weight vectors and the broadcast in the 32 registers AVX-512 has): per column,
+/// 2 weight loads and 12 broadcasts feed 24 FMAs. Without 512-bit vectors (16 registers on AVX2) the tile is 16 rows
+/// by 6 tokens, twice per panel. Leftover tokens take tiles of 4 (512-bit) and 1.</para>
+/// <para>Every output is one chain over the columns in order in the matrix-matrix tiles, and four chains (columns
+/// mod 4, 512-bit; mod 2, 256-bit) summed at the end in the matrix-vector kernel, whatever the split across threads,
+/// so results do not depend on the thread count.</para>
+/// </remarks>
+internal static partial class KernelEmitter
+{
+    private const string V512 = "global::System.Runtime.Intrinsics.Vector512";
+
+    /// <summary>The token counts of the matrix-matrix tiles, widest first, for vectors of 16 and of 8 lanes.</summary>
+    private static readonly int[] Tiles16 = [12, 4, 1], Tiles8 = [6, 1];
+
+    private static string TileName(int d, int n, int lanes, int tokens) => $"{MatMulName(d, n)}Tile{I(lanes)}x{I(tokens)}";
+
+    private static void PanelGuard(SourceWriter w, string kernel, string rows) =>
+        w.Line($"if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != {rows})) {Errors}.RowsNotPanels(\"{kernel}\", rowStart, rowEnd, 32);");
+
+    /// <summary>The matrix-vector kernel over panels, plus an overload over every row.</summary>
+    private static void EmitPanelMatVec(SourceWriter w, int d, int n)
+    {
+        string name = MatVecName(d, n);
+        w.Line($"/// <summary>xout[rowStart..rowEnd) = (W ({I(d)} x {I(n)}) @ x ({I(n)}))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>");
+        w.Line("/// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; four");
+        w.Line("/// columns (two without 512-bit vectors) are in flight in separate chains, summed at the end. rowStart and rowEnd fall on panels.</remarks>");
+        using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {ReadOnlySpan} w, int rowStart, int rowEnd)"))
+        {
+            w.Line($"const int Rows = {I(d)}, Cols = {I(n)};");
+            Guard(w, name, "xout.Length < Rows", "x.Length < Cols", "w.Length < Rows * Cols", "rowStart < 0", "rowEnd > Rows");
+            PanelGuard(w, name, "Rows");
+            Refs(w, "xout", "x", "w");
+            using (w.Block($"if ({V512}.IsHardwareAccelerated)"))
+                PanelMatVecBody(w, n, 16, 4);
+            using (w.Block("else"))
+                PanelMatVecBody(w, n, 8, 2);
+        }
+        w.Line($"/// <summary>xout ({I(d)}) = W ({I(d)} x {I(n)}, in panels) @ x ({I(n)}): every row.</summary>");
+        w.Line($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {ReadOnlySpan} w) => {name}(xout, x, w, 0, {I(d)});");
+        w.Line();
+    }
+
+    private static void PanelMatVecBody(SourceWriter w, int n, int lanes, int chains)
+    {
+        string vec = lanes == 16 ? V512 : Vector;
+        string vt = vec + "<float>";
+        int vectors = 32 / lanes;
+        int blockEnd = n - n % chains;
+        using (w.Block("for (int p = rowStart; p < rowEnd; p += 32)"))
+        {
+            w.Line($"ref float panel = ref {Unsafe}.Add(ref wRef, (nint)p * Cols);");
+            var acc = new List<string>();
+            for (int c = 0; c < chains; c++)
+                for (int v = 0; v < vectors; v++) acc.Add($"a{c}{v} = {vt}.Zero");
+            w.Line($"{vt} {string.Join(", ", acc)};");
+            void Column(int chain, string k)
+            {
+                w.Line($"s = {vec}.Create({Unsafe}.Add(ref xRef, {k}));");
+                for (int v = 0; v < vectors; v++)
+                    w.Line($"a{chain}{v} = {vec}.FusedMultiplyAdd({vec}.LoadUnsafe(ref panel, (nuint)({k}) * 32 + {I(v * lanes)}), s, a{chain}{v});");
+            }
+            w.Line($"{vt} s;");
+            if (blockEnd > 0)
+            {
+                using (w.Block($"for (nuint k = 0; k < {I(blockEnd)}; k += {I(chains)})"))
+                    for (int c = 0; c < chains; c++) Column(c, c == 0 ? "k" : $"k + {I(c)}");
+            }
+            for (int k = blockEnd; k < n; k++)
+            {
+                if (k == blockEnd) w.Line($"// The last {I(n - blockEnd)} column(s): {I(n)} % {I(chains)} = {I(n % chains)}.");
+                Column(k - blockEnd, I(k));
+            }
+            for (int v = 0; v < vectors; v++)
+            {
+                var sum = new List<string>();
+                for (int c = 0; c < chains; c += 2) sum.Add($"(a{c}{v} + a{c + 1}{v})");
+                w.Line($"{vec}.StoreUnsafe({string.Join(" + ", sum)}, ref xoutRef, (nuint)p + {I(v * lanes)});");
+            }
+        }
+    }
+
+    /// <summary>The batched (prompt) product over panels, and its register tiles as separate methods.</summary>
+    private static void EmitPanelMatMul(SourceWriter w, int d, int n)
+    {
+        string name = MatMulName(d, n);
+        foreach (int tokens in Tiles16) EmitPanelTile(w, d, n, 16, tokens);
+        foreach (int tokens in Tiles8) EmitPanelTile(w, d, n, 8, tokens);
+        w.Line($"/// <summary>xout (tokens x {I(d)})[:, rowStart..rowEnd) = x (tokens x {I(n)}) @ W ({I(d)} x {I(n)})ᵀ, for those rows of W; W in panels of 32 rows, x and xout row-major.</summary>");
+        w.Line("/// <remarks>Panels outside, tokens inside: a panel is reused from cache by every tile of tokens. Tiles of 32 rows by 12 tokens");
+        w.Line("/// with 512-bit vectors, 16 rows by 6 tokens without. rowStart and rowEnd fall on panels.</remarks>");
+        using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {ReadOnlySpan} w, int tokens, int rowStart, int rowEnd)"))
+        {
+            w.Line($"const int Out = {I(d)}, In = {I(n)};");
+            Guard(w, name, "tokens < 0", "xout.Length < tokens * Out", "x.Length < tokens * In", "w.Length < Out * In", "rowStart < 0", "rowEnd > Out");
+            PanelGuard(w, name, "Out");
+            Refs(w, "xout", "x", "w");
+            void Loops(int lanes, int[] tiles, string half)
+            {
+                w.Line("int t = 0;");
+                foreach (int tokens in tiles)
+                {
+                    string loop = tokens == 1 ? "for (; t < tokens; t++)" : $"for (; t + {I(tokens)} <= tokens; t += {I(tokens)})";
+                    w.Line(loop);
+                    w.Line($"    {TileName(d, n, lanes, tokens)}(ref {Unsafe}.Add(ref panel, {half}), ref {Unsafe}.Add(ref xRef, (nint)t * In), ref {Unsafe}.Add(ref xoutRef, (nint)t * Out + p + {half}));");
+                }
+            }
+            using (w.Block($"if ({V512}.IsHardwareAccelerated)"))
+            using (w.Block("for (int p = rowStart; p < rowEnd; p += 32)"))
+            {
+                w.Line($"ref float panel = ref {Unsafe}.Add(ref wRef, (nint)p * In);");
+                Loops(16, Tiles16, "0");
+            }
+            using (w.Block("else"))
+            using (w.Block("for (int p = rowStart; p < rowEnd; p += 32)"))
+            {
+                w.Line($"ref float panel = ref {Unsafe}.Add(ref wRef, (nint)p * In);");
+                using (w.Block("for (int half = 0; half < 32; half += 16)"))
+                    Loops(8, Tiles8, "half");
+            }
+        }
+        w.Line();
+    }
+
+    /// <summary>
+    /// One register tile: y[t, 0..2·lanes) = Σ_k panel[k, 0..2·lanes) · x[t, k] for <paramref name="tokens"/> tokens,
+    /// the panel's columns 32 floats apart, x's tokens In apart, y's tokens Out apart.
+    /// </summary>
+    private static void EmitPanelTile(SourceWriter w, int d, int n, int lanes, int tokens)
+    {
+        string vec = lanes == 16 ? V512 : Vector;
+        string vt = vec + "<float>";
+        w.Line($"/// <summary>A tile of {I(2 * lanes)} panel rows by {I(tokens)} token(s) of <see cref=\"{MatMulName(d, n)}(global::System.Span{{float}}, global::System.ReadOnlySpan{{float}}, global::System.ReadOnlySpan{{float}}, int, int, int)\"/>.</summary>");
+        using (w.Block($"private static void {TileName(d, n, lanes, tokens)}(ref float panel, ref float x, ref float y)"))
+        {
+            w.Line($"const int Out = {I(d)}, In = {I(n)};");
+            var acc = new List<string>();
+            for (int t = 0; t < tokens; t++) acc.Add($"a{I(t)}_0 = {vt}.Zero, a{I(t)}_1 = {vt}.Zero");
+            w.Line($"{vt} {string.Join(", ", acc)};");
+            using (w.Block("for (nuint k = 0; k < In; k++)"))
+            {
+                w.Line($"{vt} w0 = {vec}.LoadUnsafe(ref panel, k * 32), w1 = {vec}.LoadUnsafe(ref panel, k * 32 + {I(lanes)});");
+                w.Line($"{vt} s;");
+                for (int t = 0; t < tokens; t++)
+                {
+                    w.Line($"s = {vec}.Create({Unsafe}.Add(ref x, k{(t == 0 ? "" : $" + {I(t)} * In")}));");
+                    w.Line($"a{I(t)}_0 = {vec}.FusedMultiplyAdd(w0, s, a{I(t)}_0); a{I(t)}_1 = {vec}.FusedMultiplyAdd(w1, s, a{I(t)}_1);");
+                }
+            }
+            for (int t = 0; t < tokens; t++)
+                w.Line($"{vec}.StoreUnsafe(a{I(t)}_0, ref y, {I(t)} * Out); {vec}.StoreUnsafe(a{I(t)}_1, ref y, {I(t)} * Out + {I(lanes)});");
+        }
+        w.Line();
+    }
+}
