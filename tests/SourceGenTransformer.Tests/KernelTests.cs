@@ -87,7 +87,8 @@ public class KernelTests
     [MemberData(nameof(MatMulShapes))]
     public void MatMul_matches_scalar_row_by_row(int d, int n, int rows)
     {
-        // S2sPreGelu (dim 36, ffn 72: tails after 32 and 64) and S2sPostRelu (dim 32, ffn 64: no tails).
+        // S2sPreGelu (dim 36, ffn 72: tails after 32 and 64; row-major) and S2sPostRelu (dim 32, ffn 64: whole panels of
+        // 32 rows, so its kernels take the weights in panels and split on them).
         MatMul kernel = (d, n) switch
         {
             (108, 36) => S2sPreGelu.Kernels.MatMul108x36,
@@ -105,10 +106,17 @@ public class KernelTests
             ScalarKernels.MatVec(expected.AsSpan(t * d, d), x.AsSpan(t * n, n), w, n, d);
             ScalarKernels.Add(expected.AsSpan(t * d, d), bias);
         }
-        // Two calls over an odd split of the weight rows, as two workers would make them.
-        int split = d / 2 + 1;
-        kernel(actual, x, w, bias, rows, 0, split);
-        kernel(actual, x, w, bias, rows, split, d);
+        // Two calls over a split of the weight rows, as two workers would make them: odd, or on a panel.
+        bool panels = d % 32 == 0;
+        int split = panels ? 32 : d / 2 + 1;
+        float[] weights = w;
+        if (panels)
+        {
+            weights = new float[w.Length];
+            WeightPacking.ToPanels(w, d, n, weights);
+        }
+        kernel(actual, x, weights, bias, rows, 0, split);
+        kernel(actual, x, weights, bias, rows, split, d);
         Close(expected, actual);
     }
 

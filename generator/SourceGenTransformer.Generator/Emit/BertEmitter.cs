@@ -91,6 +91,7 @@ internal static class BertEmitter
             {
                 w.Line("var w = new Weights();");
                 w.Line("const int D = ModelDim, F = FeedForwardDim;");
+                w.Line(WeightsEmitter.PanelScratch);
                 w.Line("// BertModel saves its tensors bare; BertFor* heads save them under 'bert.'.");
                 w.Line("string b = file.Contains(\"bert.embeddings.word_embeddings.weight\") ? \"bert.\" : \"\";");
                 w.Line("file.ReadInto(b + \"embeddings.word_embeddings.weight\", new long[] { VocabSize, D }, w.TokenEmbedding);");
@@ -105,16 +106,16 @@ internal static class BertEmitter
                     w.Line("string[] qkv = { \"query\", \"key\", \"value\" };");
                     using (w.Block("for (int k = 0; k < 3; k++)"))
                     {
-                        w.Line("file.ReadInto(p + \"attention.self.\" + qkv[k] + \".weight\", new long[] { D, D }, new global::System.Span<float>(w.EncInW, (l * 3 + k) * D * D, D * D));");
+                        w.Line(WeightsEmitter.ReadMatrix(s, s.ModelDim, "p + \"attention.self.\" + qkv[k] + \".weight\"", "D", "D", "new global::System.Span<float>(w.EncInW, (l * 3 + k) * D * D, D * D)"));
                         w.Line("file.ReadInto(p + \"attention.self.\" + qkv[k] + \".bias\", new long[] { D }, new global::System.Span<float>(w.EncInB, (l * 3 + k) * D, D));");
                     }
-                    w.Line("file.ReadInto(p + \"attention.output.dense.weight\", new long[] { D, D }, new global::System.Span<float>(w.EncOutW, l * D * D, D * D));");
+                    w.Line(WeightsEmitter.ReadMatrix(s, s.ModelDim, "p + \"attention.output.dense.weight\"", "D", "D", "new global::System.Span<float>(w.EncOutW, l * D * D, D * D)"));
                     w.Line("file.ReadInto(p + \"attention.output.dense.bias\", new long[] { D }, new global::System.Span<float>(w.EncOutB, l * D, D));");
                     w.Line("file.ReadInto(p + \"attention.output.LayerNorm.weight\", new long[] { D }, new global::System.Span<float>(w.EncNorm1W, l * D, D));");
                     w.Line("file.ReadInto(p + \"attention.output.LayerNorm.bias\", new long[] { D }, new global::System.Span<float>(w.EncNorm1B, l * D, D));");
-                    w.Line("file.ReadInto(p + \"intermediate.dense.weight\", new long[] { F, D }, new global::System.Span<float>(w.EncLin1W, l * F * D, F * D));");
+                    w.Line(WeightsEmitter.ReadMatrix(s, s.FeedForwardDim, "p + \"intermediate.dense.weight\"", "F", "D", "new global::System.Span<float>(w.EncLin1W, l * F * D, F * D)"));
                     w.Line("file.ReadInto(p + \"intermediate.dense.bias\", new long[] { F }, new global::System.Span<float>(w.EncLin1B, l * F, F));");
-                    w.Line("file.ReadInto(p + \"output.dense.weight\", new long[] { D, F }, new global::System.Span<float>(w.EncLin2W, l * D * F, D * F));");
+                    w.Line(WeightsEmitter.ReadMatrix(s, s.ModelDim, "p + \"output.dense.weight\"", "D", "F", "new global::System.Span<float>(w.EncLin2W, l * D * F, D * F)"));
                     w.Line("file.ReadInto(p + \"output.dense.bias\", new long[] { D }, new global::System.Span<float>(w.EncLin2B, l * D, D));");
                     w.Line("file.ReadInto(p + \"output.LayerNorm.weight\", new long[] { D }, new global::System.Span<float>(w.EncNorm2W, l * D, D));");
                     w.Line("file.ReadInto(p + \"output.LayerNorm.bias\", new long[] { D }, new global::System.Span<float>(w.EncNorm2B, l * D, D));");

@@ -100,7 +100,7 @@ internal static class EncoderEmitter
                         (int sd, int sn) = shapes[j];
                         using (w.Block($"case {I(j)}:"))
                         {
-                            w.Line($"(int rs, int re) = global::SourceGenTransformer.WorkerPool.Range({I(sd)}, 4, part, parts);");
+                            w.Line($"(int rs, int re) = global::SourceGenTransformer.WorkerPool.Range({I(sd)}, {(s.Panels(sd) ? 32 : 4)}, part, parts);");
                             w.Line($"Kernels.{MatMulName(sd, sn)}({Rw("_out", "_outAt", $"n * {I(sd)}")}, {Ro("_in", "0", $"n * {I(sn)}")}, {Ro("_w", "_wAt", $"{I(sd)} * {I(sn)}")}, {Ro("_b", "_bAt", I(sd))}, n, rs, re);");
                             w.Line("break;");
                         }
@@ -182,15 +182,15 @@ internal static class EncoderEmitter
 
     /// <summary>Reads one layer of nn.TransformerEncoderLayer-named tensors (prefix ends with the layer's dot).</summary>
     /// <remarks>Expects constants D (ModelDim) and F (FeedForwardDim), and locals file, w, l and p, in scope.</remarks>
-    public static void EmitTorchEncoderLayerRead(SourceWriter w)
+    public static void EmitTorchEncoderLayerRead(SourceWriter w, ModelShape s)
     {
-        w.Line("file.ReadInto(p + \"self_attn.in_proj_weight\", new long[] { 3 * D, D }, new global::System.Span<float>(w.EncInW, l * 3 * D * D, 3 * D * D));");
+        w.Line(WeightsEmitter.ReadMatrix(s, 3 * s.ModelDim, "p + \"self_attn.in_proj_weight\"", "3 * D", "D", "new global::System.Span<float>(w.EncInW, l * 3 * D * D, 3 * D * D)"));
         w.Line("file.ReadInto(p + \"self_attn.in_proj_bias\", new long[] { 3 * D }, new global::System.Span<float>(w.EncInB, l * 3 * D, 3 * D));");
-        w.Line("file.ReadInto(p + \"self_attn.out_proj.weight\", new long[] { D, D }, new global::System.Span<float>(w.EncOutW, l * D * D, D * D));");
+        w.Line(WeightsEmitter.ReadMatrix(s, s.ModelDim, "p + \"self_attn.out_proj.weight\"", "D", "D", "new global::System.Span<float>(w.EncOutW, l * D * D, D * D)"));
         w.Line("file.ReadInto(p + \"self_attn.out_proj.bias\", new long[] { D }, new global::System.Span<float>(w.EncOutB, l * D, D));");
-        w.Line("file.ReadInto(p + \"linear1.weight\", new long[] { F, D }, new global::System.Span<float>(w.EncLin1W, l * F * D, F * D));");
+        w.Line(WeightsEmitter.ReadMatrix(s, s.FeedForwardDim, "p + \"linear1.weight\"", "F", "D", "new global::System.Span<float>(w.EncLin1W, l * F * D, F * D)"));
         w.Line("file.ReadInto(p + \"linear1.bias\", new long[] { F }, new global::System.Span<float>(w.EncLin1B, l * F, F));");
-        w.Line("file.ReadInto(p + \"linear2.weight\", new long[] { D, F }, new global::System.Span<float>(w.EncLin2W, l * D * F, D * F));");
+        w.Line(WeightsEmitter.ReadMatrix(s, s.ModelDim, "p + \"linear2.weight\"", "D", "F", "new global::System.Span<float>(w.EncLin2W, l * D * F, D * F)"));
         w.Line("file.ReadInto(p + \"linear2.bias\", new long[] { D }, new global::System.Span<float>(w.EncLin2B, l * D, D));");
         w.Line("file.ReadInto(p + \"norm1.weight\", new long[] { D }, new global::System.Span<float>(w.EncNorm1W, l * D, D));");
         w.Line("file.ReadInto(p + \"norm1.bias\", new long[] { D }, new global::System.Span<float>(w.EncNorm1B, l * D, D));");

@@ -95,20 +95,26 @@ internal static partial class KernelEmitter
     }
 
     /// <summary>The batched (prompt) product over panels, and its register tiles as separate methods.</summary>
-    private static void EmitPanelMatMul(SourceWriter w, int d, int n)
+    /// <param name="bias">Whether the kernel adds a bias to every output row (encoders' projections).</param>
+    private static void EmitPanelMatMul(SourceWriter w, int d, int n, bool bias)
     {
         string name = MatMulName(d, n);
-        foreach (int tokens in Tiles16) EmitPanelTile(w, d, n, 16, tokens);
-        foreach (int tokens in Tiles8) EmitPanelTile(w, d, n, 8, tokens);
-        w.Line($"/// <summary>xout (tokens x {I(d)})[:, rowStart..rowEnd) = x (tokens x {I(n)}) @ W ({I(d)} x {I(n)})ᵀ, for those rows of W; W in panels of 32 rows, x and xout row-major.</summary>");
+        foreach (int tokens in Tiles16) EmitPanelTile(w, d, n, 16, tokens, bias);
+        foreach (int tokens in Tiles8) EmitPanelTile(w, d, n, 8, tokens, bias);
+        string plus = bias ? " + bias" : "";
+        w.Line($"/// <summary>xout (tokens x {I(d)})[:, rowStart..rowEnd) = x (tokens x {I(n)}) @ W ({I(d)} x {I(n)})ᵀ{plus}, for those rows of W; W in panels of 32 rows, x and xout row-major.</summary>");
         w.Line("/// <remarks>Panels outside, tokens inside: a panel is reused from cache by every tile of tokens. Tiles of 32 rows by 12 tokens");
         w.Line("/// with 512-bit vectors, 16 rows by 6 tokens without. rowStart and rowEnd fall on panels.</remarks>");
-        using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {ReadOnlySpan} w, int tokens, int rowStart, int rowEnd)"))
+        string biasParameter = bias ? $"{ReadOnlySpan} bias, " : "";
+        using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {ReadOnlySpan} w, {biasParameter}int tokens, int rowStart, int rowEnd)"))
         {
             w.Line($"const int Out = {I(d)}, In = {I(n)};");
-            Guard(w, name, "tokens < 0", "xout.Length < tokens * Out", "x.Length < tokens * In", "w.Length < Out * In", "rowStart < 0", "rowEnd > Out");
+            var guards = new List<string> { "tokens < 0", "xout.Length < tokens * Out", "x.Length < tokens * In", "w.Length < Out * In", "rowStart < 0", "rowEnd > Out" };
+            if (bias) guards.Add("bias.Length < Out");
+            Guard(w, name, guards.ToArray());
             PanelGuard(w, name, "Out");
-            Refs(w, "xout", "x", "w");
+            if (bias) Refs(w, "xout", "x", "w", "bias");
+            else Refs(w, "xout", "x", "w");
             void Loops(int lanes, int[] tiles, string half)
             {
                 w.Line("int t = 0;");
@@ -116,7 +122,8 @@ internal static partial class KernelEmitter
                 {
                     string loop = tokens == 1 ? "for (; t < tokens; t++)" : $"for (; t + {I(tokens)} <= tokens; t += {I(tokens)})";
                     w.Line(loop);
-                    w.Line($"    {TileName(d, n, lanes, tokens)}(ref {Unsafe}.Add(ref panel, {half}), ref {Unsafe}.Add(ref xRef, (nint)t * In), ref {Unsafe}.Add(ref xoutRef, (nint)t * Out + p + {half}));");
+                    string biasArgument = bias ? $", ref {Unsafe}.Add(ref biasRef, p + {half})" : "";
+                    w.Line($"    {TileName(d, n, lanes, tokens)}(ref {Unsafe}.Add(ref panel, {half}), ref {Unsafe}.Add(ref xRef, (nint)t * In), ref {Unsafe}.Add(ref xoutRef, (nint)t * Out + p + {half}){biasArgument});");
                 }
             }
             using (w.Block($"if ({V512}.IsHardwareAccelerated)"))
@@ -140,12 +147,15 @@ internal static partial class KernelEmitter
     /// One register tile: y[t, 0..2·lanes) = Σ_k panel[k, 0..2·lanes) · x[t, k] for <paramref name="tokens"/> tokens,
     /// the panel's columns 32 floats apart, x's tokens In apart, y's tokens Out apart.
     /// </summary>
-    private static void EmitPanelTile(SourceWriter w, int d, int n, int lanes, int tokens)
+    private static void EmitPanelTile(SourceWriter w, int d, int n, int lanes, int tokens, bool bias)
     {
         string vec = lanes == 16 ? V512 : Vector;
         string vt = vec + "<float>";
-        w.Line($"/// <summary>A tile of {I(2 * lanes)} panel rows by {I(tokens)} token(s) of <see cref=\"{MatMulName(d, n)}(global::System.Span{{float}}, global::System.ReadOnlySpan{{float}}, global::System.ReadOnlySpan{{float}}, int, int, int)\"/>.</summary>");
-        using (w.Block($"private static void {TileName(d, n, lanes, tokens)}(ref float panel, ref float x, ref float y)"))
+        string cref = bias
+            ? "(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"
+            : "(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)";
+        w.Line($"/// <summary>A tile of {I(2 * lanes)} panel rows by {I(tokens)} token(s) of <see cref=\"{MatMulName(d, n)}{cref}\"/>{(bias ? ", the bias added to each finished sum" : "")}.</summary>");
+        using (w.Block($"private static void {TileName(d, n, lanes, tokens)}(ref float panel, ref float x, ref float y{(bias ? ", ref float b" : "")})"))
         {
             w.Line($"const int Out = {I(d)}, In = {I(n)};");
             var acc = new List<string>();
@@ -161,8 +171,10 @@ internal static partial class KernelEmitter
                     w.Line($"a{I(t)}_0 = {vec}.FusedMultiplyAdd(w0, s, a{I(t)}_0); a{I(t)}_1 = {vec}.FusedMultiplyAdd(w1, s, a{I(t)}_1);");
                 }
             }
+            if (bias) w.Line($"{vt} b0 = {vec}.LoadUnsafe(ref b), b1 = {vec}.LoadUnsafe(ref b, {I(lanes)});");
+            string b0 = bias ? " + b0" : "", b1 = bias ? " + b1" : "";
             for (int t = 0; t < tokens; t++)
-                w.Line($"{vec}.StoreUnsafe(a{I(t)}_0, ref y, {I(t)} * Out); {vec}.StoreUnsafe(a{I(t)}_1, ref y, {I(t)} * Out + {I(lanes)});");
+                w.Line($"{vec}.StoreUnsafe(a{I(t)}_0{b0}, ref y, {I(t)} * Out); {vec}.StoreUnsafe(a{I(t)}_1{b1}, ref y, {I(t)} * Out + {I(lanes)});");
         }
         w.Line();
     }

@@ -43,7 +43,7 @@ internal static partial class KernelEmitter
                 EmitMatVec(w, s.VocabSize, s.ModelDim, s.Precision, s.QuantGroup, s.CacheResident, ClassifierName(s));
             foreach ((int d, int n) in Distinct(MatMulShapes(s)))
             {
-                if (s.Panels(d)) EmitPanelMatMul(w, d, n);
+                if (s.Panels(d)) EmitPanelMatMul(w, d, n, bias: !s.IsDecoderOnly);
                 else if (s.IsDecoderOnly) EmitMatMulRows(w, d, n, s.Precision, s.QuantGroup);
                 else EmitMatMul(w, d, n);
             }

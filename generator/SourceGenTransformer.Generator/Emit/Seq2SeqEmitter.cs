@@ -183,6 +183,7 @@ internal static class Seq2SeqEmitter
             {
                 w.Line("var w = new Weights();");
                 w.Line("const int D = ModelDim, F = FeedForwardDim;");
+                w.Line(WeightsEmitter.PanelScratch);
                 w.Line("file.ReadInto(\"src_tok_emb.embedding.weight\", new long[] { SourceVocabSize, D }, w.SourceEmbedding);");
                 w.Line("file.ReadInto(\"tgt_tok_emb.embedding.weight\", new long[] { TargetVocabSize, D }, w.TargetEmbedding);");
                 w.Line("// The trained table if the file has it (the tutorial saves it as a buffer, [5000, 1, dim]); else compute it.");
@@ -193,7 +194,7 @@ internal static class Seq2SeqEmitter
                 using (w.Block("for (int l = 0; l < EncoderLayers; l++)"))
                 {
                     w.Line("string p = \"transformer.encoder.layers.\" + l.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + \".\";");
-                    EmitTorchEncoderLayerRead(w);
+                    EmitTorchEncoderLayerRead(w, s);
                 }
                 w.Line("file.ReadInto(\"transformer.encoder.norm.weight\", new long[] { D }, w.EncFinalNormW);");
                 w.Line("file.ReadInto(\"transformer.encoder.norm.bias\", new long[] { D }, w.EncFinalNormB);");
@@ -202,14 +203,14 @@ internal static class Seq2SeqEmitter
                     w.Line("string p = \"transformer.decoder.layers.\" + l.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + \".\";");
                     foreach ((string module, string field) in new[] { ("self_attn", "DecSa"), ("multihead_attn", "DecCa") })
                     {
-                        w.Line($"file.ReadInto(p + \"{module}.in_proj_weight\", new long[] {{ 3 * D, D }}, new global::System.Span<float>(w.{field}InW, l * 3 * D * D, 3 * D * D));");
+                        w.Line(WeightsEmitter.ReadMatrix(s, 3 * s.ModelDim, $"p + \"{module}.in_proj_weight\"", "3 * D", "D", $"new global::System.Span<float>(w.{field}InW, l * 3 * D * D, 3 * D * D)"));
                         w.Line($"file.ReadInto(p + \"{module}.in_proj_bias\", new long[] {{ 3 * D }}, new global::System.Span<float>(w.{field}InB, l * 3 * D, 3 * D));");
-                        w.Line($"file.ReadInto(p + \"{module}.out_proj.weight\", new long[] {{ D, D }}, new global::System.Span<float>(w.{field}OutW, l * D * D, D * D));");
+                        w.Line(WeightsEmitter.ReadMatrix(s, s.ModelDim, $"p + \"{module}.out_proj.weight\"", "D", "D", $"new global::System.Span<float>(w.{field}OutW, l * D * D, D * D)"));
                         w.Line($"file.ReadInto(p + \"{module}.out_proj.bias\", new long[] {{ D }}, new global::System.Span<float>(w.{field}OutB, l * D, D));");
                     }
-                    w.Line("file.ReadInto(p + \"linear1.weight\", new long[] { F, D }, new global::System.Span<float>(w.DecLin1W, l * F * D, F * D));");
+                    w.Line(WeightsEmitter.ReadMatrix(s, s.FeedForwardDim, "p + \"linear1.weight\"", "F", "D", "new global::System.Span<float>(w.DecLin1W, l * F * D, F * D)"));
                     w.Line("file.ReadInto(p + \"linear1.bias\", new long[] { F }, new global::System.Span<float>(w.DecLin1B, l * F, F));");
-                    w.Line("file.ReadInto(p + \"linear2.weight\", new long[] { D, F }, new global::System.Span<float>(w.DecLin2W, l * D * F, D * F));");
+                    w.Line(WeightsEmitter.ReadMatrix(s, s.ModelDim, "p + \"linear2.weight\"", "D", "F", "new global::System.Span<float>(w.DecLin2W, l * D * F, D * F)"));
                     w.Line("file.ReadInto(p + \"linear2.bias\", new long[] { D }, new global::System.Span<float>(w.DecLin2B, l * D, D));");
                     using (w.Block("for (int n = 0; n < 3; n++)"))
                     {
@@ -220,7 +221,7 @@ internal static class Seq2SeqEmitter
                 }
                 w.Line("file.ReadInto(\"transformer.decoder.norm.weight\", new long[] { D }, w.DecFinalNormW);");
                 w.Line("file.ReadInto(\"transformer.decoder.norm.bias\", new long[] { D }, w.DecFinalNormB);");
-                w.Line("file.ReadInto(\"generator.weight\", new long[] { TargetVocabSize, D }, w.GeneratorW);");
+                w.Line(WeightsEmitter.ReadMatrix(s, s.TargetVocabSize, "\"generator.weight\"", "TargetVocabSize", "D", "w.GeneratorW"));
                 w.Line("file.ReadInto(\"generator.bias\", new long[] { TargetVocabSize }, w.GeneratorB);");
                 w.Line("return w;");
             }
@@ -385,7 +386,7 @@ internal static class Seq2SeqEmitter
                         (int sd, int sn) = shapes[j];
                         using (w.Block($"case {I(j)}:"))
                         {
-                            w.Line($"(int rs, int re) = global::SourceGenTransformer.WorkerPool.Range({I(sd)}, 4, part, parts);");
+                            w.Line($"(int rs, int re) = global::SourceGenTransformer.WorkerPool.Range({I(sd)}, {(s.Panels(sd) ? 32 : 4)}, part, parts);");
                             w.Line($"Kernels.{MatVecName(sd, sn)}(_mvOut, _mvIn, {Ro("_mvW", "_wAt", $"{I(sd)} * {I(sn)}")}, rs, re);");
                             w.Line("break;");
                         }

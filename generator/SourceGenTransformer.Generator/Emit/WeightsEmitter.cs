@@ -48,10 +48,9 @@ internal static class WeightsEmitter
                     w.Line("// Matrices are read as float32 into this buffer, then converted to the declared precision.");
                     w.Line($"float[] scratch = new float[{LargestMatrix(s)}];");
                 }
-                else if (AnyPanels(s))
+                else
                 {
-                    w.Line("// Matrices in panels are read row-major into this buffer, then rearranged (WeightPacking.ToPanels).");
-                    w.Line($"float[] scratch = new float[{LargestMatrix(s)}];");
+                    w.Line(PanelScratch);
                 }
                 if (s.Family == Family.Llama) EmitLlamaRead(w, s);
                 else EmitGpt2Read(w, s);
@@ -61,9 +60,22 @@ internal static class WeightsEmitter
         w.Line();
     }
 
-    /// <summary>Whether any matrix this model reads is stored in panels.</summary>
-    private static bool AnyPanels(ModelShape s) =>
-        s.Panels(s.ModelDim) || s.Panels(s.KvDim) || s.Panels(s.QkvDim) || s.Panels(s.FeedForwardDim) || s.ClassifierPanels;
+    /// <summary>The declaration of the buffer <see cref="ReadMatrix"/> reads matrices in panels through.</summary>
+    public const string PanelScratch = "float[] scratch = global::System.Array.Empty<float>(); // matrices in panels are read through it (WeightPacking.ReadPanelsInto)";
+
+    /// <summary>
+    /// The statement that reads float32 matrix <paramref name="name"/> of (<paramref name="rows"/>,
+    /// <paramref name="cols"/>) into <paramref name="destination"/>: in panels when its <paramref name="rowCount"/> rows
+    /// make it one (<see cref="ModelShape.Panels"/>), through the reader's <see cref="PanelScratch"/>; else as it is.
+    /// </summary>
+    public static string ReadMatrix(ModelShape s, int rowCount, string name, string rows, string cols, string destination, bool transposed = false)
+    {
+        if (s.Panels(rowCount))
+            return $"global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, {name}, {rows}, {cols}, {destination}, ref scratch{(transposed ? ", transposed: true" : "")});";
+        return transposed
+            ? $"file.ReadTransposedInto({name}, {rows}, {cols}, {destination});"
+            : $"file.ReadInto({name}, new long[] {{ {rows}, {cols} }}, {destination});";
+    }
 
     private static string LargestMatrix(ModelShape s)
     {
@@ -135,7 +147,7 @@ internal static class WeightsEmitter
     private static string Span(string field, string offset, string count) => $"new global::System.Span<float>(w.{field}, {offset}, {count})";
 
     /// <summary>Reads a (rows, cols) matrix into field at offset: straight in for float32, through the scratch buffer otherwise.</summary>
-    private static void Matrix(SourceWriter w, ModelShape s, string name, string rows, string cols, string field, string offset, bool transposed = false)
+    private static void Matrix(SourceWriter w, ModelShape s, string name, int rowCount, string rows, string cols, string field, string offset, bool transposed = false)
     {
         string count = $"{rows} * {cols}";
         string read(string destination) => transposed
@@ -143,29 +155,12 @@ internal static class WeightsEmitter
             : $"file.ReadInto({name}, new long[] {{ {rows}, {cols} }}, {destination});";
         if (s.Precision == Precision.Float32)
         {
-            if (!s.Panels(RowCount(s, rows)))
-            {
-                w.Line(read(Span(field, offset, count)));
-                return;
-            }
-            w.Line(read($"new global::System.Span<float>(scratch, 0, {count})"));
-            w.Line($"global::SourceGenTransformer.WeightPacking.ToPanels(new global::System.ReadOnlySpan<float>(scratch, 0, {count}), {rows}, {cols}, {Span(field, offset, count)});");
+            w.Line(ReadMatrix(s, rowCount, name, rows, cols, Span(field, offset, count), transposed));
             return;
         }
         w.Line(read($"new global::System.Span<float>(scratch, 0, {count})"));
         Pack(w, s, $"new global::System.ReadOnlySpan<float>(scratch, 0, {count})", field, offset, count);
     }
-
-    /// <summary>The value of a row-count expression of the generated reader.</summary>
-    private static int RowCount(ModelShape s, string rows) => rows switch
-    {
-        "ModelDim" => s.ModelDim,
-        "KvDim" => s.KvDim,
-        "3 * ModelDim" => 3 * s.ModelDim,
-        "FeedForwardDim" => s.FeedForwardDim,
-        "VocabSize" => s.VocabSize,
-        _ => throw new System.ArgumentException("Unknown row count " + rows, nameof(rows)),
-    };
 
     private static void Pack(SourceWriter w, ModelShape s, string source, string field, string offset, string count)
     {
@@ -190,18 +185,18 @@ internal static class WeightsEmitter
         {
             w.Line("string p = \"model.layers.\" + l.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + \".\";");
             w.Line($"file.ReadInto(p + \"input_layernorm.weight\", new long[] {{ ModelDim }}, {Span("AttentionNorm", "l * ModelDim", "ModelDim")});");
-            Matrix(w, s, "p + \"self_attn.q_proj.weight\"", "ModelDim", "ModelDim", "Wq", "l * ModelDim * ModelDim");
-            Matrix(w, s, "p + \"self_attn.k_proj.weight\"", "KvDim", "ModelDim", "Wk", "l * KvDim * ModelDim");
-            Matrix(w, s, "p + \"self_attn.v_proj.weight\"", "KvDim", "ModelDim", "Wv", "l * KvDim * ModelDim");
-            Matrix(w, s, "p + \"self_attn.o_proj.weight\"", "ModelDim", "ModelDim", "Wo", "l * ModelDim * ModelDim");
+            Matrix(w, s, "p + \"self_attn.q_proj.weight\"", s.ModelDim, "ModelDim", "ModelDim", "Wq", "l * ModelDim * ModelDim");
+            Matrix(w, s, "p + \"self_attn.k_proj.weight\"", s.KvDim, "KvDim", "ModelDim", "Wk", "l * KvDim * ModelDim");
+            Matrix(w, s, "p + \"self_attn.v_proj.weight\"", s.KvDim, "KvDim", "ModelDim", "Wv", "l * KvDim * ModelDim");
+            Matrix(w, s, "p + \"self_attn.o_proj.weight\"", s.ModelDim, "ModelDim", "ModelDim", "Wo", "l * ModelDim * ModelDim");
             w.Line($"file.ReadInto(p + \"post_attention_layernorm.weight\", new long[] {{ ModelDim }}, {Span("FfnNorm", "l * ModelDim", "ModelDim")});");
-            Matrix(w, s, "p + \"mlp.gate_proj.weight\"", "FeedForwardDim", "ModelDim", "WGate", "l * FeedForwardDim * ModelDim");
-            Matrix(w, s, "p + \"mlp.up_proj.weight\"", "FeedForwardDim", "ModelDim", "WUp", "l * FeedForwardDim * ModelDim");
-            Matrix(w, s, "p + \"mlp.down_proj.weight\"", "ModelDim", "FeedForwardDim", "WDown", "l * ModelDim * FeedForwardDim");
+            Matrix(w, s, "p + \"mlp.gate_proj.weight\"", s.FeedForwardDim, "FeedForwardDim", "ModelDim", "WGate", "l * FeedForwardDim * ModelDim");
+            Matrix(w, s, "p + \"mlp.up_proj.weight\"", s.FeedForwardDim, "FeedForwardDim", "ModelDim", "WUp", "l * FeedForwardDim * ModelDim");
+            Matrix(w, s, "p + \"mlp.down_proj.weight\"", s.ModelDim, "ModelDim", "FeedForwardDim", "WDown", "l * ModelDim * FeedForwardDim");
         }
         w.Line("file.ReadInto(\"model.norm.weight\", new long[] { ModelDim }, w.FinalNorm);");
         if (!s.TiedEmbeddings)
-            Matrix(w, s, "\"lm_head.weight\"", "VocabSize", "ModelDim", "Classifier", "0");
+            Matrix(w, s, "\"lm_head.weight\"", s.VocabSize, "VocabSize", "ModelDim", "Classifier", "0");
     }
 
     private static void EmitGpt2Read(SourceWriter w, ModelShape s)
@@ -218,20 +213,20 @@ internal static class WeightsEmitter
             w.Line($"file.ReadInto(p + \"ln_1.weight\", new long[] {{ ModelDim }}, {Span("Ln1Weight", "l * ModelDim", "ModelDim")});");
             w.Line($"file.ReadInto(p + \"ln_1.bias\", new long[] {{ ModelDim }}, {Span("Ln1Bias", "l * ModelDim", "ModelDim")});");
             w.Line("// Conv1D stores [in, out]; the kernels want (out, in).");
-            Matrix(w, s, "p + \"attn.c_attn.weight\"", "3 * ModelDim", "ModelDim", "Wqkv", "l * 3 * ModelDim * ModelDim", transposed: true);
+            Matrix(w, s, "p + \"attn.c_attn.weight\"", s.QkvDim, "3 * ModelDim", "ModelDim", "Wqkv", "l * 3 * ModelDim * ModelDim", transposed: true);
             w.Line($"file.ReadInto(p + \"attn.c_attn.bias\", new long[] {{ 3 * ModelDim }}, {Span("Bqkv", "l * 3 * ModelDim", "3 * ModelDim")});");
-            Matrix(w, s, "p + \"attn.c_proj.weight\"", "ModelDim", "ModelDim", "Wo", "l * ModelDim * ModelDim", transposed: true);
+            Matrix(w, s, "p + \"attn.c_proj.weight\"", s.ModelDim, "ModelDim", "ModelDim", "Wo", "l * ModelDim * ModelDim", transposed: true);
             w.Line($"file.ReadInto(p + \"attn.c_proj.bias\", new long[] {{ ModelDim }}, {Span("Bo", "l * ModelDim", "ModelDim")});");
             w.Line($"file.ReadInto(p + \"ln_2.weight\", new long[] {{ ModelDim }}, {Span("Ln2Weight", "l * ModelDim", "ModelDim")});");
             w.Line($"file.ReadInto(p + \"ln_2.bias\", new long[] {{ ModelDim }}, {Span("Ln2Bias", "l * ModelDim", "ModelDim")});");
-            Matrix(w, s, "p + \"mlp.c_fc.weight\"", "FeedForwardDim", "ModelDim", "WFc", "l * FeedForwardDim * ModelDim", transposed: true);
+            Matrix(w, s, "p + \"mlp.c_fc.weight\"", s.FeedForwardDim, "FeedForwardDim", "ModelDim", "WFc", "l * FeedForwardDim * ModelDim", transposed: true);
             w.Line($"file.ReadInto(p + \"mlp.c_fc.bias\", new long[] {{ FeedForwardDim }}, {Span("BFc", "l * FeedForwardDim", "FeedForwardDim")});");
-            Matrix(w, s, "p + \"mlp.c_proj.weight\"", "ModelDim", "FeedForwardDim", "WProj", "l * ModelDim * FeedForwardDim", transposed: true);
+            Matrix(w, s, "p + \"mlp.c_proj.weight\"", s.ModelDim, "ModelDim", "FeedForwardDim", "WProj", "l * ModelDim * FeedForwardDim", transposed: true);
             w.Line($"file.ReadInto(p + \"mlp.c_proj.bias\", new long[] {{ ModelDim }}, {Span("BProj", "l * ModelDim", "ModelDim")});");
         }
         w.Line("file.ReadInto(t + \"ln_f.weight\", new long[] { ModelDim }, w.LnFWeight);");
         w.Line("file.ReadInto(t + \"ln_f.bias\", new long[] { ModelDim }, w.LnFBias);");
         if (!s.TiedEmbeddings)
-            Matrix(w, s, "\"lm_head.weight\"", "VocabSize", "ModelDim", "Classifier", "0");
+            Matrix(w, s, "\"lm_head.weight\"", s.VocabSize, "VocabSize", "ModelDim", "Classifier", "0");
     }
 }

@@ -97,16 +97,16 @@ internal sealed record ModelShape(
 
     /// <summary>
     /// Whether a matrix of <paramref name="rows"/> rows is stored in panels of 32 rows, column by column (see
-    /// <c>WeightPacking.ToPanels</c>): float32 matrices of decoder-only models whose row count is a multiple of 32. Their
+    /// <c>WeightPacking.ToPanels</c>): float32 matrices, of any family, whose row count is a multiple of 32. Their
     /// kernels are outer products over register tiles; other matrices stay row-major with dot-product kernels.
     /// </summary>
-    public bool Panels(int rows) => Precision == Precision.Float32 && IsDecoderOnly && rows % 32 == 0;
+    public bool Panels(int rows) => Precision == Precision.Float32 && rows % 32 == 0;
 
     /// <summary>
     /// Whether the classifier is in panels. A tied float32 classifier is the token embedding itself, which the
     /// embedding lookup reads by rows, so it stays row-major.
     /// </summary>
-    public bool ClassifierPanels => Panels(VocabSize) && !TiedEmbeddings;
+    public bool ClassifierPanels => IsDecoderOnly && Panels(VocabSize) && !TiedEmbeddings;
 
     /// <summary>Q8_0 group: 64 weights per scale where every matrix row is a multiple of 64, else 32.</summary>
     public int QuantGroup => ModelDim % 64 == 0 && FeedForwardDim % 64 == 0 ? 64 : 32;

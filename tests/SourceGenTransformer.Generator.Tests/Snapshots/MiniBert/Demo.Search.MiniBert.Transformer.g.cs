@@ -164,6 +164,7 @@ partial class MiniBert : global::System.IDisposable
         {
             var w = new Weights();
             const int D = ModelDim, F = FeedForwardDim;
+            float[] scratch = global::System.Array.Empty<float>(); // matrices in panels are read through it (WeightPacking.ReadPanelsInto)
             // BertModel saves its tensors bare; BertFor* heads save them under 'bert.'.
             string b = file.Contains("bert.embeddings.word_embeddings.weight") ? "bert." : "";
             file.ReadInto(b + "embeddings.word_embeddings.weight", new long[] { VocabSize, D }, w.TokenEmbedding);

@@ -172,6 +172,7 @@ partial class Models
             public static Weights Read(global::SourceGenTransformer.ITensorSource file)
             {
                 var w = new Weights();
+                float[] scratch = global::System.Array.Empty<float>(); // matrices in panels are read through it (WeightPacking.ReadPanelsInto)
                 // GPT2LMHeadModel saves the body under 'transformer.'; GPT2Model saves it bare.
                 string t = file.Contains("transformer.wte.weight") ? "transformer." : "";
                 file.ReadInto(t + "wte.weight", new long[] { VocabSize, ModelDim }, w.TokenEmbedding);

@@ -242,6 +242,7 @@ partial class NumberTranslator : global::System.IDisposable
         {
             var w = new Weights();
             const int D = ModelDim, F = FeedForwardDim;
+            float[] scratch = global::System.Array.Empty<float>(); // matrices in panels are read through it (WeightPacking.ReadPanelsInto)
             file.ReadInto("src_tok_emb.embedding.weight", new long[] { SourceVocabSize, D }, w.SourceEmbedding);
             file.ReadInto("tgt_tok_emb.embedding.weight", new long[] { TargetVocabSize, D }, w.TargetEmbedding);
             // The trained table if the file has it (the tutorial saves it as a buffer, [5000, 1, dim]); else compute it.
@@ -252,13 +253,13 @@ partial class NumberTranslator : global::System.IDisposable
             for (int l = 0; l < EncoderLayers; l++)
             {
                 string p = "transformer.encoder.layers." + l.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + ".";
-                file.ReadInto(p + "self_attn.in_proj_weight", new long[] { 3 * D, D }, new global::System.Span<float>(w.EncInW, l * 3 * D * D, 3 * D * D));
+                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "self_attn.in_proj_weight", 3 * D, D, new global::System.Span<float>(w.EncInW, l * 3 * D * D, 3 * D * D), ref scratch);
                 file.ReadInto(p + "self_attn.in_proj_bias", new long[] { 3 * D }, new global::System.Span<float>(w.EncInB, l * 3 * D, 3 * D));
-                file.ReadInto(p + "self_attn.out_proj.weight", new long[] { D, D }, new global::System.Span<float>(w.EncOutW, l * D * D, D * D));
+                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "self_attn.out_proj.weight", D, D, new global::System.Span<float>(w.EncOutW, l * D * D, D * D), ref scratch);
                 file.ReadInto(p + "self_attn.out_proj.bias", new long[] { D }, new global::System.Span<float>(w.EncOutB, l * D, D));
-                file.ReadInto(p + "linear1.weight", new long[] { F, D }, new global::System.Span<float>(w.EncLin1W, l * F * D, F * D));
+                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "linear1.weight", F, D, new global::System.Span<float>(w.EncLin1W, l * F * D, F * D), ref scratch);
                 file.ReadInto(p + "linear1.bias", new long[] { F }, new global::System.Span<float>(w.EncLin1B, l * F, F));
-                file.ReadInto(p + "linear2.weight", new long[] { D, F }, new global::System.Span<float>(w.EncLin2W, l * D * F, D * F));
+                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "linear2.weight", D, F, new global::System.Span<float>(w.EncLin2W, l * D * F, D * F), ref scratch);
                 file.ReadInto(p + "linear2.bias", new long[] { D }, new global::System.Span<float>(w.EncLin2B, l * D, D));
                 file.ReadInto(p + "norm1.weight", new long[] { D }, new global::System.Span<float>(w.EncNorm1W, l * D, D));
                 file.ReadInto(p + "norm1.bias", new long[] { D }, new global::System.Span<float>(w.EncNorm1B, l * D, D));
@@ -270,17 +271,17 @@ partial class NumberTranslator : global::System.IDisposable
             for (int l = 0; l < DecoderLayers; l++)
             {
                 string p = "transformer.decoder.layers." + l.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + ".";
-                file.ReadInto(p + "self_attn.in_proj_weight", new long[] { 3 * D, D }, new global::System.Span<float>(w.DecSaInW, l * 3 * D * D, 3 * D * D));
+                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "self_attn.in_proj_weight", 3 * D, D, new global::System.Span<float>(w.DecSaInW, l * 3 * D * D, 3 * D * D), ref scratch);
                 file.ReadInto(p + "self_attn.in_proj_bias", new long[] { 3 * D }, new global::System.Span<float>(w.DecSaInB, l * 3 * D, 3 * D));
-                file.ReadInto(p + "self_attn.out_proj.weight", new long[] { D, D }, new global::System.Span<float>(w.DecSaOutW, l * D * D, D * D));
+                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "self_attn.out_proj.weight", D, D, new global::System.Span<float>(w.DecSaOutW, l * D * D, D * D), ref scratch);
                 file.ReadInto(p + "self_attn.out_proj.bias", new long[] { D }, new global::System.Span<float>(w.DecSaOutB, l * D, D));
-                file.ReadInto(p + "multihead_attn.in_proj_weight", new long[] { 3 * D, D }, new global::System.Span<float>(w.DecCaInW, l * 3 * D * D, 3 * D * D));
+                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "multihead_attn.in_proj_weight", 3 * D, D, new global::System.Span<float>(w.DecCaInW, l * 3 * D * D, 3 * D * D), ref scratch);
                 file.ReadInto(p + "multihead_attn.in_proj_bias", new long[] { 3 * D }, new global::System.Span<float>(w.DecCaInB, l * 3 * D, 3 * D));
-                file.ReadInto(p + "multihead_attn.out_proj.weight", new long[] { D, D }, new global::System.Span<float>(w.DecCaOutW, l * D * D, D * D));
+                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "multihead_attn.out_proj.weight", D, D, new global::System.Span<float>(w.DecCaOutW, l * D * D, D * D), ref scratch);
                 file.ReadInto(p + "multihead_attn.out_proj.bias", new long[] { D }, new global::System.Span<float>(w.DecCaOutB, l * D, D));
-                file.ReadInto(p + "linear1.weight", new long[] { F, D }, new global::System.Span<float>(w.DecLin1W, l * F * D, F * D));
+                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "linear1.weight", F, D, new global::System.Span<float>(w.DecLin1W, l * F * D, F * D), ref scratch);
                 file.ReadInto(p + "linear1.bias", new long[] { F }, new global::System.Span<float>(w.DecLin1B, l * F, F));
-                file.ReadInto(p + "linear2.weight", new long[] { D, F }, new global::System.Span<float>(w.DecLin2W, l * D * F, D * F));
+                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "linear2.weight", D, F, new global::System.Span<float>(w.DecLin2W, l * D * F, D * F), ref scratch);
                 file.ReadInto(p + "linear2.bias", new long[] { D }, new global::System.Span<float>(w.DecLin2B, l * D, D));
                 for (int n = 0; n < 3; n++)
                 {
@@ -409,25 +410,25 @@ partial class NumberTranslator : global::System.IDisposable
                 }
                 case 0:
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(192, 4, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(192, 32, part, parts);
                     Kernels.MatMul192x64(new global::System.Span<float>(_out, _outAt, n * 192), new global::System.ReadOnlySpan<float>(_in, 0, n * 64), new global::System.ReadOnlySpan<float>(_w, _wAt, 192 * 64), new global::System.ReadOnlySpan<float>(_b, _bAt, 192), n, rs, re);
                     break;
                 }
                 case 1:
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(64, 4, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(64, 32, part, parts);
                     Kernels.MatMul64x64(new global::System.Span<float>(_out, _outAt, n * 64), new global::System.ReadOnlySpan<float>(_in, 0, n * 64), new global::System.ReadOnlySpan<float>(_w, _wAt, 64 * 64), new global::System.ReadOnlySpan<float>(_b, _bAt, 64), n, rs, re);
                     break;
                 }
                 case 2:
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(128, 4, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(128, 32, part, parts);
                     Kernels.MatMul128x64(new global::System.Span<float>(_out, _outAt, n * 128), new global::System.ReadOnlySpan<float>(_in, 0, n * 64), new global::System.ReadOnlySpan<float>(_w, _wAt, 128 * 64), new global::System.ReadOnlySpan<float>(_b, _bAt, 128), n, rs, re);
                     break;
                 }
                 case 3:
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(64, 4, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(64, 32, part, parts);
                     Kernels.MatMul64x128(new global::System.Span<float>(_out, _outAt, n * 64), new global::System.ReadOnlySpan<float>(_in, 0, n * 128), new global::System.ReadOnlySpan<float>(_w, _wAt, 64 * 128), new global::System.ReadOnlySpan<float>(_b, _bAt, 64), n, rs, re);
                     break;
                 }
@@ -568,25 +569,25 @@ partial class NumberTranslator : global::System.IDisposable
             {
                 case 0:
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(192, 4, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(192, 32, part, parts);
                     Kernels.MatVec192x64(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 192 * 64), rs, re);
                     break;
                 }
                 case 1:
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(64, 4, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(64, 32, part, parts);
                     Kernels.MatVec64x64(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 64 * 64), rs, re);
                     break;
                 }
                 case 2:
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(128, 4, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(128, 32, part, parts);
                     Kernels.MatVec128x64(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 128 * 64), rs, re);
                     break;
                 }
                 case 3:
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(64, 4, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(64, 32, part, parts);
                     Kernels.MatVec64x128(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 64 * 128), rs, re);
                     break;
                 }
@@ -744,236 +745,272 @@ partial class NumberTranslator : global::System.IDisposable
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     internal static class Kernels
     {
-        /// <summary>xout[rowStart..rowEnd) = (W (192 x 64) @ x (64))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
-        /// <remarks>The model's weights fit in cache: four rows at a time share each load of x, 8 FMA chains.</remarks>
+        /// <summary>xout[rowStart..rowEnd) = (W (192 x 64) @ x (64))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; four
+        /// columns (two without 512-bit vectors) are in flight in separate chains, summed at the end. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec192x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 192, Cols = 64;
             if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec192x64");
+            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Rows)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec192x64", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            int i = rowStart;
-            // Four rows per iteration: each x vector is loaded once for four rows.
-            for (; i + 4 <= rowEnd; i += 4)
+            if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
-                nuint r0 = (nuint)i * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
-                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                for (nuint j = 0; j < 64; j += 16)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
-                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
-                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
-                    a1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r1 + j), x0, a1);
-                    b1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r1 + j + 8), x1, b1);
-                    a2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r2 + j), x0, a2);
-                    b2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r2 + j + 8), x1, b2);
-                    a3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r3 + j), x0, a3);
-                    b3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r3 + j + 8), x1, b3);
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
+                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a20 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a21 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a30 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a31 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector512<float> s;
+                    for (nuint k = 0; k < 64; k += 4)
+                    {
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
+                        a00 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a01 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a01);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
+                        a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 2));
+                        a20 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 0), s, a20);
+                        a21 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 16), s, a21);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 3));
+                        a30 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 0), s, a30);
+                        a31 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 16), s, a31);
+                    }
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10) + (a20 + a30), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11) + (a21 + a31), ref xoutRef, (nuint)p + 16);
                 }
-                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
-                float s1 = global::System.Runtime.Intrinsics.Vector256.Sum(a1 + b1);
-                float s2 = global::System.Runtime.Intrinsics.Vector256.Sum(a2 + b2);
-                float s3 = global::System.Runtime.Intrinsics.Vector256.Sum(a3 + b3);
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 1) = s1;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 2) = s2;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 3) = s3;
             }
-            // Leftover rows, one at a time.
-            for (; i < rowEnd; i++)
+            else
             {
-                nuint r0 = (nuint)i * Cols;
-                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                for (nuint j = 0; j < 64; j += 16)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
-                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
-                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> s;
+                    for (nuint k = 0; k < 64; k += 2)
+                    {
+                        s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 8), s, a01);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a02);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 24), s, a03);
+                        s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 8), s, a11);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
+                    }
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 8);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a02 + a12), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a03 + a13), ref xoutRef, (nuint)p + 24);
                 }
-                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
             }
         }
-
-        /// <summary>xout (192) = W (192 x 64) @ x (64): every row.</summary>
+        /// <summary>xout (192) = W (192 x 64, in panels) @ x (64): every row.</summary>
         internal static void MatVec192x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec192x64(xout, x, w, 0, 192);
 
-        /// <summary>xout[rowStart..rowEnd) = (W (64 x 64) @ x (64))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
-        /// <remarks>The model's weights fit in cache: four rows at a time share each load of x, 8 FMA chains.</remarks>
+        /// <summary>xout[rowStart..rowEnd) = (W (64 x 64) @ x (64))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; four
+        /// columns (two without 512-bit vectors) are in flight in separate chains, summed at the end. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec64x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 64, Cols = 64;
             if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec64x64");
+            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Rows)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec64x64", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            int i = rowStart;
-            // Four rows per iteration: each x vector is loaded once for four rows.
-            for (; i + 4 <= rowEnd; i += 4)
+            if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
-                nuint r0 = (nuint)i * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
-                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                for (nuint j = 0; j < 64; j += 16)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
-                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
-                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
-                    a1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r1 + j), x0, a1);
-                    b1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r1 + j + 8), x1, b1);
-                    a2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r2 + j), x0, a2);
-                    b2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r2 + j + 8), x1, b2);
-                    a3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r3 + j), x0, a3);
-                    b3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r3 + j + 8), x1, b3);
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
+                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a20 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a21 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a30 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a31 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector512<float> s;
+                    for (nuint k = 0; k < 64; k += 4)
+                    {
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
+                        a00 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a01 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a01);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
+                        a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 2));
+                        a20 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 0), s, a20);
+                        a21 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 16), s, a21);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 3));
+                        a30 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 0), s, a30);
+                        a31 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 16), s, a31);
+                    }
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10) + (a20 + a30), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11) + (a21 + a31), ref xoutRef, (nuint)p + 16);
                 }
-                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
-                float s1 = global::System.Runtime.Intrinsics.Vector256.Sum(a1 + b1);
-                float s2 = global::System.Runtime.Intrinsics.Vector256.Sum(a2 + b2);
-                float s3 = global::System.Runtime.Intrinsics.Vector256.Sum(a3 + b3);
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 1) = s1;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 2) = s2;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 3) = s3;
             }
-            // Leftover rows, one at a time.
-            for (; i < rowEnd; i++)
+            else
             {
-                nuint r0 = (nuint)i * Cols;
-                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                for (nuint j = 0; j < 64; j += 16)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
-                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
-                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> s;
+                    for (nuint k = 0; k < 64; k += 2)
+                    {
+                        s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 8), s, a01);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a02);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 24), s, a03);
+                        s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 8), s, a11);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
+                    }
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 8);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a02 + a12), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a03 + a13), ref xoutRef, (nuint)p + 24);
                 }
-                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
             }
         }
-
-        /// <summary>xout (64) = W (64 x 64) @ x (64): every row.</summary>
+        /// <summary>xout (64) = W (64 x 64, in panels) @ x (64): every row.</summary>
         internal static void MatVec64x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec64x64(xout, x, w, 0, 64);
 
-        /// <summary>xout[rowStart..rowEnd) = (W (128 x 64) @ x (64))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
-        /// <remarks>The model's weights fit in cache: four rows at a time share each load of x, 8 FMA chains.</remarks>
+        /// <summary>xout[rowStart..rowEnd) = (W (128 x 64) @ x (64))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; four
+        /// columns (two without 512-bit vectors) are in flight in separate chains, summed at the end. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec128x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 128, Cols = 64;
             if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec128x64");
+            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Rows)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec128x64", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            int i = rowStart;
-            // Four rows per iteration: each x vector is loaded once for four rows.
-            for (; i + 4 <= rowEnd; i += 4)
+            if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
-                nuint r0 = (nuint)i * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
-                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                for (nuint j = 0; j < 64; j += 16)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
-                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
-                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
-                    a1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r1 + j), x0, a1);
-                    b1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r1 + j + 8), x1, b1);
-                    a2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r2 + j), x0, a2);
-                    b2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r2 + j + 8), x1, b2);
-                    a3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r3 + j), x0, a3);
-                    b3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r3 + j + 8), x1, b3);
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
+                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a20 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a21 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a30 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a31 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector512<float> s;
+                    for (nuint k = 0; k < 64; k += 4)
+                    {
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
+                        a00 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a01 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a01);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
+                        a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 2));
+                        a20 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 0), s, a20);
+                        a21 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 16), s, a21);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 3));
+                        a30 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 0), s, a30);
+                        a31 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 16), s, a31);
+                    }
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10) + (a20 + a30), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11) + (a21 + a31), ref xoutRef, (nuint)p + 16);
                 }
-                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
-                float s1 = global::System.Runtime.Intrinsics.Vector256.Sum(a1 + b1);
-                float s2 = global::System.Runtime.Intrinsics.Vector256.Sum(a2 + b2);
-                float s3 = global::System.Runtime.Intrinsics.Vector256.Sum(a3 + b3);
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 1) = s1;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 2) = s2;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 3) = s3;
             }
-            // Leftover rows, one at a time.
-            for (; i < rowEnd; i++)
+            else
             {
-                nuint r0 = (nuint)i * Cols;
-                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                for (nuint j = 0; j < 64; j += 16)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
-                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
-                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> s;
+                    for (nuint k = 0; k < 64; k += 2)
+                    {
+                        s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 8), s, a01);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a02);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 24), s, a03);
+                        s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 8), s, a11);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
+                    }
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 8);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a02 + a12), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a03 + a13), ref xoutRef, (nuint)p + 24);
                 }
-                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
             }
         }
-
-        /// <summary>xout (128) = W (128 x 64) @ x (64): every row.</summary>
+        /// <summary>xout (128) = W (128 x 64, in panels) @ x (64): every row.</summary>
         internal static void MatVec128x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec128x64(xout, x, w, 0, 128);
 
-        /// <summary>xout[rowStart..rowEnd) = (W (64 x 128) @ x (128))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
-        /// <remarks>The model's weights fit in cache: four rows at a time share each load of x, 8 FMA chains.</remarks>
+        /// <summary>xout[rowStart..rowEnd) = (W (64 x 128) @ x (128))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; four
+        /// columns (two without 512-bit vectors) are in flight in separate chains, summed at the end. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec64x128(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 64, Cols = 128;
             if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec64x128");
+            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Rows)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec64x128", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            int i = rowStart;
-            // Four rows per iteration: each x vector is loaded once for four rows.
-            for (; i + 4 <= rowEnd; i += 4)
+            if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
-                nuint r0 = (nuint)i * Cols, r1 = r0 + Cols, r2 = r1 + Cols, r3 = r2 + Cols;
-                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                global::System.Runtime.Intrinsics.Vector256<float> a3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                for (nuint j = 0; j < 128; j += 16)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
-                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
-                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
-                    a1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r1 + j), x0, a1);
-                    b1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r1 + j + 8), x1, b1);
-                    a2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r2 + j), x0, a2);
-                    b2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r2 + j + 8), x1, b2);
-                    a3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r3 + j), x0, a3);
-                    b3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r3 + j + 8), x1, b3);
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
+                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a20 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a21 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a30 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a31 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector512<float> s;
+                    for (nuint k = 0; k < 128; k += 4)
+                    {
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
+                        a00 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a01 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a01);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
+                        a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 2));
+                        a20 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 0), s, a20);
+                        a21 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 16), s, a21);
+                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 3));
+                        a30 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 0), s, a30);
+                        a31 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 16), s, a31);
+                    }
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10) + (a20 + a30), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11) + (a21 + a31), ref xoutRef, (nuint)p + 16);
                 }
-                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
-                float s1 = global::System.Runtime.Intrinsics.Vector256.Sum(a1 + b1);
-                float s2 = global::System.Runtime.Intrinsics.Vector256.Sum(a2 + b2);
-                float s3 = global::System.Runtime.Intrinsics.Vector256.Sum(a3 + b3);
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 1) = s1;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 2) = s2;
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i + 3) = s3;
             }
-            // Leftover rows, one at a time.
-            for (; i < rowEnd; i++)
+            else
             {
-                nuint r0 = (nuint)i * Cols;
-                global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, b0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                for (nuint j = 0; j < 128; j += 16)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    global::System.Runtime.Intrinsics.Vector256<float> x0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), x1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j + 8);
-                    a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j), x0, a0);
-                    b0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, r0 + j + 8), x1, b0);
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
+                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector256<float> s;
+                    for (nuint k = 0; k < 128; k += 2)
+                    {
+                        s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
+                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 8), s, a01);
+                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a02);
+                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 24), s, a03);
+                        s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
+                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 8), s, a11);
+                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
+                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
+                    }
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 8);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a02 + a12), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a03 + a13), ref xoutRef, (nuint)p + 24);
                 }
-                float s0 = global::System.Runtime.Intrinsics.Vector256.Sum(a0 + b0);
-                global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, i) = s0;
             }
         }
-
-        /// <summary>xout (64) = W (64 x 128) @ x (128): every row.</summary>
+        /// <summary>xout (64) = W (64 x 128, in panels) @ x (128): every row.</summary>
         internal static void MatVec64x128(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec64x128(xout, x, w, 0, 64);
 
         /// <summary>xout[rowStart..rowEnd) = (W (35 x 64) @ x (64))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
@@ -1034,974 +1071,722 @@ partial class NumberTranslator : global::System.IDisposable
         /// <summary>xout (35) = W (35 x 64) @ x (64): every row.</summary>
         internal static void MatVec35x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec35x64(xout, x, w, 0, 35);
 
-        /// <summary>xout (tokens x 192)[:, rowStart..rowEnd) = x (tokens x 64) @ W (192 x 64)ᵀ + bias, for those rows of W; all row-major.</summary>
-        /// <remarks>The tiles of the decoder's prompt kernel: four weight rows by four tokens, rows outside and tokens inside; the bias is added to each finished sum.</remarks>
+        /// <summary>A tile of 32 panel rows by 12 token(s) of <see cref="MatMul192x64(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>, the bias added to each finished sum.</summary>
+        private static void MatMul192x64Tile16x12(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 192, In = 64;
+            global::System.Runtime.Intrinsics.Vector512<float> a0_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a4_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a4_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a5_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a5_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a6_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a6_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a7_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a7_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a8_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a8_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a9_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a9_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector512<float> w0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                global::System.Runtime.Intrinsics.Vector512<float> s;
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a0_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a1_0); a1_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a1_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a2_0); a2_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a2_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a3_0); a3_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a3_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 4 * In));
+                a4_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a4_0); a4_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a4_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 5 * In));
+                a5_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a5_0); a5_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a5_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 6 * In));
+                a6_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a6_0); a6_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a6_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 7 * In));
+                a7_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a7_0); a7_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a7_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 8 * In));
+                a8_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a8_0); a8_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a8_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 9 * In));
+                a9_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a9_0); a9_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a9_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 10 * In));
+                a10_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a10_0); a10_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a10_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 11 * In));
+                a11_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a11_0); a11_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a11_1);
+            }
+            global::System.Runtime.Intrinsics.Vector512<float> b0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b), b1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b, 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a4_0 + b0, ref y, 4 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a4_1 + b1, ref y, 4 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a5_0 + b0, ref y, 5 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a5_1 + b1, ref y, 5 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a6_0 + b0, ref y, 6 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a6_1 + b1, ref y, 6 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a7_0 + b0, ref y, 7 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a7_1 + b1, ref y, 7 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a8_0 + b0, ref y, 8 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a8_1 + b1, ref y, 8 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a9_0 + b0, ref y, 9 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a9_1 + b1, ref y, 9 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a10_0 + b0, ref y, 10 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a10_1 + b1, ref y, 10 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a11_0 + b0, ref y, 11 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a11_1 + b1, ref y, 11 * Out + 16);
+        }
+
+        /// <summary>A tile of 32 panel rows by 4 token(s) of <see cref="MatMul192x64(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>, the bias added to each finished sum.</summary>
+        private static void MatMul192x64Tile16x4(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 192, In = 64;
+            global::System.Runtime.Intrinsics.Vector512<float> a0_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector512<float> w0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                global::System.Runtime.Intrinsics.Vector512<float> s;
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a0_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a1_0); a1_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a1_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a2_0); a2_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a2_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a3_0); a3_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a3_1);
+            }
+            global::System.Runtime.Intrinsics.Vector512<float> b0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b), b1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b, 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 16);
+        }
+
+        /// <summary>A tile of 32 panel rows by 1 token(s) of <see cref="MatMul192x64(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>, the bias added to each finished sum.</summary>
+        private static void MatMul192x64Tile16x1(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 192, In = 64;
+            global::System.Runtime.Intrinsics.Vector512<float> a0_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector512<float> w0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                global::System.Runtime.Intrinsics.Vector512<float> s;
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a0_1);
+            }
+            global::System.Runtime.Intrinsics.Vector512<float> b0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b), b1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b, 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
+        }
+
+        /// <summary>A tile of 16 panel rows by 6 token(s) of <see cref="MatMul192x64(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>, the bias added to each finished sum.</summary>
+        private static void MatMul192x64Tile8x6(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 192, In = 64;
+            global::System.Runtime.Intrinsics.Vector256<float> a0_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a1_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a1_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a2_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a2_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a3_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a3_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a4_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a4_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a5_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a5_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector256<float> w0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                global::System.Runtime.Intrinsics.Vector256<float> s;
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a0_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a1_0); a1_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a1_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a2_0); a2_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a2_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a3_0); a3_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a3_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 4 * In));
+                a4_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a4_0); a4_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a4_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 5 * In));
+                a5_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a5_0); a5_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a5_1);
+            }
+            global::System.Runtime.Intrinsics.Vector256<float> b0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref b), b1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref b, 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a4_0 + b0, ref y, 4 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a4_1 + b1, ref y, 4 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a5_0 + b0, ref y, 5 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a5_1 + b1, ref y, 5 * Out + 8);
+        }
+
+        /// <summary>A tile of 16 panel rows by 1 token(s) of <see cref="MatMul192x64(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>, the bias added to each finished sum.</summary>
+        private static void MatMul192x64Tile8x1(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 192, In = 64;
+            global::System.Runtime.Intrinsics.Vector256<float> a0_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector256<float> w0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                global::System.Runtime.Intrinsics.Vector256<float> s;
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a0_1);
+            }
+            global::System.Runtime.Intrinsics.Vector256<float> b0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref b), b1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref b, 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 8);
+        }
+
+        /// <summary>xout (tokens x 192)[:, rowStart..rowEnd) = x (tokens x 64) @ W (192 x 64)ᵀ + bias, for those rows of W; W in panels of 32 rows, x and xout row-major.</summary>
+        /// <remarks>Panels outside, tokens inside: a panel is reused from cache by every tile of tokens. Tiles of 32 rows by 12 tokens
+        /// with 512-bit vectors, 16 rows by 6 tokens without. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatMul192x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, global::System.ReadOnlySpan<float> bias, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 192, In = 64;
-            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || bias.Length < Out || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul192x64");
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out || bias.Length < Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul192x64");
+            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Out)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul192x64", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
             ref float biasRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(bias);
-            // Weight rows outside, tokens inside: the rows being used stay in L1 while every token of the block passes over them.
-            int r = rowStart;
-            for (; r + 4 <= rowEnd; r += 4)
+            if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a21 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a22 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a23 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a31 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a32 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a33 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 64; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
-                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
-                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
-                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
-                        a21 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv1, a21);
-                        a31 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv1, a31);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
-                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
-                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
-                        a22 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv2, a22);
-                        a32 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv2, a32);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
-                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
-                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
-                        a23 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv3, a23);
-                        a33 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv3, a33);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
-                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
-                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
-                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
-                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
-                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
-                    float s21 = global::System.Runtime.Intrinsics.Vector256.Sum(a21);
-                    float s22 = global::System.Runtime.Intrinsics.Vector256.Sum(a22);
-                    float s23 = global::System.Runtime.Intrinsics.Vector256.Sum(a23);
-                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
-                    float s31 = global::System.Runtime.Intrinsics.Vector256.Sum(a31);
-                    float s32 = global::System.Runtime.Intrinsics.Vector256.Sum(a32);
-                    float s33 = global::System.Runtime.Intrinsics.Vector256.Sum(a33);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 2) = s21 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 2) = s22 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 2) = s23 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 3) = s31 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 3) = s32 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 3) = s33 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
-                }
-                for (; t < tokens; t++)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 64; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
-                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
-                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * In);
+                    int t = 0;
+                    for (; t + 12 <= tokens; t += 12)
+                        MatMul192x64Tile16x12(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, p + 0));
+                    for (; t + 4 <= tokens; t += 4)
+                        MatMul192x64Tile16x4(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, p + 0));
+                    for (; t < tokens; t++)
+                        MatMul192x64Tile16x1(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, p + 0));
                 }
             }
-            for (; r + 2 <= rowEnd; r += 2)
+            else
             {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 64; j += 8)
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * In);
+                    for (int half = 0; half < 32; half += 16)
                     {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
-                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
-                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
-                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
-                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
-                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
-                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
+                        int t = 0;
+                        for (; t + 6 <= tokens; t += 6)
+                            MatMul192x64Tile8x6(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, p + half));
+                        for (; t < tokens; t++)
+                            MatMul192x64Tile8x1(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, p + half));
                     }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
-                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
-                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
-                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
-                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                }
-                for (; t < tokens; t++)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 64; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                }
-            }
-            for (; r < rowEnd; r++)
-            {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4)
-                {
-                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                    nuint w0 = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 64; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
-                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
-                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
-                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
-                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
-                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                }
-                for (; t < tokens; t++)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 64; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
                 }
             }
         }
 
-        /// <summary>xout (tokens x 64)[:, rowStart..rowEnd) = x (tokens x 64) @ W (64 x 64)ᵀ + bias, for those rows of W; all row-major.</summary>
-        /// <remarks>The tiles of the decoder's prompt kernel: four weight rows by four tokens, rows outside and tokens inside; the bias is added to each finished sum.</remarks>
+        /// <summary>A tile of 32 panel rows by 12 token(s) of <see cref="MatMul64x64(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>, the bias added to each finished sum.</summary>
+        private static void MatMul64x64Tile16x12(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 64, In = 64;
+            global::System.Runtime.Intrinsics.Vector512<float> a0_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a4_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a4_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a5_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a5_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a6_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a6_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a7_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a7_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a8_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a8_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a9_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a9_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector512<float> w0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                global::System.Runtime.Intrinsics.Vector512<float> s;
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a0_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a1_0); a1_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a1_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a2_0); a2_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a2_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a3_0); a3_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a3_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 4 * In));
+                a4_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a4_0); a4_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a4_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 5 * In));
+                a5_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a5_0); a5_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a5_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 6 * In));
+                a6_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a6_0); a6_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a6_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 7 * In));
+                a7_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a7_0); a7_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a7_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 8 * In));
+                a8_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a8_0); a8_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a8_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 9 * In));
+                a9_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a9_0); a9_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a9_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 10 * In));
+                a10_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a10_0); a10_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a10_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 11 * In));
+                a11_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a11_0); a11_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a11_1);
+            }
+            global::System.Runtime.Intrinsics.Vector512<float> b0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b), b1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b, 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a4_0 + b0, ref y, 4 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a4_1 + b1, ref y, 4 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a5_0 + b0, ref y, 5 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a5_1 + b1, ref y, 5 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a6_0 + b0, ref y, 6 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a6_1 + b1, ref y, 6 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a7_0 + b0, ref y, 7 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a7_1 + b1, ref y, 7 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a8_0 + b0, ref y, 8 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a8_1 + b1, ref y, 8 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a9_0 + b0, ref y, 9 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a9_1 + b1, ref y, 9 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a10_0 + b0, ref y, 10 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a10_1 + b1, ref y, 10 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a11_0 + b0, ref y, 11 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a11_1 + b1, ref y, 11 * Out + 16);
+        }
+
+        /// <summary>A tile of 32 panel rows by 4 token(s) of <see cref="MatMul64x64(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>, the bias added to each finished sum.</summary>
+        private static void MatMul64x64Tile16x4(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 64, In = 64;
+            global::System.Runtime.Intrinsics.Vector512<float> a0_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector512<float> w0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                global::System.Runtime.Intrinsics.Vector512<float> s;
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a0_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a1_0); a1_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a1_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a2_0); a2_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a2_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a3_0); a3_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a3_1);
+            }
+            global::System.Runtime.Intrinsics.Vector512<float> b0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b), b1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b, 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 16);
+        }
+
+        /// <summary>A tile of 32 panel rows by 1 token(s) of <see cref="MatMul64x64(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>, the bias added to each finished sum.</summary>
+        private static void MatMul64x64Tile16x1(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 64, In = 64;
+            global::System.Runtime.Intrinsics.Vector512<float> a0_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector512<float> w0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                global::System.Runtime.Intrinsics.Vector512<float> s;
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a0_1);
+            }
+            global::System.Runtime.Intrinsics.Vector512<float> b0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b), b1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b, 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
+        }
+
+        /// <summary>A tile of 16 panel rows by 6 token(s) of <see cref="MatMul64x64(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>, the bias added to each finished sum.</summary>
+        private static void MatMul64x64Tile8x6(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 64, In = 64;
+            global::System.Runtime.Intrinsics.Vector256<float> a0_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a1_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a1_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a2_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a2_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a3_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a3_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a4_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a4_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a5_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a5_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector256<float> w0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                global::System.Runtime.Intrinsics.Vector256<float> s;
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a0_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a1_0); a1_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a1_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a2_0); a2_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a2_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a3_0); a3_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a3_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 4 * In));
+                a4_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a4_0); a4_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a4_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 5 * In));
+                a5_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a5_0); a5_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a5_1);
+            }
+            global::System.Runtime.Intrinsics.Vector256<float> b0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref b), b1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref b, 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a4_0 + b0, ref y, 4 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a4_1 + b1, ref y, 4 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a5_0 + b0, ref y, 5 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a5_1 + b1, ref y, 5 * Out + 8);
+        }
+
+        /// <summary>A tile of 16 panel rows by 1 token(s) of <see cref="MatMul64x64(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>, the bias added to each finished sum.</summary>
+        private static void MatMul64x64Tile8x1(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 64, In = 64;
+            global::System.Runtime.Intrinsics.Vector256<float> a0_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector256<float> w0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                global::System.Runtime.Intrinsics.Vector256<float> s;
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a0_1);
+            }
+            global::System.Runtime.Intrinsics.Vector256<float> b0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref b), b1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref b, 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 8);
+        }
+
+        /// <summary>xout (tokens x 64)[:, rowStart..rowEnd) = x (tokens x 64) @ W (64 x 64)ᵀ + bias, for those rows of W; W in panels of 32 rows, x and xout row-major.</summary>
+        /// <remarks>Panels outside, tokens inside: a panel is reused from cache by every tile of tokens. Tiles of 32 rows by 12 tokens
+        /// with 512-bit vectors, 16 rows by 6 tokens without. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatMul64x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, global::System.ReadOnlySpan<float> bias, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 64, In = 64;
-            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || bias.Length < Out || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul64x64");
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out || bias.Length < Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul64x64");
+            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Out)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul64x64", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
             ref float biasRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(bias);
-            // Weight rows outside, tokens inside: the rows being used stay in L1 while every token of the block passes over them.
-            int r = rowStart;
-            for (; r + 4 <= rowEnd; r += 4)
+            if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a21 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a22 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a23 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a31 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a32 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a33 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 64; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
-                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
-                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
-                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
-                        a21 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv1, a21);
-                        a31 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv1, a31);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
-                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
-                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
-                        a22 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv2, a22);
-                        a32 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv2, a32);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
-                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
-                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
-                        a23 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv3, a23);
-                        a33 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv3, a33);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
-                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
-                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
-                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
-                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
-                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
-                    float s21 = global::System.Runtime.Intrinsics.Vector256.Sum(a21);
-                    float s22 = global::System.Runtime.Intrinsics.Vector256.Sum(a22);
-                    float s23 = global::System.Runtime.Intrinsics.Vector256.Sum(a23);
-                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
-                    float s31 = global::System.Runtime.Intrinsics.Vector256.Sum(a31);
-                    float s32 = global::System.Runtime.Intrinsics.Vector256.Sum(a32);
-                    float s33 = global::System.Runtime.Intrinsics.Vector256.Sum(a33);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 2) = s21 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 2) = s22 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 2) = s23 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 3) = s31 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 3) = s32 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 3) = s33 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
-                }
-                for (; t < tokens; t++)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 64; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
-                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
-                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * In);
+                    int t = 0;
+                    for (; t + 12 <= tokens; t += 12)
+                        MatMul64x64Tile16x12(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, p + 0));
+                    for (; t + 4 <= tokens; t += 4)
+                        MatMul64x64Tile16x4(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, p + 0));
+                    for (; t < tokens; t++)
+                        MatMul64x64Tile16x1(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, p + 0));
                 }
             }
-            for (; r + 2 <= rowEnd; r += 2)
+            else
             {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 64; j += 8)
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * In);
+                    for (int half = 0; half < 32; half += 16)
                     {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
-                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
-                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
-                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
-                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
-                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
-                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
+                        int t = 0;
+                        for (; t + 6 <= tokens; t += 6)
+                            MatMul64x64Tile8x6(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, p + half));
+                        for (; t < tokens; t++)
+                            MatMul64x64Tile8x1(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, p + half));
                     }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
-                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
-                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
-                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
-                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                }
-                for (; t < tokens; t++)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 64; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                }
-            }
-            for (; r < rowEnd; r++)
-            {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4)
-                {
-                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                    nuint w0 = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 64; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
-                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
-                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
-                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
-                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
-                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                }
-                for (; t < tokens; t++)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 64; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
                 }
             }
         }
 
-        /// <summary>xout (tokens x 128)[:, rowStart..rowEnd) = x (tokens x 64) @ W (128 x 64)ᵀ + bias, for those rows of W; all row-major.</summary>
-        /// <remarks>The tiles of the decoder's prompt kernel: four weight rows by four tokens, rows outside and tokens inside; the bias is added to each finished sum.</remarks>
+        /// <summary>A tile of 32 panel rows by 12 token(s) of <see cref="MatMul128x64(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>, the bias added to each finished sum.</summary>
+        private static void MatMul128x64Tile16x12(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 128, In = 64;
+            global::System.Runtime.Intrinsics.Vector512<float> a0_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a4_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a4_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a5_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a5_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a6_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a6_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a7_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a7_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a8_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a8_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a9_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a9_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector512<float> w0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                global::System.Runtime.Intrinsics.Vector512<float> s;
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a0_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a1_0); a1_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a1_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a2_0); a2_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a2_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a3_0); a3_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a3_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 4 * In));
+                a4_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a4_0); a4_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a4_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 5 * In));
+                a5_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a5_0); a5_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a5_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 6 * In));
+                a6_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a6_0); a6_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a6_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 7 * In));
+                a7_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a7_0); a7_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a7_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 8 * In));
+                a8_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a8_0); a8_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a8_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 9 * In));
+                a9_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a9_0); a9_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a9_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 10 * In));
+                a10_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a10_0); a10_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a10_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 11 * In));
+                a11_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a11_0); a11_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a11_1);
+            }
+            global::System.Runtime.Intrinsics.Vector512<float> b0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b), b1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b, 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a4_0 + b0, ref y, 4 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a4_1 + b1, ref y, 4 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a5_0 + b0, ref y, 5 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a5_1 + b1, ref y, 5 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a6_0 + b0, ref y, 6 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a6_1 + b1, ref y, 6 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a7_0 + b0, ref y, 7 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a7_1 + b1, ref y, 7 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a8_0 + b0, ref y, 8 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a8_1 + b1, ref y, 8 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a9_0 + b0, ref y, 9 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a9_1 + b1, ref y, 9 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a10_0 + b0, ref y, 10 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a10_1 + b1, ref y, 10 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a11_0 + b0, ref y, 11 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a11_1 + b1, ref y, 11 * Out + 16);
+        }
+
+        /// <summary>A tile of 32 panel rows by 4 token(s) of <see cref="MatMul128x64(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>, the bias added to each finished sum.</summary>
+        private static void MatMul128x64Tile16x4(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 128, In = 64;
+            global::System.Runtime.Intrinsics.Vector512<float> a0_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector512<float> w0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                global::System.Runtime.Intrinsics.Vector512<float> s;
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a0_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a1_0); a1_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a1_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a2_0); a2_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a2_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a3_0); a3_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a3_1);
+            }
+            global::System.Runtime.Intrinsics.Vector512<float> b0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b), b1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b, 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 16);
+        }
+
+        /// <summary>A tile of 32 panel rows by 1 token(s) of <see cref="MatMul128x64(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>, the bias added to each finished sum.</summary>
+        private static void MatMul128x64Tile16x1(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 128, In = 64;
+            global::System.Runtime.Intrinsics.Vector512<float> a0_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector512<float> w0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                global::System.Runtime.Intrinsics.Vector512<float> s;
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a0_1);
+            }
+            global::System.Runtime.Intrinsics.Vector512<float> b0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b), b1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b, 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
+        }
+
+        /// <summary>A tile of 16 panel rows by 6 token(s) of <see cref="MatMul128x64(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>, the bias added to each finished sum.</summary>
+        private static void MatMul128x64Tile8x6(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 128, In = 64;
+            global::System.Runtime.Intrinsics.Vector256<float> a0_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a1_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a1_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a2_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a2_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a3_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a3_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a4_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a4_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a5_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a5_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector256<float> w0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                global::System.Runtime.Intrinsics.Vector256<float> s;
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a0_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a1_0); a1_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a1_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a2_0); a2_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a2_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a3_0); a3_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a3_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 4 * In));
+                a4_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a4_0); a4_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a4_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 5 * In));
+                a5_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a5_0); a5_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a5_1);
+            }
+            global::System.Runtime.Intrinsics.Vector256<float> b0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref b), b1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref b, 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a4_0 + b0, ref y, 4 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a4_1 + b1, ref y, 4 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a5_0 + b0, ref y, 5 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a5_1 + b1, ref y, 5 * Out + 8);
+        }
+
+        /// <summary>A tile of 16 panel rows by 1 token(s) of <see cref="MatMul128x64(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>, the bias added to each finished sum.</summary>
+        private static void MatMul128x64Tile8x1(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 128, In = 64;
+            global::System.Runtime.Intrinsics.Vector256<float> a0_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector256<float> w0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                global::System.Runtime.Intrinsics.Vector256<float> s;
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a0_1);
+            }
+            global::System.Runtime.Intrinsics.Vector256<float> b0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref b), b1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref b, 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 8);
+        }
+
+        /// <summary>xout (tokens x 128)[:, rowStart..rowEnd) = x (tokens x 64) @ W (128 x 64)ᵀ + bias, for those rows of W; W in panels of 32 rows, x and xout row-major.</summary>
+        /// <remarks>Panels outside, tokens inside: a panel is reused from cache by every tile of tokens. Tiles of 32 rows by 12 tokens
+        /// with 512-bit vectors, 16 rows by 6 tokens without. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatMul128x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, global::System.ReadOnlySpan<float> bias, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 128, In = 64;
-            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || bias.Length < Out || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul128x64");
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out || bias.Length < Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul128x64");
+            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Out)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul128x64", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
             ref float biasRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(bias);
-            // Weight rows outside, tokens inside: the rows being used stay in L1 while every token of the block passes over them.
-            int r = rowStart;
-            for (; r + 4 <= rowEnd; r += 4)
+            if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a21 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a22 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a23 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a31 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a32 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a33 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 64; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
-                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
-                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
-                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
-                        a21 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv1, a21);
-                        a31 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv1, a31);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
-                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
-                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
-                        a22 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv2, a22);
-                        a32 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv2, a32);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
-                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
-                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
-                        a23 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv3, a23);
-                        a33 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv3, a33);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
-                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
-                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
-                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
-                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
-                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
-                    float s21 = global::System.Runtime.Intrinsics.Vector256.Sum(a21);
-                    float s22 = global::System.Runtime.Intrinsics.Vector256.Sum(a22);
-                    float s23 = global::System.Runtime.Intrinsics.Vector256.Sum(a23);
-                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
-                    float s31 = global::System.Runtime.Intrinsics.Vector256.Sum(a31);
-                    float s32 = global::System.Runtime.Intrinsics.Vector256.Sum(a32);
-                    float s33 = global::System.Runtime.Intrinsics.Vector256.Sum(a33);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 2) = s21 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 2) = s22 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 2) = s23 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 3) = s31 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 3) = s32 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 3) = s33 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
-                }
-                for (; t < tokens; t++)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 64; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
-                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
-                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * In);
+                    int t = 0;
+                    for (; t + 12 <= tokens; t += 12)
+                        MatMul128x64Tile16x12(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, p + 0));
+                    for (; t + 4 <= tokens; t += 4)
+                        MatMul128x64Tile16x4(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, p + 0));
+                    for (; t < tokens; t++)
+                        MatMul128x64Tile16x1(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, p + 0));
                 }
             }
-            for (; r + 2 <= rowEnd; r += 2)
+            else
             {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 64; j += 8)
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * In);
+                    for (int half = 0; half < 32; half += 16)
                     {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
-                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
-                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
-                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
-                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
-                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
-                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
+                        int t = 0;
+                        for (; t + 6 <= tokens; t += 6)
+                            MatMul128x64Tile8x6(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, p + half));
+                        for (; t < tokens; t++)
+                            MatMul128x64Tile8x1(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, p + half));
                     }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
-                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
-                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
-                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
-                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                }
-                for (; t < tokens; t++)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 64; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                }
-            }
-            for (; r < rowEnd; r++)
-            {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4)
-                {
-                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                    nuint w0 = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 64; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
-                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
-                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
-                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
-                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
-                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                }
-                for (; t < tokens; t++)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 64; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
                 }
             }
         }
 
-        /// <summary>xout (tokens x 64)[:, rowStart..rowEnd) = x (tokens x 128) @ W (64 x 128)ᵀ + bias, for those rows of W; all row-major.</summary>
-        /// <remarks>The tiles of the decoder's prompt kernel: four weight rows by four tokens, rows outside and tokens inside; the bias is added to each finished sum.</remarks>
+        /// <summary>A tile of 32 panel rows by 12 token(s) of <see cref="MatMul64x128(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>, the bias added to each finished sum.</summary>
+        private static void MatMul64x128Tile16x12(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 64, In = 128;
+            global::System.Runtime.Intrinsics.Vector512<float> a0_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a4_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a4_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a5_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a5_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a6_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a6_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a7_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a7_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a8_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a8_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a9_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a9_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector512<float> w0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                global::System.Runtime.Intrinsics.Vector512<float> s;
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a0_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a1_0); a1_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a1_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a2_0); a2_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a2_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a3_0); a3_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a3_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 4 * In));
+                a4_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a4_0); a4_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a4_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 5 * In));
+                a5_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a5_0); a5_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a5_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 6 * In));
+                a6_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a6_0); a6_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a6_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 7 * In));
+                a7_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a7_0); a7_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a7_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 8 * In));
+                a8_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a8_0); a8_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a8_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 9 * In));
+                a9_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a9_0); a9_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a9_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 10 * In));
+                a10_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a10_0); a10_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a10_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 11 * In));
+                a11_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a11_0); a11_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a11_1);
+            }
+            global::System.Runtime.Intrinsics.Vector512<float> b0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b), b1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b, 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a4_0 + b0, ref y, 4 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a4_1 + b1, ref y, 4 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a5_0 + b0, ref y, 5 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a5_1 + b1, ref y, 5 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a6_0 + b0, ref y, 6 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a6_1 + b1, ref y, 6 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a7_0 + b0, ref y, 7 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a7_1 + b1, ref y, 7 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a8_0 + b0, ref y, 8 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a8_1 + b1, ref y, 8 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a9_0 + b0, ref y, 9 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a9_1 + b1, ref y, 9 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a10_0 + b0, ref y, 10 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a10_1 + b1, ref y, 10 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a11_0 + b0, ref y, 11 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a11_1 + b1, ref y, 11 * Out + 16);
+        }
+
+        /// <summary>A tile of 32 panel rows by 4 token(s) of <see cref="MatMul64x128(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>, the bias added to each finished sum.</summary>
+        private static void MatMul64x128Tile16x4(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 64, In = 128;
+            global::System.Runtime.Intrinsics.Vector512<float> a0_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a1_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a2_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a3_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector512<float> w0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                global::System.Runtime.Intrinsics.Vector512<float> s;
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a0_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a1_0); a1_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a1_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a2_0); a2_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a2_1);
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a3_0); a3_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a3_1);
+            }
+            global::System.Runtime.Intrinsics.Vector512<float> b0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b), b1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b, 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 16);
+        }
+
+        /// <summary>A tile of 32 panel rows by 1 token(s) of <see cref="MatMul64x128(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>, the bias added to each finished sum.</summary>
+        private static void MatMul64x128Tile16x1(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 64, In = 128;
+            global::System.Runtime.Intrinsics.Vector512<float> a0_0 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector512<float> w0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                global::System.Runtime.Intrinsics.Vector512<float> s;
+                s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(w1, s, a0_1);
+            }
+            global::System.Runtime.Intrinsics.Vector512<float> b0 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b), b1 = global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b, 16);
+            global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
+        }
+
+        /// <summary>A tile of 16 panel rows by 6 token(s) of <see cref="MatMul64x128(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>, the bias added to each finished sum.</summary>
+        private static void MatMul64x128Tile8x6(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 64, In = 128;
+            global::System.Runtime.Intrinsics.Vector256<float> a0_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a1_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a1_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a2_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a2_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a3_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a3_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a4_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a4_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a5_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a5_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector256<float> w0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                global::System.Runtime.Intrinsics.Vector256<float> s;
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a0_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a1_0); a1_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a1_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a2_0); a2_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a2_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a3_0); a3_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a3_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 4 * In));
+                a4_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a4_0); a4_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a4_1);
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k + 5 * In));
+                a5_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a5_0); a5_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a5_1);
+            }
+            global::System.Runtime.Intrinsics.Vector256<float> b0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref b), b1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref b, 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a4_0 + b0, ref y, 4 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a4_1 + b1, ref y, 4 * Out + 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a5_0 + b0, ref y, 5 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a5_1 + b1, ref y, 5 * Out + 8);
+        }
+
+        /// <summary>A tile of 16 panel rows by 1 token(s) of <see cref="MatMul64x128(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>, the bias added to each finished sum.</summary>
+        private static void MatMul64x128Tile8x1(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 64, In = 128;
+            global::System.Runtime.Intrinsics.Vector256<float> a0_0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a0_1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                global::System.Runtime.Intrinsics.Vector256<float> w0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32), w1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                global::System.Runtime.Intrinsics.Vector256<float> s;
+                s = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref x, k));
+                a0_0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(w1, s, a0_1);
+            }
+            global::System.Runtime.Intrinsics.Vector256<float> b0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref b), b1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref b, 8);
+            global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 8);
+        }
+
+        /// <summary>xout (tokens x 64)[:, rowStart..rowEnd) = x (tokens x 128) @ W (64 x 128)ᵀ + bias, for those rows of W; W in panels of 32 rows, x and xout row-major.</summary>
+        /// <remarks>Panels outside, tokens inside: a panel is reused from cache by every tile of tokens. Tiles of 32 rows by 12 tokens
+        /// with 512-bit vectors, 16 rows by 6 tokens without. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatMul64x128(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, global::System.ReadOnlySpan<float> bias, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 64, In = 128;
-            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || bias.Length < Out || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul64x128");
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out || bias.Length < Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul64x128");
+            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Out)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul64x128", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
             ref float biasRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(bias);
-            // Weight rows outside, tokens inside: the rows being used stay in L1 while every token of the block passes over them.
-            int r = rowStart;
-            for (; r + 4 <= rowEnd; r += 4)
+            if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a21 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a22 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a23 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a31 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a32 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a33 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 128; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
-                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
-                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
-                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
-                        a21 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv1, a21);
-                        a31 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv1, a31);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
-                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
-                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
-                        a22 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv2, a22);
-                        a32 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv2, a32);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
-                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
-                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
-                        a23 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv3, a23);
-                        a33 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv3, a33);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
-                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
-                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
-                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
-                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
-                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
-                    float s21 = global::System.Runtime.Intrinsics.Vector256.Sum(a21);
-                    float s22 = global::System.Runtime.Intrinsics.Vector256.Sum(a22);
-                    float s23 = global::System.Runtime.Intrinsics.Vector256.Sum(a23);
-                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
-                    float s31 = global::System.Runtime.Intrinsics.Vector256.Sum(a31);
-                    float s32 = global::System.Runtime.Intrinsics.Vector256.Sum(a32);
-                    float s33 = global::System.Runtime.Intrinsics.Vector256.Sum(a33);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 2) = s21 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 2) = s22 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 2) = s23 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 3) = s31 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 3) = s32 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 3) = s33 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
-                }
-                for (; t < tokens; t++)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In, w2 = w1 + In, w3 = w2 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a20 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a30 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 128; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w2 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w3 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                        a20 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv2, xv0, a20);
-                        a30 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv3, xv0, a30);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    float s20 = global::System.Runtime.Intrinsics.Vector256.Sum(a20);
-                    float s30 = global::System.Runtime.Intrinsics.Vector256.Sum(a30);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 2);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 3);
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * In);
+                    int t = 0;
+                    for (; t + 12 <= tokens; t += 12)
+                        MatMul64x128Tile16x12(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, p + 0));
+                    for (; t + 4 <= tokens; t += 4)
+                        MatMul64x128Tile16x4(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, p + 0));
+                    for (; t < tokens; t++)
+                        MatMul64x128Tile16x1(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + 0), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, p + 0));
                 }
             }
-            for (; r + 2 <= rowEnd; r += 2)
+            else
             {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4)
+                for (int p = rowStart; p < rowEnd; p += 32)
                 {
-                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a11 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a12 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a13 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 128; j += 8)
+                    ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * In);
+                    for (int half = 0; half < 32; half += 16)
                     {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
-                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
-                        a11 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv1, a11);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
-                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
-                        a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv2, a12);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
-                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
-                        a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv3, a13);
+                        int t = 0;
+                        for (; t + 6 <= tokens; t += 6)
+                            MatMul64x128Tile8x6(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, p + half));
+                        for (; t < tokens; t++)
+                            MatMul64x128Tile8x1(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref panel, half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, (nint)t * In), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (nint)t * Out + p + half), ref global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, p + half));
                     }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
-                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
-                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    float s11 = global::System.Runtime.Intrinsics.Vector256.Sum(a11);
-                    float s12 = global::System.Runtime.Intrinsics.Vector256.Sum(a12);
-                    float s13 = global::System.Runtime.Intrinsics.Vector256.Sum(a13);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                }
-                for (; t < tokens; t++)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In, w1 = w0 + In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a10 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 128; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> wv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w1 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        a10 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv1, xv0, a10);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s10 = global::System.Runtime.Intrinsics.Vector256.Sum(a10);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 1);
-                }
-            }
-            for (; r < rowEnd; r++)
-            {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4)
-                {
-                    nuint x0 = (nuint)t * In, x1 = x0 + In, x2 = x1 + In, x3 = x2 + In;
-                    nuint w0 = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a01 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a02 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    global::System.Runtime.Intrinsics.Vector256<float> a03 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 128; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x1 + j);
-                        a01 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv1, a01);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x2 + j);
-                        a02 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv2, a02);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x3 + j);
-                        a03 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv3, a03);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    float s01 = global::System.Runtime.Intrinsics.Vector256.Sum(a01);
-                    float s02 = global::System.Runtime.Intrinsics.Vector256.Sum(a02);
-                    float s03 = global::System.Runtime.Intrinsics.Vector256.Sum(a03);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
-                }
-                for (; t < tokens; t++)
-                {
-                    nuint x0 = (nuint)t * In;
-                    nuint w0 = (nuint)r * In;
-                    global::System.Runtime.Intrinsics.Vector256<float> a00 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                    for (nuint j = 0; j < 128; j += 8)
-                    {
-                        global::System.Runtime.Intrinsics.Vector256<float> wv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref wRef, w0 + j);
-                        global::System.Runtime.Intrinsics.Vector256<float> xv0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, x0 + j);
-                        a00 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(wv0, xv0, a00);
-                    }
-                    float s00 = global::System.Runtime.Intrinsics.Vector256.Sum(a00);
-                    global::System.Runtime.CompilerServices.Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + global::System.Runtime.CompilerServices.Unsafe.Add(ref biasRef, r + 0);
                 }
             }
         }

@@ -191,32 +191,23 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         public static Weights Read(global::SourceGenTransformer.ITensorSource file)
         {
             var w = new Weights();
-            // Matrices in panels are read row-major into this buffer, then rearranged (WeightPacking.ToPanels).
-            float[] scratch = new float[9216000];
+            float[] scratch = global::System.Array.Empty<float>(); // matrices in panels are read through it (WeightPacking.ReadPanelsInto)
             file.ReadInto("model.embed_tokens.weight", new long[] { VocabSize, ModelDim }, w.TokenEmbedding);
             for (int l = 0; l < Layers; l++)
             {
                 string p = "model.layers." + l.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + ".";
                 file.ReadInto(p + "input_layernorm.weight", new long[] { ModelDim }, new global::System.Span<float>(w.AttentionNorm, l * ModelDim, ModelDim));
-                file.ReadInto(p + "self_attn.q_proj.weight", new long[] { ModelDim, ModelDim }, new global::System.Span<float>(scratch, 0, ModelDim * ModelDim));
-                global::SourceGenTransformer.WeightPacking.ToPanels(new global::System.ReadOnlySpan<float>(scratch, 0, ModelDim * ModelDim), ModelDim, ModelDim, new global::System.Span<float>(w.Wq, l * ModelDim * ModelDim, ModelDim * ModelDim));
-                file.ReadInto(p + "self_attn.k_proj.weight", new long[] { KvDim, ModelDim }, new global::System.Span<float>(scratch, 0, KvDim * ModelDim));
-                global::SourceGenTransformer.WeightPacking.ToPanels(new global::System.ReadOnlySpan<float>(scratch, 0, KvDim * ModelDim), KvDim, ModelDim, new global::System.Span<float>(w.Wk, l * KvDim * ModelDim, KvDim * ModelDim));
-                file.ReadInto(p + "self_attn.v_proj.weight", new long[] { KvDim, ModelDim }, new global::System.Span<float>(scratch, 0, KvDim * ModelDim));
-                global::SourceGenTransformer.WeightPacking.ToPanels(new global::System.ReadOnlySpan<float>(scratch, 0, KvDim * ModelDim), KvDim, ModelDim, new global::System.Span<float>(w.Wv, l * KvDim * ModelDim, KvDim * ModelDim));
-                file.ReadInto(p + "self_attn.o_proj.weight", new long[] { ModelDim, ModelDim }, new global::System.Span<float>(scratch, 0, ModelDim * ModelDim));
-                global::SourceGenTransformer.WeightPacking.ToPanels(new global::System.ReadOnlySpan<float>(scratch, 0, ModelDim * ModelDim), ModelDim, ModelDim, new global::System.Span<float>(w.Wo, l * ModelDim * ModelDim, ModelDim * ModelDim));
+                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "self_attn.q_proj.weight", ModelDim, ModelDim, new global::System.Span<float>(w.Wq, l * ModelDim * ModelDim, ModelDim * ModelDim), ref scratch);
+                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "self_attn.k_proj.weight", KvDim, ModelDim, new global::System.Span<float>(w.Wk, l * KvDim * ModelDim, KvDim * ModelDim), ref scratch);
+                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "self_attn.v_proj.weight", KvDim, ModelDim, new global::System.Span<float>(w.Wv, l * KvDim * ModelDim, KvDim * ModelDim), ref scratch);
+                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "self_attn.o_proj.weight", ModelDim, ModelDim, new global::System.Span<float>(w.Wo, l * ModelDim * ModelDim, ModelDim * ModelDim), ref scratch);
                 file.ReadInto(p + "post_attention_layernorm.weight", new long[] { ModelDim }, new global::System.Span<float>(w.FfnNorm, l * ModelDim, ModelDim));
-                file.ReadInto(p + "mlp.gate_proj.weight", new long[] { FeedForwardDim, ModelDim }, new global::System.Span<float>(scratch, 0, FeedForwardDim * ModelDim));
-                global::SourceGenTransformer.WeightPacking.ToPanels(new global::System.ReadOnlySpan<float>(scratch, 0, FeedForwardDim * ModelDim), FeedForwardDim, ModelDim, new global::System.Span<float>(w.WGate, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
-                file.ReadInto(p + "mlp.up_proj.weight", new long[] { FeedForwardDim, ModelDim }, new global::System.Span<float>(scratch, 0, FeedForwardDim * ModelDim));
-                global::SourceGenTransformer.WeightPacking.ToPanels(new global::System.ReadOnlySpan<float>(scratch, 0, FeedForwardDim * ModelDim), FeedForwardDim, ModelDim, new global::System.Span<float>(w.WUp, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
-                file.ReadInto(p + "mlp.down_proj.weight", new long[] { ModelDim, FeedForwardDim }, new global::System.Span<float>(scratch, 0, ModelDim * FeedForwardDim));
-                global::SourceGenTransformer.WeightPacking.ToPanels(new global::System.ReadOnlySpan<float>(scratch, 0, ModelDim * FeedForwardDim), ModelDim, FeedForwardDim, new global::System.Span<float>(w.WDown, l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim));
+                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "mlp.gate_proj.weight", FeedForwardDim, ModelDim, new global::System.Span<float>(w.WGate, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim), ref scratch);
+                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "mlp.up_proj.weight", FeedForwardDim, ModelDim, new global::System.Span<float>(w.WUp, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim), ref scratch);
+                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "mlp.down_proj.weight", ModelDim, FeedForwardDim, new global::System.Span<float>(w.WDown, l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim), ref scratch);
             }
             file.ReadInto("model.norm.weight", new long[] { ModelDim }, w.FinalNorm);
-            file.ReadInto("lm_head.weight", new long[] { VocabSize, ModelDim }, new global::System.Span<float>(scratch, 0, VocabSize * ModelDim));
-            global::SourceGenTransformer.WeightPacking.ToPanels(new global::System.ReadOnlySpan<float>(scratch, 0, VocabSize * ModelDim), VocabSize, ModelDim, new global::System.Span<float>(w.Classifier, 0, VocabSize * ModelDim));
+            global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, "lm_head.weight", VocabSize, ModelDim, new global::System.Span<float>(w.Classifier, 0, VocabSize * ModelDim), ref scratch);
             return w;
         }
     }
