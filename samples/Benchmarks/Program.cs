@@ -327,6 +327,14 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c, 
         int[] source = Enumerable.Range(0, PromptTokens).Select(i => 4 + (i * 7919) % 30000).ToArray();
         source[0] = TransformerBase.BosToken;
         source[^1] = TransformerBase.EosToken;
+        if (Environment.GetEnvironmentVariable("STG_PROFILE") is string mode)
+        {
+            var sw = Stopwatch.StartNew(); int k = 0;
+            var mem = all.Encode(source);
+            while (sw.Elapsed.TotalSeconds < 10) { if (mode == "encode") all.Encode(source); else Translate(all.CreateSession(mem), out _); k++; }
+            Console.Error.WriteLine($"{mode}: {k / sw.Elapsed.TotalSeconds:F1}/s");
+            Environment.Exit(0);
+        }
 
         // Parallel and single-threaded encoders must agree bit for bit.
         TransformerBase.Session check1 = one.CreateSession(one.Encode(source)), checkN = all.CreateSession(all.Encode(source));

@@ -49,8 +49,9 @@ internal static class BertEmitter
                 w.Line("for (int i = 0; i < D; i++) x[t * D + i] = w.TokenEmbedding[tokens[t] * D + i] + w.Position[t * D + i] + w.TokenType[i];");
                 w.Line($"Kernels.{norm}({Rw("x", "t * D", "D")}, {Ro("x", "t * D", "D")}, w.EmbNormW, w.EmbNormB);");
             }
-            w.Line("var buffers = new EncoderBuffers(length, _pool);");
+            w.Line("EncoderBuffers buffers = RentEncoderBuffers(length);");
             w.Line("for (int l = 0; l < Layers; l++) EncoderLayer(w, l, x, length, keys, length, buffers);");
+            w.Line("ReturnEncoderBuffers(buffers);");
             w.Line("return x;");
         }
         w.Line();

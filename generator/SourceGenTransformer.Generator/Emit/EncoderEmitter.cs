@@ -44,28 +44,47 @@ internal static class EncoderEmitter
 
         List<(int d, int n)> shapes = Distinct(MatMulShapes(s));
 
+        w.Line("/// <summary>The encoder scratch kept between calls (null while a call holds it); see <see cref=\"RentEncoderBuffers\"/>.</summary>");
+        w.Line("private EncoderBuffers? _spareEncoderBuffers;");
+        w.Line();
         w.Line("/// <summary>");
-        w.Line("/// Scratch for one encoder pass over <c>length</c> positions, allocated once per call, and the parallel work of that");
-        w.Line("/// pass: matrix products split by weight rows and attention split by positions across the model's worker pool.");
+        w.Line("/// The encoder scratch for a pass over <paramref name=\"length\"/> positions: the one kept from the last call when no other");
+        w.Line("/// call holds it, else a new one, so encoding again allocates no scratch (several megabytes) and concurrent calls");
+        w.Line("/// never share it. Give it back with <see cref=\"ReturnEncoderBuffers\"/>.");
+        w.Line("/// </summary>");
+        using (w.Block("private EncoderBuffers RentEncoderBuffers(int length)"))
+        {
+            w.Line("EncoderBuffers buffers = global::System.Threading.Interlocked.Exchange(ref _spareEncoderBuffers, null) ?? new EncoderBuffers(_pool);");
+            w.Line("buffers.Length = length;");
+            w.Line("return buffers;");
+        }
+        w.Line();
+        w.Line("private void ReturnEncoderBuffers(EncoderBuffers buffers) => global::System.Threading.Volatile.Write(ref _spareEncoderBuffers, buffers);");
+        w.Line();
+        w.Line("/// <summary>");
+        w.Line("/// Scratch for encoder passes of up to MaxSequenceLength positions (the current pass: <see cref=\"Length\"/>), and the");
+        w.Line("/// parallel work of a pass: matrix products split by weight rows and attention split by positions across the model's");
+        w.Line("/// worker pool.");
         w.Line("/// </summary>");
         using (w.Block("private sealed class EncoderBuffers : global::SourceGenTransformer.IParallelWork"))
         {
             w.Line("public readonly float[] Xb, Xb2, Qkv, Att, Hb, Scores;");
             w.Line("private readonly global::SourceGenTransformer.WorkerPool _pool;");
-            w.Line("private readonly int _length;");
+            w.Line("/// <summary>The positions of the current pass.</summary>");
+            w.Line("public int Length;");
             w.Line("private int _job, _outAt, _wAt, _bAt, _keyCount;");
             w.Line("private float[] _out = [], _in = [], _w = [], _b = [];");
             w.Line("private int[] _keys = [];");
             w.Line();
-            using (w.Block("public EncoderBuffers(int length, global::SourceGenTransformer.WorkerPool pool)"))
+            using (w.Block("public EncoderBuffers(global::SourceGenTransformer.WorkerPool pool)"))
             {
-                w.Line("_length = length;");
+                w.Line("const int L = MaxSequenceLength;");
                 w.Line("_pool = pool;");
-                w.Line("Xb = new float[length * ModelDim];          // (length, dim) normed input of a sub-block, then a projection");
-                w.Line("Xb2 = new float[length * ModelDim];         // (length, dim) a sub-block's output before the residual add");
-                w.Line("Qkv = new float[length * 3 * ModelDim];     // (length, 3 * dim) queries, keys, values");
-                w.Line("Att = new float[length * ModelDim];         // (length, dim) attention output, heads side by side");
-                w.Line("Hb = new float[length * FeedForwardDim];    // (length, ffn) feed-forward hidden");
+                w.Line("Xb = new float[L * ModelDim];          // (length, dim) normed input of a sub-block, then a projection");
+                w.Line("Xb2 = new float[L * ModelDim];         // (length, dim) a sub-block's output before the residual add");
+                w.Line("Qkv = new float[L * 3 * ModelDim];     // (length, 3 * dim) queries, keys, values");
+                w.Line("Att = new float[L * ModelDim];         // (length, dim) attention output, heads side by side");
+                w.Line("Hb = new float[L * FeedForwardDim];    // (length, ffn) feed-forward hidden");
                 w.Line("Scores = new float[pool.Threads * MaxSequenceLength]; // (thread, seq) one query's attention weights per thread");
             }
             w.Line();
@@ -86,7 +105,7 @@ internal static class EncoderEmitter
             w.Line("/// <inheritdoc/>");
             using (w.Block("public void Execute(int part, int parts)"))
             {
-                w.Line("int n = _length;");
+                w.Line("int n = Length;");
                 using (w.Block("switch (_job)"))
                 {
                     using (w.Block("case -1:"))

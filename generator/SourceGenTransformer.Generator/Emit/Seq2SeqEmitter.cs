@@ -274,7 +274,7 @@ internal static class Seq2SeqEmitter
             w.Line("for (int t = 0; t < length; t++)");
             w.Line("    for (int i = 0; i < D; i++)");
             w.Line("        x[t * D + i] = w.SourceEmbedding[source[t] * D + i] * EmbeddingScale + w.Position[t * D + i];");
-            w.Line("var buffers = new EncoderBuffers(length, _pool);");
+            w.Line("EncoderBuffers buffers = RentEncoderBuffers(length);");
             w.Line("for (int l = 0; l < EncoderLayers; l++) EncoderLayer(w, l, x, length, keys, keyCount, buffers);");
             w.Line("// memory = encoder.norm(x)");
             w.Line($"for (int t = 0; t < length; t++) Kernels.{norm}({Rw("x", "t * D", "D")}, {Ro("x", "t * D", "D")}, w.EncFinalNormW, w.EncFinalNormB);");
@@ -289,6 +289,7 @@ internal static class Seq2SeqEmitter
                 w.Line($"buffers.MatMul({job}, crossKeys, l * length * D, x, w.DecCaInW, (l * 3 + 1) * D * D, w.DecCaInB, (l * 3 + 1) * D);");
                 w.Line($"buffers.MatMul({job}, crossValues, l * length * D, x, w.DecCaInW, (l * 3 + 2) * D * D, w.DecCaInB, (l * 3 + 2) * D);");
             }
+            w.Line("ReturnEncoderBuffers(buffers);");
             w.Line("return new EncoderOutput(length, x, crossKeys, crossValues, keys, keyCount);");
         }
         w.Line();
