@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using SourceGenTransformer.Generator.Helpers;
 using SourceGenTransformer.Generator.Model;
 using static SourceGenTransformer.Generator.Emit.KernelEmitter;
@@ -30,13 +31,61 @@ internal static class AttentionEmitter
         w.Line($"{ReadOnlySpan} qh = {query};");
         w.Line($"{Span} weights = {scores};");
         w.Line($"// weights[i] = q ({hd}) · k_i ({hd}) / sqrt({hd}), then softmax over the attended positions");
-        w.Line($"for (int i = 0; i < {count}; i++)");
-        w.Line($"    weights[i] = Kernels.{DotName(s.HeadDim)}(qh, new {ReadOnlySpan}({keys}, {keyAt}, HeadDim)) * Scale;");
+        int vectors = s.HeadDim / 8;
+        bool registers = s.HeadDim % 8 == 0 && vectors <= MaxRegisterVectors;
+        if (registers)
+        {
+            // The query stays in registers across the positions; two FMA chains per position, fully unrolled.
+            w.Line($"if (qh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort(\"attention query\");");
+            w.Line($"ref float qRef = ref {Marshal}.GetReference(qh);");
+            var q = new List<string>();
+            for (int v = 0; v < vectors; v++) q.Add($"q{I(v)} = {Vector}.LoadUnsafe(ref qRef, {I(8 * v)})");
+            w.Line($"{VectorF} {string.Join(", ", q)};");
+            using (w.Block($"for (int i = 0; i < {count}; i++)"))
+            {
+                w.Line($"ref float ki = ref {Marshal}.GetReference(new {ReadOnlySpan}({keys}, {keyAt}, HeadDim));");
+                for (int v = 0; v < vectors; v++)
+                {
+                    string chain = v % 2 == 0 ? "c0" : "c1";
+                    string load = $"{Vector}.LoadUnsafe(ref ki, {I(8 * v)})";
+                    w.Line(v < 2 ? $"{VectorF} {chain} = q{I(v)} * {load};" : $"{chain} = {Vector}.FusedMultiplyAdd(q{I(v)}, {load}, {chain});");
+                }
+                w.Line($"weights[i] = {Vector}.Sum({(vectors > 1 ? "c0 + c1" : "c0")}) * Scale;");
+            }
+        }
+        else
+        {
+            w.Line($"for (int i = 0; i < {count}; i++)");
+            w.Line($"    weights[i] = Kernels.{DotName(s.HeadDim)}(qh, new {ReadOnlySpan}({keys}, {keyAt}, HeadDim)) * Scale;");
+        }
         w.Line("Kernels.Softmax(weights);");
         w.Line($"// o ({hd}) = sum over i of weights[i] * v_i ({hd})");
         w.Line($"{Span} oh = {output};");
-        w.Line("oh.Clear();");
-        w.Line($"for (int i = 0; i < {count}; i++)");
-        w.Line($"    Kernels.{AxpyName(s.HeadDim)}(oh, weights[i], new {ReadOnlySpan}({values}, {valueAt}, HeadDim));");
+        if (!registers)
+        {
+            w.Line("oh.Clear();");
+            w.Line($"for (int i = 0; i < {count}; i++)");
+            w.Line($"    Kernels.{AxpyName(s.HeadDim)}(oh, weights[i], new {ReadOnlySpan}({values}, {valueAt}, HeadDim));");
+            return;
+        }
+        // The output stays in registers across the positions (an Axpy per position would store it and load it back,
+        // a chain through memory from one position to the next); each lane still sums the positions in order.
+        var acc = new List<string>();
+        for (int v = 0; v < vectors; v++) acc.Add($"o{I(v)} = {VectorF}.Zero");
+        w.Line($"{VectorF} {string.Join(", ", acc)};");
+        using (w.Block($"for (int i = 0; i < {count}; i++)"))
+        {
+            w.Line($"{VectorF} wi = {Vector}.Create(weights[i]);");
+            w.Line($"ref float vi = ref {Marshal}.GetReference(new {ReadOnlySpan}({values}, {valueAt}, HeadDim));");
+            for (int v = 0; v < vectors; v++)
+                w.Line($"o{I(v)} = {Vector}.FusedMultiplyAdd({Vector}.LoadUnsafe(ref vi, {I(8 * v)}), wi, o{I(v)});");
+        }
+        w.Line("if (oh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort(\"attention output\");");
+        w.Line($"ref float ohRef = ref {Marshal}.GetReference(oh);");
+        for (int v = 0; v < vectors; v++)
+            w.Line($"{Vector}.StoreUnsafe(o{I(v)}, ref ohRef, {I(8 * v)});");
     }
+
+    /// <summary>Head widths up to 16 vectors of 8 (128) keep the head's output in registers; wider ones use Axpy.</summary>
+    private const int MaxRegisterVectors = 16;
 }

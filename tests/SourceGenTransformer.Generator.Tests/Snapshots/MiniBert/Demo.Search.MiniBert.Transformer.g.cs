@@ -113,8 +113,9 @@ partial class MiniBert : global::System.IDisposable
             for (int i = 0; i < D; i++) x[t * D + i] = w.TokenEmbedding[tokens[t] * D + i] + w.Position[t * D + i] + w.TokenType[i];
             Kernels.LayerNorm36(new global::System.Span<float>(x, t * D, D), new global::System.ReadOnlySpan<float>(x, t * D, D), w.EmbNormW, w.EmbNormB);
         }
-        var buffers = new EncoderBuffers(length, _pool);
+        EncoderBuffers buffers = RentEncoderBuffers(length);
         for (int l = 0; l < Layers; l++) EncoderLayer(w, l, x, length, keys, length, buffers);
+        ReturnEncoderBuffers(buffers);
         return x;
     }
 
@@ -197,28 +198,47 @@ partial class MiniBert : global::System.IDisposable
         }
     }
 
+    /// <summary>The encoder scratch kept between calls (null while a call holds it); see <see cref="RentEncoderBuffers"/>.</summary>
+    private EncoderBuffers? _spareEncoderBuffers;
+
     /// <summary>
-    /// Scratch for one encoder pass over <c>length</c> positions, allocated once per call, and the parallel work of that
-    /// pass: matrix products split by weight rows and attention split by positions across the model's worker pool.
+    /// The encoder scratch for a pass over <paramref name="length"/> positions: the one kept from the last call when no other
+    /// call holds it, else a new one, so encoding again allocates no scratch (several megabytes) and concurrent calls
+    /// never share it. Give it back with <see cref="ReturnEncoderBuffers"/>.
+    /// </summary>
+    private EncoderBuffers RentEncoderBuffers(int length)
+    {
+        EncoderBuffers buffers = global::System.Threading.Interlocked.Exchange(ref _spareEncoderBuffers, null) ?? new EncoderBuffers(_pool);
+        buffers.Length = length;
+        return buffers;
+    }
+
+    private void ReturnEncoderBuffers(EncoderBuffers buffers) => global::System.Threading.Volatile.Write(ref _spareEncoderBuffers, buffers);
+
+    /// <summary>
+    /// Scratch for encoder passes of up to MaxSequenceLength positions (the current pass: <see cref="Length"/>), and the
+    /// parallel work of a pass: matrix products split by weight rows and attention split by positions across the model's
+    /// worker pool.
     /// </summary>
     private sealed class EncoderBuffers : global::SourceGenTransformer.IParallelWork
     {
         public readonly float[] Xb, Xb2, Qkv, Att, Hb, Scores;
         private readonly global::SourceGenTransformer.WorkerPool _pool;
-        private readonly int _length;
+        /// <summary>The positions of the current pass.</summary>
+        public int Length;
         private int _job, _outAt, _wAt, _bAt, _keyCount;
         private float[] _out = [], _in = [], _w = [], _b = [];
         private int[] _keys = [];
 
-        public EncoderBuffers(int length, global::SourceGenTransformer.WorkerPool pool)
+        public EncoderBuffers(global::SourceGenTransformer.WorkerPool pool)
         {
-            _length = length;
+            const int L = MaxSequenceLength;
             _pool = pool;
-            Xb = new float[length * ModelDim];          // (length, dim) normed input of a sub-block, then a projection
-            Xb2 = new float[length * ModelDim];         // (length, dim) a sub-block's output before the residual add
-            Qkv = new float[length * 3 * ModelDim];     // (length, 3 * dim) queries, keys, values
-            Att = new float[length * ModelDim];         // (length, dim) attention output, heads side by side
-            Hb = new float[length * FeedForwardDim];    // (length, ffn) feed-forward hidden
+            Xb = new float[L * ModelDim];          // (length, dim) normed input of a sub-block, then a projection
+            Xb2 = new float[L * ModelDim];         // (length, dim) a sub-block's output before the residual add
+            Qkv = new float[L * 3 * ModelDim];     // (length, 3 * dim) queries, keys, values
+            Att = new float[L * ModelDim];         // (length, dim) attention output, heads side by side
+            Hb = new float[L * FeedForwardDim];    // (length, ffn) feed-forward hidden
             Scores = new float[pool.Threads * MaxSequenceLength]; // (thread, seq) one query's attention weights per thread
         }
 
@@ -239,7 +259,7 @@ partial class MiniBert : global::System.IDisposable
         /// <inheritdoc/>
         public void Execute(int part, int parts)
         {
-            int n = _length;
+            int n = Length;
             switch (_job)
             {
                 case -1:

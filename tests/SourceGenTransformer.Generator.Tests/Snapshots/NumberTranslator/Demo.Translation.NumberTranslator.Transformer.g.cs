@@ -340,7 +340,7 @@ partial class NumberTranslator : global::System.IDisposable
         for (int t = 0; t < length; t++)
             for (int i = 0; i < D; i++)
                 x[t * D + i] = w.SourceEmbedding[source[t] * D + i] * EmbeddingScale + w.Position[t * D + i];
-        var buffers = new EncoderBuffers(length, _pool);
+        EncoderBuffers buffers = RentEncoderBuffers(length);
         for (int l = 0; l < EncoderLayers; l++) EncoderLayer(w, l, x, length, keys, keyCount, buffers);
         // memory = encoder.norm(x)
         for (int t = 0; t < length; t++) Kernels.LayerNorm64(new global::System.Span<float>(x, t * D, D), new global::System.ReadOnlySpan<float>(x, t * D, D), w.EncFinalNormW, w.EncFinalNormB);
@@ -354,31 +354,51 @@ partial class NumberTranslator : global::System.IDisposable
             buffers.MatMul(1, crossKeys, l * length * D, x, w.DecCaInW, (l * 3 + 1) * D * D, w.DecCaInB, (l * 3 + 1) * D);
             buffers.MatMul(1, crossValues, l * length * D, x, w.DecCaInW, (l * 3 + 2) * D * D, w.DecCaInB, (l * 3 + 2) * D);
         }
+        ReturnEncoderBuffers(buffers);
         return new EncoderOutput(length, x, crossKeys, crossValues, keys, keyCount);
     }
 
+    /// <summary>The encoder scratch kept between calls (null while a call holds it); see <see cref="RentEncoderBuffers"/>.</summary>
+    private EncoderBuffers? _spareEncoderBuffers;
+
     /// <summary>
-    /// Scratch for one encoder pass over <c>length</c> positions, allocated once per call, and the parallel work of that
-    /// pass: matrix products split by weight rows and attention split by positions across the model's worker pool.
+    /// The encoder scratch for a pass over <paramref name="length"/> positions: the one kept from the last call when no other
+    /// call holds it, else a new one, so encoding again allocates no scratch (several megabytes) and concurrent calls
+    /// never share it. Give it back with <see cref="ReturnEncoderBuffers"/>.
+    /// </summary>
+    private EncoderBuffers RentEncoderBuffers(int length)
+    {
+        EncoderBuffers buffers = global::System.Threading.Interlocked.Exchange(ref _spareEncoderBuffers, null) ?? new EncoderBuffers(_pool);
+        buffers.Length = length;
+        return buffers;
+    }
+
+    private void ReturnEncoderBuffers(EncoderBuffers buffers) => global::System.Threading.Volatile.Write(ref _spareEncoderBuffers, buffers);
+
+    /// <summary>
+    /// Scratch for encoder passes of up to MaxSequenceLength positions (the current pass: <see cref="Length"/>), and the
+    /// parallel work of a pass: matrix products split by weight rows and attention split by positions across the model's
+    /// worker pool.
     /// </summary>
     private sealed class EncoderBuffers : global::SourceGenTransformer.IParallelWork
     {
         public readonly float[] Xb, Xb2, Qkv, Att, Hb, Scores;
         private readonly global::SourceGenTransformer.WorkerPool _pool;
-        private readonly int _length;
+        /// <summary>The positions of the current pass.</summary>
+        public int Length;
         private int _job, _outAt, _wAt, _bAt, _keyCount;
         private float[] _out = [], _in = [], _w = [], _b = [];
         private int[] _keys = [];
 
-        public EncoderBuffers(int length, global::SourceGenTransformer.WorkerPool pool)
+        public EncoderBuffers(global::SourceGenTransformer.WorkerPool pool)
         {
-            _length = length;
+            const int L = MaxSequenceLength;
             _pool = pool;
-            Xb = new float[length * ModelDim];          // (length, dim) normed input of a sub-block, then a projection
-            Xb2 = new float[length * ModelDim];         // (length, dim) a sub-block's output before the residual add
-            Qkv = new float[length * 3 * ModelDim];     // (length, 3 * dim) queries, keys, values
-            Att = new float[length * ModelDim];         // (length, dim) attention output, heads side by side
-            Hb = new float[length * FeedForwardDim];    // (length, ffn) feed-forward hidden
+            Xb = new float[L * ModelDim];          // (length, dim) normed input of a sub-block, then a projection
+            Xb2 = new float[L * ModelDim];         // (length, dim) a sub-block's output before the residual add
+            Qkv = new float[L * 3 * ModelDim];     // (length, 3 * dim) queries, keys, values
+            Att = new float[L * ModelDim];         // (length, dim) attention output, heads side by side
+            Hb = new float[L * FeedForwardDim];    // (length, ffn) feed-forward hidden
             Scores = new float[pool.Threads * MaxSequenceLength]; // (thread, seq) one query's attention weights per thread
         }
 
@@ -399,7 +419,7 @@ partial class NumberTranslator : global::System.IDisposable
         /// <inheritdoc/>
         public void Execute(int part, int parts)
         {
-            int n = _length;
+            int n = Length;
             switch (_job)
             {
                 case -1:
@@ -484,14 +504,31 @@ partial class NumberTranslator : global::System.IDisposable
                 global::System.ReadOnlySpan<float> qh = new global::System.ReadOnlySpan<float>(qkv, t * Stride + h * HeadDim, HeadDim);
                 global::System.Span<float> weights = scores.Slice(0, keyCount);
                 // weights[i] = q (16) · k_i (16) / sqrt(16), then softmax over the attended positions
+                if (qh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention query");
+                ref float qRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(qh);
+                global::System.Runtime.Intrinsics.Vector256<float> q0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 0), q1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 8);
                 for (int i = 0; i < keyCount; i++)
-                    weights[i] = Kernels.Dot16(qh, new global::System.ReadOnlySpan<float>(qkv, keys[i] * Stride + ModelDim + h * HeadDim, HeadDim)) * Scale;
+                {
+                    ref float ki = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(new global::System.ReadOnlySpan<float>(qkv, keys[i] * Stride + ModelDim + h * HeadDim, HeadDim));
+                    global::System.Runtime.Intrinsics.Vector256<float> c0 = q0 * global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 0);
+                    global::System.Runtime.Intrinsics.Vector256<float> c1 = q1 * global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 8);
+                    weights[i] = global::System.Runtime.Intrinsics.Vector256.Sum(c0 + c1) * Scale;
+                }
                 Kernels.Softmax(weights);
                 // o (16) = sum over i of weights[i] * v_i (16)
                 global::System.Span<float> oh = new global::System.Span<float>(att, t * ModelDim + h * HeadDim, HeadDim);
-                oh.Clear();
+                global::System.Runtime.Intrinsics.Vector256<float> o0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, o1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
                 for (int i = 0; i < keyCount; i++)
-                    Kernels.Axpy16(oh, weights[i], new global::System.ReadOnlySpan<float>(qkv, keys[i] * Stride + 2 * ModelDim + h * HeadDim, HeadDim));
+                {
+                    global::System.Runtime.Intrinsics.Vector256<float> wi = global::System.Runtime.Intrinsics.Vector256.Create(weights[i]);
+                    ref float vi = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(new global::System.ReadOnlySpan<float>(qkv, keys[i] * Stride + 2 * ModelDim + h * HeadDim, HeadDim));
+                    o0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 0), wi, o0);
+                    o1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 8), wi, o1);
+                }
+                if (oh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention output");
+                ref float ohRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(oh);
+                global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o0, ref ohRef, 0);
+                global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o1, ref ohRef, 8);
             }
         }
     }
@@ -703,14 +740,31 @@ partial class NumberTranslator : global::System.IDisposable
                 global::System.ReadOnlySpan<float> qh = new global::System.ReadOnlySpan<float>(_qkv, h * HeadDim, HeadDim);
                 global::System.Span<float> weights = new global::System.Span<float>(_scores, 0, pos + 1);
                 // weights[i] = q (16) · k_i (16) / sqrt(16), then softmax over the attended positions
+                if (qh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention query");
+                ref float qRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(qh);
+                global::System.Runtime.Intrinsics.Vector256<float> q0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 0), q1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 8);
                 for (int i = 0; i < pos + 1; i++)
-                    weights[i] = Kernels.Dot16(qh, new global::System.ReadOnlySpan<float>(_keyCache, layerBase + i * ModelDim + h * HeadDim, HeadDim)) * Scale;
+                {
+                    ref float ki = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(new global::System.ReadOnlySpan<float>(_keyCache, layerBase + i * ModelDim + h * HeadDim, HeadDim));
+                    global::System.Runtime.Intrinsics.Vector256<float> c0 = q0 * global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 0);
+                    global::System.Runtime.Intrinsics.Vector256<float> c1 = q1 * global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 8);
+                    weights[i] = global::System.Runtime.Intrinsics.Vector256.Sum(c0 + c1) * Scale;
+                }
                 Kernels.Softmax(weights);
                 // o (16) = sum over i of weights[i] * v_i (16)
                 global::System.Span<float> oh = new global::System.Span<float>(_xb2, h * HeadDim, HeadDim);
-                oh.Clear();
+                global::System.Runtime.Intrinsics.Vector256<float> o0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, o1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
                 for (int i = 0; i < pos + 1; i++)
-                    Kernels.Axpy16(oh, weights[i], new global::System.ReadOnlySpan<float>(_valueCache, layerBase + i * ModelDim + h * HeadDim, HeadDim));
+                {
+                    global::System.Runtime.Intrinsics.Vector256<float> wi = global::System.Runtime.Intrinsics.Vector256.Create(weights[i]);
+                    ref float vi = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(new global::System.ReadOnlySpan<float>(_valueCache, layerBase + i * ModelDim + h * HeadDim, HeadDim));
+                    o0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 0), wi, o0);
+                    o1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 8), wi, o1);
+                }
+                if (oh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention output");
+                ref float ohRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(oh);
+                global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o0, ref ohRef, 0);
+                global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o1, ref ohRef, 8);
             }
         }
 
@@ -725,14 +779,31 @@ partial class NumberTranslator : global::System.IDisposable
                 global::System.ReadOnlySpan<float> qh = new global::System.ReadOnlySpan<float>(_q, h * HeadDim, HeadDim);
                 global::System.Span<float> weights = new global::System.Span<float>(_scores, 0, m.KeyCount);
                 // weights[i] = q (16) · k_i (16) / sqrt(16), then softmax over the attended positions
+                if (qh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention query");
+                ref float qRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(qh);
+                global::System.Runtime.Intrinsics.Vector256<float> q0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 0), q1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 8);
                 for (int i = 0; i < m.KeyCount; i++)
-                    weights[i] = Kernels.Dot16(qh, new global::System.ReadOnlySpan<float>(m.CrossKeys, layerBase + m.Keys[i] * ModelDim + h * HeadDim, HeadDim)) * Scale;
+                {
+                    ref float ki = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(new global::System.ReadOnlySpan<float>(m.CrossKeys, layerBase + m.Keys[i] * ModelDim + h * HeadDim, HeadDim));
+                    global::System.Runtime.Intrinsics.Vector256<float> c0 = q0 * global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 0);
+                    global::System.Runtime.Intrinsics.Vector256<float> c1 = q1 * global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 8);
+                    weights[i] = global::System.Runtime.Intrinsics.Vector256.Sum(c0 + c1) * Scale;
+                }
                 Kernels.Softmax(weights);
                 // o (16) = sum over i of weights[i] * v_i (16)
                 global::System.Span<float> oh = new global::System.Span<float>(_xb2, h * HeadDim, HeadDim);
-                oh.Clear();
+                global::System.Runtime.Intrinsics.Vector256<float> o0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, o1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
                 for (int i = 0; i < m.KeyCount; i++)
-                    Kernels.Axpy16(oh, weights[i], new global::System.ReadOnlySpan<float>(m.CrossValues, layerBase + m.Keys[i] * ModelDim + h * HeadDim, HeadDim));
+                {
+                    global::System.Runtime.Intrinsics.Vector256<float> wi = global::System.Runtime.Intrinsics.Vector256.Create(weights[i]);
+                    ref float vi = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(new global::System.ReadOnlySpan<float>(m.CrossValues, layerBase + m.Keys[i] * ModelDim + h * HeadDim, HeadDim));
+                    o0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 0), wi, o0);
+                    o1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 8), wi, o1);
+                }
+                if (oh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention output");
+                ref float ohRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(oh);
+                global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o0, ref ohRef, 0);
+                global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o1, ref ohRef, 8);
             }
         }
     }

@@ -435,14 +435,43 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                         global::System.ReadOnlySpan<float> qh = new global::System.ReadOnlySpan<float>(_q, h * HeadDim, HeadDim);
                         global::System.Span<float> weights = new global::System.Span<float>(_att, h * MaxSequenceLength, pos + 1);
                         // weights[i] = q (48) · k_i (48) / sqrt(48), then softmax over the attended positions
+                        if (qh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention query");
+                        ref float qRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(qh);
+                        global::System.Runtime.Intrinsics.Vector256<float> q0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 0), q1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 8), q2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 16), q3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 24), q4 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 32), q5 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 40);
                         for (int i = 0; i < pos + 1; i++)
-                            weights[i] = Kernels.Dot48(qh, new global::System.ReadOnlySpan<float>(_keyCache, kvOffset + i * KvDim, HeadDim)) * Scale;
+                        {
+                            ref float ki = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(new global::System.ReadOnlySpan<float>(_keyCache, kvOffset + i * KvDim, HeadDim));
+                            global::System.Runtime.Intrinsics.Vector256<float> c0 = q0 * global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 0);
+                            global::System.Runtime.Intrinsics.Vector256<float> c1 = q1 * global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 8);
+                            c0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(q2, global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 16), c0);
+                            c1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(q3, global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 24), c1);
+                            c0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(q4, global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 32), c0);
+                            c1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(q5, global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 40), c1);
+                            weights[i] = global::System.Runtime.Intrinsics.Vector256.Sum(c0 + c1) * Scale;
+                        }
                         Kernels.Softmax(weights);
                         // o (48) = sum over i of weights[i] * v_i (48)
                         global::System.Span<float> oh = new global::System.Span<float>(_xb, h * HeadDim, HeadDim);
-                        oh.Clear();
+                        global::System.Runtime.Intrinsics.Vector256<float> o0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, o1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, o2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, o3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, o4 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, o5 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
                         for (int i = 0; i < pos + 1; i++)
-                            Kernels.Axpy48(oh, weights[i], new global::System.ReadOnlySpan<float>(_valueCache, kvOffset + i * KvDim, HeadDim));
+                        {
+                            global::System.Runtime.Intrinsics.Vector256<float> wi = global::System.Runtime.Intrinsics.Vector256.Create(weights[i]);
+                            ref float vi = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(new global::System.ReadOnlySpan<float>(_valueCache, kvOffset + i * KvDim, HeadDim));
+                            o0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 0), wi, o0);
+                            o1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 8), wi, o1);
+                            o2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 16), wi, o2);
+                            o3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 24), wi, o3);
+                            o4 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 32), wi, o4);
+                            o5 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 40), wi, o5);
+                        }
+                        if (oh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention output");
+                        ref float ohRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(oh);
+                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o0, ref ohRef, 0);
+                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o1, ref ohRef, 8);
+                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o2, ref ohRef, 16);
+                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o3, ref ohRef, 24);
+                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o4, ref ohRef, 32);
+                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o5, ref ohRef, 40);
                     }
                     break;
                 }
@@ -515,14 +544,43 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                         global::System.ReadOnlySpan<float> qh = new global::System.ReadOnlySpan<float>(_bq, t * ModelDim + h * HeadDim, HeadDim);
                         global::System.Span<float> weights = new global::System.Span<float>(_batt, pair * MaxSequenceLength, pos + 1);
                         // weights[i] = q (48) · k_i (48) / sqrt(48), then softmax over the attended positions
+                        if (qh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention query");
+                        ref float qRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(qh);
+                        global::System.Runtime.Intrinsics.Vector256<float> q0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 0), q1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 8), q2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 16), q3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 24), q4 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 32), q5 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 40);
                         for (int i = 0; i < pos + 1; i++)
-                            weights[i] = Kernels.Dot48(qh, new global::System.ReadOnlySpan<float>(_keyCache, kvOffset + i * KvDim, HeadDim)) * Scale;
+                        {
+                            ref float ki = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(new global::System.ReadOnlySpan<float>(_keyCache, kvOffset + i * KvDim, HeadDim));
+                            global::System.Runtime.Intrinsics.Vector256<float> c0 = q0 * global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 0);
+                            global::System.Runtime.Intrinsics.Vector256<float> c1 = q1 * global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 8);
+                            c0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(q2, global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 16), c0);
+                            c1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(q3, global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 24), c1);
+                            c0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(q4, global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 32), c0);
+                            c1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(q5, global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 40), c1);
+                            weights[i] = global::System.Runtime.Intrinsics.Vector256.Sum(c0 + c1) * Scale;
+                        }
                         Kernels.Softmax(weights);
                         // o (48) = sum over i of weights[i] * v_i (48)
                         global::System.Span<float> oh = new global::System.Span<float>(_bxb, t * ModelDim + h * HeadDim, HeadDim);
-                        oh.Clear();
+                        global::System.Runtime.Intrinsics.Vector256<float> o0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, o1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, o2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, o3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, o4 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, o5 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
                         for (int i = 0; i < pos + 1; i++)
-                            Kernels.Axpy48(oh, weights[i], new global::System.ReadOnlySpan<float>(_valueCache, kvOffset + i * KvDim, HeadDim));
+                        {
+                            global::System.Runtime.Intrinsics.Vector256<float> wi = global::System.Runtime.Intrinsics.Vector256.Create(weights[i]);
+                            ref float vi = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(new global::System.ReadOnlySpan<float>(_valueCache, kvOffset + i * KvDim, HeadDim));
+                            o0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 0), wi, o0);
+                            o1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 8), wi, o1);
+                            o2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 16), wi, o2);
+                            o3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 24), wi, o3);
+                            o4 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 32), wi, o4);
+                            o5 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 40), wi, o5);
+                        }
+                        if (oh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention output");
+                        ref float ohRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(oh);
+                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o0, ref ohRef, 0);
+                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o1, ref ohRef, 8);
+                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o2, ref ohRef, 16);
+                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o3, ref ohRef, 24);
+                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o4, ref ohRef, 32);
+                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o5, ref ohRef, 40);
                     }
                     break;
                 }
