@@ -13,11 +13,13 @@ namespace SourceGenTransformer.Generator.Emit;
 /// <remarks>
 /// The one unrolling policy: loops step by <c>Vector256&lt;float&gt;.Count</c> (8) with the trip
 /// count a constant; a scalar tail is emitted only where a dimension is not a multiple of 8.
-/// The matrix-vector product, which dominates decode, reads one row at a time front to back
+/// Float32 matrices whose row count is a multiple of 32 are stored in panels and multiplied as
+/// outer products (<c>KernelEmitter.Panels.cs</c>). The other matrices (other row counts,
+/// bfloat16, Int8) are row-major: the matrix-vector product reads one row at a time front to back
 /// (one memory stream per thread: on this hardware interleaving 2 or 4 rows measured 30-40%
-/// slower) with 4 fused multiply-add chains over blocks of 32 columns; models whose matrices
-/// fit in cache take 4 rows at a time instead. The matrix-matrix product (prompts, encoders)
-/// takes 4 weight rows by 4 tokens: 16 chains, each weight vector loaded once for 4 tokens.
+/// slower) with 4 fused multiply-add chains over blocks of 32 columns, or 4 rows at a time where
+/// the model fits in cache; the matrix-matrix product takes 4 weight rows by 4 tokens: 16 chains,
+/// each weight vector loaded once for 4 tokens.
 /// Other kernels are single vector loops: they are
 /// bound by memory, not by FMA latency. Nothing is unrolled across layers: layers share code.
 /// </remarks>
@@ -28,7 +30,9 @@ internal static partial class KernelEmitter
         w.Line("/// <summary>The kernels of this model, specialised to its constant shapes (see the remarks for the unrolling policy).</summary>");
         w.Line("/// <remarks>");
         w.Line("/// Loops step by Vector256&lt;float&gt;.Count with constant trip counts; a scalar tail exists only where a dimension");
-        w.Line("/// is not a multiple of 8. MatVec reads one row at a time with 4 FMA chains; MatMul takes 4 rows by 4 tokens (16 chains).");
+        w.Line("/// is not a multiple of 8. Float32 matrices of 32k rows are in panels of 32 rows, column by column: MatMul keeps 32 rows by");
+        w.Line("/// 12 tokens in registers (Vector512; 16 by 6 on Vector256), MatVec streams the panels. Row-major MatVec reads one row at a");
+        w.Line("/// time with 4 FMA chains; row-major MatMul takes 4 rows by 4 tokens (16 chains).");
         w.Line("/// </remarks>");
         w.Line(GeneratedCode);
         using (w.Block("internal static class Kernels"))

@@ -23,7 +23,8 @@ internal static class WeightsEmitter
             Precision.Int8 => $"Q8_0 int8, one float32 scale per {s.QuantGroup} consecutive weights of a row (the <c>...Scale</c> arrays)",
             _ => "float32",
         };
-        w.Line($"/// <summary>The model's weights, row-major, layers stacked; every matrix is (out, in), so xout = W @ x. Matrices are {precision}; embeddings and norms float32.</summary>");
+        string layout = s.Precision == Precision.Float32 ? " Float32 matrices of a multiple of 32 rows are stored in panels (WeightPacking.ToPanels)." : "";
+        w.Line($"/// <summary>The model's weights, row-major, layers stacked; every matrix is (out, in), so xout = W @ x. Matrices are {precision}; embeddings and norms float32.{layout}</summary>");
         w.Line(GeneratedCode);
         using (w.Block("internal sealed class Weights"))
         {

@@ -170,7 +170,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         }
     }
 
-    /// <summary>The model's weights, row-major, layers stacked; every matrix is (out, in), so xout = W @ x. Matrices are float32; embeddings and norms float32.</summary>
+    /// <summary>The model's weights, row-major, layers stacked; every matrix is (out, in), so xout = W @ x. Matrices are float32; embeddings and norms float32. Float32 matrices of a multiple of 32 rows are stored in panels (WeightPacking.ToPanels).</summary>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     internal sealed class Weights
     {
@@ -620,7 +620,9 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
     /// <summary>The kernels of this model, specialised to its constant shapes (see the remarks for the unrolling policy).</summary>
     /// <remarks>
     /// Loops step by Vector256&lt;float&gt;.Count with constant trip counts; a scalar tail exists only where a dimension
-    /// is not a multiple of 8. MatVec reads one row at a time with 4 FMA chains; MatMul takes 4 rows by 4 tokens (16 chains).
+    /// is not a multiple of 8. Float32 matrices of 32k rows are in panels of 32 rows, column by column: MatMul keeps 32 rows by
+    /// 12 tokens in registers (Vector512; 16 by 6 on Vector256), MatVec streams the panels. Row-major MatVec reads one row at a
+    /// time with 4 FMA chains; row-major MatMul takes 4 rows by 4 tokens (16 chains).
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     internal static class Kernels
