@@ -151,6 +151,13 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c, 
         IDecoderModel all = load(new ModelOptions { Threads = threads });
         IDecoderSession s1 = one.CreateDecoderSession(), sN = all.CreateDecoderSession();
         int[] prompt = Enumerable.Range(0, PromptTokens).Select(i => 3 + (i * 7919) % (c.Vocab - 3)).ToArray();
+        if (Environment.GetEnvironmentVariable("STG_PROFILE") == "prompt")
+        {
+            var sw = Stopwatch.StartNew(); int k = 0;
+            while (sw.Elapsed.TotalSeconds < 10) { sN.Reset(); sN.Forward(prompt); k++; }
+            Console.Error.WriteLine($"{c.Name} {precision}: {k * PromptTokens / sw.Elapsed.TotalSeconds:F0} tok/s");
+            Environment.Exit(0);
+        }
 
         // Parallel and single-threaded paths must agree bit for bit.
         CheckSame(c.Name, s1.Forward(prompt.AsSpan(0, 20)).ToArray(), sN.Forward(prompt.AsSpan(0, 20)));
@@ -327,12 +334,12 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c, 
         int[] source = Enumerable.Range(0, PromptTokens).Select(i => 4 + (i * 7919) % 30000).ToArray();
         source[0] = TransformerBase.BosToken;
         source[^1] = TransformerBase.EosToken;
-        if (Environment.GetEnvironmentVariable("STG_PROFILE") is string mode)
+        if (Environment.GetEnvironmentVariable("STG_PROFILE") is string profileMode)
         {
             var sw = Stopwatch.StartNew(); int k = 0;
             var mem = all.Encode(source);
-            while (sw.Elapsed.TotalSeconds < 10) { if (mode == "encode") all.Encode(source); else Translate(all.CreateSession(mem), out _); k++; }
-            Console.Error.WriteLine($"{mode}: {k / sw.Elapsed.TotalSeconds:F1}/s");
+            while (sw.Elapsed.TotalSeconds < 10) { if (profileMode == "encode") all.Encode(source); else Translate(all.CreateSession(mem), out _); k++; }
+            Console.Error.WriteLine($"{profileMode}: {k / sw.Elapsed.TotalSeconds:F1}/s");
             Environment.Exit(0);
         }
 

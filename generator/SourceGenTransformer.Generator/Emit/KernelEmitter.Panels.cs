@@ -16,9 +16,9 @@ namespace SourceGenTransformer.Generator.Emit;
 /// compiler keeps all of them, both weight vectors and the broadcast in the 32 registers AVX-512 has): per column,
 /// 2 weight loads and 12 broadcasts feed 24 FMAs. Without 512-bit vectors (16 registers on AVX2) the tile is 16 rows
 /// by 6 tokens, twice per panel. Leftover tokens take tiles of 4 (512-bit) and 1.</para>
-/// <para>Every output is one chain over the columns in order in the matrix-matrix tiles, and four chains (columns
-/// mod 4, 512-bit; mod 2, 256-bit) summed at the end in the matrix-vector kernel, whatever the split across threads,
-/// so results do not depend on the thread count.</para>
+/// <para>Every output is one chain over the columns in order in the matrix-matrix tiles, and two chains (even and odd
+/// columns) summed at the end in the matrix-vector kernel, whatever the split across threads and whichever vector width
+/// runs: results depend neither on the thread count nor on whether 512-bit vectors are accelerated.</para>
 /// </remarks>
 internal static partial class KernelEmitter
 {
@@ -37,16 +37,17 @@ internal static partial class KernelEmitter
     {
         string name = MatVecName(d, n);
         w.Line($"/// <summary>xout[rowStart..rowEnd) = (W ({I(d)} x {I(n)}) @ x ({I(n)}))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>");
-        w.Line("/// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; four");
-        w.Line("/// columns (two without 512-bit vectors) are in flight in separate chains, summed at the end. rowStart and rowEnd fall on panels.</remarks>");
+        w.Line("/// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even");
+        w.Line("/// and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>");
         using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {ReadOnlySpan} w, int rowStart, int rowEnd)"))
         {
             w.Line($"const int Rows = {I(d)}, Cols = {I(n)};");
             Guard(w, name, "xout.Length < Rows", "x.Length < Cols", "w.Length < Rows * Cols", "rowStart < 0", "rowEnd > Rows");
             PanelGuard(w, name, "Rows");
             Refs(w, "xout", "x", "w");
+            // Two chains on either path (even and odd columns), so both give the same bits per output.
             using (w.Block($"if ({V512}.IsHardwareAccelerated)"))
-                PanelMatVecBody(w, n, 16, 4);
+                PanelMatVecBody(w, n, 16, 2);
             using (w.Block("else"))
                 PanelMatVecBody(w, n, 8, 2);
         }

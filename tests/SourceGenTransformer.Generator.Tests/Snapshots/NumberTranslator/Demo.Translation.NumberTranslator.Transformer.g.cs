@@ -819,8 +819,8 @@ partial class NumberTranslator : global::System.IDisposable
     internal static class Kernels
     {
         /// <summary>xout[rowStart..rowEnd) = (W (192 x 64) @ x (64))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
-        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; four
-        /// columns (two without 512-bit vectors) are in flight in separate chains, summed at the end. rowStart and rowEnd fall on panels.</remarks>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even
+        /// and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec192x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 192, Cols = 64;
@@ -834,9 +834,9 @@ partial class NumberTranslator : global::System.IDisposable
                 for (int p = rowStart; p < rowEnd; p += 32)
                 {
                     ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
-                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a20 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a21 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a30 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a31 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
                     global::System.Runtime.Intrinsics.Vector512<float> s;
-                    for (nuint k = 0; k < 64; k += 4)
+                    for (nuint k = 0; k < 64; k += 2)
                     {
                         s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
                         a00 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
@@ -844,15 +844,9 @@ partial class NumberTranslator : global::System.IDisposable
                         s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
                         a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
                         a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
-                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 2));
-                        a20 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 0), s, a20);
-                        a21 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 16), s, a21);
-                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 3));
-                        a30 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 0), s, a30);
-                        a31 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 16), s, a31);
                     }
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10) + (a20 + a30), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11) + (a21 + a31), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 16);
                 }
             }
             else
@@ -886,8 +880,8 @@ partial class NumberTranslator : global::System.IDisposable
         internal static void MatVec192x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec192x64(xout, x, w, 0, 192);
 
         /// <summary>xout[rowStart..rowEnd) = (W (64 x 64) @ x (64))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
-        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; four
-        /// columns (two without 512-bit vectors) are in flight in separate chains, summed at the end. rowStart and rowEnd fall on panels.</remarks>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even
+        /// and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec64x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 64, Cols = 64;
@@ -901,9 +895,9 @@ partial class NumberTranslator : global::System.IDisposable
                 for (int p = rowStart; p < rowEnd; p += 32)
                 {
                     ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
-                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a20 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a21 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a30 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a31 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
                     global::System.Runtime.Intrinsics.Vector512<float> s;
-                    for (nuint k = 0; k < 64; k += 4)
+                    for (nuint k = 0; k < 64; k += 2)
                     {
                         s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
                         a00 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
@@ -911,15 +905,9 @@ partial class NumberTranslator : global::System.IDisposable
                         s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
                         a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
                         a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
-                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 2));
-                        a20 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 0), s, a20);
-                        a21 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 16), s, a21);
-                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 3));
-                        a30 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 0), s, a30);
-                        a31 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 16), s, a31);
                     }
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10) + (a20 + a30), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11) + (a21 + a31), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 16);
                 }
             }
             else
@@ -953,8 +941,8 @@ partial class NumberTranslator : global::System.IDisposable
         internal static void MatVec64x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec64x64(xout, x, w, 0, 64);
 
         /// <summary>xout[rowStart..rowEnd) = (W (128 x 64) @ x (64))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
-        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; four
-        /// columns (two without 512-bit vectors) are in flight in separate chains, summed at the end. rowStart and rowEnd fall on panels.</remarks>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even
+        /// and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec128x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 128, Cols = 64;
@@ -968,9 +956,9 @@ partial class NumberTranslator : global::System.IDisposable
                 for (int p = rowStart; p < rowEnd; p += 32)
                 {
                     ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
-                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a20 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a21 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a30 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a31 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
                     global::System.Runtime.Intrinsics.Vector512<float> s;
-                    for (nuint k = 0; k < 64; k += 4)
+                    for (nuint k = 0; k < 64; k += 2)
                     {
                         s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
                         a00 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
@@ -978,15 +966,9 @@ partial class NumberTranslator : global::System.IDisposable
                         s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
                         a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
                         a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
-                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 2));
-                        a20 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 0), s, a20);
-                        a21 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 16), s, a21);
-                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 3));
-                        a30 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 0), s, a30);
-                        a31 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 16), s, a31);
                     }
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10) + (a20 + a30), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11) + (a21 + a31), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 16);
                 }
             }
             else
@@ -1020,8 +1002,8 @@ partial class NumberTranslator : global::System.IDisposable
         internal static void MatVec128x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec128x64(xout, x, w, 0, 128);
 
         /// <summary>xout[rowStart..rowEnd) = (W (64 x 128) @ x (128))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
-        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; four
-        /// columns (two without 512-bit vectors) are in flight in separate chains, summed at the end. rowStart and rowEnd fall on panels.</remarks>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even
+        /// and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec64x128(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 64, Cols = 128;
@@ -1035,9 +1017,9 @@ partial class NumberTranslator : global::System.IDisposable
                 for (int p = rowStart; p < rowEnd; p += 32)
                 {
                     ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
-                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a20 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a21 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a30 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a31 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
                     global::System.Runtime.Intrinsics.Vector512<float> s;
-                    for (nuint k = 0; k < 128; k += 4)
+                    for (nuint k = 0; k < 128; k += 2)
                     {
                         s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
                         a00 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
@@ -1045,15 +1027,9 @@ partial class NumberTranslator : global::System.IDisposable
                         s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
                         a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
                         a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
-                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 2));
-                        a20 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 0), s, a20);
-                        a21 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 16), s, a21);
-                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 3));
-                        a30 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 0), s, a30);
-                        a31 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 16), s, a31);
                     }
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10) + (a20 + a30), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11) + (a21 + a31), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 16);
                 }
             }
             else

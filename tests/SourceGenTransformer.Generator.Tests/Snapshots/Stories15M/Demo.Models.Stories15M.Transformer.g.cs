@@ -628,8 +628,8 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
     internal static class Kernels
     {
         /// <summary>xout[rowStart..rowEnd) = (W (288 x 288) @ x (288))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
-        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; four
-        /// columns (two without 512-bit vectors) are in flight in separate chains, summed at the end. rowStart and rowEnd fall on panels.</remarks>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even
+        /// and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec288x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 288, Cols = 288;
@@ -643,9 +643,9 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                 for (int p = rowStart; p < rowEnd; p += 32)
                 {
                     ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
-                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a20 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a21 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a30 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a31 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
                     global::System.Runtime.Intrinsics.Vector512<float> s;
-                    for (nuint k = 0; k < 288; k += 4)
+                    for (nuint k = 0; k < 288; k += 2)
                     {
                         s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
                         a00 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
@@ -653,15 +653,9 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                         s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
                         a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
                         a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
-                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 2));
-                        a20 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 0), s, a20);
-                        a21 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 16), s, a21);
-                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 3));
-                        a30 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 0), s, a30);
-                        a31 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 16), s, a31);
                     }
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10) + (a20 + a30), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11) + (a21 + a31), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 16);
                 }
             }
             else
@@ -695,8 +689,8 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         internal static void MatVec288x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec288x288(xout, x, w, 0, 288);
 
         /// <summary>xout[rowStart..rowEnd) = (W (768 x 288) @ x (288))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
-        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; four
-        /// columns (two without 512-bit vectors) are in flight in separate chains, summed at the end. rowStart and rowEnd fall on panels.</remarks>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even
+        /// and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec768x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 768, Cols = 288;
@@ -710,9 +704,9 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                 for (int p = rowStart; p < rowEnd; p += 32)
                 {
                     ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
-                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a20 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a21 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a30 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a31 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
                     global::System.Runtime.Intrinsics.Vector512<float> s;
-                    for (nuint k = 0; k < 288; k += 4)
+                    for (nuint k = 0; k < 288; k += 2)
                     {
                         s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
                         a00 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
@@ -720,15 +714,9 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                         s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
                         a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
                         a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
-                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 2));
-                        a20 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 0), s, a20);
-                        a21 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 16), s, a21);
-                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 3));
-                        a30 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 0), s, a30);
-                        a31 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 16), s, a31);
                     }
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10) + (a20 + a30), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11) + (a21 + a31), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 16);
                 }
             }
             else
@@ -762,8 +750,8 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         internal static void MatVec768x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec768x288(xout, x, w, 0, 768);
 
         /// <summary>xout[rowStart..rowEnd) = (W (288 x 768) @ x (768))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
-        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; four
-        /// columns (two without 512-bit vectors) are in flight in separate chains, summed at the end. rowStart and rowEnd fall on panels.</remarks>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even
+        /// and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec288x768(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 288, Cols = 768;
@@ -777,9 +765,9 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                 for (int p = rowStart; p < rowEnd; p += 32)
                 {
                     ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
-                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a20 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a21 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a30 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a31 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
                     global::System.Runtime.Intrinsics.Vector512<float> s;
-                    for (nuint k = 0; k < 768; k += 4)
+                    for (nuint k = 0; k < 768; k += 2)
                     {
                         s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
                         a00 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
@@ -787,15 +775,9 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                         s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
                         a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
                         a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
-                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 2));
-                        a20 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 0), s, a20);
-                        a21 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 16), s, a21);
-                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 3));
-                        a30 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 0), s, a30);
-                        a31 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 16), s, a31);
                     }
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10) + (a20 + a30), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11) + (a21 + a31), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 16);
                 }
             }
             else
@@ -829,8 +811,8 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         internal static void MatVec288x768(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec288x768(xout, x, w, 0, 288);
 
         /// <summary>xout[rowStart..rowEnd) = (W (32000 x 288) @ x (288))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
-        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; four
-        /// columns (two without 512-bit vectors) are in flight in separate chains, summed at the end. rowStart and rowEnd fall on panels.</remarks>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even
+        /// and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec32000x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 32000, Cols = 288;
@@ -844,9 +826,9 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                 for (int p = rowStart; p < rowEnd; p += 32)
                 {
                     ref float panel = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref wRef, (nint)p * Cols);
-                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a20 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a21 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a30 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a31 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
+                    global::System.Runtime.Intrinsics.Vector512<float> a00 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a01 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a10 = global::System.Runtime.Intrinsics.Vector512<float>.Zero, a11 = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
                     global::System.Runtime.Intrinsics.Vector512<float> s;
-                    for (nuint k = 0; k < 288; k += 4)
+                    for (nuint k = 0; k < 288; k += 2)
                     {
                         s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k));
                         a00 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
@@ -854,15 +836,9 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                         s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 1));
                         a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
                         a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
-                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 2));
-                        a20 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 0), s, a20);
-                        a21 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 2) * 32 + 16), s, a21);
-                        s = global::System.Runtime.Intrinsics.Vector512.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, k + 3));
-                        a30 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 0), s, a30);
-                        a31 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 3) * 32 + 16), s, a31);
                     }
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10) + (a20 + a30), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11) + (a21 + a31), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 16);
                 }
             }
             else
