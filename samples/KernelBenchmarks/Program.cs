@@ -53,6 +53,17 @@ public class Kernels
     {
         WeightPacking.ToBFloat16(_w, _wBf16);
         WeightPacking.ToInt8(_w, 64, _wInt8, _scales);
+        // Float32 matrices of these shapes (rows a multiple of 32) are in panels, as the loaders store them.
+        _w = Panels(_w, 2048, 768);
+        _w15 = Panels(_w15, 768, 288);
+        _wBase = Panels(_wBase, 2048, 512);
+    }
+
+    private static float[] Panels(float[] rows, int d, int n)
+    {
+        var panels = new float[rows.Length];
+        WeightPacking.ToPanels(rows, d, n, panels);
+        return panels;
     }
 
     [Benchmark] public void MatVec2048x768_F32() => Shape110M.Kernels.MatVec2048x768(_out, _x, _w);
