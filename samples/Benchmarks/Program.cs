@@ -15,6 +15,9 @@
 // --onnx PATH runs samples/OnnxPeer (ONNX Runtime, a separate process) on the graphs samples/OnnxPeer/export_onnx.py
 // exported from the same weight files: those must persist, so pass --weights DIR (kept, reused) and fill it first with
 // --write-weights. Prompt and encoder only: the exported graphs have no KV cache.
+//
+// --loop prompt|encode|translate runs only that measurement, on all threads, over and over for 10 seconds, and prints
+// its rate: for a profiler (perf record -e cpu-clock ... Benchmarks --only stories110M --loop prompt).
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -33,7 +36,7 @@ public static class Program
     public static int Main(string[] args)
     {
         int runs = 5;
-        string? output = null, llama2c = null, only = null, onnx = null, weights = null;
+        string? output = null, llama2c = null, only = null, onnx = null, weights = null, loop = null;
         bool writeOnly = false;
         for (int i = 0; i < args.Length; i++)
         {
@@ -44,7 +47,8 @@ public static class Program
             else if (args[i] == "--onnx" && i + 1 < args.Length) onnx = Path.GetFullPath(args[++i]);
             else if (args[i] == "--weights" && i + 1 < args.Length) weights = Path.GetFullPath(args[++i]);
             else if (args[i] == "--write-weights") writeOnly = true;
-            else { Console.Error.WriteLine("usage: Benchmarks [--runs N] [--out FILE] [--llama2c PATH-TO-run] [--onnx PATH-TO-OnnxPeer] [--weights DIR [--write-weights]] [--only NAME]"); return 2; }
+            else if (args[i] == "--loop" && i + 1 < args.Length && args[i + 1] is "prompt" or "encode" or "translate") loop = args[++i];
+            else { Console.Error.WriteLine("usage: Benchmarks [--runs N] [--out FILE] [--llama2c PATH-TO-run] [--onnx PATH-TO-OnnxPeer] [--weights DIR [--write-weights]] [--only NAME] [--loop prompt|encode|translate]"); return 2; }
         }
         if (llama2c is not null && !File.Exists(llama2c)) { Console.Error.WriteLine($"error: no llama2.c binary at {llama2c}"); return 1; }
         if (onnx is not null && !File.Exists(onnx)) { Console.Error.WriteLine($"error: no OnnxPeer at {onnx}"); return 1; }
@@ -72,7 +76,7 @@ public static class Program
         try
         {
             Shape s15 = Shapes.S15, s42 = Shapes.S42, s110 = Shapes.S110, tiny = Shapes.Tiny;
-            var bench = new Bench(dir, runs, threads, llama2c, onnx, reuseWeights: weights is not null, onnxLevels);
+            var bench = new Bench(dir, runs, threads, llama2c, onnx, reuseWeights: weights is not null, onnxLevels, loop);
             if (Want("stories15M")) decoders.Add(bench.Decoder(s15, "float32", o => Stories15M.Load(s15.File(dir), o), generic: true, peer: true));
             if (Want("stories42M")) decoders.Add(bench.Decoder(s42, "float32", o => Stories42M.Load(s42.File(dir), o), generic: true, peer: true));
             if (Want("stories110M")) decoders.Add(bench.Decoder(s110, "float32", o => Stories110M.Load(s110.File(dir), o), generic: true, peer: true));
@@ -137,8 +141,21 @@ internal sealed record Seq2SeqRow(string Name, long Parameters, Stat Encode1, St
 internal sealed record AccuracyRow(string Precision, int Positions, int Top1Agree, double MaxAbsLogitDiff, double MeanAbsLogitDiff, int GreedyEqual, int GreedyTotal);
 
 /// <param name="onnxLevels">Receives the ONNX Runtime optimisation level each graph ran with ("all", or "basic" where all was refused).</param>
-internal sealed class Bench(string dir, int runs, int threads, string? llama2c, string? onnx, bool reuseWeights, SortedSet<string> onnxLevels)
+/// <param name="loop">Run only this measurement in a loop for a profiler ("prompt", "encode" or "translate"), then exit.</param>
+internal sealed class Bench(string dir, int runs, int threads, string? llama2c, string? onnx, bool reuseWeights, SortedSet<string> onnxLevels, string? loop)
 {
+    private const double LoopSeconds = 10;
+
+    /// <summary>Repeats <paramref name="work"/> for <see cref="LoopSeconds"/>, prints the rate and exits.</summary>
+    private static void Loop(string what, double itemsPerCall, Action work)
+    {
+        var clock = Stopwatch.StartNew();
+        int calls = 0;
+        while (clock.Elapsed.TotalSeconds < LoopSeconds) { work(); calls++; }
+        Console.Error.WriteLine($"{what}: {calls * itemsPerCall / clock.Elapsed.TotalSeconds:F0} tok/s over {calls} calls");
+        Environment.Exit(0);
+    }
+
     private const int DecodeTokens = Program.DecodeTokens, PromptTokens = Program.PromptTokens;
     private readonly HashSet<string> _written = [];
 
@@ -151,13 +168,7 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c, 
         IDecoderModel all = load(new ModelOptions { Threads = threads });
         IDecoderSession s1 = one.CreateDecoderSession(), sN = all.CreateDecoderSession();
         int[] prompt = Enumerable.Range(0, PromptTokens).Select(i => 3 + (i * 7919) % (c.Vocab - 3)).ToArray();
-        if (Environment.GetEnvironmentVariable("STG_PROFILE") == "prompt")
-        {
-            var sw = Stopwatch.StartNew(); int k = 0;
-            while (sw.Elapsed.TotalSeconds < 10) { sN.Reset(); sN.Forward(prompt); k++; }
-            Console.Error.WriteLine($"{c.Name} {precision}: {k * PromptTokens / sw.Elapsed.TotalSeconds:F0} tok/s");
-            Environment.Exit(0);
-        }
+        if (loop == "prompt") Loop($"{c.Name} {precision} prompt", PromptTokens, () => { sN.Reset(); sN.Forward(prompt); });
 
         // Parallel and single-threaded paths must agree bit for bit.
         CheckSame(c.Name, s1.Forward(prompt.AsSpan(0, 20)).ToArray(), sN.Forward(prompt.AsSpan(0, 20)));
@@ -334,13 +345,11 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c, 
         int[] source = Enumerable.Range(0, PromptTokens).Select(i => 4 + (i * 7919) % 30000).ToArray();
         source[0] = TransformerBase.BosToken;
         source[^1] = TransformerBase.EosToken;
-        if (Environment.GetEnvironmentVariable("STG_PROFILE") is string profileMode)
+        if (loop == "encode") Loop("transformer-base encode", source.Length, () => all.Encode(source));
+        if (loop == "translate")
         {
-            var sw = Stopwatch.StartNew(); int k = 0;
-            var mem = all.Encode(source);
-            while (sw.Elapsed.TotalSeconds < 10) { if (profileMode == "encode") all.Encode(source); else Translate(all.CreateSession(mem), out _); k++; }
-            Console.Error.WriteLine($"{profileMode}: {k / sw.Elapsed.TotalSeconds:F1}/s");
-            Environment.Exit(0);
+            TransformerBase.EncoderOutput memory = all.Encode(source);
+            Loop("transformer-base translate", PromptTokens, () => Translate(all.CreateSession(memory), out _));
         }
 
         // Parallel and single-threaded encoders must agree bit for bit.
