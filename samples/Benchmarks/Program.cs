@@ -14,7 +14,7 @@
 //
 // --onnx PATH runs samples/OnnxPeer (ONNX Runtime, a separate process) on the graphs samples/OnnxPeer/export_onnx.py
 // exported from the same weight files: those must persist, so pass --weights DIR (kept, reused) and fill it first with
-// --write-weights. Prompt and encoder only: the exported graphs have no KV cache.
+// --write-weights. Prompts, the encoder, and decoding through the *-step.onnx graphs (an explicit KV cache fed back each step).
 //
 // --loop prompt|encode|translate runs only that measurement, on all threads, over and over for 10 seconds, and prints
 // its rate: for a profiler (perf record -e cpu-clock ... Benchmarks --only stories110M --loop prompt).
@@ -134,7 +134,7 @@ internal readonly record struct Stat(double Median, double Min, double Max)
 }
 
 internal sealed record DecoderRow(Shape Shape, string Precision, long Parameters, Stat Decode1, Stat DecodeN, Stat Prompt1, Stat PromptN,
-    Stat FirstToken, double AllocatedPerToken, long PeakRssBytes, Stat Generic, Stat Peer1, Stat PeerN, Stat OnnxPromptN);
+    Stat FirstToken, double AllocatedPerToken, long PeakRssBytes, Stat Generic, Stat Peer1, Stat PeerN, Stat OnnxPromptN, Stat OnnxDecodeN);
 
 internal sealed record Seq2SeqRow(string Name, long Parameters, Stat Encode1, Stat EncodeN, Stat Translate1, Stat TranslateN, double AllocatedPerToken, Stat OnnxEncodeN);
 
@@ -195,10 +195,20 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c, 
             float[] ours = s1.Forward(prompt).ToArray();
             CheckClose($"{c.Name}: ONNX Runtime's prompt logits", ours, OnnxRun(onnxGraph, threads, 1, out _));
         }
+        string onnxStep = Path.Combine(dir, c.Name + "-step.onnx");
+        bool onnxDecode = onnx is not null && precision == "float32" && File.Exists(onnxStep);
+        if (onnxDecode)
+        {
+            // The decode-step graph's first step (token 1 at position 0) must give our first decoded logits.
+            s1.Reset();
+            float[] ours = s1.Forward(1).ToArray();
+            CheckClose($"{c.Name}: ONNX Runtime's first decode-step logits", ours, OnnxRun(onnxStep, threads, 1, out _));
+        }
 
         var decode1 = new List<double>(); var decodeN = new List<double>(); var prompt1 = new List<double>(); var promptN = new List<double>();
         var first = new List<double>(); var gen = new List<double>(); var peer1 = new List<double>(); var peerN = new List<double>();
         var onnxPrompt = new List<double>();
+        var onnxDecodeRates = new List<double>();
         double allocated = 0;
         for (int run = 0; run < runs; run++)
         {
@@ -218,13 +228,18 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c, 
                 OnnxRun(onnxGraph, threads, 3, out double seconds);
                 onnxPrompt.Add(PromptTokens / seconds);
             }
+            if (onnxDecode)
+            {
+                OnnxRun(onnxStep, threads, 1, out double seconds);
+                onnxDecodeRates.Add(DecodeTokens / seconds);
+            }
         }
         long peak = Process.GetCurrentProcess().PeakWorkingSet64;
         ((IDisposable)one).Dispose();
         ((IDisposable)all).Dispose();
 
         var row = new DecoderRow(c, precision, ParameterCount(c), Stat.Of(decode1), Stat.Of(decodeN), Stat.Of(prompt1), Stat.Of(promptN),
-            Stat.Of(first), allocated, peak, Stat.Of(gen), Stat.Of(peer1), Stat.Of(peerN), Stat.Of(onnxPrompt));
+            Stat.Of(first), allocated, peak, Stat.Of(gen), Stat.Of(peer1), Stat.Of(peerN), Stat.Of(onnxPrompt), Stat.Of(onnxDecodeRates));
         Console.Error.WriteLine($"{c.Name} {precision}: decode {row.Decode1.Median:F0} / {row.DecodeN.Median:F0} tok/s (1 / {threads} threads), prompt {row.PromptN.Median:F0} tok/s, generic {row.Generic.Median:F0}, llama2.c {row.Peer1.Median:F0} / {row.PeerN.Median:F0}");
         return row;
     }

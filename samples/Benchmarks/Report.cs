@@ -52,18 +52,20 @@ internal static class Report
         sb.AppendLine($"times tok/s, over the read bandwidth measured above for the same thread count. \"ONNX Runtime\" is");
         sb.AppendLine("`samples/OnnxPeer` (Microsoft.ML.OnnxRuntime, its own process, sequential execution, intra-op threads as ours) on");
         sb.AppendLine("the graph `samples/OnnxPeer/export_onnx.py` exported from the same weight file, checked to give the same logits first;");
-        sb.AppendLine("prompt GFLOP/s counts the layers' matrix products (2 flops per multiply-add), not attention or the classifier.");
+        sb.AppendLine("its decode runs the `*-step.onnx` graphs, one call per token with an explicit KV cache (past keys and values in,");
+        sb.AppendLine("present ones out and fed back as they are, as Hugging Face's ONNX decoders do), checked on the first step's logits.");
+        sb.AppendLine("Prompt GFLOP/s counts the layers' matrix products (2 flops per multiply-add), not attention or the classifier.");
         sb.AppendLine("Bandwidth use above 100% means part of the weights stayed in the last-level cache from one token to the next.");
         sb.AppendLine();
-        sb.AppendLine($"| model | weights | decode tok/s, 1 thread | decode tok/s, {threads} threads | llama2.c tok/s, 1 thread | llama2.c tok/s, {threads} threads | ours / llama2.c ({threads} threads) | bandwidth use ({threads} threads) | generic tok/s (1 thread) | ours / generic (1 thread) | prompt tok/s, 1 thread | prompt tok/s, {threads} threads | prompt GFLOP/s ({threads} threads) | ONNX Runtime prompt tok/s ({threads} threads) | first token ms | bytes allocated per token | peak RSS MB |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        sb.AppendLine($"| model | weights | decode tok/s, 1 thread | decode tok/s, {threads} threads | llama2.c tok/s, 1 thread | llama2.c tok/s, {threads} threads | ours / llama2.c ({threads} threads) | ONNX Runtime decode tok/s ({threads} threads) | bandwidth use ({threads} threads) | generic tok/s (1 thread) | ours / generic (1 thread) | prompt tok/s, 1 thread | prompt tok/s, {threads} threads | prompt GFLOP/s ({threads} threads) | ONNX Runtime prompt tok/s ({threads} threads) | first token ms | bytes allocated per token | peak RSS MB |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (DecoderRow r in decoders)
         {
             double bytesPerToken = r.Shape.DecodeBytes * (r.Precision.StartsWith("bfloat16", System.StringComparison.Ordinal) ? 0.5 : r.Precision.StartsWith("int8", System.StringComparison.Ordinal) ? (1 + 4.0 / 64) / 4 : 1);
             double bandwidthUse = bytesPerToken * r.DecodeN.Median / 1e9 / m.BandwidthN;
             double flopsPerToken = 2.0 * r.Shape.Layers * (4.0 * r.Shape.Dim * r.Shape.Dim + 3.0 * r.Shape.Dim * r.Shape.Ffn);
             sb.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Shape.Name} | {r.Precision} | {r.Decode1.Format()} | {r.DecodeN.Format()} | {r.Peer1.Format()} | {r.PeerN.Format()} | {(r.PeerN.HasValue ? F(r.DecodeN.Median / r.PeerN.Median, "F2") + "x" : "–")} | {F(100 * bandwidthUse)}% | {r.Generic.Format()} | {(r.Generic.HasValue ? F(r.Decode1.Median / r.Generic.Median, "F2") + "x" : "–")} | {r.Prompt1.Format()} | {r.PromptN.Format()} | {F(flopsPerToken * r.PromptN.Median / 1e9)} | {r.OnnxPromptN.Format()} | {F(r.FirstToken.Median, "F1")} | {F(r.AllocatedPerToken)} | {F(r.PeakRssBytes / 1e6)} |");
+                $"| {r.Shape.Name} | {r.Precision} | {r.Decode1.Format()} | {r.DecodeN.Format()} | {r.Peer1.Format()} | {r.PeerN.Format()} | {(r.PeerN.HasValue ? F(r.DecodeN.Median / r.PeerN.Median, "F2") + "x" : "–")} | {r.OnnxDecodeN.Format()} | {F(100 * bandwidthUse)}% | {r.Generic.Format()} | {(r.Generic.HasValue ? F(r.Decode1.Median / r.Generic.Median, "F2") + "x" : "–")} | {r.Prompt1.Format()} | {r.PromptN.Format()} | {F(flopsPerToken * r.PromptN.Median / 1e9)} | {r.OnnxPromptN.Format()} | {F(r.FirstToken.Median, "F1")} | {F(r.AllocatedPerToken)} | {F(r.PeakRssBytes / 1e6)} |");
         }
         sb.AppendLine();
         sb.AppendLine($"Parallel and single-threaded logits were checked equal bit for bit for every row before timing (the benchmark stops if not).");
@@ -136,6 +138,7 @@ internal static class Report
             DecoderRow? r = Row(name, "float32");
             if (r is null) continue;
             string peer = r.PeerN.HasValue ? $"llama2.c in this run: {F(r.PeerN.Median)} tok/s, ours / llama2.c {F(r.DecodeN.Median / r.PeerN.Median, "F2")}x" : "llama2.c not run";
+            if (r.OnnxDecodeN.HasValue) peer += $"; ONNX Runtime {F(r.OnnxDecodeN.Median)} tok/s, ours / ONNX Runtime {F(r.DecodeN.Median / r.OnnxDecodeN.Median, "F2")}x";
             sb.AppendLine(CultureInfo.InvariantCulture, $"| {name} float32 decode | ≥ {F(planned)} tok/s | {Rate(r.DecodeN)} tok/s | {peer}; {F(r.Shape.DecodeBytes * r.DecodeN.Median / 1e9, "F1")} GB/s of weights of {F(m.BandwidthN, "F1")} GB/s measured |");
         }
         DecoderRow? f32 = Row("stories110M", "float32"), bf16 = Row("stories110M", "bfloat16"), int8 = Row("stories110M", "int8");

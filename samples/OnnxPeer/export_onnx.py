@@ -8,6 +8,9 @@ weights as the generated engine and computes what the measured call computes:
 
 - stories15M.onnx, stories110M.onnx: a Llama prompt (tokens int64 [128] -> logits of the last position [vocab]),
   as LlamaForCausalLM computes it (RMSNorm, rotate-half RoPE, causal attention, SwiGLU, untied lm_head).
+- stories15M-step.onnx, stories42M-step.onnx, stories110M-step.onnx: one decode step with an explicit KV cache, the
+  layout Hugging Face's ONNX decoders use: (token int64 [1], position int64 [1], past_keys and past_values
+  float32 [layers, past, kv_dim]) -> (logits [vocab], present_keys and present_values [layers, past + 1, kv_dim]).
 - transformer-base.onnx: the Seq2Seq encoder (src tokens int64 [128] -> memory [128, 512]) plus, as the engine's
   Encode does, every decoder layer's cross-attention keys and values ([6, 128, 512] each).
 """
@@ -26,6 +29,7 @@ LLAMAS = {
     "stories15M": dict(layers=6, dim=288, ffn=768, heads=6, vocab=32000, theta=10000.0, eps=1e-5),
     "stories110M": dict(layers=12, dim=768, ffn=2048, heads=12, vocab=32000, theta=10000.0, eps=1e-5),
 }
+STEPS = dict(LLAMAS, stories42M=dict(layers=8, dim=512, ffn=1376, heads=8, vocab=32000, theta=10000.0, eps=1e-5))
 
 
 def read_safetensors(path):
@@ -85,6 +89,51 @@ class LlamaPrompt(nn.Module):
             x = x + (F.silu(h @ self.p(p + "mlp.gate_proj.weight").T) * (h @ self.p(p + "mlp.up_proj.weight").T)) @ self.p(p + "mlp.down_proj.weight").T
         last = rms_norm(x[-1], self.p("model.norm.weight"), c["eps"])
         return last @ self.p("lm_head.weight").T
+
+
+class LlamaStep(nn.Module):
+    """One decode step of the same model: the token at `position` attends to the cached keys and values of every
+    earlier position plus its own, which it appends (present = past + this position)."""
+
+    def __init__(self, c, w):
+        super().__init__()
+        self.c = c
+        self.w = nn.ParameterDict({k.replace(".", "_"): nn.Parameter(v, requires_grad=False) for k, v in w.items()})
+        hd = c["dim"] // c["heads"]
+        self.register_buffer("inv_freq", 1.0 / (c["theta"] ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd)))
+
+    def p(self, name):
+        return self.w[name.replace(".", "_")]
+
+    def forward(self, token, position, past_keys, past_values):
+        c, H = self.c, self.c["heads"]
+        hd = c["dim"] // H
+        angles = position.float().unsqueeze(-1) * self.inv_freq          # (1, hd / 2)
+        emb = torch.cat([angles, angles], dim=-1)                          # (1, hd)
+        cos, sin = emb.cos(), emb.sin()
+        x = self.p("model.embed_tokens.weight")[token]                     # (1, dim)
+        keys, values = [], []
+        for l in range(c["layers"]):
+            p = f"model.layers.{l}."
+            h = rms_norm(x, self.p(p + "input_layernorm.weight"), c["eps"])
+            q = (h @ self.p(p + "self_attn.q_proj.weight").T).view(H, hd)
+            k = (h @ self.p(p + "self_attn.k_proj.weight").T).view(H, hd)
+            v = h @ self.p(p + "self_attn.v_proj.weight").T
+            q = q * cos + rotate_half(q) * sin
+            k = (k * cos + rotate_half(k) * sin).reshape(1, c["dim"])
+            k_all = torch.cat([past_keys[l], k], dim=0)                    # (past + 1, dim)
+            v_all = torch.cat([past_values[l], v], dim=0)
+            keys.append(k_all)
+            values.append(v_all)
+            kh = k_all.view(-1, H, hd).transpose(0, 1)                     # (H, past + 1, hd)
+            vh = v_all.view(-1, H, hd).transpose(0, 1)
+            att = torch.softmax((kh @ q.unsqueeze(-1)).squeeze(-1) * hd ** -0.5, dim=-1)  # (H, past + 1)
+            o = (att.unsqueeze(1) @ vh).reshape(1, c["dim"])
+            x = x + o @ self.p(p + "self_attn.o_proj.weight").T
+            h = rms_norm(x, self.p(p + "post_attention_layernorm.weight"), c["eps"])
+            x = x + (F.silu(h @ self.p(p + "mlp.gate_proj.weight").T) * (h @ self.p(p + "mlp.up_proj.weight").T)) @ self.p(p + "mlp.down_proj.weight").T
+        last = rms_norm(x[0], self.p("model.norm.weight"), c["eps"])
+        return last @ self.p("lm_head.weight").T, torch.stack(keys), torch.stack(values)
 
 
 class Seq2SeqEncode(nn.Module):
@@ -160,6 +209,21 @@ def main():
             print(f"skipped {name}: no {path}")
             continue
         export(LlamaPrompt(c, read_safetensors(path)), tokens, os.path.join(folder, name + ".onnx"), ["tokens"], ["logits"])
+    for name, c in STEPS.items():
+        path = os.path.join(folder, name + ".safetensors")
+        if not os.path.exists(path):
+            print(f"skipped {name}-step: no {path}")
+            continue
+        step = LlamaStep(c, read_safetensors(path)).eval()
+        out = os.path.join(folder, name + "-step.onnx")
+        past = torch.zeros(c["layers"], 3, c["dim"])
+        example = (torch.tensor([1]), torch.tensor([3]), past, past)
+        with torch.no_grad():
+            torch.onnx.export(step, example, out, input_names=["token", "position", "past_keys", "past_values"],
+                              output_names=["logits", "present_keys", "present_values"], opset_version=14, do_constant_folding=False,
+                              dynamic_axes={"past_keys": {1: "past"}, "past_values": {1: "past"}, "present_keys": {1: "present"}, "present_values": {1: "present"}})
+        topological(out)
+        print(f"wrote {out} ({os.path.getsize(out) / 1e6:.0f} MB)")
     path = os.path.join(folder, "transformer-base.safetensors")
     if os.path.exists(path):
         src = torch.tensor([4 + (i * 7919) % 30000 for i in range(TOKENS)], dtype=torch.int64)
