@@ -55,6 +55,7 @@ internal static partial class KernelEmitter
             foreach (int n in AddSizes(s))
                 EmitAdd(w, n);
 
+            if (s.Family == Family.Llama) EmitRowKernels(w);
             EmitDot(w, s.HeadDim);
             EmitAxpy(w, s.HeadDim);
             if (s.Normalization == Norm.RmsNorm) EmitRmsNorm(w, s.ModelDim, s.NormEpsilon);
@@ -547,6 +548,46 @@ internal static partial class KernelEmitter
             Guard(w, name, "tokens < 0", "xout.Length < tokens * Out", "x.Length < tokens * In", "w.Length < Out * In", "bias.Length < Out", "rowStart < 0", "rowEnd > Out");
             Refs(w, "xout", "x", "w", "bias");
             MatMulTiles(w, n, Precision.Float32, 0, 8, bias: true);
+        }
+        w.Line();
+    }
+
+    /// <summary>
+    /// The elementwise steps a prompt block runs on a worker's own rows inside a matrix job: any length (a range of
+    /// rows), a vector loop and a tail. SwiGLU computes every element, the tail's too, with the vector exponential.
+    /// </summary>
+    private static void EmitRowKernels(SourceWriter w)
+    {
+        w.Line("/// <summary>y += x over y's length (a worker's rows of one token).</summary>");
+        using (w.Block($"internal static void AddRows({Span} y, {ReadOnlySpan} x)"))
+        {
+            Guard(w, "AddRows", "x.Length < y.Length");
+            Refs(w, "y", "x");
+            w.Line("nuint n = (nuint)y.Length, j = 0;");
+            w.Line($"for (; j + 8 <= n; j += 8) {Vector}.StoreUnsafe({Load("yRef", "j")} + {Load("xRef", "j")}, ref yRef, j);");
+            w.Line($"for (; j < n; j++) {Unsafe}.Add(ref yRef, j) += {Unsafe}.Add(ref xRef, j);");
+        }
+        w.Line();
+        w.Line("/// <summary>h = silu(h) * g over h's length (a worker's rows of one token), silu(x) = x / (1 + e^-x).</summary>");
+        using (w.Block($"internal static void SwiGluRows({Span} h, {ReadOnlySpan} g)"))
+        {
+            Guard(w, "SwiGluRows", "g.Length < h.Length");
+            Refs(w, "h", "g");
+            w.Line("nuint n = (nuint)h.Length, j = 0;");
+            using (w.Block("for (; j + 8 <= n; j += 8)"))
+            {
+                w.Line($"{VectorF} v = {Load("hRef", "j")};");
+                w.Line($"{Vector}.StoreUnsafe(v / ({VectorF}.One + {Vector}.Exp(-v)) * {Load("gRef", "j")}, ref hRef, j);");
+            }
+            // The last n % 8 through one more vector too: every element gets the same vector exponential wherever a
+            // worker's rows start or end, so the result does not depend on how the rows were split.
+            using (w.Block("if (j < n)"))
+            {
+                w.Line($"{VectorF} v = {VectorF}.Zero, gv = {VectorF}.Zero;");
+                w.Line($"for (nuint k = j; k < n; k++) {{ v = {Vector}.WithElement(v, (int)(k - j), {Unsafe}.Add(ref hRef, k)); gv = {Vector}.WithElement(gv, (int)(k - j), {Unsafe}.Add(ref gRef, k)); }}");
+                w.Line($"{VectorF} r = v / ({VectorF}.One + {Vector}.Exp(-v)) * gv;");
+                w.Line($"for (nuint k = j; k < n; k++) {Unsafe}.Add(ref hRef, k) = {Vector}.GetElement(r, (int)(k - j));");
+            }
         }
         w.Line();
     }

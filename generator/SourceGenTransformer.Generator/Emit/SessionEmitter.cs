@@ -292,15 +292,12 @@ internal static class SessionEmitter
                 w.Line("// bxb (n, dim) = causal attention: token t attends positions 0..start+t ((token, head) pairs split across workers)");
                 w.Line("Run(" + I(BlockAttention) + ", l);");
                 w.Line("// bx += bxb @ woᵀ");
-                w.Line("Run(" + I(BlockOut) + ", l);");
-                w.Line($"for (int t = 0; t < n; t++) Kernels.{AddName(s.ModelDim)}({Rw("_bx", "t * ModelDim", "ModelDim")}, {Ro("_bxb2", "t * ModelDim", "ModelDim")});");
-                w.Line("// bxb = rmsnorm(bx); bhb = silu(bxb @ gateᵀ) * (bxb @ upᵀ); bx += bhb @ downᵀ");
+                w.Line("Run(" + I(BlockOut) + ", l); // and bx += that, on each worker's rows");
+                w.Line("// bxb = rmsnorm(bx); bhb = silu(bxb @ gateᵀ) * (bxb @ upᵀ); bx += bhb @ downᵀ (SwiGLU and the residual add inside the jobs)");
                 w.Line("for (int t = 0; t < n; t++)");
                 w.Line($"    Kernels.{norm}({Rw("_bxb", "t * ModelDim", "ModelDim")}, {Ro("_bx", "t * ModelDim", "ModelDim")}, {Ro("w.FfnNorm", "l * ModelDim", "ModelDim")});");
                 w.Line("Run(" + I(BlockUp) + ", l);");
-                w.Line($"for (int t = 0; t < n; t++) Kernels.{ActivationName(s)}({Rw("_bhb", "t * FeedForwardDim", "FeedForwardDim")}, {Ro("_bhb2", "t * FeedForwardDim", "FeedForwardDim")});");
                 w.Line("Run(" + I(BlockDown) + ", l);");
-                w.Line($"for (int t = 0; t < n; t++) Kernels.{AddName(s.ModelDim)}({Rw("_bx", "t * ModelDim", "ModelDim")}, {Ro("_bxb2", "t * ModelDim", "ModelDim")});");
             }
             w.Line($"{Ro("_bx", "(n - 1) * ModelDim", "ModelDim")}.CopyTo(_x);");
             w.Line("_position = start + n;");
@@ -381,10 +378,18 @@ internal static class SessionEmitter
             w.Line($"(int rs, int re) = {Pool}.Range({I(rows)}, {(s.Panels(rows) && kernel is null ? "32" : "4")}, part, parts);");
             w.Line($"Kernels.{kernel ?? MatVecName(rows, cols)}({output}, {input}, {M(s, field, offset, $"{I(rows)} * {I(cols)}")}, rs, re);");
         }
-        void MatMul(int rows, int cols, string output, string input, string field, string offset)
+        void MatMul(int rows, int cols, string output, string input, string field, string offset, bool declare = true)
         {
-            w.Line($"(int rs, int re) = {Pool}.Range({I(rows)}, {(s.Panels(rows) ? "32" : "2")}, part, parts);");
+            if (declare) w.Line($"(int rs, int re) = {Pool}.Range({I(rows)}, {(s.Panels(rows) ? "32" : "2")}, part, parts);");
             w.Line($"Kernels.{MatMulName(rows, cols)}({output}, {input}, {M(s, field, offset, $"{I(rows)} * {I(cols)}")}, n, rs, re);");
+        }
+
+        // Llama prompt blocks: the residual add on this worker's rows of every token, inside the job (no serial pass).
+        void ResidualOnRows()
+        {
+            w.Line("// This worker's rows of every token: bx += bxb2 (elementwise, so splitting by rows changes nothing).");
+            w.Line("for (int t = 0; t < n; t++)");
+            w.Line($"    Kernels.AddRows({Rw("_bx", "t * ModelDim + rs", "re - rs")}, {Ro("_bxb2", "t * ModelDim + rs", "re - rs")});");
         }
 
         w.Line("/// <summary>Runs this worker's share of the current job: a range of matrix rows, or of attention heads.</summary>");
@@ -497,6 +502,7 @@ internal static class SessionEmitter
                 using (w.Block(""))
                 {
                     MatMul(s.ModelDim, s.ModelDim, "_bxb2", "_bxb", "Wo", "l * ModelDim * ModelDim");
+                    if (llama) ResidualOnRows();
                     w.Line("break;");
                 }
                 w.Line($"case {I(BlockUp)}:");
@@ -504,8 +510,11 @@ internal static class SessionEmitter
                 {
                     if (llama)
                     {
-                        using (w.Block("")) MatMul(s.FeedForwardDim, s.ModelDim, "_bhb", "_bxb", "WGate", "l * FeedForwardDim * ModelDim");
-                        using (w.Block("")) MatMul(s.FeedForwardDim, s.ModelDim, "_bhb2", "_bxb", "WUp", "l * FeedForwardDim * ModelDim");
+                        MatMul(s.FeedForwardDim, s.ModelDim, "_bhb", "_bxb", "WGate", "l * FeedForwardDim * ModelDim");
+                        MatMul(s.FeedForwardDim, s.ModelDim, "_bhb2", "_bxb", "WUp", "l * FeedForwardDim * ModelDim", declare: false);
+                        w.Line("// This worker's rows of every token: bhb = silu(bhb) * bhb2 (elementwise, so splitting by rows changes nothing).");
+                        w.Line("for (int t = 0; t < n; t++)");
+                        w.Line($"    Kernels.SwiGluRows({Rw("_bhb", "t * FeedForwardDim + rs", "re - rs")}, {Ro("_bhb2", "t * FeedForwardDim + rs", "re - rs")});");
                     }
                     else
                     {
@@ -517,6 +526,7 @@ internal static class SessionEmitter
                 using (w.Block(""))
                 {
                     MatMul(s.ModelDim, s.FeedForwardDim, "_bxb2", "_bhb", llama ? "WDown" : "WProj", "l * ModelDim * FeedForwardDim");
+                    if (llama) ResidualOnRows();
                     w.Line("break;");
                 }
             }

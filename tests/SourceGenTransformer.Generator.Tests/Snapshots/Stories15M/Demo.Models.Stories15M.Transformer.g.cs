@@ -381,15 +381,12 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                 // bxb (n, dim) = causal attention: token t attends positions 0..start+t ((token, head) pairs split across workers)
                 Run(12, l);
                 // bx += bxb @ woᵀ
-                Run(13, l);
-                for (int t = 0; t < n; t++) Kernels.Add288(new global::System.Span<float>(_bx, t * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(_bxb2, t * ModelDim, ModelDim));
-                // bxb = rmsnorm(bx); bhb = silu(bxb @ gateᵀ) * (bxb @ upᵀ); bx += bhb @ downᵀ
+                Run(13, l); // and bx += that, on each worker's rows
+                // bxb = rmsnorm(bx); bhb = silu(bxb @ gateᵀ) * (bxb @ upᵀ); bx += bhb @ downᵀ (SwiGLU and the residual add inside the jobs)
                 for (int t = 0; t < n; t++)
                     Kernels.RmsNorm288(new global::System.Span<float>(_bxb, t * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(_bx, t * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(w.FfnNorm, l * ModelDim, ModelDim));
                 Run(14, l);
-                for (int t = 0; t < n; t++) Kernels.SwiGlu768(new global::System.Span<float>(_bhb, t * FeedForwardDim, FeedForwardDim), new global::System.ReadOnlySpan<float>(_bhb2, t * FeedForwardDim, FeedForwardDim));
                 Run(15, l);
-                for (int t = 0; t < n; t++) Kernels.Add288(new global::System.Span<float>(_bx, t * ModelDim, ModelDim), new global::System.ReadOnlySpan<float>(_bxb2, t * ModelDim, ModelDim));
             }
             new global::System.ReadOnlySpan<float>(_bx, (n - 1) * ModelDim, ModelDim).CopyTo(_x);
             _position = start + n;
@@ -589,21 +586,20 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                 {
                     (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
                     Kernels.MatMul288x288(_bxb2, _bxb, new global::System.ReadOnlySpan<float>(w.Wo, l * ModelDim * ModelDim, 288 * 288), n, rs, re);
+                    // This worker's rows of every token: bx += bxb2 (elementwise, so splitting by rows changes nothing).
+                    for (int t = 0; t < n; t++)
+                        Kernels.AddRows(new global::System.Span<float>(_bx, t * ModelDim + rs, re - rs), new global::System.ReadOnlySpan<float>(_bxb2, t * ModelDim + rs, re - rs));
                     break;
                 }
                 case 14:
 
                 {
-
-                    {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(768, 32, part, parts);
-                        Kernels.MatMul768x288(_bhb, _bxb, new global::System.ReadOnlySpan<float>(w.WGate, l * FeedForwardDim * ModelDim, 768 * 288), n, rs, re);
-                    }
-
-                    {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(768, 32, part, parts);
-                        Kernels.MatMul768x288(_bhb2, _bxb, new global::System.ReadOnlySpan<float>(w.WUp, l * FeedForwardDim * ModelDim, 768 * 288), n, rs, re);
-                    }
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(768, 32, part, parts);
+                    Kernels.MatMul768x288(_bhb, _bxb, new global::System.ReadOnlySpan<float>(w.WGate, l * FeedForwardDim * ModelDim, 768 * 288), n, rs, re);
+                    Kernels.MatMul768x288(_bhb2, _bxb, new global::System.ReadOnlySpan<float>(w.WUp, l * FeedForwardDim * ModelDim, 768 * 288), n, rs, re);
+                    // This worker's rows of every token: bhb = silu(bhb) * bhb2 (elementwise, so splitting by rows changes nothing).
+                    for (int t = 0; t < n; t++)
+                        Kernels.SwiGluRows(new global::System.Span<float>(_bhb, t * FeedForwardDim + rs, re - rs), new global::System.ReadOnlySpan<float>(_bhb2, t * FeedForwardDim + rs, re - rs));
                     break;
                 }
                 case 15:
@@ -611,6 +607,9 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                 {
                     (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
                     Kernels.MatMul288x768(_bxb2, _bhb, new global::System.ReadOnlySpan<float>(w.WDown, l * ModelDim * FeedForwardDim, 288 * 768), n, rs, re);
+                    // This worker's rows of every token: bx += bxb2 (elementwise, so splitting by rows changes nothing).
+                    for (int t = 0; t < n; t++)
+                        Kernels.AddRows(new global::System.Span<float>(_bx, t * ModelDim + rs, re - rs), new global::System.ReadOnlySpan<float>(_bxb2, t * ModelDim + rs, re - rs));
                     break;
                 }
             }
@@ -1402,6 +1401,38 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
             for (nuint j = 0; j < 288; j += 8)
             {
                 global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref yRef, j) + global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), ref yRef, j);
+            }
+        }
+
+        /// <summary>y += x over y's length (a worker's rows of one token).</summary>
+        internal static void AddRows(global::System.Span<float> y, global::System.ReadOnlySpan<float> x)
+        {
+            if (x.Length < y.Length) global::SourceGenTransformer.TransformerErrors.SpanTooShort("AddRows");
+            ref float yRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(y);
+            ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
+            nuint n = (nuint)y.Length, j = 0;
+            for (; j + 8 <= n; j += 8) global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref yRef, j) + global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), ref yRef, j);
+            for (; j < n; j++) global::System.Runtime.CompilerServices.Unsafe.Add(ref yRef, j) += global::System.Runtime.CompilerServices.Unsafe.Add(ref xRef, j);
+        }
+
+        /// <summary>h = silu(h) * g over h's length (a worker's rows of one token), silu(x) = x / (1 + e^-x).</summary>
+        internal static void SwiGluRows(global::System.Span<float> h, global::System.ReadOnlySpan<float> g)
+        {
+            if (g.Length < h.Length) global::SourceGenTransformer.TransformerErrors.SpanTooShort("SwiGluRows");
+            ref float hRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(h);
+            ref float gRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(g);
+            nuint n = (nuint)h.Length, j = 0;
+            for (; j + 8 <= n; j += 8)
+            {
+                global::System.Runtime.Intrinsics.Vector256<float> v = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref hRef, j);
+                global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(v / (global::System.Runtime.Intrinsics.Vector256<float>.One + global::System.Runtime.Intrinsics.Vector256.Exp(-v)) * global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref gRef, j), ref hRef, j);
+            }
+            if (j < n)
+            {
+                global::System.Runtime.Intrinsics.Vector256<float> v = global::System.Runtime.Intrinsics.Vector256<float>.Zero, gv = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                for (nuint k = j; k < n; k++) { v = global::System.Runtime.Intrinsics.Vector256.WithElement(v, (int)(k - j), global::System.Runtime.CompilerServices.Unsafe.Add(ref hRef, k)); gv = global::System.Runtime.Intrinsics.Vector256.WithElement(gv, (int)(k - j), global::System.Runtime.CompilerServices.Unsafe.Add(ref gRef, k)); }
+                global::System.Runtime.Intrinsics.Vector256<float> r = v / (global::System.Runtime.Intrinsics.Vector256<float>.One + global::System.Runtime.Intrinsics.Vector256.Exp(-v)) * gv;
+                for (nuint k = j; k < n; k++) global::System.Runtime.CompilerServices.Unsafe.Add(ref hRef, k) = global::System.Runtime.Intrinsics.Vector256.GetElement(r, (int)(k - j));
             }
         }
 
