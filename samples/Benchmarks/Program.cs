@@ -16,7 +16,7 @@
 // exported from the same weight files: those must persist, so pass --weights DIR (kept, reused) and fill it first with
 // --write-weights. Prompts, the encoder, and decoding through the *-step.onnx graphs (an explicit KV cache fed back each step).
 //
-// --loop prompt|encode|translate runs only that measurement, on all threads, over and over for 10 seconds, and prints
+// --loop decode|prompt|encode|translate runs only that measurement, on all threads, over and over for 10 seconds, and prints
 // its rate: for a profiler (perf record -e cpu-clock ... Benchmarks --only stories110M --loop prompt).
 using System;
 using System.Collections.Generic;
@@ -47,8 +47,8 @@ public static class Program
             else if (args[i] == "--onnx" && i + 1 < args.Length) onnx = Path.GetFullPath(args[++i]);
             else if (args[i] == "--weights" && i + 1 < args.Length) weights = Path.GetFullPath(args[++i]);
             else if (args[i] == "--write-weights") writeOnly = true;
-            else if (args[i] == "--loop" && i + 1 < args.Length && args[i + 1] is "prompt" or "encode" or "translate") loop = args[++i];
-            else { Console.Error.WriteLine("usage: Benchmarks [--runs N] [--out FILE] [--llama2c PATH-TO-run] [--onnx PATH-TO-OnnxPeer] [--weights DIR [--write-weights]] [--only NAME] [--loop prompt|encode|translate]"); return 2; }
+            else if (args[i] == "--loop" && i + 1 < args.Length && args[i + 1] is "decode" or "prompt" or "encode" or "translate") loop = args[++i];
+            else { Console.Error.WriteLine("usage: Benchmarks [--runs N] [--out FILE] [--llama2c PATH-TO-run] [--onnx PATH-TO-OnnxPeer] [--weights DIR [--write-weights]] [--only NAME] [--loop decode|prompt|encode|translate]"); return 2; }
         }
         if (llama2c is not null && !File.Exists(llama2c)) { Console.Error.WriteLine($"error: no llama2.c binary at {llama2c}"); return 1; }
         if (onnx is not null && !File.Exists(onnx)) { Console.Error.WriteLine($"error: no OnnxPeer at {onnx}"); return 1; }
@@ -141,7 +141,7 @@ internal sealed record Seq2SeqRow(string Name, long Parameters, Stat Encode1, St
 internal sealed record AccuracyRow(string Precision, int Positions, int Top1Agree, double MaxAbsLogitDiff, double MeanAbsLogitDiff, int GreedyEqual, int GreedyTotal);
 
 /// <param name="onnxLevels">Receives the ONNX Runtime optimisation level each graph ran with ("all", or "basic" where all was refused).</param>
-/// <param name="loop">Run only this measurement in a loop for a profiler ("prompt", "encode" or "translate"), then exit.</param>
+/// <param name="loop">Run only this measurement in a loop for a profiler ("decode", "prompt", "encode" or "translate"), then exit.</param>
 internal sealed class Bench(string dir, int runs, int threads, string? llama2c, string? onnx, bool reuseWeights, SortedSet<string> onnxLevels, string? loop)
 {
     private const double LoopSeconds = 10;
@@ -169,6 +169,7 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c, 
         IDecoderSession s1 = one.CreateDecoderSession(), sN = all.CreateDecoderSession();
         int[] prompt = Enumerable.Range(0, PromptTokens).Select(i => 3 + (i * 7919) % (c.Vocab - 3)).ToArray();
         if (loop == "prompt") Loop($"{c.Name} {precision} prompt", PromptTokens, () => { sN.Reset(); sN.Forward(prompt); });
+        if (loop == "decode") Loop($"{c.Name} {precision} decode", DecodeTokens, () => Decode(sN, out _));
 
         // Parallel and single-threaded paths must agree bit for bit.
         CheckSame(c.Name, s1.Forward(prompt.AsSpan(0, 20)).ToArray(), sN.Forward(prompt.AsSpan(0, 20)));
