@@ -77,7 +77,7 @@ internal static class BertEmitter
         }
         w.Line();
 
-        w.Line("/// <summary>The weights in float32, row-major, layers stacked; query, key and value are fused as nn.MultiheadAttention's in_proj.</summary>");
+        w.Line("/// <summary>The weights in float32, row-major, layers stacked; query, key and value are fused as nn.MultiheadAttention's in_proj; matrices of a multiple of 32 rows are stored in panels (WeightPacking.ToPanels).</summary>");
         w.Line(GeneratedCode);
         using (w.Block("internal sealed class Weights"))
         {

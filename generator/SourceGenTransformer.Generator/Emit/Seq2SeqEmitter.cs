@@ -148,7 +148,7 @@ internal static class Seq2SeqEmitter
 
     private static void EmitWeights(SourceWriter w, ModelShape s)
     {
-        w.Line("/// <summary>The weights in float32, row-major, layers stacked; every matrix is (out, in) as nn.Linear stores it.</summary>");
+        w.Line("/// <summary>The weights in float32, row-major, layers stacked; every matrix is (out, in) as nn.Linear stores it; matrices of a multiple of 32 rows are stored in panels (WeightPacking.ToPanels).</summary>");
         w.Line(GC);
         using (w.Block("internal sealed class Weights"))
         {

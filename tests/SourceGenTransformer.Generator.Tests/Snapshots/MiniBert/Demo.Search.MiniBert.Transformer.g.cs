@@ -139,7 +139,7 @@ partial class MiniBert : global::System.IDisposable
         return embedding;
     }
 
-    /// <summary>The weights in float32, row-major, layers stacked; query, key and value are fused as nn.MultiheadAttention's in_proj.</summary>
+    /// <summary>The weights in float32, row-major, layers stacked; query, key and value are fused as nn.MultiheadAttention's in_proj; matrices of a multiple of 32 rows are stored in panels (WeightPacking.ToPanels).</summary>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     internal sealed class Weights
     {

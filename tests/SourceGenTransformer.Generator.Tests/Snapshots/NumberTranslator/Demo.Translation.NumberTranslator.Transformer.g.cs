@@ -197,7 +197,7 @@ partial class NumberTranslator : global::System.IDisposable
         return output.ToArray();
     }
 
-    /// <summary>The weights in float32, row-major, layers stacked; every matrix is (out, in) as nn.Linear stores it.</summary>
+    /// <summary>The weights in float32, row-major, layers stacked; every matrix is (out, in) as nn.Linear stores it; matrices of a multiple of 32 rows are stored in panels (WeightPacking.ToPanels).</summary>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     internal sealed class Weights
     {
