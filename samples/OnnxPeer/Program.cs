@@ -72,7 +72,7 @@ for (int i = 0; i < calls; i++)
     seconds[i] = clock.Elapsed.TotalSeconds;
 }
 Array.Sort(seconds);
-Console.WriteLine(level + " " + string.Join(' ', new[] { seconds[calls / 2] }.Concat(first.Select(v => (double)v)).Select(v => v.ToString("R", CultureInfo.InvariantCulture))));
+Report(level, seconds, first);
 return 0;
 
 // 256 greedy tokens after token 1, one step per token: the median seconds of CALLS such runs, and the first step's logits.
@@ -117,6 +117,11 @@ static int Decode(InferenceSession run, string level, int calls)
     var times = new double[calls];
     for (int i = 0; i < calls; i++) times[i] = Once(keepFirst: false);
     Array.Sort(times);
-    Console.WriteLine(level + " " + string.Join(' ', new[] { times[calls / 2] }.Concat(first.Select(v => (double)v)).Select(v => v.ToString("R", CultureInfo.InvariantCulture))));
+    Report(level, times, first);
     return 0;
 }
+
+// One line: the optimisation level, the median of the sorted seconds, and the first outputs.
+static void Report(string level, double[] sortedSeconds, float[] first) =>
+    Console.WriteLine(level + " " + string.Join(' ', new[] { sortedSeconds[sortedSeconds.Length / 2] }.Concat(first.Select(v => (double)v))
+        .Select(v => v.ToString("R", CultureInfo.InvariantCulture))));

@@ -120,27 +120,6 @@ public static class WeightPacking
         ToPanels(matrix, rows, cols, destination);
     }
 
-    /// <summary>The inverse of <see cref="ToPanels"/>: the row-major matrix back from its panels.</summary>
-    /// <exception cref="ArgumentException">The row count is not a multiple of 32, or a span is too short.</exception>
-    public static void FromPanels(ReadOnlySpan<float> source, int rows, int cols, Span<float> destination)
-    {
-        if (rows <= 0 || cols <= 0 || rows % PanelRows != 0)
-            throw new ArgumentException($"A ({rows}, {cols}) matrix does not split into panels of {PanelRows} rows.", nameof(rows));
-        long count = (long)rows * cols;
-        if (source.Length < count || destination.Length < count)
-            throw new ArgumentException($"A ({rows}, {cols}) matrix needs {count} values; the source holds {source.Length} and the destination {destination.Length}.");
-        for (int panel = 0; panel < rows; panel += PanelRows)
-        {
-            ReadOnlySpan<float> from = source.Slice(panel * cols, PanelRows * cols);
-            Span<float> to = destination.Slice(panel * cols, PanelRows * cols);
-            for (int r = 0; r < PanelRows; r++)
-            {
-                Span<float> row = to.Slice(r * cols, cols);
-                for (int c = 0; c < cols; c++) row[c] = from[c * PanelRows + r];
-            }
-        }
-    }
-
     /// <summary>The float32 value of a bfloat16.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float BFloat16ToSingle(ushort value) => BitConverter.Int32BitsToSingle(value << 16);

@@ -81,6 +81,11 @@ public partial class TinyAwkwardLlama;
     VocabSize = 133, MaxSequenceLength = 8)]
 public partial class WideAwkwardLlama;
 
+// Heads of 136 (17 vectors of 8): too wide to keep in registers, so attention calls Dot136 and Axpy136 (no tails).
+[Transformer(ModelFamily.Llama, Layers = 1, Heads = 2, KvHeads = 2, ModelDim = 272, FeedForwardDim = 64,
+    VocabSize = 40, MaxSequenceLength = 8)]
+public partial class WideHeadLlama;
+
 [Transformer(ModelFamily.Gpt2, Layers = 1, Heads = 2, ModelDim = 44, FeedForwardDim = 77,
     VocabSize = 29, MaxSequenceLength = 8)]
 public partial class AwkwardGpt2;

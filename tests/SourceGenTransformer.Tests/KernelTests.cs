@@ -136,7 +136,7 @@ public class KernelTests
             (26, (a, b) => WideAwkwardLlama.Kernels.Dot26(a, b), (y, a, x) => WideAwkwardLlama.Kernels.Axpy26(y, a, x)),
             (22, (a, b) => AwkwardGpt2.Kernels.Dot22(a, b), (y, a, x) => AwkwardGpt2.Kernels.Axpy22(y, a, x)),
             (17, (a, b) => AwkwardGpt2Erf.Kernels.Dot17(a, b), (y, a, x) => AwkwardGpt2Erf.Kernels.Axpy17(y, a, x)),
-            (16, (a, b) => LlamaBasic.Kernels.Dot16(a, b), (y, a, x) => LlamaBasic.Kernels.Axpy16(y, a, x)),
+            (136, (a, b) => WideHeadLlama.Kernels.Dot136(a, b), (y, a, x) => WideHeadLlama.Kernels.Axpy136(y, a, x)),
         })
         {
             float[] a = Random(n, 1), b = Random(n, 2);

@@ -187,13 +187,15 @@ public class PrecisionKernelTests
     }
 
     [Fact]
-    public void Panels_round_trip_and_reject_a_partial_panel()
+    public void Panels_hold_every_weight_where_the_layout_says_and_reject_a_partial_panel()
     {
-        float[] w = Random(96 * 7, 5), back = new float[w.Length];
-        float[] panels = Panels(w, 96, 7);
-        Assert.Equal(w[33 * 7 + 4], panels[32 * 7 + 4 * 32 + 1]); // row 33, column 4: panel 1, column 4, lane 1
-        WeightPacking.FromPanels(panels, 96, 7, back);
-        Assert.Equal(w, back);
+        const int d = 96, n = 7;
+        float[] w = Random(d * n, 5);
+        float[] panels = Panels(w, d, n);
+        // Weight (r, c) at (r / 32) * 32 * cols + c * 32 + r % 32 (WeightPacking's remarks), for every weight.
+        for (int r = 0; r < d; r++)
+            for (int c = 0; c < n; c++)
+                Assert.Equal(w[r * n + c], panels[r / 32 * 32 * n + c * 32 + r % 32]);
         var e = Assert.Throws<ArgumentException>(() => WeightPacking.ToPanels(w, 48, 14, new float[w.Length]));
         Assert.Contains("(48, 14)", e.Message);
         Assert.Throws<ArgumentException>(() => WeightPacking.ToPanels(w, 96, 7, new float[w.Length - 1]));

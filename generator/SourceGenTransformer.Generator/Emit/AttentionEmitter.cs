@@ -32,7 +32,7 @@ internal static class AttentionEmitter
         w.Line($"{Span} weights = {scores};");
         w.Line($"// weights[i] = q ({hd}) · k_i ({hd}) / sqrt({hd}), then softmax over the attended positions");
         int vectors = s.HeadDim / 8;
-        bool registers = s.HeadDim % 8 == 0 && vectors <= MaxRegisterVectors;
+        bool registers = InRegisters(s);
         if (registers)
         {
             // The query stays in registers across the positions; two FMA chains per position, fully unrolled.
@@ -86,6 +86,9 @@ internal static class AttentionEmitter
             w.Line($"{Vector}.StoreUnsafe(o{I(v)}, ref ohRef, {I(8 * v)});");
     }
 
-    /// <summary>Head widths up to 16 vectors of 8 (128) keep the head's output in registers; wider ones use Axpy.</summary>
-    private const int MaxRegisterVectors = 16;
+    /// <summary>
+    /// Whether a head keeps its query and output in registers: widths that are a multiple of 8, up to 16 vectors of 8
+    /// (128). Other widths call the Dot and Axpy kernels.
+    /// </summary>
+    public static bool InRegisters(ModelShape s) => s.HeadDim % 8 == 0 && s.HeadDim / 8 <= 16;
 }

@@ -119,7 +119,7 @@ internal static class EncoderEmitter
                         (int sd, int sn) = shapes[j];
                         using (w.Block($"case {I(j)}:"))
                         {
-                            w.Line($"(int rs, int re) = global::SourceGenTransformer.WorkerPool.Range({I(sd)}, {(s.Panels(sd) ? 32 : 4)}, part, parts);");
+                            w.Line($"(int rs, int re) = global::SourceGenTransformer.WorkerPool.Range({I(sd)}, {I(SplitRows(s, sd, 4))}, part, parts);");
                             w.Line($"Kernels.{MatMulName(sd, sn)}({Rw("_out", "_outAt", $"n * {I(sd)}")}, {Ro("_in", "0", $"n * {I(sn)}")}, {Ro("_w", "_wAt", $"{I(sd)} * {I(sn)}")}, {Ro("_b", "_bAt", I(sd))}, n, rs, re);");
                             w.Line("break;");
                         }

@@ -1,5 +1,6 @@
 using System.Collections.Generic;
 using SourceGenTransformer.Generator.Helpers;
+using SourceGenTransformer.Generator.Model;
 using static SourceGenTransformer.Generator.Emit.Names;
 
 namespace SourceGenTransformer.Generator.Emit;
@@ -29,44 +30,39 @@ internal static partial class KernelEmitter
 
     private static string TileName(int d, int n, int lanes, int tokens) => $"{MatMulName(d, n)}Tile{I(lanes)}x{I(tokens)}";
 
-    private static void PanelGuard(SourceWriter w, string kernel, string rows) =>
-        w.Line($"if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != {rows})) {Errors}.RowsNotPanels(\"{kernel}\", rowStart, rowEnd, 32);");
+    private static void PanelGuard(SourceWriter w, string kernel) =>
+        w.Line($"if (rowStart % 32 != 0 || rowEnd % 32 != 0) {Errors}.RowsNotPanels(\"{kernel}\", rowStart, rowEnd, 32);");
 
-    /// <summary>The matrix-vector kernel over panels, plus an overload over every row.</summary>
-    private static void EmitPanelMatVec(SourceWriter w, int d, int n)
+    /// <summary>
+    /// The matrix-vector kernel over panels (its every-row overload comes from <see cref="EmitMatVec"/>). Per column,
+    /// the panel's 32 weights times x[column] broadcast; even and odd columns in two chains summed at the end, on
+    /// either vector width, so both give the same bits.
+    /// </summary>
+    private static void EmitPanelMatVec(SourceWriter w, int d, int n, string name)
     {
-        string name = MatVecName(d, n);
-        w.Line($"/// <summary>xout[rowStart..rowEnd) = (W ({I(d)} x {I(n)}) @ x ({I(n)}))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>");
-        w.Line("/// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even");
-        w.Line("/// and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>");
-        using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {ReadOnlySpan} w, int rowStart, int rowEnd)"))
+        using (MatVecHead(w, d, n, Precision.Float32, 0, name,
+            "Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.",
+            "W in panels of 32 rows, column by column. Panels are independent"))
         {
-            w.Line($"const int Rows = {I(d)}, Cols = {I(n)};");
-            Guard(w, name, "xout.Length < Rows", "x.Length < Cols", "w.Length < Rows * Cols", "rowStart < 0", "rowEnd > Rows");
-            PanelGuard(w, name, "Rows");
-            Refs(w, "xout", "x", "w");
-            // Two chains on either path (even and odd columns), so both give the same bits per output.
+            PanelGuard(w, name);
             using (w.Block($"if ({V512}.IsHardwareAccelerated)"))
-                PanelMatVecBody(w, n, 16, 2);
+                PanelMatVecBody(w, n, 16);
             using (w.Block("else"))
-                PanelMatVecBody(w, n, 8, 2);
+                PanelMatVecBody(w, n, 8);
         }
-        w.Line($"/// <summary>xout ({I(d)}) = W ({I(d)} x {I(n)}, in panels) @ x ({I(n)}): every row.</summary>");
-        w.Line($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {ReadOnlySpan} w) => {name}(xout, x, w, 0, {I(d)});");
-        w.Line();
     }
 
-    private static void PanelMatVecBody(SourceWriter w, int n, int lanes, int chains)
+    private static void PanelMatVecBody(SourceWriter w, int n, int lanes)
     {
         string vec = lanes == 16 ? V512 : Vector;
         string vt = vec + "<float>";
         int vectors = 32 / lanes;
-        int blockEnd = n - n % chains;
+        int pairEnd = n - n % 2;
         using (w.Block("for (int p = rowStart; p < rowEnd; p += 32)"))
         {
             w.Line($"ref float panel = ref {Unsafe}.Add(ref wRef, (nint)p * Cols);");
             var acc = new List<string>();
-            for (int c = 0; c < chains; c++)
+            for (int c = 0; c < 2; c++)
                 for (int v = 0; v < vectors; v++) acc.Add($"a{c}{v} = {vt}.Zero");
             w.Line($"{vt} {string.Join(", ", acc)};");
             void Column(int chain, string k)
@@ -76,22 +72,21 @@ internal static partial class KernelEmitter
                     w.Line($"a{chain}{v} = {vec}.FusedMultiplyAdd({vec}.LoadUnsafe(ref panel, (nuint)({k}) * 32 + {I(v * lanes)}), s, a{chain}{v});");
             }
             w.Line($"{vt} s;");
-            if (blockEnd > 0)
+            if (pairEnd > 0)
             {
-                using (w.Block($"for (nuint k = 0; k < {I(blockEnd)}; k += {I(chains)})"))
-                    for (int c = 0; c < chains; c++) Column(c, c == 0 ? "k" : $"k + {I(c)}");
+                using (w.Block($"for (nuint k = 0; k < {I(pairEnd)}; k += 2)"))
+                {
+                    Column(0, "k");
+                    Column(1, "k + 1");
+                }
             }
-            for (int k = blockEnd; k < n; k++)
+            if (pairEnd != n)
             {
-                if (k == blockEnd) w.Line($"// The last {I(n - blockEnd)} column(s): {I(n)} % {I(chains)} = {I(n % chains)}.");
-                Column(k - blockEnd, I(k));
+                w.Line($"// The last column: {I(n)} is odd.");
+                Column(0, I(pairEnd));
             }
             for (int v = 0; v < vectors; v++)
-            {
-                var sum = new List<string>();
-                for (int c = 0; c < chains; c += 2) sum.Add($"(a{c}{v} + a{c + 1}{v})");
-                w.Line($"{vec}.StoreUnsafe({string.Join(" + ", sum)}, ref xoutRef, (nuint)p + {I(v * lanes)});");
-            }
+                w.Line($"{vec}.StoreUnsafe(a0{v} + a1{v}, ref xoutRef, (nuint)p + {I(v * lanes)});");
         }
     }
 
@@ -113,7 +108,7 @@ internal static partial class KernelEmitter
             var guards = new List<string> { "tokens < 0", "xout.Length < tokens * Out", "x.Length < tokens * In", "w.Length < Out * In", "rowStart < 0", "rowEnd > Out" };
             if (bias) guards.Add("bias.Length < Out");
             Guard(w, name, guards.ToArray());
-            PanelGuard(w, name, "Out");
+            PanelGuard(w, name);
             if (bias) Refs(w, "xout", "x", "w", "bias");
             else Refs(w, "xout", "x", "w");
             void Loops(int lanes, int[] tiles, string half)

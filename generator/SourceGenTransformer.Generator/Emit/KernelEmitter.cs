@@ -39,12 +39,9 @@ internal static partial class KernelEmitter
         {
             // Lighter precisions are decoder-only: on an encoder family the parser reports an error and nothing is generated.
             foreach ((int d, int n) in Distinct(MatVecShapes(s)))
-            {
-                if (s.Panels(d)) EmitPanelMatVec(w, d, n);
-                else EmitMatVec(w, d, n, s.Precision, s.QuantGroup, s.CacheResident);
-            }
-            if (s.IsDecoderOnly && s.Panels(s.VocabSize) && !s.ClassifierPanels)
-                EmitMatVec(w, s.VocabSize, s.ModelDim, s.Precision, s.QuantGroup, s.CacheResident, ClassifierName(s));
+                EmitMatVec(w, d, n, s.Precision, s.QuantGroup, s.CacheResident, s.Panels(d));
+            if (s.ClassifierRowsKernel)
+                EmitMatVec(w, s.VocabSize, s.ModelDim, s.Precision, s.QuantGroup, s.CacheResident, panels: false, ClassifierName(s));
             foreach ((int d, int n) in Distinct(MatMulShapes(s)))
             {
                 if (s.Panels(d)) EmitPanelMatMul(w, d, n, bias: !s.IsDecoderOnly);
@@ -56,8 +53,12 @@ internal static partial class KernelEmitter
                 EmitAdd(w, n);
 
             if (s.Family == Family.Llama) EmitRowKernels(w);
-            EmitDot(w, s.HeadDim);
-            EmitAxpy(w, s.HeadDim);
+            if (!AttentionEmitter.InRegisters(s))
+            {
+                // Only heads too wide (or not a multiple of 8) to keep in registers call these.
+                EmitDot(w, s.HeadDim);
+                EmitAxpy(w, s.HeadDim);
+            }
             if (s.Normalization == Norm.RmsNorm) EmitRmsNorm(w, s.ModelDim, s.NormEpsilon);
             else EmitLayerNorm(w, s.ModelDim, s.NormEpsilon);
             EmitSoftmax(w);
@@ -76,7 +77,13 @@ internal static partial class KernelEmitter
     /// The decoder's classifier kernel: the matrix-vector kernel of its shape, except for a tied float32 classifier
     /// (row-major, the token embedding) whose shape would otherwise get the panel kernel.
     /// </summary>
-    public static string ClassifierName(ModelShape s) => MatVecName(s.VocabSize, s.ModelDim) + (s.Panels(s.VocabSize) && !s.ClassifierPanels ? "Rows" : "");
+    public static string ClassifierName(ModelShape s) => MatVecName(s.VocabSize, s.ModelDim) + (s.ClassifierRowsKernel ? "Rows" : "");
+
+    /// <summary>
+    /// How many rows of a matrix of <paramref name="rows"/> rows a worker's share is a multiple of: whole panels (32)
+    /// for a matrix in panels, else <paramref name="rowMajor"/>.
+    /// </summary>
+    public static int SplitRows(ModelShape s, int rows, int rowMajor) => s.Panels(rows) ? 32 : rowMajor;
 
     public static string AddName(int n) => $"Add{n}";
 
@@ -151,7 +158,7 @@ internal static partial class KernelEmitter
         }
         yield return (s.FeedForwardDim, s.ModelDim);
         yield return (s.ModelDim, s.FeedForwardDim);
-        if (!s.Panels(s.VocabSize) || s.ClassifierPanels) yield return (s.VocabSize, s.ModelDim); // else its own kernel (ClassifierName)
+        if (!s.ClassifierRowsKernel) yield return (s.VocabSize, s.ModelDim); // else its own kernel (ClassifierName)
     }
 
     private static IEnumerable<int> AddSizes(ModelShape s)
@@ -230,13 +237,15 @@ internal static partial class KernelEmitter
     }
 
     /// <summary>
-    /// The matrix-vector kernel: streaming (one row at a time) when the model's matrices come from memory, resident
-    /// (four rows at a time) when they fit in cache; plus an overload over every row.
+    /// The matrix-vector kernel: over panels when the matrix is in them; else streaming (one row at a time) when the
+    /// model's matrices come from memory, resident (four rows at a time) when they fit in cache; plus an overload over
+    /// every row.
     /// </summary>
-    private static void EmitMatVec(SourceWriter w, int d, int n, Precision p, int group, bool resident, string? name = null)
+    private static void EmitMatVec(SourceWriter w, int d, int n, Precision p, int group, bool resident, bool panels, string? name = null)
     {
         name ??= MatVecName(d, n);
-        if (resident) EmitMatVecResident(w, d, n, p, group, name);
+        if (panels) EmitPanelMatVec(w, d, n, name);
+        else if (resident) EmitMatVecResident(w, d, n, p, group, name);
         else EmitMatVecStreaming(w, d, n, p, group, name);
         string arguments = p == Precision.Int8 ? "w, scales" : "w";
         w.Line($"/// <summary>xout ({I(d)}) = W ({I(d)} x {I(n)}) @ x ({I(n)}): every row.</summary>");
@@ -303,10 +312,12 @@ internal static partial class KernelEmitter
     /// The doc comment, signature, guards and references every matrix-vector kernel over rows [rowStart, rowEnd)
     /// starts with; the body goes inside the returned block.
     /// </summary>
-    private static System.IDisposable MatVecHead(SourceWriter w, int d, int n, Precision p, int group, string name, string remarks)
+    /// <param name="layout">How W is stored, for the summary; row-major in the declared precision unless given.</param>
+    private static System.IDisposable MatVecHead(SourceWriter w, int d, int n, Precision p, int group, string name, string remarks, string? layout = null)
     {
         string precision = p switch { Precision.BFloat16 => "; W bfloat16", Precision.Int8 => $"; W int8 with one scale per {I(group)} weights", _ => "" };
-        w.Line($"/// <summary>xout[rowStart..rowEnd) = (W ({I(d)} x {I(n)}) @ x ({I(n)}))[rowStart..rowEnd); W row-major{precision}. Rows are independent, so any split gives the same bits.</summary>");
+        layout ??= $"W row-major{precision}. Rows are independent";
+        w.Line($"/// <summary>xout[rowStart..rowEnd) = (W ({I(d)} x {I(n)}) @ x ({I(n)}))[rowStart..rowEnd); {layout}, so any split gives the same bits.</summary>");
         w.Line($"/// <remarks>{remarks}</remarks>");
         System.IDisposable block = w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {WeightsEmitter.MatrixParameters(p)}, int rowStart, int rowEnd)");
         w.Line($"const int Rows = {I(d)}, Cols = {I(n)};");

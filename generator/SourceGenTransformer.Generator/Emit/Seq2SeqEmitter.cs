@@ -387,7 +387,7 @@ internal static class Seq2SeqEmitter
                         (int sd, int sn) = shapes[j];
                         using (w.Block($"case {I(j)}:"))
                         {
-                            w.Line($"(int rs, int re) = global::SourceGenTransformer.WorkerPool.Range({I(sd)}, {(s.Panels(sd) ? 32 : 4)}, part, parts);");
+                            w.Line($"(int rs, int re) = global::SourceGenTransformer.WorkerPool.Range({I(sd)}, {I(SplitRows(s, sd, 4))}, part, parts);");
                             w.Line($"Kernels.{MatVecName(sd, sn)}(_mvOut, _mvIn, {Ro("_mvW", "_wAt", $"{I(sd)} * {I(sn)}")}, rs, re);");
                             w.Line("break;");
                         }

@@ -373,14 +373,16 @@ internal static class SessionEmitter
         float scale = (float)(1.0 / Math.Sqrt(s.HeadDim));
 
         // Panel kernels split on whole panels of 32 rows.
-        void MatVec(int rows, int cols, string output, string input, string field, string offset, string? kernel = null)
+        // The classifier may have a row-major kernel of its own (ClassifierName).
+        void MatVec(int rows, int cols, string output, string input, string field, string offset, bool classifier = false)
         {
-            w.Line($"(int rs, int re) = {Pool}.Range({I(rows)}, {(s.Panels(rows) && kernel is null ? "32" : "4")}, part, parts);");
-            w.Line($"Kernels.{kernel ?? MatVecName(rows, cols)}({output}, {input}, {M(s, field, offset, $"{I(rows)} * {I(cols)}")}, rs, re);");
+            int split = classifier && s.ClassifierRowsKernel ? 4 : SplitRows(s, rows, 4);
+            w.Line($"(int rs, int re) = {Pool}.Range({I(rows)}, {I(split)}, part, parts);");
+            w.Line($"Kernels.{(classifier ? ClassifierName(s) : MatVecName(rows, cols))}({output}, {input}, {M(s, field, offset, $"{I(rows)} * {I(cols)}")}, rs, re);");
         }
         void MatMul(int rows, int cols, string output, string input, string field, string offset, bool declare = true)
         {
-            if (declare) w.Line($"(int rs, int re) = {Pool}.Range({I(rows)}, {(s.Panels(rows) ? "32" : "2")}, part, parts);");
+            if (declare) w.Line($"(int rs, int re) = {Pool}.Range({I(rows)}, {I(SplitRows(s, rows, 2))}, part, parts);");
             w.Line($"Kernels.{MatMulName(rows, cols)}({output}, {input}, {M(s, field, offset, $"{I(rows)} * {I(cols)}")}, n, rs, re);");
         }
 
@@ -460,7 +462,7 @@ internal static class SessionEmitter
                 w.Line($"case {I(JobClassifier)}:");
                 using (w.Block(""))
                 {
-                    MatVec(s.VocabSize, s.ModelDim, "_logits", "_x", "Classifier", "0", s.ClassifierPanels ? null : ClassifierName(s));
+                    MatVec(s.VocabSize, s.ModelDim, "_logits", "_x", "Classifier", "0", classifier: true);
                     w.Line("break;");
                 }
 

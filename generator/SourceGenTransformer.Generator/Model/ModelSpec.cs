@@ -103,10 +103,11 @@ internal sealed record ModelShape(
     public bool Panels(int rows) => Precision == Precision.Float32 && rows % 32 == 0;
 
     /// <summary>
-    /// Whether the classifier is in panels. A tied float32 classifier is the token embedding itself, which the
-    /// embedding lookup reads by rows, so it stays row-major.
+    /// Whether the classifier is row-major although its shape gets the panel kernel: a tied float32 classifier of a
+    /// multiple of 32 rows is the token embedding itself, which the embedding lookup reads by rows. It then has a
+    /// row-major kernel of its own, <c>MatVec{vocab}x{dim}Rows</c>; an untied one is read into panels like any matrix.
     /// </summary>
-    public bool ClassifierPanels => IsDecoderOnly && Panels(VocabSize) && !TiedEmbeddings;
+    public bool ClassifierRowsKernel => IsDecoderOnly && Panels(VocabSize) && TiedEmbeddings;
 
     /// <summary>Q8_0 group: 64 weights per scale where every matrix row is a multiple of 64, else 32.</summary>
     public int QuantGroup => ModelDim % 64 == 0 && FeedForwardDim % 64 == 0 ? 64 : 32;

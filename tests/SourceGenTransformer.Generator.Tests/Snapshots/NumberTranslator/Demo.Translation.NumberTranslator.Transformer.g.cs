@@ -819,16 +819,15 @@ partial class NumberTranslator : global::System.IDisposable
     internal static class Kernels
     {
         /// <summary>xout[rowStart..rowEnd) = (W (192 x 64) @ x (64))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
-        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even
-        /// and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec192x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 192, Cols = 64;
             if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec192x64");
-            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Rows)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec192x64", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec192x64", rowStart, rowEnd, 32);
             if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
                 for (int p = rowStart; p < rowEnd; p += 32)
@@ -845,8 +844,8 @@ partial class NumberTranslator : global::System.IDisposable
                         a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
                         a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
                     }
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 16);
                 }
             }
             else
@@ -869,27 +868,26 @@ partial class NumberTranslator : global::System.IDisposable
                         a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
                         a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
                     }
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 8);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a02 + a12), ref xoutRef, (nuint)p + 16);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a03 + a13), ref xoutRef, (nuint)p + 24);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 8);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a02 + a12, ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a03 + a13, ref xoutRef, (nuint)p + 24);
                 }
             }
         }
-        /// <summary>xout (192) = W (192 x 64, in panels) @ x (64): every row.</summary>
+        /// <summary>xout (192) = W (192 x 64) @ x (64): every row.</summary>
         internal static void MatVec192x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec192x64(xout, x, w, 0, 192);
 
         /// <summary>xout[rowStart..rowEnd) = (W (64 x 64) @ x (64))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
-        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even
-        /// and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec64x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 64, Cols = 64;
             if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec64x64");
-            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Rows)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec64x64", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec64x64", rowStart, rowEnd, 32);
             if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
                 for (int p = rowStart; p < rowEnd; p += 32)
@@ -906,8 +904,8 @@ partial class NumberTranslator : global::System.IDisposable
                         a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
                         a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
                     }
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 16);
                 }
             }
             else
@@ -930,27 +928,26 @@ partial class NumberTranslator : global::System.IDisposable
                         a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
                         a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
                     }
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 8);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a02 + a12), ref xoutRef, (nuint)p + 16);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a03 + a13), ref xoutRef, (nuint)p + 24);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 8);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a02 + a12, ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a03 + a13, ref xoutRef, (nuint)p + 24);
                 }
             }
         }
-        /// <summary>xout (64) = W (64 x 64, in panels) @ x (64): every row.</summary>
+        /// <summary>xout (64) = W (64 x 64) @ x (64): every row.</summary>
         internal static void MatVec64x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec64x64(xout, x, w, 0, 64);
 
         /// <summary>xout[rowStart..rowEnd) = (W (128 x 64) @ x (64))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
-        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even
-        /// and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec128x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 128, Cols = 64;
             if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec128x64");
-            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Rows)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec128x64", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec128x64", rowStart, rowEnd, 32);
             if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
                 for (int p = rowStart; p < rowEnd; p += 32)
@@ -967,8 +964,8 @@ partial class NumberTranslator : global::System.IDisposable
                         a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
                         a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
                     }
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 16);
                 }
             }
             else
@@ -991,27 +988,26 @@ partial class NumberTranslator : global::System.IDisposable
                         a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
                         a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
                     }
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 8);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a02 + a12), ref xoutRef, (nuint)p + 16);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a03 + a13), ref xoutRef, (nuint)p + 24);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 8);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a02 + a12, ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a03 + a13, ref xoutRef, (nuint)p + 24);
                 }
             }
         }
-        /// <summary>xout (128) = W (128 x 64, in panels) @ x (64): every row.</summary>
+        /// <summary>xout (128) = W (128 x 64) @ x (64): every row.</summary>
         internal static void MatVec128x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec128x64(xout, x, w, 0, 128);
 
         /// <summary>xout[rowStart..rowEnd) = (W (64 x 128) @ x (128))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
-        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even
-        /// and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec64x128(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 64, Cols = 128;
             if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec64x128");
-            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Rows)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec64x128", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec64x128", rowStart, rowEnd, 32);
             if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
                 for (int p = rowStart; p < rowEnd; p += 32)
@@ -1028,8 +1024,8 @@ partial class NumberTranslator : global::System.IDisposable
                         a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
                         a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
                     }
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 16);
                 }
             }
             else
@@ -1052,14 +1048,14 @@ partial class NumberTranslator : global::System.IDisposable
                         a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
                         a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
                     }
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 8);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a02 + a12), ref xoutRef, (nuint)p + 16);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a03 + a13), ref xoutRef, (nuint)p + 24);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 8);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a02 + a12, ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a03 + a13, ref xoutRef, (nuint)p + 24);
                 }
             }
         }
-        /// <summary>xout (64) = W (64 x 128, in panels) @ x (128): every row.</summary>
+        /// <summary>xout (64) = W (64 x 128) @ x (128): every row.</summary>
         internal static void MatVec64x128(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec64x128(xout, x, w, 0, 64);
 
         /// <summary>xout[rowStart..rowEnd) = (W (35 x 64) @ x (64))[rowStart..rowEnd); W row-major. Rows are independent, so any split gives the same bits.</summary>
@@ -1264,7 +1260,7 @@ partial class NumberTranslator : global::System.IDisposable
         {
             const int Out = 192, In = 64;
             if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out || bias.Length < Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul192x64");
-            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Out)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul192x64", rowStart, rowEnd, 32);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul192x64", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -1444,7 +1440,7 @@ partial class NumberTranslator : global::System.IDisposable
         {
             const int Out = 64, In = 64;
             if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out || bias.Length < Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul64x64");
-            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Out)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul64x64", rowStart, rowEnd, 32);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul64x64", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -1624,7 +1620,7 @@ partial class NumberTranslator : global::System.IDisposable
         {
             const int Out = 128, In = 64;
             if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out || bias.Length < Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul128x64");
-            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Out)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul128x64", rowStart, rowEnd, 32);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul128x64", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -1804,7 +1800,7 @@ partial class NumberTranslator : global::System.IDisposable
         {
             const int Out = 64, In = 128;
             if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out || bias.Length < Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul64x128");
-            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Out)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul64x128", rowStart, rowEnd, 32);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul64x128", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -1890,38 +1886,6 @@ partial class NumberTranslator : global::System.IDisposable
             for (nuint j = 0; j < 192; j += 8)
             {
                 global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref yRef, j) + global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), ref yRef, j);
-            }
-        }
-
-        /// <summary>Returns a (16) · b (16).</summary>
-        /// <remarks>Inlined into the attention loops, which call it once per cached position.</remarks>
-        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-        internal static float Dot16(global::System.ReadOnlySpan<float> a, global::System.ReadOnlySpan<float> b)
-        {
-            if (a.Length < 16 || b.Length < 16) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Dot16");
-            ref float aRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(a);
-            ref float bRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(b);
-            global::System.Runtime.Intrinsics.Vector256<float> acc = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-            for (nuint j = 0; j < 16; j += 8)
-            {
-                acc = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref aRef, j), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref bRef, j), acc);
-            }
-            float sum = global::System.Runtime.Intrinsics.Vector256.Sum(acc);
-            return sum;
-        }
-
-        /// <summary>y (16) += a * x (16).</summary>
-        /// <remarks>Inlined into the attention loops, which call it once per cached position.</remarks>
-        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-        internal static void Axpy16(global::System.Span<float> y, float a, global::System.ReadOnlySpan<float> x)
-        {
-            if (y.Length < 16 || x.Length < 16) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Axpy16");
-            ref float yRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(y);
-            ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
-            global::System.Runtime.Intrinsics.Vector256<float> av = global::System.Runtime.Intrinsics.Vector256.Create(a);
-            for (nuint j = 0; j < 16; j += 8)
-            {
-                global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(av, global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref yRef, j)), ref yRef, j);
             }
         }
 

@@ -627,16 +627,15 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
     internal static class Kernels
     {
         /// <summary>xout[rowStart..rowEnd) = (W (288 x 288) @ x (288))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
-        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even
-        /// and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec288x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 288, Cols = 288;
             if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec288x288");
-            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Rows)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec288x288", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec288x288", rowStart, rowEnd, 32);
             if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
                 for (int p = rowStart; p < rowEnd; p += 32)
@@ -653,8 +652,8 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                         a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
                         a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
                     }
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 16);
                 }
             }
             else
@@ -677,27 +676,26 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                         a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
                         a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
                     }
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 8);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a02 + a12), ref xoutRef, (nuint)p + 16);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a03 + a13), ref xoutRef, (nuint)p + 24);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 8);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a02 + a12, ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a03 + a13, ref xoutRef, (nuint)p + 24);
                 }
             }
         }
-        /// <summary>xout (288) = W (288 x 288, in panels) @ x (288): every row.</summary>
+        /// <summary>xout (288) = W (288 x 288) @ x (288): every row.</summary>
         internal static void MatVec288x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec288x288(xout, x, w, 0, 288);
 
         /// <summary>xout[rowStart..rowEnd) = (W (768 x 288) @ x (288))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
-        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even
-        /// and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec768x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 768, Cols = 288;
             if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec768x288");
-            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Rows)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec768x288", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec768x288", rowStart, rowEnd, 32);
             if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
                 for (int p = rowStart; p < rowEnd; p += 32)
@@ -714,8 +712,8 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                         a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
                         a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
                     }
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 16);
                 }
             }
             else
@@ -738,27 +736,26 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                         a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
                         a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
                     }
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 8);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a02 + a12), ref xoutRef, (nuint)p + 16);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a03 + a13), ref xoutRef, (nuint)p + 24);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 8);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a02 + a12, ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a03 + a13, ref xoutRef, (nuint)p + 24);
                 }
             }
         }
-        /// <summary>xout (768) = W (768 x 288, in panels) @ x (288): every row.</summary>
+        /// <summary>xout (768) = W (768 x 288) @ x (288): every row.</summary>
         internal static void MatVec768x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec768x288(xout, x, w, 0, 768);
 
         /// <summary>xout[rowStart..rowEnd) = (W (288 x 768) @ x (768))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
-        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even
-        /// and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec288x768(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 288, Cols = 768;
             if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec288x768");
-            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Rows)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec288x768", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec288x768", rowStart, rowEnd, 32);
             if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
                 for (int p = rowStart; p < rowEnd; p += 32)
@@ -775,8 +772,8 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                         a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
                         a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
                     }
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 16);
                 }
             }
             else
@@ -799,27 +796,26 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                         a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
                         a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
                     }
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 8);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a02 + a12), ref xoutRef, (nuint)p + 16);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a03 + a13), ref xoutRef, (nuint)p + 24);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 8);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a02 + a12, ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a03 + a13, ref xoutRef, (nuint)p + 24);
                 }
             }
         }
-        /// <summary>xout (288) = W (288 x 768, in panels) @ x (768): every row.</summary>
+        /// <summary>xout (288) = W (288 x 768) @ x (768): every row.</summary>
         internal static void MatVec288x768(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec288x768(xout, x, w, 0, 288);
 
         /// <summary>xout[rowStart..rowEnd) = (W (32000 x 288) @ x (288))[rowStart..rowEnd); W in panels of 32 rows, column by column. Panels are independent, so any split gives the same bits.</summary>
-        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even
-        /// and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
+        /// <remarks>Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.</remarks>
         internal static void MatVec32000x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 32000, Cols = 288;
             if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec32000x288");
-            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Rows)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec32000x288", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec32000x288", rowStart, rowEnd, 32);
             if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
                 for (int p = rowStart; p < rowEnd; p += 32)
@@ -836,8 +832,8 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                         a10 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
                         a11 = global::System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
                     }
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector512.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 16);
                 }
             }
             else
@@ -860,14 +856,14 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                         a12 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
                         a13 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
                     }
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a00 + a10), ref xoutRef, (nuint)p + 0);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a01 + a11), ref xoutRef, (nuint)p + 8);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a02 + a12), ref xoutRef, (nuint)p + 16);
-                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe((a03 + a13), ref xoutRef, (nuint)p + 24);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 8);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a02 + a12, ref xoutRef, (nuint)p + 16);
+                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a03 + a13, ref xoutRef, (nuint)p + 24);
                 }
             }
         }
-        /// <summary>xout (32000) = W (32000 x 288, in panels) @ x (288): every row.</summary>
+        /// <summary>xout (32000) = W (32000 x 288) @ x (288): every row.</summary>
         internal static void MatVec32000x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w) => MatVec32000x288(xout, x, w, 0, 32000);
 
         /// <summary>A tile of 32 panel rows by 12 token(s) of <see cref="MatMul288x288(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"/>.</summary>
@@ -1009,7 +1005,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         {
             const int Out = 288, In = 288;
             if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul288x288");
-            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Out)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul288x288", rowStart, rowEnd, 32);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul288x288", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -1183,7 +1179,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         {
             const int Out = 768, In = 288;
             if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul768x288");
-            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Out)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul768x288", rowStart, rowEnd, 32);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul768x288", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -1357,7 +1353,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         {
             const int Out = 288, In = 768;
             if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul288x768");
-            if (rowStart % 32 != 0 || (rowEnd % 32 != 0 && rowEnd != Out)) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul288x768", rowStart, rowEnd, 32);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul288x768", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -1433,38 +1429,6 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                 for (nuint k = j; k < n; k++) { v = global::System.Runtime.Intrinsics.Vector256.WithElement(v, (int)(k - j), global::System.Runtime.CompilerServices.Unsafe.Add(ref hRef, k)); gv = global::System.Runtime.Intrinsics.Vector256.WithElement(gv, (int)(k - j), global::System.Runtime.CompilerServices.Unsafe.Add(ref gRef, k)); }
                 global::System.Runtime.Intrinsics.Vector256<float> r = v / (global::System.Runtime.Intrinsics.Vector256<float>.One + global::System.Runtime.Intrinsics.Vector256.Exp(-v)) * gv;
                 for (nuint k = j; k < n; k++) global::System.Runtime.CompilerServices.Unsafe.Add(ref hRef, k) = global::System.Runtime.Intrinsics.Vector256.GetElement(r, (int)(k - j));
-            }
-        }
-
-        /// <summary>Returns a (48) · b (48).</summary>
-        /// <remarks>Inlined into the attention loops, which call it once per cached position.</remarks>
-        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-        internal static float Dot48(global::System.ReadOnlySpan<float> a, global::System.ReadOnlySpan<float> b)
-        {
-            if (a.Length < 48 || b.Length < 48) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Dot48");
-            ref float aRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(a);
-            ref float bRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(b);
-            global::System.Runtime.Intrinsics.Vector256<float> acc = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-            for (nuint j = 0; j < 48; j += 8)
-            {
-                acc = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref aRef, j), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref bRef, j), acc);
-            }
-            float sum = global::System.Runtime.Intrinsics.Vector256.Sum(acc);
-            return sum;
-        }
-
-        /// <summary>y (48) += a * x (48).</summary>
-        /// <remarks>Inlined into the attention loops, which call it once per cached position.</remarks>
-        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-        internal static void Axpy48(global::System.Span<float> y, float a, global::System.ReadOnlySpan<float> x)
-        {
-            if (y.Length < 48 || x.Length < 48) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Axpy48");
-            ref float yRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(y);
-            ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
-            global::System.Runtime.Intrinsics.Vector256<float> av = global::System.Runtime.Intrinsics.Vector256.Create(a);
-            for (nuint j = 0; j < 48; j += 8)
-            {
-                global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(av, global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref xRef, j), global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref yRef, j)), ref yRef, j);
             }
         }
 
