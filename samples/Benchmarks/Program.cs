@@ -361,7 +361,7 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c, 
         int[] source = Enumerable.Range(0, PromptTokens).Select(i => 4 + (i * 7919) % 30000).ToArray();
         source[0] = TransformerBase.BosToken;
         source[^1] = TransformerBase.EosToken;
-        if (loop == "encode") Loop("transformer-base encode", source.Length, () => all.Encode(source));
+        if (loop == "encode") Loop("transformer-base encode", source.Length, () => all.Encode(source).Dispose());
         if (loop == "translate")
         {
             TransformerBase.EncoderOutput memory = all.Encode(source);
@@ -369,14 +369,18 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c, 
         }
 
         // Parallel and single-threaded encoders must agree bit for bit.
-        TransformerBase.Session check1 = one.CreateSession(one.Encode(source)), checkN = all.CreateSession(all.Encode(source));
+        using TransformerBase.EncoderOutput memory1 = one.Encode(source), memoryN = all.Encode(source);
+        TransformerBase.Session check1 = one.CreateSession(memory1), checkN = all.CreateSession(memoryN);
         CheckSame("transformer-base", check1.Forward(TransformerBase.BosToken).ToArray(), checkN.Forward(TransformerBase.BosToken));
         string onnxGraph = Path.Combine(dir, "transformer-base.onnx");
         bool onnxPeer = onnx is not null && File.Exists(onnxGraph);
         if (onnxPeer)
         {
-            CheckClose("transformer-base: ONNX Runtime's encoder output", check1.Memory.Memory.ToArray(), OnnxRun(onnxGraph, threads, 1, out _));
+            CheckClose("transformer-base: ONNX Runtime's encoder output", memory1.Memory.ToArray(), OnnxRun(onnxGraph, threads, 1, out _));
         }
+        // Outputs are disposed as ONNX Runtime's are, so the next Encode reuses their arrays as its arena reuses its memory.
+        memory1.Dispose();
+        memoryN.Dispose();
         var onnxEncode = new List<double>();
 
         var encode1 = new List<double>();
@@ -387,7 +391,7 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c, 
         for (int run = 0; run < runs; run++)
         {
             var clock = Stopwatch.StartNew();
-            one.Encode(source);
+            one.Encode(source).Dispose();
             encode1.Add(source.Length / clock.Elapsed.TotalSeconds);
             clock.Restart();
             TransformerBase.EncoderOutput memory = all.Encode(source);
@@ -395,6 +399,7 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c, 
 
             translate1.Add(Translate(one.CreateSession(memory), out _));
             translate.Add(Translate(all.CreateSession(memory), out allocated));
+            memory.Dispose();
             if (onnxPeer)
             {
                 OnnxRun(onnxGraph, threads, 3, out double onnxSeconds);

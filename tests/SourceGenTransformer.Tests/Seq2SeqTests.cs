@@ -76,6 +76,48 @@ public class Seq2SeqTests
     }
 
     [Fact]
+    public void A_disposed_output_lends_its_arrays_to_the_next_Encode_and_refuses_further_use()
+    {
+        // A model of its own: the reuse is per model, and the shared one serves the other tests.
+        using S2sPreGelu model = S2sPreGelu.Load(Fixture.Path("s2s-pre-gelu.safetensors"));
+        int[] first = Source(5, 12), shorter = Source(6, 4), longer = Source(7, 20);
+        float[] Logits(S2sPreGelu.EncoderOutput memory)
+        {
+            S2sPreGelu.Session session = model.CreateSession(memory);
+            session.Forward(S2sPreGelu.BosToken);
+            return session.Forward(4).ToArray();
+        }
+
+        S2sPreGelu.EncoderOutput a = model.Encode(first);
+        float[] rows = a.MemoryRows, keys = a.CrossKeys;
+        S2sPreGelu.Session open = model.CreateSession(a);
+        open.Forward(S2sPreGelu.BosToken);
+        a.Dispose();
+        a.Dispose(); // idempotent
+        Assert.Throws<ObjectDisposedException>(() => a.Memory.Length);
+        Assert.Throws<ObjectDisposedException>(() => model.CreateSession(a));
+        var stale = Assert.Throws<ObjectDisposedException>(() => open.Forward(4));
+        Assert.Contains("Encode the source again", stale.Message);
+
+        // The shorter source is encoded into the longer one's arrays, and every result is what a fresh encode gives.
+        using S2sPreGelu.EncoderOutput b = model.Encode(shorter);
+        Assert.Same(rows, b.MemoryRows);
+        Assert.Same(keys, b.CrossKeys);
+        Assert.Equal(shorter.Length * S2sPreGelu.ModelDim, b.Memory.Length);
+        using S2sPreGelu.EncoderOutput freshShorter = Model.Encode(shorter);
+        Assert.Equal(freshShorter.Memory.ToArray(), b.Memory.ToArray());
+        Assert.Equal(Logits(freshShorter), Logits(b));
+        Assert.Equal(Model.Translate(shorter), model.Translate(shorter));
+
+        // A source too long for the spare arrays gets new ones.
+        b.Dispose();
+        using S2sPreGelu.EncoderOutput c = model.Encode(longer);
+        Assert.NotSame(rows, c.MemoryRows);
+        using S2sPreGelu.EncoderOutput freshLonger = Model.Encode(longer);
+        Assert.Equal(Logits(freshLonger), Logits(c));
+    }
+
+    [Fact]
     public void Bad_sources_are_rejected_with_the_numbers()
     {
         Assert.Throws<ArgumentException>(() => Model.Encode(ReadOnlySpan<int>.Empty));

@@ -23,7 +23,7 @@ internal static class Seq2SeqEmitter
         EmitModelMembers(w, s, cls);
         EmitWeights(w, s);
         EmitEncoder(w, s);
-        EmitEncoderOutput(w);
+        EmitEncoderOutput(w, cls);
         EmitSession(w, s);
     }
 
@@ -49,6 +49,7 @@ internal static class Seq2SeqEmitter
         using (w.Block("public Session CreateSession(EncoderOutput memory)"))
         {
             w.Line("global::System.ArgumentNullException.ThrowIfNull(memory);");
+            w.Line("memory.ThrowIfDisposed();");
             w.Line("return new Session(_weights, memory, _pool);");
         }
         w.Line();
@@ -63,7 +64,7 @@ internal static class Seq2SeqEmitter
         {
             w.Line("options ??= new global::SourceGenTransformer.GenerationOptions();");
             w.Line("options.Validate();");
-            w.Line("EncoderOutput memory = Encode(source);");
+            w.Line("using EncoderOutput memory = Encode(source);");
             w.Line("return options.BeamWidth > 1 ? Beams(memory, options)[0].Tokens : Decode(memory, options);");
         }
         w.Line();
@@ -97,7 +98,8 @@ internal static class Seq2SeqEmitter
         {
             w.Line("options ??= new global::SourceGenTransformer.GenerationOptions { BeamWidth = 4 };");
             w.Line("options.Validate();");
-            w.Line("return Beams(Encode(source), options);");
+            w.Line("using EncoderOutput memory = Encode(source);");
+            w.Line("return Beams(memory, options);");
         }
         w.Line();
         w.Line("private global::SourceGenTransformer.Translation[] Beams(EncoderOutput memory, global::SourceGenTransformer.GenerationOptions options) =>");
@@ -111,7 +113,8 @@ internal static class Seq2SeqEmitter
         w.Line(GC);
         using (w.Block("public float Score(global::System.ReadOnlySpan<int> source, global::System.ReadOnlySpan<int> target)"))
         {
-            w.Line("Session session = CreateSession(Encode(source));");
+            w.Line("using EncoderOutput memory = Encode(source);");
+            w.Line("Session session = CreateSession(memory);");
             w.Line("var logProbs = new float[TargetVocabSize];");
             w.Line("float total = 0f;");
             w.Line("int previous = BosToken;");
@@ -269,8 +272,13 @@ internal static class Seq2SeqEmitter
             w.Line("if (keyCount == 0) throw new global::System.ArgumentException($\"The source holds only padding (PadToken {PadToken}); there is nothing to attend to.\", nameof(source));");
             w.Line();
             w.Line("Weights w = _weights;");
+            w.Line("// The arrays of the last disposed output when they are long enough (no fresh pages to fault in), else new ones.");
+            w.Line("EncoderOutput? spare = global::System.Threading.Interlocked.Exchange(ref _spareEncoderOutput, null);");
+            w.Line("bool reuse = spare is not null && spare.MemoryRows.Length >= length * D;");
+            w.Line("float[] x = reuse ? spare!.MemoryRows : new float[length * D];");
+            w.Line("float[] crossKeys = reuse ? spare!.CrossKeys : new float[DecoderLayers * length * D];");
+            w.Line("float[] crossValues = reuse ? spare!.CrossValues : new float[DecoderLayers * length * D];");
             w.Line("// x (length, dim) = src_tok_emb[source] * sqrt(dim) + pos_embedding[0..length]");
-            w.Line("var x = new float[length * D];");
             w.Line("for (int t = 0; t < length; t++)");
             w.Line("    for (int i = 0; i < D; i++)");
             w.Line("        x[t * D + i] = w.SourceEmbedding[source[t] * D + i] * EmbeddingScale + w.Position[t * D + i];");
@@ -280,8 +288,6 @@ internal static class Seq2SeqEmitter
             w.Line($"for (int t = 0; t < length; t++) Kernels.{norm}({Rw("x", "t * D", "D")}, {Ro("x", "t * D", "D")}, w.EncFinalNormW, w.EncFinalNormB);");
             w.Line();
             w.Line("// Cross-attention keys and values of every decoder layer, projected once: (layer, length, dim) each.");
-            w.Line("var crossKeys = new float[DecoderLayers * length * D];");
-            w.Line("var crossValues = new float[DecoderLayers * length * D];");
             using (w.Block("for (int l = 0; l < DecoderLayers; l++)"))
             {
                 w.Line($"// k (length, dim) = memory @ multihead_attn.in_proj[l][dim..2 dim]ᵀ + bias; v likewise with rows 2 dim..3 dim");
@@ -290,7 +296,7 @@ internal static class Seq2SeqEmitter
                 w.Line($"buffers.MatMul({job}, crossValues, l * length * D, x, w.DecCaInW, (l * 3 + 2) * D * D, w.DecCaInB, (l * 3 + 2) * D);");
             }
             w.Line("ReturnEncoderBuffers(buffers);");
-            w.Line("return new EncoderOutput(length, x, crossKeys, crossValues, keys, keyCount);");
+            w.Line("return new EncoderOutput(this, length, x, crossKeys, crossValues, keys, keyCount);");
         }
         w.Line();
         EncoderEmitter.EmitEncoder(w, s);
@@ -299,20 +305,32 @@ internal static class Seq2SeqEmitter
     /// <summary>The job number of Session.MatVec for a product of that shape.</summary>
     private static int Job(ModelShape s, int d, int n) => JobOf(MatVecShapes(s), d, n);
 
-    private static void EmitEncoderOutput(SourceWriter w)
+    private static void EmitEncoderOutput(SourceWriter w, string cls)
     {
-        w.Line("/// <summary>An encoded source: the encoder's output and the decoder's cross-attention keys and values, computed once.</summary>");
+        w.Line("/// <summary>A disposed output whose arrays the next <see cref=\"Encode\"/> reuses (null when there is none).</summary>");
+        w.Line("private EncoderOutput? _spareEncoderOutput;");
+        w.Line();
+        w.Line("/// <summary>");
+        w.Line("/// An encoded source: the encoder's output and the decoder's cross-attention keys and values, computed once.");
+        w.Line("/// Disposing it is optional: it hands its arrays (megabytes for long sources) to the model's next <see cref=\"Encode\"/>,");
+        w.Line("/// which then writes into memory already mapped instead of faulting in fresh pages. After that, this output and the");
+        w.Line("/// sessions over it throw <see cref=\"global::System.ObjectDisposedException\"/>. Translate, TranslateBeams and Score");
+        w.Line("/// dispose the outputs they make.");
+        w.Line("/// </summary>");
         w.Line(GC);
-        using (w.Block("public sealed class EncoderOutput"))
+        using (w.Block("public sealed class EncoderOutput : global::System.IDisposable"))
         {
-            w.Line("internal readonly float[] MemoryRows;  // (source, dim) encoder output");
-            w.Line("internal readonly float[] CrossKeys;   // (decoder_layer, source, dim)");
-            w.Line("internal readonly float[] CrossValues; // (decoder_layer, source, dim)");
+            w.Line($"private readonly {cls} _owner;");
+            w.Line("private int _disposed;");
+            w.Line("internal readonly float[] MemoryRows;  // (source, dim) encoder output; a reused array may be longer");
+            w.Line("internal readonly float[] CrossKeys;   // (decoder_layer, source, dim); likewise");
+            w.Line("internal readonly float[] CrossValues; // (decoder_layer, source, dim); likewise");
             w.Line("internal readonly int[] Keys;          // source positions that are not padding, ascending");
             w.Line("internal readonly int KeyCount;");
             w.Line();
-            using (w.Block("internal EncoderOutput(int length, float[] memory, float[] crossKeys, float[] crossValues, int[] keys, int keyCount)"))
+            using (w.Block($"internal EncoderOutput({cls} owner, int length, float[] memory, float[] crossKeys, float[] crossValues, int[] keys, int keyCount)"))
             {
+                w.Line("_owner = owner;");
                 w.Line("SourceLength = length;");
                 w.Line("MemoryRows = memory;");
                 w.Line("CrossKeys = crossKeys;");
@@ -325,7 +343,28 @@ internal static class Seq2SeqEmitter
             w.Line("public int SourceLength { get; }");
             w.Line();
             w.Line("/// <summary>The encoder's output, SourceLength x ModelDim, row-major: the memory the decoder attends to.</summary>");
-            w.Line("public global::System.ReadOnlySpan<float> Memory => MemoryRows;");
+            w.Line("/// <exception cref=\"global::System.ObjectDisposedException\">The output was disposed.</exception>");
+            using (w.Block("public global::System.ReadOnlySpan<float> Memory"))
+            {
+                using (w.Block("get"))
+                {
+                    w.Line("ThrowIfDisposed();");
+                    w.Line("return new global::System.ReadOnlySpan<float>(MemoryRows, 0, SourceLength * ModelDim);");
+                }
+            }
+            w.Line();
+            w.Line("/// <summary>Hands the arrays to the model's next Encode; this output and its sessions are unusable afterwards. Idempotent.</summary>");
+            using (w.Block("public void Dispose()"))
+            {
+                w.Line("if (global::System.Threading.Interlocked.Exchange(ref _disposed, 1) != 0) return;");
+                w.Line("global::System.Threading.Volatile.Write(ref _owner._spareEncoderOutput, this);");
+            }
+            w.Line();
+            using (w.Block("internal void ThrowIfDisposed()"))
+            {
+                w.Line("if (global::System.Threading.Volatile.Read(ref _disposed) != 0)");
+                w.Line("    throw new global::System.ObjectDisposedException(nameof(EncoderOutput), \"This encoded source was disposed: its arrays now belong to a later Encode. Encode the source again.\");");
+            }
         }
         w.Line();
     }
@@ -403,8 +442,10 @@ internal static class Seq2SeqEmitter
             w.Line();
             w.Line("/// <summary>Consumes one target token (start with BosToken) and returns the logits (TargetVocabSize) for the next.</summary>");
             w.Line("/// <exception cref=\"global::System.ArgumentOutOfRangeException\">The token is outside [0, TargetVocabSize), or the session holds MaxSequenceLength tokens.</exception>");
+            w.Line("/// <exception cref=\"global::System.ObjectDisposedException\">The encoded source was disposed.</exception>");
             using (w.Block("public global::System.ReadOnlySpan<float> Forward(int token)"))
             {
+                w.Line("_memory.ThrowIfDisposed();");
                 w.Line($"if ((uint)token >= TargetVocabSize) {Errors}.TokenOutOfRange(nameof(token), token, TargetVocabSize);");
                 w.Line($"if (_position >= MaxSequenceLength) {Errors}.ContextFull(nameof(token), _position, 1, MaxSequenceLength);");
                 w.Line("Step(token);");

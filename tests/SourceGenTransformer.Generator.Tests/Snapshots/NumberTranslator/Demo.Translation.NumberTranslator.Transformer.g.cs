@@ -107,6 +107,7 @@ partial class NumberTranslator : global::System.IDisposable
     public Session CreateSession(EncoderOutput memory)
     {
         global::System.ArgumentNullException.ThrowIfNull(memory);
+        memory.ThrowIfDisposed();
         return new Session(_weights, memory, _pool);
     }
 
@@ -120,7 +121,7 @@ partial class NumberTranslator : global::System.IDisposable
     {
         options ??= new global::SourceGenTransformer.GenerationOptions();
         options.Validate();
-        EncoderOutput memory = Encode(source);
+        using EncoderOutput memory = Encode(source);
         return options.BeamWidth > 1 ? Beams(memory, options)[0].Tokens : Decode(memory, options);
     }
 
@@ -152,7 +153,8 @@ partial class NumberTranslator : global::System.IDisposable
     {
         options ??= new global::SourceGenTransformer.GenerationOptions { BeamWidth = 4 };
         options.Validate();
-        return Beams(Encode(source), options);
+        using EncoderOutput memory = Encode(source);
+        return Beams(memory, options);
     }
 
     private global::SourceGenTransformer.Translation[] Beams(EncoderOutput memory, global::SourceGenTransformer.GenerationOptions options) =>
@@ -165,7 +167,8 @@ partial class NumberTranslator : global::System.IDisposable
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     public float Score(global::System.ReadOnlySpan<int> source, global::System.ReadOnlySpan<int> target)
     {
-        Session session = CreateSession(Encode(source));
+        using EncoderOutput memory = Encode(source);
+        Session session = CreateSession(memory);
         var logProbs = new float[TargetVocabSize];
         float total = 0f;
         int previous = BosToken;
@@ -335,8 +338,13 @@ partial class NumberTranslator : global::System.IDisposable
         if (keyCount == 0) throw new global::System.ArgumentException($"The source holds only padding (PadToken {PadToken}); there is nothing to attend to.", nameof(source));
 
         Weights w = _weights;
+        // The arrays of the last disposed output when they are long enough (no fresh pages to fault in), else new ones.
+        EncoderOutput? spare = global::System.Threading.Interlocked.Exchange(ref _spareEncoderOutput, null);
+        bool reuse = spare is not null && spare.MemoryRows.Length >= length * D;
+        float[] x = reuse ? spare!.MemoryRows : new float[length * D];
+        float[] crossKeys = reuse ? spare!.CrossKeys : new float[DecoderLayers * length * D];
+        float[] crossValues = reuse ? spare!.CrossValues : new float[DecoderLayers * length * D];
         // x (length, dim) = src_tok_emb[source] * sqrt(dim) + pos_embedding[0..length]
-        var x = new float[length * D];
         for (int t = 0; t < length; t++)
             for (int i = 0; i < D; i++)
                 x[t * D + i] = w.SourceEmbedding[source[t] * D + i] * EmbeddingScale + w.Position[t * D + i];
@@ -346,8 +354,6 @@ partial class NumberTranslator : global::System.IDisposable
         for (int t = 0; t < length; t++) Kernels.LayerNorm64(new global::System.Span<float>(x, t * D, D), new global::System.ReadOnlySpan<float>(x, t * D, D), w.EncFinalNormW, w.EncFinalNormB);
 
         // Cross-attention keys and values of every decoder layer, projected once: (layer, length, dim) each.
-        var crossKeys = new float[DecoderLayers * length * D];
-        var crossValues = new float[DecoderLayers * length * D];
         for (int l = 0; l < DecoderLayers; l++)
         {
             // k (length, dim) = memory @ multihead_attn.in_proj[l][dim..2 dim]ᵀ + bias; v likewise with rows 2 dim..3 dim
@@ -355,7 +361,7 @@ partial class NumberTranslator : global::System.IDisposable
             buffers.MatMul(1, crossValues, l * length * D, x, w.DecCaInW, (l * 3 + 2) * D * D, w.DecCaInB, (l * 3 + 2) * D);
         }
         ReturnEncoderBuffers(buffers);
-        return new EncoderOutput(length, x, crossKeys, crossValues, keys, keyCount);
+        return new EncoderOutput(this, length, x, crossKeys, crossValues, keys, keyCount);
     }
 
     /// <summary>The encoder scratch kept between calls (null while a call holds it); see <see cref="RentEncoderBuffers"/>.</summary>
@@ -533,18 +539,30 @@ partial class NumberTranslator : global::System.IDisposable
         }
     }
 
-    /// <summary>An encoded source: the encoder's output and the decoder's cross-attention keys and values, computed once.</summary>
+    /// <summary>A disposed output whose arrays the next <see cref="Encode"/> reuses (null when there is none).</summary>
+    private EncoderOutput? _spareEncoderOutput;
+
+    /// <summary>
+    /// An encoded source: the encoder's output and the decoder's cross-attention keys and values, computed once.
+    /// Disposing it is optional: it hands its arrays (megabytes for long sources) to the model's next <see cref="Encode"/>,
+    /// which then writes into memory already mapped instead of faulting in fresh pages. After that, this output and the
+    /// sessions over it throw <see cref="global::System.ObjectDisposedException"/>. Translate, TranslateBeams and Score
+    /// dispose the outputs they make.
+    /// </summary>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
-    public sealed class EncoderOutput
+    public sealed class EncoderOutput : global::System.IDisposable
     {
-        internal readonly float[] MemoryRows;  // (source, dim) encoder output
-        internal readonly float[] CrossKeys;   // (decoder_layer, source, dim)
-        internal readonly float[] CrossValues; // (decoder_layer, source, dim)
+        private readonly NumberTranslator _owner;
+        private int _disposed;
+        internal readonly float[] MemoryRows;  // (source, dim) encoder output; a reused array may be longer
+        internal readonly float[] CrossKeys;   // (decoder_layer, source, dim); likewise
+        internal readonly float[] CrossValues; // (decoder_layer, source, dim); likewise
         internal readonly int[] Keys;          // source positions that are not padding, ascending
         internal readonly int KeyCount;
 
-        internal EncoderOutput(int length, float[] memory, float[] crossKeys, float[] crossValues, int[] keys, int keyCount)
+        internal EncoderOutput(NumberTranslator owner, int length, float[] memory, float[] crossKeys, float[] crossValues, int[] keys, int keyCount)
         {
+            _owner = owner;
             SourceLength = length;
             MemoryRows = memory;
             CrossKeys = crossKeys;
@@ -557,7 +575,28 @@ partial class NumberTranslator : global::System.IDisposable
         public int SourceLength { get; }
 
         /// <summary>The encoder's output, SourceLength x ModelDim, row-major: the memory the decoder attends to.</summary>
-        public global::System.ReadOnlySpan<float> Memory => MemoryRows;
+        /// <exception cref="global::System.ObjectDisposedException">The output was disposed.</exception>
+        public global::System.ReadOnlySpan<float> Memory
+        {
+            get
+            {
+                ThrowIfDisposed();
+                return new global::System.ReadOnlySpan<float>(MemoryRows, 0, SourceLength * ModelDim);
+            }
+        }
+
+        /// <summary>Hands the arrays to the model's next Encode; this output and its sessions are unusable afterwards. Idempotent.</summary>
+        public void Dispose()
+        {
+            if (global::System.Threading.Interlocked.Exchange(ref _disposed, 1) != 0) return;
+            global::System.Threading.Volatile.Write(ref _owner._spareEncoderOutput, this);
+        }
+
+        internal void ThrowIfDisposed()
+        {
+            if (global::System.Threading.Volatile.Read(ref _disposed) != 0)
+                throw new global::System.ObjectDisposedException(nameof(EncoderOutput), "This encoded source was disposed: its arrays now belong to a later Encode. Encode the source again.");
+        }
     }
 
     /// <summary>
@@ -645,8 +684,10 @@ partial class NumberTranslator : global::System.IDisposable
 
         /// <summary>Consumes one target token (start with BosToken) and returns the logits (TargetVocabSize) for the next.</summary>
         /// <exception cref="global::System.ArgumentOutOfRangeException">The token is outside [0, TargetVocabSize), or the session holds MaxSequenceLength tokens.</exception>
+        /// <exception cref="global::System.ObjectDisposedException">The encoded source was disposed.</exception>
         public global::System.ReadOnlySpan<float> Forward(int token)
         {
+            _memory.ThrowIfDisposed();
             if ((uint)token >= TargetVocabSize) global::SourceGenTransformer.TransformerErrors.TokenOutOfRange(nameof(token), token, TargetVocabSize);
             if (_position >= MaxSequenceLength) global::SourceGenTransformer.TransformerErrors.ContextFull(nameof(token), _position, 1, MaxSequenceLength);
             Step(token);
