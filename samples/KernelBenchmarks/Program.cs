@@ -44,7 +44,7 @@ public class Kernels
 {
     public const int Tokens = 64;
     private readonly float[] _x = Random(Tokens * 2048), _out = new float[Tokens * 2048], _bias = Random(2048);
-    private readonly float[] _w = Random(2048 * 768), _w15 = Random(768 * 288), _wBase = Random(2048 * 512);
+    private readonly float[] _w = Random(2048 * 768), _wDown = Random(768 * 2048), _w15 = Random(768 * 288), _wBase = Random(2048 * 512);
     private readonly ushort[] _wBf16 = new ushort[2048 * 768];
     private readonly sbyte[] _wInt8 = new sbyte[2048 * 768];
     private readonly float[] _scales = new float[2048 * 768 / 64];
@@ -55,6 +55,7 @@ public class Kernels
         WeightPacking.ToInt8(_w, 64, _wInt8, _scales);
         // Float32 matrices of these shapes (rows a multiple of 32) are in panels, as the loaders store them.
         _w = Panels(_w, 2048, 768);
+        _wDown = Panels(_wDown, 768, 2048);
         _w15 = Panels(_w15, 768, 288);
         _wBase = Panels(_wBase, 2048, 512);
     }
@@ -73,8 +74,10 @@ public class Kernels
     [Benchmark] public void MatMul2048x768_F32() => Shape110M.Kernels.MatMul2048x768(_out, _x, _w, Tokens, 0, 2048);
     [Benchmark] public void MatMul2048x768_Bf16() => Shape110MBf16.Kernels.MatMul2048x768(_out, _x, _wBf16, Tokens, 0, 2048);
     [Benchmark] public void MatMul2048x768_Int8() => Shape110MInt8.Kernels.MatMul2048x768(_out, _x, _wInt8, _scales, Tokens, 0, 2048);
+    [Benchmark] public void MatMul768x2048_F32() => Shape110M.Kernels.MatMul768x2048(_out, _x, _wDown, Tokens, 0, 768);
     [Benchmark] public void MatMul768x288_F32() => Shape15M.Kernels.MatMul768x288(_out, _x, _w15, Tokens, 0, 768);
     [Benchmark] public void EncoderMatMul2048x512_F32() => ShapeBase.Kernels.MatMul2048x512(_out, _x, _wBase, _bias, Tokens, 0, 2048);
+    [Benchmark] public void EncoderMatMul512x2048_F32() => ShapeBase.Kernels.MatMul512x2048(_out, _x, _wBase, _bias, Tokens, 0, 512);
 
     private static float[] Random(int n)
     {

@@ -104,3 +104,13 @@ public partial class Llama2CTiny;
 [Transformer(ModelFamily.Gpt2, Layers = 2, Heads = 4, ModelDim = 64, FeedForwardDim = 256,
     VocabSize = 96, MaxSequenceLength = 100)]
 public partial class Gpt2LongContext;
+
+// Feed-forward widths of 1024: the down projections' input rows are 4 KiB apart, so their matrix-matrix kernels copy
+// the input to padded rows, 48 tokens at a time (KernelEmitter.PadsInput); the Seq2Seq one adds a bias.
+[Transformer(ModelFamily.Llama, Layers = 1, Heads = 4, KvHeads = 4, ModelDim = 64, FeedForwardDim = 1024,
+    VocabSize = 40, MaxSequenceLength = 128)]
+public partial class PaddedInputLlama;
+
+[Transformer(ModelFamily.Seq2Seq, EncoderLayers = 1, DecoderLayers = 1, Heads = 2, ModelDim = 32, FeedForwardDim = 1024,
+    SourceVocabSize = 20, TargetVocabSize = 20, MaxSequenceLength = 128)]
+public partial class PaddedInputS2s;

@@ -77,8 +77,8 @@ public class KernelTests
     public static TheoryData<int, int, int> MatMulShapes()
     {
         var data = new TheoryData<int, int, int>();
-        foreach ((int d, int n) in new[] { (108, 36), (36, 36), (72, 36), (36, 72), (96, 32), (64, 32) })
-            foreach (int rows in new[] { 1, 3, 4, 5, 9, 16, 23, 40 })
+        foreach ((int d, int n) in new[] { (108, 36), (36, 36), (72, 36), (36, 72), (96, 32), (64, 32), (32, 1024) })
+            foreach (int rows in new[] { 1, 3, 4, 5, 9, 16, 23, 40, 49, 101 })
                 data.Add(d, n, rows);
         return data;
     }
@@ -88,7 +88,7 @@ public class KernelTests
     public void MatMul_matches_scalar_row_by_row(int d, int n, int rows)
     {
         // S2sPreGelu (dim 36, ffn 72: tails after 32 and 64; row-major) and S2sPostRelu (dim 32, ffn 64: whole panels of
-        // 32 rows, so its kernels take the weights in panels and split on them).
+        // 32 rows, so its kernels take the weights in panels and split on them; PaddedInputS2s's 1024-wide input is padded).
         MatMul kernel = (d, n) switch
         {
             (108, 36) => S2sPreGelu.Kernels.MatMul108x36,
@@ -97,6 +97,7 @@ public class KernelTests
             (36, 72) => S2sPreGelu.Kernels.MatMul36x72,
             (96, 32) => S2sPostRelu.Kernels.MatMul96x32,
             (64, 32) => S2sPostRelu.Kernels.MatMul64x32,
+            (32, 1024) => PaddedInputS2s.Kernels.MatMul32x1024, // input copied to padded rows, 48 tokens at a time
             _ => throw new ArgumentException($"{d}x{n}"),
         };
         float[] w = Random(d * n, d + n), x = Random(rows * n, rows), bias = Random(d, 99);

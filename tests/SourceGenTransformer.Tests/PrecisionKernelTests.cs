@@ -122,7 +122,7 @@ public class PrecisionKernelTests
         return panels;
     }
 
-    public static TheoryData<int> PanelTokens() => new() { 1, 3, 4, 5, 11, 12, 13, 16, 24, 25, 40, 64 };
+    public static TheoryData<int> PanelTokens() => new() { 1, 3, 4, 5, 11, 12, 13, 16, 24, 25, 40, 49, 64, 101 };
 
     [Fact]
     public void Panel_matvec_matches_scalar()
@@ -175,6 +175,32 @@ public class PrecisionKernelTests
         Run(LlamaBasic.Kernels.MatMul64x160, 64, 160);
         Run(Gpt2Basic.Kernels.MatMul192x64, 192, 64);
         Run(LlamaGqaTied.Kernels.MatMul128x48, 128, 48);
+    }
+
+    [Theory]
+    [MemberData(nameof(PanelTokens))]
+    public void Panel_matmul_sums_each_output_in_one_chain_in_column_order(int tokens)
+    {
+        // The documented order, so results cannot depend on the thread split, the vector width or the input padding:
+        // out = fma(w[r, n-1], x[n-1], ... fma(w[r, 0], x[0], 0)). Equal bit for bit, not within a tolerance.
+        void Run(F32Rows kernel, int d, int n)
+        {
+            float[] w = Random(d * n, d * n), x = Random(tokens * n, tokens), panels = Panels(w, d, n);
+            var expected = new float[tokens * d];
+            for (int t = 0; t < tokens; t++)
+                for (int r = 0; r < d; r++)
+                {
+                    float sum = 0f;
+                    for (int k = 0; k < n; k++) sum = MathF.FusedMultiplyAdd(w[r * n + k], x[t * n + k], sum);
+                    expected[t * d + r] = sum;
+                }
+            float[] actual = Output(tokens * d);
+            kernel(actual, x, panels, tokens, 0, 32);
+            kernel(actual, x, panels, tokens, 32, d);
+            Assert.Equal(expected, actual);
+        }
+        Run(LlamaBasic.Kernels.MatMul160x64, 160, 64);
+        Run(PaddedInputLlama.Kernels.MatMul64x1024, 64, 1024); // input copied to padded rows, 48 tokens at a time
     }
 
     [Fact]

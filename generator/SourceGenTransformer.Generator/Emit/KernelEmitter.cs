@@ -42,12 +42,15 @@ internal static partial class KernelEmitter
                 EmitMatVec(w, d, n, s.Precision, s.QuantGroup, s.CacheResident, s.Panels(d));
             if (s.ClassifierRowsKernel)
                 EmitMatVec(w, s.VocabSize, s.ModelDim, s.Precision, s.QuantGroup, s.CacheResident, panels: false, ClassifierName(s));
+            bool padded = false;
             foreach ((int d, int n) in Distinct(MatMulShapes(s)))
             {
                 if (s.Panels(d)) EmitPanelMatMul(w, d, n, bias: !s.IsDecoderOnly);
                 else if (s.IsDecoderOnly) EmitMatMulRows(w, d, n, s.Precision, s.QuantGroup);
                 else EmitMatMul(w, d, n);
+                padded |= s.Panels(d) && PadsInput(n);
             }
+            if (padded) EmitPaddedInput(w);
 
             foreach (int n in AddSizes(s))
                 EmitAdd(w, n);
