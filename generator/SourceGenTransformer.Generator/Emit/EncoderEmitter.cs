@@ -43,6 +43,11 @@ internal static class EncoderEmitter
         float scale = (float)(1.0 / System.Math.Sqrt(s.HeadDim));
 
         List<(int d, int n)> shapes = Distinct(MatMulShapes(s));
+        // Attention scratch per worker: blocked (AttentionEmitter.EmitQueries) where heads fit in registers.
+        bool blocked = AttentionEmitter.InRegisters(s);
+        string ScoreLength = blocked ? AttentionEmitter.ScoreBufferLength : "MaxSequenceLength";
+        string KeysLength = blocked ? AttentionEmitter.TransposedKeysLength : "0";
+        string ValuesLength = blocked ? AttentionEmitter.GatheredValuesLength : "0";
 
         w.Line("/// <summary>The encoder scratch kept between calls (null while a call holds it); see <see cref=\"RentEncoderBuffers\"/>.</summary>");
         w.Line("private EncoderBuffers? _spareEncoderBuffers;");
@@ -68,7 +73,7 @@ internal static class EncoderEmitter
         w.Line("/// </summary>");
         using (w.Block("private sealed class EncoderBuffers : global::SourceGenTransformer.IParallelWork"))
         {
-            w.Line("public readonly float[] Xb, Xb2, Qkv, Att, Hb, Scores;");
+            w.Line("public readonly float[] Xb, Xb2, Qkv, Att, Hb, Scores, KeysT, ValuesG;");
             w.Line("private readonly global::SourceGenTransformer.WorkerPool _pool;");
             w.Line("/// <summary>The positions of the current pass.</summary>");
             w.Line("public int Length;");
@@ -85,7 +90,9 @@ internal static class EncoderEmitter
                 w.Line("Qkv = new float[L * 3 * ModelDim];     // (length, 3 * dim) queries, keys, values");
                 w.Line("Att = new float[L * ModelDim];         // (length, dim) attention output, heads side by side");
                 w.Line("Hb = new float[L * FeedForwardDim];    // (length, ffn) feed-forward hidden");
-                w.Line("Scores = new float[pool.Threads * MaxSequenceLength]; // (thread, seq) one query's attention weights per thread");
+                w.Line($"Scores = new float[pool.Threads * {ScoreLength}]; // (thread, ...) attention weights per worker");
+                w.Line($"KeysT = new float[pool.Threads * {KeysLength}];   // (thread, ...) one head's keys, transposed in blocks, per worker");
+                w.Line($"ValuesG = new float[pool.Threads * {ValuesLength}]; // (thread, seq, head_dim) one head's values per worker");
             }
             w.Line();
             w.Line("/// <summary>output[outAt..] (length, rows) = input (length, cols) @ w[wAt..]ᵀ + b[bAt..], the rows split across the pool; job names the shape.</summary>");
@@ -111,7 +118,7 @@ internal static class EncoderEmitter
                     using (w.Block("case -1:"))
                     {
                         w.Line("(int ts, int te) = global::SourceGenTransformer.WorkerPool.Range(n, 1, part, parts);");
-                        w.Line($"SelfAttention(Qkv, Att, ts, te, _keys, _keyCount, {Rw("Scores", "part * MaxSequenceLength", "MaxSequenceLength")});");
+                        w.Line($"SelfAttention(Qkv, Att, ts, te, _keys, _keyCount, {Rw("Scores", $"part * {ScoreLength}", ScoreLength)}, {Rw("KeysT", $"part * {KeysLength}", KeysLength)}, {Rw("ValuesG", $"part * {ValuesLength}", ValuesLength)});");
                         w.Line("break;");
                     }
                     for (int j = 0; j < shapes.Count; j++)
@@ -180,19 +187,35 @@ internal static class EncoderEmitter
         w.Line("/// att (length, dim): for each position t and head h, softmax over the unmasked keys j of q_t · k_j / sqrt(head_dim),");
         w.Line("/// then the weighted sum of v_j. Bidirectional: every position sees every unmasked key.");
         w.Line("/// </summary>");
-        using (w.Block("private static void SelfAttention(float[] qkv, float[] att, int tStart, int tEnd, int[] keys, int keyCount, global::System.Span<float> scores)"))
+        using (w.Block("private static void SelfAttention(float[] qkv, float[] att, int tStart, int tEnd, int[] keys, int keyCount, global::System.Span<float> scores, global::System.Span<float> keysT, global::System.Span<float> valuesG)"))
         {
             w.Line($"const float Scale = {Literal(scale)}f; // 1 / sqrt(head_dim)");
             w.Line("const int Stride = 3 * ModelDim;");
-            using (w.Block("for (int t = tStart; t < tEnd; t++)"))
+            if (AttentionEmitter.InRegisters(s))
             {
                 using (w.Block("for (int h = 0; h < Heads; h++)"))
                 {
-                    AttentionEmitter.EmitHead(w, s, Ro("qkv", "t * Stride + h * HeadDim", "HeadDim"),
-                        scores: "scores.Slice(0, keyCount)", count: "keyCount",
-                        keyAt: "keys[i] * Stride + ModelDim + h * HeadDim", keys: "qkv",
-                        valueAt: "keys[i] * Stride + 2 * ModelDim + h * HeadDim", values: "qkv",
-                        output: Rw("att", "t * ModelDim + h * HeadDim", "HeadDim"));
+                    w.Line("// This head's unmasked keys and values, laid out once for all of this worker's positions.");
+                    using (w.Block(""))
+                        AttentionEmitter.EmitLayOutKeysAndValues(w, "keysT", "valuesG", "keyCount",
+                            "keys[i] * Stride + ModelDim + h * HeadDim", "qkv", "keys[i] * Stride + 2 * ModelDim + h * HeadDim", "qkv");
+                    AttentionEmitter.EmitQueries(w, s, "tStart", "tEnd", "qkv", "t * Stride + h * HeadDim", "keyCount",
+                        "att", "t * ModelDim + h * HeadDim", "keysT", "valuesG", "scores");
+                }
+            }
+            else
+            {
+                w.Line("// Heads too wide for registers: one query at a time, keys and values where the projection left them.");
+                using (w.Block("for (int t = tStart; t < tEnd; t++)"))
+                {
+                    using (w.Block("for (int h = 0; h < Heads; h++)"))
+                    {
+                        AttentionEmitter.EmitHead(w, s, Ro("qkv", "t * Stride + h * HeadDim", "HeadDim"),
+                            scores: "scores.Slice(0, keyCount)", count: "keyCount",
+                            keyAt: "keys[i] * Stride + ModelDim + h * HeadDim", keys: "qkv",
+                            valueAt: "keys[i] * Stride + 2 * ModelDim + h * HeadDim", values: "qkv",
+                            output: Rw("att", "t * ModelDim + h * HeadDim", "HeadDim"));
+                    }
                 }
             }
         }

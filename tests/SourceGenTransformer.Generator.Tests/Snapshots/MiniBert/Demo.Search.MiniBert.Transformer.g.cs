@@ -222,7 +222,7 @@ partial class MiniBert : global::System.IDisposable
     /// </summary>
     private sealed class EncoderBuffers : global::SourceGenTransformer.IParallelWork
     {
-        public readonly float[] Xb, Xb2, Qkv, Att, Hb, Scores;
+        public readonly float[] Xb, Xb2, Qkv, Att, Hb, Scores, KeysT, ValuesG;
         private readonly global::SourceGenTransformer.WorkerPool _pool;
         /// <summary>The positions of the current pass.</summary>
         public int Length;
@@ -239,7 +239,9 @@ partial class MiniBert : global::System.IDisposable
             Qkv = new float[L * 3 * ModelDim];     // (length, 3 * dim) queries, keys, values
             Att = new float[L * ModelDim];         // (length, dim) attention output, heads side by side
             Hb = new float[L * FeedForwardDim];    // (length, ffn) feed-forward hidden
-            Scores = new float[pool.Threads * MaxSequenceLength]; // (thread, seq) one query's attention weights per thread
+            Scores = new float[pool.Threads * MaxSequenceLength]; // (thread, ...) attention weights per worker
+            KeysT = new float[pool.Threads * 0];   // (thread, ...) one head's keys, transposed in blocks, per worker
+            ValuesG = new float[pool.Threads * 0]; // (thread, seq, head_dim) one head's values per worker
         }
 
         /// <summary>output[outAt..] (length, rows) = input (length, cols) @ w[wAt..]ᵀ + b[bAt..], the rows split across the pool; job names the shape.</summary>
@@ -265,7 +267,7 @@ partial class MiniBert : global::System.IDisposable
                 case -1:
                 {
                     (int ts, int te) = global::SourceGenTransformer.WorkerPool.Range(n, 1, part, parts);
-                    SelfAttention(Qkv, Att, ts, te, _keys, _keyCount, new global::System.Span<float>(Scores, part * MaxSequenceLength, MaxSequenceLength));
+                    SelfAttention(Qkv, Att, ts, te, _keys, _keyCount, new global::System.Span<float>(Scores, part * MaxSequenceLength, MaxSequenceLength), new global::System.Span<float>(KeysT, part * 0, 0), new global::System.Span<float>(ValuesG, part * 0, 0));
                     break;
                 }
                 case 0:
@@ -333,10 +335,11 @@ partial class MiniBert : global::System.IDisposable
     /// att (length, dim): for each position t and head h, softmax over the unmasked keys j of q_t · k_j / sqrt(head_dim),
     /// then the weighted sum of v_j. Bidirectional: every position sees every unmasked key.
     /// </summary>
-    private static void SelfAttention(float[] qkv, float[] att, int tStart, int tEnd, int[] keys, int keyCount, global::System.Span<float> scores)
+    private static void SelfAttention(float[] qkv, float[] att, int tStart, int tEnd, int[] keys, int keyCount, global::System.Span<float> scores, global::System.Span<float> keysT, global::System.Span<float> valuesG)
     {
         const float Scale = 0.28867513f; // 1 / sqrt(head_dim)
         const int Stride = 3 * ModelDim;
+        // Heads too wide for registers: one query at a time, keys and values where the projection left them.
         for (int t = tStart; t < tEnd; t++)
         {
             for (int h = 0; h < Heads; h++)

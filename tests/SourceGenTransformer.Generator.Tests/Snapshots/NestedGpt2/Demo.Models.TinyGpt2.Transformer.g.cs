@@ -471,6 +471,7 @@ partial class Models
 
                     {
                         int layerBase = l * MaxSequenceLength * KvDim;
+                        // Heads too wide for registers: one (token, head) pair at a time, keys and values in the cache.
                         (int ps, int pe) = global::SourceGenTransformer.WorkerPool.Range(n * Heads, 1, part, parts);
                         for (int pair = ps; pair < pe; pair++)
                         {

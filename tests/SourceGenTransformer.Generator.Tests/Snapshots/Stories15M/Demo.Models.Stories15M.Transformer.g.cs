@@ -244,13 +244,17 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         private readonly float[] _bhb = new float[PromptBlock * FeedForwardDim]; // (block, ffn) feed-forward hidden
         private readonly float[] _bhb2 = new float[PromptBlock * FeedForwardDim]; // (block, ffn) up projections
         private readonly float[] _bq = new float[PromptBlock * ModelDim];          // (block, dim) queries
-        private readonly float[] _batt = new float[PromptBlock * Heads * MaxSequenceLength]; // (block, heads, seq) attention weights
+        // Block attention scratch per worker (AttentionEmitter.EmitQueries): score rows, one key head's keys and values.
+        private readonly float[] _bscores, _bkeysT, _bvaluesG;
 
         internal Session(Weights weights, global::SourceGenTransformer.WorkerPool pool)
 
         {
             _w = weights;
             _pool = pool;
+            _bscores = new float[pool.Threads * (32 * ((MaxSequenceLength + 63) / 64 * 64))];
+            _bkeysT = new float[pool.Threads * ((MaxSequenceLength + 63) / 64 * 64 * HeadDim)];
+            _bvaluesG = new float[pool.Threads * (MaxSequenceLength * HeadDim)];
         }
 
         /// <summary>Tokens consumed so far: the position the next token will take.</summary>
@@ -533,51 +537,111 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
 
                 {
                     int layerBase = l * MaxSequenceLength * KvDim;
+                    // (head, token) pairs, head-major: each worker takes whole runs of one head's tokens, and lays out each key
+                    // head it meets once: every position up to the block's last (a token reads only its causal prefix).
                     (int ps, int pe) = global::SourceGenTransformer.WorkerPool.Range(n * Heads, 1, part, parts);
-                    for (int pair = ps; pair < pe; pair++)
+                    int laidOut = -1;
+                    for (int h = ps / n; h * n < pe; h++)
                     {
-                        int t = pair / Heads, h = pair % Heads, pos = _start + t;
+                        int t0 = global::System.Math.Max(ps - h * n, 0), t1 = global::System.Math.Min(pe - h * n, n);
                         int kvOffset = layerBase + h / 1 * HeadDim;
-                        global::System.ReadOnlySpan<float> qh = new global::System.ReadOnlySpan<float>(_bq, t * ModelDim + h * HeadDim, HeadDim);
-                        global::System.Span<float> weights = new global::System.Span<float>(_batt, pair * MaxSequenceLength, pos + 1);
-                        // weights[i] = q (48) · k_i (48) / sqrt(48), then softmax over the attended positions
-                        if (qh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention query");
-                        ref float qRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(qh);
-                        global::System.Runtime.Intrinsics.Vector256<float> q0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 0), q1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 8), q2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 16), q3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 24), q4 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 32), q5 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 40);
-                        for (int i = 0; i < pos + 1; i++)
+                        if (h / 1 != laidOut)
                         {
-                            ref float ki = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(new global::System.ReadOnlySpan<float>(_keyCache, kvOffset + i * KvDim, HeadDim));
-                            global::System.Runtime.Intrinsics.Vector256<float> c0 = q0 * global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 0);
-                            global::System.Runtime.Intrinsics.Vector256<float> c1 = q1 * global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 8);
-                            c0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(q2, global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 16), c0);
-                            c1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(q3, global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 24), c1);
-                            c0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(q4, global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 32), c0);
-                            c1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(q5, global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref ki, 40), c1);
-                            weights[i] = global::System.Runtime.Intrinsics.Vector256.Sum(c0 + c1) * Scale;
+                            laidOut = h / 1;
+                            global::System.Span<float> transposed = new global::System.Span<float>(_bkeysT, part * ((MaxSequenceLength + 63) / 64 * 64 * HeadDim), ((MaxSequenceLength + 63) / 64 * 64 * HeadDim)), gathered = new global::System.Span<float>(_bvaluesG, part * (MaxSequenceLength * HeadDim), (MaxSequenceLength * HeadDim));
+                            if (transposed.Length < ((_start + n) + 63) / 64 * 64 * HeadDim || gathered.Length < (_start + n) * HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention keys and values");
+                            ref float transposedRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(transposed);
+                            for (int i = 0; i < (_start + n); i++)
+                            {
+                                global::System.ReadOnlySpan<float> key = new global::System.ReadOnlySpan<float>(_keyCache, kvOffset + i * KvDim, HeadDim);
+                                ref float column = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref transposedRef, i / 64 * 64 * HeadDim + i % 64);
+                                for (int d = 0; d < HeadDim; d++) global::System.Runtime.CompilerServices.Unsafe.Add(ref column, d * 64) = key[d];
+                                new global::System.ReadOnlySpan<float>(_valueCache, kvOffset + i * KvDim, HeadDim).CopyTo(gathered.Slice(i * HeadDim, HeadDim));
+                            }
                         }
-                        Kernels.Softmax(weights);
-                        // o (48) = sum over i of weights[i] * v_i (48)
-                        global::System.Span<float> oh = new global::System.Span<float>(_bxb, t * ModelDim + h * HeadDim, HeadDim);
-                        global::System.Runtime.Intrinsics.Vector256<float> o0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, o1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, o2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, o3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, o4 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, o5 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
-                        for (int i = 0; i < pos + 1; i++)
+                        global::System.Span<float> keyBlocks = new global::System.Span<float>(_bkeysT, part * ((MaxSequenceLength + 63) / 64 * 64 * HeadDim), ((MaxSequenceLength + 63) / 64 * 64 * HeadDim)), valueRows = new global::System.Span<float>(_bvaluesG, part * (MaxSequenceLength * HeadDim), (MaxSequenceLength * HeadDim)), scoreRows = new global::System.Span<float>(_bscores, part * (32 * ((MaxSequenceLength + 63) / 64 * 64)), (32 * ((MaxSequenceLength + 63) / 64 * 64)));
+                        if (scoreRows.Length < (32 * ((MaxSequenceLength + 63) / 64 * 64))) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention scores");
+                        ref float ktRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(keyBlocks);
+                        ref float vgRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(valueRows);
+                        ref float rowsRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(scoreRows);
+                        for (int g = t0; g < t1; g += 32)
                         {
-                            global::System.Runtime.Intrinsics.Vector256<float> wi = global::System.Runtime.Intrinsics.Vector256.Create(weights[i]);
-                            ref float vi = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(new global::System.ReadOnlySpan<float>(_valueCache, kvOffset + i * KvDim, HeadDim));
-                            o0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 0), wi, o0);
-                            o1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 8), wi, o1);
-                            o2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 16), wi, o2);
-                            o3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 24), wi, o3);
-                            o4 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 32), wi, o4);
-                            o5 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 40), wi, o5);
+                            int ge = global::System.Math.Min(g + 32, t1), most = 0;
+                            for (int t = g; t < ge; t++)
+                            {
+                                int keysOfT = (_start + t + 1);
+                                if (keysOfT > most) most = keysOfT;
+                            }
+                            if (keyBlocks.Length < (most + 63) / 64 * 64 * HeadDim || valueRows.Length < most * HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention keys and values");
+                            // scores (t, i) = q_t · k_i / sqrt(head_dim), one block of 64 keys at a time for the whole group
+                            for (int c = 0; c < most; c += 64)
+                            {
+                                ref float block = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref ktRef, c * HeadDim);
+                                for (int t = g; t < ge; t++)
+                                {
+                                    if (c >= (_start + t + 1)) continue;
+                                    ref float qRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(new global::System.ReadOnlySpan<float>(_bq, t * ModelDim + h * HeadDim, HeadDim));
+                                    global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a4 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a5 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a6 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a7 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                                    for (nuint d = 0; d < HeadDim; d++)
+                                    {
+                                        global::System.Runtime.Intrinsics.Vector256<float> qd = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref qRef, d));
+                                        ref float row = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref block, d * 64);
+                                        a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 0), qd, a0);
+                                        a1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 8), qd, a1);
+                                        a2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 16), qd, a2);
+                                        a3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 24), qd, a3);
+                                        a4 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 32), qd, a4);
+                                        a5 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 40), qd, a5);
+                                        a6 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 48), qd, a6);
+                                        a7 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 56), qd, a7);
+                                    }
+                                    // Keys of the block past count(t) are scored too (stale, or later positions); those scores are never read.
+                                    ref float scoreRow = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref rowsRef, (t - g) * ((MaxSequenceLength + 63) / 64 * 64) + c);
+                                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0 * Scale, ref scoreRow, 0);
+                                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a1 * Scale, ref scoreRow, 8);
+                                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a2 * Scale, ref scoreRow, 16);
+                                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a3 * Scale, ref scoreRow, 24);
+                                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a4 * Scale, ref scoreRow, 32);
+                                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a5 * Scale, ref scoreRow, 40);
+                                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a6 * Scale, ref scoreRow, 48);
+                                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a7 * Scale, ref scoreRow, 56);
+                                }
+                            }
+                            for (int t = g; t < ge; t++)
+                            {
+                                Kernels.Softmax(scoreRows.Slice((t - g) * ((MaxSequenceLength + 63) / 64 * 64), (_start + t + 1)));
+                                new global::System.Span<float>(_bxb, t * ModelDim + h * HeadDim, HeadDim).Clear();
+                            }
+                            // o_t = sum over i of weights (t, i) * v_i, one block of 64 values at a time for the whole group
+                            for (int c = 0; c < most; c += 64)
+                            {
+                                for (int t = g; t < ge; t++)
+                                {
+                                    int end = global::System.Math.Min(c + 64, (_start + t + 1));
+                                    if (c >= end) continue;
+                                    ref float oRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(new global::System.Span<float>(_bxb, t * ModelDim + h * HeadDim, HeadDim));
+                                    global::System.Runtime.Intrinsics.Vector256<float> o0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref oRef, 0), o1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref oRef, 8), o2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref oRef, 16), o3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref oRef, 24), o4 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref oRef, 32), o5 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref oRef, 40);
+                                    ref float weights = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref rowsRef, (t - g) * ((MaxSequenceLength + 63) / 64 * 64));
+                                    for (int i = c; i < end; i++)
+                                    {
+                                        global::System.Runtime.Intrinsics.Vector256<float> wi = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref weights, i));
+                                        ref float vi = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref vgRef, i * HeadDim);
+                                        o0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 0), wi, o0);
+                                        o1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 8), wi, o1);
+                                        o2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 16), wi, o2);
+                                        o3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 24), wi, o3);
+                                        o4 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 32), wi, o4);
+                                        o5 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 40), wi, o5);
+                                    }
+                                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o0, ref oRef, 0);
+                                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o1, ref oRef, 8);
+                                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o2, ref oRef, 16);
+                                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o3, ref oRef, 24);
+                                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o4, ref oRef, 32);
+                                    global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o5, ref oRef, 40);
+                                }
+                            }
                         }
-                        if (oh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention output");
-                        ref float ohRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(oh);
-                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o0, ref ohRef, 0);
-                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o1, ref ohRef, 8);
-                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o2, ref ohRef, 16);
-                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o3, ref ohRef, 24);
-                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o4, ref ohRef, 32);
-                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o5, ref ohRef, 40);
                     }
                     break;
                 }
