@@ -17,15 +17,15 @@ internal static class EncoderEmitter
     /// <summary>The encoder-layer weight fields, stacked over <paramref name="layers"/> (a constant's name).</summary>
     public static void EmitWeightFields(SourceWriter w, string layers)
     {
-        w.Line($"public readonly float[] EncInW = new float[{layers} * 3 * ModelDim * ModelDim];     // (layer, 3 * dim, dim) query, key, value rows");
+        w.Line($"public readonly float[] EncInW = global::SourceGenTransformer.WeightMemory.Allocate<float>({layers} * 3 * ModelDim * ModelDim);     // (layer, 3 * dim, dim) query, key, value rows");
         w.Line($"public readonly float[] EncInB = new float[{layers} * 3 * ModelDim];                // (layer, 3 * dim)");
-        w.Line($"public readonly float[] EncOutW = new float[{layers} * ModelDim * ModelDim];        // (layer, dim, dim) attention output projection");
+        w.Line($"public readonly float[] EncOutW = global::SourceGenTransformer.WeightMemory.Allocate<float>({layers} * ModelDim * ModelDim);        // (layer, dim, dim) attention output projection");
         w.Line($"public readonly float[] EncOutB = new float[{layers} * ModelDim];                   // (layer, dim)");
         w.Line($"public readonly float[] EncNorm1W = new float[{layers} * ModelDim];                 // (layer, dim) norm around attention");
         w.Line($"public readonly float[] EncNorm1B = new float[{layers} * ModelDim];                 // (layer, dim)");
-        w.Line($"public readonly float[] EncLin1W = new float[{layers} * FeedForwardDim * ModelDim]; // (layer, ffn, dim)");
+        w.Line($"public readonly float[] EncLin1W = global::SourceGenTransformer.WeightMemory.Allocate<float>({layers} * FeedForwardDim * ModelDim); // (layer, ffn, dim)");
         w.Line($"public readonly float[] EncLin1B = new float[{layers} * FeedForwardDim];            // (layer, ffn)");
-        w.Line($"public readonly float[] EncLin2W = new float[{layers} * ModelDim * FeedForwardDim]; // (layer, dim, ffn)");
+        w.Line($"public readonly float[] EncLin2W = global::SourceGenTransformer.WeightMemory.Allocate<float>({layers} * ModelDim * FeedForwardDim); // (layer, dim, ffn)");
         w.Line($"public readonly float[] EncLin2B = new float[{layers} * ModelDim];                  // (layer, dim)");
         w.Line($"public readonly float[] EncNorm2W = new float[{layers} * ModelDim];                 // (layer, dim) norm around the feed-forward block");
         w.Line($"public readonly float[] EncNorm2B = new float[{layers} * ModelDim];                 // (layer, dim)");

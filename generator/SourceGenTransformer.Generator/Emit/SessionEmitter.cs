@@ -394,6 +394,35 @@ internal static class SessionEmitter
             w.Line($"(int rs, int re) = {Pool}.Range({I(rows)}, {I(split)}, part, parts);");
             w.Line($"Kernels.{(classifier ? ClassifierName(s) : MatVecName(rows, cols))}({output}, {input}, {M(s, field, offset, $"{I(rows)} * {I(cols)}")}, rs, re);");
         }
+        // Several matrix-vector products over the same input as one job: the workers split the rows of all of them
+        // together (q, k and v; gate and up), so a product of few panels does not leave one worker idle while the
+        // other finishes its extra panel. Each output row is still computed whole by one worker, with the same kernel.
+        void MatVecs(params (int Rows, int Cols, string Output, string Input, string Field, string Offset)[] products)
+        {
+            int split = SplitRows(s, products[0].Rows, 4);
+            bool together = true;
+            foreach (var p in products) together &= SplitRows(s, p.Rows, 4) == split && p.Rows % split == 0;
+            if (!together)
+            {
+                foreach (var p in products)
+                    using (w.Block("")) MatVec(p.Rows, p.Cols, p.Output, p.Input, p.Field, p.Offset);
+                return;
+            }
+            int total = 0;
+            foreach (var p in products) total += p.Rows;
+            w.Line($"// Rows of {string.Join(", ", System.Linq.Enumerable.Select(products, p => p.Field))} one after another ({I(total)}), split across the workers together.");
+            w.Line($"(int rs, int re) = {Pool}.Range({I(total)}, {I(split)}, part, parts);");
+            int first = 0;
+            foreach (var p in products)
+            {
+                using (w.Block(""))
+                {
+                    w.Line($"int from = global::System.Math.Max(rs - {I(first)}, 0), to = global::System.Math.Min(re - {I(first)}, {I(p.Rows)});");
+                    w.Line($"if (from < to) Kernels.{MatVecName(p.Rows, p.Cols)}({p.Output}, {p.Input}, {M(s, p.Field, p.Offset, $"{I(p.Rows)} * {I(p.Cols)}")}, from, to);");
+                }
+                first += p.Rows;
+            }
+        }
         void MatMul(int rows, int cols, string output, string input, string field, string offset, bool declare = true)
         {
             if (declare) w.Line($"(int rs, int re) = {Pool}.Range({I(rows)}, {I(SplitRows(s, rows, 2))}, part, parts);");
@@ -422,9 +451,9 @@ internal static class SessionEmitter
                     if (llama)
                     {
                         w.Line("int cacheRow = (l * MaxSequenceLength + _start) * KvDim;");
-                        using (w.Block("")) MatVec(s.ModelDim, s.ModelDim, "_q", "_xb", "Wq", "l * ModelDim * ModelDim");
-                        using (w.Block("")) MatVec(s.KvDim, s.ModelDim, Rw("_keyCache", "cacheRow", "KvDim"), "_xb", "Wk", "l * KvDim * ModelDim");
-                        using (w.Block("")) MatVec(s.KvDim, s.ModelDim, Rw("_valueCache", "cacheRow", "KvDim"), "_xb", "Wv", "l * KvDim * ModelDim");
+                        MatVecs((s.ModelDim, s.ModelDim, "_q", "_xb", "Wq", "l * ModelDim * ModelDim"),
+                            (s.KvDim, s.ModelDim, Rw("_keyCache", "cacheRow", "KvDim"), "_xb", "Wk", "l * KvDim * ModelDim"),
+                            (s.KvDim, s.ModelDim, Rw("_valueCache", "cacheRow", "KvDim"), "_xb", "Wv", "l * KvDim * ModelDim"));
                     }
                     else
                     {
@@ -458,8 +487,8 @@ internal static class SessionEmitter
                 {
                     if (llama)
                     {
-                        using (w.Block("")) MatVec(s.FeedForwardDim, s.ModelDim, "_hb", "_xb", "WGate", "l * FeedForwardDim * ModelDim");
-                        using (w.Block("")) MatVec(s.FeedForwardDim, s.ModelDim, "_hb2", "_xb", "WUp", "l * FeedForwardDim * ModelDim");
+                        MatVecs((s.FeedForwardDim, s.ModelDim, "_hb", "_xb", "WGate", "l * FeedForwardDim * ModelDim"),
+                            (s.FeedForwardDim, s.ModelDim, "_hb2", "_xb", "WUp", "l * FeedForwardDim * ModelDim"));
                     }
                     else
                     {

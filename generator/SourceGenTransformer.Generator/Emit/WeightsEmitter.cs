@@ -88,7 +88,7 @@ internal static class WeightsEmitter
     private static void MatrixField(SourceWriter w, ModelShape s, string field, string size, string doc)
     {
         string type = MatrixElement(s.Precision);
-        w.Line($"public readonly {type}[] {field} = new {type}[{size}]; // {doc}");
+        w.Line($"public readonly {type}[] {field} = global::SourceGenTransformer.WeightMemory.Allocate<{type}>({size}); // {doc}");
         if (s.Precision == Precision.Int8)
             w.Line($"public readonly float[] {field}Scale = new float[({size}) / {s.QuantGroup}]; // one scale per {s.QuantGroup} weights of {field}");
     }

@@ -154,19 +154,19 @@ partial class Models
             public readonly float[] PositionEmbedding = new float[MaxSequenceLength * ModelDim]; // (seq, dim) wpe, first MaxSequenceLength rows
             public readonly float[] Ln1Weight = new float[Layers * ModelDim]; // (layer, dim) ln_1.weight
             public readonly float[] Ln1Bias = new float[Layers * ModelDim]; // (layer, dim) ln_1.bias
-            public readonly float[] Wqkv = new float[Layers * 3 * ModelDim * ModelDim]; // (layer, 3 * dim, dim) attn.c_attn.weight, transposed
+            public readonly float[] Wqkv = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * 3 * ModelDim * ModelDim); // (layer, 3 * dim, dim) attn.c_attn.weight, transposed
             public readonly float[] Bqkv = new float[Layers * 3 * ModelDim]; // (layer, 3 * dim) attn.c_attn.bias
-            public readonly float[] Wo = new float[Layers * ModelDim * ModelDim]; // (layer, dim, dim) attn.c_proj.weight, transposed
+            public readonly float[] Wo = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * ModelDim * ModelDim); // (layer, dim, dim) attn.c_proj.weight, transposed
             public readonly float[] Bo = new float[Layers * ModelDim]; // (layer, dim) attn.c_proj.bias
             public readonly float[] Ln2Weight = new float[Layers * ModelDim]; // (layer, dim) ln_2.weight
             public readonly float[] Ln2Bias = new float[Layers * ModelDim]; // (layer, dim) ln_2.bias
-            public readonly float[] WFc = new float[Layers * FeedForwardDim * ModelDim]; // (layer, ffn, dim) mlp.c_fc.weight, transposed
+            public readonly float[] WFc = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * FeedForwardDim * ModelDim); // (layer, ffn, dim) mlp.c_fc.weight, transposed
             public readonly float[] BFc = new float[Layers * FeedForwardDim]; // (layer, ffn) mlp.c_fc.bias
-            public readonly float[] WProj = new float[Layers * ModelDim * FeedForwardDim]; // (layer, dim, ffn) mlp.c_proj.weight, transposed
+            public readonly float[] WProj = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * ModelDim * FeedForwardDim); // (layer, dim, ffn) mlp.c_proj.weight, transposed
             public readonly float[] BProj = new float[Layers * ModelDim]; // (layer, dim) mlp.c_proj.bias
             public readonly float[] LnFWeight = new float[ModelDim]; // (dim) ln_f.weight
             public readonly float[] LnFBias = new float[ModelDim]; // (dim) ln_f.bias
-            public readonly float[] Classifier = new float[VocabSize * ModelDim]; // (vocab, dim)
+            public readonly float[] Classifier = global::SourceGenTransformer.WeightMemory.Allocate<float>(VocabSize * ModelDim); // (vocab, dim)
 
             /// <summary>Reads every tensor, checking its shape against the declaration.</summary>
             public static Weights Read(global::SourceGenTransformer.ITensorSource file)

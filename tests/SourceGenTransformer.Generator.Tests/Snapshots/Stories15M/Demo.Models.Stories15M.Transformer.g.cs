@@ -176,16 +176,16 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
     {
         public readonly float[] TokenEmbedding = new float[VocabSize * ModelDim]; // (vocab, dim) model.embed_tokens
         public readonly float[] AttentionNorm = new float[Layers * ModelDim]; // (layer, dim) input_layernorm
-        public readonly float[] Wq = new float[Layers * ModelDim * ModelDim]; // (layer, dim, dim) self_attn.q_proj
-        public readonly float[] Wk = new float[Layers * KvDim * ModelDim]; // (layer, kv_dim, dim) self_attn.k_proj
-        public readonly float[] Wv = new float[Layers * KvDim * ModelDim]; // (layer, kv_dim, dim) self_attn.v_proj
-        public readonly float[] Wo = new float[Layers * ModelDim * ModelDim]; // (layer, dim, dim) self_attn.o_proj
+        public readonly float[] Wq = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * ModelDim * ModelDim); // (layer, dim, dim) self_attn.q_proj
+        public readonly float[] Wk = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * KvDim * ModelDim); // (layer, kv_dim, dim) self_attn.k_proj
+        public readonly float[] Wv = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * KvDim * ModelDim); // (layer, kv_dim, dim) self_attn.v_proj
+        public readonly float[] Wo = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * ModelDim * ModelDim); // (layer, dim, dim) self_attn.o_proj
         public readonly float[] FfnNorm = new float[Layers * ModelDim]; // (layer, dim) post_attention_layernorm
-        public readonly float[] WGate = new float[Layers * FeedForwardDim * ModelDim]; // (layer, ffn, dim) mlp.gate_proj
-        public readonly float[] WUp = new float[Layers * FeedForwardDim * ModelDim]; // (layer, ffn, dim) mlp.up_proj
-        public readonly float[] WDown = new float[Layers * ModelDim * FeedForwardDim]; // (layer, dim, ffn) mlp.down_proj
+        public readonly float[] WGate = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * FeedForwardDim * ModelDim); // (layer, ffn, dim) mlp.gate_proj
+        public readonly float[] WUp = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * FeedForwardDim * ModelDim); // (layer, ffn, dim) mlp.up_proj
+        public readonly float[] WDown = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * ModelDim * FeedForwardDim); // (layer, dim, ffn) mlp.down_proj
         public readonly float[] FinalNorm = new float[ModelDim]; // (dim) model.norm
-        public readonly float[] Classifier = new float[VocabSize * ModelDim]; // (vocab, dim)
+        public readonly float[] Classifier = global::SourceGenTransformer.WeightMemory.Allocate<float>(VocabSize * ModelDim); // (vocab, dim)
 
         /// <summary>Reads every tensor, checking its shape against the declaration.</summary>
         public static Weights Read(global::SourceGenTransformer.ITensorSource file)
@@ -408,20 +408,22 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
 
                 {
                     int cacheRow = (l * MaxSequenceLength + _start) * KvDim;
+                    // Rows of Wq, Wk, Wv one after another (864), split across the workers together.
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(864, 32, part, parts);
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
-                        Kernels.MatVec288x288(_q, _xb, new global::System.ReadOnlySpan<float>(w.Wq, l * ModelDim * ModelDim, 288 * 288), rs, re);
+                        int from = global::System.Math.Max(rs - 0, 0), to = global::System.Math.Min(re - 0, 288);
+                        if (from < to) Kernels.MatVec288x288(_q, _xb, new global::System.ReadOnlySpan<float>(w.Wq, l * ModelDim * ModelDim, 288 * 288), from, to);
                     }
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
-                        Kernels.MatVec288x288(new global::System.Span<float>(_keyCache, cacheRow, KvDim), _xb, new global::System.ReadOnlySpan<float>(w.Wk, l * KvDim * ModelDim, 288 * 288), rs, re);
+                        int from = global::System.Math.Max(rs - 288, 0), to = global::System.Math.Min(re - 288, 288);
+                        if (from < to) Kernels.MatVec288x288(new global::System.Span<float>(_keyCache, cacheRow, KvDim), _xb, new global::System.ReadOnlySpan<float>(w.Wk, l * KvDim * ModelDim, 288 * 288), from, to);
                     }
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
-                        Kernels.MatVec288x288(new global::System.Span<float>(_valueCache, cacheRow, KvDim), _xb, new global::System.ReadOnlySpan<float>(w.Wv, l * KvDim * ModelDim, 288 * 288), rs, re);
+                        int from = global::System.Math.Max(rs - 576, 0), to = global::System.Math.Min(re - 576, 288);
+                        if (from < to) Kernels.MatVec288x288(new global::System.Span<float>(_valueCache, cacheRow, KvDim), _xb, new global::System.ReadOnlySpan<float>(w.Wv, l * KvDim * ModelDim, 288 * 288), from, to);
                     }
                     break;
                 }
@@ -486,15 +488,17 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                 case 4:
 
                 {
+                    // Rows of WGate, WUp one after another (1536), split across the workers together.
+                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(1536, 32, part, parts);
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(768, 32, part, parts);
-                        Kernels.MatVec768x288(_hb, _xb, new global::System.ReadOnlySpan<float>(w.WGate, l * FeedForwardDim * ModelDim, 768 * 288), rs, re);
+                        int from = global::System.Math.Max(rs - 0, 0), to = global::System.Math.Min(re - 0, 768);
+                        if (from < to) Kernels.MatVec768x288(_hb, _xb, new global::System.ReadOnlySpan<float>(w.WGate, l * FeedForwardDim * ModelDim, 768 * 288), from, to);
                     }
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(768, 32, part, parts);
-                        Kernels.MatVec768x288(_hb2, _xb, new global::System.ReadOnlySpan<float>(w.WUp, l * FeedForwardDim * ModelDim, 768 * 288), rs, re);
+                        int from = global::System.Math.Max(rs - 768, 0), to = global::System.Math.Min(re - 768, 768);
+                        if (from < to) Kernels.MatVec768x288(_hb2, _xb, new global::System.ReadOnlySpan<float>(w.WUp, l * FeedForwardDim * ModelDim, 768 * 288), from, to);
                     }
                     break;
                 }
