@@ -314,8 +314,9 @@ internal static class Seq2SeqEmitter
         w.Line("/// An encoded source: the encoder's output and the decoder's cross-attention keys and values, computed once.");
         w.Line("/// Disposing it is optional: it hands its arrays (megabytes for long sources) to the model's next <see cref=\"Encode\"/>,");
         w.Line("/// which then writes into memory already mapped instead of faulting in fresh pages. After that, this output and the");
-        w.Line("/// sessions over it throw <see cref=\"global::System.ObjectDisposedException\"/>. Translate, TranslateBeams and Score");
-        w.Line("/// dispose the outputs they make.");
+        w.Line("/// sessions over it throw <see cref=\"global::System.ObjectDisposedException\"/>. Dispose it only once no session over it");
+        w.Line("/// is running (sessions are not thread-safe; a step already under way would read arrays a later Encode reuses).");
+        w.Line("/// Translate, TranslateBeams and Score dispose the outputs they make.");
         w.Line("/// </summary>");
         w.Line(GC);
         using (w.Block("public sealed class EncoderOutput : global::System.IDisposable"))

@@ -606,8 +606,9 @@ partial class NumberTranslator : global::System.IDisposable
     /// An encoded source: the encoder's output and the decoder's cross-attention keys and values, computed once.
     /// Disposing it is optional: it hands its arrays (megabytes for long sources) to the model's next <see cref="Encode"/>,
     /// which then writes into memory already mapped instead of faulting in fresh pages. After that, this output and the
-    /// sessions over it throw <see cref="global::System.ObjectDisposedException"/>. Translate, TranslateBeams and Score
-    /// dispose the outputs they make.
+    /// sessions over it throw <see cref="global::System.ObjectDisposedException"/>. Dispose it only once no session over it
+    /// is running (sessions are not thread-safe; a step already under way would read arrays a later Encode reuses).
+    /// Translate, TranslateBeams and Score dispose the outputs they make.
     /// </summary>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     public sealed class EncoderOutput : global::System.IDisposable
