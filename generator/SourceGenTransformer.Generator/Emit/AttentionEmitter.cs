@@ -95,7 +95,7 @@ internal static class AttentionEmitter
     public const string ScoreRoom = "((MaxSequenceLength + 63) / 64 * 64)";
 
     /// <summary>Floats the score buffer of <see cref="EmitQueries"/> takes: a group of queries' rows.</summary>
-    public const string ScoreBufferLength = "(32 * ((MaxSequenceLength + 63) / 64 * 64))";
+    public static string ScoreBufferLength => $"({I(QueryGroup)} * {ScoreRoom})";
 
     /// <summary>Floats a transposed-keys buffer takes for up to MaxSequenceLength keys: whole blocks of 64 keys.</summary>
     public const string TransposedKeysLength = "((MaxSequenceLength + 63) / 64 * 64 * HeadDim)";
@@ -129,7 +129,7 @@ internal static class AttentionEmitter
 
     /// <summary>
     /// Attention of one head for the queries t in [<paramref name="tStart"/>, <paramref name="tEnd"/>), over keys and
-    /// values laid out by <see cref="EmitLayOutKeysAndValues"/>. Queries go in groups of 32, and each group walks the keys
+    /// values laid out by <see cref="EmitLayOutKeysAndValues"/>. Queries go in groups of <see cref="QueryGroup"/>, and each group walks the keys
     /// one block of 64 at a time (16 KiB of keys or values, read from L1 by every query of the group):
     /// scores are 8 vectors of 8 keys, each a chain of FMAs over d with q[d] broadcast (no sums across lanes); the weighted
     /// sum keeps a query's output in registers over a block and in memory between blocks. Every lane sums its keys in
@@ -149,9 +149,9 @@ internal static class AttentionEmitter
         w.Line($"ref float ktRef = ref {Marshal}.GetReference(keyBlocks);");
         w.Line($"ref float vgRef = ref {Marshal}.GetReference(valueRows);");
         w.Line($"ref float rowsRef = ref {Marshal}.GetReference(scoreRows);");
-        using (w.Block($"for (int g = {tStart}; g < {tEnd}; g += 32)"))
+        using (w.Block($"for (int g = {tStart}; g < {tEnd}; g += {I(QueryGroup)})"))
         {
-            w.Line($"int ge = global::System.Math.Min(g + 32, {tEnd}), most = 0;");
+            w.Line($"int ge = global::System.Math.Min(g + {I(QueryGroup)}, {tEnd}), most = 0;");
             using (w.Block("for (int t = g; t < ge; t++)"))
             {
                 w.Line($"int keysOfT = {count};");

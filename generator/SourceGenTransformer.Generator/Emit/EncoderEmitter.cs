@@ -45,9 +45,9 @@ internal static class EncoderEmitter
         List<(int d, int n)> shapes = Distinct(MatMulShapes(s));
         // Attention scratch per worker: blocked (AttentionEmitter.EmitQueries) where heads fit in registers.
         bool blocked = AttentionEmitter.InRegisters(s);
-        string ScoreLength = blocked ? AttentionEmitter.ScoreBufferLength : "MaxSequenceLength";
-        string KeysLength = blocked ? AttentionEmitter.TransposedKeysLength : "0";
-        string ValuesLength = blocked ? AttentionEmitter.GatheredValuesLength : "0";
+        string scoreLength = blocked ? AttentionEmitter.ScoreBufferLength : "MaxSequenceLength";
+        string keysLength = blocked ? AttentionEmitter.TransposedKeysLength : "0";
+        string valuesLength = blocked ? AttentionEmitter.GatheredValuesLength : "0";
 
         w.Line("/// <summary>The encoder scratch kept between calls (null while a call holds it); see <see cref=\"RentEncoderBuffers\"/>.</summary>");
         w.Line("private EncoderBuffers? _spareEncoderBuffers;");
@@ -90,9 +90,9 @@ internal static class EncoderEmitter
                 w.Line("Qkv = new float[L * 3 * ModelDim];     // (length, 3 * dim) queries, keys, values");
                 w.Line("Att = new float[L * ModelDim];         // (length, dim) attention output, heads side by side");
                 w.Line("Hb = new float[L * FeedForwardDim];    // (length, ffn) feed-forward hidden");
-                w.Line($"Scores = new float[pool.Threads * {ScoreLength}]; // (thread, ...) attention weights per worker");
-                w.Line($"KeysT = new float[pool.Threads * {KeysLength}];   // (thread, ...) one head's keys, transposed in blocks, per worker");
-                w.Line($"ValuesG = new float[pool.Threads * {ValuesLength}]; // (thread, seq, head_dim) one head's values per worker");
+                w.Line($"Scores = new float[pool.Threads * {scoreLength}]; // (thread, ...) attention weights per worker");
+                w.Line($"KeysT = new float[pool.Threads * {keysLength}];   // (thread, ...) one head's keys, transposed in blocks, per worker");
+                w.Line($"ValuesG = new float[pool.Threads * {valuesLength}]; // (thread, seq, head_dim) one head's values per worker");
             }
             w.Line();
             w.Line("/// <summary>output[outAt..] (length, rows) = input (length, cols) @ w[wAt..]ᵀ + b[bAt..], the rows split across the pool; job names the shape.</summary>");
@@ -118,7 +118,7 @@ internal static class EncoderEmitter
                     using (w.Block("case -1:"))
                     {
                         w.Line("(int ts, int te) = global::SourceGenTransformer.WorkerPool.Range(n, 1, part, parts);");
-                        w.Line($"SelfAttention(Qkv, Att, ts, te, _keys, _keyCount, {Rw("Scores", $"part * {ScoreLength}", ScoreLength)}, {Rw("KeysT", $"part * {KeysLength}", KeysLength)}, {Rw("ValuesG", $"part * {ValuesLength}", ValuesLength)});");
+                        w.Line($"SelfAttention(Qkv, Att, ts, te, _keys, _keyCount, {Rw("Scores", $"part * {scoreLength}", scoreLength)}, {Rw("KeysT", $"part * {keysLength}", keysLength)}, {Rw("ValuesG", $"part * {valuesLength}", valuesLength)});");
                         w.Line("break;");
                     }
                     for (int j = 0; j < shapes.Count; j++)
