@@ -26,7 +26,7 @@ internal static class SessionEmitter
     private const int BlockQkv = 11, BlockAttention = 12, BlockOut = 13, BlockUp = 14, BlockDown = 15;
 
     /// <summary>Prompt tokens processed together: each pass over the weights serves this many positions.</summary>
-    public static int PromptBlock(ModelShape s) => Math.Min(64, s.MaxSequenceLength);
+    public static int PromptBlock(ModelShape s) => Math.Min(128, s.MaxSequenceLength);
 
     public static void Emit(SourceWriter w, ModelSpec spec)
     {

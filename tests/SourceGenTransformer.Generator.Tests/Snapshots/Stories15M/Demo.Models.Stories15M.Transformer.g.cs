@@ -221,7 +221,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
     public sealed class Session : global::SourceGenTransformer.IDecoderSession, global::SourceGenTransformer.IParallelWork
     {
         /// <summary>Prompt tokens run together through each layer (<see cref="Forward(global::System.ReadOnlySpan{int})"/>).</summary>
-        public const int PromptBlock = 64;
+        public const int PromptBlock = 128;
 
         private readonly Weights _w;
         private readonly global::SourceGenTransformer.WorkerPool _pool;
