@@ -300,10 +300,8 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c, 
             session.Forward(Sampling.Argmax(logits));
             firstMs[i] = clock.Elapsed.TotalMilliseconds;
         }
-        Array.Sort(seconds);
-        Array.Sort(firstMs);
-        firstTokenMs = firstMs[1];
-        return prompt.Length / seconds[1];
+        firstTokenMs = Stat.Of(firstMs).Median;
+        return prompt.Length / Stat.Of(seconds).Median;
     }
 
     /// <summary>Encoder tok/s: the median of 3 calls (each output disposed, as ONNX Runtime's peer disposes its own).</summary>
@@ -316,8 +314,7 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c, 
             model.Encode(source).Dispose();
             seconds[i] = clock.Elapsed.TotalSeconds;
         }
-        Array.Sort(seconds);
-        return source.Length / seconds[1];
+        return source.Length / Stat.Of(seconds).Median;
     }
 
     /// <summary>Runs samples/OnnxPeer on a graph: the median seconds of <paramref name="calls"/> calls, and the first outputs.</summary>

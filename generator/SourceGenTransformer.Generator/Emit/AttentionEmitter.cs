@@ -132,8 +132,9 @@ internal static class AttentionEmitter
     /// values laid out by <see cref="EmitLayOutKeysAndValues"/>. Queries go in groups of <see cref="QueryGroup"/>, and each group walks the keys
     /// one block of 64 at a time (16 KiB of keys or values, read from L1 by every query of the group):
     /// scores are 8 vectors of 8 keys, each a chain of FMAs over d with q[d] broadcast (no sums across lanes); the weighted
-    /// sum keeps a query's output in registers over a block and in memory between blocks. Every lane sums its keys in
-    /// order, so results depend neither on the grouping nor on the split across workers. Needs <see cref="InRegisters"/>.
+    /// sum keeps a query's output in registers over a block (an Axpy per key for heads too wide for them,
+    /// <see cref="InRegisters"/>) and in memory between blocks. Every lane sums its keys in order, so results depend
+    /// neither on the grouping nor on the split across workers.
     /// </summary>
     /// <param name="queries">The array holding the queries; <paramref name="queryAt"/> is query t's offset (in t).</param>
     /// <param name="count">Keys query t attends (in t): the first count(t) laid out; never more than were laid out.</param>
@@ -194,20 +195,29 @@ internal static class AttentionEmitter
                 {
                     w.Line($"int end = global::System.Math.Min(c + 64, {count});");
                     w.Line("if (c >= end) continue;");
-                    w.Line($"ref float oRef = ref {Marshal}.GetReference(new {Span}({output}, {outputAt}, HeadDim));");
-                    var o = new List<string>();
-                    for (int v = 0; v < vectors; v++) o.Add($"o{I(v)} = {Vector}.LoadUnsafe(ref oRef, {I(8 * v)})");
-                    w.Line($"{VectorF} {string.Join(", ", o)};");
                     w.Line($"ref float weights = ref {Unsafe}.Add(ref rowsRef, (t - g) * {ScoreRoom});");
-                    using (w.Block("for (int i = c; i < end; i++)"))
+                    if (!InRegisters(s))
                     {
-                        w.Line($"{VectorF} wi = {Vector}.Create({Unsafe}.Add(ref weights, i));");
-                        w.Line($"ref float vi = ref {Unsafe}.Add(ref vgRef, i * HeadDim);");
-                        for (int v = 0; v < vectors; v++)
-                            w.Line($"o{I(v)} = {Vector}.FusedMultiplyAdd({Vector}.LoadUnsafe(ref vi, {I(8 * v)}), wi, o{I(v)});");
+                        w.Line($"{Span} oh = new {Span}({output}, {outputAt}, HeadDim);");
+                        w.Line("for (int i = c; i < end; i++)");
+                        w.Line($"    Kernels.{AxpyName(s.HeadDim)}(oh, {Unsafe}.Add(ref weights, i), valueRows.Slice(i * HeadDim, HeadDim));");
                     }
-                    for (int v = 0; v < vectors; v++)
-                        w.Line($"{Vector}.StoreUnsafe(o{I(v)}, ref oRef, {I(8 * v)});");
+                    else
+                    {
+                        w.Line($"ref float oRef = ref {Marshal}.GetReference(new {Span}({output}, {outputAt}, HeadDim));");
+                        var o = new List<string>();
+                        for (int v = 0; v < vectors; v++) o.Add($"o{I(v)} = {Vector}.LoadUnsafe(ref oRef, {I(8 * v)})");
+                        w.Line($"{VectorF} {string.Join(", ", o)};");
+                        using (w.Block("for (int i = c; i < end; i++)"))
+                        {
+                            w.Line($"{VectorF} wi = {Vector}.Create({Unsafe}.Add(ref weights, i));");
+                            w.Line($"ref float vi = ref {Unsafe}.Add(ref vgRef, i * HeadDim);");
+                            for (int v = 0; v < vectors; v++)
+                                w.Line($"o{I(v)} = {Vector}.FusedMultiplyAdd({Vector}.LoadUnsafe(ref vi, {I(8 * v)}), wi, o{I(v)});");
+                        }
+                        for (int v = 0; v < vectors; v++)
+                            w.Line($"{Vector}.StoreUnsafe(o{I(v)}, ref oRef, {I(8 * v)});");
+                    }
                 }
             }
         }

@@ -43,11 +43,10 @@ internal static class EncoderEmitter
         float scale = (float)(1.0 / System.Math.Sqrt(s.HeadDim));
 
         List<(int d, int n)> shapes = Distinct(MatMulShapes(s));
-        // Attention scratch per worker: blocked (AttentionEmitter.EmitQueries) where heads fit in registers.
-        bool blocked = AttentionEmitter.InRegisters(s);
-        string scoreLength = blocked ? AttentionEmitter.ScoreBufferLength : "MaxSequenceLength";
-        string keysLength = blocked ? AttentionEmitter.TransposedKeysLength : "0";
-        string valuesLength = blocked ? AttentionEmitter.GatheredValuesLength : "0";
+        // Attention scratch per worker (AttentionEmitter.EmitQueries).
+        string scoreLength = AttentionEmitter.ScoreBufferLength;
+        string keysLength = AttentionEmitter.TransposedKeysLength;
+        string valuesLength = AttentionEmitter.GatheredValuesLength;
 
         w.Line("/// <summary>The encoder scratch kept between calls (null while a call holds it); see <see cref=\"RentEncoderBuffers\"/>.</summary>");
         w.Line("private EncoderBuffers? _spareEncoderBuffers;");
@@ -191,32 +190,14 @@ internal static class EncoderEmitter
         {
             w.Line($"const float Scale = {Literal(scale)}f; // 1 / sqrt(head_dim)");
             w.Line("const int Stride = 3 * ModelDim;");
-            if (AttentionEmitter.InRegisters(s))
+            using (w.Block("for (int h = 0; h < Heads; h++)"))
             {
-                using (w.Block("for (int h = 0; h < Heads; h++)"))
-                {
-                    w.Line("// This head's unmasked keys and values, laid out once for all of this worker's positions.");
-                    using (w.Block(""))
-                        AttentionEmitter.EmitLayOutKeysAndValues(w, "keysT", "valuesG", "keyCount",
-                            "keys[i] * Stride + ModelDim + h * HeadDim", "qkv", "keys[i] * Stride + 2 * ModelDim + h * HeadDim", "qkv");
-                    AttentionEmitter.EmitQueries(w, s, "tStart", "tEnd", "qkv", "t * Stride + h * HeadDim", "keyCount",
-                        "att", "t * ModelDim + h * HeadDim", "keysT", "valuesG", "scores");
-                }
-            }
-            else
-            {
-                w.Line("// Heads too wide for registers: one query at a time, keys and values where the projection left them.");
-                using (w.Block("for (int t = tStart; t < tEnd; t++)"))
-                {
-                    using (w.Block("for (int h = 0; h < Heads; h++)"))
-                    {
-                        AttentionEmitter.EmitHead(w, s, Ro("qkv", "t * Stride + h * HeadDim", "HeadDim"),
-                            scores: "scores.Slice(0, keyCount)", count: "keyCount",
-                            keyAt: "keys[i] * Stride + ModelDim + h * HeadDim", keys: "qkv",
-                            valueAt: "keys[i] * Stride + 2 * ModelDim + h * HeadDim", values: "qkv",
-                            output: Rw("att", "t * ModelDim + h * HeadDim", "HeadDim"));
-                    }
-                }
+                w.Line("// This head's unmasked keys and values, laid out once for all of this worker's positions.");
+                using (w.Block(""))
+                    AttentionEmitter.EmitLayOutKeysAndValues(w, "keysT", "valuesG", "keyCount",
+                        "keys[i] * Stride + ModelDim + h * HeadDim", "qkv", "keys[i] * Stride + 2 * ModelDim + h * HeadDim", "qkv");
+                AttentionEmitter.EmitQueries(w, s, "tStart", "tEnd", "qkv", "t * Stride + h * HeadDim", "keyCount",
+                    "att", "t * ModelDim + h * HeadDim", "keysT", "valuesG", "scores");
             }
         }
         w.Line();

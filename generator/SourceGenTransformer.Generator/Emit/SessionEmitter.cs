@@ -78,27 +78,17 @@ internal static class SessionEmitter
             {
                 w.Line("private readonly float[] _bqkv = new float[PromptBlock * 3 * ModelDim];    // (block, 3 * dim) c_attn outputs");
             }
-            if (AttentionEmitter.InRegisters(s))
-            {
-                w.Line("// Block attention scratch per worker (AttentionEmitter.EmitQueries): score rows, one key head's keys and values.");
-                w.Line("private readonly float[] _bscores, _bkeysT, _bvaluesG;");
-            }
-            else
-            {
-                w.Line("private readonly float[] _batt = new float[PromptBlock * Heads * MaxSequenceLength]; // (block, heads, seq) attention weights");
-            }
+            w.Line("// Block attention scratch per worker (AttentionEmitter.EmitQueries): score rows, one key head's keys and values.");
+            w.Line("private readonly float[] _bscores, _bkeysT, _bvaluesG;");
             w.Line();
             w.Line($"internal Session(Weights weights, {Pool} pool)");
             using (w.Block(""))
             {
                 w.Line("_w = weights;");
                 w.Line("_pool = pool;");
-                if (AttentionEmitter.InRegisters(s))
-                {
-                    w.Line($"_bscores = new float[pool.Threads * {AttentionEmitter.ScoreBufferLength}];");
-                    w.Line($"_bkeysT = new float[pool.Threads * {AttentionEmitter.TransposedKeysLength}];");
-                    w.Line($"_bvaluesG = new float[pool.Threads * {AttentionEmitter.GatheredValuesLength}];");
-                }
+                w.Line($"_bscores = new float[pool.Threads * {AttentionEmitter.ScoreBufferLength}];");
+                w.Line($"_bkeysT = new float[pool.Threads * {AttentionEmitter.TransposedKeysLength}];");
+                w.Line($"_bvaluesG = new float[pool.Threads * {AttentionEmitter.GatheredValuesLength}];");
             }
             w.Line();
             w.Line("/// <summary>Tokens consumed so far: the position the next token will take.</summary>");
@@ -530,46 +520,27 @@ internal static class SessionEmitter
                 using (w.Block(""))
                 {
                     w.Line("int layerBase = l * MaxSequenceLength * KvDim;");
-                    if (AttentionEmitter.InRegisters(s))
+                    string query = llama ? "_bq" : "_bqkv";
+                    string queryAt = llama ? "t * ModelDim + h * HeadDim" : "t * 3 * ModelDim + h * HeadDim";
+                    w.Line("// (head, token) pairs, head-major: each worker takes whole runs of one head's tokens, and lays out each key");
+                    w.Line("// head it meets once: every position up to the block's last (a token reads only its causal prefix).");
+                    w.Line("(int ps, int pe) = " + Pool + ".Range(n * Heads, 1, part, parts);");
+                    w.Line($"{Span} keysT = {Rw("_bkeysT", $"part * {AttentionEmitter.TransposedKeysLength}", AttentionEmitter.TransposedKeysLength)};");
+                    w.Line($"{Span} valuesG = {Rw("_bvaluesG", $"part * {AttentionEmitter.GatheredValuesLength}", AttentionEmitter.GatheredValuesLength)};");
+                    w.Line($"{Span} scores = {Rw("_bscores", $"part * {AttentionEmitter.ScoreBufferLength}", AttentionEmitter.ScoreBufferLength)};");
+                    w.Line("int laidOut = -1;");
+                    using (w.Block("for (int h = ps / n; h * n < pe; h++)"))
                     {
-                        string query = llama ? "_bq" : "_bqkv";
-                        string queryAt = llama ? "t * ModelDim + h * HeadDim" : "t * 3 * ModelDim + h * HeadDim";
-                        w.Line("// (head, token) pairs, head-major: each worker takes whole runs of one head's tokens, and lays out each key");
-                        w.Line("// head it meets once: every position up to the block's last (a token reads only its causal prefix).");
-                        w.Line("(int ps, int pe) = " + Pool + ".Range(n * Heads, 1, part, parts);");
-                        w.Line("int laidOut = -1;");
-                        using (w.Block("for (int h = ps / n; h * n < pe; h++)"))
+                        w.Line("int t0 = global::System.Math.Max(ps - h * n, 0), t1 = global::System.Math.Min(pe - h * n, n);");
+                        w.Line($"int kvOffset = layerBase + h / {I(s.KvGroup)} * HeadDim;");
+                        using (w.Block($"if (h / {I(s.KvGroup)} != laidOut)"))
                         {
-                            w.Line("int t0 = global::System.Math.Max(ps - h * n, 0), t1 = global::System.Math.Min(pe - h * n, n);");
-                            w.Line($"int kvOffset = layerBase + h / {I(s.KvGroup)} * HeadDim;");
-                            using (w.Block($"if (h / {I(s.KvGroup)} != laidOut)"))
-                            {
-                                w.Line($"laidOut = h / {I(s.KvGroup)};");
-                                AttentionEmitter.EmitLayOutKeysAndValues(w,
-                                    Rw("_bkeysT", $"part * {AttentionEmitter.TransposedKeysLength}", AttentionEmitter.TransposedKeysLength),
-                                    Rw("_bvaluesG", $"part * {AttentionEmitter.GatheredValuesLength}", AttentionEmitter.GatheredValuesLength),
-                                    "_start + n", "kvOffset + i * KvDim", "_keyCache", "kvOffset + i * KvDim", "_valueCache");
-                            }
-                            AttentionEmitter.EmitQueries(w, s, "t0", "t1", query, queryAt, "_start + t + 1", "_bxb", "t * ModelDim + h * HeadDim",
-                                Rw("_bkeysT", $"part * {AttentionEmitter.TransposedKeysLength}", AttentionEmitter.TransposedKeysLength),
-                                Rw("_bvaluesG", $"part * {AttentionEmitter.GatheredValuesLength}", AttentionEmitter.GatheredValuesLength),
-                                Rw("_bscores", $"part * {AttentionEmitter.ScoreBufferLength}", AttentionEmitter.ScoreBufferLength));
+                            w.Line($"laidOut = h / {I(s.KvGroup)};");
+                            AttentionEmitter.EmitLayOutKeysAndValues(w, "keysT", "valuesG",
+                                "_start + n", "kvOffset + i * KvDim", "_keyCache", "kvOffset + i * KvDim", "_valueCache");
                         }
-                    }
-                    else
-                    {
-                        w.Line("// Heads too wide for registers: one (token, head) pair at a time, keys and values in the cache.");
-                        w.Line("(int ps, int pe) = " + Pool + ".Range(n * Heads, 1, part, parts);");
-                        using (w.Block("for (int pair = ps; pair < pe; pair++)"))
-                        {
-                            w.Line("int t = pair / Heads, h = pair % Heads, pos = _start + t;");
-                            w.Line($"int kvOffset = layerBase + h / {I(s.KvGroup)} * HeadDim;");
-                            string query = llama ? Ro("_bq", "t * ModelDim + h * HeadDim", "HeadDim") : Ro("_bqkv", "t * 3 * ModelDim + h * HeadDim", "HeadDim");
-                            AttentionEmitter.EmitHead(w, s, query,
-                                scores: Rw("_batt", "pair * MaxSequenceLength", "pos + 1"), count: "pos + 1",
-                                keyAt: "kvOffset + i * KvDim", keys: "_keyCache", valueAt: "kvOffset + i * KvDim", values: "_valueCache",
-                                output: Rw("_bxb", "t * ModelDim + h * HeadDim", "HeadDim"));
-                        }
+                        AttentionEmitter.EmitQueries(w, s, "t0", "t1", query, queryAt, "_start + t + 1", "_bxb", "t * ModelDim + h * HeadDim",
+                            "keysT", "valuesG", "scores");
                     }
                     w.Line("break;");
                 }

@@ -239,9 +239,9 @@ partial class MiniBert : global::System.IDisposable
             Qkv = new float[L * 3 * ModelDim];     // (length, 3 * dim) queries, keys, values
             Att = new float[L * ModelDim];         // (length, dim) attention output, heads side by side
             Hb = new float[L * FeedForwardDim];    // (length, ffn) feed-forward hidden
-            Scores = new float[pool.Threads * MaxSequenceLength]; // (thread, ...) attention weights per worker
-            KeysT = new float[pool.Threads * 0];   // (thread, ...) one head's keys, transposed in blocks, per worker
-            ValuesG = new float[pool.Threads * 0]; // (thread, seq, head_dim) one head's values per worker
+            Scores = new float[pool.Threads * (32 * ((MaxSequenceLength + 63) / 64 * 64))]; // (thread, ...) attention weights per worker
+            KeysT = new float[pool.Threads * ((MaxSequenceLength + 63) / 64 * 64 * HeadDim)];   // (thread, ...) one head's keys, transposed in blocks, per worker
+            ValuesG = new float[pool.Threads * (MaxSequenceLength * HeadDim)]; // (thread, seq, head_dim) one head's values per worker
         }
 
         /// <summary>output[outAt..] (length, rows) = input (length, cols) @ w[wAt..]ᵀ + b[bAt..], the rows split across the pool; job names the shape.</summary>
@@ -267,7 +267,7 @@ partial class MiniBert : global::System.IDisposable
                 case -1:
                 {
                     (int ts, int te) = global::SourceGenTransformer.WorkerPool.Range(n, 1, part, parts);
-                    SelfAttention(Qkv, Att, ts, te, _keys, _keyCount, new global::System.Span<float>(Scores, part * MaxSequenceLength, MaxSequenceLength), new global::System.Span<float>(KeysT, part * 0, 0), new global::System.Span<float>(ValuesG, part * 0, 0));
+                    SelfAttention(Qkv, Att, ts, te, _keys, _keyCount, new global::System.Span<float>(Scores, part * (32 * ((MaxSequenceLength + 63) / 64 * 64)), (32 * ((MaxSequenceLength + 63) / 64 * 64))), new global::System.Span<float>(KeysT, part * ((MaxSequenceLength + 63) / 64 * 64 * HeadDim), ((MaxSequenceLength + 63) / 64 * 64 * HeadDim)), new global::System.Span<float>(ValuesG, part * (MaxSequenceLength * HeadDim), (MaxSequenceLength * HeadDim)));
                     break;
                 }
                 case 0:
@@ -339,22 +339,88 @@ partial class MiniBert : global::System.IDisposable
     {
         const float Scale = 0.28867513f; // 1 / sqrt(head_dim)
         const int Stride = 3 * ModelDim;
-        // Heads too wide for registers: one query at a time, keys and values where the projection left them.
-        for (int t = tStart; t < tEnd; t++)
+        for (int h = 0; h < Heads; h++)
         {
-            for (int h = 0; h < Heads; h++)
+            // This head's unmasked keys and values, laid out once for all of this worker's positions.
+
             {
-                global::System.ReadOnlySpan<float> qh = new global::System.ReadOnlySpan<float>(qkv, t * Stride + h * HeadDim, HeadDim);
-                global::System.Span<float> weights = scores.Slice(0, keyCount);
-                // weights[i] = q (12) · k_i (12) / sqrt(12), then softmax over the attended positions
-                for (int i = 0; i < keyCount; i++)
-                    weights[i] = Kernels.Dot12(qh, new global::System.ReadOnlySpan<float>(qkv, keys[i] * Stride + ModelDim + h * HeadDim, HeadDim)) * Scale;
-                Kernels.Softmax(weights);
-                // o (12) = sum over i of weights[i] * v_i (12)
-                global::System.Span<float> oh = new global::System.Span<float>(att, t * ModelDim + h * HeadDim, HeadDim);
-                oh.Clear();
-                for (int i = 0; i < keyCount; i++)
-                    Kernels.Axpy12(oh, weights[i], new global::System.ReadOnlySpan<float>(qkv, keys[i] * Stride + 2 * ModelDim + h * HeadDim, HeadDim));
+                global::System.Span<float> transposed = keysT, gathered = valuesG;
+                if (transposed.Length < ((keyCount) + 63) / 64 * 64 * HeadDim || gathered.Length < (keyCount) * HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention keys and values");
+                ref float transposedRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(transposed);
+                for (int i = 0; i < (keyCount); i++)
+                {
+                    global::System.ReadOnlySpan<float> key = new global::System.ReadOnlySpan<float>(qkv, keys[i] * Stride + ModelDim + h * HeadDim, HeadDim);
+                    ref float column = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref transposedRef, i / 64 * 64 * HeadDim + i % 64);
+                    for (int d = 0; d < HeadDim; d++) global::System.Runtime.CompilerServices.Unsafe.Add(ref column, d * 64) = key[d];
+                    new global::System.ReadOnlySpan<float>(qkv, keys[i] * Stride + 2 * ModelDim + h * HeadDim, HeadDim).CopyTo(gathered.Slice(i * HeadDim, HeadDim));
+                }
+            }
+            global::System.Span<float> keyBlocks = keysT, valueRows = valuesG, scoreRows = scores;
+            if (scoreRows.Length < (32 * ((MaxSequenceLength + 63) / 64 * 64))) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention scores");
+            ref float ktRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(keyBlocks);
+            ref float vgRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(valueRows);
+            ref float rowsRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(scoreRows);
+            for (int g = tStart; g < tEnd; g += 32)
+            {
+                int ge = global::System.Math.Min(g + 32, tEnd), most = 0;
+                for (int t = g; t < ge; t++)
+                {
+                    int keysOfT = (keyCount);
+                    if (keysOfT > most) most = keysOfT;
+                }
+                if (keyBlocks.Length < (most + 63) / 64 * 64 * HeadDim || valueRows.Length < most * HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention keys and values");
+                // scores (t, i) = q_t · k_i / sqrt(head_dim), one block of 64 keys at a time for the whole group
+                for (int c = 0; c < most; c += 64)
+                {
+                    ref float block = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref ktRef, c * HeadDim);
+                    for (int t = g; t < ge; t++)
+                    {
+                        if (c >= (keyCount)) continue;
+                        ref float qRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(new global::System.ReadOnlySpan<float>(qkv, t * Stride + h * HeadDim, HeadDim));
+                        global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a4 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a5 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a6 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a7 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                        for (nuint d = 0; d < HeadDim; d++)
+                        {
+                            global::System.Runtime.Intrinsics.Vector256<float> qd = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref qRef, d));
+                            ref float row = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref block, d * 64);
+                            a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 0), qd, a0);
+                            a1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 8), qd, a1);
+                            a2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 16), qd, a2);
+                            a3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 24), qd, a3);
+                            a4 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 32), qd, a4);
+                            a5 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 40), qd, a5);
+                            a6 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 48), qd, a6);
+                            a7 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 56), qd, a7);
+                        }
+                        // Keys of the block past count(t) are scored too (stale, or later positions); those scores are never read.
+                        ref float scoreRow = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref rowsRef, (t - g) * ((MaxSequenceLength + 63) / 64 * 64) + c);
+                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0 * Scale, ref scoreRow, 0);
+                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a1 * Scale, ref scoreRow, 8);
+                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a2 * Scale, ref scoreRow, 16);
+                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a3 * Scale, ref scoreRow, 24);
+                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a4 * Scale, ref scoreRow, 32);
+                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a5 * Scale, ref scoreRow, 40);
+                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a6 * Scale, ref scoreRow, 48);
+                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a7 * Scale, ref scoreRow, 56);
+                    }
+                }
+                for (int t = g; t < ge; t++)
+                {
+                    Kernels.Softmax(scoreRows.Slice((t - g) * ((MaxSequenceLength + 63) / 64 * 64), (keyCount)));
+                    new global::System.Span<float>(att, t * ModelDim + h * HeadDim, HeadDim).Clear();
+                }
+                // o_t = sum over i of weights (t, i) * v_i, one block of 64 values at a time for the whole group
+                for (int c = 0; c < most; c += 64)
+                {
+                    for (int t = g; t < ge; t++)
+                    {
+                        int end = global::System.Math.Min(c + 64, (keyCount));
+                        if (c >= end) continue;
+                        ref float weights = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref rowsRef, (t - g) * ((MaxSequenceLength + 63) / 64 * 64));
+                        global::System.Span<float> oh = new global::System.Span<float>(att, t * ModelDim + h * HeadDim, HeadDim);
+                        for (int i = c; i < end; i++)
+                            Kernels.Axpy12(oh, global::System.Runtime.CompilerServices.Unsafe.Add(ref weights, i), valueRows.Slice(i * HeadDim, HeadDim));
+                    }
+                }
             }
         }
     }

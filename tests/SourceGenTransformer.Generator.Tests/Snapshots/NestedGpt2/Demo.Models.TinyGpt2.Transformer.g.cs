@@ -232,13 +232,17 @@ partial class Models
             private readonly float[] _bxb2 = new float[PromptBlock * ModelDim];      // (block, dim) sub-block outputs
             private readonly float[] _bhb = new float[PromptBlock * FeedForwardDim]; // (block, ffn) feed-forward hidden
             private readonly float[] _bqkv = new float[PromptBlock * 3 * ModelDim];    // (block, 3 * dim) c_attn outputs
-            private readonly float[] _batt = new float[PromptBlock * Heads * MaxSequenceLength]; // (block, heads, seq) attention weights
+            // Block attention scratch per worker (AttentionEmitter.EmitQueries): score rows, one key head's keys and values.
+            private readonly float[] _bscores, _bkeysT, _bvaluesG;
 
             internal Session(Weights weights, global::SourceGenTransformer.WorkerPool pool)
 
             {
                 _w = weights;
                 _pool = pool;
+                _bscores = new float[pool.Threads * (32 * ((MaxSequenceLength + 63) / 64 * 64))];
+                _bkeysT = new float[pool.Threads * ((MaxSequenceLength + 63) / 64 * 64 * HeadDim)];
+                _bvaluesG = new float[pool.Threads * (MaxSequenceLength * HeadDim)];
             }
 
             /// <summary>Tokens consumed so far: the position the next token will take.</summary>
@@ -471,23 +475,98 @@ partial class Models
 
                     {
                         int layerBase = l * MaxSequenceLength * KvDim;
-                        // Heads too wide for registers: one (token, head) pair at a time, keys and values in the cache.
+                        // (head, token) pairs, head-major: each worker takes whole runs of one head's tokens, and lays out each key
+                        // head it meets once: every position up to the block's last (a token reads only its causal prefix).
                         (int ps, int pe) = global::SourceGenTransformer.WorkerPool.Range(n * Heads, 1, part, parts);
-                        for (int pair = ps; pair < pe; pair++)
+                        global::System.Span<float> keysT = new global::System.Span<float>(_bkeysT, part * ((MaxSequenceLength + 63) / 64 * 64 * HeadDim), ((MaxSequenceLength + 63) / 64 * 64 * HeadDim));
+                        global::System.Span<float> valuesG = new global::System.Span<float>(_bvaluesG, part * (MaxSequenceLength * HeadDim), (MaxSequenceLength * HeadDim));
+                        global::System.Span<float> scores = new global::System.Span<float>(_bscores, part * (32 * ((MaxSequenceLength + 63) / 64 * 64)), (32 * ((MaxSequenceLength + 63) / 64 * 64)));
+                        int laidOut = -1;
+                        for (int h = ps / n; h * n < pe; h++)
                         {
-                            int t = pair / Heads, h = pair % Heads, pos = _start + t;
+                            int t0 = global::System.Math.Max(ps - h * n, 0), t1 = global::System.Math.Min(pe - h * n, n);
                             int kvOffset = layerBase + h / 1 * HeadDim;
-                            global::System.ReadOnlySpan<float> qh = new global::System.ReadOnlySpan<float>(_bqkv, t * 3 * ModelDim + h * HeadDim, HeadDim);
-                            global::System.Span<float> weights = new global::System.Span<float>(_batt, pair * MaxSequenceLength, pos + 1);
-                            // weights[i] = q (10) · k_i (10) / sqrt(10), then softmax over the attended positions
-                            for (int i = 0; i < pos + 1; i++)
-                                weights[i] = Kernels.Dot10(qh, new global::System.ReadOnlySpan<float>(_keyCache, kvOffset + i * KvDim, HeadDim)) * Scale;
-                            Kernels.Softmax(weights);
-                            // o (10) = sum over i of weights[i] * v_i (10)
-                            global::System.Span<float> oh = new global::System.Span<float>(_bxb, t * ModelDim + h * HeadDim, HeadDim);
-                            oh.Clear();
-                            for (int i = 0; i < pos + 1; i++)
-                                Kernels.Axpy10(oh, weights[i], new global::System.ReadOnlySpan<float>(_valueCache, kvOffset + i * KvDim, HeadDim));
+                            if (h / 1 != laidOut)
+                            {
+                                laidOut = h / 1;
+                                global::System.Span<float> transposed = keysT, gathered = valuesG;
+                                if (transposed.Length < ((_start + n) + 63) / 64 * 64 * HeadDim || gathered.Length < (_start + n) * HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention keys and values");
+                                ref float transposedRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(transposed);
+                                for (int i = 0; i < (_start + n); i++)
+                                {
+                                    global::System.ReadOnlySpan<float> key = new global::System.ReadOnlySpan<float>(_keyCache, kvOffset + i * KvDim, HeadDim);
+                                    ref float column = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref transposedRef, i / 64 * 64 * HeadDim + i % 64);
+                                    for (int d = 0; d < HeadDim; d++) global::System.Runtime.CompilerServices.Unsafe.Add(ref column, d * 64) = key[d];
+                                    new global::System.ReadOnlySpan<float>(_valueCache, kvOffset + i * KvDim, HeadDim).CopyTo(gathered.Slice(i * HeadDim, HeadDim));
+                                }
+                            }
+                            global::System.Span<float> keyBlocks = keysT, valueRows = valuesG, scoreRows = scores;
+                            if (scoreRows.Length < (32 * ((MaxSequenceLength + 63) / 64 * 64))) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention scores");
+                            ref float ktRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(keyBlocks);
+                            ref float vgRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(valueRows);
+                            ref float rowsRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(scoreRows);
+                            for (int g = t0; g < t1; g += 32)
+                            {
+                                int ge = global::System.Math.Min(g + 32, t1), most = 0;
+                                for (int t = g; t < ge; t++)
+                                {
+                                    int keysOfT = (_start + t + 1);
+                                    if (keysOfT > most) most = keysOfT;
+                                }
+                                if (keyBlocks.Length < (most + 63) / 64 * 64 * HeadDim || valueRows.Length < most * HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention keys and values");
+                                // scores (t, i) = q_t · k_i / sqrt(head_dim), one block of 64 keys at a time for the whole group
+                                for (int c = 0; c < most; c += 64)
+                                {
+                                    ref float block = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref ktRef, c * HeadDim);
+                                    for (int t = g; t < ge; t++)
+                                    {
+                                        if (c >= (_start + t + 1)) continue;
+                                        ref float qRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(new global::System.ReadOnlySpan<float>(_bqkv, t * 3 * ModelDim + h * HeadDim, HeadDim));
+                                        global::System.Runtime.Intrinsics.Vector256<float> a0 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a1 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a2 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a3 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a4 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a5 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a6 = global::System.Runtime.Intrinsics.Vector256<float>.Zero, a7 = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
+                                        for (nuint d = 0; d < HeadDim; d++)
+                                        {
+                                            global::System.Runtime.Intrinsics.Vector256<float> qd = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref qRef, d));
+                                            ref float row = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref block, d * 64);
+                                            a0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 0), qd, a0);
+                                            a1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 8), qd, a1);
+                                            a2 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 16), qd, a2);
+                                            a3 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 24), qd, a3);
+                                            a4 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 32), qd, a4);
+                                            a5 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 40), qd, a5);
+                                            a6 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 48), qd, a6);
+                                            a7 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref row, 56), qd, a7);
+                                        }
+                                        // Keys of the block past count(t) are scored too (stale, or later positions); those scores are never read.
+                                        ref float scoreRow = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref rowsRef, (t - g) * ((MaxSequenceLength + 63) / 64 * 64) + c);
+                                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a0 * Scale, ref scoreRow, 0);
+                                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a1 * Scale, ref scoreRow, 8);
+                                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a2 * Scale, ref scoreRow, 16);
+                                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a3 * Scale, ref scoreRow, 24);
+                                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a4 * Scale, ref scoreRow, 32);
+                                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a5 * Scale, ref scoreRow, 40);
+                                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a6 * Scale, ref scoreRow, 48);
+                                        global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(a7 * Scale, ref scoreRow, 56);
+                                    }
+                                }
+                                for (int t = g; t < ge; t++)
+                                {
+                                    Kernels.Softmax(scoreRows.Slice((t - g) * ((MaxSequenceLength + 63) / 64 * 64), (_start + t + 1)));
+                                    new global::System.Span<float>(_bxb, t * ModelDim + h * HeadDim, HeadDim).Clear();
+                                }
+                                // o_t = sum over i of weights (t, i) * v_i, one block of 64 values at a time for the whole group
+                                for (int c = 0; c < most; c += 64)
+                                {
+                                    for (int t = g; t < ge; t++)
+                                    {
+                                        int end = global::System.Math.Min(c + 64, (_start + t + 1));
+                                        if (c >= end) continue;
+                                        ref float weights = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref rowsRef, (t - g) * ((MaxSequenceLength + 63) / 64 * 64));
+                                        global::System.Span<float> oh = new global::System.Span<float>(_bxb, t * ModelDim + h * HeadDim, HeadDim);
+                                        for (int i = c; i < end; i++)
+                                            Kernels.Axpy10(oh, global::System.Runtime.CompilerServices.Unsafe.Add(ref weights, i), valueRows.Slice(i * HeadDim, HeadDim));
+                                    }
+                                }
+                            }
                         }
                         break;
                     }

@@ -581,9 +581,9 @@ partial class NumberTranslator : global::System.IDisposable
                     {
                         int end = global::System.Math.Min(c + 64, (keyCount));
                         if (c >= end) continue;
+                        ref float weights = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref rowsRef, (t - g) * ((MaxSequenceLength + 63) / 64 * 64));
                         ref float oRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(new global::System.Span<float>(att, t * ModelDim + h * HeadDim, HeadDim));
                         global::System.Runtime.Intrinsics.Vector256<float> o0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref oRef, 0), o1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref oRef, 8);
-                        ref float weights = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref rowsRef, (t - g) * ((MaxSequenceLength + 63) / 64 * 64));
                         for (int i = c; i < end; i++)
                         {
                             global::System.Runtime.Intrinsics.Vector256<float> wi = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref weights, i));

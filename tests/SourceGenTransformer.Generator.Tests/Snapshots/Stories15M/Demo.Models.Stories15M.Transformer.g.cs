@@ -544,6 +544,9 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                     // (head, token) pairs, head-major: each worker takes whole runs of one head's tokens, and lays out each key
                     // head it meets once: every position up to the block's last (a token reads only its causal prefix).
                     (int ps, int pe) = global::SourceGenTransformer.WorkerPool.Range(n * Heads, 1, part, parts);
+                    global::System.Span<float> keysT = new global::System.Span<float>(_bkeysT, part * ((MaxSequenceLength + 63) / 64 * 64 * HeadDim), ((MaxSequenceLength + 63) / 64 * 64 * HeadDim));
+                    global::System.Span<float> valuesG = new global::System.Span<float>(_bvaluesG, part * (MaxSequenceLength * HeadDim), (MaxSequenceLength * HeadDim));
+                    global::System.Span<float> scores = new global::System.Span<float>(_bscores, part * (32 * ((MaxSequenceLength + 63) / 64 * 64)), (32 * ((MaxSequenceLength + 63) / 64 * 64)));
                     int laidOut = -1;
                     for (int h = ps / n; h * n < pe; h++)
                     {
@@ -552,7 +555,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                         if (h / 1 != laidOut)
                         {
                             laidOut = h / 1;
-                            global::System.Span<float> transposed = new global::System.Span<float>(_bkeysT, part * ((MaxSequenceLength + 63) / 64 * 64 * HeadDim), ((MaxSequenceLength + 63) / 64 * 64 * HeadDim)), gathered = new global::System.Span<float>(_bvaluesG, part * (MaxSequenceLength * HeadDim), (MaxSequenceLength * HeadDim));
+                            global::System.Span<float> transposed = keysT, gathered = valuesG;
                             if (transposed.Length < ((_start + n) + 63) / 64 * 64 * HeadDim || gathered.Length < (_start + n) * HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention keys and values");
                             ref float transposedRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(transposed);
                             for (int i = 0; i < (_start + n); i++)
@@ -563,7 +566,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                                 new global::System.ReadOnlySpan<float>(_valueCache, kvOffset + i * KvDim, HeadDim).CopyTo(gathered.Slice(i * HeadDim, HeadDim));
                             }
                         }
-                        global::System.Span<float> keyBlocks = new global::System.Span<float>(_bkeysT, part * ((MaxSequenceLength + 63) / 64 * 64 * HeadDim), ((MaxSequenceLength + 63) / 64 * 64 * HeadDim)), valueRows = new global::System.Span<float>(_bvaluesG, part * (MaxSequenceLength * HeadDim), (MaxSequenceLength * HeadDim)), scoreRows = new global::System.Span<float>(_bscores, part * (32 * ((MaxSequenceLength + 63) / 64 * 64)), (32 * ((MaxSequenceLength + 63) / 64 * 64)));
+                        global::System.Span<float> keyBlocks = keysT, valueRows = valuesG, scoreRows = scores;
                         if (scoreRows.Length < (32 * ((MaxSequenceLength + 63) / 64 * 64))) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention scores");
                         ref float ktRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(keyBlocks);
                         ref float vgRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(valueRows);
@@ -623,9 +626,9 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                                 {
                                     int end = global::System.Math.Min(c + 64, (_start + t + 1));
                                     if (c >= end) continue;
+                                    ref float weights = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref rowsRef, (t - g) * ((MaxSequenceLength + 63) / 64 * 64));
                                     ref float oRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(new global::System.Span<float>(_bxb, t * ModelDim + h * HeadDim, HeadDim));
                                     global::System.Runtime.Intrinsics.Vector256<float> o0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref oRef, 0), o1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref oRef, 8), o2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref oRef, 16), o3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref oRef, 24), o4 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref oRef, 32), o5 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref oRef, 40);
-                                    ref float weights = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref rowsRef, (t - g) * ((MaxSequenceLength + 63) / 64 * 64));
                                     for (int i = c; i < end; i++)
                                     {
                                         global::System.Runtime.Intrinsics.Vector256<float> wi = global::System.Runtime.Intrinsics.Vector256.Create(global::System.Runtime.CompilerServices.Unsafe.Add(ref weights, i));
