@@ -8,8 +8,10 @@ namespace SourceGenTransformer;
 
 /// <summary>
 /// Work that a <see cref="WorkerPool"/> splits into parts: part <c>p</c> of <c>parts</c> runs on worker <c>p</c>
-/// (part 0 on the calling thread). Generated sessions implement it; each part must touch only its own slice of
-/// the outputs, so the result does not depend on how many parts there are.
+/// (part 0 on the calling thread), or on the calling thread when worker <c>p</c> has not started it by the time part
+/// 0 is done. Each part runs exactly once. Generated sessions implement it; each part must touch only its own slice
+/// of the outputs (and scratch of its own, chosen by part, not by thread), so the result does not depend on how many
+/// parts there are or which thread runs them.
 /// </summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public interface IParallelWork
@@ -23,11 +25,12 @@ public interface IParallelWork
 /// </summary>
 /// <remarks>
 /// <para>
-/// <see cref="Run"/> publishes the work, runs part 0 on the calling thread and waits for the rest. Nothing is
-/// allocated per call: no tasks, no closures, no delegates. Idle workers spin for about
-/// <see cref="SpinMicroseconds"/> (the gap between two kernels of one token is far shorter) and then block on a
-/// monitor, so a worker whose core the operating system has taken away costs the caller at most one blocked wake-up,
-/// not a stalled spin barrier.
+/// <see cref="Run"/> publishes the work, runs part 0 on the calling thread, then runs itself every part that no
+/// worker has claimed yet, and waits for the rest. Nothing is allocated per call: no tasks, no closures, no
+/// delegates. Idle workers spin for about <see cref="SpinMicroseconds"/> (the gap between two kernels of one token is
+/// far shorter) and then block on a monitor. So a worker whose core the operating system has given to another
+/// process neither spins against it nor holds the caller up: its parts go to the caller until it is back. The caller
+/// waits only for parts a worker has started.
 /// </para>
 /// <para>
 /// Calls to <see cref="Run"/> from different threads are serialised: sessions of one model may be used from
@@ -47,6 +50,9 @@ public sealed class WorkerPool : IDisposable
     private readonly object _gate = new();
     private IParallelWork? _work;
     private int _generation;
+    // _claimed[p - 1] is the last generation whose part p someone took: its worker, or the caller, which takes
+    // the parts no worker has come for by the time its own part is done.
+    private readonly int[] _claimed;
     private int _pending;
     private int _sleepingWorkers;
     private int _callerSleeping;
@@ -60,6 +66,7 @@ public sealed class WorkerPool : IDisposable
         ModelOptions.CheckThreads(threads, nameof(threads));
         Threads = threads == 0 ? Environment.ProcessorCount : threads;
         _threads = new Thread[Threads - 1];
+        _claimed = new int[Threads - 1];
         for (int i = 0; i < _threads.Length; i++)
         {
             int part = i + 1;
@@ -91,13 +98,16 @@ public sealed class WorkerPool : IDisposable
             _failure = null;
             Volatile.Write(ref _pending, _threads.Length);
             // A full fence: either a worker about to sleep sees the new generation, or we see it sleeping and wake it.
-            Interlocked.Increment(ref _generation);
+            int generation = Interlocked.Increment(ref _generation);
             if (Volatile.Read(ref _sleepingWorkers) > 0)
                 lock (_gate) Monitor.PulseAll(_gate);
 
             try
             {
                 work.Execute(0, Threads);
+                // A worker whose core is busy elsewhere may not have come yet: run its part here rather than wait.
+                for (int p = 1; p < Threads; p++)
+                    if (TryClaim(p, generation)) RunPart(work, p);
             }
             finally
             {
@@ -115,6 +125,48 @@ public sealed class WorkerPool : IDisposable
         int start = (int)((long)blocks * part / parts) * align;
         int end = (int)((long)blocks * (part + 1) / parts) * align;
         return (Math.Min(start, count), Math.Min(end, count));
+    }
+
+    /// <summary>
+    /// Hands out the rows of one job, a range per call, until none are left. Each part first takes its fixed share
+    /// of the leading <paramref name="fixedRows"/> rows (as <see cref="Range"/> splits them), then chunks of
+    /// <paramref name="chunk"/> rows of the rest, whichever part asks first; so a part on a core that is slowed
+    /// (the memory bus shared, the core lent to another process) leaves the tail to the other. Every boundary is a
+    /// multiple of <paramref name="align"/> (except <paramref name="count"/>), so each row is computed whole by one
+    /// part with the same kernel, and the output does not depend on which part computed it.
+    /// </summary>
+    /// <param name="cursor">The job's shared count of claimed tail rows: 0 before any part starts.</param>
+    /// <param name="fixedTaken">This part's own flag: false before its first call.</param>
+    /// <param name="fixedRows">Rows split in fixed shares, a multiple of <paramref name="align"/> at most <paramref name="count"/>.</param>
+    /// <param name="count">Rows in all.</param>
+    /// <param name="align">What share and chunk boundaries are multiples of.</param>
+    /// <param name="chunk">Rows per claim of the tail, a positive multiple of <paramref name="align"/>.</param>
+    /// <param name="part">This part.</param>
+    /// <param name="parts">Parts in the job.</param>
+    /// <param name="start">First row of the range handed out.</param>
+    /// <param name="end">Row after its last.</param>
+    /// <returns>Whether a range was handed out; false when the job has no rows left for this part.</returns>
+    [EditorBrowsable(EditorBrowsableState.Never)]
+    public static bool NextRows(ref int cursor, ref bool fixedTaken, int fixedRows, int count, int align, int chunk,
+        int part, int parts, out int start, out int end)
+    {
+        if (!fixedTaken)
+        {
+            fixedTaken = true;
+            // One part alone takes everything at once.
+            (start, end) = parts == 1 ? (0, count) : Range(fixedRows, align, part, parts);
+            if (start < end) return true;
+        }
+        int tail = count - fixedRows;
+        if (parts == 1 || Volatile.Read(ref cursor) >= tail)
+        {
+            start = end = count;
+            return false;
+        }
+        int claimed = Interlocked.Add(ref cursor, chunk) - chunk;
+        start = fixedRows + Math.Min(claimed, tail);
+        end = fixedRows + Math.Min(claimed + chunk, tail);
+        return start < end;
     }
 
     private void WaitForWorkers()
@@ -158,19 +210,29 @@ public sealed class WorkerPool : IDisposable
             }
             if (Volatile.Read(ref _disposed)) return;
             seen = Volatile.Read(ref _generation);
-
-            try
-            {
-                _work!.Execute(part, Threads);
-            }
-            catch (Exception e)
-            {
-                Interlocked.CompareExchange(ref _failure, ExceptionDispatchInfo.Capture(e), null);
-            }
-
-            if (Interlocked.Decrement(ref _pending) == 0 && Volatile.Read(ref _callerSleeping) != 0)
-                lock (_gate) Monitor.PulseAll(_gate);
+            // The caller may have taken this part already (and even moved on to later runs): then skip it.
+            if (TryClaim(part, seen)) RunPart(_work!, part);
         }
+    }
+
+    /// <summary>Takes part <paramref name="part"/> of run <paramref name="generation"/> if no thread has yet; exactly one thread succeeds.</summary>
+    private bool TryClaim(int part, int generation) =>
+        Interlocked.CompareExchange(ref _claimed[part - 1], generation, generation - 1) == generation - 1;
+
+    /// <summary>Runs a claimed worker part, keeps its exception, and counts it done.</summary>
+    private void RunPart(IParallelWork work, int part)
+    {
+        try
+        {
+            work.Execute(part, Threads);
+        }
+        catch (Exception e)
+        {
+            Interlocked.CompareExchange(ref _failure, ExceptionDispatchInfo.Capture(e), null);
+        }
+
+        if (Interlocked.Decrement(ref _pending) == 0 && Volatile.Read(ref _callerSleeping) != 0)
+            lock (_gate) Monitor.PulseAll(_gate);
     }
 
     /// <summary>Stops the threads. Work already running finishes first.</summary>

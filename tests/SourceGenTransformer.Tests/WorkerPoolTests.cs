@@ -53,6 +53,41 @@ public class WorkerPoolTests
         Assert.All(work.Runs, r => Assert.Equal(5, r));
     }
 
+    private sealed class Where(int parts) : IParallelWork
+    {
+        public readonly int[] Thread = new int[parts];
+        public readonly int[] Runs = new int[parts];
+
+        public void Execute(int part, int parts)
+        {
+            Thread[part] = Environment.CurrentManagedThreadId;
+            Interlocked.Increment(ref Runs[part]);
+        }
+    }
+
+    [Fact]
+    public void Parts_whose_worker_has_not_come_run_on_the_caller_once()
+    {
+        // After an idle gap the workers are blocked; waking one takes far longer than the caller's empty part 0,
+        // so the caller takes the workers' parts itself instead of waiting for them. Every part still runs once.
+        using var pool = new WorkerPool(3);
+        int caller = Environment.CurrentManagedThreadId, taken = 0;
+        for (int i = 0; i < 20; i++)
+        {
+            Thread.Sleep(2);
+            var work = new Where(3);
+            pool.Run(work);
+            Assert.All(work.Runs, r => Assert.Equal(1, r));
+            Assert.Equal(caller, work.Thread[0]);
+            for (int p = 1; p < 3; p++) taken += work.Thread[p] == caller ? 1 : 0;
+        }
+        Assert.True(taken > 0, "the caller never ran a part of a blocked worker");
+        // And workers that are back take part again.
+        var busy = new Count(3);
+        for (int i = 0; i < 1000; i++) pool.Run(busy);
+        Assert.All(busy.Runs, r => Assert.Equal(1000, r));
+    }
+
     [Fact]
     public void An_exception_in_a_worker_reaches_the_caller_and_the_pool_still_works()
     {
@@ -109,6 +144,64 @@ public class WorkerPoolTests
             next = end;
         }
         Assert.Equal(count, next);
+    }
+
+    /// <summary>Parts of a pool claim a job's rows with <see cref="WorkerPool.NextRows"/>, marking each row they get.</summary>
+    private sealed class Claims(int count, int fixedRows, int align, int chunk, int slowPart) : IParallelWork
+    {
+        public readonly int[] Owner = new int[count];
+        public readonly int[] Hits = new int[count];
+        public int Cursor;
+        public bool Misaligned;
+
+        public void Execute(int part, int parts)
+        {
+            bool fixedTaken = false;
+            while (WorkerPool.NextRows(ref Cursor, ref fixedTaken, fixedRows, count, align, chunk, part, parts, out int rs, out int re))
+            {
+                if (rs % align != 0 || (re != count && re % align != 0)) Misaligned = true;
+                for (int r = rs; r < re; r++)
+                {
+                    Interlocked.Increment(ref Hits[r]);
+                    Owner[r] = part;
+                }
+                if (part == slowPart) Thread.Sleep(1);
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 2048, 1536, 32, 32)]
+    [InlineData(2, 2048, 1536, 32, 32)]
+    [InlineData(3, 864, 640, 32, 64)]
+    [InlineData(2, 32000, 24000, 4, 252)]
+    [InlineData(2, 37, 24, 4, 8)]
+    [InlineData(3, 5, 0, 4, 4)]
+    public void NextRows_hands_out_every_row_once_on_aligned_boundaries(int threads, int count, int fixedRows, int align, int chunk)
+    {
+        using var pool = new WorkerPool(threads);
+        for (int run = 0; run < 20; run++)
+        {
+            var claims = new Claims(count, fixedRows, align, chunk, slowPart: -1);
+            pool.Run(claims);
+            Assert.All(claims.Hits, h => Assert.Equal(1, h));
+            Assert.False(claims.Misaligned);
+        }
+    }
+
+    [Fact]
+    public void NextRows_gives_the_tail_to_the_part_that_is_not_held_up()
+    {
+        using var pool = new WorkerPool(2);
+        // Part 1 sleeps after every range; part 0 should claim most of the 64 tail chunks.
+        var claims = new Claims(count: 1024, fixedRows: 512, align: 4, chunk: 8, slowPart: 1);
+        pool.Run(claims);
+        Assert.All(claims.Hits, h => Assert.Equal(1, h));
+        Assert.Equal(0, claims.Owner[0]);
+        Assert.Equal(1, claims.Owner[256]);
+        int tailByPart0 = 0;
+        for (int r = 512; r < 1024; r++) tailByPart0 += claims.Owner[r] == 0 ? 1 : 0;
+        Assert.True(tailByPart0 > 256, $"part 0 took {tailByPart0} of 512 tail rows");
     }
 
     [Fact]

@@ -47,6 +47,7 @@ internal static class SessionEmitter
             w.Line($"private readonly {Pool} _pool;");
             w.Line("private int _position;");
             w.Line("private int _job, _layer, _start, _tokens; // what Execute runs: the job, its layer, first position and token count");
+            w.Line("private int _cursor; // the current matrix-vector job's tail rows claimed so far (WorkerPool.NextRows)");
             w.Line("private readonly float[] _x = new float[ModelDim];            // (dim) the residual stream at the current position");
             w.Line("private readonly float[] _xb = new float[ModelDim];           // (dim) a sub-block's normed input, then the attention output");
             w.Line("private readonly float[] _xb2 = new float[ModelDim];          // (dim) a sub-block's output before the residual add");
@@ -138,6 +139,7 @@ internal static class SessionEmitter
             {
                 w.Line("_job = job;");
                 w.Line("_layer = layer;");
+                w.Line("_cursor = 0;");
                 w.Line("_pool.Run(this);");
             }
             w.Line();
@@ -381,8 +383,8 @@ internal static class SessionEmitter
         void MatVec(int rows, int cols, string output, string input, string field, string offset, bool classifier = false)
         {
             int split = classifier && s.ClassifierRowsKernel ? 4 : SplitRows(s, rows, 4);
-            w.Line($"(int rs, int re) = {Pool}.Range({I(rows)}, {I(split)}, part, parts);");
-            w.Line($"Kernels.{(classifier ? ClassifierName(s) : MatVecName(rows, cols))}({output}, {input}, {M(s, field, offset, $"{I(rows)} * {I(cols)}")}, rs, re);");
+            EmitRowClaims(w, s, rows, cols, split, "_cursor", () =>
+                w.Line($"Kernels.{(classifier ? ClassifierName(s) : MatVecName(rows, cols))}({output}, {input}, {M(s, field, offset, $"{I(rows)} * {I(cols)}")}, rs, re);"));
         }
         // Several matrix-vector products over the same input as one job: the workers split the rows of all of them
         // together (q, k and v; gate and up), so a product of few panels does not leave one worker idle while the
@@ -401,17 +403,19 @@ internal static class SessionEmitter
             int total = 0;
             foreach (var p in products) total += p.Rows;
             w.Line($"// Rows of {string.Join(", ", System.Linq.Enumerable.Select(products, p => p.Field))} one after another ({I(total)}), split across the workers together.");
-            w.Line($"(int rs, int re) = {Pool}.Range({I(total)}, {I(split)}, part, parts);");
-            int first = 0;
-            foreach (var p in products)
+            EmitRowClaims(w, s, total, products[0].Cols, split, "_cursor", () =>
             {
-                using (w.Block(""))
+                int first = 0;
+                foreach (var p in products)
                 {
-                    w.Line($"int from = global::System.Math.Max(rs - {I(first)}, 0), to = global::System.Math.Min(re - {I(first)}, {I(p.Rows)});");
-                    w.Line($"if (from < to) Kernels.{MatVecName(p.Rows, p.Cols)}({p.Output}, {p.Input}, {M(s, p.Field, p.Offset, $"{I(p.Rows)} * {I(p.Cols)}")}, from, to);");
+                    using (w.Block(""))
+                    {
+                        w.Line($"int from = global::System.Math.Max(rs - {I(first)}, 0), to = global::System.Math.Min(re - {I(first)}, {I(p.Rows)});");
+                        w.Line($"if (from < to) Kernels.{MatVecName(p.Rows, p.Cols)}({p.Output}, {p.Input}, {M(s, p.Field, p.Offset, $"{I(p.Rows)} * {I(p.Cols)}")}, from, to);");
+                    }
+                    first += p.Rows;
                 }
-                first += p.Rows;
-            }
+            });
         }
         void MatMul(int rows, int cols, string output, string input, string field, string offset, bool declare = true)
         {

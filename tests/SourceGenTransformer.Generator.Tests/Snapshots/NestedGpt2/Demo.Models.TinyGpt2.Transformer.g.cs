@@ -217,6 +217,7 @@ partial class Models
             private readonly global::SourceGenTransformer.WorkerPool _pool;
             private int _position;
             private int _job, _layer, _start, _tokens; // what Execute runs: the job, its layer, first position and token count
+            private int _cursor; // the current matrix-vector job's tail rows claimed so far (WorkerPool.NextRows)
             private readonly float[] _x = new float[ModelDim];            // (dim) the residual stream at the current position
             private readonly float[] _xb = new float[ModelDim];           // (dim) a sub-block's normed input, then the attention output
             private readonly float[] _xb2 = new float[ModelDim];          // (dim) a sub-block's output before the residual add
@@ -292,6 +293,7 @@ partial class Models
             {
                 _job = job;
                 _layer = layer;
+                _cursor = 0;
                 _pool.Run(this);
             }
 
@@ -410,8 +412,11 @@ partial class Models
                     case 1:
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(120, 4, part, parts);
-                        Kernels.MatVec120x40(_qkv, _xb, new global::System.ReadOnlySpan<float>(w.Wqkv, l * 3 * ModelDim * ModelDim, 120 * 40), rs, re);
+                        bool fixedTaken = false;
+                        while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 88, 120, 4, 412, part, parts, out int rs, out int re))
+                        {
+                            Kernels.MatVec120x40(_qkv, _xb, new global::System.ReadOnlySpan<float>(w.Wqkv, l * 3 * ModelDim * ModelDim, 120 * 40), rs, re);
+                        }
                         break;
                     }
                     case 2:
@@ -439,29 +444,41 @@ partial class Models
                     case 3:
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(40, 4, part, parts);
-                        Kernels.MatVec40x40(_xb2, _xb, new global::System.ReadOnlySpan<float>(w.Wo, l * ModelDim * ModelDim, 40 * 40), rs, re);
+                        bool fixedTaken = false;
+                        while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 28, 40, 4, 412, part, parts, out int rs, out int re))
+                        {
+                            Kernels.MatVec40x40(_xb2, _xb, new global::System.ReadOnlySpan<float>(w.Wo, l * ModelDim * ModelDim, 40 * 40), rs, re);
+                        }
                         break;
                     }
                     case 4:
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(120, 4, part, parts);
-                        Kernels.MatVec120x40(_hb, _xb, new global::System.ReadOnlySpan<float>(w.WFc, l * FeedForwardDim * ModelDim, 120 * 40), rs, re);
+                        bool fixedTaken = false;
+                        while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 88, 120, 4, 412, part, parts, out int rs, out int re))
+                        {
+                            Kernels.MatVec120x40(_hb, _xb, new global::System.ReadOnlySpan<float>(w.WFc, l * FeedForwardDim * ModelDim, 120 * 40), rs, re);
+                        }
                         break;
                     }
                     case 5:
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(40, 4, part, parts);
-                        Kernels.MatVec40x120(_xb2, _hb, new global::System.ReadOnlySpan<float>(w.WProj, l * ModelDim * FeedForwardDim, 40 * 120), rs, re);
+                        bool fixedTaken = false;
+                        while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 28, 40, 4, 140, part, parts, out int rs, out int re))
+                        {
+                            Kernels.MatVec40x120(_xb2, _hb, new global::System.ReadOnlySpan<float>(w.WProj, l * ModelDim * FeedForwardDim, 40 * 120), rs, re);
+                        }
                         break;
                     }
                     case 6:
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(70, 4, part, parts);
-                        Kernels.MatVec70x40(_logits, _x, new global::System.ReadOnlySpan<float>(w.Classifier, 0, 70 * 40), rs, re);
+                        bool fixedTaken = false;
+                        while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 48, 70, 4, 412, part, parts, out int rs, out int re))
+                        {
+                            Kernels.MatVec70x40(_logits, _x, new global::System.ReadOnlySpan<float>(w.Classifier, 0, 70 * 40), rs, re);
+                        }
                         break;
                     }
                     case 11:

@@ -670,7 +670,7 @@ partial class NumberTranslator : global::System.IDisposable
     {
         private readonly Weights _w;
         private readonly global::SourceGenTransformer.WorkerPool _pool;
-        private int _job, _wAt;
+        private int _job, _wAt, _cursor; // _cursor: the current product's tail rows claimed so far (WorkerPool.NextRows)
         private float[] _mvOut = [], _mvIn = [], _mvW = [];
         private readonly EncoderOutput _memory;
         private int _position;
@@ -695,7 +695,7 @@ partial class NumberTranslator : global::System.IDisposable
         /// <summary>output = w[wAt..] (rows x cols) @ input, the rows split across the pool; job names the shape.</summary>
         private void MatVec(int job, float[] output, float[] input, float[] w, int wAt)
         {
-            _job = job; _mvOut = output; _mvIn = input; _mvW = w; _wAt = wAt;
+            _job = job; _mvOut = output; _mvIn = input; _mvW = w; _wAt = wAt; _cursor = 0;
             _pool.Run(this);
         }
 
@@ -706,32 +706,47 @@ partial class NumberTranslator : global::System.IDisposable
             {
                 case 0:
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(192, 32, part, parts);
-                    Kernels.MatVec192x64(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 192 * 64), rs, re);
+                    bool fixedTaken = false;
+                    while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 128, 192, 32, 256, part, parts, out int rs, out int re))
+                    {
+                        Kernels.MatVec192x64(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 192 * 64), rs, re);
+                    }
                     break;
                 }
                 case 1:
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(64, 32, part, parts);
-                    Kernels.MatVec64x64(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 64 * 64), rs, re);
+                    bool fixedTaken = false;
+                    while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 32, 64, 32, 256, part, parts, out int rs, out int re))
+                    {
+                        Kernels.MatVec64x64(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 64 * 64), rs, re);
+                    }
                     break;
                 }
                 case 2:
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(128, 32, part, parts);
-                    Kernels.MatVec128x64(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 128 * 64), rs, re);
+                    bool fixedTaken = false;
+                    while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 96, 128, 32, 256, part, parts, out int rs, out int re))
+                    {
+                        Kernels.MatVec128x64(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 128 * 64), rs, re);
+                    }
                     break;
                 }
                 case 3:
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(64, 32, part, parts);
-                    Kernels.MatVec64x128(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 64 * 128), rs, re);
+                    bool fixedTaken = false;
+                    while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 32, 64, 32, 128, part, parts, out int rs, out int re))
+                    {
+                        Kernels.MatVec64x128(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 64 * 128), rs, re);
+                    }
                     break;
                 }
                 case 4:
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(35, 4, part, parts);
-                    Kernels.MatVec35x64(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 35 * 64), rs, re);
+                    bool fixedTaken = false;
+                    while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 24, 35, 4, 256, part, parts, out int rs, out int re))
+                    {
+                        Kernels.MatVec35x64(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 35 * 64), rs, re);
+                    }
                     break;
                 }
             }

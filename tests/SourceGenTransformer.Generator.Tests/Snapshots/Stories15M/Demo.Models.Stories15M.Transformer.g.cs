@@ -227,6 +227,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         private readonly global::SourceGenTransformer.WorkerPool _pool;
         private int _position;
         private int _job, _layer, _start, _tokens; // what Execute runs: the job, its layer, first position and token count
+        private int _cursor; // the current matrix-vector job's tail rows claimed so far (WorkerPool.NextRows)
         private readonly float[] _x = new float[ModelDim];            // (dim) the residual stream at the current position
         private readonly float[] _xb = new float[ModelDim];           // (dim) a sub-block's normed input, then the attention output
         private readonly float[] _xb2 = new float[ModelDim];          // (dim) a sub-block's output before the residual add
@@ -304,6 +305,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         {
             _job = job;
             _layer = layer;
+            _cursor = 0;
             _pool.Run(this);
         }
 
@@ -409,21 +411,24 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                 {
                     int cacheRow = (l * MaxSequenceLength + _start) * KvDim;
                     // Rows of Wq, Wk, Wv one after another (864), split across the workers together.
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(864, 32, part, parts);
-
+                    bool fixedTaken = false;
+                    while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 640, 864, 32, 64, part, parts, out int rs, out int re))
                     {
-                        int from = global::System.Math.Max(rs - 0, 0), to = global::System.Math.Min(re - 0, 288);
-                        if (from < to) Kernels.MatVec288x288(_q, _xb, new global::System.ReadOnlySpan<float>(w.Wq, l * ModelDim * ModelDim, 288 * 288), from, to);
-                    }
 
-                    {
-                        int from = global::System.Math.Max(rs - 288, 0), to = global::System.Math.Min(re - 288, 288);
-                        if (from < to) Kernels.MatVec288x288(new global::System.Span<float>(_keyCache, cacheRow, KvDim), _xb, new global::System.ReadOnlySpan<float>(w.Wk, l * KvDim * ModelDim, 288 * 288), from, to);
-                    }
+                        {
+                            int from = global::System.Math.Max(rs - 0, 0), to = global::System.Math.Min(re - 0, 288);
+                            if (from < to) Kernels.MatVec288x288(_q, _xb, new global::System.ReadOnlySpan<float>(w.Wq, l * ModelDim * ModelDim, 288 * 288), from, to);
+                        }
 
-                    {
-                        int from = global::System.Math.Max(rs - 576, 0), to = global::System.Math.Min(re - 576, 288);
-                        if (from < to) Kernels.MatVec288x288(new global::System.Span<float>(_valueCache, cacheRow, KvDim), _xb, new global::System.ReadOnlySpan<float>(w.Wv, l * KvDim * ModelDim, 288 * 288), from, to);
+                        {
+                            int from = global::System.Math.Max(rs - 288, 0), to = global::System.Math.Min(re - 288, 288);
+                            if (from < to) Kernels.MatVec288x288(new global::System.Span<float>(_keyCache, cacheRow, KvDim), _xb, new global::System.ReadOnlySpan<float>(w.Wk, l * KvDim * ModelDim, 288 * 288), from, to);
+                        }
+
+                        {
+                            int from = global::System.Math.Max(rs - 576, 0), to = global::System.Math.Min(re - 576, 288);
+                            if (from < to) Kernels.MatVec288x288(new global::System.Span<float>(_valueCache, cacheRow, KvDim), _xb, new global::System.ReadOnlySpan<float>(w.Wv, l * KvDim * ModelDim, 288 * 288), from, to);
+                        }
                     }
                     break;
                 }
@@ -481,39 +486,51 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                 case 3:
 
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
-                    Kernels.MatVec288x288(_xb2, _xb, new global::System.ReadOnlySpan<float>(w.Wo, l * ModelDim * ModelDim, 288 * 288), rs, re);
+                    bool fixedTaken = false;
+                    while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 192, 288, 32, 64, part, parts, out int rs, out int re))
+                    {
+                        Kernels.MatVec288x288(_xb2, _xb, new global::System.ReadOnlySpan<float>(w.Wo, l * ModelDim * ModelDim, 288 * 288), rs, re);
+                    }
                     break;
                 }
                 case 4:
 
                 {
                     // Rows of WGate, WUp one after another (1536), split across the workers together.
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(1536, 32, part, parts);
-
+                    bool fixedTaken = false;
+                    while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 1152, 1536, 32, 64, part, parts, out int rs, out int re))
                     {
-                        int from = global::System.Math.Max(rs - 0, 0), to = global::System.Math.Min(re - 0, 768);
-                        if (from < to) Kernels.MatVec768x288(_hb, _xb, new global::System.ReadOnlySpan<float>(w.WGate, l * FeedForwardDim * ModelDim, 768 * 288), from, to);
-                    }
 
-                    {
-                        int from = global::System.Math.Max(rs - 768, 0), to = global::System.Math.Min(re - 768, 768);
-                        if (from < to) Kernels.MatVec768x288(_hb2, _xb, new global::System.ReadOnlySpan<float>(w.WUp, l * FeedForwardDim * ModelDim, 768 * 288), from, to);
+                        {
+                            int from = global::System.Math.Max(rs - 0, 0), to = global::System.Math.Min(re - 0, 768);
+                            if (from < to) Kernels.MatVec768x288(_hb, _xb, new global::System.ReadOnlySpan<float>(w.WGate, l * FeedForwardDim * ModelDim, 768 * 288), from, to);
+                        }
+
+                        {
+                            int from = global::System.Math.Max(rs - 768, 0), to = global::System.Math.Min(re - 768, 768);
+                            if (from < to) Kernels.MatVec768x288(_hb2, _xb, new global::System.ReadOnlySpan<float>(w.WUp, l * FeedForwardDim * ModelDim, 768 * 288), from, to);
+                        }
                     }
                     break;
                 }
                 case 5:
 
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
-                    Kernels.MatVec288x768(_xb2, _hb, new global::System.ReadOnlySpan<float>(w.WDown, l * ModelDim * FeedForwardDim, 288 * 768), rs, re);
+                    bool fixedTaken = false;
+                    while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 192, 288, 32, 32, part, parts, out int rs, out int re))
+                    {
+                        Kernels.MatVec288x768(_xb2, _hb, new global::System.ReadOnlySpan<float>(w.WDown, l * ModelDim * FeedForwardDim, 288 * 768), rs, re);
+                    }
                     break;
                 }
                 case 6:
 
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(32000, 32, part, parts);
-                    Kernels.MatVec32000x288(_logits, _x, new global::System.ReadOnlySpan<float>(w.Classifier, 0, 32000 * 288), rs, re);
+                    bool fixedTaken = false;
+                    while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 24000, 32000, 32, 256, part, parts, out int rs, out int re))
+                    {
+                        Kernels.MatVec32000x288(_logits, _x, new global::System.ReadOnlySpan<float>(w.Classifier, 0, 32000 * 288), rs, re);
+                    }
                     break;
                 }
                 case 11:
