@@ -35,6 +35,7 @@ public static class Program
 
     public static int Main(string[] args)
     {
+        if (args is [BusyCore.Argument, string cpu]) return BusyCore.Spin(int.Parse(cpu, CultureInfo.InvariantCulture));
         int runs = 5;
         string? output = null, llama2c = null, only = null, onnx = null, weights = null, loop = null;
         bool writeOnly = false;
@@ -71,6 +72,7 @@ public static class Program
         var decoders = new List<DecoderRow>();
         var encoders = new List<Seq2SeqRow>();
         var accuracy = new List<AccuracyRow>();
+        var busy = new List<BusyRow>();
         var onnxLevels = new SortedSet<string>();
         bool Want(string name) => only is null || name.Contains(only, StringComparison.OrdinalIgnoreCase);
         try
@@ -78,6 +80,7 @@ public static class Program
             Shape s15 = Shapes.S15, s42 = Shapes.S42, s110 = Shapes.S110, tiny = Shapes.Tiny;
             var bench = new Bench(dir, runs, threads, llama2c, onnx, reuseWeights: weights is not null, onnxLevels, loop);
             if (Want("stories15M")) decoders.Add(bench.Decoder(s15, "float32", o => Stories15M.Load(s15.File(dir), o), generic: true, peer: true));
+            if (Want("stories15M") && threads > 1 && loop is null) busy.Add(bench.DecodeWithBusyCore(s15, o => Stories15M.Load(s15.File(dir), o)));
             if (Want("stories42M")) decoders.Add(bench.Decoder(s42, "float32", o => Stories42M.Load(s42.File(dir), o), generic: true, peer: true));
             if (Want("stories110M")) decoders.Add(bench.Decoder(s110, "float32", o => Stories110M.Load(s110.File(dir), o), generic: true, peer: true));
             if (Want("stories110M")) decoders.Add(bench.Decoder(s110, "bfloat16", o => Stories110MBf16.Load(s110.File(dir), o), generic: false, peer: false));
@@ -91,7 +94,7 @@ public static class Program
             if (weights is null) Directory.Delete(dir, recursive: true);
         }
 
-        string report = Report.Write(machine, decoders, encoders, accuracy, runs, threads, llama2c is not null, onnx is not null, onnxLevels);
+        string report = Report.Write(machine, decoders, busy, encoders, accuracy, runs, threads, llama2c is not null, onnx is not null, onnxLevels);
         Console.WriteLine(report);
         if (output is not null) File.WriteAllText(output, report);
         return 0;
@@ -135,6 +138,9 @@ internal readonly record struct Stat(double Median, double Min, double Max)
 
 internal sealed record DecoderRow(Shape Shape, string Precision, long Parameters, Stat Decode1, Stat DecodeN, Stat Prompt1, Stat PromptN,
     Stat FirstToken, double AllocatedPerToken, long PeakRssBytes, Stat Generic, Stat Peer1, Stat PeerN, Stat OnnxPromptN, Stat OnnxDecodeN);
+
+/// <summary>Decode tok/s of one shape while another process spins on the last CPU.</summary>
+internal sealed record BusyRow(Shape Shape, Stat Decode1, Stat DecodeN, Stat Peer1, Stat PeerN);
 
 internal sealed record Seq2SeqRow(string Name, long Parameters, Stat Encode1, Stat EncodeN, Stat Translate1, Stat TranslateN, double AllocatedPerToken, Stat OnnxEncodeN);
 
@@ -245,6 +251,37 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c, 
         return row;
     }
 
+    /// <summary>Tokens llama2.c decodes per run with a core busy: its spin barriers make it slow there, a few tok/s.</summary>
+    public const int BusyCorePeerTokens = 32;
+
+    /// <summary>
+    /// Decode tok/s while another process spins on the last CPU (<see cref="BusyCore"/>): ours on 1 and all threads,
+    /// llama2.c on 1 and all OpenMP threads (<see cref="BusyCorePeerTokens"/> tokens; theirs, not ours, collapse).
+    /// </summary>
+    public BusyRow DecodeWithBusyCore(Shape c, Func<ModelOptions, IDecoderModel> load)
+    {
+        IDecoderModel one = load(new ModelOptions { Threads = 1 });
+        IDecoderModel all = load(new ModelOptions { Threads = threads });
+        IDecoderSession s1 = one.CreateDecoderSession(), sN = all.CreateDecoderSession();
+        var decode1 = new List<double>(); var decodeN = new List<double>(); var peer1 = new List<double>(); var peerN = new List<double>();
+        using (new BusyCore(Environment.ProcessorCount - 1))
+        {
+            for (int run = 0; run < runs; run++)
+            {
+                decode1.Add(Decode(s1, out _));
+                decodeN.Add(Decode(sN, out _));
+                if (llama2c is null) continue;
+                peer1.Add(Llama2C(c, 1, BusyCorePeerTokens));
+                peerN.Add(Llama2C(c, threads, BusyCorePeerTokens));
+            }
+        }
+        ((IDisposable)one).Dispose();
+        ((IDisposable)all).Dispose();
+        var row = new BusyRow(c, Stat.Of(decode1), Stat.Of(decodeN), Stat.Of(peer1), Stat.Of(peerN));
+        Console.Error.WriteLine($"{c.Name} with a busy core: decode {row.Decode1.Median:F0} / {row.DecodeN.Median:F0} tok/s (1 / {threads} threads), llama2.c {row.Peer1.Median:F0} / {row.PeerN.Median:F0}");
+        return row;
+    }
+
     private static long ParameterCount(Shape c) => (long)c.Vocab * c.Dim * 2 + c.Layers * (4L * c.Dim * c.Dim + 3L * c.Dim * c.Ffn + 2L * c.Dim) + c.Dim;
 
     /// <summary>A peer's outputs (its first ones, for ONNX Runtime) must equal ours within 1e-3 relative: the same model, or stop.</summary>
@@ -338,9 +375,9 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c, 
     }
 
     /// <summary>Runs llama2.c greedily for 256 steps and reads the tok/s it reports.</summary>
-    private double Llama2C(Shape c, int ompThreads)
+    private double Llama2C(Shape c, int ompThreads, int tokens = DecodeTokens)
     {
-        var info = new ProcessStartInfo(llama2c!, [c.Llama2CFile(dir), "-t", "0", "-n", DecodeTokens.ToString(CultureInfo.InvariantCulture)])
+        var info = new ProcessStartInfo(llama2c!, [c.Llama2CFile(dir), "-t", "0", "-n", tokens.ToString(CultureInfo.InvariantCulture)])
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,

@@ -11,7 +11,7 @@ internal static class Report
 {
     private static string F(double v, string format = "F0") => v.ToString(format, CultureInfo.InvariantCulture);
 
-    public static string Write(MachineLimits m, List<DecoderRow> decoders, List<Seq2SeqRow> encoders, List<AccuracyRow> accuracy, int runs, int threads, bool peer, bool onnx, SortedSet<string> onnxLevels)
+    public static string Write(MachineLimits m, List<DecoderRow> decoders, List<BusyRow> busy, List<Seq2SeqRow> encoders, List<AccuracyRow> accuracy, int runs, int threads, bool peer, bool onnx, SortedSet<string> onnxLevels)
     {
         var sb = new StringBuilder();
         sb.AppendLine("# Benchmarks");
@@ -72,6 +72,24 @@ internal static class Report
         if (onnxLevels.Count > 0)
             sb.AppendLine($"ONNX Runtime graph optimisation level per graph: {string.Join(", ", onnxLevels)} (\"basic\" where ONNX Runtime's extended fusions refused the exported graph).");
         sb.AppendLine();
+
+        if (busy.Count > 0)
+        {
+            sb.AppendLine("## Decode with a core taken away");
+            sb.AppendLine();
+            sb.AppendLine("The same decode while another process spins on the last CPU for the whole row (`BusyCore`: this binary run");
+            sb.AppendLine("with `--spin-on-cpu N`), as a second program or a neighbour on a shared VM would take a core. Our idle workers");
+            sb.AppendLine("spin briefly, then block, and a part no worker has started is run by the caller itself, so the caller never waits");
+            sb.AppendLine("for a descheduled thread to begin; OpenMP's spin barriers wait for every thread at every loop.");
+            sb.AppendLine($"llama2.c decodes {Bench.BusyCorePeerTokens} tokens per run here (ours {Program.DecodeTokens}).");
+            sb.AppendLine();
+            sb.AppendLine($"| model | decode tok/s, 1 thread | decode tok/s, {threads} threads | llama2.c tok/s, 1 thread | llama2.c tok/s, {threads} threads | ours / llama2.c ({threads} threads) |");
+            sb.AppendLine("|---|---|---|---|---|---|");
+            foreach (BusyRow r in busy)
+                sb.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {r.Shape.Name} | {r.Decode1.Format()} | {r.DecodeN.Format()} | {r.Peer1.Format()} | {r.PeerN.Format()} | {(r.PeerN.HasValue ? F(r.DecodeN.Median / r.PeerN.Median, "F1") + "x" : "–")} |");
+            sb.AppendLine();
+        }
 
         if (encoders.Count > 0)
         {
