@@ -80,7 +80,13 @@ public static class Program
             Shape s15 = Shapes.S15, s42 = Shapes.S42, s110 = Shapes.S110, tiny = Shapes.Tiny;
             var bench = new Bench(dir, runs, threads, llama2c, onnx, reuseWeights: weights is not null, onnxLevels, loop);
             if (Want("stories15M")) decoders.Add(bench.Decoder(s15, "float32", o => Stories15M.Load(s15.File(dir), o), generic: true, peer: true));
-            if (Want("stories15M") && threads > 1 && loop is null) busy.Add(bench.DecodeWithBusyCore(s15, o => Stories15M.Load(s15.File(dir), o)));
+            if (Want("stories15M") && threads > 1 && loop is null)
+            {
+                // One process spinning on the last CPU, then three (which llama2.c's spin barriers take far worse;
+                // fewer tokens there, for both engines, or its runs would take minutes).
+                busy.Add(bench.DecodeWithBusyCore(s15, o => Stories15M.Load(s15.File(dir), o), spinners: 1, tokens: DecodeTokens));
+                busy.Add(bench.DecodeWithBusyCore(s15, o => Stories15M.Load(s15.File(dir), o), spinners: 3, tokens: 32));
+            }
             if (Want("stories42M")) decoders.Add(bench.Decoder(s42, "float32", o => Stories42M.Load(s42.File(dir), o), generic: true, peer: true));
             if (Want("stories110M")) decoders.Add(bench.Decoder(s110, "float32", o => Stories110M.Load(s110.File(dir), o), generic: true, peer: true));
             if (Want("stories110M")) decoders.Add(bench.Decoder(s110, "bfloat16", o => Stories110MBf16.Load(s110.File(dir), o), generic: false, peer: false));
@@ -140,7 +146,7 @@ internal sealed record DecoderRow(Shape Shape, string Precision, long Parameters
     Stat FirstToken, double AllocatedPerToken, long PeakRssBytes, Stat Generic, Stat Peer1, Stat PeerN, Stat OnnxPromptN, Stat OnnxDecodeN);
 
 /// <summary>Decode tok/s of one shape while another process spins on the last CPU.</summary>
-internal sealed record BusyRow(Shape Shape, Stat Decode1, Stat DecodeN, Stat Peer1, Stat PeerN);
+internal sealed record BusyRow(Shape Shape, int Spinners, int Tokens, Stat Decode1, Stat DecodeN, Stat Peer1, Stat PeerN);
 
 internal sealed record Seq2SeqRow(string Name, long Parameters, Stat Encode1, Stat EncodeN, Stat Translate1, Stat TranslateN, double AllocatedPerToken, Stat OnnxEncodeN);
 
@@ -251,34 +257,37 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c, 
         return row;
     }
 
-    /// <summary>Tokens llama2.c decodes per run with a core busy: its spin barriers make it slow there, a few tok/s.</summary>
-    public const int BusyCorePeerTokens = 32;
-
     /// <summary>
-    /// Decode tok/s while another process spins on the last CPU (<see cref="BusyCore"/>): ours on 1 and all threads,
-    /// llama2.c on 1 and all OpenMP threads (<see cref="BusyCorePeerTokens"/> tokens; theirs, not ours, collapse).
+    /// Decode tok/s while <paramref name="spinners"/> other processes spin on the last CPU (<see cref="BusyCore"/>):
+    /// ours on 1 and all threads, llama2.c on 1 and all OpenMP threads, each decoding <paramref name="tokens"/> tokens.
     /// </summary>
-    public BusyRow DecodeWithBusyCore(Shape c, Func<ModelOptions, IDecoderModel> load)
+    public BusyRow DecodeWithBusyCore(Shape c, Func<ModelOptions, IDecoderModel> load, int spinners, int tokens)
     {
         IDecoderModel one = load(new ModelOptions { Threads = 1 });
         IDecoderModel all = load(new ModelOptions { Threads = threads });
         IDecoderSession s1 = one.CreateDecoderSession(), sN = all.CreateDecoderSession();
         var decode1 = new List<double>(); var decodeN = new List<double>(); var peer1 = new List<double>(); var peerN = new List<double>();
-        using (new BusyCore(Environment.ProcessorCount - 1))
+        var busy = new List<BusyCore>();
+        try
         {
+            for (int i = 0; i < spinners; i++) busy.Add(new BusyCore(Environment.ProcessorCount - 1));
             for (int run = 0; run < runs; run++)
             {
-                decode1.Add(Decode(s1, out _));
-                decodeN.Add(Decode(sN, out _));
+                decode1.Add(Decode(s1, out _, tokens));
+                decodeN.Add(Decode(sN, out _, tokens));
                 if (llama2c is null) continue;
-                peer1.Add(Llama2C(c, 1, BusyCorePeerTokens));
-                peerN.Add(Llama2C(c, threads, BusyCorePeerTokens));
+                peer1.Add(Llama2C(c, 1, tokens));
+                peerN.Add(Llama2C(c, threads, tokens));
             }
+        }
+        finally
+        {
+            foreach (BusyCore b in busy) b.Dispose();
         }
         ((IDisposable)one).Dispose();
         ((IDisposable)all).Dispose();
-        var row = new BusyRow(c, Stat.Of(decode1), Stat.Of(decodeN), Stat.Of(peer1), Stat.Of(peerN));
-        Console.Error.WriteLine($"{c.Name} with a busy core: decode {row.Decode1.Median:F0} / {row.DecodeN.Median:F0} tok/s (1 / {threads} threads), llama2.c {row.Peer1.Median:F0} / {row.PeerN.Median:F0}");
+        var row = new BusyRow(c, spinners, tokens, Stat.Of(decode1), Stat.Of(decodeN), Stat.Of(peer1), Stat.Of(peerN));
+        Console.Error.WriteLine($"{c.Name} with {spinners} spinning on the last CPU: decode {row.Decode1.Median:F0} / {row.DecodeN.Median:F0} tok/s (1 / {threads} threads), llama2.c {row.Peer1.Median:F0} / {row.PeerN.Median:F0}");
         return row;
     }
 
@@ -299,15 +308,15 @@ internal sealed class Bench(string dir, int runs, int threads, string? llama2c, 
                 throw new InvalidOperationException($"{name}: {Environment.ProcessorCount} threads and 1 thread differ at logit {j}: {actual[j]} vs {expected[j]}");
     }
 
-    private static double Decode(IDecoderSession session, out double allocatedPerToken)
+    private static double Decode(IDecoderSession session, out double allocatedPerToken, int tokens = DecodeTokens)
     {
         session.Reset();
         int token = 1;
         long before = GC.GetAllocatedBytesForCurrentThread();
         var clock = Stopwatch.StartNew();
-        for (int i = 0; i < DecodeTokens; i++) token = Sampling.Argmax(session.Forward(token));
-        double rate = DecodeTokens / clock.Elapsed.TotalSeconds;
-        allocatedPerToken = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)DecodeTokens;
+        for (int i = 0; i < tokens; i++) token = Sampling.Argmax(session.Forward(token));
+        double rate = tokens / clock.Elapsed.TotalSeconds;
+        allocatedPerToken = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)tokens;
         return rate;
     }
 

@@ -77,17 +77,17 @@ internal static class Report
         {
             sb.AppendLine("## Decode with a core taken away");
             sb.AppendLine();
-            sb.AppendLine("The same decode while another process spins on the last CPU for the whole row (`BusyCore`: this binary run");
+            sb.AppendLine("The same decode while other processes spin on the last CPU for the whole row (`BusyCore`: this binary run");
             sb.AppendLine("with `--spin-on-cpu N`), as a second program or a neighbour on a shared VM would take a core. Our idle workers");
             sb.AppendLine("spin briefly, then block, and a part no worker has started is run by the caller itself, so the caller never waits");
-            sb.AppendLine("for a descheduled thread to begin; OpenMP's spin barriers wait for every thread at every loop.");
-            sb.AppendLine($"llama2.c decodes {Bench.BusyCorePeerTokens} tokens per run here (ours {Program.DecodeTokens}).");
+            sb.AppendLine("for a descheduled thread to begin its part; OpenMP's spin barriers wait for every thread at every loop. Both");
+            sb.AppendLine("engines decode the same number of tokens in a row.");
             sb.AppendLine();
-            sb.AppendLine($"| model | decode tok/s, 1 thread | decode tok/s, {threads} threads | llama2.c tok/s, 1 thread | llama2.c tok/s, {threads} threads | ours / llama2.c ({threads} threads) |");
-            sb.AppendLine("|---|---|---|---|---|---|");
+            sb.AppendLine($"| model | processes spinning on the last CPU | tokens | decode tok/s, 1 thread | decode tok/s, {threads} threads | llama2.c tok/s, 1 thread | llama2.c tok/s, {threads} threads | ours / llama2.c ({threads} threads) |");
+            sb.AppendLine("|---|---|---|---|---|---|---|---|");
             foreach (BusyRow r in busy)
                 sb.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {r.Shape.Name} | {r.Decode1.Format()} | {r.DecodeN.Format()} | {r.Peer1.Format()} | {r.PeerN.Format()} | {(r.PeerN.HasValue ? F(r.DecodeN.Median / r.PeerN.Median, "F1") + "x" : "–")} |");
+                    $"| {r.Shape.Name} | {r.Spinners} | {r.Tokens} | {r.Decode1.Format()} | {r.DecodeN.Format()} | {r.Peer1.Format()} | {r.PeerN.Format()} | {(r.PeerN.HasValue ? F(r.DecodeN.Median / r.PeerN.Median, "F2") + "x" : "–")} |");
             sb.AppendLine();
         }
 
