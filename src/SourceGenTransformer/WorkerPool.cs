@@ -53,6 +53,7 @@ public sealed class WorkerPool : IDisposable
     // _claimed[p - 1] is the last generation whose part p someone took: its worker, or the caller, which takes
     // the parts no worker has come for by the time its own part is done.
     private readonly int[] _claimed;
+    private int _rowCursor; // tail rows of the current run claimed so far through NextRows; 0 at every Run
     private int _pending;
     private int _sleepingWorkers;
     private int _callerSleeping;
@@ -96,6 +97,7 @@ public sealed class WorkerPool : IDisposable
         {
             _work = work;
             _failure = null;
+            _rowCursor = 0;
             Volatile.Write(ref _pending, _threads.Length);
             // A full fence: either a worker about to sleep sees the new generation, or we see it sleeping and wake it.
             int generation = Interlocked.Increment(ref _generation);
@@ -128,42 +130,41 @@ public sealed class WorkerPool : IDisposable
     }
 
     /// <summary>
-    /// Hands out the rows of one job, a range per call, until none are left. Each part first takes its fixed share
-    /// of the leading <paramref name="fixedRows"/> rows (as <see cref="Range"/> splits them), then chunks of
-    /// <paramref name="chunk"/> rows of the rest, whichever part asks first; so a part on a core that is slowed
-    /// (the memory bus shared, the core lent to another process) leaves the tail to the other. Every boundary is a
-    /// multiple of <paramref name="align"/> (except <paramref name="count"/>), so each row is computed whole by one
-    /// part with the same kernel, and the output does not depend on which part computed it.
+    /// Hands out the rows of the running job to part <paramref name="part"/>, a range per call, until none are left.
+    /// Each part first takes its fixed share of the leading <paramref name="fixedRows"/> rows (as <see cref="Range"/>
+    /// splits them), then chunks of <paramref name="chunk"/> rows of the rest, whichever part asks first; so a part on
+    /// a core that is slowed (the memory bus shared, the core lent to another process) leaves the tail to the other.
+    /// Every boundary is a multiple of <paramref name="align"/> (except <paramref name="count"/>), so each row is
+    /// computed whole by one part with the same kernel, and the output does not depend on which part computed it.
+    /// Call it only from <see cref="IParallelWork.Execute"/> of work this pool runs: the tail's count of claimed rows
+    /// belongs to the run.
     /// </summary>
-    /// <param name="cursor">The job's shared count of claimed tail rows: 0 before any part starts.</param>
     /// <param name="fixedTaken">This part's own flag: false before its first call.</param>
     /// <param name="fixedRows">Rows split in fixed shares, a multiple of <paramref name="align"/> at most <paramref name="count"/>.</param>
     /// <param name="count">Rows in all.</param>
     /// <param name="align">What share and chunk boundaries are multiples of.</param>
     /// <param name="chunk">Rows per claim of the tail, a positive multiple of <paramref name="align"/>.</param>
-    /// <param name="part">This part.</param>
-    /// <param name="parts">Parts in the job.</param>
+    /// <param name="part">The part asking.</param>
     /// <param name="start">First row of the range handed out.</param>
     /// <param name="end">Row after its last.</param>
     /// <returns>Whether a range was handed out; false when the job has no rows left for this part.</returns>
     [EditorBrowsable(EditorBrowsableState.Never)]
-    public static bool NextRows(ref int cursor, ref bool fixedTaken, int fixedRows, int count, int align, int chunk,
-        int part, int parts, out int start, out int end)
+    public bool NextRows(ref bool fixedTaken, int fixedRows, int count, int align, int chunk, int part, out int start, out int end)
     {
         if (!fixedTaken)
         {
             fixedTaken = true;
             // One part alone takes everything at once.
-            (start, end) = parts == 1 ? (0, count) : Range(fixedRows, align, part, parts);
+            (start, end) = Threads == 1 ? (0, count) : Range(fixedRows, align, part, Threads);
             if (start < end) return true;
         }
         int tail = count - fixedRows;
-        if (parts == 1 || Volatile.Read(ref cursor) >= tail)
+        if (Threads == 1 || Volatile.Read(ref _rowCursor) >= tail)
         {
             start = end = count;
             return false;
         }
-        int claimed = Interlocked.Add(ref cursor, chunk) - chunk;
+        int claimed = Interlocked.Add(ref _rowCursor, chunk) - chunk;
         start = fixedRows + Math.Min(claimed, tail);
         end = fixedRows + Math.Min(claimed + chunk, tail);
         return start < end;

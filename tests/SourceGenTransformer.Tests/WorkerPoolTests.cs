@@ -147,17 +147,16 @@ public class WorkerPoolTests
     }
 
     /// <summary>Parts of a pool claim a job's rows with <see cref="WorkerPool.NextRows"/>, marking each row they get.</summary>
-    private sealed class Claims(int count, int fixedRows, int align, int chunk, int slowPart) : IParallelWork
+    private sealed class Claims(WorkerPool pool, int count, int fixedRows, int align, int chunk, int slowPart) : IParallelWork
     {
         public readonly int[] Owner = new int[count];
         public readonly int[] Hits = new int[count];
-        public int Cursor;
         public bool Misaligned;
 
         public void Execute(int part, int parts)
         {
             bool fixedTaken = false;
-            while (WorkerPool.NextRows(ref Cursor, ref fixedTaken, fixedRows, count, align, chunk, part, parts, out int rs, out int re))
+            while (pool.NextRows(ref fixedTaken, fixedRows, count, align, chunk, part, out int rs, out int re))
             {
                 if (rs % align != 0 || (re != count && re % align != 0)) Misaligned = true;
                 for (int r = rs; r < re; r++)
@@ -182,7 +181,8 @@ public class WorkerPoolTests
         using var pool = new WorkerPool(threads);
         for (int run = 0; run < 20; run++)
         {
-            var claims = new Claims(count, fixedRows, align, chunk, slowPart: -1);
+            // A fresh job each run: the pool's count of claimed tail rows starts again at 0.
+            var claims = new Claims(pool, count, fixedRows, align, chunk, slowPart: -1);
             pool.Run(claims);
             Assert.All(claims.Hits, h => Assert.Equal(1, h));
             Assert.False(claims.Misaligned);
@@ -194,7 +194,7 @@ public class WorkerPoolTests
     {
         using var pool = new WorkerPool(2);
         // Part 1 sleeps after every range; part 0 should claim most of the 64 tail chunks.
-        var claims = new Claims(count: 1024, fixedRows: 512, align: 4, chunk: 8, slowPart: 1);
+        var claims = new Claims(pool, count: 1024, fixedRows: 512, align: 4, chunk: 8, slowPart: 1);
         pool.Run(claims);
         Assert.All(claims.Hits, h => Assert.Equal(1, h));
         Assert.Equal(0, claims.Owner[0]);

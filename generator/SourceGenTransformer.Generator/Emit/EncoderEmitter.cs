@@ -43,7 +43,7 @@ internal static class EncoderEmitter
         float scale = (float)(1.0 / System.Math.Sqrt(s.HeadDim));
 
         List<(int d, int n)> shapes = Distinct(MatMulShapes(s));
-        // Attention scratch per worker (AttentionEmitter.EmitQueries).
+        // Attention scratch per part (AttentionEmitter.EmitQueries).
         string scoreLength = AttentionEmitter.ScoreBufferLength;
         string keysLength = AttentionEmitter.TransposedKeysLength;
         string valuesLength = AttentionEmitter.GatheredValuesLength;
@@ -89,9 +89,9 @@ internal static class EncoderEmitter
                 w.Line("Qkv = new float[L * 3 * ModelDim];     // (length, 3 * dim) queries, keys, values");
                 w.Line("Att = new float[L * ModelDim];         // (length, dim) attention output, heads side by side");
                 w.Line("Hb = new float[L * FeedForwardDim];    // (length, ffn) feed-forward hidden");
-                w.Line($"Scores = new float[pool.Threads * {scoreLength}]; // (thread, ...) attention weights per worker");
-                w.Line($"KeysT = new float[pool.Threads * {keysLength}];   // (thread, ...) one head's keys, transposed in blocks, per worker");
-                w.Line($"ValuesG = new float[pool.Threads * {valuesLength}]; // (thread, seq, head_dim) one head's values per worker");
+                w.Line($"Scores = new float[pool.Threads * {scoreLength}]; // (part, ...) attention weights per part");
+                w.Line($"KeysT = new float[pool.Threads * {keysLength}];   // (part, ...) one head's keys, transposed in blocks, per part");
+                w.Line($"ValuesG = new float[pool.Threads * {valuesLength}]; // (part, seq, head_dim) one head's values per part");
             }
             w.Line();
             w.Line("/// <summary>output[outAt..] (length, rows) = input (length, cols) @ w[wAt..]ᵀ + b[bAt..], the rows split across the pool; job names the shape.</summary>");

@@ -92,17 +92,17 @@ internal static partial class KernelEmitter
     /// Writes a worker's loop over the rows of a decode-time matrix-vector job (<c>WorkerPool.NextRows</c>): a fixed
     /// share of the first three quarters of the rows, then claims from the rest, so the worker that finishes early
     /// takes more of the tail. A claim is at least 64 KiB of weights and at most a 32nd of the tail, in multiples of
-    /// <paramref name="split"/>. <paramref name="body"/> writes the work on rows [rs, re); the session resets
-    /// <paramref name="cursor"/> to 0 before each job.
+    /// <paramref name="split"/>. <paramref name="body"/> writes the work on rows [rs, re). The session's pool is
+    /// <c>_pool</c>.
     /// </summary>
-    public static void EmitRowClaims(SourceWriter w, ModelShape s, int rows, int cols, int split, string cursor, System.Action body)
+    public static void EmitRowClaims(SourceWriter w, ModelShape s, int rows, int cols, int split, System.Action body)
     {
         int RoundUp(int x) => (x + split - 1) / split * split;
         long rowBytes = s.Precision switch { Precision.BFloat16 => 2L * cols, Precision.Int8 => cols + cols / 16, _ => 4L * cols };
         int fixedRows = rows / split * 3 / 4 * split;
         int chunk = RoundUp(System.Math.Max((int)((64 * 1024 + rowBytes - 1) / rowBytes), (rows - fixedRows) / 32));
         w.Line("bool fixedTaken = false;");
-        using (w.Block($"while (global::SourceGenTransformer.WorkerPool.NextRows(ref {cursor}, ref fixedTaken, {I(fixedRows)}, {I(rows)}, {I(split)}, {I(chunk)}, part, parts, out int rs, out int re))"))
+        using (w.Block($"while (_pool.NextRows(ref fixedTaken, {I(fixedRows)}, {I(rows)}, {I(split)}, {I(chunk)}, part, out int rs, out int re))"))
             body();
     }
 

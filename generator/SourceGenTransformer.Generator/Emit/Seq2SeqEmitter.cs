@@ -387,7 +387,7 @@ internal static class Seq2SeqEmitter
         {
             w.Line("private readonly Weights _w;");
             w.Line("private readonly global::SourceGenTransformer.WorkerPool _pool;");
-            w.Line("private int _job, _wAt, _cursor; // _cursor: the current product's tail rows claimed so far (WorkerPool.NextRows)");
+            w.Line("private int _job, _wAt;");
             w.Line("private float[] _mvOut = [], _mvIn = [], _mvW = [];");
             w.Line("private readonly EncoderOutput _memory;");
             w.Line("private int _position;");
@@ -413,7 +413,7 @@ internal static class Seq2SeqEmitter
             w.Line("/// <summary>output = w[wAt..] (rows x cols) @ input, the rows split across the pool; job names the shape.</summary>");
             using (w.Block("private void MatVec(int job, float[] output, float[] input, float[] w, int wAt)"))
             {
-                w.Line("_job = job; _mvOut = output; _mvIn = input; _mvW = w; _wAt = wAt; _cursor = 0;");
+                w.Line("_job = job; _mvOut = output; _mvIn = input; _mvW = w; _wAt = wAt;");
                 w.Line("_pool.Run(this);");
             }
             w.Line();
@@ -427,7 +427,7 @@ internal static class Seq2SeqEmitter
                         (int sd, int sn) = shapes[j];
                         using (w.Block($"case {I(j)}:"))
                         {
-                            EmitRowClaims(w, s, sd, sn, SplitRows(s, sd, 4), "_cursor", () =>
+                            EmitRowClaims(w, s, sd, sn, SplitRows(s, sd, 4), () =>
                                 w.Line($"Kernels.{MatVecName(sd, sn)}(_mvOut, _mvIn, {Ro("_mvW", "_wAt", $"{I(sd)} * {I(sn)}")}, rs, re);"));
                             w.Line("break;");
                         }

@@ -47,7 +47,6 @@ internal static class SessionEmitter
             w.Line($"private readonly {Pool} _pool;");
             w.Line("private int _position;");
             w.Line("private int _job, _layer, _start, _tokens; // what Execute runs: the job, its layer, first position and token count");
-            w.Line("private int _cursor; // the current matrix-vector job's tail rows claimed so far (WorkerPool.NextRows)");
             w.Line("private readonly float[] _x = new float[ModelDim];            // (dim) the residual stream at the current position");
             w.Line("private readonly float[] _xb = new float[ModelDim];           // (dim) a sub-block's normed input, then the attention output");
             w.Line("private readonly float[] _xb2 = new float[ModelDim];          // (dim) a sub-block's output before the residual add");
@@ -79,7 +78,7 @@ internal static class SessionEmitter
             {
                 w.Line("private readonly float[] _bqkv = new float[PromptBlock * 3 * ModelDim];    // (block, 3 * dim) c_attn outputs");
             }
-            w.Line("// Block attention scratch per worker (AttentionEmitter.EmitQueries): score rows, one key head's keys and values.");
+            w.Line("// Block attention scratch per part (AttentionEmitter.EmitQueries): score rows, one key head's keys and values.");
             w.Line("private readonly float[] _bscores, _bkeysT, _bvaluesG;");
             w.Line();
             w.Line($"internal Session(Weights weights, {Pool} pool)");
@@ -139,7 +138,6 @@ internal static class SessionEmitter
             {
                 w.Line("_job = job;");
                 w.Line("_layer = layer;");
-                w.Line("_cursor = 0;");
                 w.Line("_pool.Run(this);");
             }
             w.Line();
@@ -383,7 +381,7 @@ internal static class SessionEmitter
         void MatVec(int rows, int cols, string output, string input, string field, string offset, bool classifier = false)
         {
             int split = classifier && s.ClassifierRowsKernel ? 4 : SplitRows(s, rows, 4);
-            EmitRowClaims(w, s, rows, cols, split, "_cursor", () =>
+            EmitRowClaims(w, s, rows, cols, split, () =>
                 w.Line($"Kernels.{(classifier ? ClassifierName(s) : MatVecName(rows, cols))}({output}, {input}, {M(s, field, offset, $"{I(rows)} * {I(cols)}")}, rs, re);"));
         }
         // Several matrix-vector products over the same input as one job: the workers split the rows of all of them
@@ -403,7 +401,7 @@ internal static class SessionEmitter
             int total = 0;
             foreach (var p in products) total += p.Rows;
             w.Line($"// Rows of {string.Join(", ", System.Linq.Enumerable.Select(products, p => p.Field))} one after another ({I(total)}), split across the workers together.");
-            EmitRowClaims(w, s, total, products[0].Cols, split, "_cursor", () =>
+            EmitRowClaims(w, s, total, products[0].Cols, split, () =>
             {
                 int first = 0;
                 foreach (var p in products)

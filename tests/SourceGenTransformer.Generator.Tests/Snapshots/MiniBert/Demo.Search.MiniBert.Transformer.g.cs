@@ -239,9 +239,9 @@ partial class MiniBert : global::System.IDisposable
             Qkv = new float[L * 3 * ModelDim];     // (length, 3 * dim) queries, keys, values
             Att = new float[L * ModelDim];         // (length, dim) attention output, heads side by side
             Hb = new float[L * FeedForwardDim];    // (length, ffn) feed-forward hidden
-            Scores = new float[pool.Threads * (32 * ((MaxSequenceLength + 63) / 64 * 64))]; // (thread, ...) attention weights per worker
-            KeysT = new float[pool.Threads * ((MaxSequenceLength + 63) / 64 * 64 * HeadDim)];   // (thread, ...) one head's keys, transposed in blocks, per worker
-            ValuesG = new float[pool.Threads * (MaxSequenceLength * HeadDim)]; // (thread, seq, head_dim) one head's values per worker
+            Scores = new float[pool.Threads * (32 * ((MaxSequenceLength + 63) / 64 * 64))]; // (part, ...) attention weights per part
+            KeysT = new float[pool.Threads * ((MaxSequenceLength + 63) / 64 * 64 * HeadDim)];   // (part, ...) one head's keys, transposed in blocks, per part
+            ValuesG = new float[pool.Threads * (MaxSequenceLength * HeadDim)]; // (part, seq, head_dim) one head's values per part
         }
 
         /// <summary>output[outAt..] (length, rows) = input (length, cols) @ w[wAt..]ᵀ + b[bAt..], the rows split across the pool; job names the shape.</summary>

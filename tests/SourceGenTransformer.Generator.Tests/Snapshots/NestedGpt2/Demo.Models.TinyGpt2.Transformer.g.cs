@@ -217,7 +217,6 @@ partial class Models
             private readonly global::SourceGenTransformer.WorkerPool _pool;
             private int _position;
             private int _job, _layer, _start, _tokens; // what Execute runs: the job, its layer, first position and token count
-            private int _cursor; // the current matrix-vector job's tail rows claimed so far (WorkerPool.NextRows)
             private readonly float[] _x = new float[ModelDim];            // (dim) the residual stream at the current position
             private readonly float[] _xb = new float[ModelDim];           // (dim) a sub-block's normed input, then the attention output
             private readonly float[] _xb2 = new float[ModelDim];          // (dim) a sub-block's output before the residual add
@@ -233,7 +232,7 @@ partial class Models
             private readonly float[] _bxb2 = new float[PromptBlock * ModelDim];      // (block, dim) sub-block outputs
             private readonly float[] _bhb = new float[PromptBlock * FeedForwardDim]; // (block, ffn) feed-forward hidden
             private readonly float[] _bqkv = new float[PromptBlock * 3 * ModelDim];    // (block, 3 * dim) c_attn outputs
-            // Block attention scratch per worker (AttentionEmitter.EmitQueries): score rows, one key head's keys and values.
+            // Block attention scratch per part (AttentionEmitter.EmitQueries): score rows, one key head's keys and values.
             private readonly float[] _bscores, _bkeysT, _bvaluesG;
 
             internal Session(Weights weights, global::SourceGenTransformer.WorkerPool pool)
@@ -293,7 +292,6 @@ partial class Models
             {
                 _job = job;
                 _layer = layer;
-                _cursor = 0;
                 _pool.Run(this);
             }
 
@@ -413,7 +411,7 @@ partial class Models
 
                     {
                         bool fixedTaken = false;
-                        while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 88, 120, 4, 412, part, parts, out int rs, out int re))
+                        while (_pool.NextRows(ref fixedTaken, 88, 120, 4, 412, part, out int rs, out int re))
                         {
                             Kernels.MatVec120x40(_qkv, _xb, new global::System.ReadOnlySpan<float>(w.Wqkv, l * 3 * ModelDim * ModelDim, 120 * 40), rs, re);
                         }
@@ -445,7 +443,7 @@ partial class Models
 
                     {
                         bool fixedTaken = false;
-                        while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 28, 40, 4, 412, part, parts, out int rs, out int re))
+                        while (_pool.NextRows(ref fixedTaken, 28, 40, 4, 412, part, out int rs, out int re))
                         {
                             Kernels.MatVec40x40(_xb2, _xb, new global::System.ReadOnlySpan<float>(w.Wo, l * ModelDim * ModelDim, 40 * 40), rs, re);
                         }
@@ -455,7 +453,7 @@ partial class Models
 
                     {
                         bool fixedTaken = false;
-                        while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 88, 120, 4, 412, part, parts, out int rs, out int re))
+                        while (_pool.NextRows(ref fixedTaken, 88, 120, 4, 412, part, out int rs, out int re))
                         {
                             Kernels.MatVec120x40(_hb, _xb, new global::System.ReadOnlySpan<float>(w.WFc, l * FeedForwardDim * ModelDim, 120 * 40), rs, re);
                         }
@@ -465,7 +463,7 @@ partial class Models
 
                     {
                         bool fixedTaken = false;
-                        while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 28, 40, 4, 140, part, parts, out int rs, out int re))
+                        while (_pool.NextRows(ref fixedTaken, 28, 40, 4, 140, part, out int rs, out int re))
                         {
                             Kernels.MatVec40x120(_xb2, _hb, new global::System.ReadOnlySpan<float>(w.WProj, l * ModelDim * FeedForwardDim, 40 * 120), rs, re);
                         }
@@ -475,7 +473,7 @@ partial class Models
 
                     {
                         bool fixedTaken = false;
-                        while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 48, 70, 4, 412, part, parts, out int rs, out int re))
+                        while (_pool.NextRows(ref fixedTaken, 48, 70, 4, 412, part, out int rs, out int re))
                         {
                             Kernels.MatVec70x40(_logits, _x, new global::System.ReadOnlySpan<float>(w.Classifier, 0, 70 * 40), rs, re);
                         }

@@ -405,9 +405,9 @@ partial class NumberTranslator : global::System.IDisposable
             Qkv = new float[L * 3 * ModelDim];     // (length, 3 * dim) queries, keys, values
             Att = new float[L * ModelDim];         // (length, dim) attention output, heads side by side
             Hb = new float[L * FeedForwardDim];    // (length, ffn) feed-forward hidden
-            Scores = new float[pool.Threads * (32 * ((MaxSequenceLength + 63) / 64 * 64))]; // (thread, ...) attention weights per worker
-            KeysT = new float[pool.Threads * ((MaxSequenceLength + 63) / 64 * 64 * HeadDim)];   // (thread, ...) one head's keys, transposed in blocks, per worker
-            ValuesG = new float[pool.Threads * (MaxSequenceLength * HeadDim)]; // (thread, seq, head_dim) one head's values per worker
+            Scores = new float[pool.Threads * (32 * ((MaxSequenceLength + 63) / 64 * 64))]; // (part, ...) attention weights per part
+            KeysT = new float[pool.Threads * ((MaxSequenceLength + 63) / 64 * 64 * HeadDim)];   // (part, ...) one head's keys, transposed in blocks, per part
+            ValuesG = new float[pool.Threads * (MaxSequenceLength * HeadDim)]; // (part, seq, head_dim) one head's values per part
         }
 
         /// <summary>output[outAt..] (length, rows) = input (length, cols) @ w[wAt..]ᵀ + b[bAt..], the rows split across the pool; job names the shape.</summary>
@@ -670,7 +670,7 @@ partial class NumberTranslator : global::System.IDisposable
     {
         private readonly Weights _w;
         private readonly global::SourceGenTransformer.WorkerPool _pool;
-        private int _job, _wAt, _cursor; // _cursor: the current product's tail rows claimed so far (WorkerPool.NextRows)
+        private int _job, _wAt;
         private float[] _mvOut = [], _mvIn = [], _mvW = [];
         private readonly EncoderOutput _memory;
         private int _position;
@@ -695,7 +695,7 @@ partial class NumberTranslator : global::System.IDisposable
         /// <summary>output = w[wAt..] (rows x cols) @ input, the rows split across the pool; job names the shape.</summary>
         private void MatVec(int job, float[] output, float[] input, float[] w, int wAt)
         {
-            _job = job; _mvOut = output; _mvIn = input; _mvW = w; _wAt = wAt; _cursor = 0;
+            _job = job; _mvOut = output; _mvIn = input; _mvW = w; _wAt = wAt;
             _pool.Run(this);
         }
 
@@ -707,7 +707,7 @@ partial class NumberTranslator : global::System.IDisposable
                 case 0:
                 {
                     bool fixedTaken = false;
-                    while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 128, 192, 32, 256, part, parts, out int rs, out int re))
+                    while (_pool.NextRows(ref fixedTaken, 128, 192, 32, 256, part, out int rs, out int re))
                     {
                         Kernels.MatVec192x64(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 192 * 64), rs, re);
                     }
@@ -716,7 +716,7 @@ partial class NumberTranslator : global::System.IDisposable
                 case 1:
                 {
                     bool fixedTaken = false;
-                    while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 32, 64, 32, 256, part, parts, out int rs, out int re))
+                    while (_pool.NextRows(ref fixedTaken, 32, 64, 32, 256, part, out int rs, out int re))
                     {
                         Kernels.MatVec64x64(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 64 * 64), rs, re);
                     }
@@ -725,7 +725,7 @@ partial class NumberTranslator : global::System.IDisposable
                 case 2:
                 {
                     bool fixedTaken = false;
-                    while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 96, 128, 32, 256, part, parts, out int rs, out int re))
+                    while (_pool.NextRows(ref fixedTaken, 96, 128, 32, 256, part, out int rs, out int re))
                     {
                         Kernels.MatVec128x64(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 128 * 64), rs, re);
                     }
@@ -734,7 +734,7 @@ partial class NumberTranslator : global::System.IDisposable
                 case 3:
                 {
                     bool fixedTaken = false;
-                    while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 32, 64, 32, 128, part, parts, out int rs, out int re))
+                    while (_pool.NextRows(ref fixedTaken, 32, 64, 32, 128, part, out int rs, out int re))
                     {
                         Kernels.MatVec64x128(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 64 * 128), rs, re);
                     }
@@ -743,7 +743,7 @@ partial class NumberTranslator : global::System.IDisposable
                 case 4:
                 {
                     bool fixedTaken = false;
-                    while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 24, 35, 4, 256, part, parts, out int rs, out int re))
+                    while (_pool.NextRows(ref fixedTaken, 24, 35, 4, 256, part, out int rs, out int re))
                     {
                         Kernels.MatVec35x64(_mvOut, _mvIn, new global::System.ReadOnlySpan<float>(_mvW, _wAt, 35 * 64), rs, re);
                     }

@@ -227,7 +227,6 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         private readonly global::SourceGenTransformer.WorkerPool _pool;
         private int _position;
         private int _job, _layer, _start, _tokens; // what Execute runs: the job, its layer, first position and token count
-        private int _cursor; // the current matrix-vector job's tail rows claimed so far (WorkerPool.NextRows)
         private readonly float[] _x = new float[ModelDim];            // (dim) the residual stream at the current position
         private readonly float[] _xb = new float[ModelDim];           // (dim) a sub-block's normed input, then the attention output
         private readonly float[] _xb2 = new float[ModelDim];          // (dim) a sub-block's output before the residual add
@@ -245,7 +244,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         private readonly float[] _bhb = new float[PromptBlock * FeedForwardDim]; // (block, ffn) feed-forward hidden
         private readonly float[] _bhb2 = new float[PromptBlock * FeedForwardDim]; // (block, ffn) up projections
         private readonly float[] _bq = new float[PromptBlock * ModelDim];          // (block, dim) queries
-        // Block attention scratch per worker (AttentionEmitter.EmitQueries): score rows, one key head's keys and values.
+        // Block attention scratch per part (AttentionEmitter.EmitQueries): score rows, one key head's keys and values.
         private readonly float[] _bscores, _bkeysT, _bvaluesG;
 
         internal Session(Weights weights, global::SourceGenTransformer.WorkerPool pool)
@@ -305,7 +304,6 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         {
             _job = job;
             _layer = layer;
-            _cursor = 0;
             _pool.Run(this);
         }
 
@@ -412,7 +410,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                     int cacheRow = (l * MaxSequenceLength + _start) * KvDim;
                     // Rows of Wq, Wk, Wv one after another (864), split across the workers together.
                     bool fixedTaken = false;
-                    while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 640, 864, 32, 64, part, parts, out int rs, out int re))
+                    while (_pool.NextRows(ref fixedTaken, 640, 864, 32, 64, part, out int rs, out int re))
                     {
 
                         {
@@ -487,7 +485,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
 
                 {
                     bool fixedTaken = false;
-                    while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 192, 288, 32, 64, part, parts, out int rs, out int re))
+                    while (_pool.NextRows(ref fixedTaken, 192, 288, 32, 64, part, out int rs, out int re))
                     {
                         Kernels.MatVec288x288(_xb2, _xb, new global::System.ReadOnlySpan<float>(w.Wo, l * ModelDim * ModelDim, 288 * 288), rs, re);
                     }
@@ -498,7 +496,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                 {
                     // Rows of WGate, WUp one after another (1536), split across the workers together.
                     bool fixedTaken = false;
-                    while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 1152, 1536, 32, 64, part, parts, out int rs, out int re))
+                    while (_pool.NextRows(ref fixedTaken, 1152, 1536, 32, 64, part, out int rs, out int re))
                     {
 
                         {
@@ -517,7 +515,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
 
                 {
                     bool fixedTaken = false;
-                    while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 192, 288, 32, 32, part, parts, out int rs, out int re))
+                    while (_pool.NextRows(ref fixedTaken, 192, 288, 32, 32, part, out int rs, out int re))
                     {
                         Kernels.MatVec288x768(_xb2, _hb, new global::System.ReadOnlySpan<float>(w.WDown, l * ModelDim * FeedForwardDim, 288 * 768), rs, re);
                     }
@@ -527,7 +525,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
 
                 {
                     bool fixedTaken = false;
-                    while (global::SourceGenTransformer.WorkerPool.NextRows(ref _cursor, ref fixedTaken, 24000, 32000, 32, 256, part, parts, out int rs, out int re))
+                    while (_pool.NextRows(ref fixedTaken, 24000, 32000, 32, 256, part, out int rs, out int re))
                     {
                         Kernels.MatVec32000x288(_logits, _x, new global::System.ReadOnlySpan<float>(w.Classifier, 0, 32000 * 288), rs, re);
                     }
