@@ -54,6 +54,7 @@ public sealed class WorkerPool : IDisposable
     // the parts no worker has come for by the time its own part is done.
     private readonly int[] _claimed;
     private int _rowCursor; // tail rows of the current run claimed so far through NextRows; 0 at every Run
+    private int _rowCount;  // the row count NextRows claims the tail of in the current run; 0 until its first claim
     private int _pending;
     private int _sleepingWorkers;
     private int _callerSleeping;
@@ -98,6 +99,7 @@ public sealed class WorkerPool : IDisposable
             _work = work;
             _failure = null;
             _rowCursor = 0;
+            _rowCount = 0;
             Volatile.Write(ref _pending, _threads.Length);
             // A full fence: either a worker about to sleep sees the new generation, or we see it sleeping and wake it.
             int generation = Interlocked.Increment(ref _generation);
@@ -136,8 +138,8 @@ public sealed class WorkerPool : IDisposable
     /// a core that is slowed (the memory bus shared, the core lent to another process) leaves the tail to the other.
     /// Every boundary is a multiple of <paramref name="align"/> (except <paramref name="count"/>), so each row is
     /// computed whole by one part with the same kernel, and the output does not depend on which part computed it.
-    /// Call it only from <see cref="IParallelWork.Execute"/> of work this pool runs: the tail's count of claimed rows
-    /// belongs to the run.
+    /// Call it only from <see cref="IParallelWork.Execute"/> of work this pool runs, from one loop per run: the tail's
+    /// count of claimed rows belongs to the run, and a second loop over other rows in the same run throws.
     /// </summary>
     /// <param name="fixedTaken">This part's own flag: false before its first call.</param>
     /// <param name="fixedRows">Rows split in fixed shares, a multiple of <paramref name="align"/> at most <paramref name="count"/>.</param>
@@ -159,6 +161,13 @@ public sealed class WorkerPool : IDisposable
             if (start < end) return true;
         }
         int tail = count - fixedRows;
+        if (Threads > 1)
+        {
+            // One loop of claims per run: a second loop over other rows would start from the first one's cursor and skip rows.
+            int owner = Interlocked.CompareExchange(ref _rowCount, count, 0);
+            if (owner != 0 && owner != count)
+                throw new InvalidOperationException($"NextRows claims rows of a job of {count} rows in a run that already claims rows of one of {owner}; a run has one loop of claims.");
+        }
         if (Threads == 1 || Volatile.Read(ref _rowCursor) >= tail)
         {
             start = end = count;

@@ -387,16 +387,18 @@ internal static class SessionEmitter
         // Several matrix-vector products over the same input as one job: the workers split the rows of all of them
         // together (q, k and v; gate and up), so a product of few panels does not leave one worker idle while the
         // other finishes its extra panel. Each output row is still computed whole by one worker, with the same kernel.
+        // A job has one loop of row claims: the pool's tail cursor belongs to the run (WorkerPool.NextRows), so two
+        // claim loops in one job would hand the second the first one's cursor and skip rows. Claims are multiples of the
+        // coarsest split; a product in panels must start on a whole panel of the concatenation (row-major kernels take any rows).
         void MatVecs(params (int Rows, int Cols, string Output, string Input, string Field, string Offset)[] products)
         {
-            int split = SplitRows(s, products[0].Rows, 4);
-            bool together = true;
-            foreach (var p in products) together &= SplitRows(s, p.Rows, 4) == split && p.Rows % split == 0;
-            if (!together)
+            int split = 1, start = 0;
+            foreach (var p in products) split = Math.Max(split, SplitRows(s, p.Rows, 4));
+            foreach (var p in products)
             {
-                foreach (var p in products)
-                    using (w.Block("")) MatVec(p.Rows, p.Cols, p.Output, p.Input, p.Field, p.Offset);
-                return;
+                if (s.Panels(p.Rows) && start % 32 != 0)
+                    throw new InvalidOperationException($"{p.Field} is in panels but starts at row {start} of its job, not on a whole panel.");
+                start += p.Rows;
             }
             int total = 0;
             foreach (var p in products) total += p.Rows;
