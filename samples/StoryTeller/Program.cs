@@ -26,7 +26,7 @@ public static class Program
           --temperature T    0 = greedy (default 0.8)
           --top-k K          keep the K most likely tokens, 0 = off (default 40)
           --top-p P          keep the smallest set of tokens whose probability reaches P (default 0.95)
-          --seed S           random seed; the same seed gives the same text (default 42)
+          --seed S           random seed; the same seed gives the same text (default: a fresh one each run)
           --model PATH       safetensors or llama2.c weights of the declared shape (default: storyteller.safetensors beside the program)
           --tokenizer PATH   SentencePiece tokenizer.model (default: tokenizer.model beside the program)
           -h, --help         show this help
@@ -39,7 +39,7 @@ public static class Program
         string prompt = "Once upon a time";
         string model = Path.Combine(AppContext.BaseDirectory, "storyteller.safetensors");
         string tokenizerPath = Path.Combine(AppContext.BaseDirectory, "tokenizer.model");
-        var options = new GenerationOptions { MaxNewTokens = 200, Temperature = 0.8f, TopK = 40, TopP = 0.95f, Seed = 42 };
+        var options = new GenerationOptions { MaxNewTokens = 200, Temperature = 0.8f, TopK = 40, TopP = 0.95f };
         bool promptSet = false;
 
         try

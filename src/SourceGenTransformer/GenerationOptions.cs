@@ -18,8 +18,12 @@ public sealed class GenerationOptions
     /// <summary>Keep the smallest set of tokens whose probability mass reaches P; 1 (the default) keeps all.</summary>
     public float TopP { get; set; } = 1f;
 
-    /// <summary>Seed of the sampler's random state; the same seed gives the same tokens on every run and machine.</summary>
-    public ulong Seed { get; set; } = 42;
+    /// <summary>
+    /// Seed of the sampler's random state: the same seed gives the same tokens on every run and machine. Null (the
+    /// default) draws a fresh seed for each call, so unseeded sampling differs from run to run. Greedy decoding
+    /// (temperature 0) and beam search use no randomness.
+    /// </summary>
+    public ulong? Seed { get; set; }
 
     /// <summary>Tokens that end generation (not emitted). The model's declared EOS token always stops it.</summary>
     public IReadOnlyCollection<int>? StopTokens { get; set; }
@@ -49,7 +53,8 @@ public sealed class GenerationOptions
             throw new ArgumentOutOfRangeException(nameof(TopP), TopP, "TopP must be in (0, 1].");
         if (!float.IsFinite(LengthPenalty))
             throw new ArgumentOutOfRangeException(nameof(LengthPenalty), LengthPenalty, "LengthPenalty must be a finite number.");
-        if (BeamWidth < 1)
-            throw new ArgumentOutOfRangeException(nameof(BeamWidth), BeamWidth, "BeamWidth must be 1 or more.");
+        if (BeamWidth < 1 || BeamWidth > BeamSearch.MaxBeamWidth)
+            throw new ArgumentOutOfRangeException(nameof(BeamWidth), BeamWidth,
+                $"BeamWidth must be between 1 and {BeamSearch.MaxBeamWidth} (each beam holds a whole KV cache).");
     }
 }

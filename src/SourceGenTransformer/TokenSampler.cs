@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Numerics.Tensors;
 
 namespace SourceGenTransformer;
 
@@ -31,7 +32,7 @@ public sealed class TokenSampler
         _temperature = options.Temperature;
         _topK = options.TopK;
         _topP = options.TopP;
-        _rng = SamplerRandom.Seed(options.Seed);
+        _rng = SamplerRandom.Seed(options.Seed ?? SamplerRandom.FreshSeed());
 
         var stop = new List<int>();
         if (eosToken >= 0) stop.Add(eosToken);
@@ -48,15 +49,21 @@ public sealed class TokenSampler
     }
 
     /// <summary>Picks the next token id from <paramref name="logits"/> (vocab).</summary>
+    /// <exception cref="ArgumentException">There are not vocab logits.</exception>
+    /// <exception cref="InvalidOperationException">A logit is NaN or infinite (the model's weights or inputs went wrong).</exception>
     public int Next(ReadOnlySpan<float> logits)
     {
         if (logits.Length != _probs.Length)
             throw new ArgumentException($"Expected {_probs.Length} logits, got {logits.Length}.", nameof(logits));
         if (_temperature == 0f || _topK == 1)
             return Sampling.Argmax(logits);
+        Sampling.ThrowIfNotFinite(logits);
 
+        // (logit - max) / T is 0 for the most likely token and at most 0 for the others, so a temperature small enough
+        // to overflow the quotient sends the others to -infinity, probability 0: it samples as greedy does, never NaN.
         Span<float> probs = _probs;
-        for (int i = 0; i < probs.Length; i++) probs[i] = logits[i] / _temperature;
+        float max = TensorPrimitives.Max(logits);
+        for (int i = 0; i < probs.Length; i++) probs[i] = (logits[i] - max) / _temperature;
         Sampling.Softmax(probs);
         float coin = SamplerRandom.NextFloat(ref _rng);
 
@@ -81,8 +88,10 @@ public sealed class TokenSampler
 public static class Sampling
 {
     /// <summary>The index of the largest value; the first one on ties (as <c>torch.argmax</c>).</summary>
+    /// <exception cref="InvalidOperationException">A value is NaN or infinite: no choice would mean anything.</exception>
     public static int Argmax(ReadOnlySpan<float> values)
     {
+        ThrowIfNotFinite(values);
         int best = 0;
         float max = values[0];
         for (int i = 1; i < values.Length; i++)
@@ -94,6 +103,26 @@ public static class Sampling
             }
         }
         return best;
+    }
+
+    /// <summary>
+    /// Throws <see cref="InvalidOperationException"/> naming the first NaN or infinite logit. A NaN from broken weights
+    /// would otherwise pick token 0 forever, and an infinity the last token. One vectorised sum decides the common case:
+    /// it is finite exactly when every value is, short of finite values so large their sum overflows, which the scan
+    /// then clears.
+    /// </summary>
+    public static void ThrowIfNotFinite(ReadOnlySpan<float> logits)
+    {
+        if (logits.IsEmpty)
+            throw new ArgumentException("There are no logits to choose from.", nameof(logits));
+        if (float.IsFinite(TensorPrimitives.Sum(logits))) return;
+        for (int i = 0; i < logits.Length; i++)
+        {
+            if (!float.IsFinite(logits[i]))
+                throw new InvalidOperationException(
+                    $"Logit {i} of {logits.Length} is {logits[i]}: the model produced a non-finite number, so no token can be chosen. " +
+                    "Check the weights (ModelOptions.CheckFinite scans them at load) and the inputs.");
+        }
     }
 
     /// <summary>x = softmax(x), in place; subtracts the maximum first for numerical stability.</summary>
@@ -203,6 +232,12 @@ public static class SamplerRandom
         state ^= state >> 27;
         return (uint)((state * 0x2545F4914F6CDD1DUL) >> 32);
     }
+
+    /// <summary>
+    /// A seed drawn from the process's shared random generator, for options that give none: each unseeded run samples
+    /// differently (as llama.cpp does), while an explicit <see cref="GenerationOptions.Seed"/> reproduces a run bit for bit.
+    /// </summary>
+    public static ulong FreshSeed() => (ulong)Random.Shared.NextInt64() ^ ((ulong)Random.Shared.Next() << 63);
 
     /// <summary>A float uniform in [0, 1).</summary>
     public static float NextFloat(ref ulong state) => (NextUInt32(ref state) >> 8) / 16777216f;

@@ -23,6 +23,47 @@ public class SamplingTests
     }
 
     [Fact]
+    public void Without_a_seed_each_call_samples_afresh()
+    {
+        // The defect: Seed defaulted to 42, so every "random" call gave the same text.
+        Assert.Null(new GenerationOptions().Seed);
+        var options = new GenerationOptions { Temperature = 1.2f, MaxNewTokens = 40 };
+        int[][] runs = Enumerable.Range(0, 4).Select(_ => Model.Generate(Prompt, options).ToArray()).ToArray();
+        Assert.True(runs.Skip(1).Any(r => !r.SequenceEqual(runs[0])), "four unseeded runs gave the same 40 tokens");
+    }
+
+    [Fact]
+    public void A_temperature_that_overflows_the_logits_samples_as_greedy()
+    {
+        // The defect: logits / float.Epsilon overflow to infinity, softmax gives NaN, and every token came back VocabSize - 1.
+        int[] greedy = Model.Generate(Prompt, new GenerationOptions { MaxNewTokens = 20 }).ToArray();
+        foreach (float t in new[] { float.Epsilon, 1e-30f })
+            Assert.Equal(greedy, Model.Generate(Prompt, new GenerationOptions { MaxNewTokens = 20, Temperature = t, Seed = 3 }).ToArray());
+    }
+
+    [Theory]
+    [InlineData(float.NaN)]
+    [InlineData(float.PositiveInfinity)]
+    [InlineData(float.NegativeInfinity)]
+    public void Non_finite_logits_throw_instead_of_picking_a_token(float bad)
+    {
+        // The defects: one NaN made greedy pick token 0 forever; one NaN or +Inf made sampling pick VocabSize - 1.
+        float[] logits = [0.5f, 2f, bad, 1f];
+        var greedy = Assert.Throws<InvalidOperationException>(() => new TokenSampler(4).Next(logits));
+        Assert.Contains($"Logit 2 of 4 is {bad}", greedy.Message);
+        Assert.Throws<InvalidOperationException>(() => Sampling.Argmax(logits));
+        var sampled = new TokenSampler(4, new GenerationOptions { Temperature = 0.7f, TopP = 0.9f, Seed = 1 });
+        Assert.Throws<InvalidOperationException>(() => sampled.Next(logits));
+    }
+
+    [Fact]
+    public void Finite_logits_whose_sum_overflows_are_still_finite()
+    {
+        float[] logits = [float.MaxValue, float.MaxValue, -1f];
+        Assert.Equal(0, Sampling.Argmax(logits));
+    }
+
+    [Fact]
     public void Top_k_of_one_equals_greedy()
     {
         int[] greedy = Model.Generate(Prompt, new GenerationOptions { MaxNewTokens = 20 }).ToArray();

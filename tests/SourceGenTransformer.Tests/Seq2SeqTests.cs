@@ -53,11 +53,44 @@ public class Seq2SeqTests
     }
 
     [Fact]
-    public void Beams_come_back_best_first()
+    public void Beams_come_back_finished_first_each_part_best_first()
     {
-        Translation[] beams = Model.TranslateBeams(Source(3, 5), new GenerationOptions { MaxNewTokens = 16, BeamWidth = 5 });
-        Assert.True(beams.Length >= 5);
-        for (int i = 1; i < beams.Length; i++) Assert.True(beams[i - 1].Score >= beams[i].Score);
+        for (int seed = 0; seed < 20; seed++)
+        {
+            // A budget too small for some beams to end, so unfinished ones come back too.
+            Translation[] beams = Model.TranslateBeams(Source(seed, 3 + seed % 6), new GenerationOptions { MaxNewTokens = 3 + seed % 5, BeamWidth = 5 });
+            int finished = beams.TakeWhile(b => b.Finished).Count();
+            Assert.All(beams.Skip(finished), b => Assert.False(b.Finished));
+            for (int i = 1; i < beams.Length; i++)
+                if (i != finished) Assert.True(beams[i - 1].Score >= beams[i].Score, $"seed {seed}: beam {i} outranks beam {i - 1}");
+        }
+    }
+
+    [Fact]
+    public void An_unfinished_beam_never_outranks_a_finished_one()
+    {
+        // The defect: the search stopped once BeamWidth hypotheses had finished and ranked the live ones with them, so a
+        // partial hypothesis with a better mean log-probability came back first ("four thousand eight hundred twenty-").
+        using var translator = SourceGenTransformer.Models.NumberTranslator.Load(Fixture.ModelPath("translator.safetensors"));
+        Translation[] beams = translator.TranslateBeams(SourceGenTransformer.Models.NumberTranslator.EncodeNumber("4821"),
+            new GenerationOptions { MaxNewTokens = 24, BeamWidth = 4 });
+        Assert.True(beams[0].Finished, beams[0].ToString());
+        Assert.Equal("four thousand eight hundred twenty-one", SourceGenTransformer.Models.NumberTranslator.DecodeWords(beams[0].Tokens));
+    }
+
+    [Fact]
+    public void Translation_shows_its_tokens()
+    {
+        var t = new Translation([5, 7, 9], -0.5f, -0.125f, true);
+        Assert.Equal("Translation { Tokens = [5, 7, 9], LogProbability = -0.5, Score = -0.125, Finished = True }", t.ToString());
+    }
+
+    [Fact]
+    public void Beam_width_is_capped()
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => Model.TranslateBeams(Source(1, 4), new GenerationOptions { BeamWidth = 1000 }));
+        Assert.Contains("between 1 and 64", e.Message);
+        Assert.Equal(64, BeamSearch.MaxBeamWidth);
     }
 
     [Fact]

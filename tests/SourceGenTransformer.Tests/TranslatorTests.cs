@@ -33,6 +33,22 @@ public class TranslatorTests
     }
 
     [Fact]
+    public void Held_out_numbers_are_translated_exactly_with_beam_search()
+    {
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(Fixture.ModelPath("heldout.json")));
+        int[] numbers = doc.RootElement.GetProperty("numbers").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        using var model = NumberTranslator.Load(Fixture.ModelPath("translator.safetensors"));
+        var options = new GenerationOptions { MaxNewTokens = 24, BeamWidth = 4 };
+        var wrong = new System.Collections.Generic.List<string>();
+        foreach (int n in numbers)
+        {
+            string words = NumberTranslator.DecodeWords(model.Translate(NumberTranslator.EncodeNumber(n.ToString(System.Globalization.CultureInfo.InvariantCulture)), options));
+            if (words != NumberTranslator.NumberToWords(n)) wrong.Add($"{n}: '{words}'");
+        }
+        Assert.True(wrong.Count == 0, $"{wrong.Count} of 1000 wrong with BeamWidth 4: {string.Join("; ", wrong.Take(10))}");
+    }
+
+    [Fact]
     public void Vocabularies_match_the_training_script()
     {
         using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(Fixture.ModelPath("vocab.json")));
