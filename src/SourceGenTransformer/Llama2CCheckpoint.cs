@@ -1,6 +1,8 @@
 using System;
+using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.IO;
+using System.Runtime.InteropServices;
 
 namespace SourceGenTransformer;
 
@@ -19,45 +21,41 @@ namespace SourceGenTransformer;
 /// layouts does, so the logits are the same. A shared classifier is returned for <c>lm_head.weight</c> too, so
 /// an untied declaration loads it.
 /// </remarks>
-public sealed unsafe class Llama2CCheckpoint : ITensorSource
+public sealed class Llama2CCheckpoint : TensorSource
 {
     internal const uint Magic = 0x616b3432; // "ak42", little-endian uint32 at the start of a version-1 file
 
-    private readonly MappedFile _file;
-    private readonly byte* _base;
+    private readonly WeightFileReader _file;
     private readonly Dictionary<string, (long Offset, long[] Shape, int PermuteHeads)> _tensors = new(StringComparer.Ordinal);
-    private bool _disposed;
 
     /// <summary>The checkpoint's configuration, from its header.</summary>
     public readonly record struct Config(int Version, int Dim, int HiddenDim, int Layers, int Heads, int KvHeads, int VocabSize, int SeqLen, bool SharedClassifier);
 
-    private Llama2CCheckpoint(string path, MappedFile file, Config config)
+    private Llama2CCheckpoint(WeightFileReader file, Config config, bool checkFinite)
+        : base(file.FilePath, checkFinite)
     {
-        FilePath = path;
         _file = file;
-        _base = file.Pointer;
         Header = config;
         Layout();
     }
 
-    /// <inheritdoc/>
-    public string FilePath { get; }
-
     /// <summary>The header's configuration.</summary>
     public Config Header { get; }
 
-    /// <summary>Opens and validates a llama2.c checkpoint.</summary>
-    public static Llama2CCheckpoint Open(string path)
-    {
-        var info = new FileInfo(path);
-        if (!info.Exists) throw new FileNotFoundException($"Weight file not found: {path}", path);
-        long length = info.Length;
-        if (length < 28) throw new ModelLoadException(path, null, $"the file is {length} bytes, too short for a llama2.c header (28 bytes).");
+    /// <inheritdoc/>
+    public override IEnumerable<string> TensorNames => _tensors.Keys;
 
-        MappedFile file = MappedFile.Open(path, length);
+    /// <summary>Opens and validates a llama2.c checkpoint (following symbolic links).</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="options">Loading options (<see cref="ModelOptions.CheckFiniteWeights"/>); null for the defaults.</param>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="ModelLoadException">The file is not a valid llama2.c checkpoint.</exception>
+    public static Llama2CCheckpoint Open(string path, ModelOptions? options = null)
+    {
+        WeightFileReader file = WeightFileReader.Open(path);
         try
         {
-            return new Llama2CCheckpoint(path, file, ReadHeader(path, file.Pointer, length));
+            return Open(file, options);
         }
         catch
         {
@@ -66,22 +64,33 @@ public sealed unsafe class Llama2CCheckpoint : ITensorSource
         }
     }
 
-    private static Config ReadHeader(string path, byte* p, long length)
+    internal static Llama2CCheckpoint Open(WeightFileReader file, ModelOptions? options) =>
+        new(file, ReadHeader(file), options?.CheckFiniteWeights ?? true);
+
+    private static Config ReadHeader(WeightFileReader file)
     {
-        ReadOnlySpan<int> ints = new(p, 7 + 2);
+        string path = file.FilePath;
+        long length = file.Length;
+        if (length < 28) throw new ModelLoadException(path, null, $"the file is {length} bytes, too short for a llama2.c header (28 bytes).");
+        var head = new byte[37];
+        file.ReadExactly(0, head.AsSpan(0, (int)Math.Min(head.Length, length)), null, "the header");
+        int Int(int i) => BinaryPrimitives.ReadInt32LittleEndian(head.AsSpan(4 * i));
         Config config;
-        if (*(uint*)p == Magic)
+        if (BinaryPrimitives.ReadUInt32LittleEndian(head) == Magic)
         {
             if (length < 256) throw new ModelLoadException(path, null, $"the file is {length} bytes, too short for a llama2.c version-1 header (256 bytes).");
-            if (ints[1] != 1) throw new ModelLoadException(path, null, $"llama2.c checkpoint version {ints[1]} is not supported; versions 0 (legacy) and 1 (float32) are.");
-            config = new Config(1, ints[2], ints[3], ints[4], ints[5], ints[6], ints[7], ints[8], p[36] != 0);
+            if (Int(1) != 1) throw new ModelLoadException(path, null, $"llama2.c checkpoint version {Int(1)} is not supported; versions 0 (legacy) and 1 (float32) are.");
+            config = new Config(1, Int(2), Int(3), Int(4), Int(5), Int(6), Int(7), Int(8), head[36] != 0);
         }
         else
         {
-            config = new Config(0, ints[0], ints[1], ints[2], ints[3], ints[4], Math.Abs(ints[5]), ints[6], ints[5] > 0);
+            // A negative vocab_size says the classifier is stored separately (int.MinValue has no positive twin).
+            int vocab = Int(5);
+            config = new Config(0, Int(0), Int(1), Int(2), Int(3), Int(4), vocab == int.MinValue ? 0 : Math.Abs(vocab), Int(6), vocab > 0);
         }
         if (config.Dim <= 0 || config.HiddenDim <= 0 || config.Layers <= 0 || config.Heads <= 0 || config.KvHeads <= 0
             || config.VocabSize <= 0 || config.SeqLen <= 0 || config.Dim % config.Heads != 0 || config.Heads % config.KvHeads != 0
+            || config.Dim / config.Heads % 2 != 0
             || config.Dim > 1 << 16 || config.HiddenDim > 1 << 18 || config.Layers > 1 << 10 || config.VocabSize > 1 << 22 || config.SeqLen > 1 << 20)
             throw new ModelLoadException(path, null, $"the header does not describe a llama2.c model ({config}).");
         long expected = ExpectedLength(config);
@@ -89,6 +98,27 @@ public sealed unsafe class Llama2CCheckpoint : ITensorSource
             throw new ModelLoadException(path, null,
                 $"a llama2.c version-{config.Version} checkpoint with this header ({config}) is {expected} bytes, but the file is {length}; it is truncated or not a llama2.c file.");
         return config;
+    }
+
+    /// <summary>Every header field must agree with the declaration: shapes alone cannot tell heads apart, and heads decide the RoPE permutation.</summary>
+    protected override void OnDeclared(DeclaredModel model)
+    {
+        Config c = Header;
+        var wrong = new List<string>();
+        void Same(string field, int found, string property, int declared)
+        {
+            if (found != declared) wrong.Add($"{field} = {found} where the declaration has {property} = {declared}");
+        }
+        Same("dim", c.Dim, "ModelDim", model.ModelDim);
+        Same("hidden_dim", c.HiddenDim, "FeedForwardDim", model.FeedForwardDim);
+        Same("n_layers", c.Layers, "Layers", model.Layers);
+        Same("n_heads", c.Heads, "Heads", model.Heads);
+        Same("n_kv_heads", c.KvHeads, "KvHeads", model.KvHeads);
+        Same("vocab_size", c.VocabSize, "VocabSize", model.VocabSize);
+        if (c.SeqLen < model.MaxSequenceLength)
+            wrong.Add($"seq_len = {c.SeqLen}, shorter than the declaration's MaxSequenceLength = {model.MaxSequenceLength} (a shorter MaxSequenceLength is fine)");
+        if (wrong.Count > 0)
+            throw new ModelLoadException(FilePath, null, $"the llama2.c header does not match {model.ClassName}: {string.Join("; ", wrong)}.");
     }
 
     private static long ExpectedLength(Config c)
@@ -153,45 +183,37 @@ public sealed unsafe class Llama2CCheckpoint : ITensorSource
     }
 
     /// <inheritdoc/>
-    public bool Contains(string name) => _tensors.ContainsKey(name);
+    public override bool Contains(string name) => _tensors.ContainsKey(name);
 
     /// <inheritdoc/>
-    public void ReadInto(string name, ReadOnlySpan<long> expectedShape, Span<float> destination)
+    protected override long[]? FindShape(string name) => _tensors.TryGetValue(name, out var t) ? t.Shape : null;
+
+    /// <inheritdoc/>
+    protected internal override void ReadElementsCore(string name, long first, Span<float> destination)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (!_tensors.TryGetValue(name, out var t))
-            throw new ModelLoadException(FilePath, name, $"a llama2.c checkpoint has no such tensor; it holds Llama weights only (header {Header}).");
-        if (!expectedShape.SequenceEqual(t.Shape))
-            throw new ModelLoadException(FilePath, name,
-                $"expected shape {TensorInfo.FormatShape(expectedShape)} from the declaration, found {TensorInfo.FormatShape(t.Shape)} (llama2.c header {Header}).");
-        int rows = (int)t.Shape[0], cols = t.Shape.Length > 1 ? (int)t.Shape[1] : 1;
-        var source = new ReadOnlySpan<float>(_base + t.Offset, checked(rows * cols));
+        var t = _tensors[name];
         if (t.PermuteHeads == 0)
         {
-            source.CopyTo(destination);
+            _file.ReadExactly(t.Offset + 4 * first, MemoryMarshal.AsBytes(destination), name, "its data");
             return;
         }
-        // Interleaved pairs to halves: row (h, 2j + a) of llama2.c becomes row (h, a * half + j).
+        // Interleaved pairs to halves: row (h, a * half + j) of the engine's layout is row (h, 2j + a) of llama2.c's.
+        int rows = (int)t.Shape[0], cols = (int)t.Shape[1];
         int headSize = rows / t.PermuteHeads, half = headSize / 2;
-        for (int h = 0; h < t.PermuteHeads; h++)
-            for (int j = 0; j < half; j++)
-                for (int a = 0; a < 2; a++)
-                    source.Slice((h * headSize + 2 * j + a) * cols, cols).CopyTo(destination.Slice((h * headSize + a * half + j) * cols, cols));
+        for (long e = first; e < first + destination.Length;)
+        {
+            int row = (int)(e / cols), col = (int)(e % cols);
+            int h = row / headSize, within = row % headSize;
+            int source = h * headSize + 2 * (within % half) + within / half;
+            int n = (int)Math.Min(cols - col, first + destination.Length - e);
+            _file.ReadExactly(t.Offset + 4 * ((long)source * cols + col), MemoryMarshal.AsBytes(destination.Slice((int)(e - first), n)), name, "its data");
+            e += n;
+        }
     }
 
     /// <inheritdoc/>
-    public void ReadLeadingRowsInto(string name, long rows, long cols, Span<float> destination) =>
-        throw new ModelLoadException(FilePath, name, "a llama2.c checkpoint holds no position table; it holds Llama weights only.");
-
-    /// <inheritdoc/>
-    public void ReadTransposedInto(string name, int rows, int cols, Span<float> destination) =>
-        throw new ModelLoadException(FilePath, name, "a llama2.c checkpoint holds Llama weights only.");
-
-    /// <summary>Releases the mapping.</summary>
-    public void Dispose()
+    protected override void Dispose(bool disposing)
     {
-        if (_disposed) return;
-        _disposed = true;
-        _file.Dispose();
+        if (disposing) _file.Dispose();
     }
 }

@@ -12,6 +12,14 @@ public sealed class ModelOptions
     /// </summary>
     public int Threads { get; init; }
 
+    /// <summary>
+    /// Whether loading checks every weight is finite (the default): a NaN or infinity in the file is then a
+    /// <see cref="ModelLoadException"/> naming the tensor and the element, instead of logits that are all NaN or
+    /// silently wrong. The check reads each value once more while it is still in cache; false skips it, for the
+    /// fastest load of files you trust.
+    /// </summary>
+    public bool CheckFiniteWeights { get; init; } = true;
+
     /// <summary>Throws if an option is out of range.</summary>
     /// <exception cref="ArgumentOutOfRangeException">Threads is negative or above 256.</exception>
     public void Validate() => CheckThreads(Threads, nameof(Threads));

@@ -1,14 +1,21 @@
 using System;
+using System.Buffers;
+using System.Buffers.Binary;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.IO;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace SourceGenTransformer;
 
-/// <summary>The element types a safetensors file may hold that this library reads.</summary>
+/// <summary>
+/// The element types of the safetensors format. F32, F16 and BF16 load as weights; the others are known so that a file
+/// holding them (an int64 position-id buffer, say) is laid out and checked, and a read of one says what it is.
+/// </summary>
 public enum TensorDType
 {
     /// <summary>IEEE 754 binary32.</summary>
@@ -19,6 +26,42 @@ public enum TensorDType
 
     /// <summary>bfloat16: the upper 16 bits of a binary32.</summary>
     BF16,
+
+    /// <summary>IEEE 754 binary64 (not loadable as weights).</summary>
+    F64,
+
+    /// <summary>Booleans, one byte each (not loadable as weights).</summary>
+    BOOL,
+
+    /// <summary>Unsigned 8-bit integers (not loadable as weights).</summary>
+    U8,
+
+    /// <summary>Signed 8-bit integers (not loadable as weights).</summary>
+    I8,
+
+    /// <summary>8-bit floats, 5 exponent bits (not loadable as weights).</summary>
+    F8_E5M2,
+
+    /// <summary>8-bit floats, 4 exponent bits (not loadable as weights).</summary>
+    F8_E4M3,
+
+    /// <summary>Signed 16-bit integers (not loadable as weights).</summary>
+    I16,
+
+    /// <summary>Unsigned 16-bit integers (not loadable as weights).</summary>
+    U16,
+
+    /// <summary>Signed 32-bit integers (not loadable as weights).</summary>
+    I32,
+
+    /// <summary>Unsigned 32-bit integers (not loadable as weights).</summary>
+    U32,
+
+    /// <summary>Signed 64-bit integers (not loadable as weights).</summary>
+    I64,
+
+    /// <summary>Unsigned 64-bit integers (not loadable as weights).</summary>
+    U64,
 }
 
 /// <summary>One tensor's entry in a safetensors header.</summary>
@@ -56,39 +99,34 @@ public sealed record TensorInfo(string Name, TensorDType DType, long[] Shape, lo
 }
 
 /// <summary>
-/// A memory-mapped safetensors file (https://github.com/huggingface/safetensors): an 8-byte
-/// little-endian header length, a JSON header, then the tensors' bytes.
+/// A safetensors file (https://github.com/huggingface/safetensors): an 8-byte little-endian header length, a JSON
+/// header, then the tensors' bytes. Opened for explicit reads: nothing is mapped, and every tensor is read into memory
+/// the model owns.
 /// </summary>
 /// <remarks>
-/// The header is validated as the format specifies before any tensor is read: its length is
-/// capped, every entry has a known dtype and non-negative shape, its byte count equals
-/// dtype size × element count, offsets lie inside the data section, and the tensors neither
-/// overlap nor leave holes. Every failure is a <see cref="ModelLoadException"/> naming the file
-/// and, where one is at fault, the tensor.
+/// The header is checked as the reference implementation checks it, before any tensor is read: its length is capped
+/// and lies inside the file; it is valid UTF-8 JSON, an object whose first byte is '{', followed only by the spaces the
+/// writer pads with; every entry has a known string dtype, a shape of non-negative integers and a pair of non-negative
+/// integer data_offsets, and no field twice; the byte count equals dtype size × element count; and the tensors, ordered
+/// by offsets, tile the data section exactly, from 0 to the end of the file (zero-size tensors anywhere). Every failure
+/// is a <see cref="ModelLoadException"/> naming the file and, where one is at fault, the tensor.
 /// </remarks>
-public sealed unsafe class SafetensorsFile : ITensorSource
+public sealed class SafetensorsFile : TensorSource
 {
     /// <summary>The largest header accepted (100 MB, the reference implementation's cap).</summary>
     public const long MaxHeaderBytes = 100_000_000;
 
-    private readonly MappedFile _file;
-    private readonly byte* _base;
-    private readonly long _dataStart;
+    private readonly WeightFileReader _file;
     private readonly Dictionary<string, TensorInfo> _tensors;
-    private bool _disposed;
 
-    private SafetensorsFile(string path, MappedFile file, long dataStart, Dictionary<string, TensorInfo> tensors, Dictionary<string, string> metadata)
+    private SafetensorsFile(WeightFileReader file, long dataStart, Dictionary<string, TensorInfo> tensors, Dictionary<string, string> metadata, bool checkFinite)
+        : base(file.FilePath, checkFinite)
     {
-        FilePath = path;
         _file = file;
-        _base = file.Pointer;
-        _dataStart = dataStart;
+        DataStart = dataStart;
         _tensors = tensors;
         Metadata = metadata;
     }
-
-    /// <summary>The path the file was opened from.</summary>
-    public string FilePath { get; }
 
     /// <summary>The <c>__metadata__</c> string map of the header (empty when absent).</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
@@ -96,34 +134,23 @@ public sealed unsafe class SafetensorsFile : ITensorSource
     /// <summary>Every tensor in the file, by name.</summary>
     public IReadOnlyDictionary<string, TensorInfo> Tensors => _tensors;
 
-    /// <summary>Opens and validates a safetensors file.</summary>
+    /// <summary>Where the data section starts: 8 + the header's length.</summary>
+    public long DataStart { get; }
+
+    /// <inheritdoc/>
+    public override IEnumerable<string> TensorNames => _tensors.Keys;
+
+    /// <summary>Opens and validates a safetensors file (following symbolic links).</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="options">Loading options (<see cref="ModelOptions.CheckFiniteWeights"/>); null for the defaults.</param>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="ModelLoadException">The file is not a valid safetensors file.</exception>
-    public static SafetensorsFile Open(string path)
+    public static SafetensorsFile Open(string path, ModelOptions? options = null)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        var info = new FileInfo(path);
-        if (!info.Exists)
-            throw new FileNotFoundException($"Weight file not found: {path}", path);
-        long fileLength = info.Length;
-        if (fileLength < 8)
-            throw new ModelLoadException(path, null, $"the file is {fileLength} bytes, too short to be a safetensors file (it needs at least the 8-byte header length).");
-
-        MappedFile file = MappedFile.Open(path, fileLength);
+        WeightFileReader file = WeightFileReader.Open(path);
         try
         {
-            byte* ptr = file.Pointer;
-            ulong headerLength = BitConverter.IsLittleEndian ? *(ulong*)ptr : System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(*(ulong*)ptr);
-            if (headerLength > MaxHeaderBytes)
-                throw new ModelLoadException(path, null, $"the header length field says {headerLength} bytes, more than the {MaxHeaderBytes}-byte cap; this is not a safetensors file or it is corrupt.");
-            if ((long)headerLength > fileLength - 8)
-                throw new ModelLoadException(path, null, $"the header length field says {headerLength} bytes but only {fileLength - 8} bytes follow it; the file is truncated or not a safetensors file.");
-
-            long dataStart = 8 + (long)headerLength;
-            long dataLength = fileLength - dataStart;
-            var header = new ReadOnlySpan<byte>(ptr + 8, (int)headerLength);
-            var (tensors, metadata) = ParseHeader(path, header, dataLength);
-            return new SafetensorsFile(path, file, dataStart, tensors, metadata);
+            return Open(file, options);
         }
         catch
         {
@@ -132,226 +159,320 @@ public sealed unsafe class SafetensorsFile : ITensorSource
         }
     }
 
-    private static (Dictionary<string, TensorInfo>, Dictionary<string, string>) ParseHeader(string path, ReadOnlySpan<byte> header, long dataLength)
+    internal static SafetensorsFile Open(WeightFileReader file, ModelOptions? options)
     {
-        JsonDocument doc;
+        string path = file.FilePath;
+        long fileLength = file.Length;
+        if (fileLength < 8)
+            throw new ModelLoadException(path, null, $"the file is {fileLength} bytes, too short to be a safetensors file (it needs at least the 8-byte header length).");
+        Span<byte> lengthField = stackalloc byte[8];
+        file.ReadExactly(0, lengthField, null, "the header length");
+        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(lengthField);
+        if (headerLength > MaxHeaderBytes)
+            throw new ModelLoadException(path, null, $"the header length field says {headerLength} bytes, more than the {MaxHeaderBytes}-byte cap; this is not a safetensors file or it is corrupt.");
+        if ((long)headerLength > fileLength - 8)
+            throw new ModelLoadException(path, null, $"the header length field says {headerLength} bytes but only {fileLength - 8} bytes follow it; the file is truncated or not a safetensors file.");
+
+        var header = new byte[headerLength];
+        file.ReadExactly(8, header, null, "the header");
+        long dataStart = 8 + (long)headerLength;
+        var (tensors, metadata) = ParseHeader(path, header);
+        Validate(path, tensors, fileLength - dataStart, (long)headerLength);
+        return new SafetensorsFile(file, dataStart, tensors, metadata, options?.CheckFiniteWeights ?? true);
+    }
+
+    // ---------------------------------------------------------------- the header
+
+    private static (Dictionary<string, TensorInfo>, Dictionary<string, string>) ParseHeader(string path, byte[] header)
+    {
+        if (header.Length == 0 || header[0] != (byte)'{')
+            throw new ModelLoadException(path, null, header.Length == 0
+                ? "the header is empty; it must be a JSON object."
+                : $"the header must be a JSON object starting with '{{', but its first byte is 0x{header[0]:X2}.");
+        if (!Utf8.IsValid(header))
+            throw new ModelLoadException(path, null, $"the header is not valid UTF-8 (at byte {8 + InvalidUtf8At(header)} of the file).");
+
+        var tensors = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        var reader = new Utf8JsonReader(header, new JsonReaderOptions { MaxDepth = 8 });
         try
         {
-            doc = JsonDocument.Parse(header.ToArray(), new JsonDocumentOptions { MaxDepth = 8 });
+            reader.Read(); // the '{' checked above
+            while (true)
+            {
+                Next(ref reader, path, null, "the header");
+                if (reader.TokenType == JsonTokenType.EndObject) break;
+                string name = Text(ref reader, path, null);
+                if (tensors.ContainsKey(name) || (name == "__metadata__" && metadata.Count > 0))
+                    throw new ModelLoadException(path, name, "the header names this entry twice.");
+                Next(ref reader, path, name, "its entry");
+                if (name == "__metadata__")
+                {
+                    ParseMetadata(ref reader, path, metadata);
+                    continue;
+                }
+                tensors.Add(name, ParseEntry(ref reader, path, name));
+            }
         }
         catch (JsonException e)
         {
             throw new ModelLoadException(path, null, $"the header is not valid JSON ({e.Message}).", e);
         }
 
-        using (doc)
+        // After the object, only the spaces the writer pads the header with (to a multiple of 8 bytes).
+        for (long i = reader.BytesConsumed; i < header.Length; i++)
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new ModelLoadException(path, null, $"the header must be a JSON object, found {doc.RootElement.ValueKind}.");
+            if (header[i] != (byte)' ')
+                throw new ModelLoadException(path, null,
+                    $"byte {8 + i} of the file, after the header's JSON object, is 0x{header[i]:X2}; only space padding may follow the object (is the header length field right?).");
+        }
+        return (tensors, metadata);
+    }
 
-            var tensors = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
-            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (JsonProperty entry in doc.RootElement.EnumerateObject())
-            {
-                if (entry.Name == "__metadata__")
-                {
-                    if (entry.Value.ValueKind != JsonValueKind.Object)
-                        throw new ModelLoadException(path, null, "'__metadata__' must be an object of strings.");
-                    foreach (JsonProperty m in entry.Value.EnumerateObject())
-                    {
-                        if (m.Value.ValueKind != JsonValueKind.String)
-                            throw new ModelLoadException(path, null, $"'__metadata__.{m.Name}' must be a string, found {m.Value.ValueKind}.");
-                        metadata[m.Name] = m.Value.GetString()!;
-                    }
-                    continue;
-                }
+    private static int InvalidUtf8At(ReadOnlySpan<byte> bytes)
+    {
+        for (int i = 0; i < bytes.Length;)
+        {
+            if (Rune.DecodeFromUtf8(bytes.Slice(i), out _, out int consumed) != OperationStatus.Done) return i;
+            i += consumed;
+        }
+        return bytes.Length;
+    }
 
-                TensorInfo tensor = ParseEntry(path, entry);
-                if (!tensors.TryAdd(tensor.Name, tensor))
-                    throw new ModelLoadException(path, tensor.Name, "the header names this tensor twice.");
-                if (tensor.Offset + tensor.ByteLength > dataLength)
-                    throw new ModelLoadException(path, tensor.Name,
-                        $"data_offsets [{tensor.Offset}, {tensor.Offset + tensor.ByteLength}] run past the end of the data section ({dataLength} bytes); the file is truncated.");
-            }
+    private static void Next(ref Utf8JsonReader reader, string path, string? tensor, string what)
+    {
+        if (!reader.Read())
+            throw new ModelLoadException(path, tensor, $"the header ends inside {what}; it is truncated JSON.");
+    }
 
-            // The format forbids overlapping tensors and holes between them.
-            var ordered = new List<TensorInfo>(tensors.Values);
-            ordered.Sort(static (a, b) => a.Offset.CompareTo(b.Offset));
-            long expectedStart = 0;
-            foreach (TensorInfo t in ordered)
-            {
-                if (t.Offset < expectedStart)
-                    throw new ModelLoadException(path, t.Name, $"its data [{t.Offset}, {t.Offset + t.ByteLength}] overlaps the previous tensor's, which ends at {expectedStart}.");
-                if (t.Offset > expectedStart)
-                    throw new ModelLoadException(path, t.Name, $"its data starts at {t.Offset} but the previous tensor ends at {expectedStart}; the format allows no holes.");
-                expectedStart = t.Offset + t.ByteLength;
-            }
-            return (tensors, metadata);
+    /// <summary>The current property name or string, with lone surrogate escapes reported (they are not text).</summary>
+    private static string Text(ref Utf8JsonReader reader, string path, string? tensor)
+    {
+        try
+        {
+            return reader.GetString()!;
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new ModelLoadException(path, tensor, $"the header holds a string that is not valid text ({e.Message}); an escape such as \\ud800 names half a character.", e);
         }
     }
 
-    private static TensorInfo ParseEntry(string path, JsonProperty entry)
+    private static void ParseMetadata(ref Utf8JsonReader reader, string path, Dictionary<string, string> metadata)
     {
-        string name = entry.Name;
-        JsonElement e = entry.Value;
-        if (e.ValueKind != JsonValueKind.Object)
-            throw new ModelLoadException(path, name, $"its header entry must be an object, found {e.ValueKind}.");
-        if (!e.TryGetProperty("dtype", out JsonElement dtypeEl) || dtypeEl.ValueKind != JsonValueKind.String)
-            throw new ModelLoadException(path, name, "its header entry has no string 'dtype'.");
-        if (!e.TryGetProperty("shape", out JsonElement shapeEl) || shapeEl.ValueKind != JsonValueKind.Array)
-            throw new ModelLoadException(path, name, "its header entry has no 'shape' array.");
-        if (!e.TryGetProperty("data_offsets", out JsonElement offEl) || offEl.ValueKind != JsonValueKind.Array || offEl.GetArrayLength() != 2)
-            throw new ModelLoadException(path, name, "its header entry has no 'data_offsets' pair [begin, end].");
-
-        string dtypeText = dtypeEl.GetString()!;
-        TensorDType dtype;
-        int elementSize;
-        switch (dtypeText)
+        if (reader.TokenType == JsonTokenType.Null) return;
+        if (reader.TokenType != JsonTokenType.StartObject)
+            throw new ModelLoadException(path, null, $"'__metadata__' must be an object of strings, found {reader.TokenType}.");
+        while (true)
         {
-            case "F32": dtype = TensorDType.F32; elementSize = 4; break;
-            case "F16": dtype = TensorDType.F16; elementSize = 2; break;
-            case "BF16": dtype = TensorDType.BF16; elementSize = 2; break;
-            default:
-                throw new ModelLoadException(path, name, $"dtype '{dtypeText}' is not supported; F32, F16 and BF16 are.");
+            Next(ref reader, path, null, "'__metadata__'");
+            if (reader.TokenType == JsonTokenType.EndObject) return;
+            string key = Text(ref reader, path, null);
+            Next(ref reader, path, null, "'__metadata__'");
+            if (reader.TokenType != JsonTokenType.String)
+                throw new ModelLoadException(path, null, $"'__metadata__.{key}' must be a string, found {reader.TokenType}.");
+            if (!metadata.TryAdd(key, Text(ref reader, path, null)))
+                throw new ModelLoadException(path, null, $"'__metadata__' names '{key}' twice.");
         }
+    }
 
-        var shape = new long[shapeEl.GetArrayLength()];
+    private static TensorInfo ParseEntry(ref Utf8JsonReader reader, string path, string name)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+            throw new ModelLoadException(path, name, $"its header entry must be an object, found {reader.TokenType}.");
+        string? dtypeText = null;
+        long[]? shape = null;
+        long[]? offsets = null;
+        while (true)
+        {
+            Next(ref reader, path, name, "its entry");
+            if (reader.TokenType == JsonTokenType.EndObject) break;
+            string field = Text(ref reader, path, name);
+            Next(ref reader, path, name, "its entry");
+            switch (field)
+            {
+                case "dtype":
+                    if (dtypeText is not null) throw new ModelLoadException(path, name, "its header entry gives 'dtype' twice.");
+                    if (reader.TokenType != JsonTokenType.String)
+                        throw new ModelLoadException(path, name, $"its 'dtype' must be a string, found {reader.TokenType}.");
+                    dtypeText = Text(ref reader, path, name);
+                    break;
+                case "shape":
+                    if (shape is not null) throw new ModelLoadException(path, name, "its header entry gives 'shape' twice.");
+                    shape = Integers(ref reader, path, name, "shape");
+                    break;
+                case "data_offsets":
+                    if (offsets is not null) throw new ModelLoadException(path, name, "its header entry gives 'data_offsets' twice.");
+                    offsets = Integers(ref reader, path, name, "data_offsets");
+                    if (offsets.Length != 2)
+                        throw new ModelLoadException(path, name, $"its 'data_offsets' must be a pair [begin, end], found {offsets.Length} numbers.");
+                    break;
+                default:
+                    reader.Skip(); // unknown fields are ignored, as the reference reader ignores them
+                    break;
+            }
+        }
+        if (dtypeText is null) throw new ModelLoadException(path, name, "its header entry has no 'dtype'.");
+        if (shape is null) throw new ModelLoadException(path, name, "its header entry has no 'shape'.");
+        if (offsets is null) throw new ModelLoadException(path, name, "its header entry has no 'data_offsets'.");
+        TensorDType dtype = ParseDType(dtypeText) ?? throw new ModelLoadException(path, name,
+            $"dtype '{dtypeText}' is not a safetensors dtype this reader knows (F32, F16 and BF16 load as weights).");
+
         long count = 1;
-        int i = 0;
-        foreach (JsonElement d in shapeEl.EnumerateArray())
+        foreach (long d in shape)
         {
-            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out long dim) || dim < 0)
-                throw new ModelLoadException(path, name, $"shape entry {i} is not a non-negative integer ({d.GetRawText()}).");
-            shape[i++] = dim;
-            count = dim == 0 ? 0 : (count > long.MaxValue / dim ? throw new ModelLoadException(path, name, "its shape's element count overflows.") : count * dim);
+            if (d != 0 && count > long.MaxValue / d)
+                throw new ModelLoadException(path, name, $"its shape {TensorInfo.FormatShape(shape)} has more elements than a file can hold.");
+            count *= d;
         }
-
-        if (!offEl[0].TryGetInt64(out long begin) || !offEl[1].TryGetInt64(out long end) || begin < 0 || end < begin)
-            throw new ModelLoadException(path, name, $"data_offsets {offEl.GetRawText()} are not a pair 0 <= begin <= end.");
-        if (count > long.MaxValue / elementSize || end - begin != count * elementSize)
+        int size = ElementSize(dtype);
+        (long begin, long end) = (offsets[0], offsets[1]);
+        if (end < begin)
+            throw new ModelLoadException(path, name, $"data_offsets [{begin}, {end}] end before they begin.");
+        if (count > long.MaxValue / size || end - begin != count * size)
             throw new ModelLoadException(path, name,
-                $"data_offsets [{begin}, {end}] hold {end - begin} bytes but dtype {dtypeText} with shape {TensorInfo.FormatShape(shape)} needs {count * elementSize}.");
+                $"data_offsets [{begin}, {end}] hold {end - begin} bytes but dtype {dtype} with shape {TensorInfo.FormatShape(shape)} needs {(count > long.MaxValue / size ? "more than a file can hold" : (count * size).ToString(System.Globalization.CultureInfo.InvariantCulture))}.");
         return new TensorInfo(name, dtype, shape, begin, end - begin);
     }
 
-    /// <summary>Whether the file holds a tensor of this name.</summary>
-    public bool Contains(string name) => _tensors.ContainsKey(name);
+    private static long[] Integers(ref Utf8JsonReader reader, string path, string name, string field)
+    {
+        if (reader.TokenType != JsonTokenType.StartArray)
+            throw new ModelLoadException(path, name, $"its '{field}' must be an array of integers, found {reader.TokenType}.");
+        var values = new List<long>();
+        while (true)
+        {
+            Next(ref reader, path, name, $"its '{field}'");
+            if (reader.TokenType == JsonTokenType.EndArray) return values.ToArray();
+            if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out long v) || v < 0)
+                throw new ModelLoadException(path, name,
+                    $"its '{field}' entry {values.Count} is not a non-negative integer ({(reader.TokenType == JsonTokenType.Number ? Encoding.UTF8.GetString(reader.ValueSpan) : reader.TokenType.ToString())}).");
+            values.Add(v);
+        }
+    }
 
-    /// <summary>Looks up a tensor, or throws naming the file and the missing tensor.</summary>
+    private static TensorDType? ParseDType(string text) => text switch
+    {
+        "F32" => TensorDType.F32,
+        "F16" => TensorDType.F16,
+        "BF16" => TensorDType.BF16,
+        "F64" => TensorDType.F64,
+        "BOOL" => TensorDType.BOOL,
+        "U8" => TensorDType.U8,
+        "I8" => TensorDType.I8,
+        "F8_E5M2" => TensorDType.F8_E5M2,
+        "F8_E4M3" => TensorDType.F8_E4M3,
+        "I16" => TensorDType.I16,
+        "U16" => TensorDType.U16,
+        "I32" => TensorDType.I32,
+        "U32" => TensorDType.U32,
+        "I64" => TensorDType.I64,
+        "U64" => TensorDType.U64,
+        _ => null,
+    };
+
+    /// <summary>Bytes per element of a dtype.</summary>
+    public static int ElementSize(TensorDType dtype) => dtype switch
+    {
+        TensorDType.BOOL or TensorDType.U8 or TensorDType.I8 or TensorDType.F8_E5M2 or TensorDType.F8_E4M3 => 1,
+        TensorDType.F16 or TensorDType.BF16 or TensorDType.I16 or TensorDType.U16 => 2,
+        TensorDType.F32 or TensorDType.I32 or TensorDType.U32 => 4,
+        _ => 8,
+    };
+
+    /// <summary>
+    /// The tensors, ordered by (begin, end) as the reference orders them, must tile the data section: each begins where
+    /// the previous ends, and the last ends at the end of the file. A zero-size tensor may sit anywhere in the order.
+    /// </summary>
+    private static void Validate(string path, Dictionary<string, TensorInfo> tensors, long dataLength, long headerLength)
+    {
+        var ordered = new List<TensorInfo>(tensors.Values);
+        ordered.Sort(static (a, b) => a.Offset != b.Offset ? a.Offset.CompareTo(b.Offset) : a.ByteLength.CompareTo(b.ByteLength));
+        long expected = 0;
+        foreach (TensorInfo t in ordered)
+        {
+            if (t.Offset < expected)
+                throw new ModelLoadException(path, t.Name, $"its data [{t.Offset}, {t.Offset + t.ByteLength}] overlaps the previous tensor's, which ends at {expected}.");
+            if (t.Offset > expected)
+                throw new ModelLoadException(path, t.Name, $"its data starts at {t.Offset} but the previous tensor ends at {expected}; the format allows no holes.");
+            expected = t.Offset + t.ByteLength;
+            if (expected > dataLength)
+                throw new ModelLoadException(path, t.Name,
+                    $"data_offsets [{t.Offset}, {expected}] run past the end of the data section ({dataLength} bytes); the file is truncated.");
+        }
+        if (expected != dataLength)
+            throw new ModelLoadException(path, null,
+                $"the tensors end at byte {expected} of the data section, but it holds {dataLength} bytes (after a {headerLength}-byte header): " +
+                "the header length field is wrong, or bytes were appended to the file.");
+    }
+
+    // ---------------------------------------------------------------- tensors
+
+    /// <summary>Looks up a tensor, or throws naming the file, the missing tensor and a present one it may have meant.</summary>
     public TensorInfo GetTensor(string name)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
         if (_tensors.TryGetValue(name, out TensorInfo? t)) return t;
-        throw new ModelLoadException(FilePath, name, $"the file has no such tensor ({_tensors.Count} tensors present{Nearby(name)}).");
+        GetShape(name); // throws the missing-tensor error
+        throw new UnreachableException();
     }
 
-    private string Nearby(string name)
-    {
-        // Point at the likely cause (another family's names, a missing prefix) by showing a
-        // present tensor that ends like the missing one, else any present tensor.
-        int dot = name.LastIndexOf('.');
-        int previousDot = dot > 0 ? name.LastIndexOf('.', dot - 1) : -1;
-        string tail = name.Substring(previousDot + 1);
-        string? example = null;
-        foreach (string key in _tensors.Keys)
-        {
-            if (key.EndsWith(tail, StringComparison.Ordinal)) return $"; a similar one is '{key}'";
-            example ??= key;
-        }
-        return example is null ? "" : $"; for example '{example}'";
-    }
+    /// <inheritdoc/>
+    public override bool Contains(string name) => _tensors.ContainsKey(name);
 
-    /// <summary>The raw bytes of a tensor, straight from the mapping.</summary>
-    public ReadOnlySpan<byte> GetBytes(TensorInfo tensor)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (tensor.ByteLength > int.MaxValue)
-            throw new ModelLoadException(FilePath, tensor.Name, $"it is {tensor.ByteLength} bytes; tensors over 2 GiB are not supported.");
-        return new ReadOnlySpan<byte>(_base + _dataStart + tensor.Offset, (int)tensor.ByteLength);
-    }
+    /// <inheritdoc/>
+    protected override long[]? FindShape(string name) => _tensors.TryGetValue(name, out TensorInfo? t) ? t.Shape : null;
 
-    /// <summary>
-    /// Reads a tensor whose shape must equal <paramref name="expectedShape"/>, widening F16 and
-    /// BF16 to float32, into <paramref name="destination"/> (row-major).
-    /// </summary>
-    public void ReadInto(string name, ReadOnlySpan<long> expectedShape, Span<float> destination)
+    /// <inheritdoc/>
+    protected internal override void ReadElementsCore(string name, long first, Span<float> destination)
     {
-        TensorInfo t = GetTensor(name);
-        RequireShape(t, expectedShape);
-        Widen(t, GetBytes(t), destination);
-    }
-
-    /// <summary>
-    /// Reads the first <paramref name="rows"/> rows of a 2-D tensor of <paramref name="cols"/>
-    /// columns that has at least that many rows (a position table longer than needed).
-    /// </summary>
-    /// <remarks>A shape <c>[rows, 1, cols]</c> is accepted too: PyTorch's translation tutorial stores its position table so.</remarks>
-    public void ReadLeadingRowsInto(string name, long rows, long cols, Span<float> destination)
-    {
-        TensorInfo t = GetTensor(name);
-        bool shapeFits = t.Shape.Length switch
-        {
-            2 => t.Shape[1] == cols,
-            3 => t.Shape[1] == 1 && t.Shape[2] == cols,
-            _ => false,
-        };
-        if (!shapeFits || t.Shape[0] < rows)
-            throw new ModelLoadException(FilePath, name,
-                $"expected shape [>= {rows}, {cols}] (at least {rows} rows of {cols}), found {t.ShapeText}.");
-        int elementSize = t.DType == TensorDType.F32 ? 4 : 2;
-        Widen(t, GetBytes(t).Slice(0, checked((int)(rows * cols * elementSize))), destination);
-    }
-
-    /// <summary>
-    /// Reads a 2-D tensor stored as <c>[cols, rows]</c> (GPT-2's Conv1D layout, <c>[in, out]</c>) and
-    /// writes it transposed as <c>[rows, cols]</c> (<c>[out, in]</c>) into <paramref name="destination"/>.
-    /// </summary>
-    public void ReadTransposedInto(string name, int rows, int cols, Span<float> destination)
-    {
-        TensorInfo t = GetTensor(name);
-        RequireShape(t, [cols, rows]);
-        float[] scratch = new float[checked(rows * cols)];
-        Widen(t, GetBytes(t), scratch);
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < cols; c++)
-                destination[r * cols + c] = scratch[c * rows + r];
-    }
-
-    private void RequireShape(TensorInfo t, ReadOnlySpan<long> expected)
-    {
-        if (!expected.SequenceEqual(t.Shape))
-            throw new ModelLoadException(FilePath, t.Name,
-                $"expected shape {TensorInfo.FormatShape(expected)} from the declaration, found {t.ShapeText}.");
-    }
-
-    private void Widen(TensorInfo t, ReadOnlySpan<byte> bytes, Span<float> destination)
-    {
-        int count = bytes.Length / (t.DType == TensorDType.F32 ? 4 : 2);
-        if (destination.Length < count)
-            throw new ArgumentException($"Destination holds {destination.Length} floats but tensor '{t.Name}' has {count}.", nameof(destination));
-        destination = destination.Slice(0, count);
+        TensorInfo t = _tensors[name];
+        int size = ElementSize(t.DType);
+        long at = DataStart + t.Offset + first * size;
         switch (t.DType)
         {
             case TensorDType.F32:
-                MemoryMarshal.Cast<byte, float>(bytes).CopyTo(destination);
+                _file.ReadExactly(at, MemoryMarshal.AsBytes(destination), name, "its data");
                 break;
             case TensorDType.F16:
-                TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(bytes), destination);
-                break;
             case TensorDType.BF16:
-                // bfloat16 is the upper half of a binary32: widening is a 16-bit shift.
-                ReadOnlySpan<ushort> src = MemoryMarshal.Cast<byte, ushort>(bytes);
-                Span<uint> dst = MemoryMarshal.Cast<float, uint>(destination);
-                for (int i = 0; i < src.Length; i++) dst[i] = (uint)src[i] << 16;
+                // Through a small buffer of 16-bit values, widened into the destination a piece at a time.
+                byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+                try
+                {
+                    for (int i = 0; i < destination.Length;)
+                    {
+                        int n = Math.Min(buffer.Length / 2, destination.Length - i);
+                        Span<byte> bytes = buffer.AsSpan(0, 2 * n);
+                        _file.ReadExactly(at + 2L * i, bytes, name, "its data");
+                        Widen(t.DType, MemoryMarshal.Cast<byte, ushort>(bytes), destination.Slice(i, n));
+                        i += n;
+                    }
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
                 break;
+            default:
+                throw new ModelLoadException(FilePath, name, $"its dtype {t.DType} cannot be read as weights; F32, F16 and BF16 can.");
         }
     }
 
-    /// <summary>Releases the mapping.</summary>
-    public void Dispose()
+    private static void Widen(TensorDType dtype, ReadOnlySpan<ushort> source, Span<float> destination)
     {
-        if (_disposed) return;
-        _disposed = true;
-        _file.Dispose();
+        if (dtype == TensorDType.F16)
+        {
+            TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<ushort, Half>(source), destination);
+            return;
+        }
+        // bfloat16 is the upper half of a binary32: widening is a 16-bit shift.
+        Span<uint> bits = MemoryMarshal.Cast<float, uint>(destination);
+        for (int i = 0; i < source.Length; i++) bits[i] = (uint)source[i] << 16;
+    }
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _file.Dispose();
     }
 }

@@ -121,7 +121,7 @@ public static class Sampling
             if (!float.IsFinite(logits[i]))
                 throw new InvalidOperationException(
                     $"Logit {i} of {logits.Length} is {logits[i]}: the model produced a non-finite number, so no token can be chosen. " +
-                    "Check the weights (ModelOptions.CheckFinite scans them at load) and the inputs.");
+                    "Check the weights (ModelOptions.CheckFiniteWeights scans them at load) and the inputs.");
         }
     }
 

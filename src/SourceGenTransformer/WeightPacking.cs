@@ -96,30 +96,6 @@ public static class WeightPacking
         }
     }
 
-    /// <summary>
-    /// Reads the (<paramref name="rows"/>, <paramref name="cols"/>) matrix <paramref name="name"/> of
-    /// <paramref name="file"/> into <paramref name="destination"/> in panels: row-major into
-    /// <paramref name="scratch"/> (grown when too small, and kept for the next matrix), then rearranged.
-    /// </summary>
-    /// <param name="file">The weight file.</param>
-    /// <param name="name">The tensor's name.</param>
-    /// <param name="rows">The matrix's rows (a multiple of 32).</param>
-    /// <param name="cols">The matrix's columns.</param>
-    /// <param name="destination">Receives the panels.</param>
-    /// <param name="scratch">A buffer for the row-major matrix; replaced by a larger one when too small.</param>
-    /// <param name="transposed">The file holds the matrix as <c>[cols, rows]</c> (GPT-2's Conv1D).</param>
-    /// <exception cref="ModelLoadException">The tensor is missing, malformed or of another shape.</exception>
-    public static void ReadPanelsInto(ITensorSource file, string name, int rows, int cols, Span<float> destination, ref float[] scratch, bool transposed = false)
-    {
-        ArgumentNullException.ThrowIfNull(file);
-        int count = checked(rows * cols);
-        if (scratch is null || scratch.Length < count) scratch = new float[count];
-        Span<float> matrix = scratch.AsSpan(0, count);
-        if (transposed) file.ReadTransposedInto(name, rows, cols, matrix);
-        else file.ReadInto(name, [rows, cols], matrix);
-        ToPanels(matrix, rows, cols, destination);
-    }
-
     /// <summary>The float32 value of a bfloat16.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float BFloat16ToSingle(ushort value) => BitConverter.Int32BitsToSingle(value << 16);

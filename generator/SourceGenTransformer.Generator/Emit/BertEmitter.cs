@@ -88,11 +88,11 @@ internal static class BertEmitter
             w.Line("public readonly float[] EmbNormB = new float[ModelDim];                   // (dim)");
             EmitWeightFields(w, "Layers");
             w.Line();
-            using (w.Block("public static Weights Read(global::SourceGenTransformer.ITensorSource file)"))
+            using (w.Block("public static Weights Read(global::SourceGenTransformer.TensorSource file)"))
             {
+                WeightsEmitter.EmitDeclare(w, spec);
                 w.Line("var w = new Weights();");
                 w.Line("const int D = ModelDim, F = FeedForwardDim;");
-                w.Line(WeightsEmitter.PanelScratch);
                 w.Line("// BertModel saves its tensors bare; BertFor* heads save them under 'bert.'.");
                 w.Line("string b = file.Contains(\"bert.embeddings.word_embeddings.weight\") ? \"bert.\" : \"\";");
                 w.Line("file.ReadInto(b + \"embeddings.word_embeddings.weight\", new long[] { VocabSize, D }, w.TokenEmbedding);");
@@ -121,6 +121,7 @@ internal static class BertEmitter
                     w.Line("file.ReadInto(p + \"output.LayerNorm.weight\", new long[] { D }, new global::System.Span<float>(w.EncNorm2W, l * D, D));");
                     w.Line("file.ReadInto(p + \"output.LayerNorm.bias\", new long[] { D }, new global::System.Span<float>(w.EncNorm2B, l * D, D));");
                 }
+                w.Line(WeightsEmitter.ThrowIfUnread);
                 w.Line("return w;");
             }
         }

@@ -84,15 +84,18 @@ internal static class ModelEmitter
         w.Line();
     }
 
-    internal static void EmitLoad(SourceWriter w, string cls, string[] summary, bool withOptions = false)
+    /// <param name="llama2C">Whether the family also reads llama2.c checkpoints (Llama).</param>
+    internal static void EmitLoad(SourceWriter w, string cls, string[] summary, bool withOptions = false, bool llama2C = false)
     {
+        string formats = "global::SourceGenTransformer.WeightFormats.Safetensors" + (llama2C ? " | global::SourceGenTransformer.WeightFormats.Llama2C" : "");
         void Doc()
         {
             w.Line("/// <summary>");
             foreach (string line in summary) w.Line("/// " + line);
             w.Line("/// </summary>");
             w.Line("/// <exception cref=\"global::System.IO.FileNotFoundException\">The file does not exist.</exception>");
-            w.Line("/// <exception cref=\"global::SourceGenTransformer.ModelLoadException\">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>");
+            w.Line("/// <exception cref=\"global::SourceGenTransformer.ModelLoadException\">The file is malformed or truncated, a tensor is missing, has the wrong shape or");
+            w.Line("/// a non-finite value, or the file holds a tensor this class does not read; the message names the file, the tensor and the numbers.</exception>");
             w.Line(GeneratedCode);
         }
         Doc();
@@ -101,12 +104,12 @@ internal static class ModelEmitter
             w.Line($"public static {cls} Load(string safetensorsPath) => Load(safetensorsPath, null);");
             w.Line();
             Doc();
-            w.Line("/// <param name=\"safetensorsPath\">The weight file.</param>");
+            w.Line("/// <param name=\"safetensorsPath\">The weight file, a sharded model's model.safetensors.index.json, or the folder holding either (symbolic links are followed).</param>");
             w.Line("/// <param name=\"options\">How the model runs (threads); null for the defaults.</param>");
             using (w.Block($"public static {cls} Load(string safetensorsPath, global::SourceGenTransformer.ModelOptions? options)"))
             {
                 w.Line("options?.Validate();");
-                w.Line("using global::SourceGenTransformer.ITensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);");
+                w.Line($"using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath, options, {formats});");
                 w.Line($"return new {cls}(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0));");
             }
             w.Line();
@@ -114,7 +117,7 @@ internal static class ModelEmitter
         }
         using (w.Block($"public static {cls} Load(string safetensorsPath)"))
         {
-            w.Line("using global::SourceGenTransformer.ITensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);");
+            w.Line($"using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath, null, {formats});");
             w.Line($"return new {cls}(Weights.Read(file));");
         }
         w.Line();
@@ -243,7 +246,7 @@ internal static class ModelEmitter
         if (s.Family == Family.Llama)
             doc.Add("A llama2.c checkpoint (model.bin, version 0 or 1) loads too; its interleaved RoPE rows are permuted to rotate-half at load.");
         doc.Add("The model owns worker threads (<see cref=\"global::SourceGenTransformer.ModelOptions.Threads\"/>, default one per processor); dispose it to stop them.");
-        EmitLoad(w, cls, doc.ToArray(), withOptions: true);
+        EmitLoad(w, cls, doc.ToArray(), withOptions: true, llama2C: s.Family == Family.Llama);
 
         w.Line("/// <summary>Creates a session: a KV cache and buffers for one sequence, allocated once. A session is not thread-safe; use one per thread.</summary>");
         w.Line(GeneratedCode);

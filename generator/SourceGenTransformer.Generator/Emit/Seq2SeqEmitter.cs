@@ -21,7 +21,7 @@ internal static class Seq2SeqEmitter
         ModelShape s = spec.Shape;
         string cls = spec.ClassName;
         EmitModelMembers(w, s, cls);
-        EmitWeights(w, s);
+        EmitWeights(w, spec);
         EmitEncoder(w, s);
         EmitEncoderOutput(w, cls);
         EmitSession(w, s);
@@ -149,8 +149,9 @@ internal static class Seq2SeqEmitter
         w.Line();
     }
 
-    private static void EmitWeights(SourceWriter w, ModelShape s)
+    private static void EmitWeights(SourceWriter w, ModelSpec spec)
     {
+        ModelShape s = spec.Shape;
         w.Line("/// <summary>The weights in float32, row-major, layers stacked; every matrix is (out, in) as nn.Linear stores it; matrices of a multiple of 32 rows are stored in panels (WeightPacking.ToPanels).</summary>");
         w.Line(GC);
         using (w.Block("internal sealed class Weights"))
@@ -182,11 +183,11 @@ internal static class Seq2SeqEmitter
             w.Line();
 
             w.Line("/// <summary>Reads every tensor by the tutorial's names, checking each shape against the declaration.</summary>");
-            using (w.Block("public static Weights Read(global::SourceGenTransformer.ITensorSource file)"))
+            using (w.Block("public static Weights Read(global::SourceGenTransformer.TensorSource file)"))
             {
+                WeightsEmitter.EmitDeclare(w, spec);
                 w.Line("var w = new Weights();");
                 w.Line("const int D = ModelDim, F = FeedForwardDim;");
-                w.Line(WeightsEmitter.PanelScratch);
                 w.Line("file.ReadInto(\"src_tok_emb.embedding.weight\", new long[] { SourceVocabSize, D }, w.SourceEmbedding);");
                 w.Line("file.ReadInto(\"tgt_tok_emb.embedding.weight\", new long[] { TargetVocabSize, D }, w.TargetEmbedding);");
                 w.Line("// The trained table if the file has it (the tutorial saves it as a buffer, [5000, 1, dim]); else compute it.");
@@ -226,6 +227,7 @@ internal static class Seq2SeqEmitter
                 w.Line("file.ReadInto(\"transformer.decoder.norm.bias\", new long[] { D }, w.DecFinalNormB);");
                 w.Line(WeightsEmitter.ReadMatrix(s, s.TargetVocabSize, "\"generator.weight\"", "TargetVocabSize", "D", "w.GeneratorW"));
                 w.Line("file.ReadInto(\"generator.bias\", new long[] { TargetVocabSize }, w.GeneratorB);");
+                w.Line(WeightsEmitter.ThrowIfUnread);
                 w.Line("return w;");
             }
             w.Line();

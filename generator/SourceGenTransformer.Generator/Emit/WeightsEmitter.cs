@@ -41,48 +41,58 @@ internal static class WeightsEmitter
             w.Line();
 
             w.Line("/// <summary>Reads every tensor, checking its shape against the declaration.</summary>");
-            using (w.Block("public static Weights Read(global::SourceGenTransformer.ITensorSource file)"))
+            using (w.Block("public static Weights Read(global::SourceGenTransformer.TensorSource file)"))
             {
+                EmitDeclare(w, spec);
                 w.Line("var w = new Weights();");
                 if (s.Precision != Precision.Float32)
-                {
-                    w.Line("// Matrices are read as float32 into this buffer, then converted to the declared precision.");
-                    w.Line($"float[] scratch = new float[{LargestMatrix(s)}];");
-                }
-                else
-                {
-                    w.Line(PanelScratch);
-                }
+                    w.Line("// Matrices are converted to the declared precision as they are read, a chunk at a time.");
                 if (s.Family == Family.Llama) EmitLlamaRead(w, s);
                 else EmitGpt2Read(w, s);
+                w.Line(ThrowIfUnread);
                 w.Line("return w;");
             }
         }
         w.Line();
     }
 
-    /// <summary>The declaration of the buffer <see cref="ReadMatrix"/> reads matrices in panels through.</summary>
-    public const string PanelScratch = "float[] scratch = global::System.Array.Empty<float>(); // matrices in panels are read through it (WeightPacking.ReadPanelsInto)";
+    /// <summary>
+    /// The first statement of every family's <c>Weights.Read</c>: tells the file what the class declares, so that a file
+    /// whose own header describes the model (llama2.c) checks it, and so that errors name the class.
+    /// </summary>
+    public static void EmitDeclare(SourceWriter w, ModelSpec spec)
+    {
+        ModelShape s = spec.Shape;
+        string layers = s.Family == Family.Seq2Seq
+            ? $"EncoderLayers = {I(s.EncoderLayers)}, DecoderLayers = {I(s.DecoderLayers)}"
+            : $"Layers = {I(s.Layers)}";
+        string vocab = I(s.Family == Family.Seq2Seq ? s.TargetVocabSize : s.VocabSize);
+        w.Line("// What this class declares: the file checks its own header against it, and errors name the class.");
+        w.Line($"file.Declare(new global::SourceGenTransformer.DeclaredModel {{ ClassName = \"{spec.ClassName}\", Family = global::SourceGenTransformer.ModelFamily.{s.Family}, {layers},");
+        w.Line($"    Heads = {I(s.Heads)}, KvHeads = {I(s.KvHeads)}, ModelDim = {I(s.ModelDim)}, FeedForwardDim = {I(s.FeedForwardDim)}, VocabSize = {vocab},");
+        w.Line($"    MaxSequenceLength = {I(s.MaxSequenceLength)}, TiedEmbeddings = {(s.TiedEmbeddings ? "true" : "false")} }});");
+    }
+
+    /// <summary>
+    /// The last statement of every <c>Weights.Read</c>: a tensor of the file that the class did not read (layers beyond
+    /// its own, a classifier a tied declaration ignores, another family's weights) is an error, not a silently different model.
+    /// </summary>
+    public const string ThrowIfUnread = "file.ThrowIfUnread(); // every tensor of the file is one this class reads (or a known harmless buffer)";
+
+    private static string I(int value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>
     /// The statement that reads float32 matrix <paramref name="name"/> of (<paramref name="rows"/>,
     /// <paramref name="cols"/>) into <paramref name="destination"/>: in panels when its <paramref name="rowCount"/> rows
-    /// make it one (<see cref="ModelShape.Panels"/>), through the reader's <see cref="PanelScratch"/>; else as it is.
+    /// make it one (<see cref="ModelShape.Panels"/>), else as it is.
     /// </summary>
     public static string ReadMatrix(ModelShape s, int rowCount, string name, string rows, string cols, string destination, bool transposed = false)
     {
         if (s.Panels(rowCount))
-            return $"global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, {name}, {rows}, {cols}, {destination}, ref scratch{(transposed ? ", transposed: true" : "")});";
+            return $"file.ReadPanelsInto({name}, {rows}, {cols}, {destination}{(transposed ? ", transposed: true" : "")});";
         return transposed
             ? $"file.ReadTransposedInto({name}, {rows}, {cols}, {destination});"
             : $"file.ReadInto({name}, new long[] {{ {rows}, {cols} }}, {destination});";
-    }
-
-    private static string LargestMatrix(ModelShape s)
-    {
-        var sizes = new List<long> { (long)s.VocabSize * s.ModelDim, (long)s.QkvDim * s.ModelDim, (long)s.FeedForwardDim * s.ModelDim };
-        sizes.Sort();
-        return sizes[sizes.Count - 1].ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
 
     private static void MatrixField(SourceWriter w, ModelShape s, string field, string size, string doc)
@@ -147,20 +157,24 @@ internal static class WeightsEmitter
 
     private static string Span(string field, string offset, string count) => $"new global::System.Span<float>(w.{field}, {offset}, {count})";
 
-    /// <summary>Reads a (rows, cols) matrix into field at offset: straight in for float32, through the scratch buffer otherwise.</summary>
+    /// <summary>Reads a (rows, cols) matrix into field at offset: straight in for float32 (in panels where they apply), converted as it is read otherwise.</summary>
     private static void Matrix(SourceWriter w, ModelShape s, string name, int rowCount, string rows, string cols, string field, string offset, bool transposed = false)
     {
         string count = $"{rows} * {cols}";
-        string read(string destination) => transposed
-            ? $"file.ReadTransposedInto({name}, {rows}, {cols}, {destination});"
-            : $"file.ReadInto({name}, new long[] {{ {rows}, {cols} }}, {destination});";
-        if (s.Precision == Precision.Float32)
+        string t = transposed ? ", transposed: true" : "";
+        switch (s.Precision)
         {
-            w.Line(ReadMatrix(s, rowCount, name, rows, cols, Span(field, offset, count), transposed));
-            return;
+            case Precision.BFloat16:
+                w.Line($"file.ReadBFloat16Into({name}, {rows}, {cols}, new global::System.Span<ushort>(w.{field}, {offset}, {count}){t});");
+                break;
+            case Precision.Int8:
+                w.Line($"file.ReadInt8Into({name}, {rows}, {cols}, {s.QuantGroup}, new global::System.Span<sbyte>(w.{field}, {offset}, {count}), " +
+                    $"new global::System.Span<float>(w.{field}Scale, ({offset}) / {s.QuantGroup}, ({count}) / {s.QuantGroup}){t});");
+                break;
+            default:
+                w.Line(ReadMatrix(s, rowCount, name, rows, cols, Span(field, offset, count), transposed));
+                break;
         }
-        w.Line(read($"new global::System.Span<float>(scratch, 0, {count})"));
-        Pack(w, s, $"new global::System.ReadOnlySpan<float>(scratch, 0, {count})", field, offset, count);
     }
 
     private static void Pack(SourceWriter w, ModelShape s, string source, string field, string offset, string count)
@@ -173,8 +187,11 @@ internal static class WeightsEmitter
 
     private static void TiedClassifier(SourceWriter w, ModelShape s)
     {
-        if (!s.TiedEmbeddings || s.Precision == Precision.Float32) return;
-        w.Line("// Tied: the classifier is the token embedding, kept again in the matrices' precision.");
+        if (!s.TiedEmbeddings) return;
+        w.Line("// Tied: the classifier is the token embedding. A saved copy of it as lm_head.weight is accepted; a different matrix is an error.");
+        w.Line("file.ReadTiedCopy(\"lm_head.weight\", w.TokenEmbedding, VocabSize, ModelDim);");
+        if (s.Precision == Precision.Float32) return;
+        w.Line("// The classifier is kept again in the matrices' precision.");
         Pack(w, s, "w.TokenEmbedding", "Classifier", "0", "VocabSize * ModelDim");
     }
 

@@ -66,7 +66,8 @@ partial class MiniBert : global::System.IDisposable
     /// The model owns worker threads (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>, default one per processor); dispose it to stop them.
     /// </summary>
     /// <exception cref="global::System.IO.FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>
+    /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed or truncated, a tensor is missing, has the wrong shape or
+    /// a non-finite value, or the file holds a tensor this class does not read; the message names the file, the tensor and the numbers.</exception>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     public static MiniBert Load(string safetensorsPath) => Load(safetensorsPath, null);
 
@@ -76,14 +77,15 @@ partial class MiniBert : global::System.IDisposable
     /// The model owns worker threads (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>, default one per processor); dispose it to stop them.
     /// </summary>
     /// <exception cref="global::System.IO.FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>
+    /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed or truncated, a tensor is missing, has the wrong shape or
+    /// a non-finite value, or the file holds a tensor this class does not read; the message names the file, the tensor and the numbers.</exception>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
-    /// <param name="safetensorsPath">The weight file.</param>
+    /// <param name="safetensorsPath">The weight file, a sharded model's model.safetensors.index.json, or the folder holding either (symbolic links are followed).</param>
     /// <param name="options">How the model runs (threads); null for the defaults.</param>
     public static MiniBert Load(string safetensorsPath, global::SourceGenTransformer.ModelOptions? options)
     {
         options?.Validate();
-        using global::SourceGenTransformer.ITensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);
+        using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath, options, global::SourceGenTransformer.WeightFormats.Safetensors);
         return new MiniBert(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0));
     }
 
@@ -161,11 +163,14 @@ partial class MiniBert : global::System.IDisposable
         public readonly float[] EncNorm2W = new float[Layers * ModelDim];                 // (layer, dim) norm around the feed-forward block
         public readonly float[] EncNorm2B = new float[Layers * ModelDim];                 // (layer, dim)
 
-        public static Weights Read(global::SourceGenTransformer.ITensorSource file)
+        public static Weights Read(global::SourceGenTransformer.TensorSource file)
         {
+            // What this class declares: the file checks its own header against it, and errors name the class.
+            file.Declare(new global::SourceGenTransformer.DeclaredModel { ClassName = "MiniBert", Family = global::SourceGenTransformer.ModelFamily.Bert, Layers = 2,
+                Heads = 3, KvHeads = 3, ModelDim = 36, FeedForwardDim = 72, VocabSize = 100,
+                MaxSequenceLength = 64, TiedEmbeddings = false });
             var w = new Weights();
             const int D = ModelDim, F = FeedForwardDim;
-            float[] scratch = global::System.Array.Empty<float>(); // matrices in panels are read through it (WeightPacking.ReadPanelsInto)
             // BertModel saves its tensors bare; BertFor* heads save them under 'bert.'.
             string b = file.Contains("bert.embeddings.word_embeddings.weight") ? "bert." : "";
             file.ReadInto(b + "embeddings.word_embeddings.weight", new long[] { VocabSize, D }, w.TokenEmbedding);
@@ -194,6 +199,7 @@ partial class MiniBert : global::System.IDisposable
                 file.ReadInto(p + "output.LayerNorm.weight", new long[] { D }, new global::System.Span<float>(w.EncNorm2W, l * D, D));
                 file.ReadInto(p + "output.LayerNorm.bias", new long[] { D }, new global::System.Span<float>(w.EncNorm2B, l * D, D));
             }
+            file.ThrowIfUnread(); // every tensor of the file is one this class reads (or a known harmless buffer)
             return w;
         }
     }

@@ -76,7 +76,8 @@ partial class Models
         /// The model owns worker threads (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>, default one per processor); dispose it to stop them.
         /// </summary>
         /// <exception cref="global::System.IO.FileNotFoundException">The file does not exist.</exception>
-        /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>
+        /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed or truncated, a tensor is missing, has the wrong shape or
+        /// a non-finite value, or the file holds a tensor this class does not read; the message names the file, the tensor and the numbers.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
         public static TinyGpt2 Load(string safetensorsPath) => Load(safetensorsPath, null);
 
@@ -85,14 +86,15 @@ partial class Models
         /// The model owns worker threads (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>, default one per processor); dispose it to stop them.
         /// </summary>
         /// <exception cref="global::System.IO.FileNotFoundException">The file does not exist.</exception>
-        /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>
+        /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed or truncated, a tensor is missing, has the wrong shape or
+        /// a non-finite value, or the file holds a tensor this class does not read; the message names the file, the tensor and the numbers.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
-        /// <param name="safetensorsPath">The weight file.</param>
+        /// <param name="safetensorsPath">The weight file, a sharded model's model.safetensors.index.json, or the folder holding either (symbolic links are followed).</param>
         /// <param name="options">How the model runs (threads); null for the defaults.</param>
         public static TinyGpt2 Load(string safetensorsPath, global::SourceGenTransformer.ModelOptions? options)
         {
             options?.Validate();
-            using global::SourceGenTransformer.ITensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);
+            using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath, options, global::SourceGenTransformer.WeightFormats.Safetensors);
             return new TinyGpt2(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0));
         }
 
@@ -169,10 +171,13 @@ partial class Models
             public readonly float[] Classifier = global::SourceGenTransformer.WeightMemory.Allocate<float>(VocabSize * ModelDim); // (vocab, dim)
 
             /// <summary>Reads every tensor, checking its shape against the declaration.</summary>
-            public static Weights Read(global::SourceGenTransformer.ITensorSource file)
+            public static Weights Read(global::SourceGenTransformer.TensorSource file)
             {
+                // What this class declares: the file checks its own header against it, and errors name the class.
+                file.Declare(new global::SourceGenTransformer.DeclaredModel { ClassName = "TinyGpt2", Family = global::SourceGenTransformer.ModelFamily.Gpt2, Layers = 2,
+                    Heads = 4, KvHeads = 4, ModelDim = 40, FeedForwardDim = 120, VocabSize = 70,
+                    MaxSequenceLength = 48, TiedEmbeddings = false });
                 var w = new Weights();
-                float[] scratch = global::System.Array.Empty<float>(); // matrices in panels are read through it (WeightPacking.ReadPanelsInto)
                 // GPT2LMHeadModel saves the body under 'transformer.'; GPT2Model saves it bare.
                 string t = file.Contains("transformer.wte.weight") ? "transformer." : "";
                 file.ReadInto(t + "wte.weight", new long[] { VocabSize, ModelDim }, w.TokenEmbedding);
@@ -198,6 +203,7 @@ partial class Models
                 file.ReadInto(t + "ln_f.weight", new long[] { ModelDim }, w.LnFWeight);
                 file.ReadInto(t + "ln_f.bias", new long[] { ModelDim }, w.LnFBias);
                 file.ReadInto("lm_head.weight", new long[] { VocabSize, ModelDim }, new global::System.Span<float>(w.Classifier, 0, VocabSize * ModelDim));
+                file.ThrowIfUnread(); // every tensor of the file is one this class reads (or a known harmless buffer)
                 return w;
             }
         }

@@ -79,7 +79,8 @@ partial class NumberTranslator : global::System.IDisposable
     /// The model owns worker threads for the encoder (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>, default one per processor); dispose it to stop them.
     /// </summary>
     /// <exception cref="global::System.IO.FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>
+    /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed or truncated, a tensor is missing, has the wrong shape or
+    /// a non-finite value, or the file holds a tensor this class does not read; the message names the file, the tensor and the numbers.</exception>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     public static NumberTranslator Load(string safetensorsPath) => Load(safetensorsPath, null);
 
@@ -91,14 +92,15 @@ partial class NumberTranslator : global::System.IDisposable
     /// The model owns worker threads for the encoder (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>, default one per processor); dispose it to stop them.
     /// </summary>
     /// <exception cref="global::System.IO.FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>
+    /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed or truncated, a tensor is missing, has the wrong shape or
+    /// a non-finite value, or the file holds a tensor this class does not read; the message names the file, the tensor and the numbers.</exception>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
-    /// <param name="safetensorsPath">The weight file.</param>
+    /// <param name="safetensorsPath">The weight file, a sharded model's model.safetensors.index.json, or the folder holding either (symbolic links are followed).</param>
     /// <param name="options">How the model runs (threads); null for the defaults.</param>
     public static NumberTranslator Load(string safetensorsPath, global::SourceGenTransformer.ModelOptions? options)
     {
         options?.Validate();
-        using global::SourceGenTransformer.ITensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);
+        using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath, options, global::SourceGenTransformer.WeightFormats.Safetensors);
         return new NumberTranslator(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0));
     }
 
@@ -241,11 +243,14 @@ partial class NumberTranslator : global::System.IDisposable
         public readonly float[] GeneratorB = new float[TargetVocabSize];                        // (target_vocab)
 
         /// <summary>Reads every tensor by the tutorial's names, checking each shape against the declaration.</summary>
-        public static Weights Read(global::SourceGenTransformer.ITensorSource file)
+        public static Weights Read(global::SourceGenTransformer.TensorSource file)
         {
+            // What this class declares: the file checks its own header against it, and errors name the class.
+            file.Declare(new global::SourceGenTransformer.DeclaredModel { ClassName = "NumberTranslator", Family = global::SourceGenTransformer.ModelFamily.Seq2Seq, EncoderLayers = 3, DecoderLayers = 3,
+                Heads = 4, KvHeads = 4, ModelDim = 64, FeedForwardDim = 128, VocabSize = 35,
+                MaxSequenceLength = 32, TiedEmbeddings = false });
             var w = new Weights();
             const int D = ModelDim, F = FeedForwardDim;
-            float[] scratch = global::System.Array.Empty<float>(); // matrices in panels are read through it (WeightPacking.ReadPanelsInto)
             file.ReadInto("src_tok_emb.embedding.weight", new long[] { SourceVocabSize, D }, w.SourceEmbedding);
             file.ReadInto("tgt_tok_emb.embedding.weight", new long[] { TargetVocabSize, D }, w.TargetEmbedding);
             // The trained table if the file has it (the tutorial saves it as a buffer, [5000, 1, dim]); else compute it.
@@ -256,13 +261,13 @@ partial class NumberTranslator : global::System.IDisposable
             for (int l = 0; l < EncoderLayers; l++)
             {
                 string p = "transformer.encoder.layers." + l.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + ".";
-                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "self_attn.in_proj_weight", 3 * D, D, new global::System.Span<float>(w.EncInW, l * 3 * D * D, 3 * D * D), ref scratch);
+                file.ReadPanelsInto(p + "self_attn.in_proj_weight", 3 * D, D, new global::System.Span<float>(w.EncInW, l * 3 * D * D, 3 * D * D));
                 file.ReadInto(p + "self_attn.in_proj_bias", new long[] { 3 * D }, new global::System.Span<float>(w.EncInB, l * 3 * D, 3 * D));
-                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "self_attn.out_proj.weight", D, D, new global::System.Span<float>(w.EncOutW, l * D * D, D * D), ref scratch);
+                file.ReadPanelsInto(p + "self_attn.out_proj.weight", D, D, new global::System.Span<float>(w.EncOutW, l * D * D, D * D));
                 file.ReadInto(p + "self_attn.out_proj.bias", new long[] { D }, new global::System.Span<float>(w.EncOutB, l * D, D));
-                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "linear1.weight", F, D, new global::System.Span<float>(w.EncLin1W, l * F * D, F * D), ref scratch);
+                file.ReadPanelsInto(p + "linear1.weight", F, D, new global::System.Span<float>(w.EncLin1W, l * F * D, F * D));
                 file.ReadInto(p + "linear1.bias", new long[] { F }, new global::System.Span<float>(w.EncLin1B, l * F, F));
-                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "linear2.weight", D, F, new global::System.Span<float>(w.EncLin2W, l * D * F, D * F), ref scratch);
+                file.ReadPanelsInto(p + "linear2.weight", D, F, new global::System.Span<float>(w.EncLin2W, l * D * F, D * F));
                 file.ReadInto(p + "linear2.bias", new long[] { D }, new global::System.Span<float>(w.EncLin2B, l * D, D));
                 file.ReadInto(p + "norm1.weight", new long[] { D }, new global::System.Span<float>(w.EncNorm1W, l * D, D));
                 file.ReadInto(p + "norm1.bias", new long[] { D }, new global::System.Span<float>(w.EncNorm1B, l * D, D));
@@ -274,17 +279,17 @@ partial class NumberTranslator : global::System.IDisposable
             for (int l = 0; l < DecoderLayers; l++)
             {
                 string p = "transformer.decoder.layers." + l.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + ".";
-                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "self_attn.in_proj_weight", 3 * D, D, new global::System.Span<float>(w.DecSaInW, l * 3 * D * D, 3 * D * D), ref scratch);
+                file.ReadPanelsInto(p + "self_attn.in_proj_weight", 3 * D, D, new global::System.Span<float>(w.DecSaInW, l * 3 * D * D, 3 * D * D));
                 file.ReadInto(p + "self_attn.in_proj_bias", new long[] { 3 * D }, new global::System.Span<float>(w.DecSaInB, l * 3 * D, 3 * D));
-                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "self_attn.out_proj.weight", D, D, new global::System.Span<float>(w.DecSaOutW, l * D * D, D * D), ref scratch);
+                file.ReadPanelsInto(p + "self_attn.out_proj.weight", D, D, new global::System.Span<float>(w.DecSaOutW, l * D * D, D * D));
                 file.ReadInto(p + "self_attn.out_proj.bias", new long[] { D }, new global::System.Span<float>(w.DecSaOutB, l * D, D));
-                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "multihead_attn.in_proj_weight", 3 * D, D, new global::System.Span<float>(w.DecCaInW, l * 3 * D * D, 3 * D * D), ref scratch);
+                file.ReadPanelsInto(p + "multihead_attn.in_proj_weight", 3 * D, D, new global::System.Span<float>(w.DecCaInW, l * 3 * D * D, 3 * D * D));
                 file.ReadInto(p + "multihead_attn.in_proj_bias", new long[] { 3 * D }, new global::System.Span<float>(w.DecCaInB, l * 3 * D, 3 * D));
-                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "multihead_attn.out_proj.weight", D, D, new global::System.Span<float>(w.DecCaOutW, l * D * D, D * D), ref scratch);
+                file.ReadPanelsInto(p + "multihead_attn.out_proj.weight", D, D, new global::System.Span<float>(w.DecCaOutW, l * D * D, D * D));
                 file.ReadInto(p + "multihead_attn.out_proj.bias", new long[] { D }, new global::System.Span<float>(w.DecCaOutB, l * D, D));
-                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "linear1.weight", F, D, new global::System.Span<float>(w.DecLin1W, l * F * D, F * D), ref scratch);
+                file.ReadPanelsInto(p + "linear1.weight", F, D, new global::System.Span<float>(w.DecLin1W, l * F * D, F * D));
                 file.ReadInto(p + "linear1.bias", new long[] { F }, new global::System.Span<float>(w.DecLin1B, l * F, F));
-                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "linear2.weight", D, F, new global::System.Span<float>(w.DecLin2W, l * D * F, D * F), ref scratch);
+                file.ReadPanelsInto(p + "linear2.weight", D, F, new global::System.Span<float>(w.DecLin2W, l * D * F, D * F));
                 file.ReadInto(p + "linear2.bias", new long[] { D }, new global::System.Span<float>(w.DecLin2B, l * D, D));
                 for (int n = 0; n < 3; n++)
                 {
@@ -297,6 +302,7 @@ partial class NumberTranslator : global::System.IDisposable
             file.ReadInto("transformer.decoder.norm.bias", new long[] { D }, w.DecFinalNormB);
             file.ReadInto("generator.weight", new long[] { TargetVocabSize, D }, w.GeneratorW);
             file.ReadInto("generator.bias", new long[] { TargetVocabSize }, w.GeneratorB);
+            file.ThrowIfUnread(); // every tensor of the file is one this class reads (or a known harmless buffer)
             return w;
         }
 

@@ -99,7 +99,8 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
     /// The model owns worker threads (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>, default one per processor); dispose it to stop them.
     /// </summary>
     /// <exception cref="global::System.IO.FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>
+    /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed or truncated, a tensor is missing, has the wrong shape or
+    /// a non-finite value, or the file holds a tensor this class does not read; the message names the file, the tensor and the numbers.</exception>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     public static Stories15M Load(string safetensorsPath) => Load(safetensorsPath, null);
 
@@ -109,14 +110,15 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
     /// The model owns worker threads (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>, default one per processor); dispose it to stop them.
     /// </summary>
     /// <exception cref="global::System.IO.FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed, or a tensor is missing or has the wrong shape; the message names the file, the tensor and the shapes.</exception>
+    /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed or truncated, a tensor is missing, has the wrong shape or
+    /// a non-finite value, or the file holds a tensor this class does not read; the message names the file, the tensor and the numbers.</exception>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
-    /// <param name="safetensorsPath">The weight file.</param>
+    /// <param name="safetensorsPath">The weight file, a sharded model's model.safetensors.index.json, or the folder holding either (symbolic links are followed).</param>
     /// <param name="options">How the model runs (threads); null for the defaults.</param>
     public static Stories15M Load(string safetensorsPath, global::SourceGenTransformer.ModelOptions? options)
     {
         options?.Validate();
-        using global::SourceGenTransformer.ITensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath);
+        using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath, options, global::SourceGenTransformer.WeightFormats.Safetensors | global::SourceGenTransformer.WeightFormats.Llama2C);
         return new Stories15M(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0));
     }
 
@@ -188,26 +190,30 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         public readonly float[] Classifier = global::SourceGenTransformer.WeightMemory.Allocate<float>(VocabSize * ModelDim); // (vocab, dim)
 
         /// <summary>Reads every tensor, checking its shape against the declaration.</summary>
-        public static Weights Read(global::SourceGenTransformer.ITensorSource file)
+        public static Weights Read(global::SourceGenTransformer.TensorSource file)
         {
+            // What this class declares: the file checks its own header against it, and errors name the class.
+            file.Declare(new global::SourceGenTransformer.DeclaredModel { ClassName = "Stories15M", Family = global::SourceGenTransformer.ModelFamily.Llama, Layers = 6,
+                Heads = 6, KvHeads = 6, ModelDim = 288, FeedForwardDim = 768, VocabSize = 32000,
+                MaxSequenceLength = 256, TiedEmbeddings = false });
             var w = new Weights();
-            float[] scratch = global::System.Array.Empty<float>(); // matrices in panels are read through it (WeightPacking.ReadPanelsInto)
             file.ReadInto("model.embed_tokens.weight", new long[] { VocabSize, ModelDim }, w.TokenEmbedding);
             for (int l = 0; l < Layers; l++)
             {
                 string p = "model.layers." + l.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + ".";
                 file.ReadInto(p + "input_layernorm.weight", new long[] { ModelDim }, new global::System.Span<float>(w.AttentionNorm, l * ModelDim, ModelDim));
-                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "self_attn.q_proj.weight", ModelDim, ModelDim, new global::System.Span<float>(w.Wq, l * ModelDim * ModelDim, ModelDim * ModelDim), ref scratch);
-                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "self_attn.k_proj.weight", KvDim, ModelDim, new global::System.Span<float>(w.Wk, l * KvDim * ModelDim, KvDim * ModelDim), ref scratch);
-                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "self_attn.v_proj.weight", KvDim, ModelDim, new global::System.Span<float>(w.Wv, l * KvDim * ModelDim, KvDim * ModelDim), ref scratch);
-                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "self_attn.o_proj.weight", ModelDim, ModelDim, new global::System.Span<float>(w.Wo, l * ModelDim * ModelDim, ModelDim * ModelDim), ref scratch);
+                file.ReadPanelsInto(p + "self_attn.q_proj.weight", ModelDim, ModelDim, new global::System.Span<float>(w.Wq, l * ModelDim * ModelDim, ModelDim * ModelDim));
+                file.ReadPanelsInto(p + "self_attn.k_proj.weight", KvDim, ModelDim, new global::System.Span<float>(w.Wk, l * KvDim * ModelDim, KvDim * ModelDim));
+                file.ReadPanelsInto(p + "self_attn.v_proj.weight", KvDim, ModelDim, new global::System.Span<float>(w.Wv, l * KvDim * ModelDim, KvDim * ModelDim));
+                file.ReadPanelsInto(p + "self_attn.o_proj.weight", ModelDim, ModelDim, new global::System.Span<float>(w.Wo, l * ModelDim * ModelDim, ModelDim * ModelDim));
                 file.ReadInto(p + "post_attention_layernorm.weight", new long[] { ModelDim }, new global::System.Span<float>(w.FfnNorm, l * ModelDim, ModelDim));
-                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "mlp.gate_proj.weight", FeedForwardDim, ModelDim, new global::System.Span<float>(w.WGate, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim), ref scratch);
-                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "mlp.up_proj.weight", FeedForwardDim, ModelDim, new global::System.Span<float>(w.WUp, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim), ref scratch);
-                global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, p + "mlp.down_proj.weight", ModelDim, FeedForwardDim, new global::System.Span<float>(w.WDown, l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim), ref scratch);
+                file.ReadPanelsInto(p + "mlp.gate_proj.weight", FeedForwardDim, ModelDim, new global::System.Span<float>(w.WGate, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
+                file.ReadPanelsInto(p + "mlp.up_proj.weight", FeedForwardDim, ModelDim, new global::System.Span<float>(w.WUp, l * FeedForwardDim * ModelDim, FeedForwardDim * ModelDim));
+                file.ReadPanelsInto(p + "mlp.down_proj.weight", ModelDim, FeedForwardDim, new global::System.Span<float>(w.WDown, l * ModelDim * FeedForwardDim, ModelDim * FeedForwardDim));
             }
             file.ReadInto("model.norm.weight", new long[] { ModelDim }, w.FinalNorm);
-            global::SourceGenTransformer.WeightPacking.ReadPanelsInto(file, "lm_head.weight", VocabSize, ModelDim, new global::System.Span<float>(w.Classifier, 0, VocabSize * ModelDim), ref scratch);
+            file.ReadPanelsInto("lm_head.weight", VocabSize, ModelDim, new global::System.Span<float>(w.Classifier, 0, VocabSize * ModelDim));
+            file.ThrowIfUnread(); // every tensor of the file is one this class reads (or a known harmless buffer)
             return w;
         }
     }
