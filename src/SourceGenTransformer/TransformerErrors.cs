@@ -31,6 +31,13 @@ public static class TransformerErrors
     public static void EmptyTokens(string paramName) =>
         throw new ArgumentException("At least one token is required.", paramName);
 
+    /// <summary>Two threads used one session at once.</summary>
+    [DoesNotReturn, MethodImpl(MethodImplOptions.NoInlining)]
+    public static void SessionInUse() =>
+        throw new InvalidOperationException(
+            "This session is already running a call on another thread. A session holds one sequence's KV cache and runs one call at a time; " +
+            "create a session per thread (CreateSession()). Sessions of one model share its worker threads, taking turns.");
+
     /// <summary>A kernel was handed a span shorter than its constant shape.</summary>
     [DoesNotReturn, MethodImpl(MethodImplOptions.NoInlining)]
     public static void SpanTooShort(string kernel) =>

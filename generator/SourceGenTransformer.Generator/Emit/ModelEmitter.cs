@@ -110,7 +110,7 @@ internal static class ModelEmitter
             {
                 w.Line("options?.Validate();");
                 w.Line($"using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath, options, {formats});");
-                w.Line($"return new {cls}(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0));");
+                w.Line($"return new {cls}(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0, nameof({cls})));");
             }
             w.Line();
             return;
@@ -248,9 +248,17 @@ internal static class ModelEmitter
         doc.Add("The model owns worker threads (<see cref=\"global::SourceGenTransformer.ModelOptions.Threads\"/>, default one per processor); dispose it to stop them.");
         EmitLoad(w, cls, doc.ToArray(), withOptions: true, llama2C: s.Family == Family.Llama);
 
-        w.Line("/// <summary>Creates a session: a KV cache and buffers for one sequence, allocated once. A session is not thread-safe; use one per thread.</summary>");
+        w.Line("/// <summary>");
+        w.Line("/// Creates a session: a KV cache and buffers for one sequence, allocated once. A session runs one call at a time (a second");
+        w.Line("/// thread gets <see cref=\"global::System.InvalidOperationException\"/>); use one per thread. Sessions share the model's worker threads.");
+        w.Line("/// </summary>");
+        w.Line("/// <exception cref=\"global::System.ObjectDisposedException\">The model was disposed.</exception>");
         w.Line(GeneratedCode);
-        w.Line("public Session CreateSession() => new Session(_weights, _pool);");
+        using (w.Block("public Session CreateSession()"))
+        {
+            w.Line("_pool.ThrowIfDisposed();");
+            w.Line("return new Session(_weights, _pool);");
+        }
         w.Line();
 
         w.Line("int global::SourceGenTransformer.IDecoderModel.VocabSize => VocabSize;");
@@ -266,10 +274,12 @@ internal static class ModelEmitter
         w.Line("/// or until the session holds <see cref=\"MaxSequenceLength\"/> tokens. Greedy when the temperature is 0.");
         w.Line("/// </summary>");
         w.Line("/// <exception cref=\"global::System.ArgumentException\">The prompt is empty, too long, or holds an id outside the vocabulary; or an option is out of range.</exception>");
+        w.Line("/// <exception cref=\"global::System.ObjectDisposedException\">The model was disposed (checked at the call, and again at every token).</exception>");
         w.Line(GeneratedCode);
         using (w.Block("public global::System.Collections.Generic.IEnumerable<int> Generate(global::System.Collections.Generic.IReadOnlyList<int> prompt, global::SourceGenTransformer.GenerationOptions? options = null)"))
         {
             w.Line("global::System.ArgumentNullException.ThrowIfNull(prompt);");
+            w.Line("_pool.ThrowIfDisposed();");
             w.Line("options ??= new global::SourceGenTransformer.GenerationOptions();");
             w.Line("options.Validate();");
             w.Line($"if (prompt.Count == 0) {Errors}.EmptyTokens(nameof(prompt));");

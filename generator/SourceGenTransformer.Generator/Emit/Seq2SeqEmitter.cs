@@ -49,6 +49,7 @@ internal static class Seq2SeqEmitter
         using (w.Block("public Session CreateSession(EncoderOutput memory)"))
         {
             w.Line("global::System.ArgumentNullException.ThrowIfNull(memory);");
+            w.Line("_pool.ThrowIfDisposed();");
             w.Line("memory.ThrowIfDisposed();");
             w.Line("return new Session(_weights, memory, _pool);");
         }
@@ -393,6 +394,7 @@ internal static class Seq2SeqEmitter
             w.Line("private float[] _mvOut = [], _mvIn = [], _mvW = [];");
             w.Line("private readonly EncoderOutput _memory;");
             w.Line("private int _position;");
+            w.Line("private global::SourceGenTransformer.SessionGuard _guard; // one call at a time: a second thread gets InvalidOperationException");
             w.Line("private readonly float[] _x = new float[ModelDim];          // (dim) the residual stream");
             w.Line("private readonly float[] _xb = new float[ModelDim];         // (dim) a sub-block's normed input, then a projection");
             w.Line("private readonly float[] _xb2 = new float[ModelDim];        // (dim) attention output");
@@ -445,31 +447,52 @@ internal static class Seq2SeqEmitter
             w.Line();
             w.Line("/// <summary>Consumes one target token (start with BosToken) and returns the logits (TargetVocabSize) for the next.</summary>");
             w.Line("/// <exception cref=\"global::System.ArgumentOutOfRangeException\">The token is outside [0, TargetVocabSize), or the session holds MaxSequenceLength tokens.</exception>");
-            w.Line("/// <exception cref=\"global::System.ObjectDisposedException\">The encoded source was disposed.</exception>");
+            w.Line("/// <exception cref=\"global::System.ObjectDisposedException\">The encoded source, or the model, was disposed.</exception>");
+            w.Line("/// <exception cref=\"global::System.InvalidOperationException\">Another thread is using this session.</exception>");
             using (w.Block("public global::System.ReadOnlySpan<float> Forward(int token)"))
             {
                 w.Line("_memory.ThrowIfDisposed();");
                 w.Line($"if ((uint)token >= TargetVocabSize) {Errors}.TokenOutOfRange(nameof(token), token, TargetVocabSize);");
                 w.Line($"if (_position >= MaxSequenceLength) {Errors}.ContextFull(nameof(token), _position, 1, MaxSequenceLength);");
-                w.Line("Step(token);");
+                w.Line("_guard.Enter();");
+                using (w.Block("try"))
+                    w.Line("Step(token);");
+                using (w.Block("finally"))
+                    w.Line("_guard.Exit();");
                 w.Line("return _logits;");
             }
             w.Line();
             w.Line("/// <summary>Forgets the consumed target tokens; the encoded source stays.</summary>");
-            w.Line("public void Reset() => _position = 0;");
+            using (w.Block("public void Reset()"))
+            {
+                w.Line("_guard.Enter();");
+                w.Line("_position = 0;");
+                w.Line("_guard.Exit();");
+            }
             w.Line();
             w.Line("/// <summary>Makes this session's position and cache equal to another session's over the same source (beam search forks so).</summary>");
             using (w.Block("public void CopyFrom(Session other)"))
             {
                 w.Line("global::System.ArgumentNullException.ThrowIfNull(other);");
                 w.Line("if (!ReferenceEquals(other._memory, _memory)) throw new global::System.ArgumentException(\"Sessions over different sources cannot be copied.\", nameof(other));");
-                w.Line("_position = other._position;");
-                w.Line("int rows = _position * ModelDim;");
-                using (w.Block("for (int l = 0; l < DecoderLayers; l++)"))
+                w.Line("if (ReferenceEquals(other, this)) return;");
+                w.Line("_guard.Enter();");
+                w.Line("other._guard.Enter();");
+                using (w.Block("try"))
                 {
-                    w.Line("int start = l * MaxSequenceLength * ModelDim;");
-                    w.Line("global::System.Array.Copy(other._keyCache, start, _keyCache, start, rows);");
-                    w.Line("global::System.Array.Copy(other._valueCache, start, _valueCache, start, rows);");
+                    w.Line("_position = other._position;");
+                    w.Line("int rows = _position * ModelDim;");
+                    using (w.Block("for (int l = 0; l < DecoderLayers; l++)"))
+                    {
+                        w.Line("int start = l * MaxSequenceLength * ModelDim;");
+                        w.Line("global::System.Array.Copy(other._keyCache, start, _keyCache, start, rows);");
+                        w.Line("global::System.Array.Copy(other._valueCache, start, _valueCache, start, rows);");
+                    }
+                }
+                using (w.Block("finally"))
+                {
+                    w.Line("other._guard.Exit();");
+                    w.Line("_guard.Exit();");
                 }
             }
             w.Line();

@@ -46,6 +46,7 @@ internal static class SessionEmitter
             w.Line("private readonly Weights _w;");
             w.Line($"private readonly {Pool} _pool;");
             w.Line("private int _position;");
+            w.Line("private global::SourceGenTransformer.SessionGuard _guard; // one call at a time: a second thread gets InvalidOperationException");
             w.Line("private int _job, _layer, _start, _tokens; // what Execute runs: the job, its layer, first position and token count");
             w.Line("private readonly float[] _x = new float[ModelDim];            // (dim) the residual stream at the current position");
             w.Line("private readonly float[] _xb = new float[ModelDim];           // (dim) a sub-block's normed input, then the attention output");
@@ -97,12 +98,20 @@ internal static class SessionEmitter
 
             w.Line("/// <summary>Consumes one token and returns the logits (VocabSize) for the next. The span is valid until the next call.</summary>");
             w.Line("/// <exception cref=\"global::System.ArgumentOutOfRangeException\">The token is outside [0, VocabSize), or the session already holds MaxSequenceLength tokens.</exception>");
+            w.Line("/// <exception cref=\"global::System.InvalidOperationException\">Another thread is using this session.</exception>");
+            w.Line("/// <exception cref=\"global::System.ObjectDisposedException\">The model was disposed.</exception>");
             using (w.Block("public global::System.ReadOnlySpan<float> Forward(int token)"))
             {
                 w.Line($"if ((uint)token >= VocabSize) {Errors}.TokenOutOfRange(nameof(token), token, VocabSize);");
                 w.Line($"if (_position >= MaxSequenceLength) {Errors}.ContextFull(nameof(token), _position, 1, MaxSequenceLength);");
-                w.Line("Step(token);");
-                w.Line("Logits();");
+                w.Line("_guard.Enter();");
+                using (w.Block("try"))
+                {
+                    w.Line("Step(token);");
+                    w.Line("Logits();");
+                }
+                using (w.Block("finally"))
+                    w.Line("_guard.Exit();");
                 w.Line("return _logits;");
             }
             w.Line();
@@ -114,23 +123,36 @@ internal static class SessionEmitter
             w.Line("/// decoding to float32 rounding (sums associate differently), not bit for bit.");
             w.Line("/// </summary>");
             w.Line("/// <exception cref=\"global::System.ArgumentException\">The block is empty, holds a token outside [0, VocabSize), or would take the session past MaxSequenceLength.</exception>");
+            w.Line("/// <exception cref=\"global::System.InvalidOperationException\">Another thread is using this session.</exception>");
+            w.Line("/// <exception cref=\"global::System.ObjectDisposedException\">The model was disposed.</exception>");
             using (w.Block("public global::System.ReadOnlySpan<float> Forward(global::System.ReadOnlySpan<int> tokens)"))
             {
                 w.Line($"if (tokens.IsEmpty) {Errors}.EmptyTokens(nameof(tokens));");
                 w.Line($"if (tokens.Length > MaxSequenceLength - _position) {Errors}.ContextFull(nameof(tokens), _position, tokens.Length, MaxSequenceLength);");
                 using (w.Block("for (int i = 0; i < tokens.Length; i++)"))
                     w.Line($"if ((uint)tokens[i] >= VocabSize) {Errors}.TokenOutOfRange(nameof(tokens), i, tokens[i], VocabSize);");
-                using (w.Block("for (int i = 0; i < tokens.Length; i += PromptBlock)"))
-                    w.Line("StepBlock(tokens.Slice(i, global::System.Math.Min(PromptBlock, tokens.Length - i)));");
-                w.Line("// Only the last position's logits are needed: its residual stream goes through the classifier.");
-                w.Line("Logits();");
+                w.Line("_guard.Enter();");
+                using (w.Block("try"))
+                {
+                    using (w.Block("for (int i = 0; i < tokens.Length; i += PromptBlock)"))
+                        w.Line("StepBlock(tokens.Slice(i, global::System.Math.Min(PromptBlock, tokens.Length - i)));");
+                    w.Line("// Only the last position's logits are needed: its residual stream goes through the classifier.");
+                    w.Line("Logits();");
+                }
+                using (w.Block("finally"))
+                    w.Line("_guard.Exit();");
                 w.Line("return _logits;");
             }
             w.Line();
 
             w.Line("/// <summary>Forgets every consumed token; the session starts a new sequence at position 0.</summary>");
             w.Line("/// <remarks>The cache is not cleared: a row is always written before it is read.</remarks>");
-            w.Line("public void Reset() => _position = 0;");
+            using (w.Block("public void Reset()"))
+            {
+                w.Line("_guard.Enter();");
+                w.Line("_position = 0;");
+                w.Line("_guard.Exit();");
+            }
             w.Line();
 
             w.Line("/// <summary>Runs <paramref name=\"job\"/> of <paramref name=\"layer\"/> on every worker (see Execute).</summary>");

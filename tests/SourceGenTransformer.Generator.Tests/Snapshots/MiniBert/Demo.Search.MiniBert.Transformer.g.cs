@@ -86,7 +86,7 @@ partial class MiniBert : global::System.IDisposable
     {
         options?.Validate();
         using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath, options, global::SourceGenTransformer.WeightFormats.Safetensors);
-        return new MiniBert(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0));
+        return new MiniBert(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0, nameof(MiniBert)));
     }
 
     /// <summary>

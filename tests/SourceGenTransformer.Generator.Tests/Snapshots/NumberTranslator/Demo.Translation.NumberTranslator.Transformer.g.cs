@@ -101,7 +101,7 @@ partial class NumberTranslator : global::System.IDisposable
     {
         options?.Validate();
         using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath, options, global::SourceGenTransformer.WeightFormats.Safetensors);
-        return new NumberTranslator(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0));
+        return new NumberTranslator(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0, nameof(NumberTranslator)));
     }
 
     /// <summary>Creates a decoder session over an encoded source: its own self-attention KV cache, allocated once.</summary>
@@ -109,6 +109,7 @@ partial class NumberTranslator : global::System.IDisposable
     public Session CreateSession(EncoderOutput memory)
     {
         global::System.ArgumentNullException.ThrowIfNull(memory);
+        _pool.ThrowIfDisposed();
         memory.ThrowIfDisposed();
         return new Session(_weights, memory, _pool);
     }
@@ -680,6 +681,7 @@ partial class NumberTranslator : global::System.IDisposable
         private float[] _mvOut = [], _mvIn = [], _mvW = [];
         private readonly EncoderOutput _memory;
         private int _position;
+        private global::SourceGenTransformer.SessionGuard _guard; // one call at a time: a second thread gets InvalidOperationException
         private readonly float[] _x = new float[ModelDim];          // (dim) the residual stream
         private readonly float[] _xb = new float[ModelDim];         // (dim) a sub-block's normed input, then a projection
         private readonly float[] _xb2 = new float[ModelDim];        // (dim) attention output
@@ -766,31 +768,56 @@ partial class NumberTranslator : global::System.IDisposable
 
         /// <summary>Consumes one target token (start with BosToken) and returns the logits (TargetVocabSize) for the next.</summary>
         /// <exception cref="global::System.ArgumentOutOfRangeException">The token is outside [0, TargetVocabSize), or the session holds MaxSequenceLength tokens.</exception>
-        /// <exception cref="global::System.ObjectDisposedException">The encoded source was disposed.</exception>
+        /// <exception cref="global::System.ObjectDisposedException">The encoded source, or the model, was disposed.</exception>
+        /// <exception cref="global::System.InvalidOperationException">Another thread is using this session.</exception>
         public global::System.ReadOnlySpan<float> Forward(int token)
         {
             _memory.ThrowIfDisposed();
             if ((uint)token >= TargetVocabSize) global::SourceGenTransformer.TransformerErrors.TokenOutOfRange(nameof(token), token, TargetVocabSize);
             if (_position >= MaxSequenceLength) global::SourceGenTransformer.TransformerErrors.ContextFull(nameof(token), _position, 1, MaxSequenceLength);
-            Step(token);
+            _guard.Enter();
+            try
+            {
+                Step(token);
+            }
+            finally
+            {
+                _guard.Exit();
+            }
             return _logits;
         }
 
         /// <summary>Forgets the consumed target tokens; the encoded source stays.</summary>
-        public void Reset() => _position = 0;
+        public void Reset()
+        {
+            _guard.Enter();
+            _position = 0;
+            _guard.Exit();
+        }
 
         /// <summary>Makes this session's position and cache equal to another session's over the same source (beam search forks so).</summary>
         public void CopyFrom(Session other)
         {
             global::System.ArgumentNullException.ThrowIfNull(other);
             if (!ReferenceEquals(other._memory, _memory)) throw new global::System.ArgumentException("Sessions over different sources cannot be copied.", nameof(other));
-            _position = other._position;
-            int rows = _position * ModelDim;
-            for (int l = 0; l < DecoderLayers; l++)
+            if (ReferenceEquals(other, this)) return;
+            _guard.Enter();
+            other._guard.Enter();
+            try
             {
-                int start = l * MaxSequenceLength * ModelDim;
-                global::System.Array.Copy(other._keyCache, start, _keyCache, start, rows);
-                global::System.Array.Copy(other._valueCache, start, _valueCache, start, rows);
+                _position = other._position;
+                int rows = _position * ModelDim;
+                for (int l = 0; l < DecoderLayers; l++)
+                {
+                    int start = l * MaxSequenceLength * ModelDim;
+                    global::System.Array.Copy(other._keyCache, start, _keyCache, start, rows);
+                    global::System.Array.Copy(other._valueCache, start, _valueCache, start, rows);
+                }
+            }
+            finally
+            {
+                other._guard.Exit();
+                _guard.Exit();
             }
         }
 

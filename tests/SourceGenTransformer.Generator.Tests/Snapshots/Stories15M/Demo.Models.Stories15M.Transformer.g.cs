@@ -119,12 +119,20 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
     {
         options?.Validate();
         using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath, options, global::SourceGenTransformer.WeightFormats.Safetensors | global::SourceGenTransformer.WeightFormats.Llama2C);
-        return new Stories15M(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0));
+        return new Stories15M(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0, nameof(Stories15M)));
     }
 
-    /// <summary>Creates a session: a KV cache and buffers for one sequence, allocated once. A session is not thread-safe; use one per thread.</summary>
+    /// <summary>
+    /// Creates a session: a KV cache and buffers for one sequence, allocated once. A session runs one call at a time (a second
+    /// thread gets <see cref="global::System.InvalidOperationException"/>); use one per thread. Sessions share the model's worker threads.
+    /// </summary>
+    /// <exception cref="global::System.ObjectDisposedException">The model was disposed.</exception>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
-    public Session CreateSession() => new Session(_weights, _pool);
+    public Session CreateSession()
+    {
+        _pool.ThrowIfDisposed();
+        return new Session(_weights, _pool);
+    }
 
     int global::SourceGenTransformer.IDecoderModel.VocabSize => VocabSize;
     int global::SourceGenTransformer.IDecoderModel.MaxSequenceLength => MaxSequenceLength;
@@ -138,10 +146,12 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
     /// or until the session holds <see cref="MaxSequenceLength"/> tokens. Greedy when the temperature is 0.
     /// </summary>
     /// <exception cref="global::System.ArgumentException">The prompt is empty, too long, or holds an id outside the vocabulary; or an option is out of range.</exception>
+    /// <exception cref="global::System.ObjectDisposedException">The model was disposed (checked at the call, and again at every token).</exception>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     public global::System.Collections.Generic.IEnumerable<int> Generate(global::System.Collections.Generic.IReadOnlyList<int> prompt, global::SourceGenTransformer.GenerationOptions? options = null)
     {
         global::System.ArgumentNullException.ThrowIfNull(prompt);
+        _pool.ThrowIfDisposed();
         options ??= new global::SourceGenTransformer.GenerationOptions();
         options.Validate();
         if (prompt.Count == 0) global::SourceGenTransformer.TransformerErrors.EmptyTokens(nameof(prompt));
@@ -232,6 +242,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         private readonly Weights _w;
         private readonly global::SourceGenTransformer.WorkerPool _pool;
         private int _position;
+        private global::SourceGenTransformer.SessionGuard _guard; // one call at a time: a second thread gets InvalidOperationException
         private int _job, _layer, _start, _tokens; // what Execute runs: the job, its layer, first position and token count
         private readonly float[] _x = new float[ModelDim];            // (dim) the residual stream at the current position
         private readonly float[] _xb = new float[ModelDim];           // (dim) a sub-block's normed input, then the attention output
@@ -268,12 +279,22 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
 
         /// <summary>Consumes one token and returns the logits (VocabSize) for the next. The span is valid until the next call.</summary>
         /// <exception cref="global::System.ArgumentOutOfRangeException">The token is outside [0, VocabSize), or the session already holds MaxSequenceLength tokens.</exception>
+        /// <exception cref="global::System.InvalidOperationException">Another thread is using this session.</exception>
+        /// <exception cref="global::System.ObjectDisposedException">The model was disposed.</exception>
         public global::System.ReadOnlySpan<float> Forward(int token)
         {
             if ((uint)token >= VocabSize) global::SourceGenTransformer.TransformerErrors.TokenOutOfRange(nameof(token), token, VocabSize);
             if (_position >= MaxSequenceLength) global::SourceGenTransformer.TransformerErrors.ContextFull(nameof(token), _position, 1, MaxSequenceLength);
-            Step(token);
-            Logits();
+            _guard.Enter();
+            try
+            {
+                Step(token);
+                Logits();
+            }
+            finally
+            {
+                _guard.Exit();
+            }
             return _logits;
         }
 
@@ -284,6 +305,8 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         /// decoding to float32 rounding (sums associate differently), not bit for bit.
         /// </summary>
         /// <exception cref="global::System.ArgumentException">The block is empty, holds a token outside [0, VocabSize), or would take the session past MaxSequenceLength.</exception>
+        /// <exception cref="global::System.InvalidOperationException">Another thread is using this session.</exception>
+        /// <exception cref="global::System.ObjectDisposedException">The model was disposed.</exception>
         public global::System.ReadOnlySpan<float> Forward(global::System.ReadOnlySpan<int> tokens)
         {
             if (tokens.IsEmpty) global::SourceGenTransformer.TransformerErrors.EmptyTokens(nameof(tokens));
@@ -292,18 +315,31 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
             {
                 if ((uint)tokens[i] >= VocabSize) global::SourceGenTransformer.TransformerErrors.TokenOutOfRange(nameof(tokens), i, tokens[i], VocabSize);
             }
-            for (int i = 0; i < tokens.Length; i += PromptBlock)
+            _guard.Enter();
+            try
             {
-                StepBlock(tokens.Slice(i, global::System.Math.Min(PromptBlock, tokens.Length - i)));
+                for (int i = 0; i < tokens.Length; i += PromptBlock)
+                {
+                    StepBlock(tokens.Slice(i, global::System.Math.Min(PromptBlock, tokens.Length - i)));
+                }
+                // Only the last position's logits are needed: its residual stream goes through the classifier.
+                Logits();
             }
-            // Only the last position's logits are needed: its residual stream goes through the classifier.
-            Logits();
+            finally
+            {
+                _guard.Exit();
+            }
             return _logits;
         }
 
         /// <summary>Forgets every consumed token; the session starts a new sequence at position 0.</summary>
         /// <remarks>The cache is not cleared: a row is always written before it is read.</remarks>
-        public void Reset() => _position = 0;
+        public void Reset()
+        {
+            _guard.Enter();
+            _position = 0;
+            _guard.Exit();
+        }
 
         /// <summary>Runs <paramref name="job"/> of <paramref name="layer"/> on every worker (see Execute).</summary>
         private void Run(int job, int layer)
