@@ -36,6 +36,7 @@ public static class Program
     public static int Main(string[] args)
     {
         if (args is [BusyCore.Argument, string cpu]) return BusyCore.Spin(int.Parse(cpu, CultureInfo.InvariantCulture));
+        if (args is [LoadMemory.Argument, string file]) return LoadMemory.Measure(file);
         int runs = 5;
         string? output = null, llama2c = null, only = null, onnx = null, weights = null, loop = null;
         bool writeOnly = false;
@@ -73,6 +74,7 @@ public static class Program
         var encoders = new List<Seq2SeqRow>();
         var accuracy = new List<AccuracyRow>();
         var busy = new List<BusyRow>();
+        var loads = new List<LoadRow>();
         var onnxLevels = new SortedSet<string>();
         bool Want(string name) => only is null || name.Contains(only, StringComparison.OrdinalIgnoreCase);
         try
@@ -89,6 +91,7 @@ public static class Program
             }
             if (Want("stories42M")) decoders.Add(bench.Decoder(s42, "float32", o => Stories42M.Load(s42.File(dir), o), generic: true, peer: true));
             if (Want("stories110M")) decoders.Add(bench.Decoder(s110, "float32", o => Stories110M.Load(s110.File(dir), o), generic: true, peer: true));
+            if (Want("stories110M") && loop is null) loads.Add(LoadMemory.Run(s110, s110.File(dir)));
             if (Want("stories110M")) decoders.Add(bench.Decoder(s110, "bfloat16", o => Stories110MBf16.Load(s110.File(dir), o), generic: false, peer: false));
             if (Want("stories110M")) decoders.Add(bench.Decoder(s110, "int8 (Q8_0)", o => Stories110MInt8.Load(s110.File(dir), o), generic: false, peer: false));
             if (Want("tiny")) decoders.Add(bench.Decoder(tiny, "float32", o => Tiny.Load(tiny.File(dir), o), generic: true, peer: true));
@@ -100,7 +103,7 @@ public static class Program
             if (weights is null) Directory.Delete(dir, recursive: true);
         }
 
-        string report = Report.Write(machine, decoders, busy, encoders, accuracy, runs, threads, llama2c is not null, onnx is not null, onnxLevels);
+        string report = Report.Write(machine, decoders, busy, loads, encoders, accuracy, runs, threads, llama2c is not null, onnx is not null, onnxLevels);
         Console.WriteLine(report);
         if (output is not null) File.WriteAllText(output, report);
         return 0;

@@ -11,7 +11,7 @@ internal static class Report
 {
     private static string F(double v, string format = "F0") => v.ToString(format, CultureInfo.InvariantCulture);
 
-    public static string Write(MachineLimits m, List<DecoderRow> decoders, List<BusyRow> busy, List<Seq2SeqRow> encoders, List<AccuracyRow> accuracy, int runs, int threads, bool peer, bool onnx, SortedSet<string> onnxLevels)
+    public static string Write(MachineLimits m, List<DecoderRow> decoders, List<BusyRow> busy, List<LoadRow> loads, List<Seq2SeqRow> encoders, List<AccuracyRow> accuracy, int runs, int threads, bool peer, bool onnx, SortedSet<string> onnxLevels)
     {
         var sb = new StringBuilder();
         sb.AppendLine("# Benchmarks");
@@ -73,6 +73,21 @@ internal static class Report
             sb.AppendLine($"ONNX Runtime graph optimisation level per graph: {string.Join(", ", onnxLevels)} (\"basic\" where ONNX Runtime's extended fusions refused the exported graph).");
         sb.AppendLine();
 
+        if (loads.Count > 0)
+        {
+            sb.AppendLine("## Memory while loading");
+            sb.AppendLine();
+            sb.AppendLine("Resident memory of a fresh process of this binary that loads the float32 110M shape (1 thread): before the load,");
+            sb.AppendLine("its peak during the load (`VmHWM`, reset first), and after. Tensors are read with explicit reads straight into the");
+            sb.AppendLine("model's arrays, a 1 MB chunk at a time (into panels, or converted to the declared precision): no mapping, no second");
+            sb.AppendLine("copy. \"peak / model\" is the load's peak over what the loaded model keeps; \"peak / weights\" over parameters × 4 bytes.");
+            sb.AppendLine();
+            sb.AppendLine("| model | weights MB | RSS before MB | peak RSS MB | RSS after MB | peak / model | peak / weights | load s |");
+            sb.AppendLine("|---|---|---|---|---|---|---|---|");
+            foreach (LoadRow r in loads)
+                sb.AppendLine($"| {r.Name} float32 | {F(r.WeightBytes / 1e6)} | {F(r.BaselineRss / 1e6)} | {F(r.PeakRss / 1e6)} | {F(r.AfterRss / 1e6)} | {F(r.PeakOverModel, "F3")} | {F(r.PeakOverWeights, "F3")} | {F(r.Seconds, "F2")} |");
+            sb.AppendLine();
+        }
         if (busy.Count > 0)
         {
             sb.AppendLine("## Decode with a core taken away");
