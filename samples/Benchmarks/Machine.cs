@@ -6,6 +6,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using SourceGenTransformer;
+using SourceGenTransformer.Runtime;
 
 namespace Benchmarks;
 

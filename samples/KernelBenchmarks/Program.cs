@@ -15,6 +15,7 @@ using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using SourceGenTransformer;
+using SourceGenTransformer.Runtime;
 
 namespace KernelBenchmarks;
 

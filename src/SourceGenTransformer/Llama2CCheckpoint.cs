@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.IO;
 using System.Runtime.InteropServices;
+using SourceGenTransformer.Runtime;
 
 namespace SourceGenTransformer;
 

@@ -1,4 +1,5 @@
 using System;
+using SourceGenTransformer.Runtime;
 
 namespace SourceGenTransformer;
 

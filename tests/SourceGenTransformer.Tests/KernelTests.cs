@@ -1,5 +1,6 @@
 using System;
 using Xunit;
+using SourceGenTransformer.Runtime;
 
 namespace SourceGenTransformer.Tests;
 

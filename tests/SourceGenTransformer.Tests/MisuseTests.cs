@@ -5,6 +5,7 @@ using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Threading;
 using Xunit;
+using SourceGenTransformer.Runtime;
 
 namespace SourceGenTransformer.Tests;
 

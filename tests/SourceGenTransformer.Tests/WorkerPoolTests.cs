@@ -1,6 +1,7 @@
 using System;
 using System.Threading;
 using Xunit;
+using SourceGenTransformer.Runtime;
 
 namespace SourceGenTransformer.Tests;
 

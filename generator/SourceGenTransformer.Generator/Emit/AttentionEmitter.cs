@@ -38,7 +38,7 @@ internal static class AttentionEmitter
         if (registers)
         {
             // The query stays in registers across the positions; two FMA chains per position, fully unrolled.
-            w.Line($"if (qh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort(\"attention query\");");
+            w.Line($"if (qh.Length < HeadDim) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort(\"attention query\");");
             w.Line($"ref float qRef = ref {Marshal}.GetReference(qh);");
             var q = new List<string>();
             for (int v = 0; v < vectors; v++) q.Add($"q{I(v)} = {Vector}.LoadUnsafe(ref qRef, {I(8 * v)})");
@@ -82,7 +82,7 @@ internal static class AttentionEmitter
             for (int v = 0; v < vectors; v++)
                 w.Line($"o{I(v)} = {Vector}.FusedMultiplyAdd({Vector}.LoadUnsafe(ref vi, {I(8 * v)}), wi, o{I(v)});");
         }
-        w.Line("if (oh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort(\"attention output\");");
+        w.Line("if (oh.Length < HeadDim) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort(\"attention output\");");
         w.Line($"ref float ohRef = ref {Marshal}.GetReference(oh);");
         for (int v = 0; v < vectors; v++)
             w.Line($"{Vector}.StoreUnsafe(o{I(v)}, ref ohRef, {I(8 * v)});");
@@ -116,7 +116,7 @@ internal static class AttentionEmitter
     {
         count = $"({count})";
         w.Line($"{Span} transposed = {kt}, gathered = {vg};");
-        w.Line($"if (transposed.Length < ({count} + 63) / 64 * 64 * HeadDim || gathered.Length < {count} * HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort(\"attention keys and values\");");
+        w.Line($"if (transposed.Length < ({count} + 63) / 64 * 64 * HeadDim || gathered.Length < {count} * HeadDim) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort(\"attention keys and values\");");
         w.Line($"ref float transposedRef = ref {Marshal}.GetReference(transposed);");
         using (w.Block($"for (int i = 0; i < {count}; i++)"))
         {
@@ -146,7 +146,7 @@ internal static class AttentionEmitter
         int vectors = s.HeadDim / 8;
         count = $"({count})";
         w.Line($"{Span} keyBlocks = {kt}, valueRows = {vg}, scoreRows = {scores};");
-        w.Line("if (scoreRows.Length < " + ScoreBufferLength + ") global::SourceGenTransformer.TransformerErrors.SpanTooShort(\"attention scores\");");
+        w.Line("if (scoreRows.Length < " + ScoreBufferLength + ") global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort(\"attention scores\");");
         w.Line($"ref float ktRef = ref {Marshal}.GetReference(keyBlocks);");
         w.Line($"ref float vgRef = ref {Marshal}.GetReference(valueRows);");
         w.Line($"ref float rowsRef = ref {Marshal}.GetReference(scoreRows);");
@@ -158,7 +158,7 @@ internal static class AttentionEmitter
                 w.Line($"int keysOfT = {count};");
                 w.Line("if (keysOfT > most) most = keysOfT;");
             }
-            w.Line("if (keyBlocks.Length < (most + 63) / 64 * 64 * HeadDim || valueRows.Length < most * HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort(\"attention keys and values\");");
+            w.Line("if (keyBlocks.Length < (most + 63) / 64 * 64 * HeadDim || valueRows.Length < most * HeadDim) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort(\"attention keys and values\");");
             w.Line($"// scores (t, i) = q_t · k_i / sqrt(head_dim), one block of 64 keys at a time for the whole group");
             using (w.Block("for (int c = 0; c < most; c += 64)"))
             {

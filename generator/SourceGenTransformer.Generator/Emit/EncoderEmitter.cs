@@ -17,15 +17,15 @@ internal static class EncoderEmitter
     /// <summary>The encoder-layer weight fields, stacked over <paramref name="layers"/> (a constant's name).</summary>
     public static void EmitWeightFields(SourceWriter w, string layers)
     {
-        w.Line($"public readonly float[] EncInW = global::SourceGenTransformer.WeightMemory.Allocate<float>({layers} * 3 * ModelDim * ModelDim);     // (layer, 3 * dim, dim) query, key, value rows");
+        w.Line($"public readonly float[] EncInW = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>({layers} * 3 * ModelDim * ModelDim);     // (layer, 3 * dim, dim) query, key, value rows");
         w.Line($"public readonly float[] EncInB = new float[{layers} * 3 * ModelDim];                // (layer, 3 * dim)");
-        w.Line($"public readonly float[] EncOutW = global::SourceGenTransformer.WeightMemory.Allocate<float>({layers} * ModelDim * ModelDim);        // (layer, dim, dim) attention output projection");
+        w.Line($"public readonly float[] EncOutW = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>({layers} * ModelDim * ModelDim);        // (layer, dim, dim) attention output projection");
         w.Line($"public readonly float[] EncOutB = new float[{layers} * ModelDim];                   // (layer, dim)");
         w.Line($"public readonly float[] EncNorm1W = new float[{layers} * ModelDim];                 // (layer, dim) norm around attention");
         w.Line($"public readonly float[] EncNorm1B = new float[{layers} * ModelDim];                 // (layer, dim)");
-        w.Line($"public readonly float[] EncLin1W = global::SourceGenTransformer.WeightMemory.Allocate<float>({layers} * FeedForwardDim * ModelDim); // (layer, ffn, dim)");
+        w.Line($"public readonly float[] EncLin1W = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>({layers} * FeedForwardDim * ModelDim); // (layer, ffn, dim)");
         w.Line($"public readonly float[] EncLin1B = new float[{layers} * FeedForwardDim];            // (layer, ffn)");
-        w.Line($"public readonly float[] EncLin2W = global::SourceGenTransformer.WeightMemory.Allocate<float>({layers} * ModelDim * FeedForwardDim); // (layer, dim, ffn)");
+        w.Line($"public readonly float[] EncLin2W = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>({layers} * ModelDim * FeedForwardDim); // (layer, dim, ffn)");
         w.Line($"public readonly float[] EncLin2B = new float[{layers} * ModelDim];                  // (layer, dim)");
         w.Line($"public readonly float[] EncNorm2W = new float[{layers} * ModelDim];                 // (layer, dim) norm around the feed-forward block");
         w.Line($"public readonly float[] EncNorm2B = new float[{layers} * ModelDim];                 // (layer, dim)");
@@ -70,17 +70,17 @@ internal static class EncoderEmitter
         w.Line("/// parallel work of a pass: matrix products split by weight rows and attention split by positions across the model's");
         w.Line("/// worker pool.");
         w.Line("/// </summary>");
-        using (w.Block("private sealed class EncoderBuffers : global::SourceGenTransformer.IParallelWork"))
+        using (w.Block("private sealed class EncoderBuffers : global::SourceGenTransformer.Runtime.IParallelWork"))
         {
             w.Line("public readonly float[] Xb, Xb2, Qkv, Att, Hb, Scores, KeysT, ValuesG;");
-            w.Line("private readonly global::SourceGenTransformer.WorkerPool _pool;");
+            w.Line("private readonly global::SourceGenTransformer.Runtime.WorkerPool _pool;");
             w.Line("/// <summary>The positions of the current pass.</summary>");
             w.Line("public int Length;");
             w.Line("private int _job, _outAt, _wAt, _bAt, _keyCount;");
             w.Line("private float[] _out = [], _in = [], _w = [], _b = [];");
             w.Line("private int[] _keys = [];");
             w.Line();
-            using (w.Block("public EncoderBuffers(global::SourceGenTransformer.WorkerPool pool)"))
+            using (w.Block("public EncoderBuffers(global::SourceGenTransformer.Runtime.WorkerPool pool)"))
             {
                 w.Line("const int L = MaxSequenceLength;");
                 w.Line("_pool = pool;");
@@ -116,7 +116,7 @@ internal static class EncoderEmitter
                 {
                     using (w.Block("case -1:"))
                     {
-                        w.Line("(int ts, int te) = global::SourceGenTransformer.WorkerPool.Range(n, 1, part, parts);");
+                        w.Line("(int ts, int te) = global::SourceGenTransformer.Runtime.WorkerPool.Range(n, 1, part, parts);");
                         w.Line($"SelfAttention(Qkv, Att, ts, te, _keys, _keyCount, {Rw("Scores", $"part * {scoreLength}", scoreLength)}, {Rw("KeysT", $"part * {keysLength}", keysLength)}, {Rw("ValuesG", $"part * {valuesLength}", valuesLength)});");
                         w.Line("break;");
                     }
@@ -125,7 +125,7 @@ internal static class EncoderEmitter
                         (int sd, int sn) = shapes[j];
                         using (w.Block($"case {I(j)}:"))
                         {
-                            w.Line($"(int rs, int re) = global::SourceGenTransformer.WorkerPool.Range({I(sd)}, {I(SplitRows(s, sd, 4))}, part, parts);");
+                            w.Line($"(int rs, int re) = global::SourceGenTransformer.Runtime.WorkerPool.Range({I(sd)}, {I(SplitRows(s, sd, 4))}, part, parts);");
                             w.Line($"Kernels.{MatMulName(sd, sn)}({Rw("_out", "_outAt", $"n * {I(sd)}")}, {Ro("_in", "0", $"n * {I(sn)}")}, {Ro("_w", "_wAt", $"{I(sd)} * {I(sn)}")}, {Ro("_b", "_bAt", I(sd))}, n, rs, re);");
                             w.Line("break;");
                         }

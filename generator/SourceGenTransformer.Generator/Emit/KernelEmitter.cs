@@ -866,7 +866,7 @@ internal static partial class KernelEmitter
                     ],
                     [
                         $"float v = {Unsafe}.Add(ref xRef, j);",
-                        $"{Unsafe}.Add(ref xRef, j) = 0.5f * v * (1f + global::SourceGenTransformer.ScalarKernels.Erf(v * 0.7071067811865476f));",
+                        $"{Unsafe}.Add(ref xRef, j) = 0.5f * v * (1f + global::SourceGenTransformer.Runtime.ScalarKernels.Erf(v * 0.7071067811865476f));",
                     ]);
                 }
                 break;

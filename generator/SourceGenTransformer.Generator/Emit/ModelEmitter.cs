@@ -68,9 +68,9 @@ internal static class ModelEmitter
     internal static void EmitPoolMembers(SourceWriter w, string cls, string afterDispose)
     {
         w.Line("private readonly Weights _weights;");
-        w.Line("private readonly global::SourceGenTransformer.WorkerPool _pool;");
+        w.Line("private readonly global::SourceGenTransformer.Runtime.WorkerPool _pool;");
         w.Line();
-        using (w.Block($"private {cls}(Weights weights, global::SourceGenTransformer.WorkerPool pool)"))
+        using (w.Block($"private {cls}(Weights weights, global::SourceGenTransformer.Runtime.WorkerPool pool)"))
         {
             w.Line("_weights = weights;");
             w.Line("_pool = pool;");
@@ -110,7 +110,7 @@ internal static class ModelEmitter
             {
                 w.Line("options?.Validate();");
                 w.Line($"using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath, options, {formats});");
-                w.Line($"return new {cls}(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0, nameof({cls})));");
+                w.Line($"return new {cls}(Weights.Read(file), new global::SourceGenTransformer.Runtime.WorkerPool(options?.Threads ?? 0, nameof({cls})));");
             }
             w.Line();
             return;

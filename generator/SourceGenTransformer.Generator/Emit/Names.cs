@@ -18,8 +18,8 @@ internal static class Names
     public const string Marshal = "global::System.Runtime.InteropServices.MemoryMarshal";
     public const string Unsafe = "global::System.Runtime.CompilerServices.Unsafe";
     public const string MathF = "global::System.MathF";
-    public const string Packing = "global::SourceGenTransformer.WeightPacking";
-    public const string Errors = "global::SourceGenTransformer.TransformerErrors";
+    public const string Packing = "global::SourceGenTransformer.Runtime.WeightPacking";
+    public const string Errors = "global::SourceGenTransformer.Runtime.TransformerErrors";
     public const string GeneratedCode = "[global::System.CodeDom.Compiler.GeneratedCode(\"SourceGenTransformer\", \"0.1.0\")]";
 
     /// <summary>A float as a round-trippable, culture-invariant C# literal without the suffix.</summary>

@@ -163,23 +163,23 @@ internal static class Seq2SeqEmitter
             EmitWeightFields(w, "EncoderLayers");
             w.Line("public readonly float[] EncFinalNormW = new float[ModelDim];                      // (dim) transformer.encoder.norm");
             w.Line("public readonly float[] EncFinalNormB = new float[ModelDim];                      // (dim)");
-            w.Line("public readonly float[] DecSaInW = global::SourceGenTransformer.WeightMemory.Allocate<float>(DecoderLayers * 3 * ModelDim * ModelDim);  // (layer, 3 * dim, dim) masked self-attention");
+            w.Line("public readonly float[] DecSaInW = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(DecoderLayers * 3 * ModelDim * ModelDim);  // (layer, 3 * dim, dim) masked self-attention");
             w.Line("public readonly float[] DecSaInB = new float[DecoderLayers * 3 * ModelDim];             // (layer, 3 * dim)");
-            w.Line("public readonly float[] DecSaOutW = global::SourceGenTransformer.WeightMemory.Allocate<float>(DecoderLayers * ModelDim * ModelDim);     // (layer, dim, dim)");
+            w.Line("public readonly float[] DecSaOutW = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(DecoderLayers * ModelDim * ModelDim);     // (layer, dim, dim)");
             w.Line("public readonly float[] DecSaOutB = new float[DecoderLayers * ModelDim];                // (layer, dim)");
-            w.Line("public readonly float[] DecCaInW = global::SourceGenTransformer.WeightMemory.Allocate<float>(DecoderLayers * 3 * ModelDim * ModelDim);  // (layer, 3 * dim, dim) cross-attention (multihead_attn)");
+            w.Line("public readonly float[] DecCaInW = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(DecoderLayers * 3 * ModelDim * ModelDim);  // (layer, 3 * dim, dim) cross-attention (multihead_attn)");
             w.Line("public readonly float[] DecCaInB = new float[DecoderLayers * 3 * ModelDim];             // (layer, 3 * dim)");
-            w.Line("public readonly float[] DecCaOutW = global::SourceGenTransformer.WeightMemory.Allocate<float>(DecoderLayers * ModelDim * ModelDim);     // (layer, dim, dim)");
+            w.Line("public readonly float[] DecCaOutW = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(DecoderLayers * ModelDim * ModelDim);     // (layer, dim, dim)");
             w.Line("public readonly float[] DecCaOutB = new float[DecoderLayers * ModelDim];                // (layer, dim)");
-            w.Line("public readonly float[] DecLin1W = global::SourceGenTransformer.WeightMemory.Allocate<float>(DecoderLayers * FeedForwardDim * ModelDim); // (layer, ffn, dim)");
+            w.Line("public readonly float[] DecLin1W = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(DecoderLayers * FeedForwardDim * ModelDim); // (layer, ffn, dim)");
             w.Line("public readonly float[] DecLin1B = new float[DecoderLayers * FeedForwardDim];            // (layer, ffn)");
-            w.Line("public readonly float[] DecLin2W = global::SourceGenTransformer.WeightMemory.Allocate<float>(DecoderLayers * ModelDim * FeedForwardDim); // (layer, dim, ffn)");
+            w.Line("public readonly float[] DecLin2W = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(DecoderLayers * ModelDim * FeedForwardDim); // (layer, dim, ffn)");
             w.Line("public readonly float[] DecLin2B = new float[DecoderLayers * ModelDim];                 // (layer, dim)");
             w.Line("public readonly float[] DecNormW = new float[DecoderLayers * 3 * ModelDim];             // (layer, 3, dim) norm1, norm2, norm3");
             w.Line("public readonly float[] DecNormB = new float[DecoderLayers * 3 * ModelDim];             // (layer, 3, dim)");
             w.Line("public readonly float[] DecFinalNormW = new float[ModelDim];                            // (dim) transformer.decoder.norm");
             w.Line("public readonly float[] DecFinalNormB = new float[ModelDim];                            // (dim)");
-            w.Line("public readonly float[] GeneratorW = global::SourceGenTransformer.WeightMemory.Allocate<float>(TargetVocabSize * ModelDim);             // (target_vocab, dim)");
+            w.Line("public readonly float[] GeneratorW = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(TargetVocabSize * ModelDim);             // (target_vocab, dim)");
             w.Line("public readonly float[] GeneratorB = new float[TargetVocabSize];                        // (target_vocab)");
             w.Line();
 
@@ -386,15 +386,15 @@ internal static class Seq2SeqEmitter
         w.Line("/// pool (sessions of one model take turns on it). Not thread-safe: use one session per thread.");
         w.Line("/// </summary>");
         w.Line(GC);
-        using (w.Block("public sealed class Session : global::SourceGenTransformer.IForkableSession, global::SourceGenTransformer.IParallelWork"))
+        using (w.Block("public sealed class Session : global::SourceGenTransformer.IForkableSession, global::SourceGenTransformer.Runtime.IParallelWork"))
         {
             w.Line("private readonly Weights _w;");
-            w.Line("private readonly global::SourceGenTransformer.WorkerPool _pool;");
+            w.Line("private readonly global::SourceGenTransformer.Runtime.WorkerPool _pool;");
             w.Line("private int _job, _wAt;");
             w.Line("private float[] _mvOut = [], _mvIn = [], _mvW = [];");
             w.Line("private readonly EncoderOutput _memory;");
             w.Line("private int _position;");
-            w.Line("private global::SourceGenTransformer.SessionGuard _guard; // one call at a time: a second thread gets InvalidOperationException");
+            w.Line("private global::SourceGenTransformer.Runtime.SessionGuard _guard; // one call at a time: a second thread gets InvalidOperationException");
             w.Line("private readonly float[] _x = new float[ModelDim];          // (dim) the residual stream");
             w.Line("private readonly float[] _xb = new float[ModelDim];         // (dim) a sub-block's normed input, then a projection");
             w.Line("private readonly float[] _xb2 = new float[ModelDim];        // (dim) attention output");
@@ -406,7 +406,7 @@ internal static class Seq2SeqEmitter
             w.Line("private readonly float[] _keyCache = new float[DecoderLayers * MaxSequenceLength * ModelDim];   // (layer, seq, dim)");
             w.Line("private readonly float[] _valueCache = new float[DecoderLayers * MaxSequenceLength * ModelDim]; // (layer, seq, dim)");
             w.Line();
-            using (w.Block("internal Session(Weights weights, EncoderOutput memory, global::SourceGenTransformer.WorkerPool pool)"))
+            using (w.Block("internal Session(Weights weights, EncoderOutput memory, global::SourceGenTransformer.Runtime.WorkerPool pool)"))
             {
                 w.Line("_w = weights;");
                 w.Line("_memory = memory;");
@@ -422,7 +422,7 @@ internal static class Seq2SeqEmitter
             }
             w.Line();
             w.Line("/// <summary>Runs this worker's share of the current matrix-vector product: a range of its rows.</summary>");
-            using (w.Block("void global::SourceGenTransformer.IParallelWork.Execute(int part, int parts)"))
+            using (w.Block("void global::SourceGenTransformer.Runtime.IParallelWork.Execute(int part, int parts)"))
             {
                 using (w.Block("switch (_job)"))
                 {

@@ -19,7 +19,7 @@ namespace SourceGenTransformer.Generator.Emit;
 /// </remarks>
 internal static class SessionEmitter
 {
-    private const string Pool = "global::SourceGenTransformer.WorkerPool";
+    private const string Pool = "global::SourceGenTransformer.Runtime.WorkerPool";
 
     // Jobs that Execute runs; the same numbers in every generated session.
     private const int JobQkv = 1, JobAttention = 2, JobOut = 3, JobUp = 4, JobDown = 5, JobClassifier = 6;
@@ -38,7 +38,7 @@ internal static class SessionEmitter
         w.Line("/// of one model share its worker threads, taking turns).");
         w.Line("/// </summary>");
         w.Line(GeneratedCode);
-        using (w.Block("public sealed class Session : global::SourceGenTransformer.IDecoderSession, global::SourceGenTransformer.IParallelWork"))
+        using (w.Block("public sealed class Session : global::SourceGenTransformer.IDecoderSession, global::SourceGenTransformer.Runtime.IParallelWork"))
         {
             w.Line($"/// <summary>Prompt tokens run together through each layer (<see cref=\"Forward(global::System.ReadOnlySpan{{int}})\"/>).</summary>");
             w.Line($"public const int PromptBlock = {I(PromptBlock(s))};");
@@ -46,7 +46,7 @@ internal static class SessionEmitter
             w.Line("private readonly Weights _w;");
             w.Line($"private readonly {Pool} _pool;");
             w.Line("private int _position;");
-            w.Line("private global::SourceGenTransformer.SessionGuard _guard; // one call at a time: a second thread gets InvalidOperationException");
+            w.Line("private global::SourceGenTransformer.Runtime.SessionGuard _guard; // one call at a time: a second thread gets InvalidOperationException");
             w.Line("private int _job, _layer, _start, _tokens; // what Execute runs: the job, its layer, first position and token count");
             w.Line("private readonly float[] _x = new float[ModelDim];            // (dim) the residual stream at the current position");
             w.Line("private readonly float[] _xb = new float[ModelDim];           // (dim) a sub-block's normed input, then the attention output");
@@ -454,7 +454,7 @@ internal static class SessionEmitter
         }
 
         w.Line("/// <summary>Runs this worker's share of the current job: a range of matrix rows, or of attention heads.</summary>");
-        using (w.Block("void global::SourceGenTransformer.IParallelWork.Execute(int part, int parts)"))
+        using (w.Block("void global::SourceGenTransformer.Runtime.IParallelWork.Execute(int part, int parts)"))
         {
             w.Line("Weights w = _w;");
             w.Line("int l = _layer, n = _tokens;");

@@ -68,7 +68,7 @@ internal static class WeightsEmitter
             : $"Layers = {I(s.Layers)}";
         string vocab = I(s.Family == Family.Seq2Seq ? s.TargetVocabSize : s.VocabSize);
         w.Line("// What this class declares: the file checks its own header against it, and errors name the class.");
-        w.Line($"file.Declare(new global::SourceGenTransformer.DeclaredModel {{ ClassName = \"{spec.ClassName}\", Family = global::SourceGenTransformer.ModelFamily.{s.Family}, {layers},");
+        w.Line($"file.Declare(new global::SourceGenTransformer.Runtime.DeclaredModel {{ ClassName = \"{spec.ClassName}\", Family = global::SourceGenTransformer.ModelFamily.{s.Family}, {layers},");
         w.Line($"    Heads = {I(s.Heads)}, KvHeads = {I(s.KvHeads)}, ModelDim = {I(s.ModelDim)}, FeedForwardDim = {I(s.FeedForwardDim)}, VocabSize = {vocab},");
         w.Line($"    MaxSequenceLength = {I(s.MaxSequenceLength)}, TiedEmbeddings = {(s.TiedEmbeddings ? "true" : "false")} }});");
     }
@@ -98,7 +98,7 @@ internal static class WeightsEmitter
     private static void MatrixField(SourceWriter w, ModelShape s, string field, string size, string doc)
     {
         string type = MatrixElement(s.Precision);
-        w.Line($"public readonly {type}[] {field} = global::SourceGenTransformer.WeightMemory.Allocate<{type}>({size}); // {doc}");
+        w.Line($"public readonly {type}[] {field} = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<{type}>({size}); // {doc}");
         if (s.Precision == Precision.Int8)
             w.Line($"public readonly float[] {field}Scale = new float[({size}) / {s.QuantGroup}]; // one scale per {s.QuantGroup} weights of {field}");
     }
@@ -180,9 +180,9 @@ internal static class WeightsEmitter
     private static void Pack(SourceWriter w, ModelShape s, string source, string field, string offset, string count)
     {
         if (s.Precision == Precision.BFloat16)
-            w.Line($"global::SourceGenTransformer.WeightPacking.ToBFloat16({source}, new global::System.Span<ushort>(w.{field}, {offset}, {count}));");
+            w.Line($"global::SourceGenTransformer.Runtime.WeightPacking.ToBFloat16({source}, new global::System.Span<ushort>(w.{field}, {offset}, {count}));");
         else
-            w.Line($"global::SourceGenTransformer.WeightPacking.ToInt8({source}, {s.QuantGroup}, new global::System.Span<sbyte>(w.{field}, {offset}, {count}), new global::System.Span<float>(w.{field}Scale, ({offset}) / {s.QuantGroup}, ({count}) / {s.QuantGroup}));");
+            w.Line($"global::SourceGenTransformer.Runtime.WeightPacking.ToInt8({source}, {s.QuantGroup}, new global::System.Span<sbyte>(w.{field}, {offset}, {count}), new global::System.Span<float>(w.{field}Scale, ({offset}) / {s.QuantGroup}, ({count}) / {s.QuantGroup}));");
     }
 
     private static void TiedClassifier(SourceWriter w, ModelShape s)

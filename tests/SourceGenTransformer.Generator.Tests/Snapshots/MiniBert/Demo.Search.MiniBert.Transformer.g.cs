@@ -46,9 +46,9 @@ partial class MiniBert : global::System.IDisposable
     public const long ParameterCount = 27576;
 
     private readonly Weights _weights;
-    private readonly global::SourceGenTransformer.WorkerPool _pool;
+    private readonly global::SourceGenTransformer.Runtime.WorkerPool _pool;
 
-    private MiniBert(Weights weights, global::SourceGenTransformer.WorkerPool pool)
+    private MiniBert(Weights weights, global::SourceGenTransformer.Runtime.WorkerPool pool)
     {
         _weights = weights;
         _pool = pool;
@@ -86,7 +86,7 @@ partial class MiniBert : global::System.IDisposable
     {
         options?.Validate();
         using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath, options, global::SourceGenTransformer.WeightFormats.Safetensors);
-        return new MiniBert(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0, nameof(MiniBert)));
+        return new MiniBert(Weights.Read(file), new global::SourceGenTransformer.Runtime.WorkerPool(options?.Threads ?? 0, nameof(MiniBert)));
     }
 
     /// <summary>
@@ -98,13 +98,13 @@ partial class MiniBert : global::System.IDisposable
     public float[] Encode(global::System.ReadOnlySpan<int> tokens)
     {
         const int D = ModelDim;
-        if (tokens.IsEmpty) global::SourceGenTransformer.TransformerErrors.EmptyTokens(nameof(tokens));
-        if (tokens.Length > MaxSequenceLength) global::SourceGenTransformer.TransformerErrors.ContextFull(nameof(tokens), 0, tokens.Length, MaxSequenceLength);
+        if (tokens.IsEmpty) global::SourceGenTransformer.Runtime.TransformerErrors.EmptyTokens(nameof(tokens));
+        if (tokens.Length > MaxSequenceLength) global::SourceGenTransformer.Runtime.TransformerErrors.ContextFull(nameof(tokens), 0, tokens.Length, MaxSequenceLength);
         int length = tokens.Length;
         var keys = new int[length];
         for (int t = 0; t < length; t++)
         {
-            if ((uint)tokens[t] >= VocabSize) global::SourceGenTransformer.TransformerErrors.TokenOutOfRange(nameof(tokens), t, tokens[t], VocabSize);
+            if ((uint)tokens[t] >= VocabSize) global::SourceGenTransformer.Runtime.TransformerErrors.TokenOutOfRange(nameof(tokens), t, tokens[t], VocabSize);
             keys[t] = t;
         }
         Weights w = _weights;
@@ -150,15 +150,15 @@ partial class MiniBert : global::System.IDisposable
         public readonly float[] TokenType = new float[ModelDim];                  // (dim) token_type_embeddings[0]
         public readonly float[] EmbNormW = new float[ModelDim];                   // (dim) embeddings.LayerNorm
         public readonly float[] EmbNormB = new float[ModelDim];                   // (dim)
-        public readonly float[] EncInW = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * 3 * ModelDim * ModelDim);     // (layer, 3 * dim, dim) query, key, value rows
+        public readonly float[] EncInW = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(Layers * 3 * ModelDim * ModelDim);     // (layer, 3 * dim, dim) query, key, value rows
         public readonly float[] EncInB = new float[Layers * 3 * ModelDim];                // (layer, 3 * dim)
-        public readonly float[] EncOutW = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * ModelDim * ModelDim);        // (layer, dim, dim) attention output projection
+        public readonly float[] EncOutW = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(Layers * ModelDim * ModelDim);        // (layer, dim, dim) attention output projection
         public readonly float[] EncOutB = new float[Layers * ModelDim];                   // (layer, dim)
         public readonly float[] EncNorm1W = new float[Layers * ModelDim];                 // (layer, dim) norm around attention
         public readonly float[] EncNorm1B = new float[Layers * ModelDim];                 // (layer, dim)
-        public readonly float[] EncLin1W = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * FeedForwardDim * ModelDim); // (layer, ffn, dim)
+        public readonly float[] EncLin1W = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(Layers * FeedForwardDim * ModelDim); // (layer, ffn, dim)
         public readonly float[] EncLin1B = new float[Layers * FeedForwardDim];            // (layer, ffn)
-        public readonly float[] EncLin2W = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * ModelDim * FeedForwardDim); // (layer, dim, ffn)
+        public readonly float[] EncLin2W = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(Layers * ModelDim * FeedForwardDim); // (layer, dim, ffn)
         public readonly float[] EncLin2B = new float[Layers * ModelDim];                  // (layer, dim)
         public readonly float[] EncNorm2W = new float[Layers * ModelDim];                 // (layer, dim) norm around the feed-forward block
         public readonly float[] EncNorm2B = new float[Layers * ModelDim];                 // (layer, dim)
@@ -166,7 +166,7 @@ partial class MiniBert : global::System.IDisposable
         public static Weights Read(global::SourceGenTransformer.TensorSource file)
         {
             // What this class declares: the file checks its own header against it, and errors name the class.
-            file.Declare(new global::SourceGenTransformer.DeclaredModel { ClassName = "MiniBert", Family = global::SourceGenTransformer.ModelFamily.Bert, Layers = 2,
+            file.Declare(new global::SourceGenTransformer.Runtime.DeclaredModel { ClassName = "MiniBert", Family = global::SourceGenTransformer.ModelFamily.Bert, Layers = 2,
                 Heads = 3, KvHeads = 3, ModelDim = 36, FeedForwardDim = 72, VocabSize = 100,
                 MaxSequenceLength = 64, TiedEmbeddings = false });
             var w = new Weights();
@@ -226,17 +226,17 @@ partial class MiniBert : global::System.IDisposable
     /// parallel work of a pass: matrix products split by weight rows and attention split by positions across the model's
     /// worker pool.
     /// </summary>
-    private sealed class EncoderBuffers : global::SourceGenTransformer.IParallelWork
+    private sealed class EncoderBuffers : global::SourceGenTransformer.Runtime.IParallelWork
     {
         public readonly float[] Xb, Xb2, Qkv, Att, Hb, Scores, KeysT, ValuesG;
-        private readonly global::SourceGenTransformer.WorkerPool _pool;
+        private readonly global::SourceGenTransformer.Runtime.WorkerPool _pool;
         /// <summary>The positions of the current pass.</summary>
         public int Length;
         private int _job, _outAt, _wAt, _bAt, _keyCount;
         private float[] _out = [], _in = [], _w = [], _b = [];
         private int[] _keys = [];
 
-        public EncoderBuffers(global::SourceGenTransformer.WorkerPool pool)
+        public EncoderBuffers(global::SourceGenTransformer.Runtime.WorkerPool pool)
         {
             const int L = MaxSequenceLength;
             _pool = pool;
@@ -272,31 +272,31 @@ partial class MiniBert : global::System.IDisposable
             {
                 case -1:
                 {
-                    (int ts, int te) = global::SourceGenTransformer.WorkerPool.Range(n, 1, part, parts);
+                    (int ts, int te) = global::SourceGenTransformer.Runtime.WorkerPool.Range(n, 1, part, parts);
                     SelfAttention(Qkv, Att, ts, te, _keys, _keyCount, new global::System.Span<float>(Scores, part * (32 * ((MaxSequenceLength + 63) / 64 * 64)), (32 * ((MaxSequenceLength + 63) / 64 * 64))), new global::System.Span<float>(KeysT, part * ((MaxSequenceLength + 63) / 64 * 64 * HeadDim), ((MaxSequenceLength + 63) / 64 * 64 * HeadDim)), new global::System.Span<float>(ValuesG, part * (MaxSequenceLength * HeadDim), (MaxSequenceLength * HeadDim)));
                     break;
                 }
                 case 0:
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(108, 4, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.Runtime.WorkerPool.Range(108, 4, part, parts);
                     Kernels.MatMul108x36(new global::System.Span<float>(_out, _outAt, n * 108), new global::System.ReadOnlySpan<float>(_in, 0, n * 36), new global::System.ReadOnlySpan<float>(_w, _wAt, 108 * 36), new global::System.ReadOnlySpan<float>(_b, _bAt, 108), n, rs, re);
                     break;
                 }
                 case 1:
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(36, 4, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.Runtime.WorkerPool.Range(36, 4, part, parts);
                     Kernels.MatMul36x36(new global::System.Span<float>(_out, _outAt, n * 36), new global::System.ReadOnlySpan<float>(_in, 0, n * 36), new global::System.ReadOnlySpan<float>(_w, _wAt, 36 * 36), new global::System.ReadOnlySpan<float>(_b, _bAt, 36), n, rs, re);
                     break;
                 }
                 case 2:
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(72, 4, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.Runtime.WorkerPool.Range(72, 4, part, parts);
                     Kernels.MatMul72x36(new global::System.Span<float>(_out, _outAt, n * 72), new global::System.ReadOnlySpan<float>(_in, 0, n * 36), new global::System.ReadOnlySpan<float>(_w, _wAt, 72 * 36), new global::System.ReadOnlySpan<float>(_b, _bAt, 72), n, rs, re);
                     break;
                 }
                 case 3:
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(36, 4, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.Runtime.WorkerPool.Range(36, 4, part, parts);
                     Kernels.MatMul36x72(new global::System.Span<float>(_out, _outAt, n * 36), new global::System.ReadOnlySpan<float>(_in, 0, n * 72), new global::System.ReadOnlySpan<float>(_w, _wAt, 36 * 72), new global::System.ReadOnlySpan<float>(_b, _bAt, 36), n, rs, re);
                     break;
                 }
@@ -351,7 +351,7 @@ partial class MiniBert : global::System.IDisposable
 
             {
                 global::System.Span<float> transposed = keysT, gathered = valuesG;
-                if (transposed.Length < ((keyCount) + 63) / 64 * 64 * HeadDim || gathered.Length < (keyCount) * HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention keys and values");
+                if (transposed.Length < ((keyCount) + 63) / 64 * 64 * HeadDim || gathered.Length < (keyCount) * HeadDim) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("attention keys and values");
                 ref float transposedRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(transposed);
                 for (int i = 0; i < (keyCount); i++)
                 {
@@ -362,7 +362,7 @@ partial class MiniBert : global::System.IDisposable
                 }
             }
             global::System.Span<float> keyBlocks = keysT, valueRows = valuesG, scoreRows = scores;
-            if (scoreRows.Length < (32 * ((MaxSequenceLength + 63) / 64 * 64))) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention scores");
+            if (scoreRows.Length < (32 * ((MaxSequenceLength + 63) / 64 * 64))) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("attention scores");
             ref float ktRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(keyBlocks);
             ref float vgRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(valueRows);
             ref float rowsRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(scoreRows);
@@ -374,7 +374,7 @@ partial class MiniBert : global::System.IDisposable
                     int keysOfT = (keyCount);
                     if (keysOfT > most) most = keysOfT;
                 }
-                if (keyBlocks.Length < (most + 63) / 64 * 64 * HeadDim || valueRows.Length < most * HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention keys and values");
+                if (keyBlocks.Length < (most + 63) / 64 * 64 * HeadDim || valueRows.Length < most * HeadDim) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("attention keys and values");
                 // scores (t, i) = q_t · k_i / sqrt(head_dim), one block of 64 keys at a time for the whole group
                 for (int c = 0; c < most; c += 64)
                 {
@@ -446,7 +446,7 @@ partial class MiniBert : global::System.IDisposable
         internal static void MatMul108x36(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, global::System.ReadOnlySpan<float> bias, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 108, In = 36;
-            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || bias.Length < Out || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul108x36");
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || bias.Length < Out || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatMul108x36");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -762,7 +762,7 @@ partial class MiniBert : global::System.IDisposable
         internal static void MatMul36x36(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, global::System.ReadOnlySpan<float> bias, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 36, In = 36;
-            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || bias.Length < Out || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul36x36");
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || bias.Length < Out || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatMul36x36");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -1078,7 +1078,7 @@ partial class MiniBert : global::System.IDisposable
         internal static void MatMul72x36(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, global::System.ReadOnlySpan<float> bias, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 72, In = 36;
-            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || bias.Length < Out || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul72x36");
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || bias.Length < Out || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatMul72x36");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -1394,7 +1394,7 @@ partial class MiniBert : global::System.IDisposable
         internal static void MatMul36x72(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, global::System.ReadOnlySpan<float> bias, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 36, In = 72;
-            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || bias.Length < Out || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul36x72");
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || bias.Length < Out || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatMul36x72");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -1635,7 +1635,7 @@ partial class MiniBert : global::System.IDisposable
         /// <summary>y (36) += x (36).</summary>
         internal static void Add36(global::System.Span<float> y, global::System.ReadOnlySpan<float> x)
         {
-            if (y.Length < 36 || x.Length < 36) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Add36");
+            if (y.Length < 36 || x.Length < 36) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("Add36");
             ref float yRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(y);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             for (nuint j = 0; j < 32; j += 8)
@@ -1654,7 +1654,7 @@ partial class MiniBert : global::System.IDisposable
         [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         internal static float Dot12(global::System.ReadOnlySpan<float> a, global::System.ReadOnlySpan<float> b)
         {
-            if (a.Length < 12 || b.Length < 12) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Dot12");
+            if (a.Length < 12 || b.Length < 12) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("Dot12");
             ref float aRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(a);
             ref float bRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(b);
             global::System.Runtime.Intrinsics.Vector256<float> acc = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -1676,7 +1676,7 @@ partial class MiniBert : global::System.IDisposable
         [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         internal static void Axpy12(global::System.Span<float> y, float a, global::System.ReadOnlySpan<float> x)
         {
-            if (y.Length < 12 || x.Length < 12) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Axpy12");
+            if (y.Length < 12 || x.Length < 12) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("Axpy12");
             ref float yRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(y);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             global::System.Runtime.Intrinsics.Vector256<float> av = global::System.Runtime.Intrinsics.Vector256.Create(a);
@@ -1694,7 +1694,7 @@ partial class MiniBert : global::System.IDisposable
         /// <summary>o (36) = (x - mean(x)) / sqrt(var(x) + 1E-12) * weight + bias; o may be x.</summary>
         internal static void LayerNorm36(global::System.Span<float> o, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> weight, global::System.ReadOnlySpan<float> bias)
         {
-            if (o.Length < 36 || x.Length < 36 || weight.Length < 36 || bias.Length < 36) global::SourceGenTransformer.TransformerErrors.SpanTooShort("LayerNorm36");
+            if (o.Length < 36 || x.Length < 36 || weight.Length < 36 || bias.Length < 36) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("LayerNorm36");
             ref float oRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(o);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float weightRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(weight);
@@ -1776,7 +1776,7 @@ partial class MiniBert : global::System.IDisposable
         /// <summary>x (72) = x Φ(x) = 0.5 x (1 + erf(x / sqrt 2)), erf by Abramowitz and Stegun 7.1.26 (|error| &lt; 1.5e-7).</summary>
         internal static void Gelu72(global::System.Span<float> x)
         {
-            if (x.Length < 72) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Gelu72");
+            if (x.Length < 72) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("Gelu72");
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             global::System.Runtime.Intrinsics.Vector256<float> half = global::System.Runtime.Intrinsics.Vector256.Create(0.5f), rsqrt2 = global::System.Runtime.Intrinsics.Vector256.Create(0.7071067811865476f), p = global::System.Runtime.Intrinsics.Vector256.Create(0.3275911f);
             global::System.Runtime.Intrinsics.Vector256<float> a1 = global::System.Runtime.Intrinsics.Vector256.Create(0.254829592f), a2 = global::System.Runtime.Intrinsics.Vector256.Create(-0.284496736f), a3 = global::System.Runtime.Intrinsics.Vector256.Create(1.421413741f), a4 = global::System.Runtime.Intrinsics.Vector256.Create(-1.453152027f), a5 = global::System.Runtime.Intrinsics.Vector256.Create(1.061405429f);

@@ -57,9 +57,9 @@ partial class Models
         public const long ParameterCount = 40560;
 
         private readonly Weights _weights;
-        private readonly global::SourceGenTransformer.WorkerPool _pool;
+        private readonly global::SourceGenTransformer.Runtime.WorkerPool _pool;
 
-        private TinyGpt2(Weights weights, global::SourceGenTransformer.WorkerPool pool)
+        private TinyGpt2(Weights weights, global::SourceGenTransformer.Runtime.WorkerPool pool)
         {
             _weights = weights;
             _pool = pool;
@@ -95,7 +95,7 @@ partial class Models
         {
             options?.Validate();
             using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath, options, global::SourceGenTransformer.WeightFormats.Safetensors);
-            return new TinyGpt2(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0, nameof(TinyGpt2)));
+            return new TinyGpt2(Weights.Read(file), new global::SourceGenTransformer.Runtime.WorkerPool(options?.Threads ?? 0, nameof(TinyGpt2)));
         }
 
         /// <summary>
@@ -130,13 +130,13 @@ partial class Models
             _pool.ThrowIfDisposed();
             options ??= new global::SourceGenTransformer.GenerationOptions();
             options.Validate();
-            if (prompt.Count == 0) global::SourceGenTransformer.TransformerErrors.EmptyTokens(nameof(prompt));
-            if (prompt.Count > MaxSequenceLength) global::SourceGenTransformer.TransformerErrors.ContextFull(nameof(prompt), 0, prompt.Count, MaxSequenceLength);
+            if (prompt.Count == 0) global::SourceGenTransformer.Runtime.TransformerErrors.EmptyTokens(nameof(prompt));
+            if (prompt.Count > MaxSequenceLength) global::SourceGenTransformer.Runtime.TransformerErrors.ContextFull(nameof(prompt), 0, prompt.Count, MaxSequenceLength);
             var tokens = new int[prompt.Count];
             for (int i = 0; i < tokens.Length; i++)
             {
                 tokens[i] = prompt[i];
-                if ((uint)tokens[i] >= VocabSize) global::SourceGenTransformer.TransformerErrors.TokenOutOfRange(nameof(prompt), i, tokens[i], VocabSize);
+                if ((uint)tokens[i] >= VocabSize) global::SourceGenTransformer.Runtime.TransformerErrors.TokenOutOfRange(nameof(prompt), i, tokens[i], VocabSize);
             }
             // Arguments are checked above, eagerly; the iterator below runs lazily as the caller consumes it.
             return GenerateCore(tokens, options);
@@ -166,25 +166,25 @@ partial class Models
             public readonly float[] PositionEmbedding = new float[MaxSequenceLength * ModelDim]; // (seq, dim) wpe, first MaxSequenceLength rows
             public readonly float[] Ln1Weight = new float[Layers * ModelDim]; // (layer, dim) ln_1.weight
             public readonly float[] Ln1Bias = new float[Layers * ModelDim]; // (layer, dim) ln_1.bias
-            public readonly float[] Wqkv = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * 3 * ModelDim * ModelDim); // (layer, 3 * dim, dim) attn.c_attn.weight, transposed
+            public readonly float[] Wqkv = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(Layers * 3 * ModelDim * ModelDim); // (layer, 3 * dim, dim) attn.c_attn.weight, transposed
             public readonly float[] Bqkv = new float[Layers * 3 * ModelDim]; // (layer, 3 * dim) attn.c_attn.bias
-            public readonly float[] Wo = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * ModelDim * ModelDim); // (layer, dim, dim) attn.c_proj.weight, transposed
+            public readonly float[] Wo = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(Layers * ModelDim * ModelDim); // (layer, dim, dim) attn.c_proj.weight, transposed
             public readonly float[] Bo = new float[Layers * ModelDim]; // (layer, dim) attn.c_proj.bias
             public readonly float[] Ln2Weight = new float[Layers * ModelDim]; // (layer, dim) ln_2.weight
             public readonly float[] Ln2Bias = new float[Layers * ModelDim]; // (layer, dim) ln_2.bias
-            public readonly float[] WFc = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * FeedForwardDim * ModelDim); // (layer, ffn, dim) mlp.c_fc.weight, transposed
+            public readonly float[] WFc = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(Layers * FeedForwardDim * ModelDim); // (layer, ffn, dim) mlp.c_fc.weight, transposed
             public readonly float[] BFc = new float[Layers * FeedForwardDim]; // (layer, ffn) mlp.c_fc.bias
-            public readonly float[] WProj = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * ModelDim * FeedForwardDim); // (layer, dim, ffn) mlp.c_proj.weight, transposed
+            public readonly float[] WProj = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(Layers * ModelDim * FeedForwardDim); // (layer, dim, ffn) mlp.c_proj.weight, transposed
             public readonly float[] BProj = new float[Layers * ModelDim]; // (layer, dim) mlp.c_proj.bias
             public readonly float[] LnFWeight = new float[ModelDim]; // (dim) ln_f.weight
             public readonly float[] LnFBias = new float[ModelDim]; // (dim) ln_f.bias
-            public readonly float[] Classifier = global::SourceGenTransformer.WeightMemory.Allocate<float>(VocabSize * ModelDim); // (vocab, dim)
+            public readonly float[] Classifier = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(VocabSize * ModelDim); // (vocab, dim)
 
             /// <summary>Reads every tensor, checking its shape against the declaration.</summary>
             public static Weights Read(global::SourceGenTransformer.TensorSource file)
             {
                 // What this class declares: the file checks its own header against it, and errors name the class.
-                file.Declare(new global::SourceGenTransformer.DeclaredModel { ClassName = "TinyGpt2", Family = global::SourceGenTransformer.ModelFamily.Gpt2, Layers = 2,
+                file.Declare(new global::SourceGenTransformer.Runtime.DeclaredModel { ClassName = "TinyGpt2", Family = global::SourceGenTransformer.ModelFamily.Gpt2, Layers = 2,
                     Heads = 4, KvHeads = 4, ModelDim = 40, FeedForwardDim = 120, VocabSize = 70,
                     MaxSequenceLength = 48, TiedEmbeddings = false });
                 var w = new Weights();
@@ -224,15 +224,15 @@ partial class Models
         /// of one model share its worker threads, taking turns).
         /// </summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
-        public sealed class Session : global::SourceGenTransformer.IDecoderSession, global::SourceGenTransformer.IParallelWork
+        public sealed class Session : global::SourceGenTransformer.IDecoderSession, global::SourceGenTransformer.Runtime.IParallelWork
         {
             /// <summary>Prompt tokens run together through each layer (<see cref="Forward(global::System.ReadOnlySpan{int})"/>).</summary>
             public const int PromptBlock = 48;
 
             private readonly Weights _w;
-            private readonly global::SourceGenTransformer.WorkerPool _pool;
+            private readonly global::SourceGenTransformer.Runtime.WorkerPool _pool;
             private int _position;
-            private global::SourceGenTransformer.SessionGuard _guard; // one call at a time: a second thread gets InvalidOperationException
+            private global::SourceGenTransformer.Runtime.SessionGuard _guard; // one call at a time: a second thread gets InvalidOperationException
             private int _job, _layer, _start, _tokens; // what Execute runs: the job, its layer, first position and token count
             private readonly float[] _x = new float[ModelDim];            // (dim) the residual stream at the current position
             private readonly float[] _xb = new float[ModelDim];           // (dim) a sub-block's normed input, then the attention output
@@ -252,7 +252,7 @@ partial class Models
             // Block attention scratch per part (AttentionEmitter.EmitQueries): score rows, one key head's keys and values.
             private readonly float[] _bscores, _bkeysT, _bvaluesG;
 
-            internal Session(Weights weights, global::SourceGenTransformer.WorkerPool pool)
+            internal Session(Weights weights, global::SourceGenTransformer.Runtime.WorkerPool pool)
 
             {
                 _w = weights;
@@ -271,8 +271,8 @@ partial class Models
             /// <exception cref="global::System.ObjectDisposedException">The model was disposed.</exception>
             public global::System.ReadOnlySpan<float> Forward(int token)
             {
-                if ((uint)token >= VocabSize) global::SourceGenTransformer.TransformerErrors.TokenOutOfRange(nameof(token), token, VocabSize);
-                if (_position >= MaxSequenceLength) global::SourceGenTransformer.TransformerErrors.ContextFull(nameof(token), _position, 1, MaxSequenceLength);
+                if ((uint)token >= VocabSize) global::SourceGenTransformer.Runtime.TransformerErrors.TokenOutOfRange(nameof(token), token, VocabSize);
+                if (_position >= MaxSequenceLength) global::SourceGenTransformer.Runtime.TransformerErrors.ContextFull(nameof(token), _position, 1, MaxSequenceLength);
                 _guard.Enter();
                 try
                 {
@@ -297,11 +297,11 @@ partial class Models
             /// <exception cref="global::System.ObjectDisposedException">The model was disposed.</exception>
             public global::System.ReadOnlySpan<float> Forward(global::System.ReadOnlySpan<int> tokens)
             {
-                if (tokens.IsEmpty) global::SourceGenTransformer.TransformerErrors.EmptyTokens(nameof(tokens));
-                if (tokens.Length > MaxSequenceLength - _position) global::SourceGenTransformer.TransformerErrors.ContextFull(nameof(tokens), _position, tokens.Length, MaxSequenceLength);
+                if (tokens.IsEmpty) global::SourceGenTransformer.Runtime.TransformerErrors.EmptyTokens(nameof(tokens));
+                if (tokens.Length > MaxSequenceLength - _position) global::SourceGenTransformer.Runtime.TransformerErrors.ContextFull(nameof(tokens), _position, tokens.Length, MaxSequenceLength);
                 for (int i = 0; i < tokens.Length; i++)
                 {
-                    if ((uint)tokens[i] >= VocabSize) global::SourceGenTransformer.TransformerErrors.TokenOutOfRange(nameof(tokens), i, tokens[i], VocabSize);
+                    if ((uint)tokens[i] >= VocabSize) global::SourceGenTransformer.Runtime.TransformerErrors.TokenOutOfRange(nameof(tokens), i, tokens[i], VocabSize);
                 }
                 _guard.Enter();
                 try
@@ -442,7 +442,7 @@ partial class Models
             }
 
             /// <summary>Runs this worker's share of the current job: a range of matrix rows, or of attention heads.</summary>
-            void global::SourceGenTransformer.IParallelWork.Execute(int part, int parts)
+            void global::SourceGenTransformer.Runtime.IParallelWork.Execute(int part, int parts)
             {
                 Weights w = _w;
                 int l = _layer, n = _tokens;
@@ -463,7 +463,7 @@ partial class Models
 
                     {
                         int pos = _start, layerBase = l * MaxSequenceLength * KvDim;
-                        (int hs, int he) = global::SourceGenTransformer.WorkerPool.Range(Heads, 1, part, parts);
+                        (int hs, int he) = global::SourceGenTransformer.Runtime.WorkerPool.Range(Heads, 1, part, parts);
                         for (int h = hs; h < he; h++)
                         {
                             int kvOffset = layerBase + h / 1 * HeadDim;
@@ -524,7 +524,7 @@ partial class Models
                     case 11:
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(120, 2, part, parts);
+                        (int rs, int re) = global::SourceGenTransformer.Runtime.WorkerPool.Range(120, 2, part, parts);
                         Kernels.MatMul120x40(_bqkv, _bxb, new global::System.ReadOnlySpan<float>(w.Wqkv, l * 3 * ModelDim * ModelDim, 120 * 40), n, rs, re);
                         break;
                     }
@@ -534,7 +534,7 @@ partial class Models
                         int layerBase = l * MaxSequenceLength * KvDim;
                         // (head, token) pairs, head-major: each worker takes whole runs of one head's tokens, and lays out each key
                         // head it meets once: every position up to the block's last (a token reads only its causal prefix).
-                        (int ps, int pe) = global::SourceGenTransformer.WorkerPool.Range(n * Heads, 1, part, parts);
+                        (int ps, int pe) = global::SourceGenTransformer.Runtime.WorkerPool.Range(n * Heads, 1, part, parts);
                         global::System.Span<float> keysT = new global::System.Span<float>(_bkeysT, part * ((MaxSequenceLength + 63) / 64 * 64 * HeadDim), ((MaxSequenceLength + 63) / 64 * 64 * HeadDim));
                         global::System.Span<float> valuesG = new global::System.Span<float>(_bvaluesG, part * (MaxSequenceLength * HeadDim), (MaxSequenceLength * HeadDim));
                         global::System.Span<float> scores = new global::System.Span<float>(_bscores, part * (32 * ((MaxSequenceLength + 63) / 64 * 64)), (32 * ((MaxSequenceLength + 63) / 64 * 64)));
@@ -547,7 +547,7 @@ partial class Models
                             {
                                 laidOut = h / 1;
                                 global::System.Span<float> transposed = keysT, gathered = valuesG;
-                                if (transposed.Length < ((_start + n) + 63) / 64 * 64 * HeadDim || gathered.Length < (_start + n) * HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention keys and values");
+                                if (transposed.Length < ((_start + n) + 63) / 64 * 64 * HeadDim || gathered.Length < (_start + n) * HeadDim) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("attention keys and values");
                                 ref float transposedRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(transposed);
                                 for (int i = 0; i < (_start + n); i++)
                                 {
@@ -558,7 +558,7 @@ partial class Models
                                 }
                             }
                             global::System.Span<float> keyBlocks = keysT, valueRows = valuesG, scoreRows = scores;
-                            if (scoreRows.Length < (32 * ((MaxSequenceLength + 63) / 64 * 64))) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention scores");
+                            if (scoreRows.Length < (32 * ((MaxSequenceLength + 63) / 64 * 64))) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("attention scores");
                             ref float ktRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(keyBlocks);
                             ref float vgRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(valueRows);
                             ref float rowsRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(scoreRows);
@@ -570,7 +570,7 @@ partial class Models
                                     int keysOfT = (_start + t + 1);
                                     if (keysOfT > most) most = keysOfT;
                                 }
-                                if (keyBlocks.Length < (most + 63) / 64 * 64 * HeadDim || valueRows.Length < most * HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention keys and values");
+                                if (keyBlocks.Length < (most + 63) / 64 * 64 * HeadDim || valueRows.Length < most * HeadDim) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("attention keys and values");
                                 // scores (t, i) = q_t · k_i / sqrt(head_dim), one block of 64 keys at a time for the whole group
                                 for (int c = 0; c < most; c += 64)
                                 {
@@ -630,21 +630,21 @@ partial class Models
                     case 13:
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(40, 2, part, parts);
+                        (int rs, int re) = global::SourceGenTransformer.Runtime.WorkerPool.Range(40, 2, part, parts);
                         Kernels.MatMul40x40(_bxb2, _bxb, new global::System.ReadOnlySpan<float>(w.Wo, l * ModelDim * ModelDim, 40 * 40), n, rs, re);
                         break;
                     }
                     case 14:
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(120, 2, part, parts);
+                        (int rs, int re) = global::SourceGenTransformer.Runtime.WorkerPool.Range(120, 2, part, parts);
                         Kernels.MatMul120x40(_bhb, _bxb, new global::System.ReadOnlySpan<float>(w.WFc, l * FeedForwardDim * ModelDim, 120 * 40), n, rs, re);
                         break;
                     }
                     case 15:
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(40, 2, part, parts);
+                        (int rs, int re) = global::SourceGenTransformer.Runtime.WorkerPool.Range(40, 2, part, parts);
                         Kernels.MatMul40x120(_bxb2, _bhb, new global::System.ReadOnlySpan<float>(w.WProj, l * ModelDim * FeedForwardDim, 40 * 120), n, rs, re);
                         break;
                     }
@@ -667,7 +667,7 @@ partial class Models
             internal static void MatVec120x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
             {
                 const int Rows = 120, Cols = 40;
-                if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec120x40");
+                if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatVec120x40");
                 ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
                 ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
                 ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -740,7 +740,7 @@ partial class Models
             internal static void MatVec40x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
             {
                 const int Rows = 40, Cols = 40;
-                if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec40x40");
+                if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatVec40x40");
                 ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
                 ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
                 ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -813,7 +813,7 @@ partial class Models
             internal static void MatVec40x120(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
             {
                 const int Rows = 40, Cols = 120;
-                if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec40x120");
+                if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatVec40x120");
                 ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
                 ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
                 ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -886,7 +886,7 @@ partial class Models
             internal static void MatVec70x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
             {
                 const int Rows = 70, Cols = 40;
-                if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec70x40");
+                if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatVec70x40");
                 ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
                 ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
                 ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -961,7 +961,7 @@ partial class Models
             internal static void MatMul120x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd)
             {
                 const int Out = 120, In = 40;
-                if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul120x40");
+                if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatMul120x40");
                 ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
                 ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
                 ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -1205,7 +1205,7 @@ partial class Models
             internal static void MatMul40x40(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd)
             {
                 const int Out = 40, In = 40;
-                if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul40x40");
+                if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatMul40x40");
                 ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
                 ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
                 ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -1449,7 +1449,7 @@ partial class Models
             internal static void MatMul40x120(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd)
             {
                 const int Out = 40, In = 120;
-                if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul40x120");
+                if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatMul40x120");
                 ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
                 ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
                 ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -1689,7 +1689,7 @@ partial class Models
             /// <summary>y (40) += x (40).</summary>
             internal static void Add40(global::System.Span<float> y, global::System.ReadOnlySpan<float> x)
             {
-                if (y.Length < 40 || x.Length < 40) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Add40");
+                if (y.Length < 40 || x.Length < 40) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("Add40");
                 ref float yRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(y);
                 ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
                 for (nuint j = 0; j < 40; j += 8)
@@ -1701,7 +1701,7 @@ partial class Models
             /// <summary>y (120) += x (120).</summary>
             internal static void Add120(global::System.Span<float> y, global::System.ReadOnlySpan<float> x)
             {
-                if (y.Length < 120 || x.Length < 120) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Add120");
+                if (y.Length < 120 || x.Length < 120) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("Add120");
                 ref float yRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(y);
                 ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
                 for (nuint j = 0; j < 120; j += 8)
@@ -1715,7 +1715,7 @@ partial class Models
             [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
             internal static float Dot10(global::System.ReadOnlySpan<float> a, global::System.ReadOnlySpan<float> b)
             {
-                if (a.Length < 10 || b.Length < 10) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Dot10");
+                if (a.Length < 10 || b.Length < 10) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("Dot10");
                 ref float aRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(a);
                 ref float bRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(b);
                 global::System.Runtime.Intrinsics.Vector256<float> acc = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -1737,7 +1737,7 @@ partial class Models
             [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
             internal static void Axpy10(global::System.Span<float> y, float a, global::System.ReadOnlySpan<float> x)
             {
-                if (y.Length < 10 || x.Length < 10) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Axpy10");
+                if (y.Length < 10 || x.Length < 10) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("Axpy10");
                 ref float yRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(y);
                 ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
                 global::System.Runtime.Intrinsics.Vector256<float> av = global::System.Runtime.Intrinsics.Vector256.Create(a);
@@ -1755,7 +1755,7 @@ partial class Models
             /// <summary>o (40) = (x - mean(x)) / sqrt(var(x) + 1E-05) * weight + bias; o may be x.</summary>
             internal static void LayerNorm40(global::System.Span<float> o, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> weight, global::System.ReadOnlySpan<float> bias)
             {
-                if (o.Length < 40 || x.Length < 40 || weight.Length < 40 || bias.Length < 40) global::SourceGenTransformer.TransformerErrors.SpanTooShort("LayerNorm40");
+                if (o.Length < 40 || x.Length < 40 || weight.Length < 40 || bias.Length < 40) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("LayerNorm40");
                 ref float oRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(o);
                 ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
                 ref float weightRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(weight);
@@ -1822,7 +1822,7 @@ partial class Models
             /// <summary>x (120) = x Φ(x) = 0.5 x (1 + erf(x / sqrt 2)), erf by Abramowitz and Stegun 7.1.26 (|error| &lt; 1.5e-7).</summary>
             internal static void Gelu120(global::System.Span<float> x)
             {
-                if (x.Length < 120) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Gelu120");
+                if (x.Length < 120) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("Gelu120");
                 ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
                 global::System.Runtime.Intrinsics.Vector256<float> half = global::System.Runtime.Intrinsics.Vector256.Create(0.5f), rsqrt2 = global::System.Runtime.Intrinsics.Vector256.Create(0.7071067811865476f), p = global::System.Runtime.Intrinsics.Vector256.Create(0.3275911f);
                 global::System.Runtime.Intrinsics.Vector256<float> a1 = global::System.Runtime.Intrinsics.Vector256.Create(0.254829592f), a2 = global::System.Runtime.Intrinsics.Vector256.Create(-0.284496736f), a3 = global::System.Runtime.Intrinsics.Vector256.Create(1.421413741f), a4 = global::System.Runtime.Intrinsics.Vector256.Create(-1.453152027f), a5 = global::System.Runtime.Intrinsics.Vector256.Create(1.061405429f);

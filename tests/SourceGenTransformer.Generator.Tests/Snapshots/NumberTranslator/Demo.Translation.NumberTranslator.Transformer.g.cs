@@ -57,9 +57,9 @@ partial class NumberTranslator : global::System.IDisposable
     private const float EmbeddingScale = 8f;
 
     private readonly Weights _weights;
-    private readonly global::SourceGenTransformer.WorkerPool _pool;
+    private readonly global::SourceGenTransformer.Runtime.WorkerPool _pool;
 
-    private NumberTranslator(Weights weights, global::SourceGenTransformer.WorkerPool pool)
+    private NumberTranslator(Weights weights, global::SourceGenTransformer.Runtime.WorkerPool pool)
     {
         _weights = weights;
         _pool = pool;
@@ -101,7 +101,7 @@ partial class NumberTranslator : global::System.IDisposable
     {
         options?.Validate();
         using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath, options, global::SourceGenTransformer.WeightFormats.Safetensors);
-        return new NumberTranslator(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0, nameof(NumberTranslator)));
+        return new NumberTranslator(Weights.Read(file), new global::SourceGenTransformer.Runtime.WorkerPool(options?.Threads ?? 0, nameof(NumberTranslator)));
     }
 
     /// <summary>Creates a decoder session over an encoded source: its own self-attention KV cache, allocated once.</summary>
@@ -179,7 +179,7 @@ partial class NumberTranslator : global::System.IDisposable
         {
             global::SourceGenTransformer.BeamSearch.LogSoftmax(session.Forward(previous), logProbs);
             int next = i < target.Length ? target[i] : EosToken;
-            if ((uint)next >= TargetVocabSize) global::SourceGenTransformer.TransformerErrors.TokenOutOfRange(nameof(target), i, next, TargetVocabSize);
+            if ((uint)next >= TargetVocabSize) global::SourceGenTransformer.Runtime.TransformerErrors.TokenOutOfRange(nameof(target), i, next, TargetVocabSize);
             total += logProbs[next];
             previous = next;
         }
@@ -210,44 +210,44 @@ partial class NumberTranslator : global::System.IDisposable
         public readonly float[] SourceEmbedding = new float[SourceVocabSize * ModelDim]; // (source_vocab, dim) src_tok_emb
         public readonly float[] TargetEmbedding = new float[TargetVocabSize * ModelDim]; // (target_vocab, dim) tgt_tok_emb
         public readonly float[] Position = new float[MaxSequenceLength * ModelDim];      // (seq, dim) sinusoidal table
-        public readonly float[] EncInW = global::SourceGenTransformer.WeightMemory.Allocate<float>(EncoderLayers * 3 * ModelDim * ModelDim);     // (layer, 3 * dim, dim) query, key, value rows
+        public readonly float[] EncInW = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(EncoderLayers * 3 * ModelDim * ModelDim);     // (layer, 3 * dim, dim) query, key, value rows
         public readonly float[] EncInB = new float[EncoderLayers * 3 * ModelDim];                // (layer, 3 * dim)
-        public readonly float[] EncOutW = global::SourceGenTransformer.WeightMemory.Allocate<float>(EncoderLayers * ModelDim * ModelDim);        // (layer, dim, dim) attention output projection
+        public readonly float[] EncOutW = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(EncoderLayers * ModelDim * ModelDim);        // (layer, dim, dim) attention output projection
         public readonly float[] EncOutB = new float[EncoderLayers * ModelDim];                   // (layer, dim)
         public readonly float[] EncNorm1W = new float[EncoderLayers * ModelDim];                 // (layer, dim) norm around attention
         public readonly float[] EncNorm1B = new float[EncoderLayers * ModelDim];                 // (layer, dim)
-        public readonly float[] EncLin1W = global::SourceGenTransformer.WeightMemory.Allocate<float>(EncoderLayers * FeedForwardDim * ModelDim); // (layer, ffn, dim)
+        public readonly float[] EncLin1W = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(EncoderLayers * FeedForwardDim * ModelDim); // (layer, ffn, dim)
         public readonly float[] EncLin1B = new float[EncoderLayers * FeedForwardDim];            // (layer, ffn)
-        public readonly float[] EncLin2W = global::SourceGenTransformer.WeightMemory.Allocate<float>(EncoderLayers * ModelDim * FeedForwardDim); // (layer, dim, ffn)
+        public readonly float[] EncLin2W = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(EncoderLayers * ModelDim * FeedForwardDim); // (layer, dim, ffn)
         public readonly float[] EncLin2B = new float[EncoderLayers * ModelDim];                  // (layer, dim)
         public readonly float[] EncNorm2W = new float[EncoderLayers * ModelDim];                 // (layer, dim) norm around the feed-forward block
         public readonly float[] EncNorm2B = new float[EncoderLayers * ModelDim];                 // (layer, dim)
         public readonly float[] EncFinalNormW = new float[ModelDim];                      // (dim) transformer.encoder.norm
         public readonly float[] EncFinalNormB = new float[ModelDim];                      // (dim)
-        public readonly float[] DecSaInW = global::SourceGenTransformer.WeightMemory.Allocate<float>(DecoderLayers * 3 * ModelDim * ModelDim);  // (layer, 3 * dim, dim) masked self-attention
+        public readonly float[] DecSaInW = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(DecoderLayers * 3 * ModelDim * ModelDim);  // (layer, 3 * dim, dim) masked self-attention
         public readonly float[] DecSaInB = new float[DecoderLayers * 3 * ModelDim];             // (layer, 3 * dim)
-        public readonly float[] DecSaOutW = global::SourceGenTransformer.WeightMemory.Allocate<float>(DecoderLayers * ModelDim * ModelDim);     // (layer, dim, dim)
+        public readonly float[] DecSaOutW = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(DecoderLayers * ModelDim * ModelDim);     // (layer, dim, dim)
         public readonly float[] DecSaOutB = new float[DecoderLayers * ModelDim];                // (layer, dim)
-        public readonly float[] DecCaInW = global::SourceGenTransformer.WeightMemory.Allocate<float>(DecoderLayers * 3 * ModelDim * ModelDim);  // (layer, 3 * dim, dim) cross-attention (multihead_attn)
+        public readonly float[] DecCaInW = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(DecoderLayers * 3 * ModelDim * ModelDim);  // (layer, 3 * dim, dim) cross-attention (multihead_attn)
         public readonly float[] DecCaInB = new float[DecoderLayers * 3 * ModelDim];             // (layer, 3 * dim)
-        public readonly float[] DecCaOutW = global::SourceGenTransformer.WeightMemory.Allocate<float>(DecoderLayers * ModelDim * ModelDim);     // (layer, dim, dim)
+        public readonly float[] DecCaOutW = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(DecoderLayers * ModelDim * ModelDim);     // (layer, dim, dim)
         public readonly float[] DecCaOutB = new float[DecoderLayers * ModelDim];                // (layer, dim)
-        public readonly float[] DecLin1W = global::SourceGenTransformer.WeightMemory.Allocate<float>(DecoderLayers * FeedForwardDim * ModelDim); // (layer, ffn, dim)
+        public readonly float[] DecLin1W = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(DecoderLayers * FeedForwardDim * ModelDim); // (layer, ffn, dim)
         public readonly float[] DecLin1B = new float[DecoderLayers * FeedForwardDim];            // (layer, ffn)
-        public readonly float[] DecLin2W = global::SourceGenTransformer.WeightMemory.Allocate<float>(DecoderLayers * ModelDim * FeedForwardDim); // (layer, dim, ffn)
+        public readonly float[] DecLin2W = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(DecoderLayers * ModelDim * FeedForwardDim); // (layer, dim, ffn)
         public readonly float[] DecLin2B = new float[DecoderLayers * ModelDim];                 // (layer, dim)
         public readonly float[] DecNormW = new float[DecoderLayers * 3 * ModelDim];             // (layer, 3, dim) norm1, norm2, norm3
         public readonly float[] DecNormB = new float[DecoderLayers * 3 * ModelDim];             // (layer, 3, dim)
         public readonly float[] DecFinalNormW = new float[ModelDim];                            // (dim) transformer.decoder.norm
         public readonly float[] DecFinalNormB = new float[ModelDim];                            // (dim)
-        public readonly float[] GeneratorW = global::SourceGenTransformer.WeightMemory.Allocate<float>(TargetVocabSize * ModelDim);             // (target_vocab, dim)
+        public readonly float[] GeneratorW = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(TargetVocabSize * ModelDim);             // (target_vocab, dim)
         public readonly float[] GeneratorB = new float[TargetVocabSize];                        // (target_vocab)
 
         /// <summary>Reads every tensor by the tutorial's names, checking each shape against the declaration.</summary>
         public static Weights Read(global::SourceGenTransformer.TensorSource file)
         {
             // What this class declares: the file checks its own header against it, and errors name the class.
-            file.Declare(new global::SourceGenTransformer.DeclaredModel { ClassName = "NumberTranslator", Family = global::SourceGenTransformer.ModelFamily.Seq2Seq, EncoderLayers = 3, DecoderLayers = 3,
+            file.Declare(new global::SourceGenTransformer.Runtime.DeclaredModel { ClassName = "NumberTranslator", Family = global::SourceGenTransformer.ModelFamily.Seq2Seq, EncoderLayers = 3, DecoderLayers = 3,
                 Heads = 4, KvHeads = 4, ModelDim = 64, FeedForwardDim = 128, VocabSize = 35,
                 MaxSequenceLength = 32, TiedEmbeddings = false });
             var w = new Weights();
@@ -332,14 +332,14 @@ partial class NumberTranslator : global::System.IDisposable
     public EncoderOutput Encode(global::System.ReadOnlySpan<int> source)
     {
         const int D = ModelDim;
-        if (source.IsEmpty) global::SourceGenTransformer.TransformerErrors.EmptyTokens(nameof(source));
-        if (source.Length > MaxSequenceLength) global::SourceGenTransformer.TransformerErrors.ContextFull(nameof(source), 0, source.Length, MaxSequenceLength);
+        if (source.IsEmpty) global::SourceGenTransformer.Runtime.TransformerErrors.EmptyTokens(nameof(source));
+        if (source.Length > MaxSequenceLength) global::SourceGenTransformer.Runtime.TransformerErrors.ContextFull(nameof(source), 0, source.Length, MaxSequenceLength);
         int length = source.Length;
         var keys = new int[length];
         int keyCount = 0;
         for (int t = 0; t < length; t++)
         {
-            if ((uint)source[t] >= SourceVocabSize) global::SourceGenTransformer.TransformerErrors.TokenOutOfRange(nameof(source), t, source[t], SourceVocabSize);
+            if ((uint)source[t] >= SourceVocabSize) global::SourceGenTransformer.Runtime.TransformerErrors.TokenOutOfRange(nameof(source), t, source[t], SourceVocabSize);
             if (source[t] != PadToken) keys[keyCount++] = t;
         }
         if (keyCount == 0) throw new global::System.ArgumentException($"The source holds only padding (PadToken {PadToken}); there is nothing to attend to.", nameof(source));
@@ -393,17 +393,17 @@ partial class NumberTranslator : global::System.IDisposable
     /// parallel work of a pass: matrix products split by weight rows and attention split by positions across the model's
     /// worker pool.
     /// </summary>
-    private sealed class EncoderBuffers : global::SourceGenTransformer.IParallelWork
+    private sealed class EncoderBuffers : global::SourceGenTransformer.Runtime.IParallelWork
     {
         public readonly float[] Xb, Xb2, Qkv, Att, Hb, Scores, KeysT, ValuesG;
-        private readonly global::SourceGenTransformer.WorkerPool _pool;
+        private readonly global::SourceGenTransformer.Runtime.WorkerPool _pool;
         /// <summary>The positions of the current pass.</summary>
         public int Length;
         private int _job, _outAt, _wAt, _bAt, _keyCount;
         private float[] _out = [], _in = [], _w = [], _b = [];
         private int[] _keys = [];
 
-        public EncoderBuffers(global::SourceGenTransformer.WorkerPool pool)
+        public EncoderBuffers(global::SourceGenTransformer.Runtime.WorkerPool pool)
         {
             const int L = MaxSequenceLength;
             _pool = pool;
@@ -439,31 +439,31 @@ partial class NumberTranslator : global::System.IDisposable
             {
                 case -1:
                 {
-                    (int ts, int te) = global::SourceGenTransformer.WorkerPool.Range(n, 1, part, parts);
+                    (int ts, int te) = global::SourceGenTransformer.Runtime.WorkerPool.Range(n, 1, part, parts);
                     SelfAttention(Qkv, Att, ts, te, _keys, _keyCount, new global::System.Span<float>(Scores, part * (32 * ((MaxSequenceLength + 63) / 64 * 64)), (32 * ((MaxSequenceLength + 63) / 64 * 64))), new global::System.Span<float>(KeysT, part * ((MaxSequenceLength + 63) / 64 * 64 * HeadDim), ((MaxSequenceLength + 63) / 64 * 64 * HeadDim)), new global::System.Span<float>(ValuesG, part * (MaxSequenceLength * HeadDim), (MaxSequenceLength * HeadDim)));
                     break;
                 }
                 case 0:
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(192, 32, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.Runtime.WorkerPool.Range(192, 32, part, parts);
                     Kernels.MatMul192x64(new global::System.Span<float>(_out, _outAt, n * 192), new global::System.ReadOnlySpan<float>(_in, 0, n * 64), new global::System.ReadOnlySpan<float>(_w, _wAt, 192 * 64), new global::System.ReadOnlySpan<float>(_b, _bAt, 192), n, rs, re);
                     break;
                 }
                 case 1:
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(64, 32, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.Runtime.WorkerPool.Range(64, 32, part, parts);
                     Kernels.MatMul64x64(new global::System.Span<float>(_out, _outAt, n * 64), new global::System.ReadOnlySpan<float>(_in, 0, n * 64), new global::System.ReadOnlySpan<float>(_w, _wAt, 64 * 64), new global::System.ReadOnlySpan<float>(_b, _bAt, 64), n, rs, re);
                     break;
                 }
                 case 2:
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(128, 32, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.Runtime.WorkerPool.Range(128, 32, part, parts);
                     Kernels.MatMul128x64(new global::System.Span<float>(_out, _outAt, n * 128), new global::System.ReadOnlySpan<float>(_in, 0, n * 64), new global::System.ReadOnlySpan<float>(_w, _wAt, 128 * 64), new global::System.ReadOnlySpan<float>(_b, _bAt, 128), n, rs, re);
                     break;
                 }
                 case 3:
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(64, 32, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.Runtime.WorkerPool.Range(64, 32, part, parts);
                     Kernels.MatMul64x128(new global::System.Span<float>(_out, _outAt, n * 64), new global::System.ReadOnlySpan<float>(_in, 0, n * 128), new global::System.ReadOnlySpan<float>(_w, _wAt, 64 * 128), new global::System.ReadOnlySpan<float>(_b, _bAt, 64), n, rs, re);
                     break;
                 }
@@ -518,7 +518,7 @@ partial class NumberTranslator : global::System.IDisposable
 
             {
                 global::System.Span<float> transposed = keysT, gathered = valuesG;
-                if (transposed.Length < ((keyCount) + 63) / 64 * 64 * HeadDim || gathered.Length < (keyCount) * HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention keys and values");
+                if (transposed.Length < ((keyCount) + 63) / 64 * 64 * HeadDim || gathered.Length < (keyCount) * HeadDim) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("attention keys and values");
                 ref float transposedRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(transposed);
                 for (int i = 0; i < (keyCount); i++)
                 {
@@ -529,7 +529,7 @@ partial class NumberTranslator : global::System.IDisposable
                 }
             }
             global::System.Span<float> keyBlocks = keysT, valueRows = valuesG, scoreRows = scores;
-            if (scoreRows.Length < (32 * ((MaxSequenceLength + 63) / 64 * 64))) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention scores");
+            if (scoreRows.Length < (32 * ((MaxSequenceLength + 63) / 64 * 64))) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("attention scores");
             ref float ktRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(keyBlocks);
             ref float vgRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(valueRows);
             ref float rowsRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(scoreRows);
@@ -541,7 +541,7 @@ partial class NumberTranslator : global::System.IDisposable
                     int keysOfT = (keyCount);
                     if (keysOfT > most) most = keysOfT;
                 }
-                if (keyBlocks.Length < (most + 63) / 64 * 64 * HeadDim || valueRows.Length < most * HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention keys and values");
+                if (keyBlocks.Length < (most + 63) / 64 * 64 * HeadDim || valueRows.Length < most * HeadDim) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("attention keys and values");
                 // scores (t, i) = q_t · k_i / sqrt(head_dim), one block of 64 keys at a time for the whole group
                 for (int c = 0; c < most; c += 64)
                 {
@@ -673,15 +673,15 @@ partial class NumberTranslator : global::System.IDisposable
     /// pool (sessions of one model take turns on it). Not thread-safe: use one session per thread.
     /// </summary>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
-    public sealed class Session : global::SourceGenTransformer.IForkableSession, global::SourceGenTransformer.IParallelWork
+    public sealed class Session : global::SourceGenTransformer.IForkableSession, global::SourceGenTransformer.Runtime.IParallelWork
     {
         private readonly Weights _w;
-        private readonly global::SourceGenTransformer.WorkerPool _pool;
+        private readonly global::SourceGenTransformer.Runtime.WorkerPool _pool;
         private int _job, _wAt;
         private float[] _mvOut = [], _mvIn = [], _mvW = [];
         private readonly EncoderOutput _memory;
         private int _position;
-        private global::SourceGenTransformer.SessionGuard _guard; // one call at a time: a second thread gets InvalidOperationException
+        private global::SourceGenTransformer.Runtime.SessionGuard _guard; // one call at a time: a second thread gets InvalidOperationException
         private readonly float[] _x = new float[ModelDim];          // (dim) the residual stream
         private readonly float[] _xb = new float[ModelDim];         // (dim) a sub-block's normed input, then a projection
         private readonly float[] _xb2 = new float[ModelDim];        // (dim) attention output
@@ -693,7 +693,7 @@ partial class NumberTranslator : global::System.IDisposable
         private readonly float[] _keyCache = new float[DecoderLayers * MaxSequenceLength * ModelDim];   // (layer, seq, dim)
         private readonly float[] _valueCache = new float[DecoderLayers * MaxSequenceLength * ModelDim]; // (layer, seq, dim)
 
-        internal Session(Weights weights, EncoderOutput memory, global::SourceGenTransformer.WorkerPool pool)
+        internal Session(Weights weights, EncoderOutput memory, global::SourceGenTransformer.Runtime.WorkerPool pool)
         {
             _w = weights;
             _memory = memory;
@@ -708,7 +708,7 @@ partial class NumberTranslator : global::System.IDisposable
         }
 
         /// <summary>Runs this worker's share of the current matrix-vector product: a range of its rows.</summary>
-        void global::SourceGenTransformer.IParallelWork.Execute(int part, int parts)
+        void global::SourceGenTransformer.Runtime.IParallelWork.Execute(int part, int parts)
         {
             switch (_job)
             {
@@ -773,8 +773,8 @@ partial class NumberTranslator : global::System.IDisposable
         public global::System.ReadOnlySpan<float> Forward(int token)
         {
             _memory.ThrowIfDisposed();
-            if ((uint)token >= TargetVocabSize) global::SourceGenTransformer.TransformerErrors.TokenOutOfRange(nameof(token), token, TargetVocabSize);
-            if (_position >= MaxSequenceLength) global::SourceGenTransformer.TransformerErrors.ContextFull(nameof(token), _position, 1, MaxSequenceLength);
+            if ((uint)token >= TargetVocabSize) global::SourceGenTransformer.Runtime.TransformerErrors.TokenOutOfRange(nameof(token), token, TargetVocabSize);
+            if (_position >= MaxSequenceLength) global::SourceGenTransformer.Runtime.TransformerErrors.ContextFull(nameof(token), _position, 1, MaxSequenceLength);
             _guard.Enter();
             try
             {
@@ -890,7 +890,7 @@ partial class NumberTranslator : global::System.IDisposable
                 global::System.ReadOnlySpan<float> qh = new global::System.ReadOnlySpan<float>(_qkv, h * HeadDim, HeadDim);
                 global::System.Span<float> weights = new global::System.Span<float>(_scores, 0, pos + 1);
                 // weights[i] = q (16) · k_i (16) / sqrt(16), then softmax over the attended positions
-                if (qh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention query");
+                if (qh.Length < HeadDim) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("attention query");
                 ref float qRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(qh);
                 global::System.Runtime.Intrinsics.Vector256<float> q0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 0), q1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 8);
                 for (int i = 0; i < pos + 1; i++)
@@ -911,7 +911,7 @@ partial class NumberTranslator : global::System.IDisposable
                     o0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 0), wi, o0);
                     o1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 8), wi, o1);
                 }
-                if (oh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention output");
+                if (oh.Length < HeadDim) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("attention output");
                 ref float ohRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(oh);
                 global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o0, ref ohRef, 0);
                 global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o1, ref ohRef, 8);
@@ -929,7 +929,7 @@ partial class NumberTranslator : global::System.IDisposable
                 global::System.ReadOnlySpan<float> qh = new global::System.ReadOnlySpan<float>(_q, h * HeadDim, HeadDim);
                 global::System.Span<float> weights = new global::System.Span<float>(_scores, 0, m.KeyCount);
                 // weights[i] = q (16) · k_i (16) / sqrt(16), then softmax over the attended positions
-                if (qh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention query");
+                if (qh.Length < HeadDim) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("attention query");
                 ref float qRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(qh);
                 global::System.Runtime.Intrinsics.Vector256<float> q0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 0), q1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 8);
                 for (int i = 0; i < m.KeyCount; i++)
@@ -950,7 +950,7 @@ partial class NumberTranslator : global::System.IDisposable
                     o0 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 0), wi, o0);
                     o1 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 8), wi, o1);
                 }
-                if (oh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention output");
+                if (oh.Length < HeadDim) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("attention output");
                 ref float ohRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(oh);
                 global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o0, ref ohRef, 0);
                 global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o1, ref ohRef, 8);
@@ -973,11 +973,11 @@ partial class NumberTranslator : global::System.IDisposable
         internal static void MatVec192x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 192, Cols = 64;
-            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec192x64");
+            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatVec192x64");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec192x64", rowStart, rowEnd, 32);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.Runtime.TransformerErrors.RowsNotPanels("MatVec192x64", rowStart, rowEnd, 32);
             if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
                 for (int p = rowStart; p < rowEnd; p += 32)
@@ -1033,11 +1033,11 @@ partial class NumberTranslator : global::System.IDisposable
         internal static void MatVec64x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 64, Cols = 64;
-            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec64x64");
+            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatVec64x64");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec64x64", rowStart, rowEnd, 32);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.Runtime.TransformerErrors.RowsNotPanels("MatVec64x64", rowStart, rowEnd, 32);
             if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
                 for (int p = rowStart; p < rowEnd; p += 32)
@@ -1093,11 +1093,11 @@ partial class NumberTranslator : global::System.IDisposable
         internal static void MatVec128x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 128, Cols = 64;
-            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec128x64");
+            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatVec128x64");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec128x64", rowStart, rowEnd, 32);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.Runtime.TransformerErrors.RowsNotPanels("MatVec128x64", rowStart, rowEnd, 32);
             if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
                 for (int p = rowStart; p < rowEnd; p += 32)
@@ -1153,11 +1153,11 @@ partial class NumberTranslator : global::System.IDisposable
         internal static void MatVec64x128(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 64, Cols = 128;
-            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec64x128");
+            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatVec64x128");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec64x128", rowStart, rowEnd, 32);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.Runtime.TransformerErrors.RowsNotPanels("MatVec64x128", rowStart, rowEnd, 32);
             if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
                 for (int p = rowStart; p < rowEnd; p += 32)
@@ -1213,7 +1213,7 @@ partial class NumberTranslator : global::System.IDisposable
         internal static void MatVec35x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 35, Cols = 64;
-            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec35x64");
+            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatVec35x64");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -1409,8 +1409,8 @@ partial class NumberTranslator : global::System.IDisposable
         internal static void MatMul192x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, global::System.ReadOnlySpan<float> bias, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 192, In = 64;
-            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out || bias.Length < Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul192x64");
-            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul192x64", rowStart, rowEnd, 32);
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out || bias.Length < Out) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatMul192x64");
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.Runtime.TransformerErrors.RowsNotPanels("MatMul192x64", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -1589,8 +1589,8 @@ partial class NumberTranslator : global::System.IDisposable
         internal static void MatMul64x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, global::System.ReadOnlySpan<float> bias, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 64, In = 64;
-            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out || bias.Length < Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul64x64");
-            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul64x64", rowStart, rowEnd, 32);
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out || bias.Length < Out) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatMul64x64");
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.Runtime.TransformerErrors.RowsNotPanels("MatMul64x64", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -1769,8 +1769,8 @@ partial class NumberTranslator : global::System.IDisposable
         internal static void MatMul128x64(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, global::System.ReadOnlySpan<float> bias, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 128, In = 64;
-            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out || bias.Length < Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul128x64");
-            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul128x64", rowStart, rowEnd, 32);
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out || bias.Length < Out) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatMul128x64");
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.Runtime.TransformerErrors.RowsNotPanels("MatMul128x64", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -1949,8 +1949,8 @@ partial class NumberTranslator : global::System.IDisposable
         internal static void MatMul64x128(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, global::System.ReadOnlySpan<float> bias, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 64, In = 128;
-            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out || bias.Length < Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul64x128");
-            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul64x128", rowStart, rowEnd, 32);
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out || bias.Length < Out) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatMul64x128");
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.Runtime.TransformerErrors.RowsNotPanels("MatMul64x128", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -1989,7 +1989,7 @@ partial class NumberTranslator : global::System.IDisposable
         /// <summary>y (35) += x (35).</summary>
         internal static void Add35(global::System.Span<float> y, global::System.ReadOnlySpan<float> x)
         {
-            if (y.Length < 35 || x.Length < 35) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Add35");
+            if (y.Length < 35 || x.Length < 35) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("Add35");
             ref float yRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(y);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             for (nuint j = 0; j < 32; j += 8)
@@ -2006,7 +2006,7 @@ partial class NumberTranslator : global::System.IDisposable
         /// <summary>y (64) += x (64).</summary>
         internal static void Add64(global::System.Span<float> y, global::System.ReadOnlySpan<float> x)
         {
-            if (y.Length < 64 || x.Length < 64) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Add64");
+            if (y.Length < 64 || x.Length < 64) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("Add64");
             ref float yRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(y);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             for (nuint j = 0; j < 64; j += 8)
@@ -2018,7 +2018,7 @@ partial class NumberTranslator : global::System.IDisposable
         /// <summary>y (128) += x (128).</summary>
         internal static void Add128(global::System.Span<float> y, global::System.ReadOnlySpan<float> x)
         {
-            if (y.Length < 128 || x.Length < 128) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Add128");
+            if (y.Length < 128 || x.Length < 128) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("Add128");
             ref float yRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(y);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             for (nuint j = 0; j < 128; j += 8)
@@ -2030,7 +2030,7 @@ partial class NumberTranslator : global::System.IDisposable
         /// <summary>y (192) += x (192).</summary>
         internal static void Add192(global::System.Span<float> y, global::System.ReadOnlySpan<float> x)
         {
-            if (y.Length < 192 || x.Length < 192) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Add192");
+            if (y.Length < 192 || x.Length < 192) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("Add192");
             ref float yRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(y);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             for (nuint j = 0; j < 192; j += 8)
@@ -2042,7 +2042,7 @@ partial class NumberTranslator : global::System.IDisposable
         /// <summary>o (64) = (x - mean(x)) / sqrt(var(x) + 1E-05) * weight + bias; o may be x.</summary>
         internal static void LayerNorm64(global::System.Span<float> o, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> weight, global::System.ReadOnlySpan<float> bias)
         {
-            if (o.Length < 64 || x.Length < 64 || weight.Length < 64 || bias.Length < 64) global::SourceGenTransformer.TransformerErrors.SpanTooShort("LayerNorm64");
+            if (o.Length < 64 || x.Length < 64 || weight.Length < 64 || bias.Length < 64) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("LayerNorm64");
             ref float oRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(o);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float weightRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(weight);
@@ -2109,7 +2109,7 @@ partial class NumberTranslator : global::System.IDisposable
         /// <summary>x (128) = max(0, x).</summary>
         internal static void Relu128(global::System.Span<float> x)
         {
-            if (x.Length < 128) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Relu128");
+            if (x.Length < 128) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("Relu128");
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             for (nuint j = 0; j < 128; j += 8)
             {

@@ -57,9 +57,9 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
     public const long ParameterCount = 24407712;
 
     private readonly Weights _weights;
-    private readonly global::SourceGenTransformer.WorkerPool _pool;
+    private readonly global::SourceGenTransformer.Runtime.WorkerPool _pool;
 
-    private Stories15M(Weights weights, global::SourceGenTransformer.WorkerPool pool)
+    private Stories15M(Weights weights, global::SourceGenTransformer.Runtime.WorkerPool pool)
     {
         _weights = weights;
         _pool = pool;
@@ -119,7 +119,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
     {
         options?.Validate();
         using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath, options, global::SourceGenTransformer.WeightFormats.Safetensors | global::SourceGenTransformer.WeightFormats.Llama2C);
-        return new Stories15M(Weights.Read(file), new global::SourceGenTransformer.WorkerPool(options?.Threads ?? 0, nameof(Stories15M)));
+        return new Stories15M(Weights.Read(file), new global::SourceGenTransformer.Runtime.WorkerPool(options?.Threads ?? 0, nameof(Stories15M)));
     }
 
     /// <summary>
@@ -154,13 +154,13 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         _pool.ThrowIfDisposed();
         options ??= new global::SourceGenTransformer.GenerationOptions();
         options.Validate();
-        if (prompt.Count == 0) global::SourceGenTransformer.TransformerErrors.EmptyTokens(nameof(prompt));
-        if (prompt.Count > MaxSequenceLength) global::SourceGenTransformer.TransformerErrors.ContextFull(nameof(prompt), 0, prompt.Count, MaxSequenceLength);
+        if (prompt.Count == 0) global::SourceGenTransformer.Runtime.TransformerErrors.EmptyTokens(nameof(prompt));
+        if (prompt.Count > MaxSequenceLength) global::SourceGenTransformer.Runtime.TransformerErrors.ContextFull(nameof(prompt), 0, prompt.Count, MaxSequenceLength);
         var tokens = new int[prompt.Count];
         for (int i = 0; i < tokens.Length; i++)
         {
             tokens[i] = prompt[i];
-            if ((uint)tokens[i] >= VocabSize) global::SourceGenTransformer.TransformerErrors.TokenOutOfRange(nameof(prompt), i, tokens[i], VocabSize);
+            if ((uint)tokens[i] >= VocabSize) global::SourceGenTransformer.Runtime.TransformerErrors.TokenOutOfRange(nameof(prompt), i, tokens[i], VocabSize);
         }
         // Arguments are checked above, eagerly; the iterator below runs lazily as the caller consumes it.
         return GenerateCore(tokens, options);
@@ -188,22 +188,22 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
     {
         public readonly float[] TokenEmbedding = new float[VocabSize * ModelDim]; // (vocab, dim) model.embed_tokens
         public readonly float[] AttentionNorm = new float[Layers * ModelDim]; // (layer, dim) input_layernorm
-        public readonly float[] Wq = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * ModelDim * ModelDim); // (layer, dim, dim) self_attn.q_proj
-        public readonly float[] Wk = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * KvDim * ModelDim); // (layer, kv_dim, dim) self_attn.k_proj
-        public readonly float[] Wv = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * KvDim * ModelDim); // (layer, kv_dim, dim) self_attn.v_proj
-        public readonly float[] Wo = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * ModelDim * ModelDim); // (layer, dim, dim) self_attn.o_proj
+        public readonly float[] Wq = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(Layers * ModelDim * ModelDim); // (layer, dim, dim) self_attn.q_proj
+        public readonly float[] Wk = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(Layers * KvDim * ModelDim); // (layer, kv_dim, dim) self_attn.k_proj
+        public readonly float[] Wv = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(Layers * KvDim * ModelDim); // (layer, kv_dim, dim) self_attn.v_proj
+        public readonly float[] Wo = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(Layers * ModelDim * ModelDim); // (layer, dim, dim) self_attn.o_proj
         public readonly float[] FfnNorm = new float[Layers * ModelDim]; // (layer, dim) post_attention_layernorm
-        public readonly float[] WGate = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * FeedForwardDim * ModelDim); // (layer, ffn, dim) mlp.gate_proj
-        public readonly float[] WUp = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * FeedForwardDim * ModelDim); // (layer, ffn, dim) mlp.up_proj
-        public readonly float[] WDown = global::SourceGenTransformer.WeightMemory.Allocate<float>(Layers * ModelDim * FeedForwardDim); // (layer, dim, ffn) mlp.down_proj
+        public readonly float[] WGate = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(Layers * FeedForwardDim * ModelDim); // (layer, ffn, dim) mlp.gate_proj
+        public readonly float[] WUp = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(Layers * FeedForwardDim * ModelDim); // (layer, ffn, dim) mlp.up_proj
+        public readonly float[] WDown = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(Layers * ModelDim * FeedForwardDim); // (layer, dim, ffn) mlp.down_proj
         public readonly float[] FinalNorm = new float[ModelDim]; // (dim) model.norm
-        public readonly float[] Classifier = global::SourceGenTransformer.WeightMemory.Allocate<float>(VocabSize * ModelDim); // (vocab, dim)
+        public readonly float[] Classifier = global::SourceGenTransformer.Runtime.WeightMemory.Allocate<float>(VocabSize * ModelDim); // (vocab, dim)
 
         /// <summary>Reads every tensor, checking its shape against the declaration.</summary>
         public static Weights Read(global::SourceGenTransformer.TensorSource file)
         {
             // What this class declares: the file checks its own header against it, and errors name the class.
-            file.Declare(new global::SourceGenTransformer.DeclaredModel { ClassName = "Stories15M", Family = global::SourceGenTransformer.ModelFamily.Llama, Layers = 6,
+            file.Declare(new global::SourceGenTransformer.Runtime.DeclaredModel { ClassName = "Stories15M", Family = global::SourceGenTransformer.ModelFamily.Llama, Layers = 6,
                 Heads = 6, KvHeads = 6, ModelDim = 288, FeedForwardDim = 768, VocabSize = 32000,
                 MaxSequenceLength = 256, TiedEmbeddings = false });
             var w = new Weights();
@@ -234,15 +234,15 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
     /// of one model share its worker threads, taking turns).
     /// </summary>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
-    public sealed class Session : global::SourceGenTransformer.IDecoderSession, global::SourceGenTransformer.IParallelWork
+    public sealed class Session : global::SourceGenTransformer.IDecoderSession, global::SourceGenTransformer.Runtime.IParallelWork
     {
         /// <summary>Prompt tokens run together through each layer (<see cref="Forward(global::System.ReadOnlySpan{int})"/>).</summary>
         public const int PromptBlock = 128;
 
         private readonly Weights _w;
-        private readonly global::SourceGenTransformer.WorkerPool _pool;
+        private readonly global::SourceGenTransformer.Runtime.WorkerPool _pool;
         private int _position;
-        private global::SourceGenTransformer.SessionGuard _guard; // one call at a time: a second thread gets InvalidOperationException
+        private global::SourceGenTransformer.Runtime.SessionGuard _guard; // one call at a time: a second thread gets InvalidOperationException
         private int _job, _layer, _start, _tokens; // what Execute runs: the job, its layer, first position and token count
         private readonly float[] _x = new float[ModelDim];            // (dim) the residual stream at the current position
         private readonly float[] _xb = new float[ModelDim];           // (dim) a sub-block's normed input, then the attention output
@@ -264,7 +264,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         // Block attention scratch per part (AttentionEmitter.EmitQueries): score rows, one key head's keys and values.
         private readonly float[] _bscores, _bkeysT, _bvaluesG;
 
-        internal Session(Weights weights, global::SourceGenTransformer.WorkerPool pool)
+        internal Session(Weights weights, global::SourceGenTransformer.Runtime.WorkerPool pool)
 
         {
             _w = weights;
@@ -283,8 +283,8 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         /// <exception cref="global::System.ObjectDisposedException">The model was disposed.</exception>
         public global::System.ReadOnlySpan<float> Forward(int token)
         {
-            if ((uint)token >= VocabSize) global::SourceGenTransformer.TransformerErrors.TokenOutOfRange(nameof(token), token, VocabSize);
-            if (_position >= MaxSequenceLength) global::SourceGenTransformer.TransformerErrors.ContextFull(nameof(token), _position, 1, MaxSequenceLength);
+            if ((uint)token >= VocabSize) global::SourceGenTransformer.Runtime.TransformerErrors.TokenOutOfRange(nameof(token), token, VocabSize);
+            if (_position >= MaxSequenceLength) global::SourceGenTransformer.Runtime.TransformerErrors.ContextFull(nameof(token), _position, 1, MaxSequenceLength);
             _guard.Enter();
             try
             {
@@ -309,11 +309,11 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         /// <exception cref="global::System.ObjectDisposedException">The model was disposed.</exception>
         public global::System.ReadOnlySpan<float> Forward(global::System.ReadOnlySpan<int> tokens)
         {
-            if (tokens.IsEmpty) global::SourceGenTransformer.TransformerErrors.EmptyTokens(nameof(tokens));
-            if (tokens.Length > MaxSequenceLength - _position) global::SourceGenTransformer.TransformerErrors.ContextFull(nameof(tokens), _position, tokens.Length, MaxSequenceLength);
+            if (tokens.IsEmpty) global::SourceGenTransformer.Runtime.TransformerErrors.EmptyTokens(nameof(tokens));
+            if (tokens.Length > MaxSequenceLength - _position) global::SourceGenTransformer.Runtime.TransformerErrors.ContextFull(nameof(tokens), _position, tokens.Length, MaxSequenceLength);
             for (int i = 0; i < tokens.Length; i++)
             {
-                if ((uint)tokens[i] >= VocabSize) global::SourceGenTransformer.TransformerErrors.TokenOutOfRange(nameof(tokens), i, tokens[i], VocabSize);
+                if ((uint)tokens[i] >= VocabSize) global::SourceGenTransformer.Runtime.TransformerErrors.TokenOutOfRange(nameof(tokens), i, tokens[i], VocabSize);
             }
             _guard.Enter();
             try
@@ -439,7 +439,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         }
 
         /// <summary>Runs this worker's share of the current job: a range of matrix rows, or of attention heads.</summary>
-        void global::SourceGenTransformer.IParallelWork.Execute(int part, int parts)
+        void global::SourceGenTransformer.Runtime.IParallelWork.Execute(int part, int parts)
         {
             Weights w = _w;
             int l = _layer, n = _tokens;
@@ -476,14 +476,14 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
 
                 {
                     int pos = _start, layerBase = l * MaxSequenceLength * KvDim;
-                    (int hs, int he) = global::SourceGenTransformer.WorkerPool.Range(Heads, 1, part, parts);
+                    (int hs, int he) = global::SourceGenTransformer.Runtime.WorkerPool.Range(Heads, 1, part, parts);
                     for (int h = hs; h < he; h++)
                     {
                         int kvOffset = layerBase + h / 1 * HeadDim;
                         global::System.ReadOnlySpan<float> qh = new global::System.ReadOnlySpan<float>(_q, h * HeadDim, HeadDim);
                         global::System.Span<float> weights = new global::System.Span<float>(_att, h * MaxSequenceLength, pos + 1);
                         // weights[i] = q (48) · k_i (48) / sqrt(48), then softmax over the attended positions
-                        if (qh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention query");
+                        if (qh.Length < HeadDim) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("attention query");
                         ref float qRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(qh);
                         global::System.Runtime.Intrinsics.Vector256<float> q0 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 0), q1 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 8), q2 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 16), q3 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 24), q4 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 32), q5 = global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref qRef, 40);
                         for (int i = 0; i < pos + 1; i++)
@@ -512,7 +512,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                             o4 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 32), wi, o4);
                             o5 = global::System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(global::System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref vi, 40), wi, o5);
                         }
-                        if (oh.Length < HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention output");
+                        if (oh.Length < HeadDim) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("attention output");
                         ref float ohRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(oh);
                         global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o0, ref ohRef, 0);
                         global::System.Runtime.Intrinsics.Vector256.StoreUnsafe(o1, ref ohRef, 8);
@@ -579,17 +579,17 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                     int cacheRow = (l * MaxSequenceLength + _start) * KvDim;
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
+                        (int rs, int re) = global::SourceGenTransformer.Runtime.WorkerPool.Range(288, 32, part, parts);
                         Kernels.MatMul288x288(_bq, _bxb, new global::System.ReadOnlySpan<float>(w.Wq, l * ModelDim * ModelDim, 288 * 288), n, rs, re);
                     }
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
+                        (int rs, int re) = global::SourceGenTransformer.Runtime.WorkerPool.Range(288, 32, part, parts);
                         Kernels.MatMul288x288(new global::System.Span<float>(_keyCache, cacheRow, n * KvDim), _bxb, new global::System.ReadOnlySpan<float>(w.Wk, l * KvDim * ModelDim, 288 * 288), n, rs, re);
                     }
 
                     {
-                        (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
+                        (int rs, int re) = global::SourceGenTransformer.Runtime.WorkerPool.Range(288, 32, part, parts);
                         Kernels.MatMul288x288(new global::System.Span<float>(_valueCache, cacheRow, n * KvDim), _bxb, new global::System.ReadOnlySpan<float>(w.Wv, l * KvDim * ModelDim, 288 * 288), n, rs, re);
                     }
                     break;
@@ -600,7 +600,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                     int layerBase = l * MaxSequenceLength * KvDim;
                     // (head, token) pairs, head-major: each worker takes whole runs of one head's tokens, and lays out each key
                     // head it meets once: every position up to the block's last (a token reads only its causal prefix).
-                    (int ps, int pe) = global::SourceGenTransformer.WorkerPool.Range(n * Heads, 1, part, parts);
+                    (int ps, int pe) = global::SourceGenTransformer.Runtime.WorkerPool.Range(n * Heads, 1, part, parts);
                     global::System.Span<float> keysT = new global::System.Span<float>(_bkeysT, part * ((MaxSequenceLength + 63) / 64 * 64 * HeadDim), ((MaxSequenceLength + 63) / 64 * 64 * HeadDim));
                     global::System.Span<float> valuesG = new global::System.Span<float>(_bvaluesG, part * (MaxSequenceLength * HeadDim), (MaxSequenceLength * HeadDim));
                     global::System.Span<float> scores = new global::System.Span<float>(_bscores, part * (32 * ((MaxSequenceLength + 63) / 64 * 64)), (32 * ((MaxSequenceLength + 63) / 64 * 64)));
@@ -613,7 +613,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                         {
                             laidOut = h / 1;
                             global::System.Span<float> transposed = keysT, gathered = valuesG;
-                            if (transposed.Length < ((_start + n) + 63) / 64 * 64 * HeadDim || gathered.Length < (_start + n) * HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention keys and values");
+                            if (transposed.Length < ((_start + n) + 63) / 64 * 64 * HeadDim || gathered.Length < (_start + n) * HeadDim) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("attention keys and values");
                             ref float transposedRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(transposed);
                             for (int i = 0; i < (_start + n); i++)
                             {
@@ -624,7 +624,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                             }
                         }
                         global::System.Span<float> keyBlocks = keysT, valueRows = valuesG, scoreRows = scores;
-                        if (scoreRows.Length < (32 * ((MaxSequenceLength + 63) / 64 * 64))) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention scores");
+                        if (scoreRows.Length < (32 * ((MaxSequenceLength + 63) / 64 * 64))) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("attention scores");
                         ref float ktRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(keyBlocks);
                         ref float vgRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(valueRows);
                         ref float rowsRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(scoreRows);
@@ -636,7 +636,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                                 int keysOfT = (_start + t + 1);
                                 if (keysOfT > most) most = keysOfT;
                             }
-                            if (keyBlocks.Length < (most + 63) / 64 * 64 * HeadDim || valueRows.Length < most * HeadDim) global::SourceGenTransformer.TransformerErrors.SpanTooShort("attention keys and values");
+                            if (keyBlocks.Length < (most + 63) / 64 * 64 * HeadDim || valueRows.Length < most * HeadDim) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("attention keys and values");
                             // scores (t, i) = q_t · k_i / sqrt(head_dim), one block of 64 keys at a time for the whole group
                             for (int c = 0; c < most; c += 64)
                             {
@@ -712,7 +712,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                 case 13:
 
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.Runtime.WorkerPool.Range(288, 32, part, parts);
                     Kernels.MatMul288x288(_bxb2, _bxb, new global::System.ReadOnlySpan<float>(w.Wo, l * ModelDim * ModelDim, 288 * 288), n, rs, re);
                     // This worker's rows of every token: bx += bxb2 (elementwise, so splitting by rows changes nothing).
                     for (int t = 0; t < n; t++)
@@ -722,7 +722,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                 case 14:
 
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(768, 32, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.Runtime.WorkerPool.Range(768, 32, part, parts);
                     Kernels.MatMul768x288(_bhb, _bxb, new global::System.ReadOnlySpan<float>(w.WGate, l * FeedForwardDim * ModelDim, 768 * 288), n, rs, re);
                     Kernels.MatMul768x288(_bhb2, _bxb, new global::System.ReadOnlySpan<float>(w.WUp, l * FeedForwardDim * ModelDim, 768 * 288), n, rs, re);
                     // This worker's rows of every token: bhb = silu(bhb) * bhb2 (elementwise, so splitting by rows changes nothing).
@@ -733,7 +733,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
                 case 15:
 
                 {
-                    (int rs, int re) = global::SourceGenTransformer.WorkerPool.Range(288, 32, part, parts);
+                    (int rs, int re) = global::SourceGenTransformer.Runtime.WorkerPool.Range(288, 32, part, parts);
                     Kernels.MatMul288x768(_bxb2, _bhb, new global::System.ReadOnlySpan<float>(w.WDown, l * ModelDim * FeedForwardDim, 288 * 768), n, rs, re);
                     // This worker's rows of every token: bx += bxb2 (elementwise, so splitting by rows changes nothing).
                     for (int t = 0; t < n; t++)
@@ -759,11 +759,11 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         internal static void MatVec288x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 288, Cols = 288;
-            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec288x288");
+            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatVec288x288");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec288x288", rowStart, rowEnd, 32);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.Runtime.TransformerErrors.RowsNotPanels("MatVec288x288", rowStart, rowEnd, 32);
             if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
                 for (int p = rowStart; p < rowEnd; p += 32)
@@ -819,11 +819,11 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         internal static void MatVec768x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 768, Cols = 288;
-            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec768x288");
+            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatVec768x288");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec768x288", rowStart, rowEnd, 32);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.Runtime.TransformerErrors.RowsNotPanels("MatVec768x288", rowStart, rowEnd, 32);
             if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
                 for (int p = rowStart; p < rowEnd; p += 32)
@@ -879,11 +879,11 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         internal static void MatVec288x768(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 288, Cols = 768;
-            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec288x768");
+            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatVec288x768");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec288x768", rowStart, rowEnd, 32);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.Runtime.TransformerErrors.RowsNotPanels("MatVec288x768", rowStart, rowEnd, 32);
             if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
                 for (int p = rowStart; p < rowEnd; p += 32)
@@ -939,11 +939,11 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         internal static void MatVec32000x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int rowStart, int rowEnd)
         {
             const int Rows = 32000, Cols = 288;
-            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatVec32000x288");
+            if (xout.Length < Rows || x.Length < Cols || w.Length < Rows * Cols || rowStart < 0 || rowEnd > Rows) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatVec32000x288");
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
-            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatVec32000x288", rowStart, rowEnd, 32);
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.Runtime.TransformerErrors.RowsNotPanels("MatVec32000x288", rowStart, rowEnd, 32);
             if (global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
                 for (int p = rowStart; p < rowEnd; p += 32)
@@ -1132,8 +1132,8 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         internal static void MatMul288x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 288, In = 288;
-            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul288x288");
-            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul288x288", rowStart, rowEnd, 32);
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatMul288x288");
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.Runtime.TransformerErrors.RowsNotPanels("MatMul288x288", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -1306,8 +1306,8 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         internal static void MatMul768x288(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 768, In = 288;
-            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul768x288");
-            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul768x288", rowStart, rowEnd, 32);
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatMul768x288");
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.Runtime.TransformerErrors.RowsNotPanels("MatMul768x288", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -1480,8 +1480,8 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         internal static void MatMul288x768(global::System.Span<float> xout, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd)
         {
             const int Out = 288, In = 768;
-            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.TransformerErrors.SpanTooShort("MatMul288x768");
-            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.TransformerErrors.RowsNotPanels("MatMul288x768", rowStart, rowEnd, 32);
+            if (tokens < 0 || xout.Length < tokens * Out || x.Length < tokens * In || w.Length < Out * In || rowStart < 0 || rowEnd > Out) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("MatMul288x768");
+            if (rowStart % 32 != 0 || rowEnd % 32 != 0) global::SourceGenTransformer.Runtime.TransformerErrors.RowsNotPanels("MatMul288x768", rowStart, rowEnd, 32);
             ref float xoutRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(xout);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float wRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(w);
@@ -1519,7 +1519,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         /// <summary>y (288) += x (288).</summary>
         internal static void Add288(global::System.Span<float> y, global::System.ReadOnlySpan<float> x)
         {
-            if (y.Length < 288 || x.Length < 288) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Add288");
+            if (y.Length < 288 || x.Length < 288) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("Add288");
             ref float yRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(y);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             for (nuint j = 0; j < 288; j += 8)
@@ -1531,7 +1531,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         /// <summary>y += x over y's length (a worker's rows of one token).</summary>
         internal static void AddRows(global::System.Span<float> y, global::System.ReadOnlySpan<float> x)
         {
-            if (x.Length < y.Length) global::SourceGenTransformer.TransformerErrors.SpanTooShort("AddRows");
+            if (x.Length < y.Length) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("AddRows");
             ref float yRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(y);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             nuint n = (nuint)y.Length, j = 0;
@@ -1542,7 +1542,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         /// <summary>h = silu(h) * g over h's length (a worker's rows of one token), silu(x) = x / (1 + e^-x).</summary>
         internal static void SwiGluRows(global::System.Span<float> h, global::System.ReadOnlySpan<float> g)
         {
-            if (g.Length < h.Length) global::SourceGenTransformer.TransformerErrors.SpanTooShort("SwiGluRows");
+            if (g.Length < h.Length) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("SwiGluRows");
             ref float hRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(h);
             ref float gRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(g);
             nuint n = (nuint)h.Length, j = 0;
@@ -1563,7 +1563,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         /// <summary>o (288) = x / sqrt(mean(x²) + 1E-05) * weight; o may be x.</summary>
         internal static void RmsNorm288(global::System.Span<float> o, global::System.ReadOnlySpan<float> x, global::System.ReadOnlySpan<float> weight)
         {
-            if (o.Length < 288 || x.Length < 288 || weight.Length < 288) global::SourceGenTransformer.TransformerErrors.SpanTooShort("RmsNorm288");
+            if (o.Length < 288 || x.Length < 288 || weight.Length < 288) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("RmsNorm288");
             ref float oRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(o);
             ref float xRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
             ref float weightRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(weight);
@@ -1623,7 +1623,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         /// </summary>
         internal static void Rope(global::System.Span<float> v, int heads, global::System.ReadOnlySpan<float> cos, global::System.ReadOnlySpan<float> sin)
         {
-            if (v.Length < heads * 48 || cos.Length < 24 || sin.Length < 24) global::SourceGenTransformer.TransformerErrors.SpanTooShort("Rope");
+            if (v.Length < heads * 48 || cos.Length < 24 || sin.Length < 24) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("Rope");
             ref float cosRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(cos);
             ref float sinRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(sin);
             for (int h = 0; h < heads; h++)
@@ -1642,7 +1642,7 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         /// <summary>h (768) = silu(h) * g (768), silu(x) = x / (1 + e^-x).</summary>
         internal static void SwiGlu768(global::System.Span<float> h, global::System.ReadOnlySpan<float> g)
         {
-            if (h.Length < 768 || g.Length < 768) global::SourceGenTransformer.TransformerErrors.SpanTooShort("SwiGlu768");
+            if (h.Length < 768 || g.Length < 768) global::SourceGenTransformer.Runtime.TransformerErrors.SpanTooShort("SwiGlu768");
             ref float hRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(h);
             ref float gRef = ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(g);
             for (nuint j = 0; j < 768; j += 8)

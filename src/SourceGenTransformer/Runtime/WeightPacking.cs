@@ -4,7 +4,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace SourceGenTransformer;
+namespace SourceGenTransformer.Runtime;
 
 /// <summary>
 /// Converts float32 weights to the lighter precisions a declaration may choose

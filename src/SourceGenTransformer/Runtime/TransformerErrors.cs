@@ -1,13 +1,15 @@
+using System.ComponentModel;
 using System;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 
-namespace SourceGenTransformer;
+namespace SourceGenTransformer.Runtime;
 
 /// <summary>
 /// The exceptions generated engines throw, kept out of line so the hot paths stay small.
 /// Every message carries the numbers that were wrong.
 /// </summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
 public static class TransformerErrors
 {
     /// <summary>A token id outside [0, vocabSize).</summary>

@@ -1,7 +1,7 @@
 using System.ComponentModel;
 using System.Threading;
 
-namespace SourceGenTransformer;
+namespace SourceGenTransformer.Runtime;
 
 /// <summary>
 /// The check that one session is never used by two threads at once (which would interleave two sequences in one KV

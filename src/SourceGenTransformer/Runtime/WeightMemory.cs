@@ -1,8 +1,9 @@
+using System.ComponentModel;
 using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace SourceGenTransformer;
+namespace SourceGenTransformer.Runtime;
 
 /// <summary>
 /// The arrays generated weight classes keep their matrices in. On Linux, the 2 MiB-aligned middle of an array of at
@@ -13,6 +14,7 @@ namespace SourceGenTransformer;
 /// when the kernel refuses, the arrays are ordinary ones. The arrays are pinned (they never move, as the advice is
 /// about addresses) and zeroed, like <c>new T[length]</c>.
 /// </summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
 public static unsafe partial class WeightMemory
 {
     private const nuint HugePage = 2 * 1024 * 1024;

@@ -1,11 +1,13 @@
+using System.ComponentModel;
 using System;
 
-namespace SourceGenTransformer;
+namespace SourceGenTransformer.Runtime;
 
 /// <summary>
 /// Plain-loop reference kernels: the readable statement of each kernel's math, and the scalar
 /// twins that the generated Vector256 kernels are tested against.
 /// </summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
 public static class ScalarKernels
 {
     // ---------------------------------------------------------------- linear algebra

@@ -5,7 +5,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Runtime.ExceptionServices;
 using System.Threading;
 
-namespace SourceGenTransformer;
+namespace SourceGenTransformer.Runtime;
 
 /// <summary>
 /// Work that a <see cref="WorkerPool"/> splits into parts: part <c>p</c> of <c>parts</c> runs on worker <c>p</c>
@@ -43,6 +43,7 @@ public interface IParallelWork
 /// dropped without <see cref="Dispose"/> is collected, and its finalizer stops the threads.
 /// </para>
 /// </remarks>
+[EditorBrowsable(EditorBrowsableState.Never)]
 public sealed class WorkerPool : IDisposable
 {
     /// <summary>How long an idle thread spins before it blocks.</summary>
