@@ -83,13 +83,11 @@ public sealed partial class TransformerGenerator
                     "(ModelFamily)" + args.Family.ToString(CultureInfo.InvariantCulture)));
                 return null;
             }
-            bool llama = family == Family.Llama, gpt2 = family == Family.Gpt2, seq2seq = family == Family.Seq2Seq, bert = family == Family.Bert;
+            FamilyRules rules = FamilyRules.For(family)!;
+            bool single = rules.SingleStack;
 
             // Properties the family does not read are ignored, with a warning.
-            string[] ignored = seq2seq ? new[] { "Layers", "VocabSize", "KvHeads", "TiedEmbeddings" }
-                : bert ? new[] { "EncoderLayers", "DecoderLayers", "SourceVocabSize", "TargetVocabSize", "TiedEmbeddings", "BosToken", "EosToken" }
-                : new[] { "EncoderLayers", "DecoderLayers", "SourceVocabSize", "TargetVocabSize", "NormFirst" };
-            foreach (string name in ignored)
+            foreach (string name in rules.Ignored)
                 if (args.IsSet(name))
                     diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.PropertyIgnored, args.Location(name), name, family.ToString()));
 
@@ -102,18 +100,18 @@ public sealed partial class TransformerGenerator
                         name, args.IsSet(name) ? value.ToString(CultureInfo.InvariantCulture) : "not set", family.ToString()));
                 return value;
             }
-            int layers = seq2seq ? 0 : Required("Layers");
-            int encoderLayers = seq2seq ? Required("EncoderLayers") : 0;
-            int decoderLayers = seq2seq ? Required("DecoderLayers") : 0;
+            int layers = single ? Required("Layers") : 0;
+            int encoderLayers = single ? 0 : Required("EncoderLayers");
+            int decoderLayers = single ? 0 : Required("DecoderLayers");
             int heads = Required("Heads");
             int modelDim = Required("ModelDim");
             int ffn = Required("FeedForwardDim");
-            int vocab = seq2seq ? 0 : Required("VocabSize");
-            int sourceVocab = seq2seq ? Required("SourceVocabSize") : 0;
-            int targetVocab = seq2seq ? Required("TargetVocabSize") : 0;
+            int vocab = rules.SingleVocabulary ? Required("VocabSize") : 0;
+            int sourceVocab = rules.SingleVocabulary ? 0 : Required("SourceVocabSize");
+            int targetVocab = rules.SingleVocabulary ? 0 : Required("TargetVocabSize");
             int maxSeq = Required("MaxSequenceLength");
 
-            int kvHeads = seq2seq ? 0 : args.Int("KvHeads", 0);
+            int kvHeads = Array.IndexOf(rules.Ignored, "KvHeads") >= 0 ? 0 : args.Int("KvHeads", 0);
             if (kvHeads < 0)
             {
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location("KvHeads"),
@@ -124,18 +122,18 @@ public sealed partial class TransformerGenerator
 
             // Options, with the family's defaults.
             var positional = (Positional)args.Int("Positional", 0);
-            if (positional == Positional.Default) positional = llama ? Positional.Rotary : seq2seq ? Positional.Sinusoidal : Positional.Learned;
+            if (positional == Positional.Default) positional = rules.Positional;
             var norm = (Norm)args.Int("Normalization", 0);
-            if (norm == Norm.Default) norm = llama ? Norm.RmsNorm : Norm.LayerNorm;
+            if (norm == Norm.Default) norm = rules.Norm;
             var activation = (Act)args.Int("Activation", 0);
-            if (activation == Act.Default) activation = llama ? Act.SwiGlu : gpt2 ? Act.GeluTanh : seq2seq ? Act.Relu : Act.Gelu;
+            if (activation == Act.Default) activation = rules.Activation;
             bool normFirst = args.Bool("NormFirst", false);
             float ropeTheta = args.Float("RopeTheta", 10000f);
-            float epsilon = args.Float("NormEpsilon", bert ? 1e-12f : 1e-5f);
-            bool tied = args.Bool("TiedEmbeddings", gpt2);
-            int bos = args.Int("BosToken", llama ? 1 : seq2seq ? 2 : -1);
-            int eos = args.Int("EosToken", llama ? 2 : seq2seq ? 3 : -1);
-            int pad = args.Int("PadToken", seq2seq ? 1 : bert ? 0 : -1);
+            float epsilon = args.Float("NormEpsilon", rules.NormEpsilon);
+            bool tied = args.Bool("TiedEmbeddings", rules.TiedEmbeddings);
+            int bos = args.Int("BosToken", rules.BosToken);
+            int eos = args.Int("EosToken", rules.EosToken);
+            int pad = args.Int("PadToken", rules.PadToken);
             var precision = (Precision)args.Int("WeightPrecision", 0);
             if (precision == Precision.Default) precision = Precision.Float32;
             if (!Enum.IsDefined(typeof(Precision), precision))
@@ -148,48 +146,20 @@ public sealed partial class TransformerGenerator
             void Unsupported(string property, string value, string why) =>
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.OptionNotSupported, args.Location(property), property, value, family.ToString(), why));
 
-            switch (family)
-            {
-                case Family.Llama:
-                    if (positional != Positional.Rotary)
-                        Unsupported("Positional", positional.ToString(), "Llama weights carry no position table; positions enter through rotary embeddings (Rotary)");
-                    if (norm != Norm.RmsNorm)
-                        Unsupported("Normalization", norm.ToString(), "Llama norms have a weight and no bias (RmsNorm)");
-                    if (activation != Act.SwiGlu)
-                        Unsupported("Activation", activation.ToString(), "the Llama MLP has gate, up and down projections (SwiGlu)");
-                    break;
-                case Family.Gpt2:
-                    if (positional != Positional.Learned)
-                        Unsupported("Positional", positional.ToString(), "GPT-2 weights carry a learned position table, wpe (Learned)");
-                    if (norm != Norm.LayerNorm)
-                        Unsupported("Normalization", norm.ToString(), "GPT-2 norms have a weight and a bias (LayerNorm)");
-                    if (activation == Act.SwiGlu)
-                        Unsupported("Activation", activation.ToString(), "the GPT-2 MLP has one input projection, c_fc, and no gate (use GeluTanh, Gelu or Relu)");
-                    if (kvHeads != heads)
-                        Unsupported("KvHeads", kvHeads.ToString(CultureInfo.InvariantCulture), "GPT-2's fused c_attn projection has as many key/value heads as query heads");
-                    break;
-                case Family.Seq2Seq:
-                    if (positional != Positional.Sinusoidal)
-                        Unsupported("Positional", positional.ToString(), "the nn.Transformer tutorial adds a fixed sinusoidal table to the scaled token embeddings (Sinusoidal)");
-                    if (norm != Norm.LayerNorm)
-                        Unsupported("Normalization", norm.ToString(), "nn.Transformer's norms are LayerNorm with a weight and a bias");
-                    if (activation is not (Act.Relu or Act.Gelu))
-                        Unsupported("Activation", activation.ToString(), "nn.Transformer layers take relu or gelu (Relu, Gelu)");
-                    break;
-                case Family.Bert:
-                    if (positional != Positional.Learned)
-                        Unsupported("Positional", positional.ToString(), "BERT weights carry a learned position table, embeddings.position_embeddings (Learned)");
-                    if (norm != Norm.LayerNorm)
-                        Unsupported("Normalization", norm.ToString(), "BERT's norms are LayerNorm with a weight and a bias");
-                    if (activation == Act.SwiGlu)
-                        Unsupported("Activation", activation.ToString(), "BERT's intermediate block has one projection and no gate (use Gelu, GeluTanh or Relu)");
-                    if (normFirst)
-                        Unsupported("NormFirst", "true", "BERT normalises after each residual add (post-norm)");
-                    break;
-            }
+            // What the family's weights cannot express (FamilyRules).
+            if (rules.RefusedPositional.TryGetValue(positional, out string? why))
+                Unsupported("Positional", positional.ToString(), why);
+            if (rules.RefusedNorm.TryGetValue(norm, out why))
+                Unsupported("Normalization", norm.ToString(), why);
+            if (rules.RefusedActivation.TryGetValue(activation, out why))
+                Unsupported("Activation", activation.ToString(), why);
+            if (kvHeads != heads && rules.GroupedQueryRefusal is { } groups)
+                Unsupported("KvHeads", kvHeads.ToString(CultureInfo.InvariantCulture), groups);
+            if (normFirst && rules.PreNormRefusal is { } post)
+                Unsupported("NormFirst", "true", post);
 
-            if (precision != Precision.Float32 && (seq2seq || bert))
-                Unsupported("WeightPrecision", precision.ToString(), "the encoder families keep float32 weights; lighter weights serve decoding, which is bound by the bytes each token reads");
+            if (precision != Precision.Float32 && rules.LighterWeightsRefusal is { } encoders)
+                Unsupported("WeightPrecision", precision.ToString(), encoders);
             else if (precision == Precision.Int8 && (modelDim % 32 != 0 || ffn % 32 != 0))
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location("WeightPrecision"),
                     "WeightPrecision", "Int8", $"8-bit weights are quantised in groups of 32 or 64 along each row, so ModelDim ({modelDim.ToString(CultureInfo.InvariantCulture)}) and FeedForwardDim ({ffn.ToString(CultureInfo.InvariantCulture)}) must be multiples of 32"));
@@ -204,6 +174,7 @@ public sealed partial class TransformerGenerator
                     "RopeTheta", Literal(ropeTheta), "the rotary base must be a finite number greater than 1"));
 
             // Special tokens must lie in the vocabulary they index (the target side for BOS and EOS).
+            bool seq2seq = !rules.SingleVocabulary;
             int tokenVocab = seq2seq ? targetVocab : vocab;
             string tokenVocabName = seq2seq ? "TargetVocabSize" : "VocabSize";
             foreach ((string name, int id, int size, string sizeName) in new[]

@@ -58,9 +58,14 @@ public sealed partial class TransformerGenerator : IIncrementalGenerator
             .Select(static (pair, _) => pair.Result.Value!)
             .WithTrackingName(TrackingNames.Spec);
 
-        // 5. One file per model: constants, weights, loader, kernels, session and decoding loop.
+        // 5. Two files per model: the public class in the user's namespace, and the engine (weights, forward pass,
+        //    kernels) in a namespace of its own.
         context.RegisterSourceOutput(specs, static (spc, spec) =>
-            spc.AddSource(spec.HintName, ModelEmitter.Emit(spec, spc.CancellationToken)));
+        {
+            (string transformer, string kernels) = ModelEmitter.Emit(spec, spc.CancellationToken);
+            spc.AddSource(spec.HintName("Transformer"), transformer);
+            spc.AddSource(spec.HintName("Kernels"), kernels);
+        });
     }
 
     private static DiagnosticInfo LanguageDiagnostic(LocationInfo? location, LanguageVersion actual) =>

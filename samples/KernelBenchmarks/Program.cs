@@ -16,6 +16,7 @@ using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using SourceGenTransformer;
 using SourceGenTransformer.Runtime;
+using Engine = global::SourceGenTransformer.Generated.KernelBenchmarks;
 
 namespace KernelBenchmarks;
 
@@ -68,17 +69,17 @@ public class Kernels
         return panels;
     }
 
-    [Benchmark] public void MatVec2048x768_F32() => Shape110M.Kernels.MatVec2048x768(_out, _x, _w);
-    [Benchmark] public void MatVec2048x768_Bf16() => Shape110MBf16.Kernels.MatVec2048x768(_out, _x, _wBf16);
-    [Benchmark] public void MatVec2048x768_Int8() => Shape110MInt8.Kernels.MatVec2048x768(_out, _x, _wInt8, _scales);
-    [Benchmark] public void MatVec768x288_F32() => Shape15M.Kernels.MatVec768x288(_out, _x, _w15);
-    [Benchmark] public void MatMul2048x768_F32() => Shape110M.Kernels.MatMul2048x768(_out, _x, _w, Tokens, 0, 2048);
-    [Benchmark] public void MatMul2048x768_Bf16() => Shape110MBf16.Kernels.MatMul2048x768(_out, _x, _wBf16, Tokens, 0, 2048);
-    [Benchmark] public void MatMul2048x768_Int8() => Shape110MInt8.Kernels.MatMul2048x768(_out, _x, _wInt8, _scales, Tokens, 0, 2048);
-    [Benchmark] public void MatMul768x2048_F32() => Shape110M.Kernels.MatMul768x2048(_out, _x, _wDown, Tokens, 0, 768);
-    [Benchmark] public void MatMul768x288_F32() => Shape15M.Kernels.MatMul768x288(_out, _x, _w15, Tokens, 0, 768);
-    [Benchmark] public void EncoderMatMul2048x512_F32() => ShapeBase.Kernels.MatMul2048x512(_out, _x, _wBase, _bias, Tokens, 0, 2048);
-    [Benchmark] public void EncoderMatMul512x2048_F32() => ShapeBase.Kernels.MatMul512x2048(_out, _x, _wBase, _bias, Tokens, 0, 512);
+    [Benchmark] public void MatVec2048x768_F32() => Engine.Shape110MKernels.MatVec2048x768(_out, _x, _w);
+    [Benchmark] public void MatVec2048x768_Bf16() => Engine.Shape110MBf16Kernels.MatVec2048x768(_out, _x, _wBf16);
+    [Benchmark] public void MatVec2048x768_Int8() => Engine.Shape110MInt8Kernels.MatVec2048x768(_out, _x, _wInt8, _scales);
+    [Benchmark] public void MatVec768x288_F32() => Engine.Shape15MKernels.MatVec768x288(_out, _x, _w15);
+    [Benchmark] public void MatMul2048x768_F32() => Engine.Shape110MKernels.MatMul2048x768(_out, _x, _w, Tokens, 0, 2048);
+    [Benchmark] public void MatMul2048x768_Bf16() => Engine.Shape110MBf16Kernels.MatMul2048x768(_out, _x, _wBf16, Tokens, 0, 2048);
+    [Benchmark] public void MatMul2048x768_Int8() => Engine.Shape110MInt8Kernels.MatMul2048x768(_out, _x, _wInt8, _scales, Tokens, 0, 2048);
+    [Benchmark] public void MatMul768x2048_F32() => Engine.Shape110MKernels.MatMul768x2048(_out, _x, _wDown, Tokens, 0, 768);
+    [Benchmark] public void MatMul768x288_F32() => Engine.Shape15MKernels.MatMul768x288(_out, _x, _w15, Tokens, 0, 768);
+    [Benchmark] public void EncoderMatMul2048x512_F32() => Engine.ShapeBaseKernels.MatMul2048x512(_out, _x, _wBase, _bias, Tokens, 0, 2048);
+    [Benchmark] public void EncoderMatMul512x2048_F32() => Engine.ShapeBaseKernels.MatMul512x2048(_out, _x, _wBase, _bias, Tokens, 0, 512);
 
     private static float[] Random(int n)
     {

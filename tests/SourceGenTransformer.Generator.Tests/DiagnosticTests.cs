@@ -85,6 +85,9 @@ public class DiagnosticTests
         var bert = Single($"[Transformer(ModelFamily.Bert, {Dims}, NormFirst = true)] partial class M;",
             "STG0006", DiagnosticSeverity.Error, "NormFirst = true");
         Assert.Contains("post-norm", bert.GetMessage());
+        var grouped = Single($"[Transformer(ModelFamily.Bert, {Dims}, KvHeads = 2)] partial class M;",
+            "STG0006", DiagnosticSeverity.Error, "KvHeads = 2");
+        Assert.Contains("as many key/value heads as query heads", grouped.GetMessage());
     }
 
     [Fact]
@@ -109,7 +112,7 @@ public class DiagnosticTests
         Single($"[Transformer(ModelFamily.Llama, {Dims}, EncoderLayers = 2)] partial class M;", "STG0009", DiagnosticSeverity.Warning, "EncoderLayers = 2");
         Single($"[Transformer(ModelFamily.Seq2Seq, {Seq2SeqDims}, VocabSize = 10)] partial class M;", "STG0009", DiagnosticSeverity.Warning, "VocabSize = 10");
         var run = GeneratorHarness.RunGenerator($"using SourceGenTransformer;\n[Transformer(ModelFamily.Llama, {Dims}, EncoderLayers = 2)] partial class M;");
-        Assert.Single(run.Result.GeneratedSources);
+        Assert.Equal(2, run.Result.GeneratedSources.Length); // the public class and its engine
     }
 
     [Fact]

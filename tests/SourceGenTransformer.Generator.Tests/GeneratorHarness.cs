@@ -13,6 +13,9 @@ internal static class GeneratorHarness
 {
     public static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.Latest);
 
+    /// <summary>Doc comments parsed and diagnosed, as a project with GenerateDocumentationFile compiles.</summary>
+    public static readonly CSharpParseOptions DocumentationParseOptions = new(LanguageVersion.Latest, DocumentationMode.Diagnose);
+
     private static readonly MetadataReference[] References =
         ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
             .Append(typeof(TransformerAttribute).Assembly.Location)
@@ -29,10 +32,10 @@ internal static class GeneratorHarness
             new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary,
                 nullableContextOptions: NullableContextOptions.Enable, warningLevel: 9999));
 
-    public static GeneratorDriver Driver() =>
+    public static GeneratorDriver Driver(CSharpParseOptions? parseOptions = null) =>
         CSharpGeneratorDriver.Create(
             [new TransformerGenerator().AsSourceGenerator()],
-            parseOptions: ParseOptions,
+            parseOptions: parseOptions ?? ParseOptions,
             driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
 
     public sealed record Run(GeneratorDriver Driver, GeneratorRunResult Result, Compilation Output, ImmutableArray<Diagnostic> GeneratorDiagnostics)
@@ -42,7 +45,8 @@ internal static class GeneratorHarness
 
     public static Run RunGenerator(Compilation compilation, GeneratorDriver? driver = null)
     {
-        driver = (driver ?? Driver()).RunGeneratorsAndUpdateCompilation(compilation, out Compilation output, out ImmutableArray<Diagnostic> diagnostics);
+        var parseOptions = (CSharpParseOptions?)compilation.SyntaxTrees.FirstOrDefault()?.Options;
+        driver = (driver ?? Driver(parseOptions)).RunGeneratorsAndUpdateCompilation(compilation, out Compilation output, out ImmutableArray<Diagnostic> diagnostics);
         return new Run(driver, driver.GetRunResult().Results.Single(), output, diagnostics);
     }
 

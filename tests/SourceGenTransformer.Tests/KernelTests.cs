@@ -1,6 +1,7 @@
 using System;
 using Xunit;
 using SourceGenTransformer.Runtime;
+using Engine = global::SourceGenTransformer.Generated.SourceGenTransformer.Tests;
 
 namespace SourceGenTransformer.Tests;
 
@@ -42,23 +43,23 @@ public class KernelTests
 
     private static MatVec Kernel(string model, int d, int n) => (model, d, n) switch
     {
-        ("TinyAwkwardLlama", 20, 20) => TinyAwkwardLlama.Kernels.MatVec20x20,
-        ("TinyAwkwardLlama", 10, 20) => TinyAwkwardLlama.Kernels.MatVec10x20,
-        ("TinyAwkwardLlama", 37, 20) => TinyAwkwardLlama.Kernels.MatVec37x20,
-        ("TinyAwkwardLlama", 20, 37) => TinyAwkwardLlama.Kernels.MatVec20x37,
-        ("TinyAwkwardLlama", 53, 20) => TinyAwkwardLlama.Kernels.MatVec53x20,
-        ("WideAwkwardLlama", 104, 104) => WideAwkwardLlama.Kernels.MatVec104x104,
-        ("WideAwkwardLlama", 52, 104) => WideAwkwardLlama.Kernels.MatVec52x104,
-        ("WideAwkwardLlama", 300, 104) => WideAwkwardLlama.Kernels.MatVec300x104,
-        ("WideAwkwardLlama", 104, 300) => WideAwkwardLlama.Kernels.MatVec104x300,
-        ("WideAwkwardLlama", 133, 104) => WideAwkwardLlama.Kernels.MatVec133x104,
-        ("AwkwardGpt2", 132, 44) => AwkwardGpt2.Kernels.MatVec132x44,
-        ("AwkwardGpt2", 77, 44) => AwkwardGpt2.Kernels.MatVec77x44,
-        ("AwkwardGpt2", 44, 77) => AwkwardGpt2.Kernels.MatVec44x77,
-        ("AwkwardGpt2", 29, 44) => AwkwardGpt2.Kernels.MatVec29x44,
-        ("AwkwardGpt2Erf", 153, 51) => AwkwardGpt2Erf.Kernels.MatVec153x51,
-        ("AwkwardGpt2Erf", 90, 51) => AwkwardGpt2Erf.Kernels.MatVec90x51,
-        ("AwkwardGpt2Erf", 51, 90) => AwkwardGpt2Erf.Kernels.MatVec51x90,
+        ("TinyAwkwardLlama", 20, 20) => Engine.TinyAwkwardLlamaKernels.MatVec20x20,
+        ("TinyAwkwardLlama", 10, 20) => Engine.TinyAwkwardLlamaKernels.MatVec10x20,
+        ("TinyAwkwardLlama", 37, 20) => Engine.TinyAwkwardLlamaKernels.MatVec37x20,
+        ("TinyAwkwardLlama", 20, 37) => Engine.TinyAwkwardLlamaKernels.MatVec20x37,
+        ("TinyAwkwardLlama", 53, 20) => Engine.TinyAwkwardLlamaKernels.MatVec53x20,
+        ("WideAwkwardLlama", 104, 104) => Engine.WideAwkwardLlamaKernels.MatVec104x104,
+        ("WideAwkwardLlama", 52, 104) => Engine.WideAwkwardLlamaKernels.MatVec52x104,
+        ("WideAwkwardLlama", 300, 104) => Engine.WideAwkwardLlamaKernels.MatVec300x104,
+        ("WideAwkwardLlama", 104, 300) => Engine.WideAwkwardLlamaKernels.MatVec104x300,
+        ("WideAwkwardLlama", 133, 104) => Engine.WideAwkwardLlamaKernels.MatVec133x104,
+        ("AwkwardGpt2", 132, 44) => Engine.AwkwardGpt2Kernels.MatVec132x44,
+        ("AwkwardGpt2", 77, 44) => Engine.AwkwardGpt2Kernels.MatVec77x44,
+        ("AwkwardGpt2", 44, 77) => Engine.AwkwardGpt2Kernels.MatVec44x77,
+        ("AwkwardGpt2", 29, 44) => Engine.AwkwardGpt2Kernels.MatVec29x44,
+        ("AwkwardGpt2Erf", 153, 51) => Engine.AwkwardGpt2ErfKernels.MatVec153x51,
+        ("AwkwardGpt2Erf", 90, 51) => Engine.AwkwardGpt2ErfKernels.MatVec90x51,
+        ("AwkwardGpt2Erf", 51, 90) => Engine.AwkwardGpt2ErfKernels.MatVec51x90,
         _ => throw new ArgumentException($"{model} {d}x{n}"),
     };
 
@@ -92,13 +93,13 @@ public class KernelTests
         // 32 rows, so its kernels take the weights in panels and split on them; PaddedInputS2s's 1024-wide input is padded).
         MatMul kernel = (d, n) switch
         {
-            (108, 36) => S2sPreGelu.Kernels.MatMul108x36,
-            (36, 36) => S2sPreGelu.Kernels.MatMul36x36,
-            (72, 36) => S2sPreGelu.Kernels.MatMul72x36,
-            (36, 72) => S2sPreGelu.Kernels.MatMul36x72,
-            (96, 32) => S2sPostRelu.Kernels.MatMul96x32,
-            (64, 32) => S2sPostRelu.Kernels.MatMul64x32,
-            (32, 1024) => PaddedInputS2s.Kernels.MatMul32x1024, // input copied to padded rows, 48 tokens at a time
+            (108, 36) => Engine.S2sPreGeluKernels.MatMul108x36,
+            (36, 36) => Engine.S2sPreGeluKernels.MatMul36x36,
+            (72, 36) => Engine.S2sPreGeluKernels.MatMul72x36,
+            (36, 72) => Engine.S2sPreGeluKernels.MatMul36x72,
+            (96, 32) => Engine.S2sPostReluKernels.MatMul96x32,
+            (64, 32) => Engine.S2sPostReluKernels.MatMul64x32,
+            (32, 1024) => Engine.PaddedInputS2sKernels.MatMul32x1024, // input copied to padded rows, 48 tokens at a time
             _ => throw new ArgumentException($"{d}x{n}"),
         };
         float[] w = Random(d * n, d + n), x = Random(rows * n, rows), bias = Random(d, 99);
@@ -125,7 +126,7 @@ public class KernelTests
     [Fact]
     public void MatVec_rejects_short_spans()
     {
-        var e = Assert.Throws<ArgumentException>(() => TinyAwkwardLlama.Kernels.MatVec37x20(new float[37], new float[19], new float[37 * 20]));
+        var e = Assert.Throws<ArgumentException>(() => Engine.TinyAwkwardLlamaKernels.MatVec37x20(new float[37], new float[19], new float[37 * 20]));
         Assert.Contains("MatVec37x20", e.Message);
     }
 
@@ -134,11 +135,11 @@ public class KernelTests
     {
         foreach ((int n, Func<float[], float[], float> dot, Action<float[], float, float[]> axpy) in new (int, Func<float[], float[], float>, Action<float[], float, float[]>)[]
         {
-            (10, (a, b) => TinyAwkwardLlama.Kernels.Dot10(a, b), (y, a, x) => TinyAwkwardLlama.Kernels.Axpy10(y, a, x)),
-            (26, (a, b) => WideAwkwardLlama.Kernels.Dot26(a, b), (y, a, x) => WideAwkwardLlama.Kernels.Axpy26(y, a, x)),
-            (22, (a, b) => AwkwardGpt2.Kernels.Dot22(a, b), (y, a, x) => AwkwardGpt2.Kernels.Axpy22(y, a, x)),
-            (17, (a, b) => AwkwardGpt2Erf.Kernels.Dot17(a, b), (y, a, x) => AwkwardGpt2Erf.Kernels.Axpy17(y, a, x)),
-            (136, (a, b) => WideHeadLlama.Kernels.Dot136(a, b), (y, a, x) => WideHeadLlama.Kernels.Axpy136(y, a, x)),
+            (10, (a, b) => Engine.TinyAwkwardLlamaKernels.Dot10(a, b), (y, a, x) => Engine.TinyAwkwardLlamaKernels.Axpy10(y, a, x)),
+            (26, (a, b) => Engine.WideAwkwardLlamaKernels.Dot26(a, b), (y, a, x) => Engine.WideAwkwardLlamaKernels.Axpy26(y, a, x)),
+            (22, (a, b) => Engine.AwkwardGpt2Kernels.Dot22(a, b), (y, a, x) => Engine.AwkwardGpt2Kernels.Axpy22(y, a, x)),
+            (17, (a, b) => Engine.AwkwardGpt2ErfKernels.Dot17(a, b), (y, a, x) => Engine.AwkwardGpt2ErfKernels.Axpy17(y, a, x)),
+            (136, (a, b) => Engine.WideHeadLlamaKernels.Dot136(a, b), (y, a, x) => Engine.WideHeadLlamaKernels.Axpy136(y, a, x)),
         })
         {
             float[] a = Random(n, 1), b = Random(n, 2);
@@ -155,11 +156,11 @@ public class KernelTests
     {
         foreach ((int n, Action<float[], float[]> add) in new (int, Action<float[], float[]>)[]
         {
-            (20, (y, x) => TinyAwkwardLlama.Kernels.Add20(y, x)),
-            (104, (y, x) => WideAwkwardLlama.Kernels.Add104(y, x)),
-            (44, (y, x) => AwkwardGpt2.Kernels.Add44(y, x)),
-            (77, (y, x) => AwkwardGpt2.Kernels.Add77(y, x)),
-            (132, (y, x) => AwkwardGpt2.Kernels.Add132(y, x)),
+            (20, (y, x) => Engine.TinyAwkwardLlamaKernels.Add20(y, x)),
+            (104, (y, x) => Engine.WideAwkwardLlamaKernels.Add104(y, x)),
+            (44, (y, x) => Engine.AwkwardGpt2Kernels.Add44(y, x)),
+            (77, (y, x) => Engine.AwkwardGpt2Kernels.Add77(y, x)),
+            (132, (y, x) => Engine.AwkwardGpt2Kernels.Add132(y, x)),
         })
         {
             float[] x = Random(n, 5), y1 = Random(n, 6), y2 = (float[])y1.Clone();
@@ -176,16 +177,16 @@ public class KernelTests
         {
             float[] x = Random(n, 7, 3f), w = Random(n, 8), expected = new float[n], actual = new float[n];
             ScalarKernels.RmsNorm(expected, x, w, 1e-5f);
-            if (n == 20) TinyAwkwardLlama.Kernels.RmsNorm20(actual, x, w);
-            else WideAwkwardLlama.Kernels.RmsNorm104(actual, x, w);
+            if (n == 20) Engine.TinyAwkwardLlamaKernels.RmsNorm20(actual, x, w);
+            else Engine.WideAwkwardLlamaKernels.RmsNorm104(actual, x, w);
             Close(expected, actual);
         }
         foreach (int n in new[] { 44, 51 })
         {
             float[] x = Random(n, 9, 3f), w = Random(n, 10), b = Random(n, 11), expected = new float[n], actual = new float[n];
             ScalarKernels.LayerNorm(expected, x, w, b, 1e-5f);
-            if (n == 44) AwkwardGpt2.Kernels.LayerNorm44(actual, x, w, b);
-            else AwkwardGpt2Erf.Kernels.LayerNorm51(actual, x, w, b);
+            if (n == 44) Engine.AwkwardGpt2Kernels.LayerNorm44(actual, x, w, b);
+            else Engine.AwkwardGpt2ErfKernels.LayerNorm51(actual, x, w, b);
             Close(expected, actual);
         }
     }
@@ -195,7 +196,7 @@ public class KernelTests
     {
         float[] x = Random(104, 12), w = Random(104, 13), expected = new float[104];
         ScalarKernels.RmsNorm(expected, x, w, 1e-5f);
-        WideAwkwardLlama.Kernels.RmsNorm104(x, x, w);
+        Engine.WideAwkwardLlamaKernels.RmsNorm104(x, x, w);
         Close(expected, x);
     }
 
@@ -211,7 +212,7 @@ public class KernelTests
         expected[0] = 1000f; // would overflow exp without the max subtraction
         float[] actual = (float[])expected.Clone();
         ScalarKernels.Softmax(expected);
-        TinyAwkwardLlama.Kernels.Softmax(actual);
+        Ops.Softmax(actual);
         Close(expected, actual, 1e-6f);
         Assert.All(actual, v => Assert.True(float.IsFinite(v)));
     }
@@ -234,9 +235,9 @@ public class KernelTests
         ScalarKernels.Rope(expected, heads, headDim, pos, 10000f);
         switch (headDim)
         {
-            case 10: TinyAwkwardLlama.Kernels.Rope(actual, heads, cos, sin); break;
-            case 26: WideAwkwardLlama.Kernels.Rope(actual, heads, cos, sin); break;
-            default: LlamaBasic.Kernels.Rope(actual, heads, cos, sin); break;
+            case 10: Engine.TinyAwkwardLlamaKernels.Rope(actual, heads, cos, sin); break;
+            case 26: Engine.WideAwkwardLlamaKernels.Rope(actual, heads, cos, sin); break;
+            default: Engine.LlamaBasicKernels.Rope(actual, heads, cos, sin); break;
         }
         Close(expected, actual);
     }
@@ -252,8 +253,8 @@ public class KernelTests
             h[1] = 100f;
             float[] expected = (float[])h.Clone(), actual = (float[])h.Clone();
             ScalarKernels.SwiGlu(expected, g);
-            if (n == 37) TinyAwkwardLlama.Kernels.SwiGlu37(actual, g);
-            else WideAwkwardLlama.Kernels.SwiGlu300(actual, g);
+            if (n == 37) Engine.TinyAwkwardLlamaKernels.SwiGlu37(actual, g);
+            else Engine.WideAwkwardLlamaKernels.SwiGlu300(actual, g);
             Close(expected, actual);
         }
 
@@ -263,7 +264,7 @@ public class KernelTests
         x[2] = 1e-4f;
         float[] e1 = (float[])x.Clone(), a1 = (float[])x.Clone();
         ScalarKernels.GeluTanh(e1);
-        AwkwardGpt2.Kernels.GeluTanh77(a1);
+        Engine.AwkwardGpt2Kernels.GeluTanh77(a1);
         Close(e1, a1);
 
         float[] y = Random(90, 17, 6f);
@@ -271,13 +272,13 @@ public class KernelTests
         y[1] = 30f;
         float[] e2 = (float[])y.Clone(), a2 = (float[])y.Clone();
         ScalarKernels.Gelu(e2);
-        AwkwardGpt2Erf.Kernels.Gelu90(a2);
+        Engine.AwkwardGpt2ErfKernels.Gelu90(a2);
         Close(e2, a2);
 
         float[] z = Random(192, 18);
         float[] e3 = (float[])z.Clone(), a3 = (float[])z.Clone();
         ScalarKernels.Relu(e3);
-        Gpt2Relu.Kernels.Relu192(a3);
+        Engine.Gpt2ReluKernels.Relu192(a3);
         Close(e3, a3, 0f);
     }
 

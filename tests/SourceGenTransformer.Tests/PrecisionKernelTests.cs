@@ -1,6 +1,7 @@
 using System;
 using Xunit;
 using SourceGenTransformer.Runtime;
+using Engine = global::SourceGenTransformer.Generated.SourceGenTransformer.Tests;
 
 namespace SourceGenTransformer.Tests;
 
@@ -106,11 +107,11 @@ public class PrecisionKernelTests
     [Fact]
     public void Streaming_float32_matvec_matches_scalar()
     {
-        RunF32(StreamingAwkwardLlama.Kernels.MatVec264x264, 264, 264);
-        RunF32(StreamingAwkwardLlama.Kernels.MatVec88x264, 88, 264);
-        RunF32(StreamingAwkwardLlama.Kernels.MatVec300x264, 300, 264);
-        RunF32(StreamingAwkwardLlama.Kernels.MatVec264x300, 264, 300);
-        RunF32(WideAwkwardLlama.Kernels.MatVec300x104, 300, 104);
+        RunF32(Engine.StreamingAwkwardLlamaKernels.MatVec264x264, 264, 264);
+        RunF32(Engine.StreamingAwkwardLlamaKernels.MatVec88x264, 88, 264);
+        RunF32(Engine.StreamingAwkwardLlamaKernels.MatVec300x264, 300, 264);
+        RunF32(Engine.StreamingAwkwardLlamaKernels.MatVec264x300, 264, 300);
+        RunF32(Engine.WideAwkwardLlamaKernels.MatVec300x104, 300, 104);
     }
 
     /// <summary>Row ranges that start and end on panels of 32 (the only ones a panel kernel takes).</summary>
@@ -139,21 +140,21 @@ public class PrecisionKernelTests
                 Check(Expected(w, x, d, n, 1, s, e), actual);
             }
         }
-        Run(LlamaBasic.Kernels.MatVec64x64, 64, 64);
-        Run(LlamaBasic.Kernels.MatVec160x64, 160, 64);
-        Run(LlamaBasic.Kernels.MatVec64x160, 64, 160);
-        Run(LlamaBasic.Kernels.MatVec96x64, 96, 64);        // the untied classifier
-        Run(Gpt2Basic.Kernels.MatVec192x64, 192, 64);
-        Run(Gpt2Basic.Kernels.MatVec64x256, 64, 256);
-        Run(LlamaGqaTied.Kernels.MatVec128x48, 128, 48);    // 48 columns: not a multiple of the 4 chains' 16
-        Run(StreamingAwkwardLlama.Kernels.MatVec16384x264, 16384, 264);
+        Run(Engine.LlamaBasicKernels.MatVec64x64, 64, 64);
+        Run(Engine.LlamaBasicKernels.MatVec160x64, 160, 64);
+        Run(Engine.LlamaBasicKernels.MatVec64x160, 64, 160);
+        Run(Engine.LlamaBasicKernels.MatVec96x64, 96, 64);        // the untied classifier
+        Run(Engine.Gpt2BasicKernels.MatVec192x64, 192, 64);
+        Run(Engine.Gpt2BasicKernels.MatVec64x256, 64, 256);
+        Run(Engine.LlamaGqaTiedKernels.MatVec128x48, 128, 48);    // 48 columns: not a multiple of the 4 chains' 16
+        Run(Engine.StreamingAwkwardLlamaKernels.MatVec16384x264, 16384, 264);
     }
 
     [Fact]
     public void Tied_classifier_keeps_the_row_major_kernel_beside_the_panel_one()
     {
         // Gpt2Basic's classifier is its token embedding (row-major); layer matrices of the same shape would use panels.
-        RunF32(Gpt2Basic.Kernels.MatVec96x64Rows, 96, 64);
+        RunF32(Engine.Gpt2BasicKernels.MatVec96x64Rows, 96, 64);
     }
 
     /// <summary>
@@ -190,21 +191,21 @@ public class PrecisionKernelTests
                 Assert.Equal(Chain(w, x, d, n, tokens, s, e), actual);
             }
         }
-        Run(LlamaBasic.Kernels.MatMul64x64, 64, 64);
-        Run(LlamaBasic.Kernels.MatMul160x64, 160, 64);
-        Run(LlamaBasic.Kernels.MatMul64x160, 64, 160);
-        Run(Gpt2Basic.Kernels.MatMul192x64, 192, 64);
-        Run(LlamaGqaTied.Kernels.MatMul128x48, 128, 48);
-        Run(PaddedInputLlama.Kernels.MatMul64x1024, 64, 1024); // input copied to padded rows, 48 tokens at a time
+        Run(Engine.LlamaBasicKernels.MatMul64x64, 64, 64);
+        Run(Engine.LlamaBasicKernels.MatMul160x64, 160, 64);
+        Run(Engine.LlamaBasicKernels.MatMul64x160, 64, 160);
+        Run(Engine.Gpt2BasicKernels.MatMul192x64, 192, 64);
+        Run(Engine.LlamaGqaTiedKernels.MatMul128x48, 128, 48);
+        Run(Engine.PaddedInputLlamaKernels.MatMul64x1024, 64, 1024); // input copied to padded rows, 48 tokens at a time
     }
 
     [Fact]
     public void Panel_kernels_reject_rows_that_split_a_panel()
     {
-        var e = Assert.Throws<ArgumentException>(() => LlamaBasic.Kernels.MatVec64x64(new float[64], new float[64], new float[64 * 64], 16, 64));
+        var e = Assert.Throws<ArgumentException>(() => Engine.LlamaBasicKernels.MatVec64x64(new float[64], new float[64], new float[64 * 64], 16, 64));
         Assert.Contains("[16, 64)", e.Message);
-        Assert.Throws<ArgumentException>(() => LlamaBasic.Kernels.MatMul64x64(new float[64], new float[64], new float[64 * 64], 1, 0, 48));
-        Assert.Throws<ArgumentException>(() => LlamaBasic.Kernels.MatMul64x64(new float[64], new float[64], new float[64 * 64 - 1], 1, 0, 64));
+        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicKernels.MatMul64x64(new float[64], new float[64], new float[64 * 64], 1, 0, 48));
+        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicKernels.MatMul64x64(new float[64], new float[64], new float[64 * 64 - 1], 1, 0, 64));
     }
 
     [Fact]
@@ -225,30 +226,30 @@ public class PrecisionKernelTests
     [Fact]
     public void Bfloat16_matvec_matches_scalar_resident_and_streaming()
     {
-        RunBf16(LlamaBasicBf16.Kernels.MatVec64x64, 64, 64);
-        RunBf16(LlamaBasicBf16.Kernels.MatVec160x64, 160, 64);
-        RunBf16(LlamaBasicBf16.Kernels.MatVec64x160, 64, 160);
-        RunBf16(LlamaBasicBf16.Kernels.MatVec96x64, 96, 64);
-        RunBf16(StreamingBf16Llama.Kernels.MatVec264x264, 264, 264);
-        RunBf16(StreamingBf16Llama.Kernels.MatVec88x264, 88, 264);
-        RunBf16(StreamingBf16Llama.Kernels.MatVec264x300, 264, 300);
-        RunBf16(StreamingBf16Llama.Kernels.MatVec40000x264, 40000, 264);
+        RunBf16(Engine.LlamaBasicBf16Kernels.MatVec64x64, 64, 64);
+        RunBf16(Engine.LlamaBasicBf16Kernels.MatVec160x64, 160, 64);
+        RunBf16(Engine.LlamaBasicBf16Kernels.MatVec64x160, 64, 160);
+        RunBf16(Engine.LlamaBasicBf16Kernels.MatVec96x64, 96, 64);
+        RunBf16(Engine.StreamingBf16LlamaKernels.MatVec264x264, 264, 264);
+        RunBf16(Engine.StreamingBf16LlamaKernels.MatVec88x264, 88, 264);
+        RunBf16(Engine.StreamingBf16LlamaKernels.MatVec264x300, 264, 300);
+        RunBf16(Engine.StreamingBf16LlamaKernels.MatVec40000x264, 40000, 264);
     }
 
     [Fact]
     public void Int8_matvec_matches_scalar_in_groups_of_32_and_64()
     {
-        RunInt8(LlamaBasicInt8.Kernels.MatVec64x64, 64, 64, 32);
-        RunInt8(LlamaBasicInt8.Kernels.MatVec160x64, 160, 64, 32);
-        RunInt8(LlamaBasicInt8.Kernels.MatVec64x160, 64, 160, 32);
-        RunInt8(StreamingInt8Llama.Kernels.MatVec96x96, 96, 96, 32);
-        RunInt8(StreamingInt8Llama.Kernels.MatVec48x96, 48, 96, 32);
-        RunInt8(StreamingInt8Llama.Kernels.MatVec96x160, 96, 160, 32);
-        RunInt8(StreamingInt8Llama.Kernels.MatVec200000x96, 200000, 96, 32);
-        RunInt8(StoryTellerInt8.Kernels.MatVec192x192, 192, 192, 64);
-        RunInt8(StoryTellerInt8.Kernels.MatVec64x192, 64, 192, 64);
-        RunInt8(StoryTellerInt8.Kernels.MatVec192x512, 192, 512, 64);
-        RunInt8(Gpt2BasicInt8.Kernels.MatVec192x64, 192, 64, 64);
+        RunInt8(Engine.LlamaBasicInt8Kernels.MatVec64x64, 64, 64, 32);
+        RunInt8(Engine.LlamaBasicInt8Kernels.MatVec160x64, 160, 64, 32);
+        RunInt8(Engine.LlamaBasicInt8Kernels.MatVec64x160, 64, 160, 32);
+        RunInt8(Engine.StreamingInt8LlamaKernels.MatVec96x96, 96, 96, 32);
+        RunInt8(Engine.StreamingInt8LlamaKernels.MatVec48x96, 48, 96, 32);
+        RunInt8(Engine.StreamingInt8LlamaKernels.MatVec96x160, 96, 160, 32);
+        RunInt8(Engine.StreamingInt8LlamaKernels.MatVec200000x96, 200000, 96, 32);
+        RunInt8(Engine.StoryTellerInt8Kernels.MatVec192x192, 192, 192, 64);
+        RunInt8(Engine.StoryTellerInt8Kernels.MatVec64x192, 64, 192, 64);
+        RunInt8(Engine.StoryTellerInt8Kernels.MatVec192x512, 192, 512, 64);
+        RunInt8(Engine.Gpt2BasicInt8Kernels.MatVec192x64, 192, 64, 64);
     }
 
     public static TheoryData<int, int> Blocks()
@@ -296,24 +297,24 @@ public class PrecisionKernelTests
             kernel(actual, x, q, scales, tokens, s, e);
             Check(Expected(w, x, d, n, tokens, s, e), actual);
         }
-        F32(LlamaOdd.Kernels.MatMul36x36, 36, 36);      // tails: 36 = 4 vectors + 4
-        F32(LlamaOdd.Kernels.MatMul100x36, 100, 36);
-        F32(LlamaOdd.Kernels.MatMul36x100, 36, 100);
-        F32(LlamaOdd.Kernels.MatMul12x36, 12, 36);      // multi-query: one key/value head of 12
-        F32(Gpt2Odd.Kernels.MatMul120x40, 120, 40);
-        Bf16(LlamaBasicBf16.Kernels.MatMul64x64, 64, 64);
-        Bf16(LlamaBasicBf16.Kernels.MatMul160x64, 160, 64);
-        Bf16(StreamingBf16Llama.Kernels.MatMul264x300, 264, 300);
-        Int8(LlamaBasicInt8.Kernels.MatMul64x160, 64, 160, 32);
-        Int8(LlamaBasicInt8.Kernels.MatMul160x64, 160, 64, 32);
-        Int8(StoryTellerInt8.Kernels.MatMul512x192, 512, 192, 64);
+        F32(Engine.LlamaOddKernels.MatMul36x36, 36, 36);      // tails: 36 = 4 vectors + 4
+        F32(Engine.LlamaOddKernels.MatMul100x36, 100, 36);
+        F32(Engine.LlamaOddKernels.MatMul36x100, 36, 100);
+        F32(Engine.LlamaOddKernels.MatMul12x36, 12, 36);      // multi-query: one key/value head of 12
+        F32(Engine.Gpt2OddKernels.MatMul120x40, 120, 40);
+        Bf16(Engine.LlamaBasicBf16Kernels.MatMul64x64, 64, 64);
+        Bf16(Engine.LlamaBasicBf16Kernels.MatMul160x64, 160, 64);
+        Bf16(Engine.StreamingBf16LlamaKernels.MatMul264x300, 264, 300);
+        Int8(Engine.LlamaBasicInt8Kernels.MatMul64x160, 64, 160, 32);
+        Int8(Engine.LlamaBasicInt8Kernels.MatMul160x64, 160, 64, 32);
+        Int8(Engine.StoryTellerInt8Kernels.MatMul512x192, 512, 192, 64);
     }
 
     [Fact]
     public void Kernels_reject_a_row_range_outside_the_matrix()
     {
-        Assert.Throws<ArgumentException>(() => LlamaBasicBf16.Kernels.MatVec64x64(new float[64], new float[64], new ushort[64 * 64], 0, 65));
-        Assert.Throws<ArgumentException>(() => LlamaBasicInt8.Kernels.MatVec64x64(new float[64], new float[64], new sbyte[64 * 64], new float[64 * 64 / 32 - 1], 0, 64));
-        Assert.Throws<ArgumentException>(() => LlamaOdd.Kernels.MatMul36x36(new float[36], new float[36], new float[36 * 36], 2, 0, 36));
+        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicBf16Kernels.MatVec64x64(new float[64], new float[64], new ushort[64 * 64], 0, 65));
+        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicInt8Kernels.MatVec64x64(new float[64], new float[64], new sbyte[64 * 64], new float[64 * 64 / 32 - 1], 0, 64));
+        Assert.Throws<ArgumentException>(() => Engine.LlamaOddKernels.MatMul36x36(new float[36], new float[36], new float[36 * 36], 2, 0, 36));
     }
 }

@@ -122,7 +122,7 @@ public class Seq2SeqTests
         }
 
         S2sPreGelu.EncoderOutput a = model.Encode(first);
-        float[] rows = a.MemoryRows, keys = a.CrossKeys;
+        float[] rows = a.Encoded.Rows, keys = a.Encoded.CrossKeys;
         S2sPreGelu.Session open = model.CreateSession(a);
         open.Forward(S2sPreGelu.BosToken);
         a.Dispose();
@@ -134,8 +134,8 @@ public class Seq2SeqTests
 
         // The shorter source is encoded into the longer one's arrays, and every result is what a fresh encode gives.
         using S2sPreGelu.EncoderOutput b = model.Encode(shorter);
-        Assert.Same(rows, b.MemoryRows);
-        Assert.Same(keys, b.CrossKeys);
+        Assert.Same(rows, b.Encoded.Rows);
+        Assert.Same(keys, b.Encoded.CrossKeys);
         Assert.Equal(shorter.Length * S2sPreGelu.ModelDim, b.Memory.Length);
         using S2sPreGelu.EncoderOutput freshShorter = Model.Encode(shorter);
         Assert.Equal(freshShorter.Memory.ToArray(), b.Memory.ToArray());
@@ -145,7 +145,7 @@ public class Seq2SeqTests
         // A source too long for the spare arrays gets new ones.
         b.Dispose();
         using S2sPreGelu.EncoderOutput c = model.Encode(longer);
-        Assert.NotSame(rows, c.MemoryRows);
+        Assert.NotSame(rows, c.Encoded.Rows);
         using S2sPreGelu.EncoderOutput freshLonger = Model.Encode(longer);
         Assert.Equal(Logits(freshLonger), Logits(c));
     }

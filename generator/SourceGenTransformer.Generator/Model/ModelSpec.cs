@@ -28,138 +28,31 @@ internal sealed record ModelSpec(
     string DeclarationText,
     ModelShape Shape)
 {
-    /// <summary>The hint name of the generated file, unique per declared class.</summary>
-    public string HintName
+    /// <summary>The declared class's name with its containing types, dotted: <c>Outer.Model</c>.</summary>
+    public string NestedName
     {
         get
         {
-            string prefix = Namespace is null ? "" : Namespace + ".";
+            string name = "";
             foreach (string outer in ContainingTypes)
-                prefix += outer.Substring(outer.LastIndexOf(' ') + 1) + ".";
-            return prefix + ClassName + ".Transformer.g.cs";
+                name += outer.Substring(outer.LastIndexOf(' ') + 1) + ".";
+            return name + ClassName;
         }
     }
+
+    /// <summary>The hint name of a generated file (<paramref name="part"/>: Transformer or Kernels), unique per declared class.</summary>
+    public string HintName(string part) => (Namespace is null ? "" : Namespace + ".") + NestedName + "." + part + ".g.cs";
+
+    /// <summary>
+    /// The namespace of the engine's internal types: SourceGenTransformer.Generated, then the declaration's namespace, so
+    /// that models of the same name in different namespaces do not collide.
+    /// </summary>
+    public string EngineNamespace => "SourceGenTransformer.Generated" + (Namespace is null ? "" : "." + Namespace);
+
+    /// <summary>The prefix of the engine's type names: the class's name, after its containing types' (<c>Outer_Model</c>).</summary>
+    public string EnginePrefix => NestedName.Replace('.', '_');
+
+    /// <summary>An engine type's name as the user's file must write it: <c>global::</c>-qualified.</summary>
+    public string EngineType(string suffix) => "global::" + EngineNamespace + "." + EnginePrefix + suffix;
 }
 
-/// <summary>The model's shape and options, defaults already applied.</summary>
-/// <remarks>
-/// Part of the cache key (see <see cref="ModelSpec"/>): immutable and value-equal. Derived sizes
-/// are computed here, in one place, and nowhere else.
-/// </remarks>
-internal sealed record ModelShape(
-    Family Family,
-    int Layers,
-    int EncoderLayers,
-    int DecoderLayers,
-    int Heads,
-    int KvHeads,
-    int ModelDim,
-    int FeedForwardDim,
-    int VocabSize,
-    int SourceVocabSize,
-    int TargetVocabSize,
-    int MaxSequenceLength,
-    Positional Positional,
-    float RopeTheta,
-    Norm Normalization,
-    bool NormFirst,
-    float NormEpsilon,
-    Act Activation,
-    bool TiedEmbeddings,
-    int BosToken,
-    int EosToken,
-    int PadToken,
-    Precision Precision)
-{
-    /// <summary>
-    /// Whether the matrices one token reads fit comfortably in cache (under 16 MB in the declared precision). Then
-    /// the matrix-vector kernel is bound by arithmetic and takes four rows at a time; otherwise it is bound by memory
-    /// and reads one row at a time as a single stream, which measured faster on this hardware.
-    /// </summary>
-    public bool CacheResident => MatrixBytesPerToken < 16L << 20;
-
-    /// <summary>Bytes of matrices one decoded token reads (projections, feed-forward, classifier) in the declared precision.</summary>
-    public long MatrixBytesPerToken
-    {
-        get
-        {
-            long dim = ModelDim, ffn = FeedForwardDim, kv = KvDim;
-            long values = Family switch
-            {
-                Family.Seq2Seq => DecoderLayers * (6 * dim * dim + 2 * dim * ffn) + (long)TargetVocabSize * dim,
-                Family.Bert => Layers * (4 * dim * dim + 2 * dim * ffn),
-                Family.Gpt2 => Layers * (4 * dim * dim + 2 * dim * ffn) + (long)VocabSize * dim,
-                _ => Layers * (2 * dim * dim + 2 * dim * kv + 3 * dim * ffn) + (long)VocabSize * dim,
-            };
-            return Precision switch { Precision.BFloat16 => 2 * values, Precision.Int8 => values + values / 8, _ => 4 * values };
-        }
-    }
-
-    /// <summary>
-    /// Whether a matrix of <paramref name="rows"/> rows is stored in panels of 32 rows, column by column (see
-    /// <c>WeightPacking.ToPanels</c>): float32 matrices, of any family, whose row count is a multiple of 32. Their
-    /// kernels are outer products over register tiles; other matrices stay row-major with dot-product kernels.
-    /// </summary>
-    public bool Panels(int rows) => Precision == Precision.Float32 && rows % 32 == 0;
-
-    /// <summary>
-    /// Whether the classifier is row-major although its shape gets the panel kernel: a tied float32 classifier of a
-    /// multiple of 32 rows is the token embedding itself, which the embedding lookup reads by rows. It then has a
-    /// row-major kernel of its own, <c>MatVec{vocab}x{dim}Rows</c>; an untied one is read into panels like any matrix.
-    /// </summary>
-    public bool ClassifierRowsKernel => IsDecoderOnly && Panels(VocabSize) && TiedEmbeddings;
-
-    /// <summary>Q8_0 group: 64 weights per scale where every matrix row is a multiple of 64, else 32.</summary>
-    public int QuantGroup => ModelDim % 64 == 0 && FeedForwardDim % 64 == 0 ? 64 : 32;
-
-    /// <summary>Width of one attention head.</summary>
-    public int HeadDim => ModelDim / Heads;
-
-    /// <summary>Width of the keys and values of all key/value heads.</summary>
-    public int KvDim => KvHeads * HeadDim;
-
-    /// <summary>Query heads that share one key/value head.</summary>
-    public int KvGroup => Heads / KvHeads;
-
-    /// <summary>Width of the fused query-key-value projection (GPT-2's c_attn).</summary>
-    public int QkvDim => ModelDim + 2 * KvDim;
-
-    /// <summary>Whether the family is decoder-only (Llama, Gpt2): one stack, a KV cache, next-token logits.</summary>
-    public bool IsDecoderOnly => Family is Family.Llama or Family.Gpt2;
-
-    /// <summary>The number of parameters the weight file holds for this declaration (position tables of MaxSequenceLength rows).</summary>
-    public long ParameterCount
-    {
-        get
-        {
-            long dim = ModelDim, ffn = FeedForwardDim, kv = KvDim, vocab = VocabSize;
-            long classifier = TiedEmbeddings ? 0 : vocab * dim;
-            long attention = 3 * dim * dim + 3 * dim + dim * dim + dim;  // in_proj and out_proj, with biases
-            long feedForward = dim * ffn + ffn + ffn * dim + dim;         // linear1, linear2, with biases
-            long norm = 2 * dim;
-            switch (Family)
-            {
-                case Family.Seq2Seq:
-                    return (SourceVocabSize + TargetVocabSize) * dim
-                        + EncoderLayers * (attention + feedForward + 2 * norm) + norm
-                        + DecoderLayers * (2 * attention + feedForward + 3 * norm) + norm
-                        + TargetVocabSize * (dim + 1);
-                case Family.Bert:
-                    return vocab * dim + (long)MaxSequenceLength * dim + 2 * dim + norm
-                        + Layers * (attention + feedForward + 2 * norm);
-                case Family.Gpt2:
-                    long gptLayer = 2 * (2 * dim)            // ln_1, ln_2
-                        + (dim * (dim + 2 * kv) + dim + 2 * kv) // c_attn
-                        + (dim * dim + dim)                 // attn.c_proj
-                        + (dim * ffn + ffn)                 // mlp.c_fc
-                        + (ffn * dim + dim);                // mlp.c_proj
-                    return vocab * dim + (long)MaxSequenceLength * dim + Layers * gptLayer + 2 * dim + classifier;
-                default:
-                    long llamaLayer = 2 * dim                 // input / post-attention norms
-                        + dim * dim * 2 + dim * kv * 2        // q, o; k, v
-                        + 3 * dim * ffn;                      // gate, up, down
-                    return vocab * dim + Layers * llamaLayer + dim + classifier;
-            }
-        }
-    }
-}

@@ -1,9 +1,10 @@
 using System.Collections.Generic;
 using SourceGenTransformer.Generator.Helpers;
 using SourceGenTransformer.Generator.Model;
-using static SourceGenTransformer.Generator.Emit.Names;
+using static SourceGenTransformer.Generator.Emit.CSharp;
+using static SourceGenTransformer.Generator.Emit.Kernels.KernelWriting;
 
-namespace SourceGenTransformer.Generator.Emit;
+namespace SourceGenTransformer.Generator.Emit.Kernels;
 
 /// <summary>
 /// The kernels over matrices stored in panels of 32 rows, column by column (<c>WeightPacking.ToPanels</c>): weight
@@ -22,14 +23,12 @@ namespace SourceGenTransformer.Generator.Emit;
 /// columns) summed at the end in the matrix-vector kernel, whatever the split across threads and whichever vector width
 /// runs: results depend neither on the thread count nor on whether 512-bit vectors are accelerated.</para>
 /// </remarks>
-internal static partial class KernelEmitter
+internal static class PanelEmitter
 {
-    private const string V512 = "global::System.Runtime.Intrinsics.Vector512";
-
     /// <summary>The token counts of the matrix-matrix tiles, widest first, for vectors of 16 and of 8 lanes.</summary>
     private static readonly int[] Tiles16 = [12, 4, 1], Tiles8 = [6, 1];
 
-    private static string TileName(int d, int n, int lanes, int tokens) => $"{MatMulName(d, n)}Tile{I(lanes)}x{I(tokens)}";
+    private static string TileName(int d, int n, int lanes, int tokens) => $"{KernelNames.MatMul(d, n)}Tile{I(lanes)}x{I(tokens)}";
 
     /// <summary>Tokens a padded-input product copies at a time (<see cref="PadsInput"/>): 4 tiles of 12, 8 of 6.</summary>
     private const int PadChunk = 48;
@@ -50,9 +49,9 @@ internal static partial class KernelEmitter
     }
 
     /// <summary>The per-thread buffer of padded input rows, for the shapes that pad (<see cref="PadsInput"/>).</summary>
-    private static void EmitPaddedInput(SourceWriter w)
+    public static void EmitPaddedInput(SourceWriter w)
     {
-        w.Line("[global::System.ThreadStatic] private static float[]? t_paddedInput;");
+        w.Line("[ThreadStatic] private static float[]? t_paddedInput;");
         w.Line();
         w.Line($"/// <summary>This thread's buffer for up to {I(PadChunk)} padded input rows of <paramref name=\"stride\"/> floats: made on the thread's first use, then kept.</summary>");
         using (w.Block("private static float[] PaddedInput(int stride)"))
@@ -72,14 +71,14 @@ internal static partial class KernelEmitter
     /// the panel's 32 weights times x[column] broadcast; even and odd columns in two chains summed at the end, on
     /// either vector width, so both give the same bits.
     /// </summary>
-    private static void EmitPanelMatVec(SourceWriter w, int d, int n, string name)
+    public static void EmitMatVec(SourceWriter w, int d, int n, string name)
     {
-        using (MatVecHead(w, d, n, Precision.Float32, 0, name,
+        using (MatVecEmitter.Head(w, d, n, Precision.Float32, 0, name,
             "Per column, the panel's 32 weights times x[column] broadcast, into 2 (or 4) accumulators of finished outputs; even and odd columns in separate chains, summed at the end, on either vector width: the same bits. rowStart and rowEnd fall on panels.",
             "W in panels of 32 rows, column by column. Panels are independent"))
         {
             PanelGuard(w, name);
-            using (w.Block($"if ({V512}.IsHardwareAccelerated)"))
+            using (w.Block($"if ({Vector512}.IsHardwareAccelerated)"))
                 PanelMatVecBody(w, n, 16);
             using (w.Block("else"))
                 PanelMatVecBody(w, n, 8);
@@ -88,7 +87,7 @@ internal static partial class KernelEmitter
 
     private static void PanelMatVecBody(SourceWriter w, int n, int lanes)
     {
-        string vec = lanes == 16 ? V512 : Vector;
+        string vec = lanes == 16 ? Vector512 : Vector;
         string vt = vec + "<float>";
         int vectors = 32 / lanes;
         int pairEnd = n - n % 2;
@@ -126,9 +125,9 @@ internal static partial class KernelEmitter
 
     /// <summary>The batched (prompt) product over panels, and its register tiles as separate methods.</summary>
     /// <param name="bias">Whether the kernel adds a bias to every output row (encoders' projections).</param>
-    private static void EmitPanelMatMul(SourceWriter w, int d, int n, bool bias)
+    public static void EmitMatMul(SourceWriter w, int d, int n, bool bias)
     {
-        string name = MatMulName(d, n);
+        string name = KernelNames.MatMul(d, n);
         foreach (int tokens in Tiles16) EmitPanelTile(w, d, n, 16, tokens, bias);
         foreach (int tokens in Tiles8) EmitPanelTile(w, d, n, 8, tokens, bias);
         string plus = bias ? " + bias" : "";
@@ -164,7 +163,7 @@ internal static partial class KernelEmitter
             }
             void Panels()
             {
-                using (w.Block($"if ({V512}.IsHardwareAccelerated)"))
+                using (w.Block($"if ({Vector512}.IsHardwareAccelerated)"))
                 using (w.Block("for (int p = rowStart; p < rowEnd; p += 32)"))
                 {
                     w.Line($"ref float panel = ref {Unsafe}.Add(ref wRef, (nint)p * In);");
@@ -190,7 +189,7 @@ internal static partial class KernelEmitter
                 w.Line($"ref float paddedRef = ref {Marshal}.GetArrayDataReference(padded);");
                 using (w.Block($"for (int c = 0; c < tokens; c += {I(PadChunk)})"))
                 {
-                    w.Line($"int count = global::System.Math.Min({I(PadChunk)}, tokens - c);");
+                    w.Line($"int count = Math.Min({I(PadChunk)}, tokens - c);");
                     w.Line("for (int t = 0; t < count; t++)");
                     w.Line($"    x.Slice((c + t) * In, In).CopyTo(new {Span}(padded, t * XStride, In));");
                     Panels();
@@ -207,12 +206,12 @@ internal static partial class KernelEmitter
     private static void EmitPanelTile(SourceWriter w, int d, int n, int lanes, int tokens, bool bias)
     {
         string xs = PadsInput(n) ? "(In + 16)" : "In"; // how far apart x's tokens are
-        string vec = lanes == 16 ? V512 : Vector;
+        string vec = lanes == 16 ? Vector512 : Vector;
         string vt = vec + "<float>";
         string cref = bias
-            ? "(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)"
-            : "(global::System.Span{float}, global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{float}, int, int, int)";
-        w.Line($"/// <summary>A tile of {I(2 * lanes)} panel rows by {I(tokens)} token(s) of <see cref=\"{MatMulName(d, n)}{cref}\"/>{(bias ? ", the bias added to each finished sum" : "")}.</summary>");
+            ? "(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"
+            : "(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)";
+        w.Line($"/// <summary>A tile of {I(2 * lanes)} panel rows by {I(tokens)} token(s) of <see cref=\"{KernelNames.MatMul(d, n)}{cref}\"/>{(bias ? ", the bias added to each finished sum" : "")}.</summary>");
         using (w.Block($"private static void {TileName(d, n, lanes, tokens)}(ref float panel, ref float x, ref float y{(bias ? ", ref float b" : "")})"))
         {
             w.Line($"const int Out = {I(d)}, In = {I(n)};");

@@ -1,0 +1,192 @@
+using System.Collections.Generic;
+using SourceGenTransformer.Generator.Helpers;
+using SourceGenTransformer.Generator.Model;
+using static SourceGenTransformer.Generator.Emit.CSharp;
+using static SourceGenTransformer.Generator.Emit.Kernels.KernelWriting;
+
+namespace SourceGenTransformer.Generator.Emit.Weights;
+
+/// <summary>
+/// Writes a model's Weights class from its family's <see cref="TensorTable"/>: one array per field, layers stacked, each
+/// with its shape comment, and <c>Read</c>, which tells the file what the class declares, reads every tensor by its name
+/// (checking shapes), and ends by refusing any tensor of the file left unread.
+/// </summary>
+internal static class WeightsEmitter
+{
+    public static void Emit(SourceWriter w, ModelSpec spec)
+    {
+        ModelShape s = spec.Shape;
+        TensorTable table = TensorTable.For(s);
+        string precision = s.Precision switch
+        {
+            Precision.BFloat16 => "bfloat16 (float32's upper half, rounded to nearest even)",
+            Precision.Int8 => $"Q8_0 int8, one float32 scale per {s.QuantGroup} consecutive weights of a row (the ...Scale arrays)",
+            _ => "float32",
+        };
+        string layout = s.Precision == Precision.Float32 ? " Matrices of a multiple of 32 rows are stored in panels (WeightPacking.ToPanels)." : "";
+        w.Line("/// <summary>");
+        w.Line($"/// The model's weights, layers stacked; every matrix is (out, in), so xout = W @ x. Matrices are {precision};");
+        w.Line($"/// embeddings, norms and biases float32.{layout}");
+        w.Line("/// </summary>");
+        w.Line(GeneratedCode);
+        using (w.Block($"internal sealed class {spec.EnginePrefix}Weights"))
+        {
+            var declared = new HashSet<string>();
+            foreach (Tensor t in table.Tensors)
+            {
+                if (!declared.Add(t.Field)) continue; // a later segment of a fused field
+                string size = (t.Stack is null ? "" : t.Stack + " * ") + (t.Segments > 1 ? $"{I(t.Segments)} * " : "") + t.Elements;
+                if (t.Kind == TensorKind.Matrix) MatrixField(w, s, t.Field, size, t.Doc);
+                else w.Line($"public readonly float[] {t.Field} = new float[{size}]; // {t.Doc}");
+            }
+            if (s.IsDecoderOnly && s.TiedEmbeddings)
+            {
+                if (s.Precision == Precision.Float32)
+                    w.Line("public float[] Classifier => TokenEmbedding; // (vocab, dim) tied: the token embedding");
+                else
+                    MatrixField(w, s, "Classifier", "VocabSize * ModelDim", "(vocab, dim) tied: a copy of the token embedding in the matrices' precision");
+            }
+            w.Line();
+            EmitRead(w, spec, table);
+        }
+        w.Line();
+    }
+
+    private static void MatrixField(SourceWriter w, ModelShape s, string field, string size, string doc)
+    {
+        string type = MatrixElement(s.Precision);
+        w.Line($"public readonly {type}[] {field} = WeightMemory.Allocate<{type}>({size}); // {doc}");
+        if (s.Precision == Precision.Int8)
+            w.Line($"public readonly float[] {field}Scale = new float[({size}) / {I(s.QuantGroup)}]; // one scale per {I(s.QuantGroup)} weights of {field}");
+    }
+
+    private static void EmitRead(SourceWriter w, ModelSpec spec, TensorTable table)
+    {
+        ModelShape s = spec.Shape;
+        w.Line("/// <summary>Reads every tensor by the family's names, checking each shape against the declaration.</summary>");
+        using (w.Block($"public static {spec.EnginePrefix}Weights Read(TensorSource file)"))
+        {
+            string layers = s.Family == Family.Seq2Seq ? "EncoderLayers = EncoderLayers, DecoderLayers = DecoderLayers" : "Layers = Layers";
+            string vocab = s.Family == Family.Seq2Seq ? "TargetVocabSize" : "VocabSize";
+            w.Line("// What this class declares: the file checks its own header against it, and errors name the class.");
+            w.Line($"file.Declare(new DeclaredModel {{ ClassName = \"{spec.ClassName}\", Family = ModelFamily.{s.Family}, {layers},");
+            w.Line($"    Heads = Heads, KvHeads = KvHeads, ModelDim = ModelDim, FeedForwardDim = FeedForwardDim, VocabSize = {vocab},");
+            w.Line($"    MaxSequenceLength = MaxSequenceLength, TiedEmbeddings = {(s.TiedEmbeddings ? "true" : "false")} }});");
+            w.Line($"var w = new {spec.EnginePrefix}Weights();");
+            if (s.Precision != Precision.Float32)
+                w.Line("// Matrices are converted to the declared precision as they are read, a chunk at a time.");
+            string prefix = "\"\"";
+            if (table.Prefix is not null)
+            {
+                w.Line($"// Some checkpoints put \"{table.Prefix}\" before every name.");
+                w.Line($"string b = file.Contains(\"{table.Prefix}{table.PrefixProbe}\") ? \"{table.Prefix}\" : \"\";");
+                prefix = "b";
+            }
+            List<Tensor> tensors = table.Tensors;
+            for (int i = 0; i < tensors.Count;)
+            {
+                Tensor t = tensors[i];
+                if (t.Stack is null)
+                {
+                    Read(w, s, t, t.Unprefixed || prefix == "\"\"" ? $"\"{t.Name}\"" : $"{prefix} + \"{t.Name}\"", "0");
+                    if (t.Field == "TokenEmbedding" && s.IsDecoderOnly) TiedClassifier(w, s);
+                    i++;
+                    continue;
+                }
+                // Consecutive per-layer tensors of one stack: one loop over its layers.
+                string stack = t.Stack;
+                using (w.Block($"for (int l = 0; l < {stack}; l++)"))
+                {
+                    string layerPrefix = (prefix == "\"\"" ? "" : prefix + " + ") + $"\"{table.LayerPrefix[stack]}\"";
+                    w.Line($"string p = {layerPrefix} + l.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + \".\";");
+                    for (; i < tensors.Count && tensors[i].Stack == stack; i++)
+                    {
+                        Tensor u = tensors[i];
+                        string at = u.Segments > 1 ? $"(l * {I(u.Segments)} + {I(u.Segment)}) * {u.Elements}" : $"l * {u.Elements}";
+                        Read(w, s, u, $"p + \"{u.Name}\"", at);
+                    }
+                }
+            }
+            w.Line("file.ThrowIfUnread(); // every tensor of the file is one this class reads (or a known harmless buffer)");
+            w.Line("return w;");
+        }
+        if (table.Tensors.Exists(t => t.Otherwise is not null))
+            EmitSinusoidalTable(w);
+    }
+
+    /// <summary>The statement that reads tensor <paramref name="name"/> into its field at element <paramref name="at"/>.</summary>
+    private static void Read(SourceWriter w, ModelShape s, Tensor t, string name, string at)
+    {
+        string span = at == "0" && t.Stack is null && t.Segments == 1 ? $"w.{t.Field}" : Sp($"w.{t.Field}", at, t.Elements);
+        string read = t.Kind switch
+        {
+            TensorKind.Exact => $"file.ReadInto({name}, new long[] {{ {(t.Cols is null ? t.Rows : $"{t.Rows}, {t.Cols}")} }}, {span});",
+            TensorKind.LeadingRows => $"file.ReadLeadingRowsInto({name}, {t.Rows}, {t.Cols}, {span});",
+            _ => MatrixRead(s, t, name, at),
+        };
+        if (t.Otherwise is null)
+        {
+            w.Line(read);
+            return;
+        }
+        w.Line($"if (file.Contains({name}))");
+        w.Line("    " + read);
+        w.Line("else");
+        w.Line("    " + t.Otherwise);
+    }
+
+    private static string MatrixRead(ModelShape s, Tensor t, string name, string at)
+    {
+        string count = t.Elements, transposed = t.Transposed ? ", transposed: true" : "";
+        string field = $"w.{t.Field}";
+        string Whole(string array) => at == "0" && t.Stack is null ? array : Sp(array, at, count);
+        switch (s.Precision)
+        {
+            case Precision.BFloat16:
+                return $"file.ReadBFloat16Into({name}, {t.Rows}, {t.Cols}, {Whole(field)}{transposed});";
+            case Precision.Int8:
+                int g = s.QuantGroup;
+                string scales = at == "0" && t.Stack is null ? field + "Scale" : Sp(field + "Scale", $"({at}) / {I(g)}", $"({count}) / {I(g)}");
+                return $"file.ReadInt8Into({name}, {t.Rows}, {t.Cols}, {I(g)}, {Whole(field)}, {scales}{transposed});";
+            default:
+                if (s.Panels(t.RowCount)) return $"file.ReadPanelsInto({name}, {t.Rows}, {t.Cols}, {Whole(field)}{transposed});";
+                return t.Transposed
+                    ? $"file.ReadTransposedInto({name}, {t.Rows}, {t.Cols}, {Whole(field)});"
+                    : $"file.ReadInto({name}, new long[] {{ {t.Rows}, {t.Cols} }}, {Whole(field)});";
+        }
+    }
+
+    /// <summary>
+    /// A tied classifier is the token embedding: a saved copy of it as lm_head.weight is accepted, a different matrix is an
+    /// error; lighter precisions keep it again in the matrices' precision.
+    /// </summary>
+    private static void TiedClassifier(SourceWriter w, ModelShape s)
+    {
+        if (!s.TiedEmbeddings) return;
+        w.Line("// Tied: the classifier is the token embedding. A saved copy of it as lm_head.weight is accepted; a different matrix is an error.");
+        w.Line("file.ReadTiedCopy(\"lm_head.weight\", w.TokenEmbedding, VocabSize, ModelDim);");
+        if (s.Precision == Precision.BFloat16)
+            w.Line("WeightPacking.ToBFloat16(w.TokenEmbedding, w.Classifier); // the classifier again, in the matrices' precision");
+        else if (s.Precision == Precision.Int8)
+            w.Line($"WeightPacking.ToInt8(w.TokenEmbedding, {I(s.QuantGroup)}, w.Classifier, w.ClassifierScale); // the classifier again, in the matrices' precision");
+    }
+
+    private static void EmitSinusoidalTable(SourceWriter w)
+    {
+        w.Line();
+        w.Line("/// <summary>The tutorial's table: pe[pos, 2i] = sin(pos · e^(-2i ln(10000) / dim)), pe[pos, 2i + 1] = cos(same), in float32.</summary>");
+        using (w.Block("private static void SinusoidalTable(float[] table)"))
+        {
+            using (w.Block("for (int i = 0; i < ModelDim; i += 2)"))
+            {
+                w.Line("float den = MathF.Exp(-i * (MathF.Log(10000f) / ModelDim));");
+                using (w.Block("for (int pos = 0; pos < MaxSequenceLength; pos++)"))
+                {
+                    w.Line("float angle = pos * den;");
+                    w.Line("table[pos * ModelDim + i] = (float)Math.Sin(angle);");
+                    w.Line("if (i + 1 < ModelDim) table[pos * ModelDim + i + 1] = (float)Math.Cos(angle);");
+                }
+            }
+        }
+    }
+}
