@@ -7,9 +7,12 @@ internal static class DiagnosticDescriptors
 {
     private const string Category = "SourceGenTransformer";
 
+    /// <summary>Where each diagnostic's page lives: the repository's docs (the RepositoryUrl of Directory.Build.props).</summary>
+    public const string HelpBase = "https://github.com/SourceGenTransformer/SourceGenTransformer/blob/main/docs/diagnostics/";
+
     private static DiagnosticDescriptor Rule(string id, string title, string message, DiagnosticSeverity severity = DiagnosticSeverity.Error) =>
         new(id, title, message, Category, severity, isEnabledByDefault: true,
-            helpLinkUri: $"docs/diagnostics/{id}.md");
+            helpLinkUri: HelpBase + id + ".md");
 
     public static readonly DiagnosticDescriptor NotPartial = Rule("STG0001",
         "Model class must be partial",

@@ -42,7 +42,7 @@ public static class Program
                 }
             }
 
-            TinyLlama model = TinyLlama.Load(path);
+            using TinyLlama model = TinyLlama.Load(path);
             Console.WriteLine($"TinyLlama: {TinyLlama.Layers} layers, ModelDim {TinyLlama.ModelDim}, {TinyLlama.Heads} heads, {TinyLlama.ParameterCount:N0} parameters");
             int[] prompt = [TinyLlama.BosToken, 42, 7];
             Console.Write($"prompt {string.Join(' ', prompt)} ->");

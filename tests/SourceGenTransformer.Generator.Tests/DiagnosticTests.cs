@@ -10,6 +10,9 @@ public class DiagnosticTests
     private const string Dims = "Layers = 2, Heads = 4, ModelDim = 64, FeedForwardDim = 128, VocabSize = 96, MaxSequenceLength = 32";
     private const string Seq2SeqDims = "EncoderLayers = 2, DecoderLayers = 2, Heads = 4, ModelDim = 64, FeedForwardDim = 128, SourceVocabSize = 20, TargetVocabSize = 30, MaxSequenceLength = 32";
 
+    private static string DocsDirectory([System.Runtime.CompilerServices.CallerFilePath] string thisFile = "") =>
+        System.IO.Path.Combine(System.IO.Path.GetDirectoryName(thisFile)!, "..", "..", "docs");
+
     private static Diagnostic Single(string source, string id, DiagnosticSeverity severity, string locatedText)
     {
         string text = "using SourceGenTransformer;\n" + source;
@@ -19,7 +22,10 @@ public class DiagnosticTests
         // Locations are rebuilt from cached plain data (file, span, lines), so they point into the file by path.
         Assert.Equal("Model0.cs", d.Location.GetLineSpan().Path);
         Assert.Equal(locatedText, text.Substring(d.Location.SourceSpan.Start, d.Location.SourceSpan.Length));
-        Assert.StartsWith("docs/diagnostics/" + id, d.Descriptor.HelpLinkUri);
+        // An absolute link to the diagnostic's page, which exists in the repository.
+        Assert.Equal(DiagnosticDescriptors.HelpBase + id + ".md", d.Descriptor.HelpLinkUri);
+        Assert.StartsWith("https://", d.Descriptor.HelpLinkUri);
+        Assert.True(System.IO.File.Exists(System.IO.Path.Combine(DocsDirectory(), "diagnostics", id + ".md")), $"no page for {id}");
         if (severity == DiagnosticSeverity.Error)
             Assert.Empty(run.Result.GeneratedSources); // a model with an error emits nothing else
         return d;
@@ -152,7 +158,7 @@ public class DiagnosticTests
     [Fact]
     public void Every_descriptor_has_a_test_and_a_help_page()
     {
-        var ids = typeof(DiagnosticDescriptors).GetFields()
+        var ids = typeof(DiagnosticDescriptors).GetFields().Where(f => f.FieldType == typeof(DiagnosticDescriptor))
             .Select(f => ((DiagnosticDescriptor)f.GetValue(null)!).Id).OrderBy(x => x).ToArray();
         var tested = typeof(DiagnosticTests).GetMethods().Select(m => m.Name).Where(n => n.StartsWith("STG")).Select(n => n[..7]).OrderBy(x => x).ToArray();
         Assert.Equal(ids, tested);
