@@ -51,6 +51,12 @@ internal static class CSharp
     /// <summary>A float as a round-trippable, culture-invariant C# literal without the suffix.</summary>
     public static string Literal(float value) => value.ToString("R", CultureInfo.InvariantCulture);
 
+    /// <summary><c>a + k</c>, or just <c>a</c> when k is 0: generated index arithmetic without "+ 0".</summary>
+    public static string Plus(string a, int k) => k == 0 ? a : $"{a} + {I(k)}";
+
+    /// <summary><c>k * a</c>, or nothing useful left out: "0" for 0, <c>a</c> for 1.</summary>
+    public static string Times(int k, string a) => k == 0 ? "0" : k == 1 ? a : $"{I(k)} * {a}";
+
     /// <summary>A float literal with its suffix.</summary>
     public static string F(float value) => Literal(value) + "f";
 

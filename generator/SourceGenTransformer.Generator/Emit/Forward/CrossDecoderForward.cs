@@ -154,7 +154,7 @@ internal sealed class CrossDecoderForward
             using (w.Block("for (int l = 0; l < DecoderLayers; l++)"))
             {
                 string Norm(int n, string output, string input) =>
-                    $"{norm}({output}, {input}, w.DecNormW.AsSpan((l * 3 + {n}) * D, D), w.DecNormB.AsSpan((l * 3 + {n}) * D, D));";
+                    $"{norm}({output}, {input}, w.DecNormW.AsSpan(({Plus("l * 3", n)}) * D, D), w.DecNormB.AsSpan(({Plus("l * 3", n)}) * D, D));";
                 string input = pre ? "_xb" : "_x";
                 string inputName = input.TrimStart('_');
 

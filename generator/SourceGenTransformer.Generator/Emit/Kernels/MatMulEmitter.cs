@@ -133,7 +133,7 @@ internal static class MatMulEmitter
             }
             for (int m = 0; m < rows; m++)
                 for (int k = 0; k < tokens; k++)
-                    w.Line($"{Unsafe}.Add(ref xoutRef, (t + {I(k)}) * Out + r + {I(m)}) = s{m}{k}{(bias ? $" + {Unsafe}.Add(ref biasRef, r + {I(m)})" : "")};");
+                    w.Line($"{Unsafe}.Add(ref xoutRef, {(k == 0 ? "t" : $"(t + {I(k)})")} * Out + {Plus("r", m)}) = s{m}{k}{(bias ? $" + {Unsafe}.Add(ref biasRef, {Plus("r", m)})" : "")};");
         }
 
         w.Line("// Weight rows outside, tokens inside: the rows being used stay in L1 while every token of the block passes over them.");

@@ -102,7 +102,7 @@ internal static class PanelEmitter
             {
                 w.Line($"s = {vec}.Create({Unsafe}.Add(ref xRef, {k}));");
                 for (int v = 0; v < vectors; v++)
-                    w.Line($"a{chain}{v} = {vec}.FusedMultiplyAdd({vec}.LoadUnsafe(ref panel, (nuint)({k}) * 32 + {I(v * lanes)}), s, a{chain}{v});");
+                    w.Line($"a{chain}{v} = {vec}.FusedMultiplyAdd({vec}.LoadUnsafe(ref panel, {Plus($"(nuint)({k}) * 32", v * lanes)}), s, a{chain}{v});");
             }
             w.Line($"{vt} s;");
             if (pairEnd > 0)
@@ -119,7 +119,7 @@ internal static class PanelEmitter
                 Column(0, I(pairEnd));
             }
             for (int v = 0; v < vectors; v++)
-                w.Line($"{vec}.StoreUnsafe(a0{v} + a1{v}, ref xoutRef, (nuint)p + {I(v * lanes)});");
+                w.Line($"{vec}.StoreUnsafe(a0{v} + a1{v}, ref xoutRef, {Plus("(nuint)p", v * lanes)});");
         }
     }
 
@@ -156,9 +156,10 @@ internal static class PanelEmitter
                 {
                     string loop = tokens == 1 ? $"for (; t < {count}; t++)" : $"for (; t + {I(tokens)} <= {count}; t += {I(tokens)})";
                     w.Line(loop);
-                    string biasArgument = bias ? $", ref {Unsafe}.Add(ref biasRef, p + {half})" : "";
+                    string biasArgument = bias ? $", ref {Unsafe}.Add(ref biasRef, {(half == "0" ? "p" : "p + " + half)})" : "";
                     string outRow = pad ? "(nint)(c + t) * Out" : "(nint)t * Out";
-                    w.Line($"    {TileName(d, n, lanes, tokens)}(ref {Unsafe}.Add(ref panel, {half}), ref {Unsafe}.Add(ref {from}, (nint)t * {xs}), ref {Unsafe}.Add(ref xoutRef, {outRow} + p + {half}){biasArgument});");
+                    string panelAt = half == "0" ? "ref panel" : $"ref {Unsafe}.Add(ref panel, {half})", rowAt = half == "0" ? "p" : "p + " + half;
+                    w.Line($"    {TileName(d, n, lanes, tokens)}({panelAt}, ref {Unsafe}.Add(ref {from}, (nint)t * {xs}), ref {Unsafe}.Add(ref xoutRef, {outRow} + {rowAt}){biasArgument});");
                 }
             }
             void Panels()
@@ -214,7 +215,7 @@ internal static class PanelEmitter
         w.Line($"/// <summary>A tile of {I(2 * lanes)} panel rows by {I(tokens)} token(s) of <see cref=\"{KernelNames.MatMul(d, n)}{cref}\"/>{(bias ? ", the bias added to each finished sum" : "")}.</summary>");
         using (w.Block($"private static void {TileName(d, n, lanes, tokens)}(ref float panel, ref float x, ref float y{(bias ? ", ref float b" : "")})"))
         {
-            w.Line($"const int Out = {I(d)}, In = {I(n)};");
+            w.Line(tokens > 1 ? $"const int Out = {I(d)}, In = {I(n)};" : $"const int In = {I(n)};"); // one token stores at y's start
             var acc = new List<string>();
             for (int t = 0; t < tokens; t++) acc.Add($"a{I(t)}_0 = {vt}.Zero, a{I(t)}_1 = {vt}.Zero");
             w.Line($"{vt} {string.Join(", ", acc)};");
@@ -231,7 +232,7 @@ internal static class PanelEmitter
             if (bias) w.Line($"{vt} b0 = {vec}.LoadUnsafe(ref b), b1 = {vec}.LoadUnsafe(ref b, {I(lanes)});");
             string b0 = bias ? " + b0" : "", b1 = bias ? " + b1" : "";
             for (int t = 0; t < tokens; t++)
-                w.Line($"{vec}.StoreUnsafe(a{I(t)}_0{b0}, ref y, {I(t)} * Out); {vec}.StoreUnsafe(a{I(t)}_1{b1}, ref y, {I(t)} * Out + {I(lanes)});");
+                w.Line($"{vec}.StoreUnsafe(a{I(t)}_0{b0}, ref y, {Times(t, "Out")}); {vec}.StoreUnsafe(a{I(t)}_1{b1}, ref y, {Plus(Times(t, "Out"), lanes)});");
         }
         w.Line();
     }

@@ -102,7 +102,7 @@ internal static class WeightsEmitter
                     for (; i < tensors.Count && tensors[i].Stack == stack; i++)
                     {
                         Tensor u = tensors[i];
-                        string at = u.Segments > 1 ? $"(l * {I(u.Segments)} + {I(u.Segment)}) * {u.Elements}" : $"l * {u.Elements}";
+                        string at = u.Segments > 1 ? $"({Plus($"l * {I(u.Segments)}", u.Segment)}) * {u.Elements}" : $"l * {u.Elements}";
                         Read(w, s, u, $"p + \"{u.Name}\"", at);
                     }
                 }

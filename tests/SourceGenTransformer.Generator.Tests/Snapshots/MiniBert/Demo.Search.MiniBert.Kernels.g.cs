@@ -92,9 +92,9 @@ namespace SourceGenTransformer.Generated.Demo.Search
             for (int l = 0; l < Layers; l++)
             {
                 string p = b + "encoder.layer." + l.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + ".";
-                file.ReadInto(p + "attention.self.query.weight", new long[] { ModelDim, ModelDim }, w.EncInW.AsSpan((l * 3 + 0) * ModelDim * ModelDim, 
+                file.ReadInto(p + "attention.self.query.weight", new long[] { ModelDim, ModelDim }, w.EncInW.AsSpan((l * 3) * ModelDim * ModelDim, 
                     ModelDim * ModelDim));
-                file.ReadInto(p + "attention.self.query.bias", new long[] { ModelDim }, w.EncInB.AsSpan((l * 3 + 0) * ModelDim, ModelDim));
+                file.ReadInto(p + "attention.self.query.bias", new long[] { ModelDim }, w.EncInB.AsSpan((l * 3) * ModelDim, ModelDim));
                 file.ReadInto(p + "attention.self.key.weight", new long[] { ModelDim, ModelDim }, w.EncInW.AsSpan((l * 3 + 1) * ModelDim * ModelDim, 
                     ModelDim * ModelDim));
                 file.ReadInto(p + "attention.self.key.bias", new long[] { ModelDim }, w.EncInB.AsSpan((l * 3 + 1) * ModelDim, ModelDim));
@@ -470,19 +470,19 @@ namespace SourceGenTransformer.Generated.Demo.Search
                         s32 += Unsafe.Add(ref xRef, x2 + j) * wj3;
                         s33 += Unsafe.Add(ref xRef, x3 + j) * wj3;
                     }
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s01 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s02 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s03 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + Unsafe.Add(ref biasRef, r + 1);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + Unsafe.Add(ref biasRef, r + 2);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 2) = s20 + Unsafe.Add(ref biasRef, r + 2);
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 2) = s21 + Unsafe.Add(ref biasRef, r + 2);
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 2) = s22 + Unsafe.Add(ref biasRef, r + 2);
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 2) = s23 + Unsafe.Add(ref biasRef, r + 2);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + Unsafe.Add(ref biasRef, r + 3);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 3) = s30 + Unsafe.Add(ref biasRef, r + 3);
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 3) = s31 + Unsafe.Add(ref biasRef, r + 3);
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 3) = s32 + Unsafe.Add(ref biasRef, r + 3);
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 3) = s33 + Unsafe.Add(ref biasRef, r + 3);
@@ -523,10 +523,10 @@ namespace SourceGenTransformer.Generated.Demo.Search
                         float wj3 = Unsafe.Add(ref wRef, w3 + j);
                         s30 += Unsafe.Add(ref xRef, x0 + j) * wj3;
                     }
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + Unsafe.Add(ref biasRef, r + 2);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + Unsafe.Add(ref biasRef, r + 3);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 2) = s20 + Unsafe.Add(ref biasRef, r + 2);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 3) = s30 + Unsafe.Add(ref biasRef, r + 3);
                 }
             }
             for (; r + 2 <= rowEnd; r += 2)
@@ -583,11 +583,11 @@ namespace SourceGenTransformer.Generated.Demo.Search
                         s12 += Unsafe.Add(ref xRef, x2 + j) * wj1;
                         s13 += Unsafe.Add(ref xRef, x3 + j) * wj1;
                     }
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s01 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s02 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s03 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + Unsafe.Add(ref biasRef, r + 1);
@@ -616,8 +616,8 @@ namespace SourceGenTransformer.Generated.Demo.Search
                         float wj1 = Unsafe.Add(ref wRef, w1 + j);
                         s10 += Unsafe.Add(ref xRef, x0 + j) * wj1;
                     }
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
                 }
             }
             for (; r < rowEnd; r++)
@@ -656,10 +656,10 @@ namespace SourceGenTransformer.Generated.Demo.Search
                         s02 += Unsafe.Add(ref xRef, x2 + j) * wj0;
                         s03 += Unsafe.Add(ref xRef, x3 + j) * wj0;
                     }
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + Unsafe.Add(ref biasRef, r + 0);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s01 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s02 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s03 + Unsafe.Add(ref biasRef, r);
                 }
                 for (; t < tokens; t++)
                 {
@@ -679,7 +679,7 @@ namespace SourceGenTransformer.Generated.Demo.Search
                         float wj0 = Unsafe.Add(ref wRef, w0 + j);
                         s00 += Unsafe.Add(ref xRef, x0 + j) * wj0;
                     }
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
                 }
             }
         }
@@ -789,19 +789,19 @@ namespace SourceGenTransformer.Generated.Demo.Search
                         s32 += Unsafe.Add(ref xRef, x2 + j) * wj3;
                         s33 += Unsafe.Add(ref xRef, x3 + j) * wj3;
                     }
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s01 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s02 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s03 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + Unsafe.Add(ref biasRef, r + 1);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + Unsafe.Add(ref biasRef, r + 2);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 2) = s20 + Unsafe.Add(ref biasRef, r + 2);
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 2) = s21 + Unsafe.Add(ref biasRef, r + 2);
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 2) = s22 + Unsafe.Add(ref biasRef, r + 2);
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 2) = s23 + Unsafe.Add(ref biasRef, r + 2);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + Unsafe.Add(ref biasRef, r + 3);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 3) = s30 + Unsafe.Add(ref biasRef, r + 3);
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 3) = s31 + Unsafe.Add(ref biasRef, r + 3);
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 3) = s32 + Unsafe.Add(ref biasRef, r + 3);
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 3) = s33 + Unsafe.Add(ref biasRef, r + 3);
@@ -842,10 +842,10 @@ namespace SourceGenTransformer.Generated.Demo.Search
                         float wj3 = Unsafe.Add(ref wRef, w3 + j);
                         s30 += Unsafe.Add(ref xRef, x0 + j) * wj3;
                     }
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + Unsafe.Add(ref biasRef, r + 2);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + Unsafe.Add(ref biasRef, r + 3);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 2) = s20 + Unsafe.Add(ref biasRef, r + 2);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 3) = s30 + Unsafe.Add(ref biasRef, r + 3);
                 }
             }
             for (; r + 2 <= rowEnd; r += 2)
@@ -902,11 +902,11 @@ namespace SourceGenTransformer.Generated.Demo.Search
                         s12 += Unsafe.Add(ref xRef, x2 + j) * wj1;
                         s13 += Unsafe.Add(ref xRef, x3 + j) * wj1;
                     }
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s01 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s02 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s03 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + Unsafe.Add(ref biasRef, r + 1);
@@ -935,8 +935,8 @@ namespace SourceGenTransformer.Generated.Demo.Search
                         float wj1 = Unsafe.Add(ref wRef, w1 + j);
                         s10 += Unsafe.Add(ref xRef, x0 + j) * wj1;
                     }
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
                 }
             }
             for (; r < rowEnd; r++)
@@ -975,10 +975,10 @@ namespace SourceGenTransformer.Generated.Demo.Search
                         s02 += Unsafe.Add(ref xRef, x2 + j) * wj0;
                         s03 += Unsafe.Add(ref xRef, x3 + j) * wj0;
                     }
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + Unsafe.Add(ref biasRef, r + 0);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s01 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s02 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s03 + Unsafe.Add(ref biasRef, r);
                 }
                 for (; t < tokens; t++)
                 {
@@ -998,7 +998,7 @@ namespace SourceGenTransformer.Generated.Demo.Search
                         float wj0 = Unsafe.Add(ref wRef, w0 + j);
                         s00 += Unsafe.Add(ref xRef, x0 + j) * wj0;
                     }
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
                 }
             }
         }
@@ -1108,19 +1108,19 @@ namespace SourceGenTransformer.Generated.Demo.Search
                         s32 += Unsafe.Add(ref xRef, x2 + j) * wj3;
                         s33 += Unsafe.Add(ref xRef, x3 + j) * wj3;
                     }
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s01 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s02 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s03 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + Unsafe.Add(ref biasRef, r + 1);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + Unsafe.Add(ref biasRef, r + 2);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 2) = s20 + Unsafe.Add(ref biasRef, r + 2);
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 2) = s21 + Unsafe.Add(ref biasRef, r + 2);
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 2) = s22 + Unsafe.Add(ref biasRef, r + 2);
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 2) = s23 + Unsafe.Add(ref biasRef, r + 2);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + Unsafe.Add(ref biasRef, r + 3);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 3) = s30 + Unsafe.Add(ref biasRef, r + 3);
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 3) = s31 + Unsafe.Add(ref biasRef, r + 3);
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 3) = s32 + Unsafe.Add(ref biasRef, r + 3);
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 3) = s33 + Unsafe.Add(ref biasRef, r + 3);
@@ -1161,10 +1161,10 @@ namespace SourceGenTransformer.Generated.Demo.Search
                         float wj3 = Unsafe.Add(ref wRef, w3 + j);
                         s30 += Unsafe.Add(ref xRef, x0 + j) * wj3;
                     }
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + Unsafe.Add(ref biasRef, r + 2);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + Unsafe.Add(ref biasRef, r + 3);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 2) = s20 + Unsafe.Add(ref biasRef, r + 2);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 3) = s30 + Unsafe.Add(ref biasRef, r + 3);
                 }
             }
             for (; r + 2 <= rowEnd; r += 2)
@@ -1221,11 +1221,11 @@ namespace SourceGenTransformer.Generated.Demo.Search
                         s12 += Unsafe.Add(ref xRef, x2 + j) * wj1;
                         s13 += Unsafe.Add(ref xRef, x3 + j) * wj1;
                     }
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s01 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s02 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s03 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + Unsafe.Add(ref biasRef, r + 1);
@@ -1254,8 +1254,8 @@ namespace SourceGenTransformer.Generated.Demo.Search
                         float wj1 = Unsafe.Add(ref wRef, w1 + j);
                         s10 += Unsafe.Add(ref xRef, x0 + j) * wj1;
                     }
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
                 }
             }
             for (; r < rowEnd; r++)
@@ -1294,10 +1294,10 @@ namespace SourceGenTransformer.Generated.Demo.Search
                         s02 += Unsafe.Add(ref xRef, x2 + j) * wj0;
                         s03 += Unsafe.Add(ref xRef, x3 + j) * wj0;
                     }
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + Unsafe.Add(ref biasRef, r + 0);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s01 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s02 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s03 + Unsafe.Add(ref biasRef, r);
                 }
                 for (; t < tokens; t++)
                 {
@@ -1317,7 +1317,7 @@ namespace SourceGenTransformer.Generated.Demo.Search
                         float wj0 = Unsafe.Add(ref wRef, w0 + j);
                         s00 += Unsafe.Add(ref xRef, x0 + j) * wj0;
                     }
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
                 }
             }
         }
@@ -1403,19 +1403,19 @@ namespace SourceGenTransformer.Generated.Demo.Search
                     float s31 = Vector256.Sum(a31);
                     float s32 = Vector256.Sum(a32);
                     float s33 = Vector256.Sum(a33);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s01 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s02 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s03 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + Unsafe.Add(ref biasRef, r + 1);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + Unsafe.Add(ref biasRef, r + 2);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 2) = s20 + Unsafe.Add(ref biasRef, r + 2);
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 2) = s21 + Unsafe.Add(ref biasRef, r + 2);
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 2) = s22 + Unsafe.Add(ref biasRef, r + 2);
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 2) = s23 + Unsafe.Add(ref biasRef, r + 2);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + Unsafe.Add(ref biasRef, r + 3);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 3) = s30 + Unsafe.Add(ref biasRef, r + 3);
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 3) = s31 + Unsafe.Add(ref biasRef, r + 3);
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 3) = s32 + Unsafe.Add(ref biasRef, r + 3);
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 3) = s33 + Unsafe.Add(ref biasRef, r + 3);
@@ -1444,10 +1444,10 @@ namespace SourceGenTransformer.Generated.Demo.Search
                     float s10 = Vector256.Sum(a10);
                     float s20 = Vector256.Sum(a20);
                     float s30 = Vector256.Sum(a30);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20 + Unsafe.Add(ref biasRef, r + 2);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30 + Unsafe.Add(ref biasRef, r + 3);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 2) = s20 + Unsafe.Add(ref biasRef, r + 2);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 3) = s30 + Unsafe.Add(ref biasRef, r + 3);
                 }
             }
             for (; r + 2 <= rowEnd; r += 2)
@@ -1490,11 +1490,11 @@ namespace SourceGenTransformer.Generated.Demo.Search
                     float s11 = Vector256.Sum(a11);
                     float s12 = Vector256.Sum(a12);
                     float s13 = Vector256.Sum(a13);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s01 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s02 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s03 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12 + Unsafe.Add(ref biasRef, r + 1);
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13 + Unsafe.Add(ref biasRef, r + 1);
@@ -1515,8 +1515,8 @@ namespace SourceGenTransformer.Generated.Demo.Search
                     }
                     float s00 = Vector256.Sum(a00);
                     float s10 = Vector256.Sum(a10);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10 + Unsafe.Add(ref biasRef, r + 1);
                 }
             }
             for (; r < rowEnd; r++)
@@ -1546,10 +1546,10 @@ namespace SourceGenTransformer.Generated.Demo.Search
                     float s01 = Vector256.Sum(a01);
                     float s02 = Vector256.Sum(a02);
                     float s03 = Vector256.Sum(a03);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02 + Unsafe.Add(ref biasRef, r + 0);
-                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03 + Unsafe.Add(ref biasRef, r + 0);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s01 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s02 + Unsafe.Add(ref biasRef, r);
+                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s03 + Unsafe.Add(ref biasRef, r);
                 }
                 for (; t < tokens; t++)
                 {
@@ -1563,7 +1563,7 @@ namespace SourceGenTransformer.Generated.Demo.Search
                         a00 = Vector256.FusedMultiplyAdd(wv0, xv0, a00);
                     }
                     float s00 = Vector256.Sum(a00);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00 + Unsafe.Add(ref biasRef, r + 0);
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00 + Unsafe.Add(ref biasRef, r);
                 }
             }
         }

@@ -929,19 +929,19 @@ namespace SourceGenTransformer.Generated.Demo
                     float s31 = Vector256.Sum(a31);
                     float s32 = Vector256.Sum(a32);
                     float s33 = Vector256.Sum(a33);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
-                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
-                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00;
+                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s01;
+                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s02;
+                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s03;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10;
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11;
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 2) = s20;
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 2) = s21;
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 2) = s22;
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 2) = s23;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 3) = s30;
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 3) = s31;
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 3) = s32;
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 3) = s33;
@@ -970,10 +970,10 @@ namespace SourceGenTransformer.Generated.Demo
                     float s10 = Vector256.Sum(a10);
                     float s20 = Vector256.Sum(a20);
                     float s30 = Vector256.Sum(a30);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30;
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 2) = s20;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 3) = s30;
                 }
             }
             for (; r + 2 <= rowEnd; r += 2)
@@ -1016,11 +1016,11 @@ namespace SourceGenTransformer.Generated.Demo
                     float s11 = Vector256.Sum(a11);
                     float s12 = Vector256.Sum(a12);
                     float s13 = Vector256.Sum(a13);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
-                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
-                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00;
+                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s01;
+                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s02;
+                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s03;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10;
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11;
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
@@ -1041,8 +1041,8 @@ namespace SourceGenTransformer.Generated.Demo
                     }
                     float s00 = Vector256.Sum(a00);
                     float s10 = Vector256.Sum(a10);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10;
                 }
             }
             for (; r < rowEnd; r++)
@@ -1072,10 +1072,10 @@ namespace SourceGenTransformer.Generated.Demo
                     float s01 = Vector256.Sum(a01);
                     float s02 = Vector256.Sum(a02);
                     float s03 = Vector256.Sum(a03);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
-                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
-                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00;
+                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s01;
+                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s02;
+                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s03;
                 }
                 for (; t < tokens; t++)
                 {
@@ -1089,7 +1089,7 @@ namespace SourceGenTransformer.Generated.Demo
                         a00 = Vector256.FusedMultiplyAdd(wv0, xv0, a00);
                     }
                     float s00 = Vector256.Sum(a00);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00;
                 }
             }
         }
@@ -1175,19 +1175,19 @@ namespace SourceGenTransformer.Generated.Demo
                     float s31 = Vector256.Sum(a31);
                     float s32 = Vector256.Sum(a32);
                     float s33 = Vector256.Sum(a33);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
-                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
-                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00;
+                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s01;
+                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s02;
+                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s03;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10;
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11;
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 2) = s20;
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 2) = s21;
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 2) = s22;
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 2) = s23;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 3) = s30;
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 3) = s31;
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 3) = s32;
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 3) = s33;
@@ -1216,10 +1216,10 @@ namespace SourceGenTransformer.Generated.Demo
                     float s10 = Vector256.Sum(a10);
                     float s20 = Vector256.Sum(a20);
                     float s30 = Vector256.Sum(a30);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30;
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 2) = s20;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 3) = s30;
                 }
             }
             for (; r + 2 <= rowEnd; r += 2)
@@ -1262,11 +1262,11 @@ namespace SourceGenTransformer.Generated.Demo
                     float s11 = Vector256.Sum(a11);
                     float s12 = Vector256.Sum(a12);
                     float s13 = Vector256.Sum(a13);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
-                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
-                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00;
+                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s01;
+                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s02;
+                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s03;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10;
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11;
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
@@ -1287,8 +1287,8 @@ namespace SourceGenTransformer.Generated.Demo
                     }
                     float s00 = Vector256.Sum(a00);
                     float s10 = Vector256.Sum(a10);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10;
                 }
             }
             for (; r < rowEnd; r++)
@@ -1318,10 +1318,10 @@ namespace SourceGenTransformer.Generated.Demo
                     float s01 = Vector256.Sum(a01);
                     float s02 = Vector256.Sum(a02);
                     float s03 = Vector256.Sum(a03);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
-                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
-                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00;
+                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s01;
+                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s02;
+                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s03;
                 }
                 for (; t < tokens; t++)
                 {
@@ -1335,7 +1335,7 @@ namespace SourceGenTransformer.Generated.Demo
                         a00 = Vector256.FusedMultiplyAdd(wv0, xv0, a00);
                     }
                     float s00 = Vector256.Sum(a00);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00;
                 }
             }
         }
@@ -1421,19 +1421,19 @@ namespace SourceGenTransformer.Generated.Demo
                     float s31 = Vector256.Sum(a31);
                     float s32 = Vector256.Sum(a32);
                     float s33 = Vector256.Sum(a33);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
-                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
-                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00;
+                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s01;
+                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s02;
+                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s03;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10;
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11;
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 2) = s20;
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 2) = s21;
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 2) = s22;
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 2) = s23;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 3) = s30;
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 3) = s31;
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 3) = s32;
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 3) = s33;
@@ -1462,10 +1462,10 @@ namespace SourceGenTransformer.Generated.Demo
                     float s10 = Vector256.Sum(a10);
                     float s20 = Vector256.Sum(a20);
                     float s30 = Vector256.Sum(a30);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 2) = s20;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 3) = s30;
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 2) = s20;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 3) = s30;
                 }
             }
             for (; r + 2 <= rowEnd; r += 2)
@@ -1508,11 +1508,11 @@ namespace SourceGenTransformer.Generated.Demo
                     float s11 = Vector256.Sum(a11);
                     float s12 = Vector256.Sum(a12);
                     float s13 = Vector256.Sum(a13);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
-                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
-                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00;
+                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s01;
+                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s02;
+                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s03;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10;
                     Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 1) = s11;
                     Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 1) = s12;
                     Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 1) = s13;
@@ -1533,8 +1533,8 @@ namespace SourceGenTransformer.Generated.Demo
                     }
                     float s00 = Vector256.Sum(a00);
                     float s10 = Vector256.Sum(a10);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 1) = s10;
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00;
+                    Unsafe.Add(ref xoutRef, t * Out + r + 1) = s10;
                 }
             }
             for (; r < rowEnd; r++)
@@ -1564,10 +1564,10 @@ namespace SourceGenTransformer.Generated.Demo
                     float s01 = Vector256.Sum(a01);
                     float s02 = Vector256.Sum(a02);
                     float s03 = Vector256.Sum(a03);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
-                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r + 0) = s01;
-                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r + 0) = s02;
-                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r + 0) = s03;
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00;
+                    Unsafe.Add(ref xoutRef, (t + 1) * Out + r) = s01;
+                    Unsafe.Add(ref xoutRef, (t + 2) * Out + r) = s02;
+                    Unsafe.Add(ref xoutRef, (t + 3) * Out + r) = s03;
                 }
                 for (; t < tokens; t++)
                 {
@@ -1581,7 +1581,7 @@ namespace SourceGenTransformer.Generated.Demo
                         a00 = Vector256.FusedMultiplyAdd(wv0, xv0, a00);
                     }
                     float s00 = Vector256.Sum(a00);
-                    Unsafe.Add(ref xoutRef, (t + 0) * Out + r + 0) = s00;
+                    Unsafe.Add(ref xoutRef, t * Out + r) = s00;
                 }
             }
         }

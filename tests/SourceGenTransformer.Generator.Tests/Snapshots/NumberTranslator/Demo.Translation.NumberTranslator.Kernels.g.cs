@@ -154,8 +154,8 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 file.ReadPanelsInto(p + "linear2.weight", ModelDim, FeedForwardDim, w.DecLin2W.AsSpan(l * ModelDim * FeedForwardDim, 
                     ModelDim * FeedForwardDim));
                 file.ReadInto(p + "linear2.bias", new long[] { ModelDim }, w.DecLin2B.AsSpan(l * ModelDim, ModelDim));
-                file.ReadInto(p + "norm1.weight", new long[] { ModelDim }, w.DecNormW.AsSpan((l * 3 + 0) * ModelDim, ModelDim));
-                file.ReadInto(p + "norm1.bias", new long[] { ModelDim }, w.DecNormB.AsSpan((l * 3 + 0) * ModelDim, ModelDim));
+                file.ReadInto(p + "norm1.weight", new long[] { ModelDim }, w.DecNormW.AsSpan((l * 3) * ModelDim, ModelDim));
+                file.ReadInto(p + "norm1.bias", new long[] { ModelDim }, w.DecNormB.AsSpan((l * 3) * ModelDim, ModelDim));
                 file.ReadInto(p + "norm2.weight", new long[] { ModelDim }, w.DecNormW.AsSpan((l * 3 + 1) * ModelDim, ModelDim));
                 file.ReadInto(p + "norm2.bias", new long[] { ModelDim }, w.DecNormB.AsSpan((l * 3 + 1) * ModelDim, ModelDim));
                 file.ReadInto(p + "norm3.weight", new long[] { ModelDim }, w.DecNormW.AsSpan((l * 3 + 2) * ModelDim, ModelDim));
@@ -464,7 +464,7 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 MatVec(Job.SelfOut, _xb, _xb2, w.DecSaOutW, l * D * D);
                 Add64(_xb, w.DecSaOutB.AsSpan(l * D, D));
                 Add64(_x, _xb);
-                LayerNorm64(_x, _x, w.DecNormW.AsSpan((l * 3 + 0) * D, D), w.DecNormB.AsSpan((l * 3 + 0) * D, D));
+                LayerNorm64(_x, _x, w.DecNormW.AsSpan((l * 3) * D, D), w.DecNormB.AsSpan((l * 3) * D, D));
 
                 // --- cross-attention over the encoded source
                 // q (64) = multihead_attn.in_proj[l][0..64] @ x + bias (keys and values were projected in Encode)
@@ -726,8 +726,8 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 a11_0 = Vector512.FusedMultiplyAdd(w0, s, a11_0); a11_1 = Vector512.FusedMultiplyAdd(w1, s, a11_1);
             }
             Vector512<float> b0 = Vector512.LoadUnsafe(ref b), b1 = Vector512.LoadUnsafe(ref b, 16);
-            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
-            Vector512.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); Vector512.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 16);
+            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 + 16);
+            Vector512.StoreUnsafe(a1_0 + b0, ref y, Out); Vector512.StoreUnsafe(a1_1 + b1, ref y, Out + 16);
             Vector512.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); Vector512.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 16);
             Vector512.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); Vector512.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 16);
             Vector512.StoreUnsafe(a4_0 + b0, ref y, 4 * Out); Vector512.StoreUnsafe(a4_1 + b1, ref y, 4 * Out + 16);
@@ -762,8 +762,8 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 a3_0 = Vector512.FusedMultiplyAdd(w0, s, a3_0); a3_1 = Vector512.FusedMultiplyAdd(w1, s, a3_1);
             }
             Vector512<float> b0 = Vector512.LoadUnsafe(ref b), b1 = Vector512.LoadUnsafe(ref b, 16);
-            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
-            Vector512.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); Vector512.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 16);
+            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 + 16);
+            Vector512.StoreUnsafe(a1_0 + b0, ref y, Out); Vector512.StoreUnsafe(a1_1 + b1, ref y, Out + 16);
             Vector512.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); Vector512.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 16);
             Vector512.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); Vector512.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 16);
         }
@@ -773,7 +773,7 @@ namespace SourceGenTransformer.Generated.Demo.Translation
         /// finished sum.</summary>
         private static void MatMul64x64Tile16x1(ref float panel, ref float x, ref float y, ref float b)
         {
-            const int Out = 64, In = 64;
+            const int In = 64;
             Vector512<float> a0_0 = Vector512<float>.Zero, a0_1 = Vector512<float>.Zero;
             for (nuint k = 0; k < In; k++)
             {
@@ -783,7 +783,7 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 a0_0 = Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector512.FusedMultiplyAdd(w1, s, a0_1);
             }
             Vector512<float> b0 = Vector512.LoadUnsafe(ref b), b1 = Vector512.LoadUnsafe(ref b, 16);
-            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
+            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 + 16);
         }
 
         /// <summary>A tile of 16 panel rows by 6 token(s) of 
@@ -813,8 +813,8 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 a5_0 = Vector256.FusedMultiplyAdd(w0, s, a5_0); a5_1 = Vector256.FusedMultiplyAdd(w1, s, a5_1);
             }
             Vector256<float> b0 = Vector256.LoadUnsafe(ref b), b1 = Vector256.LoadUnsafe(ref b, 8);
-            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 8);
-            Vector256.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); Vector256.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 8);
+            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 + 8);
+            Vector256.StoreUnsafe(a1_0 + b0, ref y, Out); Vector256.StoreUnsafe(a1_1 + b1, ref y, Out + 8);
             Vector256.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); Vector256.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 8);
             Vector256.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); Vector256.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 8);
             Vector256.StoreUnsafe(a4_0 + b0, ref y, 4 * Out); Vector256.StoreUnsafe(a4_1 + b1, ref y, 4 * Out + 8);
@@ -826,7 +826,7 @@ namespace SourceGenTransformer.Generated.Demo.Translation
         /// finished sum.</summary>
         private static void MatMul64x64Tile8x1(ref float panel, ref float x, ref float y, ref float b)
         {
-            const int Out = 64, In = 64;
+            const int In = 64;
             Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero;
             for (nuint k = 0; k < In; k++)
             {
@@ -836,7 +836,7 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 a0_0 = Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w1, s, a0_1);
             }
             Vector256<float> b0 = Vector256.LoadUnsafe(ref b), b1 = Vector256.LoadUnsafe(ref b, 8);
-            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 8);
+            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 + 8);
         }
 
         /// <summary>xout (tokens x 64)[:, rowStart..rowEnd) = x (tokens x 64) @ W (64 x 64)ᵀ + bias, for those rows of W; W in panels of 32 rows, x and xout 
@@ -861,14 +861,14 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                     ref float panel = ref Unsafe.Add(ref wRef, (nint)p * In);
                     int t = 0;
                     for (; t + 12 <= tokens; t += 12)
-                        MatMul64x64Tile16x12(ref Unsafe.Add(ref panel, 0), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
-                        (nint)t * Out + p + 0), ref Unsafe.Add(ref biasRef, p + 0));
+                        MatMul64x64Tile16x12(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
+                        ref Unsafe.Add(ref biasRef, p));
                     for (; t + 4 <= tokens; t += 4)
-                        MatMul64x64Tile16x4(ref Unsafe.Add(ref panel, 0), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
-                        (nint)t * Out + p + 0), ref Unsafe.Add(ref biasRef, p + 0));
+                        MatMul64x64Tile16x4(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
+                        ref Unsafe.Add(ref biasRef, p));
                     for (; t < tokens; t++)
-                        MatMul64x64Tile16x1(ref Unsafe.Add(ref panel, 0), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
-                        (nint)t * Out + p + 0), ref Unsafe.Add(ref biasRef, p + 0));
+                        MatMul64x64Tile16x1(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
+                        ref Unsafe.Add(ref biasRef, p));
                 }
             }
             else
@@ -944,8 +944,8 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 a11_0 = Vector512.FusedMultiplyAdd(w0, s, a11_0); a11_1 = Vector512.FusedMultiplyAdd(w1, s, a11_1);
             }
             Vector512<float> b0 = Vector512.LoadUnsafe(ref b), b1 = Vector512.LoadUnsafe(ref b, 16);
-            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
-            Vector512.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); Vector512.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 16);
+            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 + 16);
+            Vector512.StoreUnsafe(a1_0 + b0, ref y, Out); Vector512.StoreUnsafe(a1_1 + b1, ref y, Out + 16);
             Vector512.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); Vector512.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 16);
             Vector512.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); Vector512.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 16);
             Vector512.StoreUnsafe(a4_0 + b0, ref y, 4 * Out); Vector512.StoreUnsafe(a4_1 + b1, ref y, 4 * Out + 16);
@@ -980,8 +980,8 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 a3_0 = Vector512.FusedMultiplyAdd(w0, s, a3_0); a3_1 = Vector512.FusedMultiplyAdd(w1, s, a3_1);
             }
             Vector512<float> b0 = Vector512.LoadUnsafe(ref b), b1 = Vector512.LoadUnsafe(ref b, 16);
-            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
-            Vector512.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); Vector512.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 16);
+            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 + 16);
+            Vector512.StoreUnsafe(a1_0 + b0, ref y, Out); Vector512.StoreUnsafe(a1_1 + b1, ref y, Out + 16);
             Vector512.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); Vector512.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 16);
             Vector512.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); Vector512.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 16);
         }
@@ -991,7 +991,7 @@ namespace SourceGenTransformer.Generated.Demo.Translation
         /// finished sum.</summary>
         private static void MatMul192x64Tile16x1(ref float panel, ref float x, ref float y, ref float b)
         {
-            const int Out = 192, In = 64;
+            const int In = 64;
             Vector512<float> a0_0 = Vector512<float>.Zero, a0_1 = Vector512<float>.Zero;
             for (nuint k = 0; k < In; k++)
             {
@@ -1001,7 +1001,7 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 a0_0 = Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector512.FusedMultiplyAdd(w1, s, a0_1);
             }
             Vector512<float> b0 = Vector512.LoadUnsafe(ref b), b1 = Vector512.LoadUnsafe(ref b, 16);
-            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
+            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 + 16);
         }
 
         /// <summary>A tile of 16 panel rows by 6 token(s) of 
@@ -1031,8 +1031,8 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 a5_0 = Vector256.FusedMultiplyAdd(w0, s, a5_0); a5_1 = Vector256.FusedMultiplyAdd(w1, s, a5_1);
             }
             Vector256<float> b0 = Vector256.LoadUnsafe(ref b), b1 = Vector256.LoadUnsafe(ref b, 8);
-            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 8);
-            Vector256.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); Vector256.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 8);
+            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 + 8);
+            Vector256.StoreUnsafe(a1_0 + b0, ref y, Out); Vector256.StoreUnsafe(a1_1 + b1, ref y, Out + 8);
             Vector256.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); Vector256.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 8);
             Vector256.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); Vector256.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 8);
             Vector256.StoreUnsafe(a4_0 + b0, ref y, 4 * Out); Vector256.StoreUnsafe(a4_1 + b1, ref y, 4 * Out + 8);
@@ -1044,7 +1044,7 @@ namespace SourceGenTransformer.Generated.Demo.Translation
         /// finished sum.</summary>
         private static void MatMul192x64Tile8x1(ref float panel, ref float x, ref float y, ref float b)
         {
-            const int Out = 192, In = 64;
+            const int In = 64;
             Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero;
             for (nuint k = 0; k < In; k++)
             {
@@ -1054,7 +1054,7 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 a0_0 = Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w1, s, a0_1);
             }
             Vector256<float> b0 = Vector256.LoadUnsafe(ref b), b1 = Vector256.LoadUnsafe(ref b, 8);
-            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 8);
+            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 + 8);
         }
 
         /// <summary>xout (tokens x 192)[:, rowStart..rowEnd) = x (tokens x 64) @ W (192 x 64)ᵀ + bias, for those rows of W; W in panels of 32 rows, x and xout 
@@ -1079,14 +1079,14 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                     ref float panel = ref Unsafe.Add(ref wRef, (nint)p * In);
                     int t = 0;
                     for (; t + 12 <= tokens; t += 12)
-                        MatMul192x64Tile16x12(ref Unsafe.Add(ref panel, 0), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
-                        (nint)t * Out + p + 0), ref Unsafe.Add(ref biasRef, p + 0));
+                        MatMul192x64Tile16x12(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
+                        ref Unsafe.Add(ref biasRef, p));
                     for (; t + 4 <= tokens; t += 4)
-                        MatMul192x64Tile16x4(ref Unsafe.Add(ref panel, 0), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
-                        (nint)t * Out + p + 0), ref Unsafe.Add(ref biasRef, p + 0));
+                        MatMul192x64Tile16x4(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
+                        ref Unsafe.Add(ref biasRef, p));
                     for (; t < tokens; t++)
-                        MatMul192x64Tile16x1(ref Unsafe.Add(ref panel, 0), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
-                        (nint)t * Out + p + 0), ref Unsafe.Add(ref biasRef, p + 0));
+                        MatMul192x64Tile16x1(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
+                        ref Unsafe.Add(ref biasRef, p));
                 }
             }
             else
@@ -1150,8 +1150,8 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 a11_0 = Vector512.FusedMultiplyAdd(w0, s, a11_0); a11_1 = Vector512.FusedMultiplyAdd(w1, s, a11_1);
             }
             Vector512<float> b0 = Vector512.LoadUnsafe(ref b), b1 = Vector512.LoadUnsafe(ref b, 16);
-            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
-            Vector512.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); Vector512.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 16);
+            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 + 16);
+            Vector512.StoreUnsafe(a1_0 + b0, ref y, Out); Vector512.StoreUnsafe(a1_1 + b1, ref y, Out + 16);
             Vector512.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); Vector512.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 16);
             Vector512.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); Vector512.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 16);
             Vector512.StoreUnsafe(a4_0 + b0, ref y, 4 * Out); Vector512.StoreUnsafe(a4_1 + b1, ref y, 4 * Out + 16);
@@ -1186,8 +1186,8 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 a3_0 = Vector512.FusedMultiplyAdd(w0, s, a3_0); a3_1 = Vector512.FusedMultiplyAdd(w1, s, a3_1);
             }
             Vector512<float> b0 = Vector512.LoadUnsafe(ref b), b1 = Vector512.LoadUnsafe(ref b, 16);
-            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
-            Vector512.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); Vector512.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 16);
+            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 + 16);
+            Vector512.StoreUnsafe(a1_0 + b0, ref y, Out); Vector512.StoreUnsafe(a1_1 + b1, ref y, Out + 16);
             Vector512.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); Vector512.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 16);
             Vector512.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); Vector512.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 16);
         }
@@ -1197,7 +1197,7 @@ namespace SourceGenTransformer.Generated.Demo.Translation
         /// finished sum.</summary>
         private static void MatMul128x64Tile16x1(ref float panel, ref float x, ref float y, ref float b)
         {
-            const int Out = 128, In = 64;
+            const int In = 64;
             Vector512<float> a0_0 = Vector512<float>.Zero, a0_1 = Vector512<float>.Zero;
             for (nuint k = 0; k < In; k++)
             {
@@ -1207,7 +1207,7 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 a0_0 = Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector512.FusedMultiplyAdd(w1, s, a0_1);
             }
             Vector512<float> b0 = Vector512.LoadUnsafe(ref b), b1 = Vector512.LoadUnsafe(ref b, 16);
-            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
+            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 + 16);
         }
 
         /// <summary>A tile of 16 panel rows by 6 token(s) of 
@@ -1237,8 +1237,8 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 a5_0 = Vector256.FusedMultiplyAdd(w0, s, a5_0); a5_1 = Vector256.FusedMultiplyAdd(w1, s, a5_1);
             }
             Vector256<float> b0 = Vector256.LoadUnsafe(ref b), b1 = Vector256.LoadUnsafe(ref b, 8);
-            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 8);
-            Vector256.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); Vector256.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 8);
+            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 + 8);
+            Vector256.StoreUnsafe(a1_0 + b0, ref y, Out); Vector256.StoreUnsafe(a1_1 + b1, ref y, Out + 8);
             Vector256.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); Vector256.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 8);
             Vector256.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); Vector256.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 8);
             Vector256.StoreUnsafe(a4_0 + b0, ref y, 4 * Out); Vector256.StoreUnsafe(a4_1 + b1, ref y, 4 * Out + 8);
@@ -1250,7 +1250,7 @@ namespace SourceGenTransformer.Generated.Demo.Translation
         /// finished sum.</summary>
         private static void MatMul128x64Tile8x1(ref float panel, ref float x, ref float y, ref float b)
         {
-            const int Out = 128, In = 64;
+            const int In = 64;
             Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero;
             for (nuint k = 0; k < In; k++)
             {
@@ -1260,7 +1260,7 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 a0_0 = Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w1, s, a0_1);
             }
             Vector256<float> b0 = Vector256.LoadUnsafe(ref b), b1 = Vector256.LoadUnsafe(ref b, 8);
-            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 8);
+            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 + 8);
         }
 
         /// <summary>xout (tokens x 128)[:, rowStart..rowEnd) = x (tokens x 64) @ W (128 x 64)ᵀ + bias, for those rows of W; W in panels of 32 rows, x and xout 
@@ -1285,14 +1285,14 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                     ref float panel = ref Unsafe.Add(ref wRef, (nint)p * In);
                     int t = 0;
                     for (; t + 12 <= tokens; t += 12)
-                        MatMul128x64Tile16x12(ref Unsafe.Add(ref panel, 0), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
-                        (nint)t * Out + p + 0), ref Unsafe.Add(ref biasRef, p + 0));
+                        MatMul128x64Tile16x12(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
+                        ref Unsafe.Add(ref biasRef, p));
                     for (; t + 4 <= tokens; t += 4)
-                        MatMul128x64Tile16x4(ref Unsafe.Add(ref panel, 0), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
-                        (nint)t * Out + p + 0), ref Unsafe.Add(ref biasRef, p + 0));
+                        MatMul128x64Tile16x4(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
+                        ref Unsafe.Add(ref biasRef, p));
                     for (; t < tokens; t++)
-                        MatMul128x64Tile16x1(ref Unsafe.Add(ref panel, 0), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
-                        (nint)t * Out + p + 0), ref Unsafe.Add(ref biasRef, p + 0));
+                        MatMul128x64Tile16x1(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
+                        ref Unsafe.Add(ref biasRef, p));
                 }
             }
             else
@@ -1356,8 +1356,8 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 a11_0 = Vector512.FusedMultiplyAdd(w0, s, a11_0); a11_1 = Vector512.FusedMultiplyAdd(w1, s, a11_1);
             }
             Vector512<float> b0 = Vector512.LoadUnsafe(ref b), b1 = Vector512.LoadUnsafe(ref b, 16);
-            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
-            Vector512.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); Vector512.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 16);
+            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 + 16);
+            Vector512.StoreUnsafe(a1_0 + b0, ref y, Out); Vector512.StoreUnsafe(a1_1 + b1, ref y, Out + 16);
             Vector512.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); Vector512.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 16);
             Vector512.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); Vector512.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 16);
             Vector512.StoreUnsafe(a4_0 + b0, ref y, 4 * Out); Vector512.StoreUnsafe(a4_1 + b1, ref y, 4 * Out + 16);
@@ -1392,8 +1392,8 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 a3_0 = Vector512.FusedMultiplyAdd(w0, s, a3_0); a3_1 = Vector512.FusedMultiplyAdd(w1, s, a3_1);
             }
             Vector512<float> b0 = Vector512.LoadUnsafe(ref b), b1 = Vector512.LoadUnsafe(ref b, 16);
-            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
-            Vector512.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); Vector512.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 16);
+            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 + 16);
+            Vector512.StoreUnsafe(a1_0 + b0, ref y, Out); Vector512.StoreUnsafe(a1_1 + b1, ref y, Out + 16);
             Vector512.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); Vector512.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 16);
             Vector512.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); Vector512.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 16);
         }
@@ -1403,7 +1403,7 @@ namespace SourceGenTransformer.Generated.Demo.Translation
         /// finished sum.</summary>
         private static void MatMul64x128Tile16x1(ref float panel, ref float x, ref float y, ref float b)
         {
-            const int Out = 64, In = 128;
+            const int In = 128;
             Vector512<float> a0_0 = Vector512<float>.Zero, a0_1 = Vector512<float>.Zero;
             for (nuint k = 0; k < In; k++)
             {
@@ -1413,7 +1413,7 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 a0_0 = Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector512.FusedMultiplyAdd(w1, s, a0_1);
             }
             Vector512<float> b0 = Vector512.LoadUnsafe(ref b), b1 = Vector512.LoadUnsafe(ref b, 16);
-            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 16);
+            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 + 16);
         }
 
         /// <summary>A tile of 16 panel rows by 6 token(s) of 
@@ -1443,8 +1443,8 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 a5_0 = Vector256.FusedMultiplyAdd(w0, s, a5_0); a5_1 = Vector256.FusedMultiplyAdd(w1, s, a5_1);
             }
             Vector256<float> b0 = Vector256.LoadUnsafe(ref b), b1 = Vector256.LoadUnsafe(ref b, 8);
-            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 8);
-            Vector256.StoreUnsafe(a1_0 + b0, ref y, 1 * Out); Vector256.StoreUnsafe(a1_1 + b1, ref y, 1 * Out + 8);
+            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 + 8);
+            Vector256.StoreUnsafe(a1_0 + b0, ref y, Out); Vector256.StoreUnsafe(a1_1 + b1, ref y, Out + 8);
             Vector256.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); Vector256.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 8);
             Vector256.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); Vector256.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 8);
             Vector256.StoreUnsafe(a4_0 + b0, ref y, 4 * Out); Vector256.StoreUnsafe(a4_1 + b1, ref y, 4 * Out + 8);
@@ -1456,7 +1456,7 @@ namespace SourceGenTransformer.Generated.Demo.Translation
         /// finished sum.</summary>
         private static void MatMul64x128Tile8x1(ref float panel, ref float x, ref float y, ref float b)
         {
-            const int Out = 64, In = 128;
+            const int In = 128;
             Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero;
             for (nuint k = 0; k < In; k++)
             {
@@ -1466,7 +1466,7 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 a0_0 = Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w1, s, a0_1);
             }
             Vector256<float> b0 = Vector256.LoadUnsafe(ref b), b1 = Vector256.LoadUnsafe(ref b, 8);
-            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0 * Out); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 * Out + 8);
+            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 + 8);
         }
 
         /// <summary>xout (tokens x 64)[:, rowStart..rowEnd) = x (tokens x 128) @ W (64 x 128)ᵀ + bias, for those rows of W; W in panels of 32 rows, x and xout 
@@ -1491,14 +1491,14 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                     ref float panel = ref Unsafe.Add(ref wRef, (nint)p * In);
                     int t = 0;
                     for (; t + 12 <= tokens; t += 12)
-                        MatMul64x128Tile16x12(ref Unsafe.Add(ref panel, 0), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
-                        (nint)t * Out + p + 0), ref Unsafe.Add(ref biasRef, p + 0));
+                        MatMul64x128Tile16x12(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
+                        ref Unsafe.Add(ref biasRef, p));
                     for (; t + 4 <= tokens; t += 4)
-                        MatMul64x128Tile16x4(ref Unsafe.Add(ref panel, 0), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
-                        (nint)t * Out + p + 0), ref Unsafe.Add(ref biasRef, p + 0));
+                        MatMul64x128Tile16x4(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
+                        ref Unsafe.Add(ref biasRef, p));
                     for (; t < tokens; t++)
-                        MatMul64x128Tile16x1(ref Unsafe.Add(ref panel, 0), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
-                        (nint)t * Out + p + 0), ref Unsafe.Add(ref biasRef, p + 0));
+                        MatMul64x128Tile16x1(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
+                        ref Unsafe.Add(ref biasRef, p));
                 }
             }
             else
@@ -1554,13 +1554,13 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                     for (nuint k = 0; k < 64; k += 2)
                     {
                         s = Vector512.Create(Unsafe.Add(ref xRef, k));
-                        a00 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a00 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32), s, a00);
                         a01 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a01);
                         s = Vector512.Create(Unsafe.Add(ref xRef, k + 1));
-                        a10 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a10 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32), s, a10);
                         a11 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
                     }
-                    Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p);
                     Vector512.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 16);
                 }
             }
@@ -1575,17 +1575,17 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                     for (nuint k = 0; k < 64; k += 2)
                     {
                         s = Vector256.Create(Unsafe.Add(ref xRef, k));
-                        a00 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a00 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32), s, a00);
                         a01 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 8), s, a01);
                         a02 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a02);
                         a03 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 24), s, a03);
                         s = Vector256.Create(Unsafe.Add(ref xRef, k + 1));
-                        a10 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a10 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32), s, a10);
                         a11 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 8), s, a11);
                         a12 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
                         a13 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
                     }
-                    Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p);
                     Vector256.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 8);
                     Vector256.StoreUnsafe(a02 + a12, ref xoutRef, (nuint)p + 16);
                     Vector256.StoreUnsafe(a03 + a13, ref xoutRef, (nuint)p + 24);
@@ -1617,13 +1617,13 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                     for (nuint k = 0; k < 64; k += 2)
                     {
                         s = Vector512.Create(Unsafe.Add(ref xRef, k));
-                        a00 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a00 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32), s, a00);
                         a01 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a01);
                         s = Vector512.Create(Unsafe.Add(ref xRef, k + 1));
-                        a10 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a10 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32), s, a10);
                         a11 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
                     }
-                    Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p);
                     Vector512.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 16);
                 }
             }
@@ -1638,17 +1638,17 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                     for (nuint k = 0; k < 64; k += 2)
                     {
                         s = Vector256.Create(Unsafe.Add(ref xRef, k));
-                        a00 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a00 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32), s, a00);
                         a01 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 8), s, a01);
                         a02 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a02);
                         a03 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 24), s, a03);
                         s = Vector256.Create(Unsafe.Add(ref xRef, k + 1));
-                        a10 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a10 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32), s, a10);
                         a11 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 8), s, a11);
                         a12 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
                         a13 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
                     }
-                    Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p);
                     Vector256.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 8);
                     Vector256.StoreUnsafe(a02 + a12, ref xoutRef, (nuint)p + 16);
                     Vector256.StoreUnsafe(a03 + a13, ref xoutRef, (nuint)p + 24);
@@ -1681,13 +1681,13 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                     for (nuint k = 0; k < 64; k += 2)
                     {
                         s = Vector512.Create(Unsafe.Add(ref xRef, k));
-                        a00 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a00 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32), s, a00);
                         a01 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a01);
                         s = Vector512.Create(Unsafe.Add(ref xRef, k + 1));
-                        a10 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a10 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32), s, a10);
                         a11 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
                     }
-                    Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p);
                     Vector512.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 16);
                 }
             }
@@ -1702,17 +1702,17 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                     for (nuint k = 0; k < 64; k += 2)
                     {
                         s = Vector256.Create(Unsafe.Add(ref xRef, k));
-                        a00 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a00 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32), s, a00);
                         a01 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 8), s, a01);
                         a02 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a02);
                         a03 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 24), s, a03);
                         s = Vector256.Create(Unsafe.Add(ref xRef, k + 1));
-                        a10 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a10 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32), s, a10);
                         a11 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 8), s, a11);
                         a12 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
                         a13 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
                     }
-                    Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p);
                     Vector256.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 8);
                     Vector256.StoreUnsafe(a02 + a12, ref xoutRef, (nuint)p + 16);
                     Vector256.StoreUnsafe(a03 + a13, ref xoutRef, (nuint)p + 24);
@@ -1745,13 +1745,13 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                     for (nuint k = 0; k < 128; k += 2)
                     {
                         s = Vector512.Create(Unsafe.Add(ref xRef, k));
-                        a00 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a00 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32), s, a00);
                         a01 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a01);
                         s = Vector512.Create(Unsafe.Add(ref xRef, k + 1));
-                        a10 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a10 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32), s, a10);
                         a11 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
                     }
-                    Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p);
                     Vector512.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 16);
                 }
             }
@@ -1766,17 +1766,17 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                     for (nuint k = 0; k < 128; k += 2)
                     {
                         s = Vector256.Create(Unsafe.Add(ref xRef, k));
-                        a00 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a00 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32), s, a00);
                         a01 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 8), s, a01);
                         a02 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a02);
                         a03 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 24), s, a03);
                         s = Vector256.Create(Unsafe.Add(ref xRef, k + 1));
-                        a10 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a10 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32), s, a10);
                         a11 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 8), s, a11);
                         a12 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
                         a13 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
                     }
-                    Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p);
                     Vector256.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 8);
                     Vector256.StoreUnsafe(a02 + a12, ref xoutRef, (nuint)p + 16);
                     Vector256.StoreUnsafe(a03 + a13, ref xoutRef, (nuint)p + 24);

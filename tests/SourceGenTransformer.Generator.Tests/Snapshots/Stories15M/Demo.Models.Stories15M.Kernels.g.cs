@@ -609,13 +609,13 @@ namespace SourceGenTransformer.Generated.Demo.Models
                     for (nuint k = 0; k < 288; k += 2)
                     {
                         s = Vector512.Create(Unsafe.Add(ref xRef, k));
-                        a00 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a00 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32), s, a00);
                         a01 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a01);
                         s = Vector512.Create(Unsafe.Add(ref xRef, k + 1));
-                        a10 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a10 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32), s, a10);
                         a11 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
                     }
-                    Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p);
                     Vector512.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 16);
                 }
             }
@@ -630,17 +630,17 @@ namespace SourceGenTransformer.Generated.Demo.Models
                     for (nuint k = 0; k < 288; k += 2)
                     {
                         s = Vector256.Create(Unsafe.Add(ref xRef, k));
-                        a00 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a00 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32), s, a00);
                         a01 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 8), s, a01);
                         a02 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a02);
                         a03 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 24), s, a03);
                         s = Vector256.Create(Unsafe.Add(ref xRef, k + 1));
-                        a10 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a10 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32), s, a10);
                         a11 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 8), s, a11);
                         a12 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
                         a13 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
                     }
-                    Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p);
                     Vector256.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 8);
                     Vector256.StoreUnsafe(a02 + a12, ref xoutRef, (nuint)p + 16);
                     Vector256.StoreUnsafe(a03 + a13, ref xoutRef, (nuint)p + 24);
@@ -673,13 +673,13 @@ namespace SourceGenTransformer.Generated.Demo.Models
                     for (nuint k = 0; k < 288; k += 2)
                     {
                         s = Vector512.Create(Unsafe.Add(ref xRef, k));
-                        a00 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a00 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32), s, a00);
                         a01 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a01);
                         s = Vector512.Create(Unsafe.Add(ref xRef, k + 1));
-                        a10 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a10 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32), s, a10);
                         a11 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
                     }
-                    Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p);
                     Vector512.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 16);
                 }
             }
@@ -694,17 +694,17 @@ namespace SourceGenTransformer.Generated.Demo.Models
                     for (nuint k = 0; k < 288; k += 2)
                     {
                         s = Vector256.Create(Unsafe.Add(ref xRef, k));
-                        a00 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a00 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32), s, a00);
                         a01 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 8), s, a01);
                         a02 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a02);
                         a03 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 24), s, a03);
                         s = Vector256.Create(Unsafe.Add(ref xRef, k + 1));
-                        a10 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a10 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32), s, a10);
                         a11 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 8), s, a11);
                         a12 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
                         a13 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
                     }
-                    Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p);
                     Vector256.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 8);
                     Vector256.StoreUnsafe(a02 + a12, ref xoutRef, (nuint)p + 16);
                     Vector256.StoreUnsafe(a03 + a13, ref xoutRef, (nuint)p + 24);
@@ -737,13 +737,13 @@ namespace SourceGenTransformer.Generated.Demo.Models
                     for (nuint k = 0; k < 768; k += 2)
                     {
                         s = Vector512.Create(Unsafe.Add(ref xRef, k));
-                        a00 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a00 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32), s, a00);
                         a01 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a01);
                         s = Vector512.Create(Unsafe.Add(ref xRef, k + 1));
-                        a10 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a10 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32), s, a10);
                         a11 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
                     }
-                    Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p);
                     Vector512.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 16);
                 }
             }
@@ -758,17 +758,17 @@ namespace SourceGenTransformer.Generated.Demo.Models
                     for (nuint k = 0; k < 768; k += 2)
                     {
                         s = Vector256.Create(Unsafe.Add(ref xRef, k));
-                        a00 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a00 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32), s, a00);
                         a01 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 8), s, a01);
                         a02 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a02);
                         a03 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 24), s, a03);
                         s = Vector256.Create(Unsafe.Add(ref xRef, k + 1));
-                        a10 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a10 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32), s, a10);
                         a11 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 8), s, a11);
                         a12 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
                         a13 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
                     }
-                    Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p);
                     Vector256.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 8);
                     Vector256.StoreUnsafe(a02 + a12, ref xoutRef, (nuint)p + 16);
                     Vector256.StoreUnsafe(a03 + a13, ref xoutRef, (nuint)p + 24);
@@ -801,13 +801,13 @@ namespace SourceGenTransformer.Generated.Demo.Models
                     for (nuint k = 0; k < 288; k += 2)
                     {
                         s = Vector512.Create(Unsafe.Add(ref xRef, k));
-                        a00 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a00 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32), s, a00);
                         a01 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a01);
                         s = Vector512.Create(Unsafe.Add(ref xRef, k + 1));
-                        a10 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a10 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32), s, a10);
                         a11 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a11);
                     }
-                    Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    Vector512.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p);
                     Vector512.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 16);
                 }
             }
@@ -822,17 +822,17 @@ namespace SourceGenTransformer.Generated.Demo.Models
                     for (nuint k = 0; k < 288; k += 2)
                     {
                         s = Vector256.Create(Unsafe.Add(ref xRef, k));
-                        a00 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 0), s, a00);
+                        a00 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32), s, a00);
                         a01 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 8), s, a01);
                         a02 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 16), s, a02);
                         a03 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k) * 32 + 24), s, a03);
                         s = Vector256.Create(Unsafe.Add(ref xRef, k + 1));
-                        a10 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 0), s, a10);
+                        a10 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32), s, a10);
                         a11 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 8), s, a11);
                         a12 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 16), s, a12);
                         a13 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref panel, (nuint)(k + 1) * 32 + 24), s, a13);
                     }
-                    Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p + 0);
+                    Vector256.StoreUnsafe(a00 + a10, ref xoutRef, (nuint)p);
                     Vector256.StoreUnsafe(a01 + a11, ref xoutRef, (nuint)p + 8);
                     Vector256.StoreUnsafe(a02 + a12, ref xoutRef, (nuint)p + 16);
                     Vector256.StoreUnsafe(a03 + a13, ref xoutRef, (nuint)p + 24);
@@ -882,8 +882,8 @@ namespace SourceGenTransformer.Generated.Demo.Models
                 s = Vector512.Create(Unsafe.Add(ref x, k + 11 * In));
                 a11_0 = Vector512.FusedMultiplyAdd(w0, s, a11_0); a11_1 = Vector512.FusedMultiplyAdd(w1, s, a11_1);
             }
-            Vector512.StoreUnsafe(a0_0, ref y, 0 * Out); Vector512.StoreUnsafe(a0_1, ref y, 0 * Out + 16);
-            Vector512.StoreUnsafe(a1_0, ref y, 1 * Out); Vector512.StoreUnsafe(a1_1, ref y, 1 * Out + 16);
+            Vector512.StoreUnsafe(a0_0, ref y, 0); Vector512.StoreUnsafe(a0_1, ref y, 0 + 16);
+            Vector512.StoreUnsafe(a1_0, ref y, Out); Vector512.StoreUnsafe(a1_1, ref y, Out + 16);
             Vector512.StoreUnsafe(a2_0, ref y, 2 * Out); Vector512.StoreUnsafe(a2_1, ref y, 2 * Out + 16);
             Vector512.StoreUnsafe(a3_0, ref y, 3 * Out); Vector512.StoreUnsafe(a3_1, ref y, 3 * Out + 16);
             Vector512.StoreUnsafe(a4_0, ref y, 4 * Out); Vector512.StoreUnsafe(a4_1, ref y, 4 * Out + 16);
@@ -916,8 +916,8 @@ namespace SourceGenTransformer.Generated.Demo.Models
                 s = Vector512.Create(Unsafe.Add(ref x, k + 3 * In));
                 a3_0 = Vector512.FusedMultiplyAdd(w0, s, a3_0); a3_1 = Vector512.FusedMultiplyAdd(w1, s, a3_1);
             }
-            Vector512.StoreUnsafe(a0_0, ref y, 0 * Out); Vector512.StoreUnsafe(a0_1, ref y, 0 * Out + 16);
-            Vector512.StoreUnsafe(a1_0, ref y, 1 * Out); Vector512.StoreUnsafe(a1_1, ref y, 1 * Out + 16);
+            Vector512.StoreUnsafe(a0_0, ref y, 0); Vector512.StoreUnsafe(a0_1, ref y, 0 + 16);
+            Vector512.StoreUnsafe(a1_0, ref y, Out); Vector512.StoreUnsafe(a1_1, ref y, Out + 16);
             Vector512.StoreUnsafe(a2_0, ref y, 2 * Out); Vector512.StoreUnsafe(a2_1, ref y, 2 * Out + 16);
             Vector512.StoreUnsafe(a3_0, ref y, 3 * Out); Vector512.StoreUnsafe(a3_1, ref y, 3 * Out + 16);
         }
@@ -926,7 +926,7 @@ namespace SourceGenTransformer.Generated.Demo.Models
         /// <see cref="MatMul288x288(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
         private static void MatMul288x288Tile16x1(ref float panel, ref float x, ref float y)
         {
-            const int Out = 288, In = 288;
+            const int In = 288;
             Vector512<float> a0_0 = Vector512<float>.Zero, a0_1 = Vector512<float>.Zero;
             for (nuint k = 0; k < In; k++)
             {
@@ -935,7 +935,7 @@ namespace SourceGenTransformer.Generated.Demo.Models
                 s = Vector512.Create(Unsafe.Add(ref x, k));
                 a0_0 = Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector512.FusedMultiplyAdd(w1, s, a0_1);
             }
-            Vector512.StoreUnsafe(a0_0, ref y, 0 * Out); Vector512.StoreUnsafe(a0_1, ref y, 0 * Out + 16);
+            Vector512.StoreUnsafe(a0_0, ref y, 0); Vector512.StoreUnsafe(a0_1, ref y, 0 + 16);
         }
 
         /// <summary>A tile of 16 panel rows by 6 token(s) of 
@@ -963,8 +963,8 @@ namespace SourceGenTransformer.Generated.Demo.Models
                 s = Vector256.Create(Unsafe.Add(ref x, k + 5 * In));
                 a5_0 = Vector256.FusedMultiplyAdd(w0, s, a5_0); a5_1 = Vector256.FusedMultiplyAdd(w1, s, a5_1);
             }
-            Vector256.StoreUnsafe(a0_0, ref y, 0 * Out); Vector256.StoreUnsafe(a0_1, ref y, 0 * Out + 8);
-            Vector256.StoreUnsafe(a1_0, ref y, 1 * Out); Vector256.StoreUnsafe(a1_1, ref y, 1 * Out + 8);
+            Vector256.StoreUnsafe(a0_0, ref y, 0); Vector256.StoreUnsafe(a0_1, ref y, 0 + 8);
+            Vector256.StoreUnsafe(a1_0, ref y, Out); Vector256.StoreUnsafe(a1_1, ref y, Out + 8);
             Vector256.StoreUnsafe(a2_0, ref y, 2 * Out); Vector256.StoreUnsafe(a2_1, ref y, 2 * Out + 8);
             Vector256.StoreUnsafe(a3_0, ref y, 3 * Out); Vector256.StoreUnsafe(a3_1, ref y, 3 * Out + 8);
             Vector256.StoreUnsafe(a4_0, ref y, 4 * Out); Vector256.StoreUnsafe(a4_1, ref y, 4 * Out + 8);
@@ -975,7 +975,7 @@ namespace SourceGenTransformer.Generated.Demo.Models
         /// <see cref="MatMul288x288(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
         private static void MatMul288x288Tile8x1(ref float panel, ref float x, ref float y)
         {
-            const int Out = 288, In = 288;
+            const int In = 288;
             Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero;
             for (nuint k = 0; k < In; k++)
             {
@@ -984,7 +984,7 @@ namespace SourceGenTransformer.Generated.Demo.Models
                 s = Vector256.Create(Unsafe.Add(ref x, k));
                 a0_0 = Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w1, s, a0_1);
             }
-            Vector256.StoreUnsafe(a0_0, ref y, 0 * Out); Vector256.StoreUnsafe(a0_1, ref y, 0 * Out + 8);
+            Vector256.StoreUnsafe(a0_0, ref y, 0); Vector256.StoreUnsafe(a0_1, ref y, 0 + 8);
         }
 
         /// <summary>xout (tokens x 288)[:, rowStart..rowEnd) = x (tokens x 288) @ W (288 x 288)ᵀ, for those rows of W; W in panels of 32 rows, x and xout 
@@ -1007,14 +1007,11 @@ namespace SourceGenTransformer.Generated.Demo.Models
                     ref float panel = ref Unsafe.Add(ref wRef, (nint)p * In);
                     int t = 0;
                     for (; t + 12 <= tokens; t += 12)
-                        MatMul288x288Tile16x12(ref Unsafe.Add(ref panel, 0), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
-                        (nint)t * Out + p + 0));
+                        MatMul288x288Tile16x12(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p));
                     for (; t + 4 <= tokens; t += 4)
-                        MatMul288x288Tile16x4(ref Unsafe.Add(ref panel, 0), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
-                        (nint)t * Out + p + 0));
+                        MatMul288x288Tile16x4(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p));
                     for (; t < tokens; t++)
-                        MatMul288x288Tile16x1(ref Unsafe.Add(ref panel, 0), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
-                        (nint)t * Out + p + 0));
+                        MatMul288x288Tile16x1(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p));
                 }
             }
             else
@@ -1076,8 +1073,8 @@ namespace SourceGenTransformer.Generated.Demo.Models
                 s = Vector512.Create(Unsafe.Add(ref x, k + 11 * In));
                 a11_0 = Vector512.FusedMultiplyAdd(w0, s, a11_0); a11_1 = Vector512.FusedMultiplyAdd(w1, s, a11_1);
             }
-            Vector512.StoreUnsafe(a0_0, ref y, 0 * Out); Vector512.StoreUnsafe(a0_1, ref y, 0 * Out + 16);
-            Vector512.StoreUnsafe(a1_0, ref y, 1 * Out); Vector512.StoreUnsafe(a1_1, ref y, 1 * Out + 16);
+            Vector512.StoreUnsafe(a0_0, ref y, 0); Vector512.StoreUnsafe(a0_1, ref y, 0 + 16);
+            Vector512.StoreUnsafe(a1_0, ref y, Out); Vector512.StoreUnsafe(a1_1, ref y, Out + 16);
             Vector512.StoreUnsafe(a2_0, ref y, 2 * Out); Vector512.StoreUnsafe(a2_1, ref y, 2 * Out + 16);
             Vector512.StoreUnsafe(a3_0, ref y, 3 * Out); Vector512.StoreUnsafe(a3_1, ref y, 3 * Out + 16);
             Vector512.StoreUnsafe(a4_0, ref y, 4 * Out); Vector512.StoreUnsafe(a4_1, ref y, 4 * Out + 16);
@@ -1110,8 +1107,8 @@ namespace SourceGenTransformer.Generated.Demo.Models
                 s = Vector512.Create(Unsafe.Add(ref x, k + 3 * In));
                 a3_0 = Vector512.FusedMultiplyAdd(w0, s, a3_0); a3_1 = Vector512.FusedMultiplyAdd(w1, s, a3_1);
             }
-            Vector512.StoreUnsafe(a0_0, ref y, 0 * Out); Vector512.StoreUnsafe(a0_1, ref y, 0 * Out + 16);
-            Vector512.StoreUnsafe(a1_0, ref y, 1 * Out); Vector512.StoreUnsafe(a1_1, ref y, 1 * Out + 16);
+            Vector512.StoreUnsafe(a0_0, ref y, 0); Vector512.StoreUnsafe(a0_1, ref y, 0 + 16);
+            Vector512.StoreUnsafe(a1_0, ref y, Out); Vector512.StoreUnsafe(a1_1, ref y, Out + 16);
             Vector512.StoreUnsafe(a2_0, ref y, 2 * Out); Vector512.StoreUnsafe(a2_1, ref y, 2 * Out + 16);
             Vector512.StoreUnsafe(a3_0, ref y, 3 * Out); Vector512.StoreUnsafe(a3_1, ref y, 3 * Out + 16);
         }
@@ -1120,7 +1117,7 @@ namespace SourceGenTransformer.Generated.Demo.Models
         /// <see cref="MatMul768x288(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
         private static void MatMul768x288Tile16x1(ref float panel, ref float x, ref float y)
         {
-            const int Out = 768, In = 288;
+            const int In = 288;
             Vector512<float> a0_0 = Vector512<float>.Zero, a0_1 = Vector512<float>.Zero;
             for (nuint k = 0; k < In; k++)
             {
@@ -1129,7 +1126,7 @@ namespace SourceGenTransformer.Generated.Demo.Models
                 s = Vector512.Create(Unsafe.Add(ref x, k));
                 a0_0 = Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector512.FusedMultiplyAdd(w1, s, a0_1);
             }
-            Vector512.StoreUnsafe(a0_0, ref y, 0 * Out); Vector512.StoreUnsafe(a0_1, ref y, 0 * Out + 16);
+            Vector512.StoreUnsafe(a0_0, ref y, 0); Vector512.StoreUnsafe(a0_1, ref y, 0 + 16);
         }
 
         /// <summary>A tile of 16 panel rows by 6 token(s) of 
@@ -1157,8 +1154,8 @@ namespace SourceGenTransformer.Generated.Demo.Models
                 s = Vector256.Create(Unsafe.Add(ref x, k + 5 * In));
                 a5_0 = Vector256.FusedMultiplyAdd(w0, s, a5_0); a5_1 = Vector256.FusedMultiplyAdd(w1, s, a5_1);
             }
-            Vector256.StoreUnsafe(a0_0, ref y, 0 * Out); Vector256.StoreUnsafe(a0_1, ref y, 0 * Out + 8);
-            Vector256.StoreUnsafe(a1_0, ref y, 1 * Out); Vector256.StoreUnsafe(a1_1, ref y, 1 * Out + 8);
+            Vector256.StoreUnsafe(a0_0, ref y, 0); Vector256.StoreUnsafe(a0_1, ref y, 0 + 8);
+            Vector256.StoreUnsafe(a1_0, ref y, Out); Vector256.StoreUnsafe(a1_1, ref y, Out + 8);
             Vector256.StoreUnsafe(a2_0, ref y, 2 * Out); Vector256.StoreUnsafe(a2_1, ref y, 2 * Out + 8);
             Vector256.StoreUnsafe(a3_0, ref y, 3 * Out); Vector256.StoreUnsafe(a3_1, ref y, 3 * Out + 8);
             Vector256.StoreUnsafe(a4_0, ref y, 4 * Out); Vector256.StoreUnsafe(a4_1, ref y, 4 * Out + 8);
@@ -1169,7 +1166,7 @@ namespace SourceGenTransformer.Generated.Demo.Models
         /// <see cref="MatMul768x288(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
         private static void MatMul768x288Tile8x1(ref float panel, ref float x, ref float y)
         {
-            const int Out = 768, In = 288;
+            const int In = 288;
             Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero;
             for (nuint k = 0; k < In; k++)
             {
@@ -1178,7 +1175,7 @@ namespace SourceGenTransformer.Generated.Demo.Models
                 s = Vector256.Create(Unsafe.Add(ref x, k));
                 a0_0 = Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w1, s, a0_1);
             }
-            Vector256.StoreUnsafe(a0_0, ref y, 0 * Out); Vector256.StoreUnsafe(a0_1, ref y, 0 * Out + 8);
+            Vector256.StoreUnsafe(a0_0, ref y, 0); Vector256.StoreUnsafe(a0_1, ref y, 0 + 8);
         }
 
         /// <summary>xout (tokens x 768)[:, rowStart..rowEnd) = x (tokens x 288) @ W (768 x 288)ᵀ, for those rows of W; W in panels of 32 rows, x and xout 
@@ -1201,14 +1198,11 @@ namespace SourceGenTransformer.Generated.Demo.Models
                     ref float panel = ref Unsafe.Add(ref wRef, (nint)p * In);
                     int t = 0;
                     for (; t + 12 <= tokens; t += 12)
-                        MatMul768x288Tile16x12(ref Unsafe.Add(ref panel, 0), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
-                        (nint)t * Out + p + 0));
+                        MatMul768x288Tile16x12(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p));
                     for (; t + 4 <= tokens; t += 4)
-                        MatMul768x288Tile16x4(ref Unsafe.Add(ref panel, 0), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
-                        (nint)t * Out + p + 0));
+                        MatMul768x288Tile16x4(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p));
                     for (; t < tokens; t++)
-                        MatMul768x288Tile16x1(ref Unsafe.Add(ref panel, 0), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
-                        (nint)t * Out + p + 0));
+                        MatMul768x288Tile16x1(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p));
                 }
             }
             else
@@ -1270,8 +1264,8 @@ namespace SourceGenTransformer.Generated.Demo.Models
                 s = Vector512.Create(Unsafe.Add(ref x, k + 11 * In));
                 a11_0 = Vector512.FusedMultiplyAdd(w0, s, a11_0); a11_1 = Vector512.FusedMultiplyAdd(w1, s, a11_1);
             }
-            Vector512.StoreUnsafe(a0_0, ref y, 0 * Out); Vector512.StoreUnsafe(a0_1, ref y, 0 * Out + 16);
-            Vector512.StoreUnsafe(a1_0, ref y, 1 * Out); Vector512.StoreUnsafe(a1_1, ref y, 1 * Out + 16);
+            Vector512.StoreUnsafe(a0_0, ref y, 0); Vector512.StoreUnsafe(a0_1, ref y, 0 + 16);
+            Vector512.StoreUnsafe(a1_0, ref y, Out); Vector512.StoreUnsafe(a1_1, ref y, Out + 16);
             Vector512.StoreUnsafe(a2_0, ref y, 2 * Out); Vector512.StoreUnsafe(a2_1, ref y, 2 * Out + 16);
             Vector512.StoreUnsafe(a3_0, ref y, 3 * Out); Vector512.StoreUnsafe(a3_1, ref y, 3 * Out + 16);
             Vector512.StoreUnsafe(a4_0, ref y, 4 * Out); Vector512.StoreUnsafe(a4_1, ref y, 4 * Out + 16);
@@ -1304,8 +1298,8 @@ namespace SourceGenTransformer.Generated.Demo.Models
                 s = Vector512.Create(Unsafe.Add(ref x, k + 3 * In));
                 a3_0 = Vector512.FusedMultiplyAdd(w0, s, a3_0); a3_1 = Vector512.FusedMultiplyAdd(w1, s, a3_1);
             }
-            Vector512.StoreUnsafe(a0_0, ref y, 0 * Out); Vector512.StoreUnsafe(a0_1, ref y, 0 * Out + 16);
-            Vector512.StoreUnsafe(a1_0, ref y, 1 * Out); Vector512.StoreUnsafe(a1_1, ref y, 1 * Out + 16);
+            Vector512.StoreUnsafe(a0_0, ref y, 0); Vector512.StoreUnsafe(a0_1, ref y, 0 + 16);
+            Vector512.StoreUnsafe(a1_0, ref y, Out); Vector512.StoreUnsafe(a1_1, ref y, Out + 16);
             Vector512.StoreUnsafe(a2_0, ref y, 2 * Out); Vector512.StoreUnsafe(a2_1, ref y, 2 * Out + 16);
             Vector512.StoreUnsafe(a3_0, ref y, 3 * Out); Vector512.StoreUnsafe(a3_1, ref y, 3 * Out + 16);
         }
@@ -1314,7 +1308,7 @@ namespace SourceGenTransformer.Generated.Demo.Models
         /// <see cref="MatMul288x768(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
         private static void MatMul288x768Tile16x1(ref float panel, ref float x, ref float y)
         {
-            const int Out = 288, In = 768;
+            const int In = 768;
             Vector512<float> a0_0 = Vector512<float>.Zero, a0_1 = Vector512<float>.Zero;
             for (nuint k = 0; k < In; k++)
             {
@@ -1323,7 +1317,7 @@ namespace SourceGenTransformer.Generated.Demo.Models
                 s = Vector512.Create(Unsafe.Add(ref x, k));
                 a0_0 = Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector512.FusedMultiplyAdd(w1, s, a0_1);
             }
-            Vector512.StoreUnsafe(a0_0, ref y, 0 * Out); Vector512.StoreUnsafe(a0_1, ref y, 0 * Out + 16);
+            Vector512.StoreUnsafe(a0_0, ref y, 0); Vector512.StoreUnsafe(a0_1, ref y, 0 + 16);
         }
 
         /// <summary>A tile of 16 panel rows by 6 token(s) of 
@@ -1351,8 +1345,8 @@ namespace SourceGenTransformer.Generated.Demo.Models
                 s = Vector256.Create(Unsafe.Add(ref x, k + 5 * In));
                 a5_0 = Vector256.FusedMultiplyAdd(w0, s, a5_0); a5_1 = Vector256.FusedMultiplyAdd(w1, s, a5_1);
             }
-            Vector256.StoreUnsafe(a0_0, ref y, 0 * Out); Vector256.StoreUnsafe(a0_1, ref y, 0 * Out + 8);
-            Vector256.StoreUnsafe(a1_0, ref y, 1 * Out); Vector256.StoreUnsafe(a1_1, ref y, 1 * Out + 8);
+            Vector256.StoreUnsafe(a0_0, ref y, 0); Vector256.StoreUnsafe(a0_1, ref y, 0 + 8);
+            Vector256.StoreUnsafe(a1_0, ref y, Out); Vector256.StoreUnsafe(a1_1, ref y, Out + 8);
             Vector256.StoreUnsafe(a2_0, ref y, 2 * Out); Vector256.StoreUnsafe(a2_1, ref y, 2 * Out + 8);
             Vector256.StoreUnsafe(a3_0, ref y, 3 * Out); Vector256.StoreUnsafe(a3_1, ref y, 3 * Out + 8);
             Vector256.StoreUnsafe(a4_0, ref y, 4 * Out); Vector256.StoreUnsafe(a4_1, ref y, 4 * Out + 8);
@@ -1363,7 +1357,7 @@ namespace SourceGenTransformer.Generated.Demo.Models
         /// <see cref="MatMul288x768(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
         private static void MatMul288x768Tile8x1(ref float panel, ref float x, ref float y)
         {
-            const int Out = 288, In = 768;
+            const int In = 768;
             Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero;
             for (nuint k = 0; k < In; k++)
             {
@@ -1372,7 +1366,7 @@ namespace SourceGenTransformer.Generated.Demo.Models
                 s = Vector256.Create(Unsafe.Add(ref x, k));
                 a0_0 = Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w1, s, a0_1);
             }
-            Vector256.StoreUnsafe(a0_0, ref y, 0 * Out); Vector256.StoreUnsafe(a0_1, ref y, 0 * Out + 8);
+            Vector256.StoreUnsafe(a0_0, ref y, 0); Vector256.StoreUnsafe(a0_1, ref y, 0 + 8);
         }
 
         /// <summary>xout (tokens x 288)[:, rowStart..rowEnd) = x (tokens x 768) @ W (288 x 768)ᵀ, for those rows of W; W in panels of 32 rows, x and xout 
@@ -1395,14 +1389,11 @@ namespace SourceGenTransformer.Generated.Demo.Models
                     ref float panel = ref Unsafe.Add(ref wRef, (nint)p * In);
                     int t = 0;
                     for (; t + 12 <= tokens; t += 12)
-                        MatMul288x768Tile16x12(ref Unsafe.Add(ref panel, 0), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
-                        (nint)t * Out + p + 0));
+                        MatMul288x768Tile16x12(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p));
                     for (; t + 4 <= tokens; t += 4)
-                        MatMul288x768Tile16x4(ref Unsafe.Add(ref panel, 0), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
-                        (nint)t * Out + p + 0));
+                        MatMul288x768Tile16x4(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p));
                     for (; t < tokens; t++)
-                        MatMul288x768Tile16x1(ref Unsafe.Add(ref panel, 0), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
-                        (nint)t * Out + p + 0));
+                        MatMul288x768Tile16x1(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p));
                 }
             }
             else
