@@ -143,6 +143,20 @@ public sealed partial class TransformerGenerator
                 precision = Precision.Float32;
             }
 
+            var pooling = (Pooling)args.Int("Pooling", 0);
+            if (pooling == Pooling.Default) pooling = Pooling.Mean;
+            if (!Enum.IsDefined(typeof(Pooling), pooling))
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location("Pooling"),
+                    "Pooling", "(EmbeddingPooling)" + ((int)pooling).ToString(CultureInfo.InvariantCulture), "it must be Mean, Cls or Max"));
+                pooling = Pooling.Mean;
+            }
+            bool normalize = args.Bool("NormalizeEmbeddings", true);
+            int typeVocab = family == Family.Bert ? args.Int("TypeVocabSize", 2) : 0;
+            if (family == Family.Bert && typeVocab <= 0)
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.DimensionNotPositive, args.Location("TypeVocabSize"),
+                    "TypeVocabSize", typeVocab.ToString(CultureInfo.InvariantCulture), family.ToString()));
+
             void Unsupported(string property, string value, string why) =>
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.OptionNotSupported, args.Location(property), property, value, family.ToString(), why));
 
@@ -207,7 +221,7 @@ public sealed partial class TransformerGenerator
 
             var shape = new ModelShape(family, layers, encoderLayers, decoderLayers, heads, kvHeads, modelDim, ffn,
                 vocab, sourceVocab, targetVocab, maxSeq, positional, ropeTheta, norm, normFirst, epsilon, activation,
-                tied, bos, eos, pad, precision);
+                tied, bos, eos, pad, precision, pooling, normalize, typeVocab);
 
             // Every buffer the engine indexes with int must fit in one .NET array.
             long dim = modelDim, kv = shape.KvDim;

@@ -458,7 +458,7 @@ public sealed class SafetensorsFile : TensorSource
         }
     }
 
-    private static void Widen(TensorDType dtype, ReadOnlySpan<ushort> source, Span<float> destination)
+    internal static void Widen(TensorDType dtype, ReadOnlySpan<ushort> source, Span<float> destination)
     {
         if (dtype == TensorDType.F16)
         {

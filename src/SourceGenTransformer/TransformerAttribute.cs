@@ -89,6 +89,35 @@ public sealed class TransformerAttribute : Attribute
     /// Any F32, F16 or BF16 file loads into any precision: the conversion happens at load.
     /// </summary>
     public WeightPrecision WeightPrecision { get; set; }
+
+    /// <summary>
+    /// How <c>Embed</c> pools the last hidden states into one vector (Bert): the mean over the tokens (default, as
+    /// all-MiniLM-L6-v2), the first token's state ([CLS], as arctic-embed and BGE), or the largest value per dimension.
+    /// sentence-transformers keeps this in <c>1_Pooling/config.json</c>.
+    /// </summary>
+    public EmbeddingPooling Pooling { get; set; }
+
+    /// <summary>Whether <c>Embed</c> divides the pooled vector by its L2 norm (Bert); default true, as sentence-transformers' Normalize module.</summary>
+    public bool NormalizeEmbeddings { get; set; }
+
+    /// <summary>Rows of the token-type table, <c>type_vocab_size</c> (Bert); default 2 (sentence A and sentence B).</summary>
+    public int TypeVocabSize { get; set; }
+}
+
+/// <summary>How an encoder's last hidden states become one sentence embedding.</summary>
+public enum EmbeddingPooling
+{
+    /// <summary>The family's default: Mean.</summary>
+    Default = 0,
+
+    /// <summary>The mean of the hidden states of the tokens the attention mask keeps (padding left out).</summary>
+    Mean = 1,
+
+    /// <summary>The hidden state of the first token, [CLS].</summary>
+    Cls = 2,
+
+    /// <summary>The largest value of each dimension over the tokens the attention mask keeps.</summary>
+    Max = 3,
 }
 
 /// <summary>

@@ -15,6 +15,9 @@ public enum WeightFormats
 
     /// <summary>llama2.c checkpoints (<c>model.bin</c>, version 0 or 1): Llama only.</summary>
     Llama2C = 2,
+
+    /// <summary>ONNX models (<c>model.onnx</c>, as transformers and sentence-transformers export them): Bert only.</summary>
+    Onnx = 4,
 }
 
 /// <summary>Opens a weight file by what it holds, not by its name.</summary>
@@ -25,6 +28,9 @@ public static class WeightFile
 
     /// <summary>The index a Hugging Face folder keeps a sharded model's tensor-to-shard map in.</summary>
     public const string IndexFileName = "model.safetensors.index.json";
+
+    /// <summary>The file an ONNX export keeps the model in (sentence-transformers puts it in an onnx/ folder).</summary>
+    public const string OnnxFileName = "model.onnx";
 
     /// <summary>
     /// Opens <paramref name="path"/>: a safetensors file, a sharded model's <c>model.safetensors.index.json</c> (with its
@@ -51,6 +57,8 @@ public static class WeightFile
             // safetensors: an 8-byte little-endian header length, then the JSON header's '{'.
             if (head.Length >= 9 && head[8] == (byte)'{' && formats.HasFlag(WeightFormats.Safetensors))
                 return SafetensorsFile.Open(file, options);
+            if (OnnxFile.LooksLikeOnnx(head) && formats.HasFlag(WeightFormats.Onnx))
+                return OnnxFile.Open(file, options);
             if (head.Length >= 4 && BitConverter.ToUInt32(head) == Llama2CCheckpoint.Magic && formats.HasFlag(WeightFormats.Llama2C))
                 return Llama2CCheckpoint.Open(file, options);
             if (head.SkipWhile(b => b is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n').FirstOrDefault() == (byte)'{' && formats.HasFlag(WeightFormats.Safetensors))
@@ -93,18 +101,24 @@ public static class WeightFile
                 reasons.Insert(0, $"not a safetensors file ({Reason(e, file.FilePath)})");
             }
         }
-        string accepted = formats.HasFlag(WeightFormats.Llama2C) ? "safetensors or llama2.c" : "safetensors";
+        if (formats.HasFlag(WeightFormats.Onnx))
+            reasons.Add("nor an ONNX model (its first bytes are not a ModelProto's ir_version and next field)");
+        var names = new List<string> { "safetensors" };
+        if (formats.HasFlag(WeightFormats.Llama2C)) names.Add("llama2.c");
+        if (formats.HasFlag(WeightFormats.Onnx)) names.Add("ONNX");
+        string accepted = string.Join(" or ", names);
         throw new ModelLoadException(file.FilePath, null, $"this is {string.Join(", ", reasons)}; this model loads {accepted} weights.");
     }
 
     private static TensorSource OpenFolder(string path, string folder, ModelOptions? options, WeightFormats formats)
     {
-        string index = Path.Combine(folder, IndexFileName), single = Path.Combine(folder, SingleFileName);
+        string index = Path.Combine(folder, IndexFileName), single = Path.Combine(folder, SingleFileName), onnx = Path.Combine(folder, OnnxFileName);
         if (formats.HasFlag(WeightFormats.Safetensors))
         {
             if (File.Exists(index)) return ShardedSafetensors.Open(index, options);
             if (File.Exists(single)) return SafetensorsFile.Open(single, options);
         }
+        if (formats.HasFlag(WeightFormats.Onnx) && File.Exists(onnx)) return OnnxFile.Open(onnx, options);
         string[] present = Directory.EnumerateFileSystemEntries(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal).Take(8).ToArray()!;
         throw new ModelLoadException(path, null,
             $"this is a directory, and it holds neither {SingleFileName} nor {IndexFileName} " +

@@ -92,7 +92,6 @@ internal static class ModelEmitter
                 break;
             case Family.Bert:
                 new EncoderForward(spec, kernels).Emit(forward);
-                kernels.Add(s.ModelDim); // Embed's mean pooling, from the public class
                 break;
             default:
                 new DecoderForward(spec, kernels).Emit(forward);

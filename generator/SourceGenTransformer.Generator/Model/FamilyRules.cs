@@ -58,7 +58,10 @@ internal sealed class FamilyRules
         _ => null,
     };
 
-    private const string DecoderIgnored = "EncoderLayers,DecoderLayers,SourceVocabSize,TargetVocabSize,NormFirst";
+    private const string DecoderIgnored = "EncoderLayers,DecoderLayers,SourceVocabSize,TargetVocabSize,NormFirst," + EmbeddingOnly;
+
+    /// <summary>Properties only an embedding model (Bert) reads.</summary>
+    private const string EmbeddingOnly = "Pooling,NormalizeEmbeddings,TypeVocabSize";
 
     private static readonly FamilyRules Llama = new FamilyRules(Family.Llama)
     {
@@ -90,7 +93,7 @@ internal sealed class FamilyRules
 
     private static readonly FamilyRules Seq2Seq = new FamilyRules(Family.Seq2Seq)
     {
-        Ignored = ["Layers", "VocabSize", "KvHeads", "TiedEmbeddings"],
+        Ignored = ["Layers", "VocabSize", "KvHeads", "TiedEmbeddings", .. EmbeddingOnly.Split(',')],
         SingleStack = false, SingleVocabulary = false,
         Positional = Positional.Sinusoidal, Norm = Norm.LayerNorm, Activation = Act.Relu,
         BosToken = 2, EosToken = 3, PadToken = 1,

@@ -30,7 +30,10 @@ internal sealed record ModelShape(
     int BosToken,
     int EosToken,
     int PadToken,
-    Precision Precision)
+    Precision Precision,
+    Pooling Pooling,
+    bool NormalizeEmbeddings,
+    int TypeVocabSize)
 {
     /// <summary>
     /// Whether the matrices one token reads fit comfortably in cache (under 16 MB in the declared precision). Then

@@ -12,6 +12,8 @@ internal enum Norm { Default = 0, RmsNorm = 1, LayerNorm = 2 }
 
 internal enum Act { Default = 0, Relu = 1, Gelu = 2, GeluTanh = 3, SwiGlu = 4 }
 
+internal enum Pooling { Default = 0, Mean = 1, Cls = 2, Max = 3 }
+
 internal enum Precision { Default = 0, Float32 = 1, BFloat16 = 2, Int8 = 3 }
 
 /// <summary>Everything the emitters need to write one model's engine.</summary>

@@ -59,6 +59,13 @@ internal static class ModelApi
             Add("float RopeTheta", F(s.RopeTheta), "The rotary base.");
         if (s.IsDecoderOnly)
             Add("bool TiedEmbeddings", s.TiedEmbeddings ? "true" : "false", "Whether the classifier is the token embedding.");
+        if (s.Family == Family.Bert)
+        {
+            Add("int TypeVocabSize", I(s.TypeVocabSize), "Rows of the token-type table: token types lie in [0, TypeVocabSize).");
+            Add("global::SourceGenTransformer.EmbeddingPooling Pooling", "global::SourceGenTransformer.EmbeddingPooling." + s.Pooling,
+                "How Embed pools the last hidden states: " + (s.Pooling switch { Pooling.Cls => "the first token's ([CLS]).", Pooling.Max => "the largest value per dimension over the kept tokens.", _ => "their mean over the kept tokens." }));
+            Add("bool NormalizeEmbeddings", s.NormalizeEmbeddings ? "true" : "false", "Whether Embed divides the pooled vector by its L2 norm.");
+        }
         Add("long ParameterCount", L(s.ParameterCount), "Parameters in the weight file.");
         return c;
     }
@@ -124,16 +131,19 @@ internal static class ModelApi
     /// <summary>Load(path) and Load(path, options): open the weight file by its content, read the Weights, start the pool.</summary>
     /// <param name="summary">The summary's lines (what the family reads).</param>
     /// <param name="llama2C">Whether the family also reads llama2.c checkpoints (Llama).</param>
-    public static void EmitLoad(SourceWriter w, ModelSpec spec, string[] summary, bool llama2C)
+    public static void EmitLoad(SourceWriter w, ModelSpec spec, string[] summary, bool llama2C, bool onnx = false)
     {
         string cls = spec.ClassName;
-        string formats = $"{Global.Library}WeightFormats.Safetensors" + (llama2C ? $" | {Global.Library}WeightFormats.Llama2C" : "");
+        string formats = $"{Global.Library}WeightFormats.Safetensors" + (llama2C ? $" | {Global.Library}WeightFormats.Llama2C" : "")
+            + (onnx ? $" | {Global.Library}WeightFormats.Onnx" : "");
         void Doc(bool withOptions)
         {
             w.Line("/// <summary>");
             foreach (string line in summary) w.Line("/// " + line);
             w.Line("/// </summary>");
-            w.Line("/// <param name=\"safetensorsPath\">The weight file, a sharded model's model.safetensors.index.json, or the folder holding either (symbolic links are followed).</param>");
+            w.Line(onnx
+                ? "/// <param name=\"path\">The weight file (safetensors or ONNX, told apart by their bytes), a sharded model's model.safetensors.index.json, or the folder holding one (symbolic links are followed).</param>"
+                : "/// <param name=\"path\">The weight file, a sharded model's model.safetensors.index.json, or the folder holding either (symbolic links are followed).</param>");
             if (withOptions) w.Line("/// <param name=\"options\">How the model runs and loads (threads, the finite-weights check); null for the defaults.</param>");
             w.Line("/// <exception cref=\"global::System.IO.FileNotFoundException\">The file does not exist.</exception>");
             w.Line($"/// <exception cref=\"{Global.Library}ModelLoadException\">The file is malformed or truncated, a tensor is missing, has the wrong shape or");
@@ -141,13 +151,13 @@ internal static class ModelApi
             w.Line(Global.GeneratedCode);
         }
         Doc(withOptions: false);
-        w.Line($"public static {cls} Load(string safetensorsPath) => Load(safetensorsPath, null);");
+        w.Line($"public static {cls} Load(string path) => Load(path, null);");
         w.Line();
         Doc(withOptions: true);
-        using (w.Block($"public static {cls} Load(string safetensorsPath, {Global.Library}ModelOptions? options)"))
+        using (w.Block($"public static {cls} Load(string path, {Global.Library}ModelOptions? options)"))
         {
             w.Line("options?.Validate();");
-            w.Line($"using {Global.Library}TensorSource file = {Global.Library}WeightFile.Open(safetensorsPath, options,");
+            w.Line($"using {Global.Library}TensorSource file = {Global.Library}WeightFile.Open(path, options,");
             w.Line($"    {formats});");
             w.Line($"var weights = {spec.EngineType("Weights")}.Read(file);");
             w.Line($"return new {cls}(weights, new {Global.Runtime}WorkerPool(options?.Threads ?? 0, nameof({cls})));");

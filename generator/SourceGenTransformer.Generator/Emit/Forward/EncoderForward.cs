@@ -38,7 +38,7 @@ internal sealed class EncoderForward
         w.Line("/// parallel work of a layer (matrix products split by weight rows, attention split by positions, on the model's pool).");
         w.Line("/// </summary>");
         w.Line(GeneratedCode);
-        using (w.Block($"internal sealed class {_spec.EnginePrefix}Encoder : IParallelWork"))
+        using (w.Block($"internal sealed class {_spec.EnginePrefix}Encoder : IParallelWork{(_s.Family == Family.Bert ? ", IPackedEncoder" : "")}"))
         {
             w.Line("private readonly float[] _xb = new float[MaxSequenceLength * ModelDim];       // (length, dim) normed input of a sub-block");
             w.Line("private readonly float[] _xb2 = new float[MaxSequenceLength * ModelDim];      // (length, dim) a sub-block's output before the residual add");
@@ -47,21 +47,48 @@ internal sealed class EncoderForward
             w.Line("private readonly float[] _hb = new float[MaxSequenceLength * FeedForwardDim]; // (length, ffn) feed-forward hidden");
             w.Line("private readonly float[] _scores, _keysT, _valuesG; // (part, ...) attention scratch per part (AttendBlock)");
             w.Line("private readonly WorkerPool _pool;");
-            w.Line("private int _length, _keyCount; // the pass's positions, and how many of them are keys (not padding)");
-            w.Line("private int[] _keys = [];        // the key positions, ascending");
+            w.Line("private int _length;             // the pass's positions");
+            w.Line("// The pass's sequences: sequence g holds positions [_segStart[g], _segStart[g] + _segLength[g]) and attends to the");
+            w.Line("// _segKeyCount[g] positions listed in _keys from _segKeyStart[g] on (ascending; padding is left out).");
+            w.Line("private readonly int[] _segStart = new int[MaxSequenceLength], _segLength = new int[MaxSequenceLength];");
+            w.Line("private readonly int[] _segKeyStart = new int[MaxSequenceLength], _segKeyCount = new int[MaxSequenceLength];");
+            w.Line("private readonly int[] _keys = new int[MaxSequenceLength];");
+            w.Line("private int _segments;");
             w.Line("private Job _job;");
             w.Line("private int _outAt, _wAt, _bAt; // the current product's output, weight and bias offsets");
             w.Line("private float[] _out = [], _in = [], _w = [], _b = [];");
+            bool bertFamily = _s.Family == Family.Bert;
+            if (bertFamily)
+            {
+                w.Line($"private readonly {_weights} _model;");
+                w.Line("private readonly float[] _x = new float[MaxSequenceLength * ModelDim]; // (length, dim) the hidden states");
+                w.Line("private readonly int[] _packTokens = new int[MaxSequenceLength], _packTypes = new int[MaxSequenceLength];");
+                w.Line("private readonly int[] _packMask = new int[MaxSequenceLength], _packLengths = new int[MaxSequenceLength];");
+            }
             w.Line();
-            using (w.Block($"public {_spec.EnginePrefix}Encoder(WorkerPool pool)"))
+            using (w.Block(bertFamily ? $"public {_spec.EnginePrefix}Encoder(WorkerPool pool, {_weights} model)" : $"public {_spec.EnginePrefix}Encoder(WorkerPool pool)"))
             {
                 w.Line("_pool = pool;");
+                if (bertFamily) w.Line("_model = model;");
                 w.Line($"_scores = new float[pool.Threads * {score}];");
                 w.Line($"_keysT = new float[pool.Threads * {keys}];");
                 w.Line($"_valuesG = new float[pool.Threads * {values}];");
             }
             w.Line();
-            if (s.Family == Family.Bert) EmitBertPass(w);
+            if (bertFamily)
+            {
+                w.Line("int IPackedEncoder.ModelDim => ModelDim;");
+                w.Line("int IPackedEncoder.MaxSequenceLength => MaxSequenceLength;");
+                w.Line("int IPackedEncoder.VocabSize => VocabSize;");
+                w.Line("int IPackedEncoder.TypeVocabSize => TypeVocabSize;");
+                w.Line("Span<float> IPackedEncoder.Hidden => _x;");
+                w.Line("int[] IPackedEncoder.PackTokens => _packTokens;");
+                w.Line("int[] IPackedEncoder.PackTypes => _packTypes;");
+                w.Line("int[] IPackedEncoder.PackMask => _packMask;");
+                w.Line("int[] IPackedEncoder.PackLengths => _packLengths;");
+                w.Line();
+                EmitBertPass(w);
+            }
             else EmitSeq2SeqPass(w);
             EmitLayer(w);
             w.Line("/// <summary>output[outAt..] (length, rows) = input (length, cols) @ w[wAt..]ᵀ + b[bAt..]: <paramref name=\"job\"/> names the product.</summary>");
@@ -92,21 +119,36 @@ internal sealed class EncoderForward
     {
         string norm = _k.Norm();
         w.Line("/// <summary>");
-        w.Line("/// x (length, dim) = the last hidden states of one unpadded sequence of token type 0: the embedding block, then every layer.");
+        w.Line("/// _x (length, dim) = the last hidden states of the sequences packed in tokens (lengths[g] each): the embedding block, then");
+        w.Line("/// every layer, with positions restarting in each sequence and attention inside it, over the tokens mask keeps.");
         w.Line("/// </summary>");
-        using (w.Block($"public void Encode({_weights} w, ReadOnlySpan<int> tokens, float[] x)"))
+        using (w.Block("public void EncodePacked(ReadOnlySpan<int> tokens, ReadOnlySpan<int> types, ReadOnlySpan<int> mask, ReadOnlySpan<int> lengths)"))
         {
             w.Line("const int D = ModelDim;");
-            w.Line("int length = tokens.Length;");
-            w.Line("if (_keys.Length < length) _keys = new int[MaxSequenceLength];");
-            w.Line("for (int t = 0; t < length; t++) _keys[t] = t;");
-            w.Line("// x (length, dim) = LayerNorm(word_embeddings[token] + position_embeddings[t] + token_type_embeddings[0])");
-            using (w.Block("for (int t = 0; t < length; t++)"))
+            w.Line($"{_weights} w = _model;");
+            w.Line("float[] x = _x;");
+            w.Line("int start = 0, keyCount = 0;");
+            using (w.Block("for (int g = 0; g < lengths.Length; g++)"))
             {
-                w.Line("for (int i = 0; i < D; i++) x[t * D + i] = w.TokenEmbedding[tokens[t] * D + i] + w.Position[t * D + i] + w.TokenType[i];");
-                w.Line($"{norm}(x.AsSpan(t * D, D), x.AsSpan(t * D, D), w.EmbNormW, w.EmbNormB);");
+                w.Line("int end = start + lengths[g];");
+                w.Line("_segStart[g] = start;");
+                w.Line("_segLength[g] = lengths[g];");
+                w.Line("_segKeyStart[g] = keyCount;");
+                w.Line("for (int t = start; t < end; t++) if (mask.IsEmpty || mask[t] != 0) _keys[keyCount++] = t;");
+                w.Line("_segKeyCount[g] = keyCount - _segKeyStart[g];");
+                w.Line("// x (t, dim) = LayerNorm(word_embeddings[token] + token_type_embeddings[type] + position_embeddings[t - start])");
+                using (w.Block("for (int t = start; t < end; t++)"))
+                {
+                    w.Line("int type = types.IsEmpty ? 0 : types[t];");
+                    w.Line("ReadOnlySpan<float> word = w.TokenEmbedding.AsSpan(tokens[t] * D, D), kind = w.TokenType.AsSpan(type * D, D), place = w.Position.AsSpan((t - start) * D, D);");
+                    w.Line("Span<float> row = x.AsSpan(t * D, D);");
+                    w.Line("for (int i = 0; i < D; i++) row[i] = word[i] + kind[i] + place[i];");
+                    w.Line($"{norm}(row, row, w.EmbNormW, w.EmbNormB);");
+                }
+                w.Line("start = end;");
             }
-            w.Line("for (int l = 0; l < Layers; l++) Layer(w, l, x, length, _keys, length);");
+            w.Line("_segments = lengths.Length;");
+            w.Line("for (int l = 0; l < Layers; l++) Layer(w, l, x, start);");
         }
         w.Line();
     }
@@ -127,7 +169,14 @@ internal sealed class EncoderForward
             w.Line("for (int t = 0; t < length; t++)");
             w.Line("    for (int i = 0; i < D; i++)");
             w.Line("        memory[t * D + i] = w.SourceEmbedding[source[t] * D + i] * EmbeddingScale + w.Position[t * D + i];");
-            w.Line("for (int l = 0; l < EncoderLayers; l++) Layer(w, l, memory, length, keys, keyCount);");
+            w.Line("// One sequence, attending to the listed (not padding) positions.");
+            w.Line("_segments = 1;");
+            w.Line("_segStart[0] = 0;");
+            w.Line("_segLength[0] = length;");
+            w.Line("_segKeyStart[0] = 0;");
+            w.Line("_segKeyCount[0] = keyCount;");
+            w.Line("keys.AsSpan(0, keyCount).CopyTo(_keys);");
+            w.Line("for (int l = 0; l < EncoderLayers; l++) Layer(w, l, memory, length);");
             w.Line("// memory = encoder.norm(x)");
             w.Line($"for (int t = 0; t < length; t++) {norm}(memory.AsSpan(t * D, D), memory.AsSpan(t * D, D), w.EncFinalNormW, w.EncFinalNormB);");
             w.Line();
@@ -157,14 +206,12 @@ internal sealed class EncoderForward
         w.Line(pre
             ? "/// One encoder layer over all positions, in place on x (length, dim), pre-norm: x += attention(norm1(x)); x += ff(norm2(x))."
             : "/// One encoder layer over all positions, in place on x (length, dim), post-norm as in the paper: x = norm1(x + attention(x)); x = norm2(x + ff(x)).");
-        w.Line("/// Attention reads only the key positions listed in <paramref name=\"keys\"/> (padding is left out).");
+        w.Line("/// Attention stays inside each of the pass's sequences and reads only their listed key positions (padding is left out).");
         w.Line("/// </summary>");
-        using (w.Block($"private void Layer({_weights} w, int l, float[] x, int length, int[] keys, int keyCount)"))
+        using (w.Block($"private void Layer({_weights} w, int l, float[] x, int length)"))
         {
             w.Line("const int D = ModelDim, F = FeedForwardDim;");
             w.Line("_length = length;");
-            w.Line("_keys = keys;");
-            w.Line("_keyCount = keyCount;");
             string input = pre ? "_xb" : "x";
             if (pre)
             {
@@ -209,18 +256,24 @@ internal sealed class EncoderForward
     {
         string layOut = _k.LayOutKeys(listed: true), attend = _k.AttendBlock();
         string score = AttentionKernelsEmitter.ScoreBufferLength, keys = AttentionKernelsEmitter.TransposedKeysLength, values = AttentionKernelsEmitter.GatheredValuesLength;
-        return _jobs.Add("Attention", "att (length, dim): for each position and head, softmax over the unmasked keys of q · k / sqrt(head_dim), weighted sum of v: this part's positions.", w =>
+        return _jobs.Add("Attention", "att (length, dim): for each position and head, softmax over its sequence's unmasked keys of q · k / sqrt(head_dim), weighted sum of v: this part's positions.", w =>
         {
             w.Line("(int ts, int te) = WorkerPool.Range(_length, 1, part, parts);");
             w.Line($"{Span} scores = _scores.AsSpan(part * {score}, {score});");
             w.Line($"{Span} keysT = _keysT.AsSpan(part * {keys}, {keys});");
             w.Line($"{Span} valuesG = _valuesG.AsSpan(part * {values}, {values});");
-            w.Line("ReadOnlySpan<int> positions = _keys.AsSpan(0, _keyCount);");
-            using (w.Block("for (int h = 0; h < Heads; h++)"))
+            using (w.Block("for (int g = 0; g < _segments; g++)"))
             {
-                w.Line("// This head's unmasked keys and values, laid out once for all of this part's positions.");
-                w.Line($"{layOut}(_qkv.AsSpan(ModelDim + h * HeadDim), _qkv.AsSpan(2 * ModelDim + h * HeadDim), QkvDim, positions, keysT, valuesG);");
-                w.Line($"{attend}(_qkv.AsSpan(h * HeadDim), QkvDim, _att.AsSpan(h * HeadDim), ModelDim, ts, te, _keyCount, causal: false, keysT, valuesG, scores);");
+                w.Line("// This part's positions of sequence g, which attend to its listed keys.");
+                w.Line("int from = Math.Max(ts, _segStart[g]), to = Math.Min(te, _segStart[g] + _segLength[g]);");
+                w.Line("if (from >= to) continue;");
+                w.Line("ReadOnlySpan<int> positions = _keys.AsSpan(_segKeyStart[g], _segKeyCount[g]);");
+                using (w.Block("for (int h = 0; h < Heads; h++)"))
+                {
+                    w.Line("// This head's keys and values of the sequence, laid out once for all of this part's positions in it.");
+                    w.Line($"{layOut}(_qkv.AsSpan(ModelDim + h * HeadDim), _qkv.AsSpan(2 * ModelDim + h * HeadDim), QkvDim, positions, keysT, valuesG);");
+                    w.Line($"{attend}(_qkv.AsSpan(h * HeadDim), QkvDim, _att.AsSpan(h * HeadDim), ModelDim, from, to, positions.Length, causal: false, keysT, valuesG, scores);");
+                }
             }
         });
     }

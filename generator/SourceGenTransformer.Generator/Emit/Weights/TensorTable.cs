@@ -129,7 +129,7 @@ internal sealed record TensorTable(List<Tensor> Tensors, string? Prefix, string?
         {
             new("TokenEmbedding", "embeddings.word_embeddings.weight", TensorKind.Exact, "VocabSize", "ModelDim", s.VocabSize, "(vocab, dim) word_embeddings"),
             new("Position", "embeddings.position_embeddings.weight", TensorKind.LeadingRows, "MaxSequenceLength", "ModelDim", s.MaxSequenceLength, "(seq, dim) position_embeddings, first MaxSequenceLength rows"),
-            new("TokenType", "embeddings.token_type_embeddings.weight", TensorKind.LeadingRows, "1", "ModelDim", 1, "(1, dim) token_type_embeddings[0]"),
+            new("TokenType", "embeddings.token_type_embeddings.weight", TensorKind.Exact, "TypeVocabSize", "ModelDim", s.TypeVocabSize, "(types, dim) token_type_embeddings"),
             new("EmbNormW", "embeddings.LayerNorm.weight", TensorKind.Exact, "ModelDim", null, d, "(dim) embeddings.LayerNorm"),
             new("EmbNormB", "embeddings.LayerNorm.bias", TensorKind.Exact, "ModelDim", null, d, "(dim)"),
         };
