@@ -57,8 +57,12 @@ public static class WeightFile
             // safetensors: an 8-byte little-endian header length, then the JSON header's '{'.
             if (head.Length >= 9 && head[8] == (byte)'{' && formats.HasFlag(WeightFormats.Safetensors))
                 return SafetensorsFile.Open(file, options);
-            if (OnnxFile.LooksLikeOnnx(head) && formats.HasFlag(WeightFormats.Onnx))
-                return OnnxFile.Open(file, options);
+            if (OnnxFile.LooksLikeOnnx(head))
+            {
+                if (formats.HasFlag(WeightFormats.Onnx)) return OnnxFile.Open(file, options);
+                throw new ModelLoadException(file.FilePath, null,
+                    $"this looks like an ONNX model, which only Bert declarations load; this model loads {(formats.HasFlag(WeightFormats.Llama2C) ? "safetensors or llama2.c" : "safetensors")} weights.");
+            }
             if (head.Length >= 4 && BitConverter.ToUInt32(head) == Llama2CCheckpoint.Magic && formats.HasFlag(WeightFormats.Llama2C))
                 return Llama2CCheckpoint.Open(file, options);
             if (head.SkipWhile(b => b is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n').FirstOrDefault() == (byte)'{' && formats.HasFlag(WeightFormats.Safetensors))

@@ -302,4 +302,85 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
         Tally t = Run(Llama2CMutations(v0, v1, 1000, seed: 77), path => Llama2CTiny.Load(path, options).Dispose());
         Report("llama2.c", t, v1.Length);
     }
+
+    // ---------------------------------------------------------------- ONNX
+
+    private static IEnumerable<(string, byte[])> OnnxMutations(byte[] file, int count, int seed)
+    {
+        var rng = new Random(seed);
+        // Where the protobuf structure is: around each raw_data tag (field 9, wire type 2) and every name, not inside the floats.
+        var structure = new List<int>();
+        for (int i = 0; i < file.Length; i++)
+            if (file[i] == 0x4A || file[i] == 0x42 || file[i] == 0x0A || file[i] == 0x2A)
+                for (int k = Math.Max(0, i - 24); k < Math.Min(file.Length, i + 8); k++) structure.Add(k);
+        for (int i = 0; i < count; i++)
+        {
+            byte[] m = (byte[])file.Clone();
+            switch (rng.Next(7))
+            {
+                case 0:
+                {
+                    int at = rng.Next(file.Length);
+                    yield return ($"truncated at {at}", file[..at]);
+                    continue;
+                }
+                case 1:
+                case 2:
+                {
+                    int flips = 1 + rng.Next(4);
+                    for (int k = 0; k < flips; k++) m[structure[rng.Next(structure.Count)]] ^= (byte)(1 << rng.Next(8));
+                    yield return ($"{flips} structure bit flips", m);
+                    continue;
+                }
+                case 3:
+                {
+                    int at = structure[rng.Next(structure.Count)];
+                    m[at] = (byte)rng.Next(256);
+                    yield return ($"structure byte {at} set", m);
+                    continue;
+                }
+                case 4:
+                {
+                    int at = rng.Next(m.Length);
+                    m[at] = (byte)rng.Next(256);
+                    yield return ($"byte {at} set", m);
+                    continue;
+                }
+                case 5:
+                {
+                    int at = structure[rng.Next(structure.Count)];
+                    byte[] junk = new byte[1 + rng.Next(12)];
+                    rng.NextBytes(junk);
+                    yield return ($"{junk.Length} bytes inserted at {at}", [.. file[..at], .. junk, .. file[at..]]);
+                    continue;
+                }
+                default:
+                {
+                    byte[] junk = new byte[1 + rng.Next(40)];
+                    rng.NextBytes(junk);
+                    yield return ($"{junk.Length} bytes appended", [.. file, .. junk]);
+                    continue;
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void Mutated_onnx_files_load_or_raise_ModelLoadException()
+    {
+        string source = Path.Combine(_dir, "bert-basic.onnx");
+        using (var weights = SafetensorsFile.Open(Fixture.Path("bert-basic.safetensors")))
+            OnnxWriter.WriteBert(source, weights.TensorNames.Order(StringComparer.Ordinal).Select(name =>
+            {
+                long[] shape = weights.GetShape(name);
+                var values = new float[shape.Aggregate(1L, (a, b) => a * b)];
+                weights.ReadInto(name, shape, values);
+                return new SweepWeights.Tensor(name, shape, values);
+            }).ToList());
+        byte[] file = File.ReadAllBytes(source);
+        var options = new ModelOptions { Threads = 1 };
+        Tally t = Run(OnnxMutations(file, 1200, seed: 31), path => BertBasic.Load(path, options).Dispose());
+        Report("onnx", t, file.Length);
+        Assert.True(t.LoadErrors > t.Mutations / 2 && t.Loaded > 0, "the mutations should mostly break the file, and some leave it valid");
+    }
 }
