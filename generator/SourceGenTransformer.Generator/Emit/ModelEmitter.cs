@@ -55,7 +55,8 @@ internal static class ModelEmitter
             outers.Add(w.Block(outer));
 
         ModelApi.EmitClassRemarks(w, spec);
-        string bases = s.IsDecoderOnly ? " : global::SourceGenTransformer.IDecoderModel, global::System.IDisposable" : " : global::System.IDisposable";
+        string bases = s.IsDecoderOnly ? " : global::SourceGenTransformer.IDecoderModel, global::System.IDisposable"
+            : s.Family == Family.Bert ? " : global::SourceGenTransformer.IEmbeddingModel" : " : global::System.IDisposable";
         using (w.Block($"partial class {spec.ClassName}{bases}"))
         {
             ModelApi.EmitConstants(w, s);

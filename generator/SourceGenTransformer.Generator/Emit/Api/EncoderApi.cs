@@ -146,6 +146,12 @@ internal static class EncoderApi
             Call($"{runs}.Embed(encoder, batch, tokenTypes, Pooling, NormalizeEmbeddings, destination);");
         w.Line();
 
+        w.Line("int global::SourceGenTransformer.IEmbeddingModel.ModelDim => ModelDim;");
+        w.Line("int global::SourceGenTransformer.IEmbeddingModel.MaxSequenceLength => MaxSequenceLength;");
+        w.Line("int global::SourceGenTransformer.IEmbeddingModel.VocabSize => VocabSize;");
+        w.Line("global::SourceGenTransformer.EmbeddingPooling global::SourceGenTransformer.IEmbeddingModel.Pooling => Pooling;");
+        w.Line();
+
         w.Line("/// <summary>destination (batchSize, ModelDim) = the embeddings of a padded batch, as Hugging Face passes one; padding is left out of pooling.</summary>");
         w.Line("/// <param name=\"inputIds\">batchSize rows of one length.</param>");
         w.Line("/// <param name=\"attentionMask\">1 for a token, 0 for padding, per id; or empty for all 1.</param>");
