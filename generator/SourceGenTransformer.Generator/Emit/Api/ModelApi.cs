@@ -163,5 +163,24 @@ internal static class ModelApi
             w.Line($"return new {cls}(weights, new {Global.Runtime}WorkerPool(options?.Threads ?? 0, nameof({cls})));");
         }
         w.Line();
+
+        w.Line("/// <summary>");
+        w.Line("/// Loads the weights from a seekable stream, by the same rules as a file: a model embedded in the program as a manifest");
+        w.Line("/// resource, for one self-contained executable. The stream is read while loading and not disposed.");
+        w.Line("/// </summary>");
+        w.Line("/// <param name=\"stream\">The weights (one file's bytes; a sharded model loads from its folder).</param>");
+        w.Line("/// <param name=\"name\">What errors call the weights (a resource or file name).</param>");
+        w.Line("/// <param name=\"options\">How the model runs and loads; null for the defaults.</param>");
+        w.Line($"/// <exception cref=\"{Global.Library}ModelLoadException\">The bytes are malformed or truncated, or do not hold the tensors and shapes this class declares.</exception>");
+        w.Line(Global.GeneratedCode);
+        using (w.Block($"public static {cls} Load(global::System.IO.Stream stream, string name, {Global.Library}ModelOptions? options = null)"))
+        {
+            w.Line("options?.Validate();");
+            w.Line($"using {Global.Library}TensorSource file = {Global.Library}WeightFile.Open(stream, name, options,");
+            w.Line($"    {formats});");
+            w.Line($"var weights = {spec.EngineType("Weights")}.Read(file);");
+            w.Line($"return new {cls}(weights, new {Global.Runtime}WorkerPool(options?.Threads ?? 0, nameof({cls})));");
+        }
+        w.Line();
     }
 }
