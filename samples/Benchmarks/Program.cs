@@ -105,7 +105,14 @@ public static class Program
 
         string report = Report.Write(machine, decoders, busy, loads, encoders, accuracy, runs, threads, llama2c is not null, onnx is not null, onnxLevels);
         Console.WriteLine(report);
-        if (output is not null) File.WriteAllText(output, report);
+        if (output is not null)
+        {
+            // The embeddings section belongs to samples/EmbeddingBenchmarks: kept as it is.
+            string previous = File.Exists(output) ? File.ReadAllText(output) : "";
+            int a = previous.IndexOf("<!-- embeddings:", StringComparison.Ordinal), b = previous.IndexOf("<!-- /embeddings -->", StringComparison.Ordinal);
+            if (a >= 0 && b > a) report = report.TrimEnd() + "\n\n" + previous[a..(b + "<!-- /embeddings -->".Length)] + "\n";
+            File.WriteAllText(output, report);
+        }
         return 0;
     }
 }
