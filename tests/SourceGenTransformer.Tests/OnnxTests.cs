@@ -79,6 +79,31 @@ public sealed class OnnxTests : IDisposable
     }
 
     [Fact]
+    public void A_sentence_transformers_folder_must_pool_as_declared()
+    {
+        // The layout sentence-transformers saves: onnx/model.onnx, 1_Pooling/config.json, modules.json.
+        string folder = Path.Combine(_dir, "st-model");
+        Directory.CreateDirectory(Path.Combine(folder, "onnx"));
+        Directory.CreateDirectory(Path.Combine(folder, "1_Pooling"));
+        File.Copy(BertBasicOnnx(), Path.Combine(folder, "onnx", "model.onnx"));
+        string pooling = Path.Combine(folder, "1_Pooling", "config.json"), modules = Path.Combine(folder, "modules.json");
+        File.WriteAllText(modules, """[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},{"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"},{"idx":2,"name":"2","path":"2_Normalize","type":"sentence_transformers.models.Normalize"}]""");
+
+        File.WriteAllText(pooling, """{"word_embedding_dimension": 32, "pooling_mode_cls_token": false, "pooling_mode_mean_tokens": true, "pooling_mode_max_tokens": false}""");
+        BertBasic.Load(Path.Combine(folder, "onnx", "model.onnx")).Dispose(); // mean, normalised: as declared
+
+        File.WriteAllText(pooling, """{"word_embedding_dimension": 32, "pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false}""");
+        var e = Assert.Throws<ModelLoadException>(() => BertBasic.Load(Path.Combine(folder, "onnx", "model.onnx")));
+        Assert.Contains("pooling_mode_cls_token", e.Message);
+        Assert.Contains("declare Pooling = EmbeddingPooling.Cls", e.Message);
+
+        File.WriteAllText(pooling, """{"pooling_mode_mean_tokens": true}""");
+        File.WriteAllText(modules, """[{"type":"sentence_transformers.models.Transformer"},{"type":"sentence_transformers.models.Pooling"}]""");
+        e = Assert.Throws<ModelLoadException>(() => BertBasic.Load(Path.Combine(folder, "onnx", "model.onnx")));
+        Assert.Contains("NormalizeEmbeddings = false", e.Message);
+    }
+
+    [Fact]
     public void An_onnx_file_of_another_shape_names_the_tensor_and_both_shapes()
     {
         var e = Assert.Throws<ModelLoadException>(() => BertBasic.Load(RealModels.MiniLMOnnx));

@@ -63,7 +63,7 @@ public static class EncoderRuns
     {
         string which = item < 0 ? "" : $"Sequence {item} of the batch: ";
         if (tokens.IsEmpty)
-            throw new ArgumentException($"{which}at least one token is required (an empty text still encodes to [CLS] [SEP]).", tokensName);
+            throw new ArgumentException($"{Sentence(which, "at")} least one token is required (an empty text still encodes to [CLS] [SEP]).", tokensName);
         if (tokens.Length > e.MaxSequenceLength)
             throw new ArgumentOutOfRangeException(tokensName, tokens.Length,
                 $"{which}{tokens.Length} tokens are more than the model's MaxSequenceLength of {e.MaxSequenceLength}. Truncate the input " +
@@ -71,14 +71,17 @@ public static class EncoderRuns
                 "or declare a larger MaxSequenceLength if the model's position table has the rows.");
         for (int t = 0; t < tokens.Length; t++)
             if ((uint)tokens[t] >= (uint)e.VocabSize)
-                throw new ArgumentOutOfRangeException(tokensName, tokens[t], $"{which}token id {tokens[t]} at index {t} is outside the vocabulary [0, {e.VocabSize}).");
+                throw new ArgumentOutOfRangeException(tokensName, tokens[t], $"{Sentence(which, "token")} id {tokens[t]} at index {t} is outside the vocabulary [0, {e.VocabSize}).");
         if (types.IsEmpty) return;
         if (types.Length != tokens.Length)
             throw new ArgumentException($"{which}{types.Length} token types were given for {tokens.Length} tokens; give one per token, or none (all 0).", typesName);
         for (int t = 0; t < types.Length; t++)
             if ((uint)types[t] >= (uint)e.TypeVocabSize)
-                throw new ArgumentOutOfRangeException(typesName, types[t], $"{which}token type {types[t]} at index {t} is outside [0, TypeVocabSize = {e.TypeVocabSize}).");
+                throw new ArgumentOutOfRangeException(typesName, types[t], $"{Sentence(which, "token")} type {types[t]} at index {t} is outside [0, TypeVocabSize = {e.TypeVocabSize}).");
     }
+
+    /// <summary>A message's start: the batch item's prefix and the word, or the word capitalised.</summary>
+    private static string Sentence(string which, string word) => which.Length > 0 ? which + word : char.ToUpperInvariant(word[0]) + word[1..];
 
     private static void CheckRoom(int needed, int room, string name, string what)
     {

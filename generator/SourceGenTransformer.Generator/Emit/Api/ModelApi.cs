@@ -157,6 +157,11 @@ internal static class ModelApi
         using (w.Block($"public static {cls} Load(string path, {Global.Library}ModelOptions? options)"))
         {
             w.Line("options?.Validate();");
+            if (onnx)
+            {
+                w.Line("// A sentence-transformers folder's 1_Pooling/config.json and modules.json must agree with the declaration.");
+                w.Line($"{Global.Library}SentenceTransformersConfig.Check(path, nameof({cls}), Pooling, NormalizeEmbeddings);");
+            }
             w.Line($"using {Global.Library}TensorSource file = {Global.Library}WeightFile.Open(path, options,");
             w.Line($"    {formats});");
             w.Line($"var weights = {spec.EngineType("Weights")}.Read(file);");

@@ -17,7 +17,9 @@ namespace SourceGenTransformer.Generator.Emit.Kernels;
 /// <para>The matrix-matrix product keeps a register tile of 32 rows by 12 tokens (24 accumulators of 512 bits; the
 /// compiler keeps all of them, both weight vectors and the broadcast in the 32 registers AVX-512 has): per column,
 /// 2 weight loads and 12 broadcasts feed 24 FMAs. Without 512-bit vectors (16 registers on AVX2) the tile is 16 rows
-/// by 6 tokens, twice per panel. Leftover tokens take tiles of 4 (512-bit) and 1. Where the input's rows are a multiple
+/// by 6 tokens, twice per panel. Leftover tokens take tiles of 4 and 2 (512-bit), or 4 and 2 (256-bit), then 1: a one-token
+/// tile is two FMA chains, bound by FMA latency, so a short sequence (a sentence of 17 tokens leaves 5) runs its
+/// leftovers at several tokens a pass. Where the input's rows are a multiple
 /// of 4 KiB apart, the product first copies up to 48 tokens to rows 16 floats longer (<see cref="PadsInput"/>).</para>
 /// <para>Every output is one chain over the columns in order in the matrix-matrix tiles, and two chains (even and odd
 /// columns) summed at the end in the matrix-vector kernel, whatever the split across threads and whichever vector width
@@ -26,7 +28,7 @@ namespace SourceGenTransformer.Generator.Emit.Kernels;
 internal static class PanelEmitter
 {
     /// <summary>The token counts of the matrix-matrix tiles, widest first, for vectors of 16 and of 8 lanes.</summary>
-    private static readonly int[] Tiles16 = [12, 4, 1], Tiles8 = [6, 1];
+    private static readonly int[] Tiles16 = [12, 4, 2, 1], Tiles8 = [6, 4, 2, 1];
 
     private static string TileName(int d, int n, int lanes, int tokens) => $"{KernelNames.MatMul(d, n)}Tile{I(lanes)}x{I(tokens)}";
 

@@ -39,6 +39,12 @@ namespace SourceGenTransformer.Generated.Demo.Search
         public const bool NormFirst = false;
         /// <summary>Epsilon of the norms.</summary>
         public const float NormEpsilon = 1E-12f;
+        /// <summary>Rows of the token-type table: token types lie in [0, TypeVocabSize).</summary>
+        public const int TypeVocabSize = 2;
+        /// <summary>How Embed pools the last hidden states: their mean over the kept tokens.</summary>
+        public const global::SourceGenTransformer.EmbeddingPooling Pooling = global::SourceGenTransformer.EmbeddingPooling.Mean;
+        /// <summary>Whether Embed divides the pooled vector by its L2 norm.</summary>
+        public const bool NormalizeEmbeddings = true;
         /// <summary>Parameters in the weight file.</summary>
         public const long ParameterCount = 27576;
         /// <summary>Key/value heads: one per query head.</summary>
@@ -58,7 +64,7 @@ namespace SourceGenTransformer.Generated.Demo.Search
     {
         public readonly float[] TokenEmbedding = new float[VocabSize * ModelDim]; // (vocab, dim) word_embeddings
         public readonly float[] Position = new float[MaxSequenceLength * ModelDim]; // (seq, dim) position_embeddings, first MaxSequenceLength rows
-        public readonly float[] TokenType = new float[1 * ModelDim]; // (1, dim) token_type_embeddings[0]
+        public readonly float[] TokenType = new float[TypeVocabSize * ModelDim]; // (types, dim) token_type_embeddings
         public readonly float[] EmbNormW = new float[ModelDim]; // (dim) embeddings.LayerNorm
         public readonly float[] EmbNormB = new float[ModelDim]; // (dim)
         public readonly float[] EncInW = WeightMemory.Allocate<float>(Layers * 3 * ModelDim * ModelDim); // (layer, 3 * dim, dim) query, key, value rows
@@ -86,7 +92,7 @@ namespace SourceGenTransformer.Generated.Demo.Search
             string b = file.Contains("bert.embeddings.word_embeddings.weight") ? "bert." : "";
             file.ReadInto(b + "embeddings.word_embeddings.weight", new long[] { VocabSize, ModelDim }, w.TokenEmbedding);
             file.ReadLeadingRowsInto(b + "embeddings.position_embeddings.weight", MaxSequenceLength, ModelDim, w.Position);
-            file.ReadLeadingRowsInto(b + "embeddings.token_type_embeddings.weight", 1, ModelDim, w.TokenType);
+            file.ReadInto(b + "embeddings.token_type_embeddings.weight", new long[] { TypeVocabSize, ModelDim }, w.TokenType);
             file.ReadInto(b + "embeddings.LayerNorm.weight", new long[] { ModelDim }, w.EmbNormW);
             file.ReadInto(b + "embeddings.LayerNorm.bias", new long[] { ModelDim }, w.EmbNormB);
             for (int l = 0; l < Layers; l++)
@@ -125,7 +131,7 @@ namespace SourceGenTransformer.Generated.Demo.Search
     /// parallel work of a layer (matrix products split by weight rows, attention split by positions, on the model's pool).
     /// </summary>
     [GeneratedCode("SourceGenTransformer", "0.1.0")]
-    internal sealed class MiniBertEncoder : IParallelWork
+    internal sealed class MiniBertEncoder : IParallelWork, IPackedEncoder
     {
         private readonly float[] _xb = new float[MaxSequenceLength * ModelDim];       // (length, dim) normed input of a sub-block
         private readonly float[] _xb2 = new float[MaxSequenceLength * ModelDim];      // (length, dim) a sub-block's output before the residual add
@@ -134,48 +140,82 @@ namespace SourceGenTransformer.Generated.Demo.Search
         private readonly float[] _hb = new float[MaxSequenceLength * FeedForwardDim]; // (length, ffn) feed-forward hidden
         private readonly float[] _scores, _keysT, _valuesG; // (part, ...) attention scratch per part (AttendBlock)
         private readonly WorkerPool _pool;
-        private int _length, _keyCount; // the pass's positions, and how many of them are keys (not padding)
-        private int[] _keys = [];        // the key positions, ascending
+        private int _length;             // the pass's positions
+        // The pass's sequences: sequence g holds positions [_segStart[g], _segStart[g] + _segLength[g]) and attends to the
+        // _segKeyCount[g] positions listed in _keys from _segKeyStart[g] on (ascending; padding is left out).
+        private readonly int[] _segStart = new int[MaxSequenceLength], _segLength = new int[MaxSequenceLength];
+        private readonly int[] _segKeyStart = new int[MaxSequenceLength], _segKeyCount = new int[MaxSequenceLength];
+        private readonly int[] _keys = new int[MaxSequenceLength];
+        private int _segments;
         private Job _job;
         private int _outAt, _wAt, _bAt; // the current product's output, weight and bias offsets
         private float[] _out = [], _in = [], _w = [], _b = [];
+        private readonly MiniBertWeights _model;
+        private readonly float[] _x = new float[MaxSequenceLength * ModelDim]; // (length, dim) the hidden states
+        private readonly int[] _packTokens = new int[MaxSequenceLength], _packTypes = new int[MaxSequenceLength];
+        private readonly int[] _packMask = new int[MaxSequenceLength], _packLengths = new int[MaxSequenceLength];
 
-        public MiniBertEncoder(WorkerPool pool)
+        public MiniBertEncoder(WorkerPool pool, MiniBertWeights model)
         {
             _pool = pool;
+            _model = model;
             _scores = new float[pool.Threads * (32 * ((MaxSequenceLength + 63) / 64 * 64))];
             _keysT = new float[pool.Threads * ((MaxSequenceLength + 63) / 64 * 64 * HeadDim)];
             _valuesG = new float[pool.Threads * (MaxSequenceLength * HeadDim)];
         }
 
+        int IPackedEncoder.ModelDim => ModelDim;
+        int IPackedEncoder.MaxSequenceLength => MaxSequenceLength;
+        int IPackedEncoder.VocabSize => VocabSize;
+        int IPackedEncoder.TypeVocabSize => TypeVocabSize;
+        Span<float> IPackedEncoder.Hidden => _x;
+        int[] IPackedEncoder.PackTokens => _packTokens;
+        int[] IPackedEncoder.PackTypes => _packTypes;
+        int[] IPackedEncoder.PackMask => _packMask;
+        int[] IPackedEncoder.PackLengths => _packLengths;
+
         /// <summary>
-        /// x (length, dim) = the last hidden states of one unpadded sequence of token type 0: the embedding block, then every layer.
+        /// _x (length, dim) = the last hidden states of the sequences packed in tokens (lengths[g] each): the embedding block, then
+        /// every layer, with positions restarting in each sequence and attention inside it, over the tokens mask keeps.
         /// </summary>
-        public void Encode(MiniBertWeights w, ReadOnlySpan<int> tokens, float[] x)
+        public void EncodePacked(ReadOnlySpan<int> tokens, ReadOnlySpan<int> types, ReadOnlySpan<int> mask, ReadOnlySpan<int> lengths)
         {
             const int D = ModelDim;
-            int length = tokens.Length;
-            if (_keys.Length < length) _keys = new int[MaxSequenceLength];
-            for (int t = 0; t < length; t++) _keys[t] = t;
-            // x (length, dim) = LayerNorm(word_embeddings[token] + position_embeddings[t] + token_type_embeddings[0])
-            for (int t = 0; t < length; t++)
+            MiniBertWeights w = _model;
+            float[] x = _x;
+            int start = 0, keyCount = 0;
+            for (int g = 0; g < lengths.Length; g++)
             {
-                for (int i = 0; i < D; i++) x[t * D + i] = w.TokenEmbedding[tokens[t] * D + i] + w.Position[t * D + i] + w.TokenType[i];
-                LayerNorm36(x.AsSpan(t * D, D), x.AsSpan(t * D, D), w.EmbNormW, w.EmbNormB);
+                int end = start + lengths[g];
+                _segStart[g] = start;
+                _segLength[g] = lengths[g];
+                _segKeyStart[g] = keyCount;
+                for (int t = start; t < end; t++) if (mask.IsEmpty || mask[t] != 0) _keys[keyCount++] = t;
+                _segKeyCount[g] = keyCount - _segKeyStart[g];
+                // x (t, dim) = LayerNorm(word_embeddings[token] + token_type_embeddings[type] + position_embeddings[t - start])
+                for (int t = start; t < end; t++)
+                {
+                    int type = types.IsEmpty ? 0 : types[t];
+                    ReadOnlySpan<float> word = w.TokenEmbedding.AsSpan(tokens[t] * D, D), kind = w.TokenType.AsSpan(type * D, D), 
+                        place = w.Position.AsSpan((t - start) * D, D);
+                    Span<float> row = x.AsSpan(t * D, D);
+                    for (int i = 0; i < D; i++) row[i] = word[i] + kind[i] + place[i];
+                    LayerNorm36(row, row, w.EmbNormW, w.EmbNormB);
+                }
+                start = end;
             }
-            for (int l = 0; l < Layers; l++) Layer(w, l, x, length, _keys, length);
+            _segments = lengths.Length;
+            for (int l = 0; l < Layers; l++) Layer(w, l, x, start);
         }
 
         /// <summary>
         /// One encoder layer over all positions, in place on x (length, dim), post-norm as in the paper: x = norm1(x + attention(x)); x = norm2(x + ff(x)).
-        /// Attention reads only the key positions listed in <paramref name="keys"/> (padding is left out).
+        /// Attention stays inside each of the pass's sequences and reads only their listed key positions (padding is left out).
         /// </summary>
-        private void Layer(MiniBertWeights w, int l, float[] x, int length, int[] keys, int keyCount)
+        private void Layer(MiniBertWeights w, int l, float[] x, int length)
         {
             const int D = ModelDim, F = FeedForwardDim;
             _length = length;
-            _keys = keys;
-            _keyCount = keyCount;
             // qkv (length, 108) = x @ in_proj[l] (108x36)ᵀ + in_proj_bias[l]
             MatMul(Job.InProj, _qkv, 0, x, w.EncInW, l * QkvDim * D, w.EncInB, l * QkvDim);
             // att (length, 36) = softmax(q kᵀ / sqrt(12)) v per head, over the unmasked keys
@@ -215,8 +255,8 @@ namespace SourceGenTransformer.Generated.Demo.Search
         {
             /// <summary>qkv (length, 108) = input @ in_proj[l] (108x36)ᵀ + in_proj_bias[l]: this part's rows.</summary>
             InProj,
-            /// <summary>att (length, dim): for each position and head, softmax over the unmasked keys of q · k / sqrt(head_dim), weighted sum of v: this 
-            /// part's positions.</summary>
+            /// <summary>att (length, dim): for each position and head, softmax over its sequence's unmasked keys of q · k / sqrt(head_dim), weighted sum of v: 
+            /// this part's positions.</summary>
             Attention,
             /// <summary>xb2 (length, 36) = att @ out_proj[l] (36x36)ᵀ + out_proj_bias[l]: this part's rows.</summary>
             OutProj,
@@ -247,20 +287,27 @@ namespace SourceGenTransformer.Generated.Demo.Search
             MatMul108x36(_out.AsSpan(_outAt, n * 108), _in.AsSpan(0, n * 36), _w.AsSpan(_wAt, 108 * 36), _b.AsSpan(_bAt, 108), n, rs, re);
         }
 
-        /// <summary>att (length, dim): for each position and head, softmax over the unmasked keys of q · k / sqrt(head_dim), weighted sum of v: this part's 
-        /// positions.</summary>
+        /// <summary>att (length, dim): for each position and head, softmax over its sequence's unmasked keys of q · k / sqrt(head_dim), weighted sum of v: 
+        /// this part's positions.</summary>
         private void Attention(int part, int parts)
         {
             (int ts, int te) = WorkerPool.Range(_length, 1, part, parts);
             Span<float> scores = _scores.AsSpan(part * (32 * ((MaxSequenceLength + 63) / 64 * 64)), (32 * ((MaxSequenceLength + 63) / 64 * 64)));
             Span<float> keysT = _keysT.AsSpan(part * ((MaxSequenceLength + 63) / 64 * 64 * HeadDim), ((MaxSequenceLength + 63) / 64 * 64 * HeadDim));
             Span<float> valuesG = _valuesG.AsSpan(part * (MaxSequenceLength * HeadDim), (MaxSequenceLength * HeadDim));
-            ReadOnlySpan<int> positions = _keys.AsSpan(0, _keyCount);
-            for (int h = 0; h < Heads; h++)
+            for (int g = 0; g < _segments; g++)
             {
-                // This head's unmasked keys and values, laid out once for all of this part's positions.
-                LayOutKeysAt(_qkv.AsSpan(ModelDim + h * HeadDim), _qkv.AsSpan(2 * ModelDim + h * HeadDim), QkvDim, positions, keysT, valuesG);
-                AttendBlock(_qkv.AsSpan(h * HeadDim), QkvDim, _att.AsSpan(h * HeadDim), ModelDim, ts, te, _keyCount, causal: false, keysT, valuesG, scores);
+                // This part's positions of sequence g, which attend to its listed keys.
+                int from = Math.Max(ts, _segStart[g]), to = Math.Min(te, _segStart[g] + _segLength[g]);
+                if (from >= to) continue;
+                ReadOnlySpan<int> positions = _keys.AsSpan(_segKeyStart[g], _segKeyCount[g]);
+                for (int h = 0; h < Heads; h++)
+                {
+                    // This head's keys and values of the sequence, laid out once for all of this part's positions in it.
+                    LayOutKeysAt(_qkv.AsSpan(ModelDim + h * HeadDim), _qkv.AsSpan(2 * ModelDim + h * HeadDim), QkvDim, positions, keysT, valuesG);
+                    AttendBlock(_qkv.AsSpan(h * HeadDim), QkvDim, _att.AsSpan(h * HeadDim), ModelDim, from, to, positions.Length, causal: false, keysT, 
+                        valuesG, scores);
+                }
             }
         }
 

@@ -22,7 +22,7 @@ namespace Demo.Search;
 /// </list>
 /// The engine itself (weights, forward pass, kernels) is <c>SourceGenTransformer.Generated.Demo.Search.MiniBert*</c>, in Demo.Search.MiniBert.Kernels.g.cs.
 /// </remarks>
-partial class MiniBert : global::System.IDisposable
+partial class MiniBert : global::SourceGenTransformer.IEmbeddingModel
 {
     /// <summary>Blocks in the stack.</summary>
     public const int Layers = 2;
@@ -44,6 +44,12 @@ partial class MiniBert : global::System.IDisposable
     public const bool NormFirst = false;
     /// <summary>Epsilon of the norms.</summary>
     public const float NormEpsilon = 1E-12f;
+    /// <summary>Rows of the token-type table: token types lie in [0, TypeVocabSize).</summary>
+    public const int TypeVocabSize = 2;
+    /// <summary>How Embed pools the last hidden states: their mean over the kept tokens.</summary>
+    public const global::SourceGenTransformer.EmbeddingPooling Pooling = global::SourceGenTransformer.EmbeddingPooling.Mean;
+    /// <summary>Whether Embed divides the pooled vector by its L2 norm.</summary>
+    public const bool NormalizeEmbeddings = true;
     /// <summary>Parameters in the weight file.</summary>
     public const long ParameterCount = 27576;
 
@@ -64,36 +70,59 @@ partial class MiniBert : global::System.IDisposable
 
     /// <summary>
     /// Loads the weights from a safetensors file with Hugging Face BERT names (embeddings.word_embeddings.weight,
-    /// encoder.layer.{i}.attention.self.query.weight, ...; an optional bert. prefix). F32, F16 and BF16 tensors load.
-    /// The model owns worker threads (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>, default one per processor);
-    /// dispose it to stop them.
+    /// encoder.layer.{i}.attention.self.query.weight, ...; an optional bert. prefix), or from an ONNX export (model.onnx, as
+    /// transformers and sentence-transformers write it; weights folded into MatMuls take the names of their biases).
+    /// F32, F16 and BF16 tensors load. The model owns worker threads (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>,
+    /// default one per processor); dispose it to stop them.
     /// </summary>
-    /// <param name="safetensorsPath">The weight file, a sharded model's model.safetensors.index.json, or the folder holding either (symbolic links are 
-    /// followed).</param>
+    /// <param name="path">The weight file (safetensors or ONNX, told apart by their bytes), a sharded model's model.safetensors.index.json, or the folder 
+    /// holding one (symbolic links are followed).</param>
     /// <exception cref="global::System.IO.FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed or truncated, a tensor is missing, has the wrong shape or
     /// a non-finite value, or the file holds a tensor this class does not read; the message names the file, the tensor and the numbers.</exception>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
-    public static MiniBert Load(string safetensorsPath) => Load(safetensorsPath, null);
+    public static MiniBert Load(string path) => Load(path, null);
 
     /// <summary>
     /// Loads the weights from a safetensors file with Hugging Face BERT names (embeddings.word_embeddings.weight,
-    /// encoder.layer.{i}.attention.self.query.weight, ...; an optional bert. prefix). F32, F16 and BF16 tensors load.
-    /// The model owns worker threads (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>, default one per processor);
-    /// dispose it to stop them.
+    /// encoder.layer.{i}.attention.self.query.weight, ...; an optional bert. prefix), or from an ONNX export (model.onnx, as
+    /// transformers and sentence-transformers write it; weights folded into MatMuls take the names of their biases).
+    /// F32, F16 and BF16 tensors load. The model owns worker threads (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>,
+    /// default one per processor); dispose it to stop them.
     /// </summary>
-    /// <param name="safetensorsPath">The weight file, a sharded model's model.safetensors.index.json, or the folder holding either (symbolic links are 
-    /// followed).</param>
+    /// <param name="path">The weight file (safetensors or ONNX, told apart by their bytes), a sharded model's model.safetensors.index.json, or the folder 
+    /// holding one (symbolic links are followed).</param>
     /// <param name="options">How the model runs and loads (threads, the finite-weights check); null for the defaults.</param>
     /// <exception cref="global::System.IO.FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed or truncated, a tensor is missing, has the wrong shape or
     /// a non-finite value, or the file holds a tensor this class does not read; the message names the file, the tensor and the numbers.</exception>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
-    public static MiniBert Load(string safetensorsPath, global::SourceGenTransformer.ModelOptions? options)
+    public static MiniBert Load(string path, global::SourceGenTransformer.ModelOptions? options)
     {
         options?.Validate();
-        using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath, options,
-            global::SourceGenTransformer.WeightFormats.Safetensors);
+        // A sentence-transformers folder's 1_Pooling/config.json and modules.json must agree with the declaration.
+        global::SourceGenTransformer.SentenceTransformersConfig.Check(path, nameof(MiniBert), Pooling, NormalizeEmbeddings);
+        using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(path, options,
+            global::SourceGenTransformer.WeightFormats.Safetensors | global::SourceGenTransformer.WeightFormats.Onnx);
+        var weights = global::SourceGenTransformer.Generated.Demo.Search.MiniBertWeights.Read(file);
+        return new MiniBert(weights, new global::SourceGenTransformer.Runtime.WorkerPool(options?.Threads ?? 0, nameof(MiniBert)));
+    }
+
+    /// <summary>
+    /// Loads the weights from a seekable stream, by the same rules as a file: a model embedded in the program as a manifest
+    /// resource, for one self-contained executable. The stream is read while loading and not disposed.
+    /// </summary>
+    /// <param name="stream">The weights (one file's bytes; a sharded model loads from its folder).</param>
+    /// <param name="name">What errors call the weights (a resource or file name).</param>
+    /// <param name="options">How the model runs and loads; null for the defaults.</param>
+    /// <exception cref="global::SourceGenTransformer.ModelLoadException">The bytes are malformed or truncated, or do not hold the tensors and shapes this 
+    /// class declares.</exception>
+    [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
+    public static MiniBert Load(global::System.IO.Stream stream, string name, global::SourceGenTransformer.ModelOptions? options = null)
+    {
+        options?.Validate();
+        using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(stream, name, options,
+            global::SourceGenTransformer.WeightFormats.Safetensors | global::SourceGenTransformer.WeightFormats.Onnx);
         var weights = global::SourceGenTransformer.Generated.Demo.Search.MiniBertWeights.Read(file);
         return new MiniBert(weights, new global::SourceGenTransformer.Runtime.WorkerPool(options?.Threads ?? 0, nameof(MiniBert)));
     }
@@ -102,57 +131,193 @@ partial class MiniBert : global::System.IDisposable
     private global::SourceGenTransformer.Generated.Demo.Search.MiniBertEncoder? _spareEncoder;
 
     private global::SourceGenTransformer.Generated.Demo.Search.MiniBertEncoder RentEncoder() =>
-        global::System.Threading.Interlocked.Exchange(ref _spareEncoder, null) ?? new global::SourceGenTransformer.Generated.Demo.Search.MiniBertEncoder(_pool);
+        global::System.Threading.Interlocked.Exchange(ref _spareEncoder, null) ?? new global::SourceGenTransformer.Generated.Demo.Search.MiniBertEncoder(_pool, 
+        _weights);
 
     private void ReturnEncoder(global::SourceGenTransformer.Generated.Demo.Search.MiniBertEncoder encoder) =>
         global::System.Threading.Volatile.Write(ref _spareEncoder, encoder);
 
     /// <summary>
-    /// The last hidden states of <paramref name="tokens"/> (one unpadded sequence, token type 0): tokens.Length x ModelDim,
-    /// row-major. Every position attends to every other.
+    /// The last hidden states of <paramref name="tokens"/> (one sequence, token type 0, every token kept): tokens.Length x
+    /// ModelDim, row-major.
     /// </summary>
-    /// <exception cref="global::System.ArgumentException">The sequence is empty, longer than MaxSequenceLength, or holds an id outside [0, 
-    /// VocabSize).</exception>
+    /// <exception cref="global::System.ArgumentException">A sequence is empty or longer than MaxSequenceLength, an id or type is out of range, or a span is 
+    /// too short.</exception>
     /// <exception cref="global::System.ObjectDisposedException">The model was disposed.</exception>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     public float[] Encode(global::System.ReadOnlySpan<int> tokens)
     {
-        if (tokens.IsEmpty) global::SourceGenTransformer.Runtime.TransformerErrors.EmptyTokens(nameof(tokens));
-        if (tokens.Length > MaxSequenceLength) global::SourceGenTransformer.Runtime.TransformerErrors.ContextFull(nameof(tokens), 0, tokens.Length, 
-            MaxSequenceLength);
-        for (int t = 0; t < tokens.Length; t++)
-        {
-            if ((uint)tokens[t] >= VocabSize) global::SourceGenTransformer.Runtime.TransformerErrors.TokenOutOfRange(nameof(tokens), t, tokens[t], VocabSize);
-        }
-        _pool.ThrowIfDisposed();
-        var x = new float[tokens.Length * ModelDim];
-        global::SourceGenTransformer.Generated.Demo.Search.MiniBertEncoder encoder = RentEncoder();
-        encoder.Encode(_weights, tokens, x);
-        ReturnEncoder(encoder);
-        return x;
+        var hidden = new float[tokens.Length * ModelDim];
+        Encode(tokens, default, hidden);
+        return hidden;
     }
 
-    /// <summary>The sentence embedding: the mean of the last hidden states over the tokens, L2-normalised (ModelDim).</summary>
-    /// <exception cref="global::System.ArgumentException">The sequence is empty, longer than MaxSequenceLength, or holds an id outside [0, 
-    /// VocabSize).</exception>
+    /// <summary>lastHiddenState (tokens.Length, ModelDim) = the last hidden states of one sequence, with no allocation.</summary>
+    /// <param name="tokens">The token ids, [CLS] and [SEP] included.</param>
+    /// <param name="tokenTypes">One type per token in [0, TypeVocabSize) (0 for the first sentence, 1 for the second), or empty for all 0.</param>
+    /// <param name="lastHiddenState">Receives tokens.Length x ModelDim floats, row-major.</param>
+    /// <exception cref="global::System.ArgumentException">A sequence is empty or longer than MaxSequenceLength, an id or type is out of range, or a span is 
+    /// too short.</exception>
+    /// <exception cref="global::System.ObjectDisposedException">The model was disposed.</exception>
+    [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
+    public void Encode(global::System.ReadOnlySpan<int> tokens, global::System.ReadOnlySpan<int> tokenTypes, global::System.Span<float> lastHiddenState)
+    {
+        _pool.ThrowIfDisposed();
+        global::SourceGenTransformer.Generated.Demo.Search.MiniBertEncoder encoder = RentEncoder();
+        try
+        {
+            global::SourceGenTransformer.Runtime.EncoderRuns.Encode(encoder, tokens, tokenTypes, lastHiddenState);
+        }
+        finally
+        {
+            ReturnEncoder(encoder);
+        }
+    }
+
+    /// <summary>
+    /// The last hidden states of a padded batch, as Hugging Face's BertModel takes one: (batchSize, sequence) ids, mask and
+    /// types, row-major. Every position, padding too, attends to the positions its row's mask keeps; positions count from 0 in
+    /// each row. Rows run several to a pass.
+    /// </summary>
+    /// <param name="inputIds">batchSize rows of one length.</param>
+    /// <param name="attentionMask">1 for a token, 0 for padding, per id; or empty for all 1.</param>
+    /// <param name="tokenTypeIds">A type per id, or empty for all 0.</param>
+    /// <param name="batchSize">Rows in the batch.</param>
+    /// <param name="lastHiddenState">Receives (batchSize, sequence, ModelDim) floats.</param>
+    /// <exception cref="global::System.ArgumentException">The spans do not make batchSize rows of one length, a row is longer than MaxSequenceLength or keeps 
+    /// no token, or a value is out of range.</exception>
+    /// <exception cref="global::System.ObjectDisposedException">The model was disposed.</exception>
+    [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
+    public void Encode(global::System.ReadOnlySpan<int> inputIds, global::System.ReadOnlySpan<int> attentionMask, 
+        global::System.ReadOnlySpan<int> tokenTypeIds, int batchSize, global::System.Span<float> lastHiddenState)
+    {
+        _pool.ThrowIfDisposed();
+        global::SourceGenTransformer.Generated.Demo.Search.MiniBertEncoder encoder = RentEncoder();
+        try
+        {
+            global::SourceGenTransformer.Runtime.EncoderRuns.Encode(encoder, inputIds, attentionMask, tokenTypeIds, batchSize, lastHiddenState);
+        }
+        finally
+        {
+            ReturnEncoder(encoder);
+        }
+    }
+
+    /// <summary>The sentence embedding of one sequence (ModelDim): the mean of the last hidden states over the tokens, L2-normalised.</summary>
+    /// <exception cref="global::System.ArgumentException">A sequence is empty or longer than MaxSequenceLength, an id or type is out of range, or a span is 
+    /// too short.</exception>
+    /// <exception cref="global::System.ObjectDisposedException">The model was disposed.</exception>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
     public float[] Embed(global::System.ReadOnlySpan<int> tokens)
     {
-        float[] hidden = Encode(tokens);
         var embedding = new float[ModelDim];
-        for (int t = 0; t < tokens.Length; t++)
-            global::SourceGenTransformer.Generated.Demo.Search.MiniBertKernels.Add36(embedding, new global::System.ReadOnlySpan<float>(hidden, t * ModelDim, 
-            ModelDim));
-        double norm = 0;
-        for (int i = 0; i < ModelDim; i++)
-        {
-            embedding[i] /= tokens.Length;
-            norm += (double)embedding[i] * embedding[i];
-        }
-        // As torch.nn.functional.normalize: divide by max(norm, 1e-12).
-        float scale = (float)(1.0 / global::System.Math.Max(global::System.Math.Sqrt(norm), 1e-12));
-        for (int i = 0; i < ModelDim; i++) embedding[i] *= scale;
+        Embed(tokens, default, embedding);
         return embedding;
+    }
+
+    /// <summary>destination (ModelDim) = the sentence embedding of one sequence: the mean of the last hidden states over the tokens, L2-normalised. Allocates 
+    /// nothing.</summary>
+    /// <param name="tokens">The token ids, [CLS] and [SEP] included.</param>
+    /// <param name="destination">Receives ModelDim floats.</param>
+    /// <exception cref="global::System.ArgumentException">A sequence is empty or longer than MaxSequenceLength, an id or type is out of range, or a span is 
+    /// too short.</exception>
+    /// <exception cref="global::System.ObjectDisposedException">The model was disposed.</exception>
+    [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
+    public void Embed(global::System.ReadOnlySpan<int> tokens, global::System.Span<float> destination) => Embed(tokens, default, destination);
+
+    /// <summary>destination (ModelDim) = the embedding of one sequence with token types (a sentence pair): the mean of the last hidden states over the tokens, 
+    /// L2-normalised.</summary>
+    /// <param name="tokens">The token ids, [CLS] and [SEP] included.</param>
+    /// <param name="tokenTypes">One type per token, or empty for all 0.</param>
+    /// <param name="destination">Receives ModelDim floats.</param>
+    /// <exception cref="global::System.ArgumentException">A sequence is empty or longer than MaxSequenceLength, an id or type is out of range, or a span is 
+    /// too short.</exception>
+    /// <exception cref="global::System.ObjectDisposedException">The model was disposed.</exception>
+    [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
+    public void Embed(global::System.ReadOnlySpan<int> tokens, global::System.ReadOnlySpan<int> tokenTypes, global::System.Span<float> destination)
+    {
+        _pool.ThrowIfDisposed();
+        global::SourceGenTransformer.Generated.Demo.Search.MiniBertEncoder encoder = RentEncoder();
+        try
+        {
+            global::SourceGenTransformer.Runtime.EncoderRuns.Embed(encoder, tokens, tokenTypes, Pooling, NormalizeEmbeddings, destination);
+        }
+        finally
+        {
+            ReturnEncoder(encoder);
+        }
+    }
+
+    /// <summary>
+    /// The embeddings of sequences of mixed lengths, in one call: they are packed without padding into passes of up to
+    /// MaxSequenceLength tokens (attention stays inside each sequence), and each pass's work is split across the model's threads.
+    /// </summary>
+    /// <exception cref="global::System.ArgumentException">A sequence is empty or longer than MaxSequenceLength, an id or type is out of range, or a span is 
+    /// too short.</exception>
+    /// <exception cref="global::System.ObjectDisposedException">The model was disposed.</exception>
+    [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
+    public float[][] Embed(global::System.Collections.Generic.IReadOnlyList<int[]> batch)
+    {
+        global::System.ArgumentNullException.ThrowIfNull(batch);
+        var flat = new float[batch.Count * ModelDim];
+        Embed(batch, null, flat);
+        var result = new float[batch.Count][];
+        for (int i = 0; i < result.Length; i++) result[i] = global::System.MemoryExtensions.AsSpan(flat, i * ModelDim, ModelDim).ToArray();
+        return result;
+    }
+
+    /// <summary>destination (batch.Count, ModelDim) = the embeddings of sequences of mixed lengths, packed without padding.</summary>
+    /// <param name="batch">The sequences.</param>
+    /// <param name="tokenTypes">A type sequence per sequence (an empty or null one for all 0), or null for all 0.</param>
+    /// <param name="destination">Receives batch.Count x ModelDim floats.</param>
+    /// <exception cref="global::System.ArgumentException">A sequence is empty or longer than MaxSequenceLength, an id or type is out of range, or a span is 
+    /// too short.</exception>
+    /// <exception cref="global::System.ObjectDisposedException">The model was disposed.</exception>
+    [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
+    public void Embed(global::System.Collections.Generic.IReadOnlyList<int[]> batch, global::System.Collections.Generic.IReadOnlyList<int[]>? tokenTypes, 
+        global::System.Span<float> destination)
+    {
+        _pool.ThrowIfDisposed();
+        global::SourceGenTransformer.Generated.Demo.Search.MiniBertEncoder encoder = RentEncoder();
+        try
+        {
+            global::SourceGenTransformer.Runtime.EncoderRuns.Embed(encoder, batch, tokenTypes, Pooling, NormalizeEmbeddings, destination);
+        }
+        finally
+        {
+            ReturnEncoder(encoder);
+        }
+    }
+
+    int global::SourceGenTransformer.IEmbeddingModel.ModelDim => ModelDim;
+    int global::SourceGenTransformer.IEmbeddingModel.MaxSequenceLength => MaxSequenceLength;
+    int global::SourceGenTransformer.IEmbeddingModel.VocabSize => VocabSize;
+    global::SourceGenTransformer.EmbeddingPooling global::SourceGenTransformer.IEmbeddingModel.Pooling => Pooling;
+
+    /// <summary>destination (batchSize, ModelDim) = the embeddings of a padded batch, as Hugging Face passes one; padding is left out of pooling.</summary>
+    /// <param name="inputIds">batchSize rows of one length.</param>
+    /// <param name="attentionMask">1 for a token, 0 for padding, per id; or empty for all 1.</param>
+    /// <param name="tokenTypeIds">A type per id, or empty for all 0.</param>
+    /// <param name="batchSize">Rows in the batch.</param>
+    /// <param name="destination">Receives batchSize x ModelDim floats.</param>
+    /// <exception cref="global::System.ArgumentException">The spans do not make batchSize rows of one length, a row is longer than MaxSequenceLength or keeps 
+    /// no token, or a value is out of range.</exception>
+    /// <exception cref="global::System.ObjectDisposedException">The model was disposed.</exception>
+    [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
+    public void Embed(global::System.ReadOnlySpan<int> inputIds, global::System.ReadOnlySpan<int> attentionMask, global::System.ReadOnlySpan<int> tokenTypeIds, 
+        int batchSize, global::System.Span<float> destination)
+    {
+        _pool.ThrowIfDisposed();
+        global::SourceGenTransformer.Generated.Demo.Search.MiniBertEncoder encoder = RentEncoder();
+        try
+        {
+            global::SourceGenTransformer.Runtime.EncoderRuns.Embed(encoder, inputIds, attentionMask, tokenTypeIds, batchSize, Pooling, NormalizeEmbeddings, 
+                destination);
+        }
+        finally
+        {
+            ReturnEncoder(encoder);
+        }
     }
 
 }

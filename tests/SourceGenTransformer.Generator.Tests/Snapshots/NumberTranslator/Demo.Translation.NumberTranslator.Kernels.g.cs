@@ -199,8 +199,13 @@ namespace SourceGenTransformer.Generated.Demo.Translation
         private readonly float[] _hb = new float[MaxSequenceLength * FeedForwardDim]; // (length, ffn) feed-forward hidden
         private readonly float[] _scores, _keysT, _valuesG; // (part, ...) attention scratch per part (AttendBlock)
         private readonly WorkerPool _pool;
-        private int _length, _keyCount; // the pass's positions, and how many of them are keys (not padding)
-        private int[] _keys = [];        // the key positions, ascending
+        private int _length;             // the pass's positions
+        // The pass's sequences: sequence g holds positions [_segStart[g], _segStart[g] + _segLength[g]) and attends to the
+        // _segKeyCount[g] positions listed in _keys from _segKeyStart[g] on (ascending; padding is left out).
+        private readonly int[] _segStart = new int[MaxSequenceLength], _segLength = new int[MaxSequenceLength];
+        private readonly int[] _segKeyStart = new int[MaxSequenceLength], _segKeyCount = new int[MaxSequenceLength];
+        private readonly int[] _keys = new int[MaxSequenceLength];
+        private int _segments;
         private Job _job;
         private int _outAt, _wAt, _bAt; // the current product's output, weight and bias offsets
         private float[] _out = [], _in = [], _w = [], _b = [];
@@ -226,7 +231,14 @@ namespace SourceGenTransformer.Generated.Demo.Translation
             for (int t = 0; t < length; t++)
                 for (int i = 0; i < D; i++)
                     memory[t * D + i] = w.SourceEmbedding[source[t] * D + i] * EmbeddingScale + w.Position[t * D + i];
-            for (int l = 0; l < EncoderLayers; l++) Layer(w, l, memory, length, keys, keyCount);
+            // One sequence, attending to the listed (not padding) positions.
+            _segments = 1;
+            _segStart[0] = 0;
+            _segLength[0] = length;
+            _segKeyStart[0] = 0;
+            _segKeyCount[0] = keyCount;
+            keys.AsSpan(0, keyCount).CopyTo(_keys);
+            for (int l = 0; l < EncoderLayers; l++) Layer(w, l, memory, length);
             // memory = encoder.norm(x)
             for (int t = 0; t < length; t++) LayerNorm64(memory.AsSpan(t * D, D), memory.AsSpan(t * D, D), w.EncFinalNormW, w.EncFinalNormB);
 
@@ -241,14 +253,12 @@ namespace SourceGenTransformer.Generated.Demo.Translation
 
         /// <summary>
         /// One encoder layer over all positions, in place on x (length, dim), post-norm as in the paper: x = norm1(x + attention(x)); x = norm2(x + ff(x)).
-        /// Attention reads only the key positions listed in <paramref name="keys"/> (padding is left out).
+        /// Attention stays inside each of the pass's sequences and reads only their listed key positions (padding is left out).
         /// </summary>
-        private void Layer(NumberTranslatorWeights w, int l, float[] x, int length, int[] keys, int keyCount)
+        private void Layer(NumberTranslatorWeights w, int l, float[] x, int length)
         {
             const int D = ModelDim, F = FeedForwardDim;
             _length = length;
-            _keys = keys;
-            _keyCount = keyCount;
             // qkv (length, 192) = x @ in_proj[l] (192x64)ᵀ + in_proj_bias[l]
             MatMul(Job.InProj, _qkv, 0, x, w.EncInW, l * QkvDim * D, w.EncInB, l * QkvDim);
             // att (length, 64) = softmax(q kᵀ / sqrt(16)) v per head, over the unmasked keys
@@ -290,8 +300,8 @@ namespace SourceGenTransformer.Generated.Demo.Translation
             CrossKeyValue,
             /// <summary>qkv (length, 192) = input @ in_proj[l] (192x64)ᵀ + in_proj_bias[l]: this part's rows.</summary>
             InProj,
-            /// <summary>att (length, dim): for each position and head, softmax over the unmasked keys of q · k / sqrt(head_dim), weighted sum of v: this 
-            /// part's positions.</summary>
+            /// <summary>att (length, dim): for each position and head, softmax over its sequence's unmasked keys of q · k / sqrt(head_dim), weighted sum of v: 
+            /// this part's positions.</summary>
             Attention,
             /// <summary>xb2 (length, 64) = att @ out_proj[l] (64x64)ᵀ + out_proj_bias[l]: this part's rows.</summary>
             OutProj,
@@ -331,20 +341,27 @@ namespace SourceGenTransformer.Generated.Demo.Translation
             MatMul192x64(_out.AsSpan(_outAt, n * 192), _in.AsSpan(0, n * 64), _w.AsSpan(_wAt, 192 * 64), _b.AsSpan(_bAt, 192), n, rs, re);
         }
 
-        /// <summary>att (length, dim): for each position and head, softmax over the unmasked keys of q · k / sqrt(head_dim), weighted sum of v: this part's 
-        /// positions.</summary>
+        /// <summary>att (length, dim): for each position and head, softmax over its sequence's unmasked keys of q · k / sqrt(head_dim), weighted sum of v: 
+        /// this part's positions.</summary>
         private void Attention(int part, int parts)
         {
             (int ts, int te) = WorkerPool.Range(_length, 1, part, parts);
             Span<float> scores = _scores.AsSpan(part * (32 * ((MaxSequenceLength + 63) / 64 * 64)), (32 * ((MaxSequenceLength + 63) / 64 * 64)));
             Span<float> keysT = _keysT.AsSpan(part * ((MaxSequenceLength + 63) / 64 * 64 * HeadDim), ((MaxSequenceLength + 63) / 64 * 64 * HeadDim));
             Span<float> valuesG = _valuesG.AsSpan(part * (MaxSequenceLength * HeadDim), (MaxSequenceLength * HeadDim));
-            ReadOnlySpan<int> positions = _keys.AsSpan(0, _keyCount);
-            for (int h = 0; h < Heads; h++)
+            for (int g = 0; g < _segments; g++)
             {
-                // This head's unmasked keys and values, laid out once for all of this part's positions.
-                LayOutKeysAt(_qkv.AsSpan(ModelDim + h * HeadDim), _qkv.AsSpan(2 * ModelDim + h * HeadDim), QkvDim, positions, keysT, valuesG);
-                AttendBlock(_qkv.AsSpan(h * HeadDim), QkvDim, _att.AsSpan(h * HeadDim), ModelDim, ts, te, _keyCount, causal: false, keysT, valuesG, scores);
+                // This part's positions of sequence g, which attend to its listed keys.
+                int from = Math.Max(ts, _segStart[g]), to = Math.Min(te, _segStart[g] + _segLength[g]);
+                if (from >= to) continue;
+                ReadOnlySpan<int> positions = _keys.AsSpan(_segKeyStart[g], _segKeyCount[g]);
+                for (int h = 0; h < Heads; h++)
+                {
+                    // This head's keys and values of the sequence, laid out once for all of this part's positions in it.
+                    LayOutKeysAt(_qkv.AsSpan(ModelDim + h * HeadDim), _qkv.AsSpan(2 * ModelDim + h * HeadDim), QkvDim, positions, keysT, valuesG);
+                    AttendBlock(_qkv.AsSpan(h * HeadDim), QkvDim, _att.AsSpan(h * HeadDim), ModelDim, from, to, positions.Length, causal: false, keysT, 
+                        valuesG, scores);
+                }
             }
         }
 
@@ -768,6 +785,27 @@ namespace SourceGenTransformer.Generated.Demo.Translation
             Vector512.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); Vector512.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 16);
         }
 
+        /// <summary>A tile of 32 panel rows by 2 token(s) of 
+        /// <see cref="MatMul64x64(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>, the bias added to each 
+        /// finished sum.</summary>
+        private static void MatMul64x64Tile16x2(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 64, In = 64;
+            Vector512<float> a0_0 = Vector512<float>.Zero, a0_1 = Vector512<float>.Zero, a1_0 = Vector512<float>.Zero, a1_1 = Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                Vector512<float> w0 = Vector512.LoadUnsafe(ref panel, k * 32), w1 = Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                Vector512<float> s;
+                s = Vector512.Create(Unsafe.Add(ref x, k));
+                a0_0 = Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector512.FusedMultiplyAdd(w1, s, a0_1);
+                s = Vector512.Create(Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = Vector512.FusedMultiplyAdd(w0, s, a1_0); a1_1 = Vector512.FusedMultiplyAdd(w1, s, a1_1);
+            }
+            Vector512<float> b0 = Vector512.LoadUnsafe(ref b), b1 = Vector512.LoadUnsafe(ref b, 16);
+            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 + 16);
+            Vector512.StoreUnsafe(a1_0 + b0, ref y, Out); Vector512.StoreUnsafe(a1_1 + b1, ref y, Out + 16);
+        }
+
         /// <summary>A tile of 32 panel rows by 1 token(s) of 
         /// <see cref="MatMul64x64(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>, the bias added to each 
         /// finished sum.</summary>
@@ -821,6 +859,55 @@ namespace SourceGenTransformer.Generated.Demo.Translation
             Vector256.StoreUnsafe(a5_0 + b0, ref y, 5 * Out); Vector256.StoreUnsafe(a5_1 + b1, ref y, 5 * Out + 8);
         }
 
+        /// <summary>A tile of 16 panel rows by 4 token(s) of 
+        /// <see cref="MatMul64x64(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>, the bias added to each 
+        /// finished sum.</summary>
+        private static void MatMul64x64Tile8x4(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 64, In = 64;
+            Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero, 
+                a2_0 = Vector256<float>.Zero, a2_1 = Vector256<float>.Zero, a3_0 = Vector256<float>.Zero, a3_1 = Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                Vector256<float> w0 = Vector256.LoadUnsafe(ref panel, k * 32), w1 = Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                Vector256<float> s;
+                s = Vector256.Create(Unsafe.Add(ref x, k));
+                a0_0 = Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w1, s, a0_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = Vector256.FusedMultiplyAdd(w0, s, a1_0); a1_1 = Vector256.FusedMultiplyAdd(w1, s, a1_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = Vector256.FusedMultiplyAdd(w0, s, a2_0); a2_1 = Vector256.FusedMultiplyAdd(w1, s, a2_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = Vector256.FusedMultiplyAdd(w0, s, a3_0); a3_1 = Vector256.FusedMultiplyAdd(w1, s, a3_1);
+            }
+            Vector256<float> b0 = Vector256.LoadUnsafe(ref b), b1 = Vector256.LoadUnsafe(ref b, 8);
+            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 + 8);
+            Vector256.StoreUnsafe(a1_0 + b0, ref y, Out); Vector256.StoreUnsafe(a1_1 + b1, ref y, Out + 8);
+            Vector256.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); Vector256.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 8);
+            Vector256.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); Vector256.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 8);
+        }
+
+        /// <summary>A tile of 16 panel rows by 2 token(s) of 
+        /// <see cref="MatMul64x64(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>, the bias added to each 
+        /// finished sum.</summary>
+        private static void MatMul64x64Tile8x2(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 64, In = 64;
+            Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                Vector256<float> w0 = Vector256.LoadUnsafe(ref panel, k * 32), w1 = Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                Vector256<float> s;
+                s = Vector256.Create(Unsafe.Add(ref x, k));
+                a0_0 = Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w1, s, a0_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = Vector256.FusedMultiplyAdd(w0, s, a1_0); a1_1 = Vector256.FusedMultiplyAdd(w1, s, a1_1);
+            }
+            Vector256<float> b0 = Vector256.LoadUnsafe(ref b), b1 = Vector256.LoadUnsafe(ref b, 8);
+            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 + 8);
+            Vector256.StoreUnsafe(a1_0 + b0, ref y, Out); Vector256.StoreUnsafe(a1_1 + b1, ref y, Out + 8);
+        }
+
         /// <summary>A tile of 16 panel rows by 1 token(s) of 
         /// <see cref="MatMul64x64(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>, the bias added to each 
         /// finished sum.</summary>
@@ -866,6 +953,9 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                     for (; t + 4 <= tokens; t += 4)
                         MatMul64x64Tile16x4(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
                         ref Unsafe.Add(ref biasRef, p));
+                    for (; t + 2 <= tokens; t += 2)
+                        MatMul64x64Tile16x2(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
+                        ref Unsafe.Add(ref biasRef, p));
                     for (; t < tokens; t++)
                         MatMul64x64Tile16x1(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
                         ref Unsafe.Add(ref biasRef, p));
@@ -881,6 +971,12 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                         int t = 0;
                         for (; t + 6 <= tokens; t += 6)
                             MatMul64x64Tile8x6(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
+                            (nint)t * Out + p + half), ref Unsafe.Add(ref biasRef, p + half));
+                        for (; t + 4 <= tokens; t += 4)
+                            MatMul64x64Tile8x4(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
+                            (nint)t * Out + p + half), ref Unsafe.Add(ref biasRef, p + half));
+                        for (; t + 2 <= tokens; t += 2)
+                            MatMul64x64Tile8x2(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
                             (nint)t * Out + p + half), ref Unsafe.Add(ref biasRef, p + half));
                         for (; t < tokens; t++)
                             MatMul64x64Tile8x1(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
@@ -986,6 +1082,27 @@ namespace SourceGenTransformer.Generated.Demo.Translation
             Vector512.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); Vector512.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 16);
         }
 
+        /// <summary>A tile of 32 panel rows by 2 token(s) of 
+        /// <see cref="MatMul192x64(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>, the bias added to each 
+        /// finished sum.</summary>
+        private static void MatMul192x64Tile16x2(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 192, In = 64;
+            Vector512<float> a0_0 = Vector512<float>.Zero, a0_1 = Vector512<float>.Zero, a1_0 = Vector512<float>.Zero, a1_1 = Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                Vector512<float> w0 = Vector512.LoadUnsafe(ref panel, k * 32), w1 = Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                Vector512<float> s;
+                s = Vector512.Create(Unsafe.Add(ref x, k));
+                a0_0 = Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector512.FusedMultiplyAdd(w1, s, a0_1);
+                s = Vector512.Create(Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = Vector512.FusedMultiplyAdd(w0, s, a1_0); a1_1 = Vector512.FusedMultiplyAdd(w1, s, a1_1);
+            }
+            Vector512<float> b0 = Vector512.LoadUnsafe(ref b), b1 = Vector512.LoadUnsafe(ref b, 16);
+            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 + 16);
+            Vector512.StoreUnsafe(a1_0 + b0, ref y, Out); Vector512.StoreUnsafe(a1_1 + b1, ref y, Out + 16);
+        }
+
         /// <summary>A tile of 32 panel rows by 1 token(s) of 
         /// <see cref="MatMul192x64(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>, the bias added to each 
         /// finished sum.</summary>
@@ -1039,6 +1156,55 @@ namespace SourceGenTransformer.Generated.Demo.Translation
             Vector256.StoreUnsafe(a5_0 + b0, ref y, 5 * Out); Vector256.StoreUnsafe(a5_1 + b1, ref y, 5 * Out + 8);
         }
 
+        /// <summary>A tile of 16 panel rows by 4 token(s) of 
+        /// <see cref="MatMul192x64(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>, the bias added to each 
+        /// finished sum.</summary>
+        private static void MatMul192x64Tile8x4(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 192, In = 64;
+            Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero, 
+                a2_0 = Vector256<float>.Zero, a2_1 = Vector256<float>.Zero, a3_0 = Vector256<float>.Zero, a3_1 = Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                Vector256<float> w0 = Vector256.LoadUnsafe(ref panel, k * 32), w1 = Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                Vector256<float> s;
+                s = Vector256.Create(Unsafe.Add(ref x, k));
+                a0_0 = Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w1, s, a0_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = Vector256.FusedMultiplyAdd(w0, s, a1_0); a1_1 = Vector256.FusedMultiplyAdd(w1, s, a1_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = Vector256.FusedMultiplyAdd(w0, s, a2_0); a2_1 = Vector256.FusedMultiplyAdd(w1, s, a2_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = Vector256.FusedMultiplyAdd(w0, s, a3_0); a3_1 = Vector256.FusedMultiplyAdd(w1, s, a3_1);
+            }
+            Vector256<float> b0 = Vector256.LoadUnsafe(ref b), b1 = Vector256.LoadUnsafe(ref b, 8);
+            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 + 8);
+            Vector256.StoreUnsafe(a1_0 + b0, ref y, Out); Vector256.StoreUnsafe(a1_1 + b1, ref y, Out + 8);
+            Vector256.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); Vector256.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 8);
+            Vector256.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); Vector256.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 8);
+        }
+
+        /// <summary>A tile of 16 panel rows by 2 token(s) of 
+        /// <see cref="MatMul192x64(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>, the bias added to each 
+        /// finished sum.</summary>
+        private static void MatMul192x64Tile8x2(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 192, In = 64;
+            Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                Vector256<float> w0 = Vector256.LoadUnsafe(ref panel, k * 32), w1 = Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                Vector256<float> s;
+                s = Vector256.Create(Unsafe.Add(ref x, k));
+                a0_0 = Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w1, s, a0_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = Vector256.FusedMultiplyAdd(w0, s, a1_0); a1_1 = Vector256.FusedMultiplyAdd(w1, s, a1_1);
+            }
+            Vector256<float> b0 = Vector256.LoadUnsafe(ref b), b1 = Vector256.LoadUnsafe(ref b, 8);
+            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 + 8);
+            Vector256.StoreUnsafe(a1_0 + b0, ref y, Out); Vector256.StoreUnsafe(a1_1 + b1, ref y, Out + 8);
+        }
+
         /// <summary>A tile of 16 panel rows by 1 token(s) of 
         /// <see cref="MatMul192x64(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>, the bias added to each 
         /// finished sum.</summary>
@@ -1084,6 +1250,9 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                     for (; t + 4 <= tokens; t += 4)
                         MatMul192x64Tile16x4(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
                         ref Unsafe.Add(ref biasRef, p));
+                    for (; t + 2 <= tokens; t += 2)
+                        MatMul192x64Tile16x2(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
+                        ref Unsafe.Add(ref biasRef, p));
                     for (; t < tokens; t++)
                         MatMul192x64Tile16x1(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
                         ref Unsafe.Add(ref biasRef, p));
@@ -1099,6 +1268,12 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                         int t = 0;
                         for (; t + 6 <= tokens; t += 6)
                             MatMul192x64Tile8x6(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
+                            (nint)t * Out + p + half), ref Unsafe.Add(ref biasRef, p + half));
+                        for (; t + 4 <= tokens; t += 4)
+                            MatMul192x64Tile8x4(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
+                            (nint)t * Out + p + half), ref Unsafe.Add(ref biasRef, p + half));
+                        for (; t + 2 <= tokens; t += 2)
+                            MatMul192x64Tile8x2(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
                             (nint)t * Out + p + half), ref Unsafe.Add(ref biasRef, p + half));
                         for (; t < tokens; t++)
                             MatMul192x64Tile8x1(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
@@ -1192,6 +1367,27 @@ namespace SourceGenTransformer.Generated.Demo.Translation
             Vector512.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); Vector512.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 16);
         }
 
+        /// <summary>A tile of 32 panel rows by 2 token(s) of 
+        /// <see cref="MatMul128x64(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>, the bias added to each 
+        /// finished sum.</summary>
+        private static void MatMul128x64Tile16x2(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 128, In = 64;
+            Vector512<float> a0_0 = Vector512<float>.Zero, a0_1 = Vector512<float>.Zero, a1_0 = Vector512<float>.Zero, a1_1 = Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                Vector512<float> w0 = Vector512.LoadUnsafe(ref panel, k * 32), w1 = Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                Vector512<float> s;
+                s = Vector512.Create(Unsafe.Add(ref x, k));
+                a0_0 = Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector512.FusedMultiplyAdd(w1, s, a0_1);
+                s = Vector512.Create(Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = Vector512.FusedMultiplyAdd(w0, s, a1_0); a1_1 = Vector512.FusedMultiplyAdd(w1, s, a1_1);
+            }
+            Vector512<float> b0 = Vector512.LoadUnsafe(ref b), b1 = Vector512.LoadUnsafe(ref b, 16);
+            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 + 16);
+            Vector512.StoreUnsafe(a1_0 + b0, ref y, Out); Vector512.StoreUnsafe(a1_1 + b1, ref y, Out + 16);
+        }
+
         /// <summary>A tile of 32 panel rows by 1 token(s) of 
         /// <see cref="MatMul128x64(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>, the bias added to each 
         /// finished sum.</summary>
@@ -1245,6 +1441,55 @@ namespace SourceGenTransformer.Generated.Demo.Translation
             Vector256.StoreUnsafe(a5_0 + b0, ref y, 5 * Out); Vector256.StoreUnsafe(a5_1 + b1, ref y, 5 * Out + 8);
         }
 
+        /// <summary>A tile of 16 panel rows by 4 token(s) of 
+        /// <see cref="MatMul128x64(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>, the bias added to each 
+        /// finished sum.</summary>
+        private static void MatMul128x64Tile8x4(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 128, In = 64;
+            Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero, 
+                a2_0 = Vector256<float>.Zero, a2_1 = Vector256<float>.Zero, a3_0 = Vector256<float>.Zero, a3_1 = Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                Vector256<float> w0 = Vector256.LoadUnsafe(ref panel, k * 32), w1 = Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                Vector256<float> s;
+                s = Vector256.Create(Unsafe.Add(ref x, k));
+                a0_0 = Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w1, s, a0_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = Vector256.FusedMultiplyAdd(w0, s, a1_0); a1_1 = Vector256.FusedMultiplyAdd(w1, s, a1_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = Vector256.FusedMultiplyAdd(w0, s, a2_0); a2_1 = Vector256.FusedMultiplyAdd(w1, s, a2_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = Vector256.FusedMultiplyAdd(w0, s, a3_0); a3_1 = Vector256.FusedMultiplyAdd(w1, s, a3_1);
+            }
+            Vector256<float> b0 = Vector256.LoadUnsafe(ref b), b1 = Vector256.LoadUnsafe(ref b, 8);
+            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 + 8);
+            Vector256.StoreUnsafe(a1_0 + b0, ref y, Out); Vector256.StoreUnsafe(a1_1 + b1, ref y, Out + 8);
+            Vector256.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); Vector256.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 8);
+            Vector256.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); Vector256.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 8);
+        }
+
+        /// <summary>A tile of 16 panel rows by 2 token(s) of 
+        /// <see cref="MatMul128x64(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>, the bias added to each 
+        /// finished sum.</summary>
+        private static void MatMul128x64Tile8x2(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 128, In = 64;
+            Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                Vector256<float> w0 = Vector256.LoadUnsafe(ref panel, k * 32), w1 = Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                Vector256<float> s;
+                s = Vector256.Create(Unsafe.Add(ref x, k));
+                a0_0 = Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w1, s, a0_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = Vector256.FusedMultiplyAdd(w0, s, a1_0); a1_1 = Vector256.FusedMultiplyAdd(w1, s, a1_1);
+            }
+            Vector256<float> b0 = Vector256.LoadUnsafe(ref b), b1 = Vector256.LoadUnsafe(ref b, 8);
+            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 + 8);
+            Vector256.StoreUnsafe(a1_0 + b0, ref y, Out); Vector256.StoreUnsafe(a1_1 + b1, ref y, Out + 8);
+        }
+
         /// <summary>A tile of 16 panel rows by 1 token(s) of 
         /// <see cref="MatMul128x64(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>, the bias added to each 
         /// finished sum.</summary>
@@ -1290,6 +1535,9 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                     for (; t + 4 <= tokens; t += 4)
                         MatMul128x64Tile16x4(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
                         ref Unsafe.Add(ref biasRef, p));
+                    for (; t + 2 <= tokens; t += 2)
+                        MatMul128x64Tile16x2(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
+                        ref Unsafe.Add(ref biasRef, p));
                     for (; t < tokens; t++)
                         MatMul128x64Tile16x1(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
                         ref Unsafe.Add(ref biasRef, p));
@@ -1305,6 +1553,12 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                         int t = 0;
                         for (; t + 6 <= tokens; t += 6)
                             MatMul128x64Tile8x6(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
+                            (nint)t * Out + p + half), ref Unsafe.Add(ref biasRef, p + half));
+                        for (; t + 4 <= tokens; t += 4)
+                            MatMul128x64Tile8x4(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
+                            (nint)t * Out + p + half), ref Unsafe.Add(ref biasRef, p + half));
+                        for (; t + 2 <= tokens; t += 2)
+                            MatMul128x64Tile8x2(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
                             (nint)t * Out + p + half), ref Unsafe.Add(ref biasRef, p + half));
                         for (; t < tokens; t++)
                             MatMul128x64Tile8x1(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
@@ -1398,6 +1652,27 @@ namespace SourceGenTransformer.Generated.Demo.Translation
             Vector512.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); Vector512.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 16);
         }
 
+        /// <summary>A tile of 32 panel rows by 2 token(s) of 
+        /// <see cref="MatMul64x128(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>, the bias added to each 
+        /// finished sum.</summary>
+        private static void MatMul64x128Tile16x2(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 64, In = 128;
+            Vector512<float> a0_0 = Vector512<float>.Zero, a0_1 = Vector512<float>.Zero, a1_0 = Vector512<float>.Zero, a1_1 = Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                Vector512<float> w0 = Vector512.LoadUnsafe(ref panel, k * 32), w1 = Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                Vector512<float> s;
+                s = Vector512.Create(Unsafe.Add(ref x, k));
+                a0_0 = Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector512.FusedMultiplyAdd(w1, s, a0_1);
+                s = Vector512.Create(Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = Vector512.FusedMultiplyAdd(w0, s, a1_0); a1_1 = Vector512.FusedMultiplyAdd(w1, s, a1_1);
+            }
+            Vector512<float> b0 = Vector512.LoadUnsafe(ref b), b1 = Vector512.LoadUnsafe(ref b, 16);
+            Vector512.StoreUnsafe(a0_0 + b0, ref y, 0); Vector512.StoreUnsafe(a0_1 + b1, ref y, 0 + 16);
+            Vector512.StoreUnsafe(a1_0 + b0, ref y, Out); Vector512.StoreUnsafe(a1_1 + b1, ref y, Out + 16);
+        }
+
         /// <summary>A tile of 32 panel rows by 1 token(s) of 
         /// <see cref="MatMul64x128(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>, the bias added to each 
         /// finished sum.</summary>
@@ -1451,6 +1726,55 @@ namespace SourceGenTransformer.Generated.Demo.Translation
             Vector256.StoreUnsafe(a5_0 + b0, ref y, 5 * Out); Vector256.StoreUnsafe(a5_1 + b1, ref y, 5 * Out + 8);
         }
 
+        /// <summary>A tile of 16 panel rows by 4 token(s) of 
+        /// <see cref="MatMul64x128(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>, the bias added to each 
+        /// finished sum.</summary>
+        private static void MatMul64x128Tile8x4(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 64, In = 128;
+            Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero, 
+                a2_0 = Vector256<float>.Zero, a2_1 = Vector256<float>.Zero, a3_0 = Vector256<float>.Zero, a3_1 = Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                Vector256<float> w0 = Vector256.LoadUnsafe(ref panel, k * 32), w1 = Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                Vector256<float> s;
+                s = Vector256.Create(Unsafe.Add(ref x, k));
+                a0_0 = Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w1, s, a0_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = Vector256.FusedMultiplyAdd(w0, s, a1_0); a1_1 = Vector256.FusedMultiplyAdd(w1, s, a1_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = Vector256.FusedMultiplyAdd(w0, s, a2_0); a2_1 = Vector256.FusedMultiplyAdd(w1, s, a2_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = Vector256.FusedMultiplyAdd(w0, s, a3_0); a3_1 = Vector256.FusedMultiplyAdd(w1, s, a3_1);
+            }
+            Vector256<float> b0 = Vector256.LoadUnsafe(ref b), b1 = Vector256.LoadUnsafe(ref b, 8);
+            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 + 8);
+            Vector256.StoreUnsafe(a1_0 + b0, ref y, Out); Vector256.StoreUnsafe(a1_1 + b1, ref y, Out + 8);
+            Vector256.StoreUnsafe(a2_0 + b0, ref y, 2 * Out); Vector256.StoreUnsafe(a2_1 + b1, ref y, 2 * Out + 8);
+            Vector256.StoreUnsafe(a3_0 + b0, ref y, 3 * Out); Vector256.StoreUnsafe(a3_1 + b1, ref y, 3 * Out + 8);
+        }
+
+        /// <summary>A tile of 16 panel rows by 2 token(s) of 
+        /// <see cref="MatMul64x128(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>, the bias added to each 
+        /// finished sum.</summary>
+        private static void MatMul64x128Tile8x2(ref float panel, ref float x, ref float y, ref float b)
+        {
+            const int Out = 64, In = 128;
+            Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                Vector256<float> w0 = Vector256.LoadUnsafe(ref panel, k * 32), w1 = Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                Vector256<float> s;
+                s = Vector256.Create(Unsafe.Add(ref x, k));
+                a0_0 = Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w1, s, a0_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = Vector256.FusedMultiplyAdd(w0, s, a1_0); a1_1 = Vector256.FusedMultiplyAdd(w1, s, a1_1);
+            }
+            Vector256<float> b0 = Vector256.LoadUnsafe(ref b), b1 = Vector256.LoadUnsafe(ref b, 8);
+            Vector256.StoreUnsafe(a0_0 + b0, ref y, 0); Vector256.StoreUnsafe(a0_1 + b1, ref y, 0 + 8);
+            Vector256.StoreUnsafe(a1_0 + b0, ref y, Out); Vector256.StoreUnsafe(a1_1 + b1, ref y, Out + 8);
+        }
+
         /// <summary>A tile of 16 panel rows by 1 token(s) of 
         /// <see cref="MatMul64x128(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>, the bias added to each 
         /// finished sum.</summary>
@@ -1496,6 +1820,9 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                     for (; t + 4 <= tokens; t += 4)
                         MatMul64x128Tile16x4(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
                         ref Unsafe.Add(ref biasRef, p));
+                    for (; t + 2 <= tokens; t += 2)
+                        MatMul64x128Tile16x2(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
+                        ref Unsafe.Add(ref biasRef, p));
                     for (; t < tokens; t++)
                         MatMul64x128Tile16x1(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p), 
                         ref Unsafe.Add(ref biasRef, p));
@@ -1511,6 +1838,12 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                         int t = 0;
                         for (; t + 6 <= tokens; t += 6)
                             MatMul64x128Tile8x6(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
+                            (nint)t * Out + p + half), ref Unsafe.Add(ref biasRef, p + half));
+                        for (; t + 4 <= tokens; t += 4)
+                            MatMul64x128Tile8x4(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
+                            (nint)t * Out + p + half), ref Unsafe.Add(ref biasRef, p + half));
+                        for (; t + 2 <= tokens; t += 2)
+                            MatMul64x128Tile8x2(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
                             (nint)t * Out + p + half), ref Unsafe.Add(ref biasRef, p + half));
                         for (; t < tokens; t++)
                             MatMul64x128Tile8x1(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 

@@ -922,6 +922,25 @@ namespace SourceGenTransformer.Generated.Demo.Models
             Vector512.StoreUnsafe(a3_0, ref y, 3 * Out); Vector512.StoreUnsafe(a3_1, ref y, 3 * Out + 16);
         }
 
+        /// <summary>A tile of 32 panel rows by 2 token(s) of 
+        /// <see cref="MatMul288x288(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul288x288Tile16x2(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 288, In = 288;
+            Vector512<float> a0_0 = Vector512<float>.Zero, a0_1 = Vector512<float>.Zero, a1_0 = Vector512<float>.Zero, a1_1 = Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                Vector512<float> w0 = Vector512.LoadUnsafe(ref panel, k * 32), w1 = Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                Vector512<float> s;
+                s = Vector512.Create(Unsafe.Add(ref x, k));
+                a0_0 = Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector512.FusedMultiplyAdd(w1, s, a0_1);
+                s = Vector512.Create(Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = Vector512.FusedMultiplyAdd(w0, s, a1_0); a1_1 = Vector512.FusedMultiplyAdd(w1, s, a1_1);
+            }
+            Vector512.StoreUnsafe(a0_0, ref y, 0); Vector512.StoreUnsafe(a0_1, ref y, 0 + 16);
+            Vector512.StoreUnsafe(a1_0, ref y, Out); Vector512.StoreUnsafe(a1_1, ref y, Out + 16);
+        }
+
         /// <summary>A tile of 32 panel rows by 1 token(s) of 
         /// <see cref="MatMul288x288(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
         private static void MatMul288x288Tile16x1(ref float panel, ref float x, ref float y)
@@ -971,6 +990,51 @@ namespace SourceGenTransformer.Generated.Demo.Models
             Vector256.StoreUnsafe(a5_0, ref y, 5 * Out); Vector256.StoreUnsafe(a5_1, ref y, 5 * Out + 8);
         }
 
+        /// <summary>A tile of 16 panel rows by 4 token(s) of 
+        /// <see cref="MatMul288x288(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul288x288Tile8x4(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 288, In = 288;
+            Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero, 
+                a2_0 = Vector256<float>.Zero, a2_1 = Vector256<float>.Zero, a3_0 = Vector256<float>.Zero, a3_1 = Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                Vector256<float> w0 = Vector256.LoadUnsafe(ref panel, k * 32), w1 = Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                Vector256<float> s;
+                s = Vector256.Create(Unsafe.Add(ref x, k));
+                a0_0 = Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w1, s, a0_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = Vector256.FusedMultiplyAdd(w0, s, a1_0); a1_1 = Vector256.FusedMultiplyAdd(w1, s, a1_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = Vector256.FusedMultiplyAdd(w0, s, a2_0); a2_1 = Vector256.FusedMultiplyAdd(w1, s, a2_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = Vector256.FusedMultiplyAdd(w0, s, a3_0); a3_1 = Vector256.FusedMultiplyAdd(w1, s, a3_1);
+            }
+            Vector256.StoreUnsafe(a0_0, ref y, 0); Vector256.StoreUnsafe(a0_1, ref y, 0 + 8);
+            Vector256.StoreUnsafe(a1_0, ref y, Out); Vector256.StoreUnsafe(a1_1, ref y, Out + 8);
+            Vector256.StoreUnsafe(a2_0, ref y, 2 * Out); Vector256.StoreUnsafe(a2_1, ref y, 2 * Out + 8);
+            Vector256.StoreUnsafe(a3_0, ref y, 3 * Out); Vector256.StoreUnsafe(a3_1, ref y, 3 * Out + 8);
+        }
+
+        /// <summary>A tile of 16 panel rows by 2 token(s) of 
+        /// <see cref="MatMul288x288(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul288x288Tile8x2(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 288, In = 288;
+            Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                Vector256<float> w0 = Vector256.LoadUnsafe(ref panel, k * 32), w1 = Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                Vector256<float> s;
+                s = Vector256.Create(Unsafe.Add(ref x, k));
+                a0_0 = Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w1, s, a0_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = Vector256.FusedMultiplyAdd(w0, s, a1_0); a1_1 = Vector256.FusedMultiplyAdd(w1, s, a1_1);
+            }
+            Vector256.StoreUnsafe(a0_0, ref y, 0); Vector256.StoreUnsafe(a0_1, ref y, 0 + 8);
+            Vector256.StoreUnsafe(a1_0, ref y, Out); Vector256.StoreUnsafe(a1_1, ref y, Out + 8);
+        }
+
         /// <summary>A tile of 16 panel rows by 1 token(s) of 
         /// <see cref="MatMul288x288(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
         private static void MatMul288x288Tile8x1(ref float panel, ref float x, ref float y)
@@ -1010,6 +1074,8 @@ namespace SourceGenTransformer.Generated.Demo.Models
                         MatMul288x288Tile16x12(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p));
                     for (; t + 4 <= tokens; t += 4)
                         MatMul288x288Tile16x4(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p));
+                    for (; t + 2 <= tokens; t += 2)
+                        MatMul288x288Tile16x2(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p));
                     for (; t < tokens; t++)
                         MatMul288x288Tile16x1(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p));
                 }
@@ -1024,6 +1090,12 @@ namespace SourceGenTransformer.Generated.Demo.Models
                         int t = 0;
                         for (; t + 6 <= tokens; t += 6)
                             MatMul288x288Tile8x6(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
+                            (nint)t * Out + p + half));
+                        for (; t + 4 <= tokens; t += 4)
+                            MatMul288x288Tile8x4(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
+                            (nint)t * Out + p + half));
+                        for (; t + 2 <= tokens; t += 2)
+                            MatMul288x288Tile8x2(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
                             (nint)t * Out + p + half));
                         for (; t < tokens; t++)
                             MatMul288x288Tile8x1(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
@@ -1113,6 +1185,25 @@ namespace SourceGenTransformer.Generated.Demo.Models
             Vector512.StoreUnsafe(a3_0, ref y, 3 * Out); Vector512.StoreUnsafe(a3_1, ref y, 3 * Out + 16);
         }
 
+        /// <summary>A tile of 32 panel rows by 2 token(s) of 
+        /// <see cref="MatMul768x288(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul768x288Tile16x2(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 768, In = 288;
+            Vector512<float> a0_0 = Vector512<float>.Zero, a0_1 = Vector512<float>.Zero, a1_0 = Vector512<float>.Zero, a1_1 = Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                Vector512<float> w0 = Vector512.LoadUnsafe(ref panel, k * 32), w1 = Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                Vector512<float> s;
+                s = Vector512.Create(Unsafe.Add(ref x, k));
+                a0_0 = Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector512.FusedMultiplyAdd(w1, s, a0_1);
+                s = Vector512.Create(Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = Vector512.FusedMultiplyAdd(w0, s, a1_0); a1_1 = Vector512.FusedMultiplyAdd(w1, s, a1_1);
+            }
+            Vector512.StoreUnsafe(a0_0, ref y, 0); Vector512.StoreUnsafe(a0_1, ref y, 0 + 16);
+            Vector512.StoreUnsafe(a1_0, ref y, Out); Vector512.StoreUnsafe(a1_1, ref y, Out + 16);
+        }
+
         /// <summary>A tile of 32 panel rows by 1 token(s) of 
         /// <see cref="MatMul768x288(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
         private static void MatMul768x288Tile16x1(ref float panel, ref float x, ref float y)
@@ -1162,6 +1253,51 @@ namespace SourceGenTransformer.Generated.Demo.Models
             Vector256.StoreUnsafe(a5_0, ref y, 5 * Out); Vector256.StoreUnsafe(a5_1, ref y, 5 * Out + 8);
         }
 
+        /// <summary>A tile of 16 panel rows by 4 token(s) of 
+        /// <see cref="MatMul768x288(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul768x288Tile8x4(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 768, In = 288;
+            Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero, 
+                a2_0 = Vector256<float>.Zero, a2_1 = Vector256<float>.Zero, a3_0 = Vector256<float>.Zero, a3_1 = Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                Vector256<float> w0 = Vector256.LoadUnsafe(ref panel, k * 32), w1 = Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                Vector256<float> s;
+                s = Vector256.Create(Unsafe.Add(ref x, k));
+                a0_0 = Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w1, s, a0_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = Vector256.FusedMultiplyAdd(w0, s, a1_0); a1_1 = Vector256.FusedMultiplyAdd(w1, s, a1_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = Vector256.FusedMultiplyAdd(w0, s, a2_0); a2_1 = Vector256.FusedMultiplyAdd(w1, s, a2_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = Vector256.FusedMultiplyAdd(w0, s, a3_0); a3_1 = Vector256.FusedMultiplyAdd(w1, s, a3_1);
+            }
+            Vector256.StoreUnsafe(a0_0, ref y, 0); Vector256.StoreUnsafe(a0_1, ref y, 0 + 8);
+            Vector256.StoreUnsafe(a1_0, ref y, Out); Vector256.StoreUnsafe(a1_1, ref y, Out + 8);
+            Vector256.StoreUnsafe(a2_0, ref y, 2 * Out); Vector256.StoreUnsafe(a2_1, ref y, 2 * Out + 8);
+            Vector256.StoreUnsafe(a3_0, ref y, 3 * Out); Vector256.StoreUnsafe(a3_1, ref y, 3 * Out + 8);
+        }
+
+        /// <summary>A tile of 16 panel rows by 2 token(s) of 
+        /// <see cref="MatMul768x288(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul768x288Tile8x2(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 768, In = 288;
+            Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                Vector256<float> w0 = Vector256.LoadUnsafe(ref panel, k * 32), w1 = Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                Vector256<float> s;
+                s = Vector256.Create(Unsafe.Add(ref x, k));
+                a0_0 = Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w1, s, a0_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = Vector256.FusedMultiplyAdd(w0, s, a1_0); a1_1 = Vector256.FusedMultiplyAdd(w1, s, a1_1);
+            }
+            Vector256.StoreUnsafe(a0_0, ref y, 0); Vector256.StoreUnsafe(a0_1, ref y, 0 + 8);
+            Vector256.StoreUnsafe(a1_0, ref y, Out); Vector256.StoreUnsafe(a1_1, ref y, Out + 8);
+        }
+
         /// <summary>A tile of 16 panel rows by 1 token(s) of 
         /// <see cref="MatMul768x288(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
         private static void MatMul768x288Tile8x1(ref float panel, ref float x, ref float y)
@@ -1201,6 +1337,8 @@ namespace SourceGenTransformer.Generated.Demo.Models
                         MatMul768x288Tile16x12(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p));
                     for (; t + 4 <= tokens; t += 4)
                         MatMul768x288Tile16x4(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p));
+                    for (; t + 2 <= tokens; t += 2)
+                        MatMul768x288Tile16x2(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p));
                     for (; t < tokens; t++)
                         MatMul768x288Tile16x1(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p));
                 }
@@ -1215,6 +1353,12 @@ namespace SourceGenTransformer.Generated.Demo.Models
                         int t = 0;
                         for (; t + 6 <= tokens; t += 6)
                             MatMul768x288Tile8x6(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
+                            (nint)t * Out + p + half));
+                        for (; t + 4 <= tokens; t += 4)
+                            MatMul768x288Tile8x4(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
+                            (nint)t * Out + p + half));
+                        for (; t + 2 <= tokens; t += 2)
+                            MatMul768x288Tile8x2(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
                             (nint)t * Out + p + half));
                         for (; t < tokens; t++)
                             MatMul768x288Tile8x1(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
@@ -1304,6 +1448,25 @@ namespace SourceGenTransformer.Generated.Demo.Models
             Vector512.StoreUnsafe(a3_0, ref y, 3 * Out); Vector512.StoreUnsafe(a3_1, ref y, 3 * Out + 16);
         }
 
+        /// <summary>A tile of 32 panel rows by 2 token(s) of 
+        /// <see cref="MatMul288x768(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul288x768Tile16x2(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 288, In = 768;
+            Vector512<float> a0_0 = Vector512<float>.Zero, a0_1 = Vector512<float>.Zero, a1_0 = Vector512<float>.Zero, a1_1 = Vector512<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                Vector512<float> w0 = Vector512.LoadUnsafe(ref panel, k * 32), w1 = Vector512.LoadUnsafe(ref panel, k * 32 + 16);
+                Vector512<float> s;
+                s = Vector512.Create(Unsafe.Add(ref x, k));
+                a0_0 = Vector512.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector512.FusedMultiplyAdd(w1, s, a0_1);
+                s = Vector512.Create(Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = Vector512.FusedMultiplyAdd(w0, s, a1_0); a1_1 = Vector512.FusedMultiplyAdd(w1, s, a1_1);
+            }
+            Vector512.StoreUnsafe(a0_0, ref y, 0); Vector512.StoreUnsafe(a0_1, ref y, 0 + 16);
+            Vector512.StoreUnsafe(a1_0, ref y, Out); Vector512.StoreUnsafe(a1_1, ref y, Out + 16);
+        }
+
         /// <summary>A tile of 32 panel rows by 1 token(s) of 
         /// <see cref="MatMul288x768(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
         private static void MatMul288x768Tile16x1(ref float panel, ref float x, ref float y)
@@ -1353,6 +1516,51 @@ namespace SourceGenTransformer.Generated.Demo.Models
             Vector256.StoreUnsafe(a5_0, ref y, 5 * Out); Vector256.StoreUnsafe(a5_1, ref y, 5 * Out + 8);
         }
 
+        /// <summary>A tile of 16 panel rows by 4 token(s) of 
+        /// <see cref="MatMul288x768(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul288x768Tile8x4(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 288, In = 768;
+            Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero, 
+                a2_0 = Vector256<float>.Zero, a2_1 = Vector256<float>.Zero, a3_0 = Vector256<float>.Zero, a3_1 = Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                Vector256<float> w0 = Vector256.LoadUnsafe(ref panel, k * 32), w1 = Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                Vector256<float> s;
+                s = Vector256.Create(Unsafe.Add(ref x, k));
+                a0_0 = Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w1, s, a0_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = Vector256.FusedMultiplyAdd(w0, s, a1_0); a1_1 = Vector256.FusedMultiplyAdd(w1, s, a1_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 2 * In));
+                a2_0 = Vector256.FusedMultiplyAdd(w0, s, a2_0); a2_1 = Vector256.FusedMultiplyAdd(w1, s, a2_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 3 * In));
+                a3_0 = Vector256.FusedMultiplyAdd(w0, s, a3_0); a3_1 = Vector256.FusedMultiplyAdd(w1, s, a3_1);
+            }
+            Vector256.StoreUnsafe(a0_0, ref y, 0); Vector256.StoreUnsafe(a0_1, ref y, 0 + 8);
+            Vector256.StoreUnsafe(a1_0, ref y, Out); Vector256.StoreUnsafe(a1_1, ref y, Out + 8);
+            Vector256.StoreUnsafe(a2_0, ref y, 2 * Out); Vector256.StoreUnsafe(a2_1, ref y, 2 * Out + 8);
+            Vector256.StoreUnsafe(a3_0, ref y, 3 * Out); Vector256.StoreUnsafe(a3_1, ref y, 3 * Out + 8);
+        }
+
+        /// <summary>A tile of 16 panel rows by 2 token(s) of 
+        /// <see cref="MatMul288x768(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
+        private static void MatMul288x768Tile8x2(ref float panel, ref float x, ref float y)
+        {
+            const int Out = 288, In = 768;
+            Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero;
+            for (nuint k = 0; k < In; k++)
+            {
+                Vector256<float> w0 = Vector256.LoadUnsafe(ref panel, k * 32), w1 = Vector256.LoadUnsafe(ref panel, k * 32 + 8);
+                Vector256<float> s;
+                s = Vector256.Create(Unsafe.Add(ref x, k));
+                a0_0 = Vector256.FusedMultiplyAdd(w0, s, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w1, s, a0_1);
+                s = Vector256.Create(Unsafe.Add(ref x, k + 1 * In));
+                a1_0 = Vector256.FusedMultiplyAdd(w0, s, a1_0); a1_1 = Vector256.FusedMultiplyAdd(w1, s, a1_1);
+            }
+            Vector256.StoreUnsafe(a0_0, ref y, 0); Vector256.StoreUnsafe(a0_1, ref y, 0 + 8);
+            Vector256.StoreUnsafe(a1_0, ref y, Out); Vector256.StoreUnsafe(a1_1, ref y, Out + 8);
+        }
+
         /// <summary>A tile of 16 panel rows by 1 token(s) of 
         /// <see cref="MatMul288x768(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
         private static void MatMul288x768Tile8x1(ref float panel, ref float x, ref float y)
@@ -1392,6 +1600,8 @@ namespace SourceGenTransformer.Generated.Demo.Models
                         MatMul288x768Tile16x12(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p));
                     for (; t + 4 <= tokens; t += 4)
                         MatMul288x768Tile16x4(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p));
+                    for (; t + 2 <= tokens; t += 2)
+                        MatMul288x768Tile16x2(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p));
                     for (; t < tokens; t++)
                         MatMul288x768Tile16x1(ref panel, ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, (nint)t * Out + p));
                 }
@@ -1406,6 +1616,12 @@ namespace SourceGenTransformer.Generated.Demo.Models
                         int t = 0;
                         for (; t + 6 <= tokens; t += 6)
                             MatMul288x768Tile8x6(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
+                            (nint)t * Out + p + half));
+                        for (; t + 4 <= tokens; t += 4)
+                            MatMul288x768Tile8x4(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
+                            (nint)t * Out + p + half));
+                        for (; t + 2 <= tokens; t += 2)
+                            MatMul288x768Tile8x2(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 
                             (nint)t * Out + p + half));
                         for (; t < tokens; t++)
                             MatMul288x768Tile8x1(ref Unsafe.Add(ref panel, half), ref Unsafe.Add(ref xRef, (nint)t * In), ref Unsafe.Add(ref xoutRef, 

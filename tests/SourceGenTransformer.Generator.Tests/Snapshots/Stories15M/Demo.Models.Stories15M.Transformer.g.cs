@@ -81,13 +81,12 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
     /// The model owns worker threads (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>, default one per processor);
     /// dispose it to stop them.
     /// </summary>
-    /// <param name="safetensorsPath">The weight file, a sharded model's model.safetensors.index.json, or the folder holding either (symbolic links are 
-    /// followed).</param>
+    /// <param name="path">The weight file, a sharded model's model.safetensors.index.json, or the folder holding either (symbolic links are followed).</param>
     /// <exception cref="global::System.IO.FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed or truncated, a tensor is missing, has the wrong shape or
     /// a non-finite value, or the file holds a tensor this class does not read; the message names the file, the tensor and the numbers.</exception>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
-    public static Stories15M Load(string safetensorsPath) => Load(safetensorsPath, null);
+    public static Stories15M Load(string path) => Load(path, null);
 
     /// <summary>
     /// Loads the weights from a safetensors file with Hugging Face LlamaForCausalLM names (model.embed_tokens.weight, 
@@ -97,17 +96,35 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
     /// The model owns worker threads (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>, default one per processor);
     /// dispose it to stop them.
     /// </summary>
-    /// <param name="safetensorsPath">The weight file, a sharded model's model.safetensors.index.json, or the folder holding either (symbolic links are 
-    /// followed).</param>
+    /// <param name="path">The weight file, a sharded model's model.safetensors.index.json, or the folder holding either (symbolic links are followed).</param>
     /// <param name="options">How the model runs and loads (threads, the finite-weights check); null for the defaults.</param>
     /// <exception cref="global::System.IO.FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="global::SourceGenTransformer.ModelLoadException">The file is malformed or truncated, a tensor is missing, has the wrong shape or
     /// a non-finite value, or the file holds a tensor this class does not read; the message names the file, the tensor and the numbers.</exception>
     [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
-    public static Stories15M Load(string safetensorsPath, global::SourceGenTransformer.ModelOptions? options)
+    public static Stories15M Load(string path, global::SourceGenTransformer.ModelOptions? options)
     {
         options?.Validate();
-        using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(safetensorsPath, options,
+        using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(path, options,
+            global::SourceGenTransformer.WeightFormats.Safetensors | global::SourceGenTransformer.WeightFormats.Llama2C);
+        var weights = global::SourceGenTransformer.Generated.Demo.Models.Stories15MWeights.Read(file);
+        return new Stories15M(weights, new global::SourceGenTransformer.Runtime.WorkerPool(options?.Threads ?? 0, nameof(Stories15M)));
+    }
+
+    /// <summary>
+    /// Loads the weights from a seekable stream, by the same rules as a file: a model embedded in the program as a manifest
+    /// resource, for one self-contained executable. The stream is read while loading and not disposed.
+    /// </summary>
+    /// <param name="stream">The weights (one file's bytes; a sharded model loads from its folder).</param>
+    /// <param name="name">What errors call the weights (a resource or file name).</param>
+    /// <param name="options">How the model runs and loads; null for the defaults.</param>
+    /// <exception cref="global::SourceGenTransformer.ModelLoadException">The bytes are malformed or truncated, or do not hold the tensors and shapes this 
+    /// class declares.</exception>
+    [global::System.CodeDom.Compiler.GeneratedCode("SourceGenTransformer", "0.1.0")]
+    public static Stories15M Load(global::System.IO.Stream stream, string name, global::SourceGenTransformer.ModelOptions? options = null)
+    {
+        options?.Validate();
+        using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(stream, name, options,
             global::SourceGenTransformer.WeightFormats.Safetensors | global::SourceGenTransformer.WeightFormats.Llama2C);
         var weights = global::SourceGenTransformer.Generated.Demo.Models.Stories15MWeights.Read(file);
         return new Stories15M(weights, new global::SourceGenTransformer.Runtime.WorkerPool(options?.Threads ?? 0, nameof(Stories15M)));
