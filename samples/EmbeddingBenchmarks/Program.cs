@@ -25,11 +25,13 @@ using SourceGenTransformer.Text;
 
 int runs = 7;
 string? output = null;
+bool byLength = false;
 for (int i = 0; i < args.Length; i++)
 {
     if (args[i] == "--runs" && i + 1 < args.Length) runs = int.Parse(args[++i]);
     else if (args[i] == "--out" && i + 1 < args.Length) output = args[++i];
-    else { Console.Error.WriteLine("usage: EmbeddingBenchmarks [--runs N] [--out docs/benchmarks.md]"); return 2; }
+    else if (args[i] == "--by-length") byLength = true;
+    else { Console.Error.WriteLine("usage: EmbeddingBenchmarks [--runs N] [--out docs/benchmarks.md] [--by-length]"); return 2; }
 }
 
 string folder = Path.Combine(Path.GetTempPath(), "sgt-embedding-bench");
@@ -51,6 +53,33 @@ var tokenizer = TextEmbeddingGenerator.CreateTokenizer(vocab);
 string[] corpus;
 using (var r = new StreamReader(typeof(Program).Assembly.GetManifestResourceStream("corpus.txt")!))
     corpus = r.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+if (byLength)
+{
+    // What bounds one sentence at a time: ours alone, one sequence per call, by length, in tok/s and in GFLOP/s of the
+    // layers' products and attention (2 flops per multiply-add).
+    foreach (int threads in new[] { 1, 2 })
+    {
+        using var m = MiniLM.Load(miniOnnx, new ModelOptions { Threads = threads });
+        var v = new float[384];
+        foreach (int n in new[] { 8, 17, 32, 64, 128, 256, 512 })
+        {
+            int[] ids = Enumerable.Range(0, n).Select(i => 1000 + 7 * i).ToArray();
+            for (int w = 0; w < 5; w++) m.Embed(ids, v);
+            int reps = Math.Max(3, 4000 / n);
+            var times = new List<double>();
+            for (int r = 0; r < runs; r++)
+            {
+                var sw = Stopwatch.StartNew();
+                for (int k = 0; k < reps; k++) m.Embed(ids, v);
+                times.Add(sw.Elapsed.TotalSeconds / reps);
+            }
+            double t = Median(times), flops = 2.0 * 6 * (4 * 384 * 384 + 2 * 384 * 1536) * n + 2.0 * 6 * 2 * n * (double)n * 384;
+            Console.WriteLine($"threads {threads}, {n,3} tokens: {t * 1e3,7:F2} ms, {n / t,6:F0} tok/s, {flops / t / 1e9,5:F1} GFLOP/s");
+        }
+    }
+    return 0;
+}
 
 int[][] singles = EmbeddingSentences.All.Select(s => tokenizer.EncodeToIds(s).ToArray()).ToArray();
 int[][] batch = singles.OrderBy(t => t.Length).Where((_, i) => i % 2 == 0).Take(32).ToArray();
