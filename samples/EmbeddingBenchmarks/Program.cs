@@ -5,7 +5,7 @@
 //
 // Workloads (token counts are real tokens, [CLS] and [SEP] included, never padding):
 //   one at a time: the 65 test sentences, each its own call;
-//   batch of 32:   32 sentences of mixed lengths (4 to 236 tokens) in one call: ours packs them without padding, ONNX
+//   batch of 32:   32 sentences of mixed lengths (every other one by length: 2 to 136 tokens) in one call: ours packs them without padding, ONNX
 //                  Runtime takes them padded to the longest, as Hugging Face and the package pass batches;
 //   corpus:        samples/SemanticSearch's 98 passages, from text (tokenization included), in batches of 32.
 // The package's encoder tokenizes, runs ONNX Runtime on the whole array at once, and pools; it is timed from text,
