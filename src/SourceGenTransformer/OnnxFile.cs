@@ -1,5 +1,4 @@
 using System;
-using System.Buffers;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Runtime.InteropServices;
@@ -361,23 +360,7 @@ public sealed class OnnxFile : TensorSource
                 break;
             case DataType.Float16:
             case DataType.BFloat16:
-                byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
-                try
-                {
-                    for (int i = 0; i < destination.Length;)
-                    {
-                        int n = Math.Min(buffer.Length / 2, destination.Length - i);
-                        Span<byte> bytes = buffer.AsSpan(0, 2 * n);
-                        _file.ReadExactly(e.Offset + 2 * (first + i), bytes, name, "its data");
-                        SafetensorsFile.Widen(e.Type == DataType.Float16 ? TensorDType.F16 : TensorDType.BF16,
-                            MemoryMarshal.Cast<byte, ushort>(bytes), destination.Slice(i, n));
-                        i += n;
-                    }
-                }
-                finally
-                {
-                    ArrayPool<byte>.Shared.Return(buffer);
-                }
+                SafetensorsFile.ReadWidened(_file, e.Offset + 2 * first, e.Type == DataType.Float16 ? TensorDType.F16 : TensorDType.BF16, name, destination);
                 break;
             default:
                 throw new ModelLoadException(FilePath, name, $"its type {e.Type} cannot be read as weights; FLOAT, FLOAT16 and BFLOAT16 can.");

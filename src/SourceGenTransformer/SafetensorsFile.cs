@@ -435,30 +435,38 @@ public sealed class SafetensorsFile : TensorSource
                 break;
             case TensorDType.F16:
             case TensorDType.BF16:
-                // Through a small buffer of 16-bit values, widened into the destination a piece at a time.
-                byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
-                try
-                {
-                    for (int i = 0; i < destination.Length;)
-                    {
-                        int n = Math.Min(buffer.Length / 2, destination.Length - i);
-                        Span<byte> bytes = buffer.AsSpan(0, 2 * n);
-                        _file.ReadExactly(at + 2L * i, bytes, name, "its data");
-                        Widen(t.DType, MemoryMarshal.Cast<byte, ushort>(bytes), destination.Slice(i, n));
-                        i += n;
-                    }
-                }
-                finally
-                {
-                    ArrayPool<byte>.Shared.Return(buffer);
-                }
+                ReadWidened(_file, at, t.DType, name, destination);
                 break;
             default:
                 throw new ModelLoadException(FilePath, name, $"its dtype {t.DType} cannot be read as weights; F32, F16 and BF16 can.");
         }
     }
 
-    internal static void Widen(TensorDType dtype, ReadOnlySpan<ushort> source, Span<float> destination)
+    /// <summary>
+    /// Reads destination.Length 16-bit values (F16 or BF16) at <paramref name="at"/> through a small buffer, widened into
+    /// the destination a piece at a time.
+    /// </summary>
+    internal static void ReadWidened(WeightFileReader file, long at, TensorDType dtype, string name, Span<float> destination)
+    {
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            for (int i = 0; i < destination.Length;)
+            {
+                int n = Math.Min(buffer.Length / 2, destination.Length - i);
+                Span<byte> bytes = buffer.AsSpan(0, 2 * n);
+                file.ReadExactly(at + 2L * i, bytes, name, "its data");
+                Widen(dtype, MemoryMarshal.Cast<byte, ushort>(bytes), destination.Slice(i, n));
+                i += n;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static void Widen(TensorDType dtype, ReadOnlySpan<ushort> source, Span<float> destination)
     {
         if (dtype == TensorDType.F16)
         {

@@ -114,7 +114,7 @@ public sealed class RealEmbeddingTests : IClassFixture<RealEmbeddingTests.Engine
         return e.Select(x => (float)(x / Math.Max(norm, 1e-12))).ToArray();
     }
 
-    private static double Cosine(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    internal static double Cosine(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         double dot = 0, na = 0, nb = 0;
         for (int i = 0; i < a.Length; i++)

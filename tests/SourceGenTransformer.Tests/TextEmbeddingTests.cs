@@ -18,17 +18,7 @@ public sealed class TextEmbeddingTests : IClassFixture<RealEmbeddingTests.Engine
     private TextEmbeddingGenerator Generator(bool truncate = false, int batch = 32) =>
         new(_engines.MiniLM, TextEmbeddingGenerator.CreateTokenizer(RealModels.Vocab), "all-MiniLM-L6-v2") { Truncate = truncate, BatchSize = batch };
 
-    private static double Cosine(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        double dot = 0, na = 0, nb = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            dot += (double)a[i] * b[i];
-            na += (double)a[i] * a[i];
-            nb += (double)b[i] * b[i];
-        }
-        return dot / Math.Sqrt(na * nb);
-    }
+    private static double Cosine(ReadOnlySpan<float> a, ReadOnlySpan<float> b) => RealEmbeddingTests.Cosine(a, b);
 
     [Fact]
     public async Task GenerateAsync_matches_the_SentenceTransformers_package_on_the_same_texts()
