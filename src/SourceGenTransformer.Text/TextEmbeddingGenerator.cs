@@ -74,7 +74,8 @@ public sealed class TextEmbeddingGenerator : IEmbeddingGenerator<string, Embeddi
         var ids = new List<int>();
         foreach (string word in BertPreTokenizer.Words(text, Tokenizer.LowerCaseBeforeTokenization, Tokenizer.RemoveNonSpacingMarks))
         {
-            if (word.EnumerateRunes().Count() > BertPreTokenizer.MaxCharsPerWord) ids.Add(_unknown);
+            // Hugging Face counts characters (code points): only a word of more than 100 UTF-16 units can exceed it.
+            if (word.Length > BertPreTokenizer.MaxCharsPerWord && word.EnumerateRunes().Count() > BertPreTokenizer.MaxCharsPerWord) ids.Add(_unknown);
             else ids.AddRange(Tokenizer.EncodeToIds(word, addSpecialTokens: false));
         }
         return ids;

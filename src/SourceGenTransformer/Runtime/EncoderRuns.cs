@@ -175,9 +175,11 @@ public static class EncoderRuns
         int length = ids.Length / batchSize;
         if (!mask.IsEmpty && mask.Length != ids.Length)
             throw new ArgumentException($"The attention mask holds {mask.Length} values for {ids.Length} input ids; give one per id, or none (all 1).", "attentionMask");
+        if (!types.IsEmpty && types.Length != ids.Length)
+            throw new ArgumentException($"{types.Length} token types were given for {ids.Length} input ids; give one per id, or none (all 0).", "tokenTypeIds");
         for (int row = 0; row < batchSize; row++)
         {
-            ReadOnlySpan<int> rowTypes = types.IsEmpty || types.Length != ids.Length ? types : types.Slice(row * length, length);
+            ReadOnlySpan<int> rowTypes = types.IsEmpty ? default : types.Slice(row * length, length);
             CheckSequence(e, ids.Slice(row * length, length), rowTypes, "inputIds", "tokenTypeIds", batchSize > 1 ? row : -1);
             if (mask.IsEmpty) continue;
             int kept = 0;

@@ -162,10 +162,8 @@ internal static class ModelApi
                 w.Line("// A sentence-transformers folder's 1_Pooling/config.json and modules.json must agree with the declaration.");
                 w.Line($"{Global.Library}SentenceTransformersConfig.Check(path, nameof({cls}), Pooling, NormalizeEmbeddings);");
             }
-            w.Line($"using {Global.Library}TensorSource file = {Global.Library}WeightFile.Open(path, options,");
-            w.Line($"    {formats});");
-            w.Line($"var weights = {spec.EngineType("Weights")}.Read(file);");
-            w.Line($"return new {cls}(weights, new {Global.Runtime}WorkerPool(options?.Threads ?? 0, nameof({cls})));");
+            w.Line($"using {Global.Library}TensorSource file = {Global.Library}WeightFile.Open(path, options, Formats);");
+            w.Line("return Create(file, options);");
         }
         w.Line();
 
@@ -181,8 +179,18 @@ internal static class ModelApi
         using (w.Block($"public static {cls} Load(global::System.IO.Stream stream, string name, {Global.Library}ModelOptions? options = null)"))
         {
             w.Line("options?.Validate();");
-            w.Line($"using {Global.Library}TensorSource file = {Global.Library}WeightFile.Open(stream, name, options,");
-            w.Line($"    {formats});");
+            w.Line($"using {Global.Library}TensorSource file = {Global.Library}WeightFile.Open(stream, name, options, Formats);");
+            w.Line("return Create(file, options);");
+        }
+        w.Line();
+
+        w.Line("/// <summary>The weight formats this family reads.</summary>");
+        w.Line($"private const {Global.Library}WeightFormats Formats =");
+        w.Line($"    {formats};");
+        w.Line();
+        w.Line("/// <summary>Reads the weights from an opened file and starts the worker pool: what every Load ends with.</summary>");
+        using (w.Block($"private static {cls} Create({Global.Library}TensorSource file, {Global.Library}ModelOptions? options)"))
+        {
             w.Line($"var weights = {spec.EngineType("Weights")}.Read(file);");
             w.Line($"return new {cls}(weights, new {Global.Runtime}WorkerPool(options?.Threads ?? 0, nameof({cls})));");
         }

@@ -102,10 +102,8 @@ partial class MiniBert : global::SourceGenTransformer.IEmbeddingModel
         options?.Validate();
         // A sentence-transformers folder's 1_Pooling/config.json and modules.json must agree with the declaration.
         global::SourceGenTransformer.SentenceTransformersConfig.Check(path, nameof(MiniBert), Pooling, NormalizeEmbeddings);
-        using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(path, options,
-            global::SourceGenTransformer.WeightFormats.Safetensors | global::SourceGenTransformer.WeightFormats.Onnx);
-        var weights = global::SourceGenTransformer.Generated.Demo.Search.MiniBertWeights.Read(file);
-        return new MiniBert(weights, new global::SourceGenTransformer.Runtime.WorkerPool(options?.Threads ?? 0, nameof(MiniBert)));
+        using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(path, options, Formats);
+        return Create(file, options);
     }
 
     /// <summary>
@@ -121,8 +119,17 @@ partial class MiniBert : global::SourceGenTransformer.IEmbeddingModel
     public static MiniBert Load(global::System.IO.Stream stream, string name, global::SourceGenTransformer.ModelOptions? options = null)
     {
         options?.Validate();
-        using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(stream, name, options,
-            global::SourceGenTransformer.WeightFormats.Safetensors | global::SourceGenTransformer.WeightFormats.Onnx);
+        using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(stream, name, options, Formats);
+        return Create(file, options);
+    }
+
+    /// <summary>The weight formats this family reads.</summary>
+    private const global::SourceGenTransformer.WeightFormats Formats =
+        global::SourceGenTransformer.WeightFormats.Safetensors | global::SourceGenTransformer.WeightFormats.Onnx;
+
+    /// <summary>Reads the weights from an opened file and starts the worker pool: what every Load ends with.</summary>
+    private static MiniBert Create(global::SourceGenTransformer.TensorSource file, global::SourceGenTransformer.ModelOptions? options)
+    {
         var weights = global::SourceGenTransformer.Generated.Demo.Search.MiniBertWeights.Read(file);
         return new MiniBert(weights, new global::SourceGenTransformer.Runtime.WorkerPool(options?.Threads ?? 0, nameof(MiniBert)));
     }

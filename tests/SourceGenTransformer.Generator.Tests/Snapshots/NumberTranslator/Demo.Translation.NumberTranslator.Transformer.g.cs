@@ -104,10 +104,8 @@ partial class NumberTranslator : global::System.IDisposable
     public static NumberTranslator Load(string path, global::SourceGenTransformer.ModelOptions? options)
     {
         options?.Validate();
-        using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(path, options,
-            global::SourceGenTransformer.WeightFormats.Safetensors);
-        var weights = global::SourceGenTransformer.Generated.Demo.Translation.NumberTranslatorWeights.Read(file);
-        return new NumberTranslator(weights, new global::SourceGenTransformer.Runtime.WorkerPool(options?.Threads ?? 0, nameof(NumberTranslator)));
+        using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(path, options, Formats);
+        return Create(file, options);
     }
 
     /// <summary>
@@ -123,8 +121,17 @@ partial class NumberTranslator : global::System.IDisposable
     public static NumberTranslator Load(global::System.IO.Stream stream, string name, global::SourceGenTransformer.ModelOptions? options = null)
     {
         options?.Validate();
-        using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(stream, name, options,
-            global::SourceGenTransformer.WeightFormats.Safetensors);
+        using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(stream, name, options, Formats);
+        return Create(file, options);
+    }
+
+    /// <summary>The weight formats this family reads.</summary>
+    private const global::SourceGenTransformer.WeightFormats Formats =
+        global::SourceGenTransformer.WeightFormats.Safetensors;
+
+    /// <summary>Reads the weights from an opened file and starts the worker pool: what every Load ends with.</summary>
+    private static NumberTranslator Create(global::SourceGenTransformer.TensorSource file, global::SourceGenTransformer.ModelOptions? options)
+    {
         var weights = global::SourceGenTransformer.Generated.Demo.Translation.NumberTranslatorWeights.Read(file);
         return new NumberTranslator(weights, new global::SourceGenTransformer.Runtime.WorkerPool(options?.Threads ?? 0, nameof(NumberTranslator)));
     }

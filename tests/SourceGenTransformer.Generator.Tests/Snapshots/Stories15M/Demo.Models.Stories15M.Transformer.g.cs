@@ -105,10 +105,8 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
     public static Stories15M Load(string path, global::SourceGenTransformer.ModelOptions? options)
     {
         options?.Validate();
-        using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(path, options,
-            global::SourceGenTransformer.WeightFormats.Safetensors | global::SourceGenTransformer.WeightFormats.Llama2C);
-        var weights = global::SourceGenTransformer.Generated.Demo.Models.Stories15MWeights.Read(file);
-        return new Stories15M(weights, new global::SourceGenTransformer.Runtime.WorkerPool(options?.Threads ?? 0, nameof(Stories15M)));
+        using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(path, options, Formats);
+        return Create(file, options);
     }
 
     /// <summary>
@@ -124,8 +122,17 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
     public static Stories15M Load(global::System.IO.Stream stream, string name, global::SourceGenTransformer.ModelOptions? options = null)
     {
         options?.Validate();
-        using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(stream, name, options,
-            global::SourceGenTransformer.WeightFormats.Safetensors | global::SourceGenTransformer.WeightFormats.Llama2C);
+        using global::SourceGenTransformer.TensorSource file = global::SourceGenTransformer.WeightFile.Open(stream, name, options, Formats);
+        return Create(file, options);
+    }
+
+    /// <summary>The weight formats this family reads.</summary>
+    private const global::SourceGenTransformer.WeightFormats Formats =
+        global::SourceGenTransformer.WeightFormats.Safetensors | global::SourceGenTransformer.WeightFormats.Llama2C;
+
+    /// <summary>Reads the weights from an opened file and starts the worker pool: what every Load ends with.</summary>
+    private static Stories15M Create(global::SourceGenTransformer.TensorSource file, global::SourceGenTransformer.ModelOptions? options)
+    {
         var weights = global::SourceGenTransformer.Generated.Demo.Models.Stories15MWeights.Read(file);
         return new Stories15M(weights, new global::SourceGenTransformer.Runtime.WorkerPool(options?.Threads ?? 0, nameof(Stories15M)));
     }
