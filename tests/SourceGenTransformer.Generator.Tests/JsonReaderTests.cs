@@ -68,6 +68,20 @@ public sealed class JsonReaderTests
         Assert.False(string.IsNullOrEmpty(ours.Message));
     }
 
+    [Theory]
+    [InlineData("[1,]", 3, "unexpected ']'")]
+    [InlineData("{\"a\" 1}", 5, "expected ':'")]
+    [InlineData("{\"a\":1,}", 7, "trailing comma")]
+    [InlineData("[1 2]", 3, "expected ',' or ']'")]
+    [InlineData("01", 0, "may not start with 0")]
+    [InlineData("\"\\x\"", 1, "unknown escape")]
+    public void A_syntax_error_names_what_is_wrong_at_the_character_that_is_wrong(string text, int position, string message)
+    {
+        var error = Assert.Throws<Config.JsonException>(() => JsonReader.Parse(text));
+        Assert.Equal(position, error.Position);
+        Assert.Contains(message, error.Message);
+    }
+
     [Fact]
     public void Spans_point_at_keys_and_values()
     {

@@ -58,27 +58,20 @@ internal static class HfConfig
             settings.Add(new ConfigSetting(property, (int)v.Number, v.Span));
         }
 
-        void Float(string key, string property)
+        // A number or a boolean: the value as the attribute property's type, or a problem at the value.
+        void Typed(string key, string property, JsonKind kind, string expected)
         {
             if (!root.TryGet(key, out _, out JsonValue v)) return;
-            if (v.Kind != JsonKind.Number)
+            if (v.Kind != kind)
             {
-                problems.Add(new ConfigProblem($"\"{key}\" must be a number, but it is {v.Describe()}", v.Span));
+                problems.Add(new ConfigProblem($"\"{key}\" must be {expected}, but it is {v.Describe()}", v.Span));
                 return;
             }
-            settings.Add(new ConfigSetting(property, (float)v.Number, v.Span));
+            settings.Add(new ConfigSetting(property, kind == JsonKind.Bool ? v.Bool : (float)v.Number, v.Span));
         }
 
-        void Bool(string key, string property)
-        {
-            if (!root.TryGet(key, out _, out JsonValue v)) return;
-            if (v.Kind != JsonKind.Bool)
-            {
-                problems.Add(new ConfigProblem($"\"{key}\" must be true or false, but it is {v.Describe()}", v.Span));
-                return;
-            }
-            settings.Add(new ConfigSetting(property, v.Bool, v.Span));
-        }
+        void Float(string key, string property) => Typed(key, property, JsonKind.Number, "a number");
+        void Bool(string key, string property) => Typed(key, property, JsonKind.Bool, "true or false");
 
         void Refuse(string key, string why)
         {
