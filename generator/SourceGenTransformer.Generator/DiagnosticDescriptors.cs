@@ -61,4 +61,36 @@ internal static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor LanguageVersionTooLow = Rule("STG0012",
         "C# language version too low",
         "The generated engine needs C# {0} or later, but this project compiles with C# {1}; raise <LangVersion>");
+
+    public static readonly DiagnosticDescriptor ConfigFileNotFound = Rule("STG0013",
+        "ConfigFile is not an AdditionalFiles item",
+        "ConfigFile '{0}' is not among the project's AdditionalFiles{1}; add <AdditionalFiles Include=\"{0}\" /> to the project file, or keep it under the project where the SourceGenTransformer package picks up every config.json");
+
+    public static readonly DiagnosticDescriptor ConfigFileMalformed = Rule("STG0014",
+        "config.json is not valid JSON",
+        "'{0}' is not valid JSON: {1}");
+
+    public static readonly DiagnosticDescriptor ConfigValueInvalid = Rule("STG0015",
+        "config.json key missing or invalid",
+        "'{0}': {1}");
+
+    public static readonly DiagnosticDescriptor ConfigModelTypeNotSupported = Rule("STG0016",
+        "config.json declares an architecture the generator does not run",
+        "'{0}': {1}");
+
+    public static readonly DiagnosticDescriptor ConfigOptionNotSupported = Rule("STG0017",
+        "config.json option not supported",
+        "'{0}': {1}");
+
+    public static readonly DiagnosticDescriptor PropertyDecidedByConfig = Rule("STG0018",
+        "Property decided by the config.json",
+        "{0} cannot be set beside ConfigFile: '{1}' decides it; beside ConfigFile only MaxSequenceLength (a cap on max_position_embeddings), WeightPrecision, Pooling and NormalizeEmbeddings may be set");
+
+    public static readonly DiagnosticDescriptor FamilyMissing = Rule("STG0019",
+        "Model family not declared",
+        "'{0}' declares no model: give [Transformer] a family, [Transformer(ModelFamily.Llama, ...)], or a Hugging Face config.json, [Transformer(ConfigFile = \"config.json\")]");
+
+    public static readonly DiagnosticDescriptor ConfigFileAmbiguous = Rule("STG0020",
+        "ConfigFile matches several AdditionalFiles",
+        "ConfigFile '{0}' matches {1} AdditionalFiles ({2}); name more of its path so that it ends only one of them");
 }

@@ -7,6 +7,7 @@ using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using SourceGenTransformer.Generator.Config;
 using SourceGenTransformer.Generator.Helpers;
 using SourceGenTransformer.Generator.Model;
 
@@ -23,30 +24,55 @@ public sealed partial class TransformerGenerator
         // The largest element count of a .NET array (Array.MaxLength), which bounds every engine buffer.
         private const long MaxElements = 0x7FFFFFC7;
 
-        public static Result<ModelSpec> Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+        /// <summary>
+        /// Reads one declaration into plain values: its names, the attribute's arguments with their locations, and
+        /// what is wrong with the class itself. The only code that sees symbols and syntax.
+        /// </summary>
+        public static Declaration Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
         {
             var type = (INamedTypeSymbol)context.TargetSymbol;
             var declaration = (ClassDeclarationSyntax)context.TargetNode;
             AttributeData attribute = context.Attributes[0];
             var attributeSyntax = attribute.ApplicationSyntaxReference?.GetSyntax(cancellationToken) as AttributeSyntax;
             var diagnostics = new List<DiagnosticInfo>();
-            var args = new Arguments(attribute, attributeSyntax, declaration);
-
             CheckDeclaration(type, declaration, diagnostics);
             cancellationToken.ThrowIfCancellationRequested();
 
-            ModelShape? shape = ReadShape(args, diagnostics);
-            LocationInfo? where = args.Location(null);
-            if (shape is null || diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error))
-                return new Result<ModelSpec>(null, new EquatableArray<DiagnosticInfo>(diagnostics), where);
+            LocationInfo? where = LocationInfo.From(attributeSyntax?.GetLocation()) ?? LocationInfo.From(declaration.Identifier.GetLocation());
+            var arguments = new List<Argument>();
+            foreach (KeyValuePair<string, TypedConstant> named in attribute.NamedArguments)
+            {
+                LocationInfo? at = null;
+                foreach (AttributeArgumentSyntax arg in attributeSyntax?.ArgumentList?.Arguments ?? default)
+                    if (arg.NameEquals?.Name.Identifier.ValueText == named.Key)
+                        at = LocationInfo.From(arg.GetLocation());
+                arguments.Add(new Argument(named.Key, named.Value.Kind == TypedConstantKind.Array ? null : named.Value.Value, at ?? where));
+            }
+            int family = attribute.ConstructorArguments.Length > 0 && attribute.ConstructorArguments[0].Value is int f ? f : 0;
+            LocationInfo? familyAt = LocationInfo.From(attributeSyntax?.ArgumentList?.Arguments.FirstOrDefault(a => a.NameEquals is null)?.GetLocation()) ?? where;
 
             var containing = new List<string>();
             for (SyntaxNode? node = declaration.Parent; node is TypeDeclarationSyntax outer; node = outer.Parent)
                 containing.Insert(0, "partial " + TypeKeyword(outer) + " " + outer.Identifier.ValueText);
-
             string? ns = type.ContainingNamespace.IsGlobalNamespace ? null : type.ContainingNamespace.ToDisplayString();
-            var spec = new ModelSpec(ns, type.Name, new EquatableArray<string>(containing), type.ToDisplayString(), shape);
-            return new Result<ModelSpec>(spec, new EquatableArray<DiagnosticInfo>(diagnostics), where);
+            return new Declaration(ns, type.Name, new EquatableArray<string>(containing), type.ToDisplayString(), family, familyAt,
+                new EquatableArray<Argument>(arguments), where, new EquatableArray<DiagnosticInfo>(diagnostics));
+        }
+
+        /// <summary>
+        /// Turns a declaration, with its config.json when it names one, into a <see cref="ModelSpec"/> with the family's
+        /// defaults applied, or into diagnostics.
+        /// </summary>
+        public static Result<ModelSpec> Build(Declaration declaration, EquatableArray<ProjectFile> files, CancellationToken cancellationToken)
+        {
+            var diagnostics = new List<DiagnosticInfo>(declaration.Diagnostics);
+            Arguments? args = ConfigDeclaration.Arguments(declaration, files, diagnostics, cancellationToken);
+            ModelShape? shape = args is null ? null : ReadShape(args, diagnostics);
+            if (shape is null || diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error))
+                return new Result<ModelSpec>(null, new EquatableArray<DiagnosticInfo>(diagnostics), declaration.Location);
+
+            var spec = new ModelSpec(declaration.Namespace, declaration.ClassName, declaration.ContainingTypes, declaration.DisplayName, shape);
+            return new Result<ModelSpec>(spec, new EquatableArray<DiagnosticInfo>(diagnostics), declaration.Location);
         }
 
         private static string TypeKeyword(TypeDeclarationSyntax type) => type switch
@@ -202,6 +228,12 @@ public sealed partial class TransformerGenerator
                     diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location(name),
                         name, id.ToString(CultureInfo.InvariantCulture), $"a token id must be -1 (none) or in [0, {sizeName} = {size})"));
             }
+            // Every id that ends generation: a config.json's EOS list, else EosToken.
+            var eosTokens = args.Value("EosTokens") is EquatableArray<int> list ? list : new EquatableArray<int>(eos >= 0 ? [eos] : []);
+            foreach (int id in eosTokens)
+                if (id != eos && tokenVocab > 0 && id >= tokenVocab)
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location("EosTokens"),
+                        "EosToken", id.ToString(CultureInfo.InvariantCulture), $"a token id must be in [0, {tokenVocabName} = {tokenVocab})"));
             if (seq2seq && (bos < 0 || eos < 0))
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location(bos < 0 ? "BosToken" : "EosToken"),
                     bos < 0 ? "BosToken" : "EosToken", "-1", "translation starts at BosToken and ends at EosToken, so both must be set"));
@@ -221,7 +253,17 @@ public sealed partial class TransformerGenerator
 
             var shape = new ModelShape(family, layers, encoderLayers, decoderLayers, heads, kvHeads, modelDim, ffn,
                 vocab, sourceVocab, targetVocab, maxSeq, positional, ropeTheta, norm, normFirst, epsilon, activation,
-                tied, bos, eos, pad, precision, pooling, normalize, typeVocab);
+                tied, bos, eos, pad, precision, pooling, normalize, typeVocab, eosTokens)
+            {
+                // What only a config.json declares (HfConfig): validated there, located in the file.
+                ModelType = args.Value("ModelType") as string,
+                QkvBias = args.Bool("QkvBias", false),
+                SlidingWindow = args.Int("SlidingWindow", 0),
+                RopeScaleFactor = args.Float("RopeScaleFactor", 0f),
+                RopeLowFreqFactor = args.Float("RopeLowFreqFactor", 0f),
+                RopeHighFreqFactor = args.Float("RopeHighFreqFactor", 0f),
+                RopeOriginalLength = args.Int("RopeOriginalLength", 0),
+            };
 
             // Every buffer the engine indexes with int must fit in one .NET array.
             long dim = modelDim, kv = shape.KvDim;
@@ -250,45 +292,37 @@ public sealed partial class TransformerGenerator
 
         internal static string Literal(float value) => value.ToString("R", CultureInfo.InvariantCulture);
 
-        /// <summary>The attribute's arguments by name, with the syntax each came from.</summary>
-        private sealed class Arguments
+        /// <summary>The declaration's properties by name, each with where it was written (the attribute or the config.json).</summary>
+        internal sealed class Arguments
         {
-            private readonly ImmutableDictionary<string, TypedConstant> _named;
-            private readonly AttributeSyntax? _syntax;
-            private readonly ClassDeclarationSyntax _declaration;
+            private readonly Dictionary<string, Argument> _named = new(StringComparer.Ordinal);
+            private readonly LocationInfo? _fallback;
 
-            public Arguments(AttributeData attribute, AttributeSyntax? syntax, ClassDeclarationSyntax declaration)
+            public Arguments(int family, LocationInfo? familyLocation, IEnumerable<Argument> named, LocationInfo? fallback)
             {
-                _named = attribute.NamedArguments.ToImmutableDictionary(kv => kv.Key, kv => kv.Value);
-                _syntax = syntax;
-                _declaration = declaration;
-                Family = attribute.ConstructorArguments.Length > 0 && attribute.ConstructorArguments[0].Value is int f ? f : 0;
+                Family = family;
+                FamilyLocation = familyLocation ?? fallback;
+                foreach (Argument arg in named) _named[arg.Name] = arg;
+                _fallback = fallback;
             }
 
             public int Family { get; }
 
-            public LocationInfo? FamilyLocation =>
-                LocationInfo.From(_syntax?.ArgumentList?.Arguments.FirstOrDefault(a => a.NameEquals is null)?.GetLocation()) ?? Location(null);
+            public LocationInfo? FamilyLocation { get; }
 
             public bool IsSet(string name) => _named.ContainsKey(name);
 
-            public int Int(string name, int fallback) => _named.TryGetValue(name, out TypedConstant c) && c.Value is int v ? v : fallback;
+            public object? Value(string name) => _named.TryGetValue(name, out Argument? a) ? a.Value : null;
 
-            public float Float(string name, float fallback) => _named.TryGetValue(name, out TypedConstant c) && c.Value is float v ? v : fallback;
+            public int Int(string name, int fallback) => _named.TryGetValue(name, out Argument? a) && a.Value is int v ? v : fallback;
 
-            public bool Bool(string name, bool fallback) => _named.TryGetValue(name, out TypedConstant c) && c.Value is bool v ? v : fallback;
+            public float Float(string name, float fallback) => _named.TryGetValue(name, out Argument? a) && a.Value is float v ? v : fallback;
 
-            /// <summary>The argument <c>Name = value</c> if written, else the attribute, else the class name.</summary>
-            public LocationInfo? Location(string? name)
-            {
-                if (name is not null && _syntax?.ArgumentList is { } list)
-                {
-                    foreach (AttributeArgumentSyntax arg in list.Arguments)
-                        if (arg.NameEquals?.Name.Identifier.ValueText == name)
-                            return LocationInfo.From(arg.GetLocation());
-                }
-                return LocationInfo.From(_syntax?.GetLocation()) ?? LocationInfo.From(_declaration.Identifier.GetLocation());
-            }
+            public bool Bool(string name, bool fallback) => _named.TryGetValue(name, out Argument? a) && a.Value is bool v ? v : fallback;
+
+            /// <summary>Where <paramref name="name"/> was written, else the attribute (or the class name).</summary>
+            public LocationInfo? Location(string? name) =>
+                name is not null && _named.TryGetValue(name, out Argument? a) && a.Location is not null ? a.Location : _fallback;
         }
     }
 }

@@ -22,15 +22,30 @@ public sealed partial class TransformerGenerator : IIncrementalGenerator
 
     public void Initialize(IncrementalGeneratorInitializationContext context)
     {
-        // 1. Find each class carrying [Transformer] and turn the declaration into a spec (or
-        //    diagnostics). The predicate is syntax-only; the transform is the last place that
-        //    sees symbols, so everything downstream is plain, value-equal data that caches.
-        IncrementalValuesProvider<Result<ModelSpec>> parsed = context.SyntaxProvider
+        // 1. Find each class carrying [Transformer] and read the declaration into plain values. The predicate is
+        //    syntax-only; the transform is the last place that sees symbols, so everything downstream is plain,
+        //    value-equal data that caches.
+        IncrementalValuesProvider<Declaration> declarations = context.SyntaxProvider
             .ForAttributeWithMetadataName(
                 AttributeName,
                 predicate: static (node, _) => node is ClassDeclarationSyntax,
                 transform: static (ctx, ct) => Parser.Parse(ctx, ct))
             .WithTrackingName(TrackingNames.Parse);
+
+        // The AdditionalFiles a ConfigFile can name, as (path, text): only JSON files, read once per edit of each.
+        IncrementalValueProvider<EquatableArray<ProjectFile>> files = context.AdditionalTextsProvider
+            .Where(static text => text.Path.EndsWith(".json", System.StringComparison.OrdinalIgnoreCase))
+            .Select(static (text, ct) => new ProjectFile(text.Path, text.GetText(ct)?.ToString() ?? ""))
+            .Collect()
+            .Select(static (all, _) => new EquatableArray<ProjectFile>(all))
+            .WithTrackingName(TrackingNames.ConfigFiles);
+
+        // A declaration with its config.json becomes a spec (or diagnostics). A declaration without one ignores the
+        // files, but still compares equal when they change, so its outputs stay cached.
+        IncrementalValuesProvider<Result<ModelSpec>> parsed = declarations
+            .Combine(files)
+            .Select(static (pair, ct) => Parser.Build(pair.Left, pair.Right, ct))
+            .WithTrackingName(TrackingNames.Build);
 
         // 2. Compilation-wide facts, reduced to a small value so that edits elsewhere compare equal:
         //    only the language version, which decides whether the emitted code can compile.

@@ -22,6 +22,12 @@ public sealed class TokenSampler
 
     /// <summary>Creates a sampler for a vocabulary of <paramref name="vocabSize"/> tokens.</summary>
     public TokenSampler(int vocabSize, GenerationOptions? options = null, int eosToken = -1)
+        : this(vocabSize, options, eosToken >= 0 ? [eosToken] : ReadOnlySpan<int>.Empty)
+    {
+    }
+
+    /// <summary>Creates a sampler that stops at any of <paramref name="eosTokens"/> (and the options' stop tokens).</summary>
+    public TokenSampler(int vocabSize, GenerationOptions? options, ReadOnlySpan<int> eosTokens)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(vocabSize);
         options ??= GenerationOptions.Default;
@@ -35,7 +41,8 @@ public sealed class TokenSampler
         _rng = SamplerRandom.Seed(options.Seed ?? SamplerRandom.FreshSeed());
 
         var stop = new List<int>();
-        if (eosToken >= 0) stop.Add(eosToken);
+        foreach (int eos in eosTokens)
+            if (eos >= 0) stop.Add(eos);
         if (options.StopTokens is not null) stop.AddRange(options.StopTokens);
         _stop = stop.ToArray();
     }

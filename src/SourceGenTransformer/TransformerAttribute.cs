@@ -18,8 +18,24 @@ public sealed class TransformerAttribute : Attribute
     /// <summary>Declares a model of the given family.</summary>
     public TransformerAttribute(ModelFamily family) => Family = family;
 
-    /// <summary>The architecture family, which fixes the weight names and the defaults.</summary>
+    /// <summary>
+    /// Declares a model by its Hugging Face <c>config.json</c>, named by <see cref="ConfigFile"/>: the family and every
+    /// dimension come from the file.
+    /// </summary>
+    public TransformerAttribute() { }
+
+    /// <summary>The architecture family, which fixes the weight names and the defaults (unset when <see cref="ConfigFile"/> decides it).</summary>
     public ModelFamily Family { get; }
+
+    /// <summary>
+    /// A Hugging Face <c>config.json</c> that declares the model: one of the project's <c>AdditionalFiles</c>, the one
+    /// whose path ends with this one, compared by whole path segments with <c>/</c> and <c>\</c> alike. The family and
+    /// every dimension come from the file; beside it only <see cref="MaxSequenceLength"/> (which caps the file's
+    /// <c>max_position_embeddings</c>; default the smaller of it and 4096) and <see cref="WeightPrecision"/> may be
+    /// set. A <c>generation_config.json</c> in the same folder, when it is an AdditionalFiles item too, supplies the
+    /// default BOS and EOS tokens. Problems in the files are diagnostics located in the JSON.
+    /// </summary>
+    public string? ConfigFile { get; set; }
 
     /// <summary>Blocks in the stack (Llama, Gpt2, Bert).</summary>
     public int Layers { get; set; }

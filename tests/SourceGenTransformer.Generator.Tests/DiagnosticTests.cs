@@ -155,6 +155,120 @@ public class DiagnosticTests
         Assert.Empty(run.Result.GeneratedSources);
     }
 
+    // A small llama config.json as transformers writes it (indent 2, keys sorted).
+    private const string LlamaConfig = """
+        {
+          "architectures": [
+            "LlamaForCausalLM"
+          ],
+          "hidden_size": 64,
+          "intermediate_size": 128,
+          "max_position_embeddings": 32,
+          "model_type": "llama",
+          "num_attention_heads": 4,
+          "num_hidden_layers": 2,
+          "num_key_value_heads": 2,
+          "rms_norm_eps": 1e-05,
+          "vocab_size": 96
+        }
+        """;
+
+    private const string ConfigPath = "/src/app/models/tiny/config.json";
+
+    /// <summary>The one diagnostic <paramref name="id"/> of a declaration by ConfigFile, asserted at its file, line and column (1-based).</summary>
+    private static Diagnostic InFile(string declaration, string id, string json, string path, int line, int column, params (string Path, string Text)[] more)
+    {
+        var files = new[] { new GeneratorHarness.File(ConfigPath, json) }.Concat(more.Select(m => new GeneratorHarness.File(m.Path, m.Text))).ToArray<AdditionalText>();
+        var run = GeneratorHarness.RunGenerator(files, "using SourceGenTransformer;\n" + declaration);
+        Diagnostic d = Assert.Single(run.GeneratorDiagnostics, x => x.Id == id);
+        FileLinePositionSpan at = d.Location.GetLineSpan();
+        Assert.Equal((path, line, column), (at.Path, at.StartLinePosition.Line + 1, at.StartLinePosition.Character + 1));
+        Assert.Equal(DiagnosticSeverity.Error, d.Severity);
+        Assert.Equal(DiagnosticDescriptors.HelpBase + id + ".md", d.Descriptor.HelpLinkUri);
+        Assert.Empty(run.Result.GeneratedSources);
+        return d;
+    }
+
+    private const string ByConfig = "[Transformer(ConfigFile = \"models/tiny/config.json\")] partial class M;";
+
+    [Fact]
+    public void STG0013_config_file_not_in_additional_files()
+    {
+        var d = InFile("[Transformer(ConfigFile = \"models/other/config.json\")] partial class M;", "STG0013", LlamaConfig, "Model0.cs", 2, 14);
+        Assert.Contains("'models/other/config.json' is not among the project's AdditionalFiles (one is named like it: '/src/app/models/tiny/config.json')", d.GetMessage());
+        Assert.Contains("<AdditionalFiles Include=\"models/other/config.json\" />", d.GetMessage());
+        // Whole segments: "iny/config.json" does not end "tiny/config.json".
+        InFile("[Transformer(ConfigFile = \"iny/config.json\")] partial class M;", "STG0013", LlamaConfig, "Model0.cs", 2, 14);
+    }
+
+    [Fact]
+    public void STG0014_config_file_is_not_valid_json()
+    {
+        var d = InFile(ByConfig, "STG0014", LlamaConfig.Replace("\"hidden_size\": 64,", "\"hidden_size\": 64,,"), ConfigPath, 5, 21);
+        Assert.Contains("'/src/app/models/tiny/config.json' is not valid JSON", d.GetMessage());
+    }
+
+    [Fact]
+    public void STG0015_config_key_missing_or_invalid()
+    {
+        var missing = InFile(ByConfig, "STG0015", LlamaConfig.Replace("  \"hidden_size\": 64,\n", ""), ConfigPath, 7, 3);
+        Assert.Contains("the key \"hidden_size\" is missing", missing.GetMessage());
+        var typed = InFile(ByConfig, "STG0015", LlamaConfig.Replace("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 2.5"), ConfigPath, 10, 24);
+        Assert.Contains("\"num_hidden_layers\" must be an integer of at least 1, but it is 2.5", typed.GetMessage());
+        var split = InFile(ByConfig, "STG0015", LlamaConfig.Replace("\"num_attention_heads\": 4", "\"num_attention_heads\": 6"), ConfigPath, 9, 26);
+        Assert.Contains("\"num_attention_heads\": 6 does not divide \"hidden_size\" 64", split.GetMessage());
+        var groups = InFile(ByConfig, "STG0015", LlamaConfig.Replace("\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3"), ConfigPath, 11, 26);
+        Assert.Contains("does not divide \"num_attention_heads\" 4", groups.GetMessage());
+        var odd = InFile(ByConfig, "STG0015", LlamaConfig.Replace("\"hidden_size\": 64", "\"hidden_size\": 60").Replace("\"num_key_value_heads\": 2", "\"num_key_value_heads\": 4"), ConfigPath, 9, 26);
+        Assert.Contains("heads of 15 dimensions", odd.GetMessage());
+        // A value that passes the file but not the engine is still located in the file: an EOS outside the vocabulary.
+        var eos = InFile(ByConfig, "STG0010", LlamaConfig.Replace("\"vocab_size\": 96", "\"vocab_size\": 96, \"eos_token_id\": 96"), ConfigPath, 13, 37);
+        Assert.Contains("EosToken = 96 is invalid", eos.GetMessage());
+    }
+
+    [Fact]
+    public void STG0016_config_declares_an_architecture_the_generator_does_not_run()
+    {
+        var type = InFile(ByConfig, "STG0016", LlamaConfig.Replace("\"model_type\": \"llama\"", "\"model_type\": \"mixtral\""), ConfigPath, 8, 17);
+        Assert.Contains("\"model_type\": \"mixtral\" is not an architecture this generator runs", type.GetMessage());
+        var head = InFile(ByConfig, "STG0016", LlamaConfig.Replace("\"LlamaForCausalLM\"", "\"LlamaForSequenceClassification\""), ConfigPath, 3, 5);
+        Assert.Contains("\"architectures\": \"LlamaForSequenceClassification\" is not a llama model this generator runs", head.GetMessage());
+    }
+
+    [Fact]
+    public void STG0017_config_option_not_supported()
+    {
+        var d = InFile(ByConfig, "STG0017", LlamaConfig.Replace("\"rms_norm_eps\": 1e-05,", "\"rms_norm_eps\": 1e-05,\n  \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0},"), ConfigPath, 13, 33);
+        Assert.Contains("\"rope_scaling\" of type \"yarn\" is not supported", d.GetMessage());
+        var experts = InFile(ByConfig, "STG0017", LlamaConfig.Replace("\"vocab_size\": 96", "\"vocab_size\": 96, \"num_local_experts\": 8"), ConfigPath, 13, 42);
+        Assert.Contains("\"num_local_experts\": 8 is not supported", experts.GetMessage());
+        var act = InFile(ByConfig, "STG0017", LlamaConfig.Replace("\"hidden_size\": 64,", "\"hidden_act\": \"gelu\",\n  \"hidden_size\": 64,"), ConfigPath, 5, 17);
+        Assert.Contains("\"hidden_act\": \"gelu\" is not supported", act.GetMessage());
+    }
+
+    [Fact]
+    public void STG0018_property_decided_by_the_config()
+    {
+        var d = InFile("[Transformer(ConfigFile = \"models/tiny/config.json\", Heads = 8)] partial class M;", "STG0018", LlamaConfig, "Model0.cs", 2, 54);
+        Assert.Contains("Heads cannot be set beside ConfigFile: 'models/tiny/config.json' decides it", d.GetMessage());
+        var cap = InFile("[Transformer(ConfigFile = \"models/tiny/config.json\", MaxSequenceLength = 64)] partial class M;", "STG0010", LlamaConfig, "Model0.cs", 2, 54);
+        Assert.Contains("trained for at most 32 positions", cap.GetMessage());
+    }
+
+    [Fact]
+    public void STG0019_no_family_and_no_config_file()
+    {
+        var d = Single("[Transformer(Layers = 2)] partial class M;", "STG0019", DiagnosticSeverity.Error, "Transformer(Layers = 2)");
+        Assert.Contains("'M' declares no model", d.GetMessage());
+    }
+
+    [Fact]
+    public void STG0020_config_file_matches_several_additional_files()
+    {
+        var d = InFile("[Transformer(ConfigFile = \"config.json\")] partial class M;", "STG0020", LlamaConfig, "Model0.cs", 2, 14, ("/src/app/models/other/config.json", LlamaConfig));
+        Assert.Contains("'config.json' matches 2 AdditionalFiles", d.GetMessage());
+    }
+
     [Fact]
     public void Every_descriptor_has_a_test_and_a_help_page()
     {

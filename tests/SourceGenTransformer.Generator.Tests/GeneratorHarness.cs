@@ -32,11 +32,25 @@ internal static class GeneratorHarness
             new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary,
                 nullableContextOptions: NullableContextOptions.Enable, warningLevel: 9999));
 
-    public static GeneratorDriver Driver(CSharpParseOptions? parseOptions = null) =>
+    public static GeneratorDriver Driver(CSharpParseOptions? parseOptions = null, params AdditionalText[] additionalFiles) =>
         CSharpGeneratorDriver.Create(
             [new TransformerGenerator().AsSourceGenerator()],
+            additionalTexts: additionalFiles,
             parseOptions: parseOptions ?? ParseOptions,
             driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
+
+    /// <summary>An AdditionalFiles item, as MSBuild passes one to the compiler: a path and its text.</summary>
+    public sealed class File(string path, string text) : AdditionalText
+    {
+        public override string Path { get; } = path;
+
+        public override Microsoft.CodeAnalysis.Text.SourceText GetText(System.Threading.CancellationToken cancellationToken = default) =>
+            Microsoft.CodeAnalysis.Text.SourceText.From(text);
+    }
+
+    /// <summary>Runs the generator over <paramref name="sources"/> with <paramref name="files"/> as AdditionalFiles.</summary>
+    public static Run RunGenerator(AdditionalText[] files, params string[] sources) =>
+        RunGenerator(Compilation(sources), Driver(null, files));
 
     public sealed record Run(GeneratorDriver Driver, GeneratorRunResult Result, Compilation Output, ImmutableArray<Diagnostic> GeneratorDiagnostics)
     {

@@ -64,7 +64,7 @@ public sealed class HfConfigTests
     [InlineData("\"model_type\": \"llama\"", "\"model_type\": \"mixtral\"", 13, 17, "\"mixtral\" is not an architecture")]
     [InlineData("\"num_hidden_layers\": 30", "\"num_hidden_layers\": \"30\"", 15, 24, "\"num_hidden_layers\" must be an integer")]
     [InlineData("\"num_hidden_layers\": 30,", "", 13, 3, "\"num_hidden_layers\" is missing")]
-    [InlineData("\"rope_scaling\": null", "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0}", 18, 19, "\"rope_scaling\"")]
+    [InlineData("\"rope_scaling\": null", "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0}", 18, 33, "\"rope_scaling\" of type \"yarn\"")]
     [InlineData("\"attention_bias\": false", "\"attention_bias\": true", 5, 21, "\"attention_bias\": true is not supported")]
     [InlineData("\"tie_word_embeddings\": true", "\"tie_word_embeddings\": 1", 20, 26, "must be true or false")]
     [InlineData("\"mlp_bias\": false,", "\"mlp_bias\": false, \"head_dim\": 32,", 12, 34, "\"head_dim\": 32 times num_attention_heads 9")]
@@ -83,7 +83,10 @@ public sealed class HfConfigTests
         var (gpt, p1) = HfConfig.Read(JsonReader.Parse("""{"model_type": "gpt2", "n_layer": 12, "n_head": 12, "n_embd": 768, "n_inner": null, "vocab_size": 50257, "n_positions": 1024}"""));
         Assert.Empty(p1);
         Assert.Equal(2, gpt.Single(s => s.Property == "Family").Value);
-        Assert.DoesNotContain(gpt, s => s.Property == "FeedForwardDim");
+        // n_inner null is transformers' 4 * n_embd, located at the model_type that chose it.
+        ConfigSetting ffn = gpt.Single(s => s.Property == "FeedForwardDim");
+        Assert.Equal(3072, ffn.Value);
+        Assert.Equal(15, ffn.Span.Start);
         var (bert, p2) = HfConfig.Read(JsonReader.Parse("""{"model_type": "bert", "num_hidden_layers": 6, "num_attention_heads": 12, "hidden_size": 384, "intermediate_size": 1536, "vocab_size": 30522, "max_position_embeddings": 512, "type_vocab_size": 2}"""));
         Assert.Empty(p2);
         Assert.Equal(4, bert.Single(s => s.Property == "Family").Value);

@@ -76,7 +76,7 @@ public class IncrementalTests
     public void Spec_types_hold_no_symbols_syntax_or_compilations()
     {
         // The cache key must be plain, value-equal data (see the remarks on ModelSpec).
-        var allowed = new HashSet<Type> { typeof(string), typeof(int), typeof(long), typeof(float), typeof(bool), typeof(EquatableArray<string>) };
+        var allowed = new HashSet<Type> { typeof(string), typeof(int), typeof(long), typeof(float), typeof(bool), typeof(EquatableArray<string>), typeof(EquatableArray<int>) };
         var pending = new Queue<Type>([typeof(ModelSpec)]);
         var seen = new HashSet<Type>();
         while (pending.Count > 0)

@@ -52,6 +52,12 @@ public sealed class Fixture
         "gpt2-basic" => Gpt2Basic.Load(WeightsPath, options),
         "gpt2-odd" => Gpt2Odd.Load(WeightsPath, options),
         "gpt2-relu" => Gpt2Relu.Load(WeightsPath, options),
+        "hf-llama3-scaled" => HfLlama3Scaled.Load(WeightsPath, options),
+        "hf-llama3-scaled-odd" => HfLlama3ScaledOdd.Load(WeightsPath, options),
+        "hf-qwen2-tied" => HfQwen2Tied.Load(WeightsPath, options),
+        "hf-qwen2-mqa" => HfQwen2Mqa.Load(WeightsPath, options),
+        "hf-mistral-window" => HfMistralWindow.Load(WeightsPath, options),
+        "hf-mistral-window-odd" => HfMistralWindowOdd.Load(WeightsPath, options),
         _ => throw new ArgumentException(Name),
     };
 

@@ -13,7 +13,39 @@ public class ParityTests
         "llama-basic", "llama-gqa-tied", "llama-odd", "gpt2-basic", "gpt2-odd", "gpt2-relu",
         // Lighter weights against PyTorch running the same conversion (make_precision_fixtures.py).
         "llama-basic-bf16", "llama-basic-int8", "gpt2-basic-bf16", "gpt2-basic-int8", "storyteller-int8",
+        // Declared by config.json (make_hf_fixtures.py): llama3 RoPE scaling, Qwen2's q/k/v biases, Mistral's sliding window.
+        "hf-llama3-scaled", "hf-llama3-scaled-odd", "hf-qwen2-tied", "hf-qwen2-mqa", "hf-mistral-window", "hf-mistral-window-odd",
     };
+
+    /// <summary>The config.json fixtures, whose prompts run longer than their sliding windows and original RoPE contexts.</summary>
+    public static TheoryData<string> HfFixtures => new()
+    {
+        "hf-llama3-scaled", "hf-llama3-scaled-odd", "hf-qwen2-tied", "hf-qwen2-mqa", "hf-mistral-window", "hf-mistral-window-odd",
+    };
+
+    [Theory]
+    [MemberData(nameof(HfFixtures))]
+    public void Prompt_blocks_match_pytorch_at_every_position(string name)
+    {
+        // Each prefix of the sequence as one prompt block in a fresh session: the block path (block attention, and the
+        // window over keys laid out for the block) at every position, not only the prompt's last.
+        Fixture f = Fixture.Read(name);
+        IDecoderModel model = f.Load();
+        for (int pos = 0; pos < f.Inputs.Length; pos++)
+        {
+            IDecoderSession session = model.CreateDecoderSession();
+            ReadOnlySpan<float> logits = session.Forward(f.Inputs.AsSpan(0, pos + 1));
+            float diff = Fixture.ScaledMaxDiff(logits, f.Logits[pos]);
+            Assert.True(diff <= Tolerance, $"{name}: block of {pos + 1}: scaled max difference {diff:E3} > {Tolerance:E0}");
+        }
+
+        // A block that starts after earlier positions: the window reaches back into keys an earlier call wrote.
+        IDecoderSession split = model.CreateDecoderSession();
+        int half = f.Inputs.Length / 2;
+        split.Forward(f.Inputs.AsSpan(0, half));
+        float after = Fixture.ScaledMaxDiff(split.Forward(f.Inputs.AsSpan(half)), f.Logits[^1]);
+        Assert.True(after <= Tolerance, $"{name}: second block: scaled max difference {after:E3}");
+    }
 
     private const float Tolerance = 1e-4f;
 

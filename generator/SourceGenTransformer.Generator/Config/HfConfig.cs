@@ -7,8 +7,21 @@ namespace SourceGenTransformer.Generator.Config;
 /// <summary>One attribute property that a config.json decides, with the span of the value that decided it.</summary>
 internal sealed record ConfigSetting(string Property, object Value, TextSpan Span);
 
+/// <summary>What a config.json problem is, which decides its diagnostic.</summary>
+internal enum ProblemKind
+{
+    /// <summary>A key missing, of the wrong type, or with a value that cannot work.</summary>
+    Invalid,
+
+    /// <summary>A <c>model_type</c> or architecture the engine does not run.</summary>
+    UnknownType,
+
+    /// <summary>An option, named by its key and value, that the engine does not implement.</summary>
+    Unsupported,
+}
+
 /// <summary>A problem in a config.json, at the span of the key or value it concerns.</summary>
-internal sealed record ConfigProblem(string Message, TextSpan Span);
+internal sealed record ConfigProblem(string Message, TextSpan Span, ProblemKind Kind = ProblemKind.Invalid);
 
 /// <summary>
 /// Reads a Hugging Face config.json into the attribute properties it decides, by the keys transformers' configuration
@@ -19,7 +32,26 @@ internal sealed record ConfigProblem(string Message, TextSpan Span);
 internal static class HfConfig
 {
     /// <summary>The model types the engine runs, and the family each declares.</summary>
-    public static readonly string[] SupportedTypes = ["llama", "gpt2", "bert"];
+    public static readonly string[] SupportedTypes = ["llama", "mistral", "qwen2", "gpt2", "bert"];
+
+    /// <summary>The <c>architectures</c> each model type may name: the heads whose weights the engine reads.</summary>
+    private static readonly Dictionary<string, string[]> Architectures = new()
+    {
+        ["llama"] = ["LlamaForCausalLM", "LlamaModel"],
+        ["mistral"] = ["MistralForCausalLM", "MistralModel"],
+        ["qwen2"] = ["Qwen2ForCausalLM", "Qwen2Model"],
+        ["gpt2"] = ["GPT2LMHeadModel", "GPT2Model"],
+        ["bert"] = ["BertModel", "BertForMaskedLM", "BertForPreTraining"],
+    };
+
+    /// <summary>
+    /// The attribute properties a declaration by config.json may set beside <c>ConfigFile</c>: the ones no config.json
+    /// decides. <c>MaxSequenceLength</c> caps the file's own length.
+    /// </summary>
+    public static readonly string[] DeclarationProperties = ["ConfigFile", "MaxSequenceLength", "WeightPrecision", "Pooling", "NormalizeEmbeddings"];
+
+    /// <summary>The KV cache length a declaration gets when it does not cap the file's <c>max_position_embeddings</c>.</summary>
+    public const int DefaultMaxSequenceLength = 4096;
 
     public static (List<ConfigSetting> Settings, List<ConfigProblem> Problems) Read(JsonValue root)
     {
@@ -33,7 +65,7 @@ internal static class HfConfig
 
         if (!root.TryGet("model_type", out TextSpan typeKey, out JsonValue type))
         {
-            problems.Add(new ConfigProblem("the key \"model_type\" is missing; it names the architecture (llama, gpt2, bert)", new TextSpan(root.Span.Start, 1)));
+            problems.Add(new ConfigProblem("the key \"model_type\" is missing; it names the architecture (" + string.Join(", ", SupportedTypes) + ")", new TextSpan(root.Span.Start, 1)));
             return (settings, problems);
         }
         if (type.Kind != JsonKind.String)
@@ -41,27 +73,50 @@ internal static class HfConfig
             problems.Add(new ConfigProblem($"\"model_type\" must be a string, but it is {type.Describe()}", type.Span));
             return (settings, problems);
         }
-
-        void Int(string key, string property, bool required = true, int min = 1)
+        if (!Architectures.TryGetValue(type.String, out string[]? known))
         {
-            if (!root.TryGet(key, out TextSpan keySpan, out JsonValue v))
+            problems.Add(new ConfigProblem($"\"model_type\": \"{type.String}\" is not an architecture this generator runs; it runs {string.Join(", ", SupportedTypes)}", type.Span, ProblemKind.UnknownType));
+            return (settings, problems);
+        }
+        if (root.TryGet("architectures", out _, out JsonValue architectures) && architectures.Kind == JsonKind.Array)
+        {
+            foreach (JsonValue name in architectures.Items)
+                if (name.Kind != JsonKind.String || System.Array.IndexOf(known, name.String) < 0)
+                    problems.Add(new ConfigProblem($"\"architectures\": {name.Describe()} is not a {type.String} model this generator runs; it runs {string.Join(", ", known)}", name.Span, ProblemKind.UnknownType));
+        }
+
+        // The span a default stands at: the model_type, which chose it.
+        TextSpan defaulted = type.Span;
+
+        int? Int(string key, string? property, int? fallback = null, int min = 1)
+        {
+            if (!root.TryGet(key, out _, out JsonValue v) || (v.Kind == JsonKind.Null && fallback is not null))
             {
-                if (required) problems.Add(new ConfigProblem($"the key \"{key}\" is missing; a {type.String} config.json sets it", typeKey));
-                return;
+                if (fallback is null)
+                {
+                    problems.Add(new ConfigProblem($"the key \"{key}\" is missing; a {type.String} config.json sets it", typeKey));
+                    return null;
+                }
+                if (property is not null) settings.Add(new ConfigSetting(property, fallback.Value, defaulted));
+                return fallback;
             }
-            if (v.Kind == JsonKind.Null && !required) return;
             if (!v.IsInteger || v.Number < min || v.Number > int.MaxValue)
             {
                 problems.Add(new ConfigProblem($"\"{key}\" must be an integer of at least {min.ToString(CultureInfo.InvariantCulture)}, but it is {v.Describe()}", v.Span));
-                return;
+                return null;
             }
-            settings.Add(new ConfigSetting(property, (int)v.Number, v.Span));
+            if (property is not null) settings.Add(new ConfigSetting(property, (int)v.Number, v.Span));
+            return (int)v.Number;
         }
 
-        // A number or a boolean: the value as the attribute property's type, or a problem at the value.
-        void Typed(string key, string property, JsonKind kind, string expected)
+        // A number or a boolean: the value as the attribute property's type (or the class default), or a problem at the value.
+        void Typed(string key, string property, JsonKind kind, string expected, object fallback)
         {
-            if (!root.TryGet(key, out _, out JsonValue v)) return;
+            if (!root.TryGet(key, out _, out JsonValue v))
+            {
+                settings.Add(new ConfigSetting(property, fallback, defaulted));
+                return;
+            }
             if (v.Kind != kind)
             {
                 problems.Add(new ConfigProblem($"\"{key}\" must be {expected}, but it is {v.Describe()}", v.Span));
@@ -70,46 +125,141 @@ internal static class HfConfig
             settings.Add(new ConfigSetting(property, kind == JsonKind.Bool ? v.Bool : (float)v.Number, v.Span));
         }
 
-        void Float(string key, string property) => Typed(key, property, JsonKind.Number, "a number");
-        void Bool(string key, string property) => Typed(key, property, JsonKind.Bool, "true or false");
+        void Float(string key, string property, float fallback) => Typed(key, property, JsonKind.Number, "a number", fallback);
+        void Bool(string key, string property, bool fallback) => Typed(key, property, JsonKind.Bool, "true or false", fallback);
+
+        void Token(string key, string property, int fallback) => TokenSetting(root, key, property, fallback, defaulted, settings, problems);
 
         void Refuse(string key, string why)
         {
             if (root.TryGet(key, out _, out JsonValue v) && v.Kind != JsonKind.Null && !(v.Kind == JsonKind.Bool && !v.Bool))
-                problems.Add(new ConfigProblem($"\"{key}\": {v.Describe()} is not supported: {why}", v.Span));
+                problems.Add(new ConfigProblem($"\"{key}\": {v.Describe()} is not supported: {why}", v.Span, ProblemKind.Unsupported));
         }
 
+        // rope_scaling: "llama3" (exact), or refused by its type ("rope_type", or the older "type").
+        void RopeScaling()
+        {
+            if (!root.TryGet("rope_scaling", out _, out JsonValue v) || v.Kind == JsonKind.Null) return;
+            JsonValue kind = default!;
+            bool typed = v.Kind == JsonKind.Object && (v.TryGet("rope_type", out _, out kind) || v.TryGet("type", out _, out kind));
+            if (!typed || kind.Kind != JsonKind.String || kind.String != "llama3")
+            {
+                string named = typed ? "of type " + kind.Describe() : v.Describe();
+                problems.Add(new ConfigProblem($"\"rope_scaling\" {named} is not supported: the engine scales rotary frequencies by type \"llama3\" only, so other scaling would decode wrongly", typed ? kind.Span : v.Span, ProblemKind.Unsupported));
+                return;
+            }
+            foreach ((string key, string property) in new[] { ("factor", "RopeScaleFactor"), ("low_freq_factor", "RopeLowFreqFactor"), ("high_freq_factor", "RopeHighFreqFactor"), ("original_max_position_embeddings", "RopeOriginalLength") })
+            {
+                if (!v.TryGet(key, out _, out JsonValue x))
+                {
+                    problems.Add(new ConfigProblem($"\"rope_scaling\" of type \"llama3\" needs \"{key}\"", v.Span));
+                    continue;
+                }
+                bool integer = property == "RopeOriginalLength";
+                if (x.Kind != JsonKind.Number || !(x.Number > 0) || (integer && (!x.IsInteger || x.Number > int.MaxValue)))
+                {
+                    problems.Add(new ConfigProblem($"\"rope_scaling\".\"{key}\" must be {(integer ? "an integer" : "a number")} greater than 0, but it is {x.Describe()}", x.Span));
+                    continue;
+                }
+                settings.Add(new ConfigSetting(property, integer ? (object)(int)x.Number : (float)x.Number, x.Span));
+            }
+            if (v.TryGet("low_freq_factor", out _, out JsonValue low) && v.TryGet("high_freq_factor", out _, out JsonValue high)
+                && low.Kind == JsonKind.Number && high.Kind == JsonKind.Number && !(high.Number > low.Number))
+                problems.Add(new ConfigProblem($"\"rope_scaling\".\"high_freq_factor\" {high.Describe()} must be greater than \"low_freq_factor\" {low.Describe()}", high.Span));
+        }
+
+        // Keys of mixtures of experts, which route each token through a subset of several MLPs.
+        void RefuseExperts()
+        {
+            foreach (string key in new[] { "num_local_experts", "num_experts", "n_routed_experts", "moe_intermediate_size" })
+                if (root.TryGet(key, out _, out JsonValue v) && v.Kind == JsonKind.Number && v.Number > 0)
+                    problems.Add(new ConfigProblem($"\"{key}\": {v.Describe()} is not supported: the engine runs one dense MLP per layer, not a mixture of experts", v.Span, ProblemKind.Unsupported));
+        }
+
+        void Activation(string key, string expected, string why)
+        {
+            if (root.TryGet(key, out _, out JsonValue v) && !(v.Kind == JsonKind.String && v.String == expected))
+                problems.Add(new ConfigProblem($"\"{key}\": {v.Describe()} is not supported: {why}", v.Span, ProblemKind.Unsupported));
+        }
+
+        // Heads split the width, and key/value heads the heads; the problem stands at the heads' value.
+        void Split(string widthKey, string headsKey, string? kvKey, bool rotary)
+        {
+            if (!root.TryGet(widthKey, out _, out JsonValue width) || !root.TryGet(headsKey, out _, out JsonValue h)
+                || !width.IsInteger || !h.IsInteger || h.Number < 1 || width.Number < 1)
+                return;
+            if (width.Number % h.Number != 0)
+            {
+                problems.Add(new ConfigProblem($"\"{headsKey}\": {h.Describe()} does not divide \"{widthKey}\" {width.Describe()}; each head takes {widthKey} / {headsKey} dimensions", h.Span));
+                return;
+            }
+            if (kvKey is not null && root.TryGet(kvKey, out _, out JsonValue kv) && kv.IsInteger && kv.Number >= 1 && h.Number % kv.Number != 0)
+                problems.Add(new ConfigProblem($"\"{kvKey}\": {kv.Describe()} does not divide \"{headsKey}\" {h.Describe()}; grouped-query attention shares each key/value head among {headsKey} / {kvKey} query heads", kv.Span));
+            else if (rotary && (width.Number / h.Number) % 2 != 0)
+                problems.Add(new ConfigProblem($"\"{headsKey}\": {h.Describe()} gives heads of {(width.Number / h.Number).ToString(CultureInfo.InvariantCulture)} dimensions ({widthKey} / {headsKey}), but rotary positions rotate pairs, so a head's width must be even", h.Span));
+        }
+
+        RefuseExperts();
         switch (type.String)
         {
             case "llama":
+            case "mistral":
+            case "qwen2":
                 settings.Add(new ConfigSetting("Family", (int)Model.Family.Llama, type.Span));
+                settings.Add(new ConfigSetting("ModelType", type.String, type.Span));
                 Int("num_hidden_layers", "Layers");
-                Int("num_attention_heads", "Heads");
-                Int("num_key_value_heads", "KvHeads", required: false);
+                int? h = Int("num_attention_heads", "Heads");
+                Int("num_key_value_heads", "KvHeads", fallback: h ?? 0, min: 1);
                 Int("hidden_size", "ModelDim");
                 Int("intermediate_size", "FeedForwardDim");
                 Int("vocab_size", "VocabSize");
-                Int("max_position_embeddings", "MaxSequenceLength");
-                Float("rope_theta", "RopeTheta");
-                Float("rms_norm_eps", "NormEpsilon");
-                Bool("tie_word_embeddings", "TiedEmbeddings");
-                Refuse("rope_scaling", "the engine computes plain rotary frequencies, so scaled RoPE would decode wrongly");
-                Refuse("attention_bias", "the engine's Llama projections have no biases");
-                Refuse("mlp_bias", "the engine's Llama MLP has no biases");
+                bool qwen = type.String == "qwen2", mistral = type.String == "mistral";
+                // transformers' class defaults: LlamaConfig, MistralConfig, Qwen2Config.
+                Int("max_position_embeddings", "MaxSequenceLength", fallback: qwen ? 32768 : mistral ? 4096 * 32 : 2048);
+                Float("rope_theta", "RopeTheta", 10000f);
+                Float("rms_norm_eps", "NormEpsilon", 1e-6f);
+                Bool("tie_word_embeddings", "TiedEmbeddings", false);
+                Token("bos_token_id", "BosToken", qwen ? -1 : 1);
+                Token("eos_token_id", "EosToken", qwen ? -1 : 2);
+                Token("pad_token_id", "PadToken", -1);
+                Activation("hidden_act", "silu", $"the engine's {type.String} MLP is SwiGLU, silu(gate) * up");
+                RopeScaling();
+                if (qwen)
+                {
+                    // Qwen2 has biases on q, k and v (not on o_proj), and its sliding window only under use_sliding_window.
+                    settings.Add(new ConfigSetting("QkvBias", true, type.Span));
+                    Refuse("use_sliding_window", "Qwen2's released models attend to every position; the engine does not run its windowed layers");
+                }
+                else
+                {
+                    Refuse("attention_bias", $"the engine's {type.String} projections have no biases");
+                    Refuse("mlp_bias", $"the engine's {type.String} MLP has no biases");
+                }
+                // MistralConfig's sliding_window defaults to 4096; null means none (Mistral 7B v0.2 and later).
+                if (mistral && !(root.TryGet("sliding_window", out _, out JsonValue window) && window.Kind == JsonKind.Null))
+                    Int("sliding_window", "SlidingWindow", fallback: 4096);
+                Split("hidden_size", "num_attention_heads", "num_key_value_heads", rotary: true);
                 if (root.TryGet("head_dim", out _, out JsonValue headDim) && headDim.Kind != JsonKind.Null
                     && root.TryGet("hidden_size", out _, out JsonValue hidden) && root.TryGet("num_attention_heads", out _, out JsonValue heads)
                     && heads.Number > 0 && headDim.Number * heads.Number != hidden.Number)
-                    problems.Add(new ConfigProblem($"\"head_dim\": {headDim.Describe()} times num_attention_heads {heads.Describe()} is not hidden_size {hidden.Describe()}; the engine's heads split hidden_size", headDim.Span));
+                    problems.Add(new ConfigProblem($"\"head_dim\": {headDim.Describe()} times num_attention_heads {heads.Describe()} is not hidden_size {hidden.Describe()}; the engine's heads split hidden_size", headDim.Span, ProblemKind.Unsupported));
                 break;
             case "gpt2":
                 settings.Add(new ConfigSetting("Family", (int)Model.Family.Gpt2, type.Span));
                 Int("n_layer", "Layers");
                 Int("n_head", "Heads");
-                Int("n_embd", "ModelDim");
-                Int("n_inner", "FeedForwardDim", required: false);
+                int? width = Int("n_embd", "ModelDim");
+                Int("n_inner", "FeedForwardDim", fallback: 4 * (width ?? 0));
                 Int("vocab_size", "VocabSize");
-                Int("n_positions", "MaxSequenceLength");
-                Float("layer_norm_epsilon", "NormEpsilon");
+                Int("n_positions", "MaxSequenceLength", fallback: 1024);
+                Float("layer_norm_epsilon", "NormEpsilon", 1e-5f);
+                Bool("tie_word_embeddings", "TiedEmbeddings", true);
+                Token("bos_token_id", "BosToken", 50256);
+                Token("eos_token_id", "EosToken", 50256);
+                Activation("activation_function", "gelu_new", "the engine's GPT-2 MLP is the tanh GELU, gelu_new");
+                Refuse("scale_attn_by_inverse_layer_idx", "the engine scales attention by 1 / sqrt(head_dim) only");
+                Refuse("reorder_and_upcast_attn", "the engine's attention is float32 throughout and not reordered");
+                Split("n_embd", "n_head", null, rotary: false);
                 break;
             case "bert":
                 settings.Add(new ConfigSetting("Family", (int)Model.Family.Bert, type.Span));
@@ -118,14 +268,70 @@ internal static class HfConfig
                 Int("hidden_size", "ModelDim");
                 Int("intermediate_size", "FeedForwardDim");
                 Int("vocab_size", "VocabSize");
-                Int("max_position_embeddings", "MaxSequenceLength");
-                Int("type_vocab_size", "TypeVocabSize");
-                Float("layer_norm_eps", "NormEpsilon");
-                break;
-            default:
-                problems.Add(new ConfigProblem($"\"model_type\": \"{type.String}\" is not an architecture this generator runs; it runs {string.Join(", ", SupportedTypes)}", type.Span));
+                Int("max_position_embeddings", "MaxSequenceLength", fallback: 512);
+                Int("type_vocab_size", "TypeVocabSize", fallback: 2);
+                Float("layer_norm_eps", "NormEpsilon", 1e-12f);
+                Token("pad_token_id", "PadToken", 0);
+                Activation("hidden_act", "gelu", "the engine's BERT feed-forward is the exact (erf) GELU");
+                if (root.TryGet("position_embedding_type", out _, out JsonValue positions) && !(positions.Kind == JsonKind.String && positions.String == "absolute"))
+                    problems.Add(new ConfigProblem($"\"position_embedding_type\": {positions.Describe()} is not supported: the engine's BERT adds a learned absolute position table", positions.Span, ProblemKind.Unsupported));
+                Split("hidden_size", "num_attention_heads", null, rotary: false);
                 break;
         }
         return (settings, problems);
+    }
+
+    /// <summary>
+    /// Reads a generation_config.json: the <c>bos_token_id</c> and <c>eos_token_id</c> that <c>generate</c> uses,
+    /// which take precedence over config.json's, as they do in transformers.
+    /// </summary>
+    public static (List<ConfigSetting> Settings, List<ConfigProblem> Problems) ReadGeneration(JsonValue root)
+    {
+        var settings = new List<ConfigSetting>();
+        var problems = new List<ConfigProblem>();
+        if (root.Kind != JsonKind.Object)
+        {
+            problems.Add(new ConfigProblem($"a generation_config.json holds one JSON object, but this file holds {root.Describe()}", root.Span));
+            return (settings, problems);
+        }
+        if (root.TryGet("bos_token_id", out _, out _))
+            TokenSetting(root, "bos_token_id", "BosToken", -1, root.Span, settings, problems);
+        if (root.TryGet("eos_token_id", out _, out _))
+            TokenSetting(root, "eos_token_id", "EosToken", -1, root.Span, settings, problems);
+        return (settings, problems);
+    }
+
+    /// <summary>
+    /// A token id: an integer, null (none: -1), or for EOS a list of them. EOS also sets <c>EosTokens</c>, every id that
+    /// ends generation; its first is <c>EosToken</c>.
+    /// </summary>
+    private static void TokenSetting(JsonValue root, string key, string property, int fallback, TextSpan defaulted,
+        List<ConfigSetting> settings, List<ConfigProblem> problems)
+    {
+        bool eos = property == "EosToken";
+        var ids = new List<int>();
+        TextSpan span = defaulted;
+        if (!root.TryGet(key, out _, out JsonValue v))
+        {
+            if (fallback >= 0) ids.Add(fallback);
+        }
+        else if (v.Kind != JsonKind.Null)
+        {
+            span = v.Span;
+            bool list = v.Kind == JsonKind.Array && eos;
+            foreach (JsonValue id in list ? v.Items : [v])
+            {
+                if (!id.IsInteger || id.Number < 0 || id.Number > int.MaxValue)
+                {
+                    problems.Add(new ConfigProblem($"\"{key}\" must be a token id (an integer of at least 0){(eos ? " or a list of them" : "")}, but {(list ? "it holds " : "it is ")}{id.Describe()}", id.Span));
+                    return;
+                }
+                if (!ids.Contains((int)id.Number)) ids.Add((int)id.Number);
+            }
+        }
+        else
+            span = v.Span;
+        settings.Add(new ConfigSetting(property, ids.Count > 0 ? ids[0] : -1, span));
+        if (eos) settings.Add(new ConfigSetting("EosTokens", new Helpers.EquatableArray<int>(ids), span));
     }
 }

@@ -4,6 +4,8 @@ namespace SourceGenTransformer.Generator.Helpers;
 internal static class TrackingNames
 {
     public const string Parse = nameof(Parse);
+    public const string ConfigFiles = nameof(ConfigFiles);
+    public const string Build = nameof(Build);
     public const string Diagnostics = nameof(Diagnostics);
     public const string Language = nameof(Language);
     public const string Spec = nameof(Spec);

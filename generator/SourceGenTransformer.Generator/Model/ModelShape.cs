@@ -33,8 +33,27 @@ internal sealed record ModelShape(
     Precision Precision,
     Pooling Pooling,
     bool NormalizeEmbeddings,
-    int TypeVocabSize)
+    int TypeVocabSize,
+    EquatableArray<int> EosTokens)
 {
+    /// <summary>The Hugging Face <c>model_type</c> a config.json declared (llama, mistral, qwen2), or null for an attribute declaration.</summary>
+    public string? ModelType { get; init; }
+
+    /// <summary>Whether q_proj, k_proj and v_proj have biases (Qwen2); o_proj never has one.</summary>
+    public bool QkvBias { get; init; }
+
+    /// <summary>The attention window: a query attends to at most the last SlidingWindow positions (itself included); 0 for all (Mistral).</summary>
+    public int SlidingWindow { get; init; }
+
+    /// <summary>Llama 3's RoPE scaling: the factor (0 for none), the low and high frequency factors, and the original context length.</summary>
+    public float RopeScaleFactor { get; init; }
+
+    public float RopeLowFreqFactor { get; init; }
+
+    public float RopeHighFreqFactor { get; init; }
+
+    public int RopeOriginalLength { get; init; }
+
     /// <summary>
     /// Whether the matrices one token reads fit comfortably in cache (under 16 MB in the declared precision). Then
     /// the matrix-vector kernel is bound by arithmetic and takes four rows at a time; otherwise it is bound by memory
@@ -141,6 +160,7 @@ internal sealed record ModelShape(
                 default:
                     long llamaLayer = 2 * dim                 // input / post-attention norms
                         + dim * dim * 2 + dim * kv * 2        // q, o; k, v
+                        + (QkvBias ? dim + 2 * kv : 0)        // q, k, v biases (Qwen2)
                         + 3 * dim * ffn;                      // gate, up, down
                     return vocab * dim + Layers * llamaLayer + dim + classifier;
             }

@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Linq;
 using SourceGenTransformer.Generator.Helpers;
 using SourceGenTransformer.Generator.Model;
 using static SourceGenTransformer.Generator.Emit.CSharp;
@@ -46,6 +47,10 @@ internal static class DecoderApi
         }
         w.Line();
 
+        w.Line("/// <summary>Every token id that ends generation (a config.json may list several), or none.</summary>");
+        w.Line("public static global::System.ReadOnlySpan<int> EosTokens => " + (s.EosTokens.Count == 0 ? "default;"
+            : "new int[] { " + string.Join(", ", s.EosTokens.Select(t => t.ToString(System.Globalization.CultureInfo.InvariantCulture))) + " };"));
+        w.Line();
         w.Line("int global::SourceGenTransformer.IDecoderModel.VocabSize => VocabSize;");
         w.Line("int global::SourceGenTransformer.IDecoderModel.MaxSequenceLength => MaxSequenceLength;");
         w.Line("int global::SourceGenTransformer.IDecoderModel.BosToken => BosToken;");
@@ -84,7 +89,7 @@ internal static class DecoderApi
         {
             w.Line("if (options.MaxNewTokens == 0) yield break;");
             w.Line("Session session = CreateSession();");
-            w.Line("var sampler = new global::SourceGenTransformer.TokenSampler(VocabSize, options, EosToken);");
+            w.Line("var sampler = new global::SourceGenTransformer.TokenSampler(VocabSize, options, EosTokens);");
             w.Line("int next = sampler.Next(session.Forward(prompt));");
             using (w.Block("for (int produced = 1; ; produced++)"))
             {

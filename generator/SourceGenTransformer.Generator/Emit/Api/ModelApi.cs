@@ -49,7 +49,7 @@ internal static class ModelApi
         if (s.Family != Family.Bert)
         {
             Add("int BosToken", I(s.BosToken), s.Family == Family.Seq2Seq ? "The target token decoding starts from." : "Beginning-of-sequence token id, or -1 for none.");
-            Add("int EosToken", I(s.EosToken), "End-of-sequence token id, which ends generation, or -1 for none.");
+            Add("int EosToken", I(s.EosToken), s.IsDecoderOnly ? "The first of EosTokens, or -1 for none." : "End-of-sequence token id, which ends generation, or -1 for none.");
         }
         Add("int PadToken", I(s.PadToken), s.Family == Family.Seq2Seq ? "Padding token id: source positions holding it are masked out of attention; -1 for none." : "Padding token id, or -1 for none.");
         if (!s.IsDecoderOnly)
@@ -57,6 +57,8 @@ internal static class ModelApi
         Add("float NormEpsilon", F(s.NormEpsilon), "Epsilon of the norms.");
         if (s.Positional == Positional.Rotary)
             Add("float RopeTheta", F(s.RopeTheta), "The rotary base.");
+        if (s.SlidingWindow > 0)
+            Add("int SlidingWindow", I(s.SlidingWindow), "The attention window: a query attends to at most this many of the latest positions, itself included.");
         if (s.IsDecoderOnly)
             Add("bool TiedEmbeddings", s.TiedEmbeddings ? "true" : "false", "Whether the classifier is the token embedding.");
         if (s.Family == Family.Bert)

@@ -145,6 +145,21 @@ internal sealed class DecoderForward
             {
                 w.Line("// inv_freq = 1 / theta^(2i / head_dim), then angle = pos * inv_freq: both float32, like Hugging Face.");
                 w.Line("float invFreq = 1f / MathF.Pow(RopeTheta, 2 * i / (float)HeadDim);");
+                if (_s.RopeScaleFactor > 0f)
+                {
+                    ModelShape s = _s;
+                    w.Line($"// Llama 3 scaling (rope_type llama3: factor {Literal(s.RopeScaleFactor)}, low_freq_factor {Literal(s.RopeLowFreqFactor)},");
+                    w.Line($"// high_freq_factor {Literal(s.RopeHighFreqFactor)}, original_max_position_embeddings {I(s.RopeOriginalLength)}), in float32 as transformers' _compute_llama3_parameters:");
+                    w.Line("// long wavelengths are divided by the factor, short ones kept, and those between blended.");
+                    w.Line($"const float Factor = {F(s.RopeScaleFactor)}, Low = {F(s.RopeLowFreqFactor)}, High = {F(s.RopeHighFreqFactor)}, Original = {I(s.RopeOriginalLength)};");
+                    w.Line("// torch divides a scalar by a tensor as reciprocal(tensor) * scalar, and compares against the scalars in float32.");
+                    w.Line("float wavelen = 1f / invFreq * (float)(2 * Math.PI);");
+                    w.Line("float lowWavelen = (float)((double)Original / Low), highWavelen = (float)((double)Original / High);");
+                    w.Line("float scaled = wavelen > lowWavelen ? invFreq / Factor : invFreq;");
+                    w.Line("float smooth = (1f / wavelen * Original - Low) / (float)((double)High - Low);");
+                    w.Line("if (!(wavelen < highWavelen) && !(wavelen > lowWavelen)) scaled = (1f - smooth) * scaled / Factor + smooth * scaled;");
+                    w.Line("invFreq = scaled;");
+                }
                 using (w.Block("for (int pos = 0; pos < MaxSequenceLength; pos++)"))
                 {
                     w.Line("float angle = pos * invFreq;");
@@ -182,6 +197,13 @@ internal sealed class DecoderForward
                 w.Line($"// q ({d}) = wq[l] ({d}x{d}) @ xb; k, v ({kv}) = wk[l], wv[l] ({kv}x{d}) @ xb, into this position's cache row");
                 w.Line($"Run({qkv}, l);");
                 w.Line("int cacheRow = (l * MaxSequenceLength + pos) * KvDim;");
+                if (s.QkvBias)
+                {
+                    w.Line("// q += q_proj.bias[l]; k, v += k_proj.bias[l], v_proj.bias[l] (before RoPE, as Qwen2's Linear layers add them)");
+                    w.Line($"{add}(_q, w.Bq.AsSpan(l * ModelDim, ModelDim));");
+                    w.Line($"{_k.Add(s.KvDim)}(_keyCache.AsSpan(cacheRow, KvDim), w.Bk.AsSpan(l * KvDim, KvDim));");
+                    w.Line($"{_k.Add(s.KvDim)}(_valueCache.AsSpan(cacheRow, KvDim), w.Bv.AsSpan(l * KvDim, KvDim));");
+                }
                 w.Line($"// RoPE: rotate q ({I(s.Heads)} heads) and k ({I(s.KvHeads)} heads) by this position's angles");
                 w.Line($"{rope}(_q, Heads, cos, sin);");
                 w.Line($"{rope}(_keyCache.AsSpan(cacheRow, KvDim), KvHeads, cos, sin);");
@@ -304,10 +326,16 @@ internal sealed class DecoderForward
                 w.Line($"    {norm}(_bxb.AsSpan(t * ModelDim, ModelDim), _bx.AsSpan(t * ModelDim, ModelDim), w.AttentionNorm.AsSpan(l * ModelDim, ModelDim));");
                 w.Line("// bq (n, dim) = bxb @ wqᵀ; k, v (n, kv_dim) = bxb @ wkᵀ, wvᵀ straight into the cache rows start..start+n");
                 w.Line($"Run({qkv}, l);");
-                w.Line("// RoPE at each token's own position");
+                w.Line(s.QkvBias ? "// The q, k, v biases, then RoPE at each token's own position" : "// RoPE at each token's own position");
                 using (w.Block("for (int t = 0; t < n; t++)"))
                 {
                     w.Line("int pos = start + t;");
+                    if (s.QkvBias)
+                    {
+                        w.Line($"{_k.Add(s.ModelDim)}(_bq.AsSpan(t * ModelDim, ModelDim), w.Bq.AsSpan(l * ModelDim, ModelDim));");
+                        w.Line($"{_k.Add(s.KvDim)}(_keyCache.AsSpan((l * MaxSequenceLength + pos) * KvDim, KvDim), w.Bk.AsSpan(l * KvDim, KvDim));");
+                        w.Line($"{_k.Add(s.KvDim)}(_valueCache.AsSpan((l * MaxSequenceLength + pos) * KvDim, KvDim), w.Bv.AsSpan(l * KvDim, KvDim));");
+                    }
                     w.Line($"{ReadOnlySpan} cos = RopeCos.AsSpan(pos * {half}, {half}), sin = RopeSin.AsSpan(pos * {half}, {half});");
                     w.Line($"{rope}(_bq.AsSpan(t * ModelDim, ModelDim), Heads, cos, sin);");
                     w.Line($"{rope}(_keyCache.AsSpan((l * MaxSequenceLength + pos) * KvDim, KvDim), KvHeads, cos, sin);");
@@ -466,13 +494,16 @@ internal sealed class DecoderForward
         return _jobs.Add("Attention", $"xb = per head, softmax(q · k / sqrt({I(s.HeadDim)})) over the cached positions 0..pos, weighted sum of v: this part's heads.", w =>
         {
             w.Line("int pos = _start, layerBase = _layer * MaxSequenceLength * KvDim;");
+            if (s.SlidingWindow > 0)
+                w.Line($"// The sliding window: the query attends positions first..pos, the last {I(s.SlidingWindow)} at most.");
+            w.Line(s.SlidingWindow > 0 ? "int first = Math.Max(pos + 1 - SlidingWindow, 0), count = pos + 1 - first;" : "const int first = 0; int count = pos + 1;");
             w.Line("(int hs, int he) = WorkerPool.Range(Heads, 1, part, parts);");
             using (w.Block("for (int h = hs; h < he; h++)"))
             {
                 w.Line($"// Query head h reads key/value head {group}{(s.KvGroup == 1 ? "" : $" ({I(s.KvGroup)} query heads share each)")}.");
-                w.Line($"int kvOffset = layerBase + {group} * HeadDim;");
-                w.Line($"{kernel}({query}, _keyCache.AsSpan(kvOffset), _valueCache.AsSpan(kvOffset), KvDim, pos + 1,");
-                w.Line("    _att.AsSpan(h * MaxSequenceLength, pos + 1), _xb.AsSpan(h * HeadDim, HeadDim));");
+                w.Line($"int kvOffset = layerBase + first * KvDim + {group} * HeadDim;");
+                w.Line($"{kernel}({query}, _keyCache.AsSpan(kvOffset), _valueCache.AsSpan(kvOffset), KvDim, count,");
+                w.Line("    _att.AsSpan(h * MaxSequenceLength, count), _xb.AsSpan(h * HeadDim, HeadDim));");
             }
         });
     }

@@ -171,6 +171,9 @@ internal static class AttentionKernelsEmitter
     {
         int vectors = s.HeadDim / 8;
         const string count = "(causal ? keysBefore + t + 1 : keysBefore)";
+        // A sliding window: causal query t attends only the last SlidingWindow of its keys (its scores before them are never read).
+        bool window = s.SlidingWindow > 0;
+        const string first = "(causal ? Math.Max(keysBefore + t + 1 - SlidingWindow, 0) : 0)";
         w.Line("/// <summary>");
         w.Line("/// o_t = softmax(q_t · k / sqrt(HeadDim)) v for queries t in [tStart, tEnd) (q_t at queries[t * queryStride], o_t at");
         w.Line("/// output[t * outputStride]), over keys and values laid out by LayOutKeys: query t attends the first keysBefore + t + 1");
@@ -221,7 +224,13 @@ internal static class AttentionKernelsEmitter
                 }
                 using (w.Block("for (int t = g; t < ge; t++)"))
                 {
-                    w.Line($"Ops.Softmax(scores.Slice((t - g) * {ScoreRoom}, {count}));");
+                    if (window)
+                    {
+                        w.Line($"int from = {first};");
+                        w.Line($"Ops.Softmax(scores.Slice((t - g) * {ScoreRoom} + from, {count} - from));");
+                    }
+                    else
+                        w.Line($"Ops.Softmax(scores.Slice((t - g) * {ScoreRoom}, {count}));");
                     w.Line("output.Slice(t * outputStride, HeadDim).Clear();");
                 }
                 w.Line("// o_t = sum over i of weights (t, i) * v_i, one block of 64 values at a time for the whole group");
@@ -229,13 +238,13 @@ internal static class AttentionKernelsEmitter
                 {
                     using (w.Block("for (int t = g; t < ge; t++)"))
                     {
-                        w.Line($"int end = Math.Min(c + 64, {count});");
-                        w.Line("if (c >= end) continue;");
+                        w.Line($"int end = Math.Min(c + 64, {count}), from = {(window ? $"Math.Max(c, {first})" : "c")};");
+                        w.Line("if (from >= end) continue;");
                         w.Line($"ref float weights = ref {Unsafe}.Add(ref rowsRef, (t - g) * {ScoreRoom});");
                         if (!InRegisters(s))
                         {
                             w.Line($"{Span} oh = output.Slice(t * outputStride, HeadDim);");
-                            w.Line("for (int i = c; i < end; i++)");
+                            w.Line("for (int i = from; i < end; i++)");
                             w.Line($"    {KernelNames.Axpy(s.HeadDim)}(oh, {Unsafe}.Add(ref weights, i), vg.Slice(i * HeadDim, HeadDim));");
                         }
                         else
@@ -244,7 +253,7 @@ internal static class AttentionKernelsEmitter
                             var o = new List<string>();
                             for (int v = 0; v < vectors; v++) o.Add($"o{I(v)} = {Vector}.LoadUnsafe(ref oRef, {I(8 * v)})");
                             w.Line($"{VectorF} {string.Join(", ", o)};");
-                            using (w.Block("for (int i = c; i < end; i++)"))
+                            using (w.Block("for (int i = from; i < end; i++)"))
                             {
                                 w.Line($"{VectorF} wi = {Vector}.Create({Unsafe}.Add(ref weights, i));");
                                 w.Line($"ref float vi = ref {Unsafe}.Add(ref vgRef, i * HeadDim);");

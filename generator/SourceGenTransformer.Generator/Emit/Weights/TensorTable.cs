@@ -85,6 +85,16 @@ internal sealed record TensorTable(List<Tensor> Tensors, string? Prefix, string?
             new("WDown", "mlp.down_proj.weight", TensorKind.Matrix, "ModelDim", "FeedForwardDim", d, "(layer, dim, ffn) mlp.down_proj") { Stack = L },
             new("FinalNorm", "model.norm.weight", TensorKind.Exact, "ModelDim", null, d, "(dim) model.norm"),
         };
+        if (s.QkvBias)
+        {
+            // Qwen2: biases on q, k and v, read after the matrices (o_proj has none).
+            t.InsertRange(5,
+            [
+                new("Bq", "self_attn.q_proj.bias", TensorKind.Exact, "ModelDim", null, d, "(layer, dim) self_attn.q_proj.bias") { Stack = L },
+                new("Bk", "self_attn.k_proj.bias", TensorKind.Exact, "KvDim", null, kv, "(layer, kv_dim) self_attn.k_proj.bias") { Stack = L },
+                new("Bv", "self_attn.v_proj.bias", TensorKind.Exact, "KvDim", null, kv, "(layer, kv_dim) self_attn.v_proj.bias") { Stack = L },
+            ]);
+        }
         if (!s.TiedEmbeddings) t.Add(Classifier(s));
         return new TensorTable(t, null, null, new Dictionary<string, string> { [L] = "model.layers." });
     }

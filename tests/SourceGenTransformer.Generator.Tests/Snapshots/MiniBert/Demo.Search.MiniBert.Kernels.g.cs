@@ -1725,11 +1725,11 @@ namespace SourceGenTransformer.Generated.Demo.Search
                 {
                     for (int t = g; t < ge; t++)
                     {
-                        int end = Math.Min(c + 64, (causal ? keysBefore + t + 1 : keysBefore));
-                        if (c >= end) continue;
+                        int end = Math.Min(c + 64, (causal ? keysBefore + t + 1 : keysBefore)), from = c;
+                        if (from >= end) continue;
                         ref float weights = ref Unsafe.Add(ref rowsRef, (t - g) * ((MaxSequenceLength + 63) / 64 * 64));
                         Span<float> oh = output.Slice(t * outputStride, HeadDim);
-                        for (int i = c; i < end; i++)
+                        for (int i = from; i < end; i++)
                             Axpy12(oh, Unsafe.Add(ref weights, i), vg.Slice(i * HeadDim, HeadDim));
                     }
                 }

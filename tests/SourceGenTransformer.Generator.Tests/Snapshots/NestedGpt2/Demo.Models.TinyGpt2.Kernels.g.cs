@@ -39,7 +39,7 @@ namespace SourceGenTransformer.Generated.Demo
         public const int MaxSequenceLength = 48;
         /// <summary>Beginning-of-sequence token id, or -1 for none.</summary>
         public const int BosToken = -1;
-        /// <summary>End-of-sequence token id, which ends generation, or -1 for none.</summary>
+        /// <summary>The first of EosTokens, or -1 for none.</summary>
         public const int EosToken = -1;
         /// <summary>Padding token id, or -1 for none.</summary>
         public const int PadToken = -1;
@@ -348,13 +348,14 @@ namespace SourceGenTransformer.Generated.Demo
         private void Attention(int part, int parts)
         {
             int pos = _start, layerBase = _layer * MaxSequenceLength * KvDim;
+            const int first = 0; int count = pos + 1;
             (int hs, int he) = WorkerPool.Range(Heads, 1, part, parts);
             for (int h = hs; h < he; h++)
             {
                 // Query head h reads key/value head h.
-                int kvOffset = layerBase + h * HeadDim;
-                AttendHead(_qkv.AsSpan(h * HeadDim, HeadDim), _keyCache.AsSpan(kvOffset), _valueCache.AsSpan(kvOffset), KvDim, pos + 1,
-                    _att.AsSpan(h * MaxSequenceLength, pos + 1), _xb.AsSpan(h * HeadDim, HeadDim));
+                int kvOffset = layerBase + first * KvDim + h * HeadDim;
+                AttendHead(_qkv.AsSpan(h * HeadDim, HeadDim), _keyCache.AsSpan(kvOffset), _valueCache.AsSpan(kvOffset), KvDim, count,
+                    _att.AsSpan(h * MaxSequenceLength, count), _xb.AsSpan(h * HeadDim, HeadDim));
             }
         }
 
@@ -1696,11 +1697,11 @@ namespace SourceGenTransformer.Generated.Demo
                 {
                     for (int t = g; t < ge; t++)
                     {
-                        int end = Math.Min(c + 64, (causal ? keysBefore + t + 1 : keysBefore));
-                        if (c >= end) continue;
+                        int end = Math.Min(c + 64, (causal ? keysBefore + t + 1 : keysBefore)), from = c;
+                        if (from >= end) continue;
                         ref float weights = ref Unsafe.Add(ref rowsRef, (t - g) * ((MaxSequenceLength + 63) / 64 * 64));
                         Span<float> oh = output.Slice(t * outputStride, HeadDim);
-                        for (int i = c; i < end; i++)
+                        for (int i = from; i < end; i++)
                             Axpy10(oh, Unsafe.Add(ref weights, i), vg.Slice(i * HeadDim, HeadDim));
                     }
                 }

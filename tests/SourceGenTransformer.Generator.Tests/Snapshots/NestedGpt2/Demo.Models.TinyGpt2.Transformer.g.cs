@@ -47,7 +47,7 @@ partial class Models
         public const int MaxSequenceLength = 48;
         /// <summary>Beginning-of-sequence token id, or -1 for none.</summary>
         public const int BosToken = -1;
-        /// <summary>End-of-sequence token id, which ends generation, or -1 for none.</summary>
+        /// <summary>The first of EosTokens, or -1 for none.</summary>
         public const int EosToken = -1;
         /// <summary>Padding token id, or -1 for none.</summary>
         public const int PadToken = -1;
@@ -149,6 +149,9 @@ partial class Models
             return new Session(_weights, _pool);
         }
 
+        /// <summary>Every token id that ends generation (a config.json may list several), or none.</summary>
+        public static global::System.ReadOnlySpan<int> EosTokens => default;
+
         int global::SourceGenTransformer.IDecoderModel.VocabSize => VocabSize;
         int global::SourceGenTransformer.IDecoderModel.MaxSequenceLength => MaxSequenceLength;
         int global::SourceGenTransformer.IDecoderModel.BosToken => BosToken;
@@ -189,7 +192,7 @@ partial class Models
         {
             if (options.MaxNewTokens == 0) yield break;
             Session session = CreateSession();
-            var sampler = new global::SourceGenTransformer.TokenSampler(VocabSize, options, EosToken);
+            var sampler = new global::SourceGenTransformer.TokenSampler(VocabSize, options, EosTokens);
             int next = sampler.Next(session.Forward(prompt));
             for (int produced = 1; ; produced++)
             {

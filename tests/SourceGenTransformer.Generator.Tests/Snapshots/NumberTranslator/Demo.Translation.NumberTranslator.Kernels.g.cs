@@ -2386,12 +2386,12 @@ namespace SourceGenTransformer.Generated.Demo.Translation
                 {
                     for (int t = g; t < ge; t++)
                     {
-                        int end = Math.Min(c + 64, (causal ? keysBefore + t + 1 : keysBefore));
-                        if (c >= end) continue;
+                        int end = Math.Min(c + 64, (causal ? keysBefore + t + 1 : keysBefore)), from = c;
+                        if (from >= end) continue;
                         ref float weights = ref Unsafe.Add(ref rowsRef, (t - g) * ((MaxSequenceLength + 63) / 64 * 64));
                         ref float oRef = ref Unsafe.Add(ref oBase, t * outputStride);
                         Vector256<float> o0 = Vector256.LoadUnsafe(ref oRef, 0), o1 = Vector256.LoadUnsafe(ref oRef, 8);
-                        for (int i = c; i < end; i++)
+                        for (int i = from; i < end; i++)
                         {
                             Vector256<float> wi = Vector256.Create(Unsafe.Add(ref weights, i));
                             ref float vi = ref Unsafe.Add(ref vgRef, i * HeadDim);

@@ -39,7 +39,7 @@ namespace SourceGenTransformer.Generated.Demo.Models
         public const int MaxSequenceLength = 256;
         /// <summary>Beginning-of-sequence token id, or -1 for none.</summary>
         public const int BosToken = 1;
-        /// <summary>End-of-sequence token id, which ends generation, or -1 for none.</summary>
+        /// <summary>The first of EosTokens, or -1 for none.</summary>
         public const int EosToken = 2;
         /// <summary>Padding token id, or -1 for none.</summary>
         public const int PadToken = -1;
@@ -355,13 +355,14 @@ namespace SourceGenTransformer.Generated.Demo.Models
         private void Attention(int part, int parts)
         {
             int pos = _start, layerBase = _layer * MaxSequenceLength * KvDim;
+            const int first = 0; int count = pos + 1;
             (int hs, int he) = WorkerPool.Range(Heads, 1, part, parts);
             for (int h = hs; h < he; h++)
             {
                 // Query head h reads key/value head h.
-                int kvOffset = layerBase + h * HeadDim;
-                AttendHead(_q.AsSpan(h * HeadDim, HeadDim), _keyCache.AsSpan(kvOffset), _valueCache.AsSpan(kvOffset), KvDim, pos + 1,
-                    _att.AsSpan(h * MaxSequenceLength, pos + 1), _xb.AsSpan(h * HeadDim, HeadDim));
+                int kvOffset = layerBase + first * KvDim + h * HeadDim;
+                AttendHead(_q.AsSpan(h * HeadDim, HeadDim), _keyCache.AsSpan(kvOffset), _valueCache.AsSpan(kvOffset), KvDim, count,
+                    _att.AsSpan(h * MaxSequenceLength, count), _xb.AsSpan(h * HeadDim, HeadDim));
             }
         }
 
@@ -1771,13 +1772,13 @@ namespace SourceGenTransformer.Generated.Demo.Models
                 {
                     for (int t = g; t < ge; t++)
                     {
-                        int end = Math.Min(c + 64, (causal ? keysBefore + t + 1 : keysBefore));
-                        if (c >= end) continue;
+                        int end = Math.Min(c + 64, (causal ? keysBefore + t + 1 : keysBefore)), from = c;
+                        if (from >= end) continue;
                         ref float weights = ref Unsafe.Add(ref rowsRef, (t - g) * ((MaxSequenceLength + 63) / 64 * 64));
                         ref float oRef = ref Unsafe.Add(ref oBase, t * outputStride);
                         Vector256<float> o0 = Vector256.LoadUnsafe(ref oRef, 0), o1 = Vector256.LoadUnsafe(ref oRef, 8), o2 = Vector256.LoadUnsafe(ref oRef, 
                             16), o3 = Vector256.LoadUnsafe(ref oRef, 24), o4 = Vector256.LoadUnsafe(ref oRef, 32), o5 = Vector256.LoadUnsafe(ref oRef, 40);
-                        for (int i = c; i < end; i++)
+                        for (int i = from; i < end; i++)
                         {
                             Vector256<float> wi = Vector256.Create(Unsafe.Add(ref weights, i));
                             ref float vi = ref Unsafe.Add(ref vgRef, i * HeadDim);

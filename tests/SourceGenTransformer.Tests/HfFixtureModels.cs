@@ -1,0 +1,25 @@
+using SourceGenTransformer;
+
+namespace SourceGenTransformer.Tests;
+
+// Models declared by their Hugging Face config.json alone (tests/fixtures/hf/*, written by make_hf_fixtures.py with
+// the PyTorch oracle's logits beside them): the family, every dimension, RoPE scaling, biases, the sliding window and
+// the EOS list all come from the files.
+
+[Transformer(ConfigFile = "hf/llama3-scaled/config.json")]
+public partial class HfLlama3Scaled;
+
+[Transformer(ConfigFile = "hf/llama3-scaled-odd/config.json")]
+public partial class HfLlama3ScaledOdd;
+
+[Transformer(ConfigFile = "hf/qwen2-tied/config.json")]
+public partial class HfQwen2Tied;
+
+[Transformer(ConfigFile = "hf/qwen2-mqa/config.json")]
+public partial class HfQwen2Mqa;
+
+[Transformer(ConfigFile = "hf/mistral-window/config.json")]
+public partial class HfMistralWindow;
+
+[Transformer(ConfigFile = "hf/mistral-window-odd/config.json")]
+public partial class HfMistralWindowOdd;
