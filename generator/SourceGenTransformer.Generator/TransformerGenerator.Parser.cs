@@ -238,7 +238,16 @@ public sealed partial class TransformerGenerator
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location(bos < 0 ? "BosToken" : "EosToken"),
                     bos < 0 ? "BosToken" : "EosToken", "-1", "translation starts at BosToken and ends at EosToken, so both must be set"));
 
-            if (heads > 0 && modelDim > 0 && modelDim % heads != 0)
+            // A config.json's head_dim: heads need not split ModelDim then (HfConfig checked it is even under RoPE).
+            int headDim = args.Int("HeadDim", 0);
+            if (headDim > 0 && heads > 0 && modelDim > 0 && headDim * heads == modelDim) headDim = 0;
+            if (headDim > 0)
+            {
+                if (heads > 0 && kvHeads > 0 && heads % kvHeads != 0)
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.HeadsNotDivisibleByKvHeads, args.Location("KvHeads"),
+                        heads.ToString(CultureInfo.InvariantCulture), kvHeads.ToString(CultureInfo.InvariantCulture)));
+            }
+            else if (heads > 0 && modelDim > 0 && modelDim % heads != 0)
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ModelDimNotDivisibleByHeads, args.Location("Heads"),
                     modelDim.ToString(CultureInfo.InvariantCulture), heads.ToString(CultureInfo.InvariantCulture)));
             else if (heads > 0 && kvHeads > 0 && heads % kvHeads != 0)
@@ -263,7 +272,15 @@ public sealed partial class TransformerGenerator
                 RopeLowFreqFactor = args.Float("RopeLowFreqFactor", 0f),
                 RopeHighFreqFactor = args.Float("RopeHighFreqFactor", 0f),
                 RopeOriginalLength = args.Int("RopeOriginalLength", 0),
+                HeadDimOverride = headDim,
+                QkNorm = args.Bool("QkNorm", false),
             };
+            if (precision == Precision.Int8 && shape.QueryDim % 32 != 0)
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location("WeightPrecision"),
+                    "WeightPrecision", "Int8", $"8-bit weights are quantised in groups of 32 or 64 along each row, so the query width Heads x HeadDim ({shape.QueryDim.ToString(CultureInfo.InvariantCulture)}) must be a multiple of 32"));
+                return null;
+            }
 
             // Every buffer the engine indexes with int must fit in one .NET array.
             long dim = modelDim, kv = shape.KvDim;

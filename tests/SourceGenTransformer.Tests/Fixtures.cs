@@ -58,6 +58,9 @@ public sealed class Fixture
         "hf-qwen2-mqa" => HfQwen2Mqa.Load(WeightsPath, options),
         "hf-mistral-window" => HfMistralWindow.Load(WeightsPath, options),
         "hf-mistral-window-odd" => HfMistralWindowOdd.Load(WeightsPath, options),
+        "hf-llama-head-dim" => HfLlamaHeadDim.Load(WeightsPath, options),
+        "hf-qwen3-tied" => HfQwen3Tied.Load(WeightsPath, options),
+        "hf-qwen3-narrow" => HfQwen3Narrow.Load(WeightsPath, options),
         _ => throw new ArgumentException(Name),
     };
 

@@ -23,3 +23,12 @@ public partial class HfMistralWindow;
 
 [Transformer(ConfigFile = "hf/mistral-window-odd/config.json")]
 public partial class HfMistralWindowOdd;
+
+[Transformer(ConfigFile = "hf/llama-head-dim/config.json")]
+public partial class HfLlamaHeadDim;
+
+[Transformer(ConfigFile = "hf/qwen3-tied/config.json")]
+public partial class HfQwen3Tied;
+
+[Transformer(ConfigFile = "hf/qwen3-narrow/config.json")]
+public partial class HfQwen3Narrow;

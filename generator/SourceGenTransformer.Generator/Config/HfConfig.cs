@@ -32,7 +32,7 @@ internal sealed record ConfigProblem(string Message, TextSpan Span, ProblemKind 
 internal static class HfConfig
 {
     /// <summary>The model types the engine runs, and the family each declares.</summary>
-    public static readonly string[] SupportedTypes = ["llama", "mistral", "qwen2", "gpt2", "bert"];
+    public static readonly string[] SupportedTypes = ["llama", "mistral", "qwen2", "qwen3", "gpt2", "bert"];
 
     /// <summary>The <c>architectures</c> each model type may name: the heads whose weights the engine reads.</summary>
     private static readonly Dictionary<string, string[]> Architectures = new()
@@ -40,6 +40,7 @@ internal static class HfConfig
         ["llama"] = ["LlamaForCausalLM", "LlamaModel"],
         ["mistral"] = ["MistralForCausalLM", "MistralModel"],
         ["qwen2"] = ["Qwen2ForCausalLM", "Qwen2Model"],
+        ["qwen3"] = ["Qwen3ForCausalLM", "Qwen3Model"],
         ["gpt2"] = ["GPT2LMHeadModel", "GPT2Model"],
         ["bert"] = ["BertModel", "BertForMaskedLM", "BertForPreTraining"],
     };
@@ -183,10 +184,18 @@ internal static class HfConfig
         }
 
         // Heads split the width, and key/value heads the heads; the problem stands at the heads' value.
-        void Split(string widthKey, string headsKey, string? kvKey, bool rotary)
+        void Split(string? widthKey, string headsKey, string? kvKey, bool rotary)
         {
-            if (!root.TryGet(widthKey, out _, out JsonValue width) || !root.TryGet(headsKey, out _, out JsonValue h)
-                || !width.IsInteger || !h.IsInteger || h.Number < 1 || width.Number < 1)
+            if (!root.TryGet(headsKey, out _, out JsonValue h) || !h.IsInteger || h.Number < 1)
+                return;
+            if (widthKey is null)
+            {
+                // An explicit head_dim: only key/value heads must divide the heads.
+                if (kvKey is not null && root.TryGet(kvKey, out _, out JsonValue g) && g.IsInteger && g.Number >= 1 && h.Number % g.Number != 0)
+                    problems.Add(new ConfigProblem($"\"{kvKey}\": {g.Describe()} does not divide \"{headsKey}\" {h.Describe()}; grouped-query attention shares each key/value head among {headsKey} / {kvKey} query heads", g.Span));
+                return;
+            }
+            if (!root.TryGet(widthKey, out _, out JsonValue width) || !width.IsInteger || width.Number < 1)
                 return;
             if (width.Number % h.Number != 0)
             {
@@ -205,6 +214,7 @@ internal static class HfConfig
             case "llama":
             case "mistral":
             case "qwen2":
+            case "qwen3":
                 settings.Add(new ConfigSetting("Family", (int)Model.Family.Llama, type.Span));
                 settings.Add(new ConfigSetting("ModelType", type.String, type.Span));
                 Int("num_hidden_layers", "Layers");
@@ -213,14 +223,14 @@ internal static class HfConfig
                 Int("hidden_size", "ModelDim");
                 Int("intermediate_size", "FeedForwardDim");
                 Int("vocab_size", "VocabSize");
-                bool qwen = type.String == "qwen2", mistral = type.String == "mistral";
+                bool qwen = type.String == "qwen2", qwen3 = type.String == "qwen3", mistral = type.String == "mistral";
                 // transformers' class defaults: LlamaConfig, MistralConfig, Qwen2Config.
-                Int("max_position_embeddings", "MaxSequenceLength", fallback: qwen ? 32768 : mistral ? 4096 * 32 : 2048);
+                Int("max_position_embeddings", "MaxSequenceLength", fallback: qwen || qwen3 ? 32768 : mistral ? 4096 * 32 : 2048);
                 Float("rope_theta", "RopeTheta", 10000f);
                 Float("rms_norm_eps", "NormEpsilon", 1e-6f);
                 Bool("tie_word_embeddings", "TiedEmbeddings", false);
-                Token("bos_token_id", "BosToken", qwen ? -1 : 1);
-                Token("eos_token_id", "EosToken", qwen ? -1 : 2);
+                Token("bos_token_id", "BosToken", qwen || qwen3 ? -1 : 1);
+                Token("eos_token_id", "EosToken", qwen || qwen3 ? -1 : 2);
                 Token("pad_token_id", "PadToken", -1);
                 Activation("hidden_act", "silu", $"the engine's {type.String} MLP is SwiGLU, silu(gate) * up");
                 RopeScaling();
@@ -232,17 +242,30 @@ internal static class HfConfig
                 }
                 else
                 {
+                    if (qwen3)
+                    {
+                        // Qwen3: an RMSNorm over each head's queries and keys (q_norm, k_norm) before RoPE.
+                        settings.Add(new ConfigSetting("QkNorm", true, type.Span));
+                        Refuse("use_sliding_window", "Qwen3's released models attend to every position; the engine does not run its windowed layers");
+                    }
                     Refuse("attention_bias", $"the engine's {type.String} projections have no biases");
                     Refuse("mlp_bias", $"the engine's {type.String} MLP has no biases");
                 }
                 // MistralConfig's sliding_window defaults to 4096; null means none (Mistral 7B v0.2 and later).
                 if (mistral && !(root.TryGet("sliding_window", out _, out JsonValue window) && window.Kind == JsonKind.Null))
                     Int("sliding_window", "SlidingWindow", fallback: 4096);
-                Split("hidden_size", "num_attention_heads", "num_key_value_heads", rotary: true);
-                if (root.TryGet("head_dim", out _, out JsonValue headDim) && headDim.Kind != JsonKind.Null
-                    && root.TryGet("hidden_size", out _, out JsonValue hidden) && root.TryGet("num_attention_heads", out _, out JsonValue heads)
-                    && heads.Number > 0 && headDim.Number * heads.Number != hidden.Number)
-                    problems.Add(new ConfigProblem($"\"head_dim\": {headDim.Describe()} times num_attention_heads {heads.Describe()} is not hidden_size {hidden.Describe()}; the engine's heads split hidden_size", headDim.Span, ProblemKind.Unsupported));
+                // head_dim: explicit in Qwen3 and Gemma (heads x head_dim may differ from hidden_size), else hidden / heads.
+                if (root.TryGet("head_dim", out _, out JsonValue headDim) && headDim.Kind != JsonKind.Null)
+                {
+                    int? hd = Int("head_dim", "HeadDim");
+                    if (hd % 2 == 1)
+                        problems.Add(new ConfigProblem($"\"head_dim\": {headDim.Describe()} is odd, but rotary positions rotate pairs, so a head's width must be even", headDim.Span));
+                    Split(null, "num_attention_heads", "num_key_value_heads", rotary: false);
+                }
+                else if (qwen3)
+                    Int("head_dim", "HeadDim", fallback: 128);
+                else
+                    Split("hidden_size", "num_attention_heads", "num_key_value_heads", rotary: true);
                 break;
             case "gpt2":
                 settings.Add(new ConfigSetting("Family", (int)Model.Family.Gpt2, type.Span));

@@ -72,7 +72,7 @@ internal sealed record ModelShape(
                 Family.Seq2Seq => DecoderLayers * (6 * dim * dim + 2 * dim * ffn) + (long)TargetVocabSize * dim,
                 Family.Bert => Layers * (4 * dim * dim + 2 * dim * ffn),
                 Family.Gpt2 => Layers * (4 * dim * dim + 2 * dim * ffn) + (long)VocabSize * dim,
-                _ => Layers * (2 * dim * dim + 2 * dim * kv + 3 * dim * ffn) + (long)VocabSize * dim,
+                _ => Layers * (2 * dim * QueryDim + 2 * dim * kv + 3 * dim * ffn) + (long)VocabSize * dim,
             };
             return Precision switch { Precision.BFloat16 => 2 * values, Precision.Int8 => values + 4 * values / QuantGroup, _ => 4 * values };
         }
@@ -93,7 +93,7 @@ internal sealed record ModelShape(
     public bool ClassifierRowsKernel => IsDecoderOnly && Panels(VocabSize) && TiedEmbeddings;
 
     /// <summary>Q8_0 group: 64 weights per scale where every matrix row is a multiple of 64, else 32.</summary>
-    public int QuantGroup => ModelDim % 64 == 0 && FeedForwardDim % 64 == 0 ? 64 : 32;
+    public int QuantGroup => ModelDim % 64 == 0 && FeedForwardDim % 64 == 0 && QueryDim % 64 == 0 ? 64 : 32;
 
     /// <summary>Bytes one row of <paramref name="cols"/> weights takes in the declared precision (Int8: values and their scales).</summary>
     public long RowBytes(int cols) => Precision switch
@@ -115,8 +115,17 @@ internal sealed record ModelShape(
     /// <summary>The stacks of layers: the decoder-only and encoder-only stack, or the encoder's and the decoder's.</summary>
     public int StackLayers => Family == Family.Seq2Seq ? System.Math.Max(EncoderLayers, DecoderLayers) : Layers;
 
-    /// <summary>Width of one attention head.</summary>
-    public int HeadDim => ModelDim / Heads;
+    /// <summary>A config.json's <c>head_dim</c> when given (heads × head_dim may differ from ModelDim), else 0.</summary>
+    public int HeadDimOverride { get; init; }
+
+    /// <summary>Width of one attention head: the config's head_dim, else ModelDim / Heads.</summary>
+    public int HeadDim => HeadDimOverride > 0 ? HeadDimOverride : ModelDim / Heads;
+
+    /// <summary>Width of the queries of all heads, and of the attention output that o_proj reads: Heads × HeadDim.</summary>
+    public int QueryDim => Heads * HeadDim;
+
+    /// <summary>Per-head RMSNorm of the queries and keys over HeadDim, before RoPE (Qwen3's q_norm and k_norm).</summary>
+    public bool QkNorm { get; init; }
 
     /// <summary>Width of the keys and values of all key/value heads.</summary>
     public int KvDim => KvHeads * HeadDim;
@@ -124,8 +133,8 @@ internal sealed record ModelShape(
     /// <summary>Query heads that share one key/value head.</summary>
     public int KvGroup => Heads / KvHeads;
 
-    /// <summary>Width of the fused query-key-value projection (GPT-2's c_attn).</summary>
-    public int QkvDim => ModelDim + 2 * KvDim;
+    /// <summary>Width of the query, key and value projections together (GPT-2's fused c_attn).</summary>
+    public int QkvDim => QueryDim + 2 * KvDim;
 
     /// <summary>Whether the family is decoder-only (Llama, Gpt2): one stack, a KV cache, next-token logits.</summary>
     public bool IsDecoderOnly => Family is Family.Llama or Family.Gpt2;
@@ -159,8 +168,9 @@ internal sealed record ModelShape(
                     return vocab * dim + (long)MaxSequenceLength * dim + Layers * gptLayer + 2 * dim + classifier;
                 default:
                     long llamaLayer = 2 * dim                 // input / post-attention norms
-                        + dim * dim * 2 + dim * kv * 2        // q, o; k, v
-                        + (QkvBias ? dim + 2 * kv : 0)        // q, k, v biases (Qwen2)
+                        + dim * QueryDim * 2 + dim * kv * 2   // q, o; k, v
+                        + (QkvBias ? QueryDim + 2 * kv : 0)   // q, k, v biases (Qwen2)
+                        + (QkNorm ? 2 * HeadDim : 0)          // q_norm, k_norm (Qwen3)
                         + 3 * dim * ffn;                      // gate, up, down
                     return vocab * dim + Layers * llamaLayer + dim + classifier;
             }

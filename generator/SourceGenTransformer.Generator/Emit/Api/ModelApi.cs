@@ -31,7 +31,9 @@ internal static class ModelApi
         Add("int Heads", I(s.Heads), "Attention (query) heads.");
         if (s.IsDecoderOnly)
             Add("int KvHeads", I(s.KvHeads), "Key/value heads; each is shared by Heads / KvHeads query heads.");
-        Add("int HeadDim", I(s.HeadDim), "Width of one head: ModelDim / Heads.");
+        Add("int HeadDim", I(s.HeadDim), s.HeadDimOverride > 0 ? "Width of one head: the config.json's head_dim." : "Width of one head: ModelDim / Heads.");
+        if (s.QueryDim != s.ModelDim)
+            Add("int QueryDim", I(s.QueryDim), "Width of the queries of all heads, and of the attention output: Heads * HeadDim.");
         if (s.IsDecoderOnly)
             Add("int KvDim", I(s.KvDim), "Width of the keys (and values) of one position: KvHeads * HeadDim.");
         Add("int ModelDim", I(s.ModelDim), "The model width, d_model.");

@@ -27,6 +27,10 @@ internal sealed class DecoderForward
     private readonly Jobs _jobs = new();
     private readonly string _weights;
 
+    // The queries' width and the attention output's buffers: ModelDim and the sub-block buffers, or QueryDim and buffers
+    // of their own where a config.json's head_dim makes Heads x HeadDim differ from ModelDim.
+    private readonly string _qd, _ao, _bao;
+
     public DecoderForward(ModelSpec spec, KernelSet kernels)
     {
         _spec = spec;
@@ -34,6 +38,10 @@ internal sealed class DecoderForward
         _k = kernels;
         _llama = _s.Family == Family.Llama;
         _weights = spec.EnginePrefix + "Weights";
+        bool own = _s.QueryDim != _s.ModelDim;
+        _qd = own ? "QueryDim" : "ModelDim";
+        _ao = own ? "_ao" : "_xb";
+        _bao = own ? "_bao" : "_bxb";
     }
 
     /// <summary>Matrix arguments: the values (and Int8 scales) of <paramref name="count"/> weights of field w.F from offset.</summary>
@@ -83,7 +91,8 @@ internal sealed class DecoderForward
         if (_llama)
         {
             w.Line("private readonly float[] _hb2 = new float[FeedForwardDim]; // (ffn) feed-forward up projection");
-            w.Line("private readonly float[] _q = new float[ModelDim];         // (dim) queries of all heads");
+            w.Line($"private readonly float[] _q = new float[{_qd}];         // ({(_qd == "ModelDim" ? "dim" : "heads * head_dim")}) queries of all heads");
+            if (_ao != "_xb") w.Line("private readonly float[] _ao = new float[QueryDim];       // (heads * head_dim) the attention output");
         }
         else
         {
@@ -101,7 +110,8 @@ internal sealed class DecoderForward
         if (_llama)
         {
             w.Line("private readonly float[] _bhb2 = new float[PromptBlock * FeedForwardDim]; // (block, ffn) up projections");
-            w.Line("private readonly float[] _bq = new float[PromptBlock * ModelDim];          // (block, dim) queries");
+            w.Line($"private readonly float[] _bq = new float[PromptBlock * {_qd}];          // (block, {(_qd == "ModelDim" ? "dim" : "heads * head_dim")}) queries");
+            if (_bao != "_bxb") w.Line("private readonly float[] _bao = new float[PromptBlock * QueryDim];       // (block, heads * head_dim) attention outputs");
         }
         else
         {
@@ -200,9 +210,17 @@ internal sealed class DecoderForward
                 if (s.QkvBias)
                 {
                     w.Line("// q += q_proj.bias[l]; k, v += k_proj.bias[l], v_proj.bias[l] (before RoPE, as Qwen2's Linear layers add them)");
-                    w.Line($"{add}(_q, w.Bq.AsSpan(l * ModelDim, ModelDim));");
+                    w.Line($"{_k.Add(s.QueryDim)}(_q, w.Bq.AsSpan(l * {_qd}, {_qd}));");
                     w.Line($"{_k.Add(s.KvDim)}(_keyCache.AsSpan(cacheRow, KvDim), w.Bk.AsSpan(l * KvDim, KvDim));");
                     w.Line($"{_k.Add(s.KvDim)}(_valueCache.AsSpan(cacheRow, KvDim), w.Bv.AsSpan(l * KvDim, KvDim));");
+                }
+                if (s.QkNorm)
+                {
+                    w.Line("// q_norm, k_norm: an RMSNorm over each head of q and k (before RoPE, as Qwen3)");
+                    w.Line("for (int h = 0; h < Heads; h++)");
+                    w.Line($"    {_k.HeadNorm()}(_q.AsSpan(h * HeadDim, HeadDim), _q.AsSpan(h * HeadDim, HeadDim), w.QNorm.AsSpan(l * HeadDim, HeadDim));");
+                    w.Line("for (int h = 0; h < KvHeads; h++)");
+                    w.Line($"    {_k.HeadNorm()}(_keyCache.AsSpan(cacheRow + h * HeadDim, HeadDim), _keyCache.AsSpan(cacheRow + h * HeadDim, HeadDim), w.KNorm.AsSpan(l * HeadDim, HeadDim));");
                 }
                 w.Line($"// RoPE: rotate q ({I(s.Heads)} heads) and k ({I(s.KvHeads)} heads) by this position's angles");
                 w.Line($"{rope}(_q, Heads, cos, sin);");
@@ -326,18 +344,26 @@ internal sealed class DecoderForward
                 w.Line($"    {norm}(_bxb.AsSpan(t * ModelDim, ModelDim), _bx.AsSpan(t * ModelDim, ModelDim), w.AttentionNorm.AsSpan(l * ModelDim, ModelDim));");
                 w.Line("// bq (n, dim) = bxb @ wqᵀ; k, v (n, kv_dim) = bxb @ wkᵀ, wvᵀ straight into the cache rows start..start+n");
                 w.Line($"Run({qkv}, l);");
-                w.Line(s.QkvBias ? "// The q, k, v biases, then RoPE at each token's own position" : "// RoPE at each token's own position");
+                w.Line((s.QkvBias ? "// The q, k, v biases, then " : "// ") + (s.QkNorm ? "q_norm and k_norm per head, then " : "") + "RoPE at each token's own position");
                 using (w.Block("for (int t = 0; t < n; t++)"))
                 {
                     w.Line("int pos = start + t;");
                     if (s.QkvBias)
                     {
-                        w.Line($"{_k.Add(s.ModelDim)}(_bq.AsSpan(t * ModelDim, ModelDim), w.Bq.AsSpan(l * ModelDim, ModelDim));");
+                        w.Line($"{_k.Add(s.QueryDim)}(_bq.AsSpan(t * {_qd}, {_qd}), w.Bq.AsSpan(l * {_qd}, {_qd}));");
                         w.Line($"{_k.Add(s.KvDim)}(_keyCache.AsSpan((l * MaxSequenceLength + pos) * KvDim, KvDim), w.Bk.AsSpan(l * KvDim, KvDim));");
                         w.Line($"{_k.Add(s.KvDim)}(_valueCache.AsSpan((l * MaxSequenceLength + pos) * KvDim, KvDim), w.Bv.AsSpan(l * KvDim, KvDim));");
                     }
                     w.Line($"{ReadOnlySpan} cos = RopeCos.AsSpan(pos * {half}, {half}), sin = RopeSin.AsSpan(pos * {half}, {half});");
-                    w.Line($"{rope}(_bq.AsSpan(t * ModelDim, ModelDim), Heads, cos, sin);");
+                    if (s.QkNorm)
+                    {
+                        w.Line("int keys = (l * MaxSequenceLength + pos) * KvDim;");
+                        w.Line("for (int h = 0; h < Heads; h++)");
+                        w.Line($"    {_k.HeadNorm()}(_bq.AsSpan(t * {_qd} + h * HeadDim, HeadDim), _bq.AsSpan(t * {_qd} + h * HeadDim, HeadDim), w.QNorm.AsSpan(l * HeadDim, HeadDim));");
+                        w.Line("for (int h = 0; h < KvHeads; h++)");
+                        w.Line($"    {_k.HeadNorm()}(_keyCache.AsSpan(keys + h * HeadDim, HeadDim), _keyCache.AsSpan(keys + h * HeadDim, HeadDim), w.KNorm.AsSpan(l * HeadDim, HeadDim));");
+                    }
+                    w.Line($"{rope}(_bq.AsSpan(t * {_qd}, {_qd}), Heads, cos, sin);");
                     w.Line($"{rope}(_keyCache.AsSpan((l * MaxSequenceLength + pos) * KvDim, KvDim), KvHeads, cos, sin);");
                 }
                 w.Line("// bxb (n, dim) = causal attention: token t attends positions 0..start+t");
@@ -480,7 +506,7 @@ internal sealed class DecoderForward
                 MatVecBody(w, s.QkvDim, s.ModelDim, "_qkv", "_xb", "Wqkv", "l * QkvDim * ModelDim"));
         return _jobs.Add("Qkv", "q = wq[l] @ xb; k, v = wk[l], wv[l] @ xb into this position's cache row: this part's rows of the three.", w =>
             MatVecsBody(w, "int cacheRow = (l * MaxSequenceLength + _start) * KvDim;",
-                (s.ModelDim, s.ModelDim, "_q", "_xb", "Wq", "l * ModelDim * ModelDim"),
+                (s.QueryDim, s.ModelDim, "_q", "_xb", "Wq", $"l * {_qd} * ModelDim"),
                 (s.KvDim, s.ModelDim, "_keyCache.AsSpan(cacheRow, KvDim)", "_xb", "Wk", "l * KvDim * ModelDim"),
                 (s.KvDim, s.ModelDim, "_valueCache.AsSpan(cacheRow, KvDim)", "_xb", "Wv", "l * KvDim * ModelDim")));
     }
@@ -503,7 +529,7 @@ internal sealed class DecoderForward
                 w.Line($"// Query head h reads key/value head {group}{(s.KvGroup == 1 ? "" : $" ({I(s.KvGroup)} query heads share each)")}.");
                 w.Line($"int kvOffset = layerBase + first * KvDim + {group} * HeadDim;");
                 w.Line($"{kernel}({query}, _keyCache.AsSpan(kvOffset), _valueCache.AsSpan(kvOffset), KvDim, count,");
-                w.Line("    _att.AsSpan(h * MaxSequenceLength, count), _xb.AsSpan(h * HeadDim, HeadDim));");
+                w.Line($"    _att.AsSpan(h * MaxSequenceLength, count), {_ao}.AsSpan(h * HeadDim, HeadDim));");
             }
         });
     }
@@ -512,7 +538,7 @@ internal sealed class DecoderForward
     {
         ModelShape s = _s;
         return _jobs.Add("Out", $"xb2 ({I(s.ModelDim)}) = {(_llama ? "wo" : "c_proj")}[l] @ xb, this part's rows.", w =>
-            MatVecBody(w, s.ModelDim, s.ModelDim, "_xb2", "_xb", "Wo", "l * ModelDim * ModelDim"));
+            MatVecBody(w, s.ModelDim, s.QueryDim, "_xb2", _ao, "Wo", $"l * ModelDim * {_qd}"));
     }
 
     private string Up()
@@ -564,7 +590,7 @@ internal sealed class DecoderForward
             w.Line($"{_weights} w = _w;");
             w.Line("int l = _layer, n = _tokens;");
             w.Line("int cacheRow = (l * MaxSequenceLength + _start) * KvDim;");
-            using (w.Block("")) MatMulBody(w, s.ModelDim, s.ModelDim, "_bq", "_bxb", "Wq", "l * ModelDim * ModelDim");
+            using (w.Block("")) MatMulBody(w, s.QueryDim, s.ModelDim, "_bq", "_bxb", "Wq", $"l * {_qd} * ModelDim");
             using (w.Block("")) MatMulBody(w, s.KvDim, s.ModelDim, "_keyCache.AsSpan(cacheRow, n * KvDim)", "_bxb", "Wk", "l * KvDim * ModelDim");
             using (w.Block("")) MatMulBody(w, s.KvDim, s.ModelDim, "_valueCache.AsSpan(cacheRow, n * KvDim)", "_bxb", "Wv", "l * KvDim * ModelDim");
         });
@@ -574,7 +600,7 @@ internal sealed class DecoderForward
     {
         ModelShape s = _s;
         string layOut = _k.LayOutKeys(), attend = _k.AttendBlock();
-        string queries = _llama ? "_bq" : "_bqkv", stride = _llama ? "ModelDim" : "QkvDim";
+        string queries = _llama ? "_bq" : "_bqkv", stride = _llama ? _qd : "QkvDim";
         string group = s.KvGroup == 1 ? "h" : $"h / {I(s.KvGroup)}";
         return _jobs.Add("BlockAttention", "bxb (n, dim) = causal attention of the block's queries: this part's (head, token) pairs.", w =>
         {
@@ -595,7 +621,7 @@ internal sealed class DecoderForward
                     w.Line($"int kvOffset = layerBase + {group} * HeadDim;");
                     w.Line($"{layOut}(_keyCache.AsSpan(kvOffset), _valueCache.AsSpan(kvOffset), KvDim, _start + n, keysT, valuesG);");
                 }
-                w.Line($"{attend}({queries}.AsSpan(h * HeadDim), {stride}, _bxb.AsSpan(h * HeadDim), ModelDim, t0, t1, _start, causal: true, keysT, valuesG, scores);");
+                w.Line($"{attend}({queries}.AsSpan(h * HeadDim), {stride}, {_bao}.AsSpan(h * HeadDim), {_qd}, t0, t1, _start, causal: true, keysT, valuesG, scores);");
             }
         });
     }
@@ -607,7 +633,7 @@ internal sealed class DecoderForward
         {
             w.Line($"{_weights} w = _w;");
             w.Line("int l = _layer, n = _tokens;");
-            MatMulBody(w, s.ModelDim, s.ModelDim, "_bxb2", "_bxb", "Wo", "l * ModelDim * ModelDim");
+            MatMulBody(w, s.ModelDim, s.QueryDim, "_bxb2", _bao, "Wo", $"l * ModelDim * {_qd}");
             if (_llama) ResidualOnRows(w);
         });
     }

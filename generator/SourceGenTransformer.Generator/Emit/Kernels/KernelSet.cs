@@ -43,7 +43,7 @@ internal static class KernelNames
 /// </remarks>
 internal sealed class KernelSet(ModelShape s)
 {
-    private enum Kind { MatVec, ClassifierRows, MatMul, MatMulBias, Add, Norm, Activation, Rope, AttendHead, AttendHeadAt, LayOutKeys, LayOutKeysAt, AttendBlock }
+    private enum Kind { MatVec, ClassifierRows, MatMul, MatMulBias, Add, Norm, HeadNorm, Activation, Rope, AttendHead, AttendHeadAt, LayOutKeys, LayOutKeysAt, AttendBlock }
 
     private readonly List<(Kind Kind, int D, int N)> _wanted = [];
 
@@ -72,6 +72,9 @@ internal sealed class KernelSet(ModelShape s)
     public string Norm() => Want(Kind.Norm, 0, 0, KernelNames.Norm(s));
 
     public string Activation() => Want(Kind.Activation, 0, 0, KernelNames.Activation(s));
+
+    /// <summary>The RMSNorm over one head (Qwen3's q_norm and k_norm): the model's norm where a head is as wide as the model.</summary>
+    public string HeadNorm() => s.HeadDim == s.ModelDim ? Norm() : Want(Kind.HeadNorm, s.HeadDim, 0, "RmsNorm" + s.HeadDim.ToString(CultureInfo.InvariantCulture));
 
     public string Rope() => Want(Kind.Rope, 0, 0, "Rope");
 
@@ -122,6 +125,9 @@ internal sealed class KernelSet(ModelShape s)
                     case Kind.Norm:
                         if (s.Normalization == Model.Norm.RmsNorm) ElementwiseEmitter.EmitRmsNorm(w, s.ModelDim, s.NormEpsilon);
                         else ElementwiseEmitter.EmitLayerNorm(w, s.ModelDim, s.NormEpsilon);
+                        break;
+                    case Kind.HeadNorm:
+                        ElementwiseEmitter.EmitRmsNorm(w, d, s.NormEpsilon);
                         break;
                     case Kind.Activation:
                         ElementwiseEmitter.EmitActivation(w, s.Activation, s.FeedForwardDim);

@@ -71,14 +71,16 @@ internal sealed record TensorTable(List<Tensor> Tensors, string? Prefix, string?
     {
         int d = s.ModelDim, kv = s.KvDim, f = s.FeedForwardDim;
         const string L = "Layers";
+        // The queries' width: ModelDim, or QueryDim (Heads x HeadDim) where a config.json's head_dim makes it differ.
+        string qd = s.QueryDim == d ? "ModelDim" : "QueryDim", qdDoc = s.QueryDim == d ? "dim" : "heads * head_dim";
         var t = new List<Tensor>
         {
             new("TokenEmbedding", "model.embed_tokens.weight", TensorKind.Exact, "VocabSize", "ModelDim", s.VocabSize, "(vocab, dim) model.embed_tokens"),
             new("AttentionNorm", "input_layernorm.weight", TensorKind.Exact, "ModelDim", null, d, "(layer, dim) input_layernorm") { Stack = L },
-            new("Wq", "self_attn.q_proj.weight", TensorKind.Matrix, "ModelDim", "ModelDim", d, "(layer, dim, dim) self_attn.q_proj") { Stack = L },
+            new("Wq", "self_attn.q_proj.weight", TensorKind.Matrix, qd, "ModelDim", s.QueryDim, $"(layer, {qdDoc}, dim) self_attn.q_proj") { Stack = L },
             new("Wk", "self_attn.k_proj.weight", TensorKind.Matrix, "KvDim", "ModelDim", kv, "(layer, kv_dim, dim) self_attn.k_proj") { Stack = L },
             new("Wv", "self_attn.v_proj.weight", TensorKind.Matrix, "KvDim", "ModelDim", kv, "(layer, kv_dim, dim) self_attn.v_proj") { Stack = L },
-            new("Wo", "self_attn.o_proj.weight", TensorKind.Matrix, "ModelDim", "ModelDim", d, "(layer, dim, dim) self_attn.o_proj") { Stack = L },
+            new("Wo", "self_attn.o_proj.weight", TensorKind.Matrix, "ModelDim", qd, d, $"(layer, dim, {qdDoc}) self_attn.o_proj") { Stack = L },
             new("FfnNorm", "post_attention_layernorm.weight", TensorKind.Exact, "ModelDim", null, d, "(layer, dim) post_attention_layernorm") { Stack = L },
             new("WGate", "mlp.gate_proj.weight", TensorKind.Matrix, "FeedForwardDim", "ModelDim", f, "(layer, ffn, dim) mlp.gate_proj") { Stack = L },
             new("WUp", "mlp.up_proj.weight", TensorKind.Matrix, "FeedForwardDim", "ModelDim", f, "(layer, ffn, dim) mlp.up_proj") { Stack = L },
@@ -90,9 +92,19 @@ internal sealed record TensorTable(List<Tensor> Tensors, string? Prefix, string?
             // Qwen2: biases on q, k and v, read after the matrices (o_proj has none).
             t.InsertRange(5,
             [
-                new("Bq", "self_attn.q_proj.bias", TensorKind.Exact, "ModelDim", null, d, "(layer, dim) self_attn.q_proj.bias") { Stack = L },
+                new("Bq", "self_attn.q_proj.bias", TensorKind.Exact, qd, null, s.QueryDim, $"(layer, {qdDoc}) self_attn.q_proj.bias") { Stack = L },
                 new("Bk", "self_attn.k_proj.bias", TensorKind.Exact, "KvDim", null, kv, "(layer, kv_dim) self_attn.k_proj.bias") { Stack = L },
                 new("Bv", "self_attn.v_proj.bias", TensorKind.Exact, "KvDim", null, kv, "(layer, kv_dim) self_attn.v_proj.bias") { Stack = L },
+            ]);
+        }
+        if (s.QkNorm)
+        {
+            // Qwen3: an RMSNorm over each head's queries and keys, before RoPE.
+            int at = t.FindIndex(x => x.Field == "Wo");
+            t.InsertRange(at,
+            [
+                new("QNorm", "self_attn.q_norm.weight", TensorKind.Exact, "HeadDim", null, s.HeadDim, "(layer, head_dim) self_attn.q_norm") { Stack = L },
+                new("KNorm", "self_attn.k_norm.weight", TensorKind.Exact, "HeadDim", null, s.HeadDim, "(layer, head_dim) self_attn.k_norm") { Stack = L },
             ]);
         }
         if (!s.TiedEmbeddings) t.Add(Classifier(s));
