@@ -67,7 +67,7 @@ public sealed class HfConfigTests
     [InlineData("\"rope_scaling\": null", "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0}", 18, 33, "\"rope_scaling\" of type \"yarn\"")]
     [InlineData("\"attention_bias\": false", "\"attention_bias\": true", 5, 21, "\"attention_bias\": true is not supported")]
     [InlineData("\"tie_word_embeddings\": true", "\"tie_word_embeddings\": 1", 20, 26, "must be true or false")]
-    [InlineData("\"mlp_bias\": false,", "\"mlp_bias\": false, \"head_dim\": 32,", 12, 34, "\"head_dim\": 32 times num_attention_heads 9")]
+    [InlineData("\"mlp_bias\": false,", "\"mlp_bias\": false, \"head_dim\": 33,", 12, 34, "\"head_dim\": 33 is odd")]
     public void Each_problem_is_located_at_its_key_or_value(string from, string to, int line, int column, string message)
     {
         string text = SmolLM2.Replace(from, to);
