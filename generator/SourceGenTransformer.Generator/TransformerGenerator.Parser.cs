@@ -152,6 +152,12 @@ public sealed partial class TransformerGenerator
             var norm = (Norm)args.Int("Normalization", 0);
             if (norm == Norm.Default) norm = rules.Norm;
             var activation = (Act)args.Int("Activation", 0);
+            if (activation == Act.GeGlu && !args.Bool("Gemma", false) || activation < Act.Default || activation > Act.GeGlu)
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location("Activation"),
+                    "Activation", "(Activation)" + ((int)activation).ToString(CultureInfo.InvariantCulture), "it must be Relu, Gelu, GeluTanh or SwiGlu"));
+                activation = Act.Default;
+            }
             if (activation == Act.Default) activation = rules.Activation;
             bool normFirst = args.Bool("NormFirst", false);
             float ropeTheta = args.Float("RopeTheta", 10000f);
@@ -274,6 +280,7 @@ public sealed partial class TransformerGenerator
                 RopeOriginalLength = args.Int("RopeOriginalLength", 0),
                 HeadDimOverride = headDim,
                 QkNorm = args.Bool("QkNorm", false),
+                Gemma = args.Bool("Gemma", false),
             };
             if (precision == Precision.Int8 && shape.QueryDim % 32 != 0)
             {

@@ -61,6 +61,8 @@ public sealed class Fixture
         "hf-llama-head-dim" => HfLlamaHeadDim.Load(WeightsPath, options),
         "hf-qwen3-tied" => HfQwen3Tied.Load(WeightsPath, options),
         "hf-qwen3-narrow" => HfQwen3Narrow.Load(WeightsPath, options),
+        "hf-gemma-mqa" => HfGemmaMqa.Load(WeightsPath, options),
+        "hf-gemma-split" => HfGemmaSplit.Load(WeightsPath, options),
         _ => throw new ArgumentException(Name),
     };
 

@@ -32,3 +32,9 @@ public partial class HfQwen3Tied;
 
 [Transformer(ConfigFile = "hf/qwen3-narrow/config.json")]
 public partial class HfQwen3Narrow;
+
+[Transformer(ConfigFile = "hf/gemma-mqa/config.json")]
+public partial class HfGemmaMqa;
+
+[Transformer(ConfigFile = "hf/gemma-split/config.json")]
+public partial class HfGemmaSplit;

@@ -32,7 +32,7 @@ internal sealed record ConfigProblem(string Message, TextSpan Span, ProblemKind 
 internal static class HfConfig
 {
     /// <summary>The model types the engine runs, and the family each declares.</summary>
-    public static readonly string[] SupportedTypes = ["llama", "mistral", "qwen2", "qwen3", "gpt2", "bert"];
+    public static readonly string[] SupportedTypes = ["llama", "mistral", "qwen2", "qwen3", "gemma", "gpt2", "bert"];
 
     /// <summary>The <c>architectures</c> each model type may name: the heads whose weights the engine reads.</summary>
     private static readonly Dictionary<string, string[]> Architectures = new()
@@ -41,6 +41,7 @@ internal static class HfConfig
         ["mistral"] = ["MistralForCausalLM", "MistralModel"],
         ["qwen2"] = ["Qwen2ForCausalLM", "Qwen2Model"],
         ["qwen3"] = ["Qwen3ForCausalLM", "Qwen3Model"],
+        ["gemma"] = ["GemmaForCausalLM", "GemmaModel"],
         ["gpt2"] = ["GPT2LMHeadModel", "GPT2Model"],
         ["bert"] = ["BertModel", "BertForMaskedLM", "BertForPreTraining"],
     };
@@ -266,6 +267,38 @@ internal static class HfConfig
                     Int("head_dim", "HeadDim", fallback: 128);
                 else
                     Split("hidden_size", "num_attention_heads", "num_key_value_heads", rotary: true);
+                break;
+            case "gemma":
+                settings.Add(new ConfigSetting("Family", (int)Model.Family.Llama, type.Span));
+                settings.Add(new ConfigSetting("ModelType", type.String, type.Span));
+                // GemmaForCausalLM: RMSNorm as x * (1 + w), the embedding scaled by sqrt(hidden_size), GeGLU, tied.
+                settings.Add(new ConfigSetting("Gemma", true, type.Span));
+                settings.Add(new ConfigSetting("Activation", (int)Model.Act.GeGlu, type.Span));
+                Int("num_hidden_layers", "Layers");
+                int? gh = Int("num_attention_heads", "Heads");
+                Int("num_key_value_heads", "KvHeads", fallback: gh ?? 0, min: 1);
+                Int("hidden_size", "ModelDim");
+                Int("intermediate_size", "FeedForwardDim");
+                Int("vocab_size", "VocabSize");
+                int? gd = Int("head_dim", "HeadDim", fallback: 256);
+                if (gd % 2 == 1 && root.TryGet("head_dim", out _, out JsonValue oddHead))
+                    problems.Add(new ConfigProblem($"\"head_dim\": {oddHead.Describe()} is odd, but rotary positions rotate pairs, so a head's width must be even", oddHead.Span));
+                Split(null, "num_attention_heads", "num_key_value_heads", rotary: false);
+                Int("max_position_embeddings", "MaxSequenceLength", fallback: 8192);
+                Float("rope_theta", "RopeTheta", 10000f);
+                Float("rms_norm_eps", "NormEpsilon", 1e-6f);
+                Token("bos_token_id", "BosToken", 2);
+                Token("eos_token_id", "EosToken", 1);
+                Token("pad_token_id", "PadToken", 0);
+                if (root.TryGet("tie_word_embeddings", out _, out JsonValue gemmaTie) && !(gemmaTie.Kind == JsonKind.Bool && gemmaTie.Bool))
+                    problems.Add(new ConfigProblem($"\"tie_word_embeddings\": {gemmaTie.Describe()} is not supported: Gemma's classifier is its token embedding", gemmaTie.Span, ProblemKind.Unsupported));
+                settings.Add(new ConfigSetting("TiedEmbeddings", true, type.Span));
+                // transformers' GemmaMLP uses hidden_activation (gelu_pytorch_tanh when unset); hidden_act is legacy.
+                if (root.TryGet("hidden_activation", out _, out JsonValue gact) && gact.Kind != JsonKind.Null
+                    && !(gact.Kind == JsonKind.String && (gact.String == "gelu_pytorch_tanh" || gact.String == "gelu_tanh")))
+                    problems.Add(new ConfigProblem($"\"hidden_activation\": {gact.Describe()} is not supported: the engine's Gemma MLP is GeGLU with the tanh GELU, gelu_pytorch_tanh", gact.Span, ProblemKind.Unsupported));
+                RopeScaling();
+                Refuse("attention_bias", "the engine's Gemma projections have no biases");
                 break;
             case "gpt2":
                 settings.Add(new ConfigSetting("Family", (int)Model.Family.Gpt2, type.Span));

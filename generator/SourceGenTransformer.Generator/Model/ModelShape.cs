@@ -127,6 +127,9 @@ internal sealed record ModelShape(
     /// <summary>Per-head RMSNorm of the queries and keys over HeadDim, before RoPE (Qwen3's q_norm and k_norm).</summary>
     public bool QkNorm { get; init; }
 
+    /// <summary>Gemma: RMSNorm weights are stored as w and applied as 1 + w, and the token embedding is scaled by sqrt(ModelDim).</summary>
+    public bool Gemma { get; init; }
+
     /// <summary>Width of the keys and values of all key/value heads.</summary>
     public int KvDim => KvHeads * HeadDim;
 

@@ -10,7 +10,13 @@ internal enum Positional { Default = 0, Rotary = 1, Sinusoidal = 2, Learned = 3 
 
 internal enum Norm { Default = 0, RmsNorm = 1, LayerNorm = 2 }
 
-internal enum Act { Default = 0, Relu = 1, Gelu = 2, GeluTanh = 3, SwiGlu = 4 }
+internal enum Act
+{
+    Default = 0, Relu = 1, Gelu = 2, GeluTanh = 3, SwiGlu = 4,
+
+    /// <summary>gelu_tanh(gate) * up (Gemma's GeGLU): declared by a config.json only, never by the attribute.</summary>
+    GeGlu = 5,
+}
 
 internal enum Pooling { Default = 0, Mean = 1, Cls = 2, Max = 3 }
 

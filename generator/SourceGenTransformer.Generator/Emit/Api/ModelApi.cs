@@ -59,6 +59,8 @@ internal static class ModelApi
         Add("float NormEpsilon", F(s.NormEpsilon), "Epsilon of the norms.");
         if (s.Positional == Positional.Rotary)
             Add("float RopeTheta", F(s.RopeTheta), "The rotary base.");
+        if (s.Gemma)
+            Add("float EmbeddingScale", F((float)System.Math.Sqrt(s.ModelDim)), "Gemma's embedding scale, sqrt(ModelDim) in float32.");
         if (s.SlidingWindow > 0)
             Add("int SlidingWindow", I(s.SlidingWindow), "The attention window: a query attends to at most this many of the latest positions, itself included.");
         if (s.IsDecoderOnly)

@@ -197,6 +197,11 @@ internal sealed class DecoderForward
             w.Line("_start = pos;");
             w.Line($"// x ({d}) = token_embedding[token]");
             w.Line("w.TokenEmbedding.AsSpan(token * ModelDim, ModelDim).CopyTo(_x);");
+            if (s.Gemma)
+            {
+                w.Line("// Gemma scales the embedding by sqrt(hidden_size), in float32");
+                w.Line("for (int i = 0; i < ModelDim; i++) _x[i] *= EmbeddingScale;");
+            }
             w.Line($"// This position's rotary angles: cos, sin ({half}).");
             w.Line($"{ReadOnlySpan} cos = RopeCos.AsSpan(pos * {half}, {half}), sin = RopeSin.AsSpan(pos * {half}, {half});");
             w.Line();
@@ -337,6 +342,11 @@ internal sealed class DecoderForward
             w.Line("// bx (n, dim) = token_embedding[tokens]");
             w.Line("for (int t = 0; t < n; t++)");
             w.Line("    w.TokenEmbedding.AsSpan(tokens[t] * ModelDim, ModelDim).CopyTo(_bx.AsSpan(t * ModelDim, ModelDim));");
+            if (s.Gemma)
+            {
+                w.Line("// Gemma scales the embedding by sqrt(hidden_size), in float32");
+                w.Line("for (int i = 0; i < n * ModelDim; i++) _bx[i] *= EmbeddingScale;");
+            }
             using (w.Block("for (int l = 0; l < Layers; l++)"))
             {
                 w.Line("// bxb = rmsnorm(bx) row by row");
@@ -656,7 +666,7 @@ internal sealed class DecoderForward
             MatMulBody(w, s.FeedForwardDim, s.ModelDim, "_bhb2", "_bxb", "WUp", "l * FeedForwardDim * ModelDim", declare: false);
             w.Line("// This part's rows of every token: bhb = silu(bhb) * bhb2 (elementwise, so splitting by rows changes nothing).");
             w.Line("for (int t = 0; t < n; t++)");
-            w.Line("    Ops.SwiGluRows(_bhb.AsSpan(t * FeedForwardDim + rs, re - rs), _bhb2.AsSpan(t * FeedForwardDim + rs, re - rs));");
+            w.Line($"    Ops.{(s.Activation == Act.GeGlu ? "GeGluRows" : "SwiGluRows")}(_bhb.AsSpan(t * FeedForwardDim + rs, re - rs), _bhb2.AsSpan(t * FeedForwardDim + rs, re - rs));");
         });
     }
 

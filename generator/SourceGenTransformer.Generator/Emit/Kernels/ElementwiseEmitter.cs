@@ -162,6 +162,14 @@ internal static class ElementwiseEmitter
                         [$"float v = {Unsafe}.Add(ref hRef, j);", $"{Unsafe}.Add(ref hRef, j) = v / (1f + {MathF}.Exp(-v)) * {Unsafe}.Add(ref gRef, j);"]);
                 }
                 break;
+            case Act.GeGlu:
+                w.Line($"/// <summary>h ({I(n)}) = gelu_tanh(h) * g ({I(n)}), gelu_tanh(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x³))).</summary>");
+                using (w.Block($"internal static void {name}({Span} h, {ReadOnlySpan} g)"))
+                {
+                    Guard(w, name, $"h.Length < {I(n)}", $"g.Length < {I(n)}");
+                    w.Line("Ops.GeGluRows(h.Slice(0, " + I(n) + "), g); // the same vector arithmetic as the prompt blocks' rows");
+                }
+                break;
             case Act.GeluTanh:
                 w.Line($"/// <summary>x ({I(n)}) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x³))).</summary>");
                 using (w.Block($"internal static void {name}({Span} x)"))

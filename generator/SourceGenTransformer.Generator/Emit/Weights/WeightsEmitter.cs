@@ -107,6 +107,12 @@ internal static class WeightsEmitter
                     }
                 }
             }
+            if (spec.Shape.Gemma)
+            {
+                w.Line("// Gemma's RMSNorm multiplies by (1 + weight), in float32: the weights are kept as 1 + weight, read once here.");
+                w.Line("foreach (float[] norm in new[] { w.AttentionNorm, w.FfnNorm, w.FinalNorm })");
+                w.Line("    for (int i = 0; i < norm.Length; i++) norm[i] += 1f;");
+            }
             w.Line("file.ThrowIfUnread(); // every tensor of the file is one this class reads (or a known harmless buffer)");
             w.Line("return w;");
         }
