@@ -281,7 +281,11 @@ public sealed partial class TransformerGenerator
                 HeadDimOverride = headDim,
                 QkNorm = args.Bool("QkNorm", false),
                 Gemma = args.Bool("Gemma", false),
+                FusedProjections = args.Bool("FusedProjections", false),
             };
+            // A config's partial_rotary_factor: the first RotaryDim dimensions of each head rotate (all of them is the default).
+            int rotary = args.Int("RotaryDim", 0);
+            if (rotary > 0 && rotary < shape.HeadDim) shape = shape with { RotaryDimOverride = rotary };
             if (precision == Precision.Int8 && shape.QueryDim % 32 != 0)
             {
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location("WeightPrecision"),

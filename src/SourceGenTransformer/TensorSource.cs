@@ -74,8 +74,45 @@ public abstract class TensorSource : IDisposable
     }
 
     /// <summary>The shape of a tensor, or a <see cref="ModelLoadException"/> naming it and a present tensor it may have meant.</summary>
-    public long[] GetShape(string name) =>
-        FindShape(name) ?? throw new ModelLoadException(FilePath, name, $"the file has no such tensor ({Count()} tensors present{Nearby(name)}).");
+    public long[] GetShape(string name)
+    {
+        if (FindShape(name) is { } shape) return shape;
+        if (RowSlice.TryParse(name, out RowSlice slice))
+        {
+            long[] whole = GetShape(slice.Tensor);
+            if (whole.Length != 2 || whole[0] != slice.Total)
+                throw new ModelLoadException(FilePath, slice.Tensor,
+                    $"expected shape [{slice.Total.ToString(CultureInfo.InvariantCulture)}, cols] from the declaration (fused parts, read as rows {slice.Start.ToString(CultureInfo.InvariantCulture)}..{(slice.Start + slice.Count).ToString(CultureInfo.InvariantCulture)} and the others), found {TensorInfo.FormatShape(whole)}.");
+            return [slice.Count, whole[1]];
+        }
+        throw new ModelLoadException(FilePath, name, $"the file has no such tensor ({Count()} tensors present{Nearby(name)}).");
+    }
+
+    /// <summary>
+    /// The name under which the generated loaders read rows [<paramref name="start"/>, start + <paramref name="count"/>) of
+    /// the 2-D tensor <paramref name="name"/> of <paramref name="total"/> rows as a tensor of its own: how a fused tensor
+    /// (Phi-3's qkv_proj and gate_up_proj) is read into the separate matrices the kernels multiply by. Every read
+    /// checks the whole tensor's rows, and reading a part marks the whole tensor read.
+    /// </summary>
+    public static string Rows(string name, int start, int count, int total) =>
+        string.Create(CultureInfo.InvariantCulture, $"{name}[rows {start}..{start + count} of {total}]");
+
+    private readonly record struct RowSlice(string Tensor, long Start, long Count, long Total)
+    {
+        private static readonly Regex Pattern = new(@"^(?<t>.+)\[rows (?<a>\d+)\.\.(?<b>\d+) of (?<n>\d+)\]$", RegexOptions.CultureInvariant);
+
+        public static bool TryParse(string name, out RowSlice slice)
+        {
+            slice = default;
+            Match m = Pattern.Match(name);
+            if (!m.Success) return false;
+            long a = long.Parse(m.Groups["a"].Value, CultureInfo.InvariantCulture), b = long.Parse(m.Groups["b"].Value, CultureInfo.InvariantCulture);
+            long n = long.Parse(m.Groups["n"].Value, CultureInfo.InvariantCulture);
+            if (b <= a || b > n) return false;
+            slice = new RowSlice(m.Groups["t"].Value, a, b - a, n);
+            return true;
+        }
+    }
 
     private int Count()
     {
@@ -105,8 +142,18 @@ public abstract class TensorSource : IDisposable
     /// <summary>Reads elements of a tensor, marks it read, and checks the values are finite.</summary>
     internal void ReadElements(string name, long first, Span<float> destination)
     {
-        ReadElementsCore(name, first, destination);
-        _read.Add(name);
+        if (FindShape(name) is null && RowSlice.TryParse(name, out RowSlice slice))
+        {
+            // Rows of a fused tensor: elements of the whole one, offset by the rows before the part.
+            long cols = GetShape(name)[1];
+            ReadElementsCore(slice.Tensor, first + slice.Start * cols, destination);
+            _read.Add(slice.Tensor);
+        }
+        else
+        {
+            ReadElementsCore(name, first, destination);
+            _read.Add(name);
+        }
         if (CheckFinite && !float.IsFinite(TensorPrimitives.Sum((ReadOnlySpan<float>)destination)))
         {
             for (int i = 0; i < destination.Length; i++)

@@ -63,6 +63,8 @@ public sealed class Fixture
         "hf-qwen3-narrow" => HfQwen3Narrow.Load(WeightsPath, options),
         "hf-gemma-mqa" => HfGemmaMqa.Load(WeightsPath, options),
         "hf-gemma-split" => HfGemmaSplit.Load(WeightsPath, options),
+        "hf-phi3-partial" => HfPhi3Partial.Load(WeightsPath, options),
+        "hf-phi3-window" => HfPhi3Window.Load(WeightsPath, options),
         _ => throw new ArgumentException(Name),
     };
 

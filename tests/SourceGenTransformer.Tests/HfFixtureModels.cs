@@ -38,3 +38,9 @@ public partial class HfGemmaMqa;
 
 [Transformer(ConfigFile = "hf/gemma-split/config.json")]
 public partial class HfGemmaSplit;
+
+[Transformer(ConfigFile = "hf/phi3-partial/config.json")]
+public partial class HfPhi3Partial;
+
+[Transformer(ConfigFile = "hf/phi3-window/config.json")]
+public partial class HfPhi3Window;

@@ -32,7 +32,7 @@ internal sealed record ConfigProblem(string Message, TextSpan Span, ProblemKind 
 internal static class HfConfig
 {
     /// <summary>The model types the engine runs, and the family each declares.</summary>
-    public static readonly string[] SupportedTypes = ["llama", "mistral", "qwen2", "qwen3", "gemma", "gpt2", "bert"];
+    public static readonly string[] SupportedTypes = ["llama", "mistral", "qwen2", "qwen3", "phi3", "gemma", "gpt2", "bert"];
 
     /// <summary>The <c>architectures</c> each model type may name: the heads whose weights the engine reads.</summary>
     private static readonly Dictionary<string, string[]> Architectures = new()
@@ -41,6 +41,7 @@ internal static class HfConfig
         ["mistral"] = ["MistralForCausalLM", "MistralModel"],
         ["qwen2"] = ["Qwen2ForCausalLM", "Qwen2Model"],
         ["qwen3"] = ["Qwen3ForCausalLM", "Qwen3Model"],
+        ["phi3"] = ["Phi3ForCausalLM", "Phi3Model"],
         ["gemma"] = ["GemmaForCausalLM", "GemmaModel"],
         ["gpt2"] = ["GPT2LMHeadModel", "GPT2Model"],
         ["bert"] = ["BertModel", "BertForMaskedLM", "BertForPreTraining"],
@@ -267,6 +268,46 @@ internal static class HfConfig
                     Int("head_dim", "HeadDim", fallback: 128);
                 else
                     Split("hidden_size", "num_attention_heads", "num_key_value_heads", rotary: true);
+                break;
+            case "phi3":
+                settings.Add(new ConfigSetting("Family", (int)Model.Family.Llama, type.Span));
+                settings.Add(new ConfigSetting("ModelType", type.String, type.Span));
+                // Phi3ForCausalLM: q, k, v fused in qkv_proj and gate, up in gate_up_proj; RoPE on the first
+                // partial_rotary_factor of each head; a sliding window when sliding_window is set.
+                settings.Add(new ConfigSetting("FusedProjections", true, type.Span));
+                Int("num_hidden_layers", "Layers");
+                int? ph = Int("num_attention_heads", "Heads");
+                Int("num_key_value_heads", "KvHeads", fallback: ph ?? 0, min: 1);
+                int? pw = Int("hidden_size", "ModelDim");
+                Int("intermediate_size", "FeedForwardDim");
+                Int("vocab_size", "VocabSize");
+                Int("max_position_embeddings", "MaxSequenceLength", fallback: 4096);
+                Float("rope_theta", "RopeTheta", 10000f);
+                Float("rms_norm_eps", "NormEpsilon", 1e-5f);
+                Bool("tie_word_embeddings", "TiedEmbeddings", false);
+                Token("bos_token_id", "BosToken", 1);
+                Token("eos_token_id", "EosToken", 32000);
+                Token("pad_token_id", "PadToken", 32000);
+                Activation("hidden_act", "silu", "the engine's Phi-3 MLP is SwiGLU, silu(gate) * up");
+                RopeScaling();
+                Refuse("attention_bias", "the engine's Phi-3 projections have no biases");
+                if (root.TryGet("sliding_window", out _, out JsonValue phiWindow) && phiWindow.Kind != JsonKind.Null)
+                    Int("sliding_window", "SlidingWindow");
+                Split("hidden_size", "num_attention_heads", "num_key_value_heads", rotary: true);
+                if (root.TryGet("partial_rotary_factor", out _, out JsonValue factor) && factor.Kind != JsonKind.Null)
+                {
+                    if (factor.Kind != JsonKind.Number || !(factor.Number > 0) || factor.Number > 1)
+                        problems.Add(new ConfigProblem($"\"partial_rotary_factor\" must be a number in (0, 1], but it is {factor.Describe()}", factor.Span));
+                    else if (pw is > 0 && ph is > 0 && pw % ph == 0)
+                    {
+                        // transformers: rotary dimensions = int(head_dim * partial_rotary_factor), in double precision.
+                        int rotary = (int)(pw.Value / ph.Value * factor.Number);
+                        if (rotary < 2 || rotary % 2 != 0)
+                            problems.Add(new ConfigProblem($"\"partial_rotary_factor\": {factor.Describe()} rotates {rotary.ToString(CultureInfo.InvariantCulture)} of each head's {(pw.Value / ph.Value).ToString(CultureInfo.InvariantCulture)} dimensions, but rotary positions rotate pairs, so it must be an even number of at least 2", factor.Span));
+                        else
+                            settings.Add(new ConfigSetting("RotaryDim", rotary, factor.Span));
+                    }
+                }
                 break;
             case "gemma":
                 settings.Add(new ConfigSetting("Family", (int)Model.Family.Llama, type.Span));

@@ -109,8 +109,17 @@ internal sealed record ModelShape(
     /// <summary>Prompt tokens a decoder runs through each layer together: each pass over the weights serves this many positions.</summary>
     public int PromptBlock => System.Math.Min(128, MaxSequenceLength);
 
-    /// <summary>Half a head: the rotary tables' width.</summary>
-    public int RopeHalf => HeadDim / 2;
+    /// <summary>Dimensions of each head that RoPE rotates: a config's partial_rotary_factor × HeadDim (Phi-3), else 0 for all.</summary>
+    public int RotaryDimOverride { get; init; }
+
+    /// <summary>Dimensions of each head that RoPE rotates, the first ones (the rest pass through).</summary>
+    public int RopeDim => RotaryDimOverride > 0 ? RotaryDimOverride : HeadDim;
+
+    /// <summary>Half the rotated dimensions: the rotary tables' width.</summary>
+    public int RopeHalf => RopeDim / 2;
+
+    /// <summary>Phi-3: q, k and v rows fused in self_attn.qkv_proj, gate and up rows in mlp.gate_up_proj.</summary>
+    public bool FusedProjections { get; init; }
 
     /// <summary>The stacks of layers: the decoder-only and encoder-only stack, or the encoder's and the decoder's.</summary>
     public int StackLayers => Family == Family.Seq2Seq ? System.Math.Max(EncoderLayers, DecoderLayers) : Layers;

@@ -142,6 +142,7 @@ internal sealed class DecoderForward
 
     private void EmitRopeTables(SourceWriter w)
     {
+        ModelShape s0 = _s;
         w.Line("/// <summary>cos (MaxSequenceLength, HeadDim / 2) of pos * theta^(-2i/HeadDim), computed once, in float32 as PyTorch does.</summary>");
         w.Line("private static readonly float[] RopeCos = RopeTable(cos: true);");
         w.Line("/// <summary>sin (MaxSequenceLength, HeadDim / 2), as <see cref=\"RopeCos\"/>.</summary>");
@@ -149,12 +150,12 @@ internal sealed class DecoderForward
         w.Line();
         using (w.Block("private static float[] RopeTable(bool cos)"))
         {
-            w.Line("const int Half = HeadDim / 2;");
+            w.Line(s0.RopeDim == s0.HeadDim ? "const int Half = HeadDim / 2;" : $"const int Half = {I(s0.RopeHalf)}; // partial_rotary_factor: the first {I(s0.RopeDim)} of each head's {I(s0.HeadDim)} dimensions rotate");
             w.Line("var table = new float[MaxSequenceLength * Half];");
             using (w.Block("for (int i = 0; i < Half; i++)"))
             {
                 w.Line("// inv_freq = 1 / theta^(2i / head_dim), then angle = pos * inv_freq: both float32, like Hugging Face.");
-                w.Line("float invFreq = 1f / MathF.Pow(RopeTheta, 2 * i / (float)HeadDim);");
+                w.Line(s0.RopeDim == s0.HeadDim ? "float invFreq = 1f / MathF.Pow(RopeTheta, 2 * i / (float)HeadDim);" : $"float invFreq = 1f / MathF.Pow(RopeTheta, 2 * i / (float){I(s0.RopeDim)});");
                 if (_s.RopeScaleFactor > 0f)
                 {
                     ModelShape s = _s;

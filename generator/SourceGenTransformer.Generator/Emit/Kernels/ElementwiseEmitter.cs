@@ -114,12 +114,14 @@ internal static class ElementwiseEmitter
         w.Line();
     }
 
-    public static void EmitRope(SourceWriter w, int headDim)
+    public static void EmitRope(SourceWriter w, int headDim, int ropeDim)
     {
-        int half = headDim / 2;
+        int half = ropeDim / 2;
         w.Line($"/// <summary>");
         w.Line($"/// Rotary embedding, rotate-half convention, of <paramref name=\"heads\"/> heads of {I(headDim)} in v at the position whose");
         w.Line($"/// tables (cos, sin: {I(half)} each) are given: (v[i], v[i + {I(half)}]) = (v[i] cos - v[i + {I(half)}] sin, v[i + {I(half)}] cos + v[i] sin).");
+        if (ropeDim != headDim)
+            w.Line($"/// Only the first {I(ropeDim)} dimensions of each head rotate (partial_rotary_factor); the other {I(headDim - ropeDim)} pass through.");
         w.Line($"/// </summary>");
         using (w.Block($"internal static void Rope({Span} v, int heads, {ReadOnlySpan} cos, {ReadOnlySpan} sin)"))
         {

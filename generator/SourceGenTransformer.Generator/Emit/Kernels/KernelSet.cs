@@ -133,7 +133,7 @@ internal sealed class KernelSet(ModelShape s)
                         ElementwiseEmitter.EmitActivation(w, s.Activation, s.FeedForwardDim);
                         break;
                     case Kind.Rope:
-                        ElementwiseEmitter.EmitRope(w, s.HeadDim);
+                        ElementwiseEmitter.EmitRope(w, s.HeadDim, s.RopeDim);
                         break;
                     default:
                         attention = true; // the attention kernels are written together, below
