@@ -273,6 +273,8 @@ public sealed partial class TransformerGenerator
                 // What only a config.json declares (HfConfig): validated there, located in the file.
                 ModelType = args.Value("ModelType") as string,
                 QkvBias = args.Bool("QkvBias", false),
+                OutBias = args.Bool("OutBias", false),
+                MlpBias = args.Bool("MlpBias", false),
                 SlidingWindow = args.Int("SlidingWindow", 0),
                 RopeScaleFactor = args.Float("RopeScaleFactor", 0f),
                 RopeLowFreqFactor = args.Float("RopeLowFreqFactor", 0f),

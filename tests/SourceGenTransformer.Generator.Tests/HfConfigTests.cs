@@ -65,7 +65,11 @@ public sealed class HfConfigTests
     [InlineData("\"num_hidden_layers\": 30", "\"num_hidden_layers\": \"30\"", 15, 24, "\"num_hidden_layers\" must be an integer")]
     [InlineData("\"num_hidden_layers\": 30,", "", 13, 3, "\"num_hidden_layers\" is missing")]
     [InlineData("\"rope_scaling\": null", "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0}", 18, 33, "\"rope_scaling\" of type \"yarn\"")]
-    [InlineData("\"attention_bias\": false", "\"attention_bias\": true", 5, 21, "\"attention_bias\": true is not supported")]
+    [InlineData("\"attention_bias\": false", "\"attention_bias\": \"yes\"", 5, 21, "\"attention_bias\" must be true or false")]
+    [InlineData("\"mlp_bias\": false,", "\"mlp_bias\": false, \"layer_types\": [\"full_attention\", \"sliding_attention\"],", 12, 56, "\"layer_types\" mixes \"full_attention\" with \"sliding_attention\"")]
+    [InlineData("\"rope_scaling\": null", "\"rope_scaling\": {\"type\": \"su\", \"long_factor\": [1.0]}", 18, 28, "\"rope_scaling\" of type \"su\" is not supported")]
+    [InlineData("\"rope_scaling\": null", "\"rope_scaling\": {\"rope_type\": \"longrope\"}", 18, 33, "\"rope_scaling\" of type \"longrope\" is not supported")]
+    [InlineData("\"rope_scaling\": null", "\"rope_scaling\": {\"rope_type\": \"dynamic\", \"factor\": 2.0}", 18, 33, "\"rope_scaling\" of type \"dynamic\" is not supported")]
     [InlineData("\"tie_word_embeddings\": true", "\"tie_word_embeddings\": 1", 20, 26, "must be true or false")]
     [InlineData("\"mlp_bias\": false,", "\"mlp_bias\": false, \"head_dim\": 33,", 12, 34, "\"head_dim\": 33 is odd")]
     public void Each_problem_is_located_at_its_key_or_value(string from, string to, int line, int column, string message)

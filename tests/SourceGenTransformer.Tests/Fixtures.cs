@@ -59,6 +59,7 @@ public sealed class Fixture
         "hf-mistral-window" => HfMistralWindow.Load(WeightsPath, options),
         "hf-mistral-window-odd" => HfMistralWindowOdd.Load(WeightsPath, options),
         "hf-llama-head-dim" => HfLlamaHeadDim.Load(WeightsPath, options),
+        "hf-llama-bias" => HfLlamaBias.Load(WeightsPath, options),
         "hf-qwen3-tied" => HfQwen3Tied.Load(WeightsPath, options),
         "hf-qwen3-narrow" => HfQwen3Narrow.Load(WeightsPath, options),
         "hf-gemma-mqa" => HfGemmaMqa.Load(WeightsPath, options),

@@ -44,3 +44,6 @@ public partial class HfPhi3Partial;
 
 [Transformer(ConfigFile = "hf/phi3-window/config.json")]
 public partial class HfPhi3Window;
+
+[Transformer(ConfigFile = "hf/llama-bias/config.json")]
+public partial class HfLlamaBias;

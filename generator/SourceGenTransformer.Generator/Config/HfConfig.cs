@@ -211,6 +211,16 @@ internal static class HfConfig
         }
 
         RefuseExperts();
+        // layer_types (newer configs) names each layer's attention; the engine runs one kind in every layer.
+        if (root.TryGet("layer_types", out _, out JsonValue layerTypes) && layerTypes.Kind == JsonKind.Array)
+        {
+            foreach (JsonValue kind in layerTypes.Items)
+                if (kind.Kind != JsonKind.String || kind.String != (layerTypes.Items[0].Kind == JsonKind.String ? layerTypes.Items[0].String : ""))
+                {
+                    problems.Add(new ConfigProblem($"\"layer_types\" mixes {layerTypes.Items[0].Describe()} with {kind.Describe()}: not supported, the engine runs the same attention in every layer", kind.Span, ProblemKind.Unsupported));
+                    break;
+                }
+        }
         switch (type.String)
         {
             case "llama":
@@ -241,6 +251,21 @@ internal static class HfConfig
                     // Qwen2 has biases on q, k and v (not on o_proj), and its sliding window only under use_sliding_window.
                     settings.Add(new ConfigSetting("QkvBias", true, type.Span));
                     Refuse("use_sliding_window", "Qwen2's released models attend to every position; the engine does not run its windowed layers");
+                }
+                else if (type.String == "llama")
+                {
+                    // LlamaAttention: attention_bias puts a bias on q, k, v and o; LlamaMLP: mlp_bias on gate, up and down.
+                    if (root.TryGet("attention_bias", out _, out JsonValue ab) && ab.Kind != JsonKind.Null)
+                    {
+                        if (ab.Kind != JsonKind.Bool)
+                            problems.Add(new ConfigProblem($"\"attention_bias\" must be true or false, but it is {ab.Describe()}", ab.Span));
+                        else if (ab.Bool)
+                        {
+                            settings.Add(new ConfigSetting("QkvBias", true, ab.Span));
+                            settings.Add(new ConfigSetting("OutBias", true, ab.Span));
+                        }
+                    }
+                    Typed("mlp_bias", "MlpBias", JsonKind.Bool, "true or false", false);
                 }
                 else
                 {

@@ -39,8 +39,14 @@ internal sealed record ModelShape(
     /// <summary>The Hugging Face <c>model_type</c> a config.json declared (llama, mistral, qwen2), or null for an attribute declaration.</summary>
     public string? ModelType { get; init; }
 
-    /// <summary>Whether q_proj, k_proj and v_proj have biases (Qwen2); o_proj never has one.</summary>
+    /// <summary>Whether q_proj, k_proj and v_proj have biases (Qwen2; Llama's attention_bias).</summary>
     public bool QkvBias { get; init; }
+
+    /// <summary>Whether o_proj has a bias (Llama's attention_bias; Qwen2 has none).</summary>
+    public bool OutBias { get; init; }
+
+    /// <summary>Whether gate_proj, up_proj and down_proj have biases (Llama's mlp_bias).</summary>
+    public bool MlpBias { get; init; }
 
     /// <summary>The attention window: a query attends to at most the last SlidingWindow positions (itself included); 0 for all (Mistral).</summary>
     public int SlidingWindow { get; init; }
@@ -183,6 +189,8 @@ internal sealed record ModelShape(
                         + dim * QueryDim * 2 + dim * kv * 2   // q, o; k, v
                         + (QkvBias ? QueryDim + 2 * kv : 0)   // q, k, v biases (Qwen2)
                         + (QkNorm ? 2 * HeadDim : 0)          // q_norm, k_norm (Qwen3)
+                        + (OutBias ? dim : 0)                 // o_proj bias (attention_bias)
+                        + (MlpBias ? 2 * ffn + dim : 0)       // gate, up, down biases (mlp_bias)
                         + 3 * dim * ffn;                      // gate, up, down
                     return vocab * dim + Layers * llamaLayer + dim + classifier;
             }

@@ -233,18 +233,26 @@ internal sealed class DecoderForward
                 w.Line($"{rope}(_keyCache.AsSpan(cacheRow, KvDim), KvHeads, cos, sin);");
                 w.Line($"// xb ({d}) = attention of q over the cached positions 0..pos");
                 w.Line($"Run({attention}, l);");
-                w.Line($"// x ({d}) += wo[l] ({d}x{d}) @ xb");
+                w.Line($"// x ({d}) += wo[l] ({d}x{d}) @ xb{(s.OutBias ? " + o_proj.bias[l]" : "")}");
                 w.Line($"Run({output}, l);");
+                if (s.OutBias) w.Line($"{add}(_xb2, w.Bo.AsSpan(l * ModelDim, ModelDim));");
                 w.Line($"{add}(_x, _xb2);");
                 w.Line();
                 w.Line($"// xb ({d}) = rmsnorm(x) * post_attention_layernorm[l]");
                 w.Line($"{norm}(_xb, _x, w.FfnNorm.AsSpan(l * ModelDim, ModelDim));");
                 w.Line($"// hb ({f}) = gate[l] ({f}x{d}) @ xb; hb2 ({f}) = up[l] ({f}x{d}) @ xb");
                 w.Line($"Run({up}, l);");
-                w.Line("// hb = silu(hb) * hb2");
+                if (s.MlpBias)
+                {
+                    w.Line("// hb += gate_proj.bias[l]; hb2 += up_proj.bias[l] (mlp_bias)");
+                    w.Line($"{_k.Add(s.FeedForwardDim)}(_hb, w.BGate.AsSpan(l * FeedForwardDim, FeedForwardDim));");
+                    w.Line($"{_k.Add(s.FeedForwardDim)}(_hb2, w.BUp.AsSpan(l * FeedForwardDim, FeedForwardDim));");
+                }
+                w.Line(s.Activation == Act.GeGlu ? "// hb = gelu_tanh(hb) * hb2" : "// hb = silu(hb) * hb2");
                 w.Line($"{_k.Activation()}(_hb, _hb2);");
-                w.Line($"// x ({d}) += down[l] ({d}x{f}) @ hb");
+                w.Line($"// x ({d}) += down[l] ({d}x{f}) @ hb{(s.MlpBias ? " + down_proj.bias[l]" : "")}");
                 w.Line($"Run({down}, l);");
+                if (s.MlpBias) w.Line($"{add}(_xb2, w.BDown.AsSpan(l * ModelDim, ModelDim));");
                 w.Line($"{add}(_x, _xb2);");
             }
             w.Line("_position = pos + 1;");
@@ -579,8 +587,14 @@ internal sealed class DecoderForward
     }
 
     /// <summary>Prompt blocks of Llama: the residual add on this part's rows of every token, inside the job (no serial pass).</summary>
-    private static void ResidualOnRows(SourceWriter w)
+    private static void ResidualOnRows(SourceWriter w, string? bias = null)
     {
+        if (bias is not null)
+        {
+            w.Line($"// This part's rows of every token: bxb2 += {bias}[l] first.");
+            w.Line("for (int t = 0; t < n; t++)");
+            w.Line($"    Ops.AddRows(_bxb2.AsSpan(t * ModelDim + rs, re - rs), w.{bias}.AsSpan(l * ModelDim + rs, re - rs));");
+        }
         w.Line("// This part's rows of every token: bx += bxb2 (elementwise, so splitting by rows changes nothing).");
         w.Line("for (int t = 0; t < n; t++)");
         w.Line("    Ops.AddRows(_bx.AsSpan(t * ModelDim + rs, re - rs), _bxb2.AsSpan(t * ModelDim + rs, re - rs));");
@@ -645,7 +659,7 @@ internal sealed class DecoderForward
             w.Line($"{_weights} w = _w;");
             w.Line("int l = _layer, n = _tokens;");
             MatMulBody(w, s.ModelDim, s.QueryDim, "_bxb2", _bao, "Wo", $"l * ModelDim * {_qd}");
-            if (_llama) ResidualOnRows(w);
+            if (_llama) ResidualOnRows(w, s.OutBias ? "Bo" : null);
         });
     }
 
@@ -665,6 +679,15 @@ internal sealed class DecoderForward
             w.Line("int l = _layer, n = _tokens;");
             MatMulBody(w, s.FeedForwardDim, s.ModelDim, "_bhb", "_bxb", "WGate", "l * FeedForwardDim * ModelDim");
             MatMulBody(w, s.FeedForwardDim, s.ModelDim, "_bhb2", "_bxb", "WUp", "l * FeedForwardDim * ModelDim", declare: false);
+            if (s.MlpBias)
+            {
+                w.Line("// This part's rows of every token: bhb += gate_proj.bias[l], bhb2 += up_proj.bias[l] (mlp_bias).");
+                using (w.Block("for (int t = 0; t < n; t++)"))
+                {
+                    w.Line("Ops.AddRows(_bhb.AsSpan(t * FeedForwardDim + rs, re - rs), w.BGate.AsSpan(l * FeedForwardDim + rs, re - rs));");
+                    w.Line("Ops.AddRows(_bhb2.AsSpan(t * FeedForwardDim + rs, re - rs), w.BUp.AsSpan(l * FeedForwardDim + rs, re - rs));");
+                }
+            }
             w.Line("// This part's rows of every token: bhb = silu(bhb) * bhb2 (elementwise, so splitting by rows changes nothing).");
             w.Line("for (int t = 0; t < n; t++)");
             w.Line($"    Ops.{(s.Activation == Act.GeGlu ? "GeGluRows" : "SwiGluRows")}(_bhb.AsSpan(t * FeedForwardDim + rs, re - rs), _bhb2.AsSpan(t * FeedForwardDim + rs, re - rs));");
@@ -679,7 +702,7 @@ internal sealed class DecoderForward
             w.Line($"{_weights} w = _w;");
             w.Line("int l = _layer, n = _tokens;");
             MatMulBody(w, s.ModelDim, s.FeedForwardDim, "_bxb2", "_bhb", _llama ? "WDown" : "WProj", "l * ModelDim * FeedForwardDim");
-            if (_llama) ResidualOnRows(w);
+            if (_llama) ResidualOnRows(w, s.MlpBias ? "BDown" : null);
         });
     }
 }

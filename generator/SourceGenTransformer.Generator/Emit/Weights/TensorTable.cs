@@ -97,6 +97,16 @@ internal sealed record TensorTable(List<Tensor> Tensors, string? Prefix, string?
                 new("Bv", "self_attn.v_proj.bias", TensorKind.Exact, "KvDim", null, kv, "(layer, kv_dim) self_attn.v_proj.bias") { Stack = L },
             ]);
         }
+        if (s.OutBias)
+            t.Insert(t.FindIndex(x => x.Field == "Wo") + 1,
+                new("Bo", "self_attn.o_proj.bias", TensorKind.Exact, "ModelDim", null, d, "(layer, dim) self_attn.o_proj.bias") { Stack = L });
+        if (s.MlpBias)
+        {
+            // Llama's mlp_bias: a bias on each of the three MLP projections, read after its matrix.
+            t.Insert(t.FindIndex(x => x.Field == "WGate") + 1, new("BGate", "mlp.gate_proj.bias", TensorKind.Exact, "FeedForwardDim", null, f, "(layer, ffn) mlp.gate_proj.bias") { Stack = L });
+            t.Insert(t.FindIndex(x => x.Field == "WUp") + 1, new("BUp", "mlp.up_proj.bias", TensorKind.Exact, "FeedForwardDim", null, f, "(layer, ffn) mlp.up_proj.bias") { Stack = L });
+            t.Insert(t.FindIndex(x => x.Field == "WDown") + 1, new("BDown", "mlp.down_proj.bias", TensorKind.Exact, "ModelDim", null, d, "(layer, dim) mlp.down_proj.bias") { Stack = L });
+        }
         if (s.QkNorm)
         {
             // Qwen3: an RMSNorm over each head's queries and keys, before RoPE.
