@@ -54,14 +54,14 @@ internal static class LoadMemory
     }
 
     /// <summary>A field of /proc/self/status, in bytes.</summary>
-    private static long Status(string field)
+    internal static long Status(string field)
     {
         string line = File.ReadLines("/proc/self/status").First(l => l.StartsWith(field + ":", StringComparison.Ordinal));
         return long.Parse(line.Split(':')[1].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
     }
 
     /// <summary>Resets VmHWM to the current resident size (Linux: writing 5 to clear_refs), so the peak is the load's.</summary>
-    private static void ResetPeak()
+    internal static void ResetPeak()
     {
         try
         {

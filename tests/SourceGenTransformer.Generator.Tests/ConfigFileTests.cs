@@ -129,7 +129,9 @@ public sealed class ConfigFileTests
     [InlineData("MODELS/SmolLM2/config.json")]
     public void The_file_is_the_one_whose_path_ends_with_it(string configFile)
     {
-        SameEngine($"[Transformer(ConfigFile = \"{configFile}\")]", SmolLM2ByHand, ("C:\\src\\app\\models\\smollm2\\config.json", SmolLM2), ("C:\\src\\app\\notes.txt.json", "not json"));
+        SameEngine($"[Transformer(ConfigFile = \"{configFile}\")]", SmolLM2ByHand, ("C:\\src\\app\\models\\smollm2\\config.json", SmolLM2), ("C:\\src\\app\\notes.txt.json", "not json"),
+            // The same file again, as the package's props and a hand-written AdditionalFiles item both list it.
+            ("C:/src/app/models/smollm2/config.json", SmolLM2));
     }
 
     [Fact]

@@ -133,7 +133,9 @@ internal static class ConfigDeclaration
     private static ProjectFile? Find(string path, EquatableArray<ProjectFile> files, LocationInfo? at, List<DiagnosticInfo> diagnostics)
     {
         string[] tail = Segments(path);
-        var matches = files.Where(f => EndsWith(Segments(f.Path), tail)).ToList();
+        // The same file listed twice (the package's props and a hand-written item) is one file.
+        var matches = files.Where(f => EndsWith(Segments(f.Path), tail))
+            .GroupBy(f => string.Join("/", Segments(f.Path)), StringComparer.OrdinalIgnoreCase).Select(g => g.First()).ToList();
         if (matches.Count == 1) return matches[0];
         if (matches.Count == 0)
         {
