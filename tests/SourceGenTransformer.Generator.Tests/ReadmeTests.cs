@@ -66,7 +66,11 @@ public class ReadmeTests
             References,
             new CSharpCompilationOptions(program ? OutputKind.ConsoleApplication : OutputKind.DynamicallyLinkedLibrary,
                 nullableContextOptions: NullableContextOptions.Enable));
-        var run = GeneratorHarness.RunGenerator(compilation);
+        // The README's config.json declarations name the real configs the benchmark app ships (samples/Benchmarks/models).
+        string models = Path.Combine(Path.GetDirectoryName(ReadmePath())!, "samples", "Benchmarks", "models");
+        AdditionalText[] files = Directory.GetFiles(models, "*.json", SearchOption.AllDirectories)
+            .Select(f => (AdditionalText)new GeneratorHarness.File(Path.GetRelativePath(Path.GetDirectoryName(models)!, f), File.ReadAllText(f))).ToArray();
+        var run = GeneratorHarness.RunGenerator(compilation, GeneratorHarness.Driver(GeneratorHarness.ParseOptions, files));
         Assert.Empty(run.GeneratorDiagnostics);
         var problems = run.Output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning).ToArray();
         Assert.True(problems.Length == 0, $"the README's snippet at line {line} does not compile:\n" + string.Join("\n", problems.Select(d => d.ToString())));
