@@ -31,6 +31,9 @@ public partial class Llama32OneB;
 internal static class HfBench
 {
     public const string Argument = "--hf";
+
+    /// <summary>The marker name of this run's section in docs/benchmarks.md, which the other runs keep.</summary>
+    public const string Section = "hf";
     private const string ChildArgument = "--hf-child";
     private const int PromptTokens = 128, DecodeTokens = 32;
 
@@ -51,12 +54,13 @@ internal static class HfBench
     {
         if (args is [_, ChildArgument, string name, string path]) return Child(Models.Single(m => m.Name == name), path);
         int runs = 5;
-        string? weights = null;
+        string? weights = null, output = null;
         for (int i = 1; i < args.Length; i++)
         {
             if (args[i] == "--runs" && i + 1 < args.Length) runs = int.Parse(args[++i], CultureInfo.InvariantCulture);
             else if (args[i] == "--weights" && i + 1 < args.Length) weights = Path.GetFullPath(args[++i]);
-            else { Console.Error.WriteLine("usage: Benchmarks --hf [--runs N] [--weights DIR]"); return 2; }
+            else if (args[i] == "--out" && i + 1 < args.Length) output = args[++i];
+            else { Console.Error.WriteLine("usage: Benchmarks --hf [--runs N] [--weights DIR] [--out docs/benchmarks.md]"); return 2; }
         }
         string dir = weights ?? Directory.CreateTempSubdirectory("stg-hf-").FullName;
         Directory.CreateDirectory(dir);
@@ -73,6 +77,12 @@ internal static class HfBench
                     rows[m.Name].Add(Measure(m, Path.Combine(dir, m.Folder + ".safetensors")));
 
             var report = new StringBuilder();
+            report.AppendLine($"<!-- {Section}: written by Benchmarks --hf -->");
+            report.AppendLine("## Hugging Face shapes");
+            report.AppendLine();
+            report.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"Declared by their config.json (samples/Benchmarks/models), random bfloat16 weights in their Hugging Face names, kept as bfloat16. Medians of {runs} interleaved rounds, each model in a process of its own; decode is {DecodeTokens} tokens after a {PromptTokens}-token prompt, load is from a warm page cache. `dotnet publish samples/Benchmarks -c Release -o artifacts/bench && artifacts/bench/Benchmarks --hf --runs {runs} --out docs/benchmarks.md`."));
+            report.AppendLine();
             report.AppendLine($"| model (bfloat16 weights, {Environment.ProcessorCount} threads) | parameters | decode tok/s | prompt ({PromptTokens}) tok/s | load s | peak RSS MB | weight MB |");
             report.AppendLine("|---|---|---|---|---|---|---|");
             foreach (Model m in Models)
@@ -81,7 +91,11 @@ internal static class HfBench
                 report.AppendLine(string.Create(CultureInfo.InvariantCulture,
                     $"| {m.Name} | {m.Parameters / 1e6:F0}M | {Med(0):F1} | {Med(1):F1} | {Med(2):F2} | {Med(3) / 1e6:F0} | {2.0 * m.Parameters / 1e6:F0} |"));
             }
+            report.AppendLine();
+            report.AppendLine("Per token, decoding reads every matrix once (weight MB less the token embedding's lookup, plus the tied classifier in bfloat16), so the decode rate times those bytes is the bandwidth it reaches. Peak RSS exceeds the weights because the token embedding is kept in float32 for its row lookups beside the tied classifier's bfloat16 copy.");
+            report.AppendLine($"<!-- /{Section} -->");
             Console.WriteLine(report.ToString());
+            if (output is not null) Report.WriteSection(output, Section, report.ToString());
         }
         finally
         {

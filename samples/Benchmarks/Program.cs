@@ -108,10 +108,11 @@ public static class Program
         Console.WriteLine(report);
         if (output is not null)
         {
-            // The embeddings section belongs to samples/EmbeddingBenchmarks: kept as it is.
+            // The Hugging Face shapes (Benchmarks --hf) and the embeddings (samples/EmbeddingBenchmarks) are written by
+            // their own runs: kept as they are.
             string previous = File.Exists(output) ? File.ReadAllText(output) : "";
-            int a = previous.IndexOf("<!-- embeddings:", StringComparison.Ordinal), b = previous.IndexOf("<!-- /embeddings -->", StringComparison.Ordinal);
-            if (a >= 0 && b > a) report = report.TrimEnd() + "\n\n" + previous[a..(b + "<!-- /embeddings -->".Length)] + "\n";
+            foreach (string section in new[] { HfBench.Section, "embeddings" })
+                if (Report.Section(previous, section) is { } kept) report = report.TrimEnd() + "\n\n" + kept + "\n";
             File.WriteAllText(output, report);
         }
         return 0;

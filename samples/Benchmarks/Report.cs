@@ -1,3 +1,5 @@
+using System;
+using System.IO;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Text;
@@ -9,6 +11,22 @@ internal sealed record MachineLimits(string Cpu, double Bandwidth1, double Bandw
 /// <summary>Writes docs/benchmarks.md.</summary>
 internal static class Report
 {
+    /// <summary>The section between <c>&lt;!-- name: ...--&gt;</c> and <c>&lt;!-- /name --&gt;</c> of a report, markers included, or null.</summary>
+    public static string? Section(string text, string name)
+    {
+        int a = text.IndexOf("<!-- " + name + ":", StringComparison.Ordinal), b = text.IndexOf("<!-- /" + name + " -->", StringComparison.Ordinal);
+        return a >= 0 && b > a ? text[a..(b + ("<!-- /" + name + " -->").Length)] : null;
+    }
+
+    /// <summary>Replaces (or appends) section <paramref name="name"/> of the report at <paramref name="path"/> with <paramref name="section"/>.</summary>
+    public static void WriteSection(string path, string name, string section)
+    {
+        string text = File.Exists(path) ? File.ReadAllText(path) : "# Benchmarks\n";
+        string? old = Section(text, name);
+        text = old is null ? text.TrimEnd() + "\n\n" + section.Trim() + "\n" : text.Replace(old, section.Trim());
+        File.WriteAllText(path, text);
+    }
+
     private static string F(double v, string format = "F0") => v.ToString(format, CultureInfo.InvariantCulture);
 
     public static string Write(MachineLimits m, List<DecoderRow> decoders, List<BusyRow> busy, List<LoadRow> loads, List<Seq2SeqRow> encoders, List<AccuracyRow> accuracy, int runs, int threads, bool peer, bool onnx, SortedSet<string> onnxLevels)

@@ -47,3 +47,11 @@ public partial class HfPhi3Window;
 
 [Transformer(ConfigFile = "hf/llama-bias/config.json")]
 public partial class HfLlamaBias;
+
+// The same file kept in bfloat16: a bfloat16 file is kept exactly, so only the order of the sums differs.
+[Transformer(ConfigFile = "hf/qwen2-tied/config.json", WeightPrecision = WeightPrecision.BFloat16)]
+public partial class HfQwen2TiedBf16;
+
+// A short cache: MaxSequenceLength caps the file's max_position_embeddings.
+[Transformer(ConfigFile = "hf/phi3-window/config.json", MaxSequenceLength = 40)]
+public partial class HfPhi3WindowShort;

@@ -1,0 +1,96 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using Xunit;
+using Tensor = SourceGenTransformer.Tests.SweepWeights.Tensor;
+
+namespace SourceGenTransformer.Tests;
+
+/// <summary>
+/// Models declared by a Hugging Face config.json (HfFixtureModels.cs) beyond the PyTorch parity of ParityTests: what the
+/// files decide lands on the class, the lighter precisions, and files that do not fit the declaration.
+/// </summary>
+public sealed class HfModelTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("stg-hf-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void The_files_decide_the_constants()
+    {
+        // config.json: Qwen2, 3 layers, 5 heads of 8 over hidden_size 40, one KV head; generation_config.json: BOS 1 and
+        // the EOS list [2, 3].
+        Assert.Equal((3, 5, 1, 8, 40), (HfQwen2Mqa.Layers, HfQwen2Mqa.Heads, HfQwen2Mqa.KvHeads, HfQwen2Mqa.HeadDim, HfQwen2Mqa.ModelDim));
+        Assert.Equal(1, HfQwen2Mqa.BosToken);
+        Assert.Equal([2, 3], HfQwen2Mqa.EosTokens.ToArray());
+        Assert.Equal(2, HfQwen2Mqa.EosToken);
+        // config.json alone: an EOS list in the file ([0, 88, 89]), then generation_config.json's [88, 89] wins.
+        Assert.Equal([88, 89], HfLlama3Scaled.EosTokens.ToArray());
+        Assert.Equal(5, HfLlama3Scaled.BosToken);
+        // max_position_embeddings 4096 for phi3-window: the default cap leaves it; MaxSequenceLength = 40 caps it.
+        Assert.Equal(4096, HfPhi3Window.MaxSequenceLength);
+        Assert.Equal(40, HfPhi3WindowShort.MaxSequenceLength);
+        Assert.Equal(6, HfPhi3Window.SlidingWindow);
+        // max_position_embeddings 32768 for qwen2-tied: capped at 4096 by default.
+        Assert.Equal(4096, HfQwen2Tied.MaxSequenceLength);
+        // Qwen3's head_dim: 4 heads x 32 = 128 query columns over hidden_size 64.
+        Assert.Equal((32, 128, 64), (HfQwen3Tied.HeadDim, HfQwen3Tied.QueryDim, HfQwen3Tied.ModelDim));
+        Assert.Equal(HfGemmaMqa.EmbeddingScale, (float)Math.Sqrt(64));
+    }
+
+    [Fact]
+    public void Bfloat16_beside_config_file_matches_pytorch()
+    {
+        Fixture f = Fixture.Read("hf-qwen2-tied");
+        using HfQwen2TiedBf16 model = HfQwen2TiedBf16.Load(f.WeightsPath);
+        HfQwen2TiedBf16.Session session = model.CreateSession();
+        for (int pos = 0; pos < f.Inputs.Length; pos++)
+        {
+            float diff = Fixture.ScaledMaxDiff(session.Forward(f.Inputs[pos]), f.Logits[pos]);
+            Assert.True(diff <= 1e-4f, $"position {pos}: scaled max difference {diff:E3}");
+        }
+        Assert.Equal(f.Greedy, model.Generate(f.Prompt, new GenerationOptions { MaxNewTokens = f.Greedy.Length }).ToArray());
+    }
+
+    [Fact]
+    public void Generation_stops_at_any_eos_of_the_list()
+    {
+        // qwen2-mqa stops at 2 or 3 (generation_config.json). Its greedy continuation holds neither, so make the first
+        // greedy token (the model's argmax after the prompt) the stop: the sampler stops before yielding it, for any
+        // id of the list.
+        Fixture f = Fixture.Read("hf-qwen2-mqa");
+        using HfQwen2Mqa model = HfQwen2Mqa.Load(f.WeightsPath);
+        Assert.Empty(model.Generate(f.Prompt, new GenerationOptions { MaxNewTokens = 5, StopTokens = [f.Greedy[0]] }));
+        var sampler = new TokenSampler(HfQwen2Mqa.VocabSize, GenerationOptions.Default, HfQwen2Mqa.EosTokens);
+        Assert.True(sampler.IsStop(2) && sampler.IsStop(3) && !sampler.IsStop(4));
+    }
+
+    [Fact]
+    public void A_fused_tensor_with_other_rows_is_refused_by_name_and_shape()
+    {
+        // Phi-3's qkv_proj holds q, k and v rows (48 + 48 + 48 = 144): one with a row more is another model.
+        List<Tensor> tensors = LoadingTests.ReadAll(Fixture.Path("hf/phi3-window/model.safetensors"));
+        int i = tensors.FindIndex(t => t.Name == "model.layers.1.self_attn.qkv_proj.weight");
+        Tensor qkv = tensors[i];
+        tensors[i] = new Tensor(qkv.Name, [qkv.Shape[0] + 1, qkv.Shape[1]], [.. qkv.Values, .. new float[qkv.Shape[1]]]);
+        string path = Path.Combine(_dir, "model.safetensors");
+        SweepWeights.WriteSafetensors(path, tensors);
+        var e = Assert.Throws<ModelLoadException>(() => HfPhi3Window.Load(path));
+        Assert.Contains("model.layers.1.self_attn.qkv_proj.weight", e.Message);
+        Assert.Contains("expected shape [144, cols]", e.Message);
+        Assert.Contains("[145, 48]", e.Message);
+    }
+
+    [Fact]
+    public void A_qwen2_file_without_its_biases_is_refused()
+    {
+        // A Llama file of the same shapes lacks q_proj.bias: loading it as Qwen2 would silently drop the biases.
+        List<Tensor> tensors = LoadingTests.ReadAll(Fixture.Path("hf/qwen2-mqa/model.safetensors")).Where(t => !t.Name.EndsWith(".bias", StringComparison.Ordinal)).ToList();
+        string path = Path.Combine(_dir, "model.safetensors");
+        SweepWeights.WriteSafetensors(path, tensors);
+        var e = Assert.Throws<ModelLoadException>(() => HfQwen2Mqa.Load(path));
+        Assert.Contains("model.layers.0.self_attn.q_proj.bias", e.Message);
+    }
+}
