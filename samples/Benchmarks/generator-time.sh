@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build time and generated source size of one config.json declaration, as the compiler reports them.
 #
-#   bash samples/Benchmarks/generator-time.sh [model folder under samples/Benchmarks/models] [rounds]
+#   bash samples/Benchmarks/generator-time.sh [model folder under samples/Benchmarks/models] [rounds] [--out docs/benchmarks.md]
 #
 # 1. A throwaway project holding only that declaration, built with -p:ReportAnalyzer=true (the compiler then reports
 #    each generator's wall time) and EmitCompilerGeneratedFiles, recompiled each round: the generator's time per build
@@ -13,6 +13,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 model="${1:-llama-3.2-1b}"
 rounds="${2:-5}"
+out="${4:-}"; [ "${3:-}" = "--out" ] || out=""
 work="$(mktemp -d /tmp/stg-gentime-XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/models/$model"
@@ -39,13 +40,16 @@ using SourceGenTransformer;
 public partial class Model;
 CS
 dotnet build "$work/GenTime.csproj" -c Release > /dev/null
+builds=""
 for i in $(seq 1 "$rounds"); do
   echo "// round $i" >> "$work/Model.cs"
-  dotnet build "$work/GenTime.csproj" -c Release --no-dependencies -p:ReportAnalyzer=true -v:d 2>&1 \
-    | grep -E "^\s+[0-9.]+\s+[0-9]+\s+SourceGenTransformer.Generator.TransformerGenerator" | head -1 \
-    | awk -v r="$i" '{ printf "round %s: TransformerGenerator %s s\n", r, $1 }'
+  t=$(dotnet build "$work/GenTime.csproj" -c Release --no-dependencies -p:ReportAnalyzer=true -v:d 2>&1 \
+    | grep -E "^\s+[0-9.]+\s+[0-9]+\s+SourceGenTransformer.Generator.TransformerGenerator" | head -1 | awk '{ print $1 }')
+  echo "round $i: TransformerGenerator $t s (ReportAnalyzer, one command-line build)"
+  builds="$builds $t"
 done
-echo "generated: $(find "$work/obj/generated" -name '*.g.cs' | wc -l) files, $(cat $(find "$work/obj/generated" -name '*.g.cs') | wc -c) bytes, $(cat $(find "$work/obj/generated" -name '*.g.cs') | wc -l) lines"
+generated="$(find "$work/obj/generated" -name '*.g.cs' | wc -l) files, $(cat $(find "$work/obj/generated" -name '*.g.cs') | wc -c) bytes, $(cat $(find "$work/obj/generated" -name '*.g.cs') | wc -l) lines"
+echo "generated: $generated"
 
 mkdir -p "$work/inproc"
 cat > "$work/inproc/InProc.csproj" <<XML
@@ -88,4 +92,19 @@ sealed class Json(string path, string text) : AdditionalText
     public override SourceText GetText(CancellationToken cancellationToken = default) => SourceText.From(text);
 }
 CS
-dotnet run --project "$work/inproc/InProc.csproj" -c Release 2>&1 | tail -2
+inproc="$(dotnet run --project "$work/inproc/InProc.csproj" -c Release 2>&1 | tail -2)"
+echo "$inproc"
+if [ -n "$out" ]; then
+  section="<!-- generator: written by samples/Benchmarks/generator-time.sh -->
+## The generator on a real declaration
+
+\`bash samples/Benchmarks/generator-time.sh $model $rounds --out docs/benchmarks.md\`: the \`$model\` declaration by its config.json
+(bfloat16, MaxSequenceLength 1024) emits $generated.
+
+- Per command-line build (\`-p:ReportAnalyzer=true\`, the compiler's own report; close to the in-process first
+  run below, so loading and JIT-compiling the generator dominate it): $(echo $builds | sed 's/ / s, /g') s.
+- In one process through CSharpGeneratorDriver, a fresh compilation and driver each run (what the IDE and a warm build
+  server pay): $(echo "$inproc" | sed -n 2p | sed 's/^in process, warm: //'); the first run, JIT included: $(echo "$inproc" | sed -n 1p | sed 's/^in process, first run (JIT included): //').
+<!-- /generator -->"
+  SECTION="$section" perl -0pi -e 'my $s = $ENV{SECTION}; s/<!-- generator:.*?<!-- \/generator -->/$s/s or $_ .= "\n$s\n"' "$out"
+fi
