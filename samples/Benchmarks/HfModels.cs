@@ -50,6 +50,9 @@ internal static class HfBench
             Llama32OneB.FeedForwardDim, Llama32OneB.VocabSize, false, Llama32OneB.ParameterCount, (p, o) => Llama32OneB.Load(p, o)),
     ];
 
+    /// <summary>The models' folders under samples/Benchmarks/models (generator-time.sh writes a section per folder).</summary>
+    public static IEnumerable<string> Folders => Models.Select(m => m.Folder);
+
     public static int Run(string[] args)
     {
         if (args is [_, ChildArgument, string name, string path]) return Child(Models.Single(m => m.Name == name), path);

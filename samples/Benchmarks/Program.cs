@@ -111,7 +111,7 @@ public static class Program
             // The Hugging Face shapes (Benchmarks --hf) and the embeddings (samples/EmbeddingBenchmarks) are written by
             // their own runs: kept as they are.
             string previous = File.Exists(output) ? File.ReadAllText(output) : "";
-            foreach (string section in new[] { HfBench.Section, "generator", "embeddings" })
+            foreach (string section in (string[])[HfBench.Section, .. HfBench.Folders.Select(f => "generator-" + f), "embeddings"])
                 if (Report.Section(previous, section) is { } kept) report = report.TrimEnd() + "\n\n" + kept + "\n";
             File.WriteAllText(output, report);
         }

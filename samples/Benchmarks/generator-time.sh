@@ -4,8 +4,8 @@
 #   bash samples/Benchmarks/generator-time.sh [model folder under samples/Benchmarks/models] [rounds] [--out docs/benchmarks.md]
 #
 # 1. A throwaway project holding only that declaration, built with -p:ReportAnalyzer=true (the compiler then reports
-#    each generator's wall time) and EmitCompilerGeneratedFiles, recompiled each round: the generator's time per build
-#    and the size of what it emitted. A command-line build loads and JIT-compiles the generator every time.
+#    each generator's wall time) and EmitCompilerGeneratedFiles, recompiled each round: the generator's time per build,
+#    with the compiler server and without, and the size of what it emitted.
 # 2. The same declaration through CSharpGeneratorDriver in one process, a fresh compilation and driver per round: the
 #    generator's own work once its code is compiled (the IDE's case, and the build server's when it keeps it loaded).
 set -euo pipefail
@@ -40,13 +40,27 @@ using SourceGenTransformer;
 public partial class Model;
 CS
 dotnet build "$work/GenTime.csproj" -c Release > /dev/null
+# With the compiler server (dotnet build's default; this machine's environment sets UseSharedCompilation=false, so it is
+# turned on here explicitly): the first build loads and JIT-compiles the generator, the next ones reuse it.
 builds=""
 for i in $(seq 1 "$rounds"); do
   echo "// round $i" >> "$work/Model.cs"
-  t=$(dotnet build "$work/GenTime.csproj" -c Release --no-dependencies -p:ReportAnalyzer=true -v:d 2>&1 \
-    | grep -E "^\s+[0-9.]+\s+[0-9]+\s+SourceGenTransformer.Generator.TransformerGenerator" | head -1 | awk '{ print $1 }')
-  echo "round $i: TransformerGenerator $t s (ReportAnalyzer, one command-line build)"
+  t=$(UseSharedCompilation=true dotnet build "$work/GenTime.csproj" -c Release --no-dependencies -p:UseSharedCompilation=true \
+    -p:ReportAnalyzer=true -v:d 2>&1 \
+    | grep -E "^\s+[0-9.]+\s+[0-9<]+\s+SourceGenTransformer.Generator.TransformerGenerator" | head -1 | awk '{ print $1 }')
+  echo "round $i: TransformerGenerator $t s (ReportAnalyzer, build server)"
   builds="$builds $t"
+done
+dotnet build-server shutdown > /dev/null 2>&1 || true
+# Without it: every csc process loads and JIT-compiles the generator again.
+cold=""
+for i in $(seq 1 "$rounds"); do
+  echo "// cold round $i" >> "$work/Model.cs"
+  t=$(UseSharedCompilation=false dotnet build "$work/GenTime.csproj" -c Release --no-dependencies -p:UseSharedCompilation=false \
+    -p:ReportAnalyzer=true -v:d 2>&1 \
+    | grep -E "^\s+[0-9.]+\s+[0-9<]+\s+SourceGenTransformer.Generator.TransformerGenerator" | head -1 | awk '{ print $1 }')
+  echo "round $i: TransformerGenerator $t s (ReportAnalyzer, no build server)"
+  cold="$cold $t"
 done
 generated="$(find "$work/obj/generated" -name '*.g.cs' | wc -l) files, $(cat $(find "$work/obj/generated" -name '*.g.cs') | wc -c) bytes, $(cat $(find "$work/obj/generated" -name '*.g.cs') | wc -l) lines"
 echo "generated: $generated"
@@ -95,16 +109,18 @@ CS
 inproc="$(dotnet run --project "$work/inproc/InProc.csproj" -c Release 2>&1 | tail -2)"
 echo "$inproc"
 if [ -n "$out" ]; then
-  section="<!-- generator: written by samples/Benchmarks/generator-time.sh -->
-## The generator on a real declaration
+  section="<!-- generator-$model: written by samples/Benchmarks/generator-time.sh -->
+## The generator on the $model declaration
 
 \`bash samples/Benchmarks/generator-time.sh $model $rounds --out docs/benchmarks.md\`: the \`$model\` declaration by its config.json
 (bfloat16, MaxSequenceLength 1024) emits $generated.
 
-- Per command-line build (\`-p:ReportAnalyzer=true\`, the compiler's own report; close to the in-process first
-  run below, so loading and JIT-compiling the generator dominate it): $(echo $builds | sed 's/ / s, /g') s.
+- Per build with the compiler server (\`-p:ReportAnalyzer=true\`, the compiler's own report; the first builds load and
+  JIT-compile the generator): $(echo $builds | sed 's/ / s, /g') s.
+- Per build without it (\`UseSharedCompilation=false\`, as this machine's environment sets; every csc process pays the
+  load and JIT again): $(echo $cold | sed 's/ / s, /g') s.
 - In one process through CSharpGeneratorDriver, a fresh compilation and driver each run (what the IDE and a warm build
   server pay): $(echo "$inproc" | sed -n 2p | sed 's/^in process, warm: //'); the first run, JIT included: $(echo "$inproc" | sed -n 1p | sed 's/^in process, first run (JIT included): //').
-<!-- /generator -->"
-  SECTION="$section" perl -0pi -e 'my $s = $ENV{SECTION}; s/<!-- generator:.*?<!-- \/generator -->/$s/s or $_ .= "\n$s\n"' "$out"
+<!-- /generator-$model -->"
+  MODEL="$model" SECTION="$section" perl -0pi -e 'my $s = $ENV{SECTION}; s/<!-- generator-\Q$ENV{MODEL}\E:.*?<!-- \/generator-\Q$ENV{MODEL}\E -->/$s/s or $_ .= "\n$s\n"' "$out"
 fi
