@@ -55,7 +55,8 @@ public sealed class ChatTemplateTests
     [Fact]
     public void The_fixtures_cover_every_family_with_at_least_eight_conversations()
     {
-        var byTemplate = Root.GetProperty("cases").EnumerateArray().GroupBy(c => c.GetProperty("template").GetString()!).ToDictionary(g => g.Key, g => g.Count());
+        var byTemplate = Root.GetProperty("cases").EnumerateArray().Select(c => c.GetProperty("template").GetString()!)
+            .Where(name => !name.StartsWith("snippet-", StringComparison.Ordinal)).GroupBy(n => n).ToDictionary(g => g.Key, g => g.Count());
         Assert.Equal(["gemma", "llama3.2", "mistral", "phi3", "qwen2.5", "smollm2"], byTemplate.Keys.Order().ToArray());
         Assert.All(byTemplate.Values, n => Assert.True(n >= 16, $"{n} cases")); // 8 conversations or more, with and without the prompt
     }

@@ -32,9 +32,9 @@ internal sealed class NameExpr(string name) : Expr
     public override object? Evaluate(Scope scope) => scope.Get(name);
 }
 
-internal sealed class ListExpr(List<Expr> items) : Expr
+internal sealed class ListExpr(List<Expr> items, bool tuple = false) : Expr
 {
-    public override object? Evaluate(Scope scope) => items.Select(i => i.Evaluate(scope)).ToList();
+    public override object? Evaluate(Scope scope) => tuple ? new Tuple(items.Select(i => i.Evaluate(scope))) : items.Select(i => i.Evaluate(scope)).ToList();
 }
 
 internal sealed class DictExpr(List<(Expr Key, Expr Value)> pairs) : Expr
@@ -106,7 +106,7 @@ internal sealed class NegateExpr(Expr operand) : Expr
 {
     public override object? Evaluate(Scope scope) => operand.Evaluate(scope) switch
     {
-        long l => -l,
+        long l => (object)(-l),
         double d => -d,
         bool b => b ? -1L : 0L,
         var v => throw new ChatTemplateException($"cannot negate {Values.TypeName(v)}"),

@@ -28,7 +28,7 @@ internal static class Filters
             case "count":
                 return v switch
                 {
-                    string s => (long)s.Length,
+                    string s => (long)s.EnumerateRunes().Count(), // Python counts code points
                     List<object?> l => (long)l.Count,
                     OrderedDictionary<string, object?> d => (long)d.Count,
                     Undefined => 0L,
@@ -70,7 +70,7 @@ internal static class Filters
                     string s when double.TryParse(s.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out double f) => f,
                     _ => Arg(0, "default", 0.0),
                 };
-            case "abs": return v is long al ? Math.Abs(al) : Math.Abs(Values.ToDouble(v));
+            case "abs": return v is long al ? (object)Math.Abs(al) : Math.Abs(Values.ToDouble(v));
             case "round":
             {
                 long precision = Arg(0, "precision", 0L) is long p ? p : 0;

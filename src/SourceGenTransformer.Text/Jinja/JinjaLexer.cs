@@ -89,10 +89,19 @@ internal static class JinjaLexer
     /// <summary>Lexes a tag's inside up to <paramref name="closer"/>; returns the index after it.</summary>
     private static int LexInside(string s, int i, string closer, List<Token> tokens, out bool minus)
     {
+        // Brackets open inside the tag: "}}" closes the tag only outside them ({'a': {'b': 1}} is a dict).
+        int depth = 0;
         while (true)
         {
             while (i < s.Length && char.IsWhiteSpace(s[i])) i++;
             if (i >= s.Length) throw new ChatTemplateException($"a tag is never closed with {closer}");
+            if (depth > 0 && s[i] is '}' or ']' or ')')
+            {
+                depth--;
+                tokens.Add(new Token(TokenKind.Operator, s[i].ToString(), i));
+                i++;
+                continue;
+            }
             if (s[i] == '-' && string.CompareOrdinal(s, i + 1, closer, 0, 2) == 0)
             {
                 minus = true;
@@ -164,6 +173,7 @@ internal static class JinjaLexer
                 foreach (string candidate in Operators)
                     if (string.CompareOrdinal(s, i, candidate, 0, candidate.Length) == 0) { op = candidate; break; }
                 if (op is null) throw new ChatTemplateException($"unexpected character '{c}' at character {i}");
+                if (op is "{" or "[" or "(") depth++;
                 tokens.Add(new Token(TokenKind.Operator, op, i));
                 i += op.Length;
             }

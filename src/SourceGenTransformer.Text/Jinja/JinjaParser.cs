@@ -218,6 +218,17 @@ internal sealed class JinjaParser
         }
         ExpectOp("=");
         Expr value = ParseExpression();
+        if (IsOp(","))
+        {
+            // An implicit tuple: {% set a, b = 1, 2 %}.
+            var items = new List<Expr> { value };
+            while (IsOp(","))
+            {
+                _at++;
+                items.Add(ParseExpression());
+            }
+            value = new ListExpr(items, tuple: true);
+        }
         Expect(TokenKind.BlockEnd);
         return new SetNode(names, attribute, value);
     }
@@ -340,17 +351,26 @@ internal sealed class JinjaParser
 
     private Expr ParseUnary()
     {
+        return ParseUnary(withFilters: true);
+    }
+
+    // As Jinja2: the operand of - and + takes no filters, but the negation does (-3|abs is abs(-3)).
+    private Expr ParseUnary(bool withFilters)
+    {
+        Expr node;
         if (IsOp("-"))
         {
             _at++;
-            return new NegateExpr(ParseUnary());
+            node = new NegateExpr(ParseUnary(withFilters: false));
         }
-        if (IsOp("+"))
+        else if (IsOp("+"))
         {
             _at++;
-            return ParseUnary();
+            node = ParseUnary(withFilters: false);
         }
-        return ParseFilters(ParsePostfix(ParsePrimary()));
+        else node = ParsePrimary();
+        node = ParsePostfix(node);
+        return withFilters ? ParseFilters(node) : node;
     }
 
     private Expr ParsePrimary()
@@ -386,7 +406,7 @@ internal sealed class JinjaParser
                         items.Add(ParseExpression());
                     }
                     ExpectOp(")");
-                    return new ListExpr(items);
+                    return new ListExpr(items, tuple: true);
                 }
                 ExpectOp(")");
                 return first;

@@ -6,6 +6,14 @@ using System.Text;
 
 namespace SourceGenTransformer.Text.Jinja;
 
+/// <summary>A tuple literal, (a, b): a list that prints as Python prints a tuple.</summary>
+internal sealed class Tuple : List<object?>
+{
+    public Tuple(IEnumerable<object?> items) : base(items)
+    {
+    }
+}
+
 /// <summary>
 /// Python's semantics for the values a template handles: None, bool, int (long), float (double), str, list, dict
 /// (insertion-ordered), namespace, loop and Undefined; their truth, equality, order, str() and repr().
@@ -58,6 +66,7 @@ internal static class Values
             case long l: return l.ToString(CultureInfo.InvariantCulture);
             case double d: return FloatRepr(d);
             case string s: return StringRepr(s);
+            case Tuple tuple: return "(" + string.Join(", ", tuple.Select(Repr)) + (tuple.Count == 1 ? ",)" : ")");
             case List<object?> list: return "[" + string.Join(", ", list.Select(Repr)) + "]";
             case OrderedDictionary<string, object?> dict: return "{" + string.Join(", ", dict.Select(kv => StringRepr(kv.Key) + ": " + Repr(kv.Value))) + "}";
             case Namespace ns: return "<Namespace " + string.Join(", ", ns.Values.Select(kv => kv.Key + "=" + Repr(kv.Value))) + ">";
@@ -123,7 +132,7 @@ internal static class Values
     {
         List<object?> l => l,
         OrderedDictionary<string, object?> d => d.Keys.Cast<object?>().ToList(),
-        string s => s.Select(c => (object?)c.ToString()).ToList(),
+        string s => s.EnumerateRunes().Select(r => (object?)r.ToString()).ToList(),
         Undefined => [],
         _ => throw new ChatTemplateException($"{TypeName(v)} cannot be iterated ({where})"),
     };
@@ -185,7 +194,7 @@ internal static class Values
         if (op == "%" && a is string) throw new ChatTemplateException("printf-style string formatting is not supported; use ~ or + to join strings");
         if (!IsNumber(a) || !IsNumber(b))
             throw new ChatTemplateException($"unsupported operand types for {op}: {TypeName(a)} and {TypeName(b)}");
-        bool ints = a is long or bool && b is long or bool;
+        bool ints = (a is long or bool) && (b is long or bool);
         if (ints)
         {
             long x = (long)ToDouble(a), y = (long)ToDouble(b);
@@ -196,7 +205,7 @@ internal static class Values
                 case "*": return x * y;
                 case "//": if (y == 0) throw new ChatTemplateException("integer division by zero"); return (long)Math.Floor((double)x / y);
                 case "%": if (y == 0) throw new ChatTemplateException("integer modulo by zero"); return ((x % y) + y) % y;
-                case "**": return y >= 0 ? (long)Math.Pow(x, y) : Math.Pow(x, y);
+                case "**": return y >= 0 ? (object)(long)Math.Pow(x, y) : Math.Pow(x, y);
             }
         }
         double p = ToDouble(a), q = ToDouble(b);
