@@ -93,4 +93,30 @@ public sealed class HfModelTests : IDisposable
         var e = Assert.Throws<ModelLoadException>(() => HfQwen2Mqa.Load(path));
         Assert.Contains("model.layers.0.self_attn.q_proj.bias", e.Message);
     }
+
+    [Fact]
+    public void A_forked_session_goes_on_from_the_shared_prefix_as_a_fresh_one_would()
+    {
+        // Mistral with a window of 8 after a 20-token prompt: the fork carries every cached row the window reads.
+        Fixture f = Fixture.Read("hf-mistral-window");
+        using HfMistralWindow model = HfMistralWindow.Load(f.WeightsPath);
+        HfMistralWindow.Session a = model.CreateSession();
+        float[] afterPrompt = a.Forward(f.Prompt).ToArray();
+        HfMistralWindow.Session b = a.Fork();
+        Assert.Equal(f.Prompt.Length, b.Position);
+        float[] left = a.Forward(3).ToArray(), right = b.Forward(7).ToArray();
+
+        // Each equals a fresh session given the same tokens, bit for bit (the same cached rows, the same kernels).
+        HfMistralWindow.Session fresh = model.CreateSession();
+        Assert.Equal(afterPrompt, fresh.Forward(f.Prompt).ToArray());
+        Assert.Equal(right, fresh.Fork().Forward(7).ToArray());
+        Assert.Equal(left, fresh.Forward(3).ToArray());
+
+        // A fork of a fork, and a fork at position 0.
+        HfMistralWindow.Session c = b.Fork();
+        Assert.Equal(b.Forward(9).ToArray(), c.Forward(9).ToArray());
+        HfMistralWindow.Session empty = model.CreateSession().Fork();
+        Assert.Equal(0, empty.Position);
+        Assert.Equal(afterPrompt, empty.Forward(f.Prompt).ToArray());
+    }
 }

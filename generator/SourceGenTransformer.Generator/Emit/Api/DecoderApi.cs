@@ -124,6 +124,23 @@ internal static class DecoderApi
             w.Line();
             w.Line($"internal Session({spec.EngineType("Weights")} weights, {Global.Runtime}WorkerPool pool) => _decoder = new(weights, pool);");
             w.Line();
+            w.Line($"private Session({spec.EngineType("Decoder")} decoder) => _decoder = decoder;");
+            w.Line();
+            w.Line("/// <summary>");
+            w.Line("/// A new session holding a copy of this one's KV cache, position and last logits: continuations of one encoded prefix");
+            w.Line("/// (a system prompt, earlier turns) each go on from it without encoding it again. The copy takes the cached rows only;");
+            w.Line("/// the two sessions are independent afterwards and share the model's worker threads.");
+            w.Line("/// </summary>");
+            w.Line("/// <exception cref=\"global::System.InvalidOperationException\">Another thread is using this session.</exception>");
+            using (w.Block("public Session Fork()"))
+            {
+                w.Line("_guard.Enter();");
+                using (w.Block("try"))
+                    w.Line("return new Session(_decoder.Fork());");
+                using (w.Block("finally"))
+                    w.Line("_guard.Exit();");
+            }
+            w.Line();
             w.Line("/// <summary>Tokens consumed so far: the position the next token will take.</summary>");
             w.Line("public int Position => _decoder.Position;");
             w.Line();

@@ -138,6 +138,23 @@ internal sealed class DecoderForward
         w.Line("/// <summary>Forgets every consumed token. The cache is not cleared: a row is always written before it is read.</summary>");
         w.Line("public void Reset() => _position = 0;");
         w.Line();
+        w.Line("/// <summary>A new decoder on the same weights and pool holding a copy of this one's cached positions, position and logits.</summary>");
+        using (w.Block($"public {_spec.EnginePrefix}Decoder Fork()"))
+        {
+            w.Line($"var copy = new {_spec.EnginePrefix}Decoder(_w, _pool);");
+            w.Line("int rows = _position * KvDim;");
+            using (w.Block("for (int l = 0; l < Layers; l++)"))
+            {
+                w.Line("int at = l * MaxSequenceLength * KvDim;");
+                w.Line("global::System.Array.Copy(_keyCache, at, copy._keyCache, at, rows);");
+                w.Line("global::System.Array.Copy(_valueCache, at, copy._valueCache, at, rows);");
+            }
+            w.Line("_logits.AsSpan().CopyTo(copy._logits);");
+            w.Line("_x.AsSpan().CopyTo(copy._x);");
+            w.Line("copy._position = _position;");
+            w.Line("return copy;");
+        }
+        w.Line();
     }
 
     private void EmitRopeTables(SourceWriter w)

@@ -168,6 +168,23 @@ namespace SourceGenTransformer.Generated.Demo
         /// <summary>Forgets every consumed token. The cache is not cleared: a row is always written before it is read.</summary>
         public void Reset() => _position = 0;
 
+        /// <summary>A new decoder on the same weights and pool holding a copy of this one's cached positions, position and logits.</summary>
+        public Models_TinyGpt2Decoder Fork()
+        {
+            var copy = new Models_TinyGpt2Decoder(_w, _pool);
+            int rows = _position * KvDim;
+            for (int l = 0; l < Layers; l++)
+            {
+                int at = l * MaxSequenceLength * KvDim;
+                global::System.Array.Copy(_keyCache, at, copy._keyCache, at, rows);
+                global::System.Array.Copy(_valueCache, at, copy._valueCache, at, rows);
+            }
+            _logits.AsSpan().CopyTo(copy._logits);
+            _x.AsSpan().CopyTo(copy._x);
+            copy._position = _position;
+            return copy;
+        }
+
         /// <summary>The forward pass of one token at <see cref="Position"/>, up to the last residual stream in x; advances the position.</summary>
         public void Step(int token)
         {

@@ -160,6 +160,23 @@ namespace SourceGenTransformer.Generated.Demo.Models
         /// <summary>Forgets every consumed token. The cache is not cleared: a row is always written before it is read.</summary>
         public void Reset() => _position = 0;
 
+        /// <summary>A new decoder on the same weights and pool holding a copy of this one's cached positions, position and logits.</summary>
+        public Stories15MDecoder Fork()
+        {
+            var copy = new Stories15MDecoder(_w, _pool);
+            int rows = _position * KvDim;
+            for (int l = 0; l < Layers; l++)
+            {
+                int at = l * MaxSequenceLength * KvDim;
+                global::System.Array.Copy(_keyCache, at, copy._keyCache, at, rows);
+                global::System.Array.Copy(_valueCache, at, copy._valueCache, at, rows);
+            }
+            _logits.AsSpan().CopyTo(copy._logits);
+            _x.AsSpan().CopyTo(copy._x);
+            copy._position = _position;
+            return copy;
+        }
+
         /// <summary>cos (MaxSequenceLength, HeadDim / 2) of pos * theta^(-2i/HeadDim), computed once, in float32 as PyTorch does.</summary>
         private static readonly float[] RopeCos = RopeTable(cos: true);
         /// <summary>sin (MaxSequenceLength, HeadDim / 2), as <see cref="RopeCos"/>.</summary>

@@ -220,6 +220,27 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
         internal Session(global::SourceGenTransformer.Generated.Demo.Models.Stories15MWeights weights, 
             global::SourceGenTransformer.Runtime.WorkerPool pool) => _decoder = new(weights, pool);
 
+        private Session(global::SourceGenTransformer.Generated.Demo.Models.Stories15MDecoder decoder) => _decoder = decoder;
+
+        /// <summary>
+        /// A new session holding a copy of this one's KV cache, position and last logits: continuations of one encoded prefix
+        /// (a system prompt, earlier turns) each go on from it without encoding it again. The copy takes the cached rows only;
+        /// the two sessions are independent afterwards and share the model's worker threads.
+        /// </summary>
+        /// <exception cref="global::System.InvalidOperationException">Another thread is using this session.</exception>
+        public Session Fork()
+        {
+            _guard.Enter();
+            try
+            {
+                return new Session(_decoder.Fork());
+            }
+            finally
+            {
+                _guard.Exit();
+            }
+        }
+
         /// <summary>Tokens consumed so far: the position the next token will take.</summary>
         public int Position => _decoder.Position;
 
