@@ -47,15 +47,18 @@ public sealed class TransformerChatClient : IChatClient
     {
         var text = new StringBuilder();
         ChatFinishReason? reason = null;
+        UsageDetails? usage = null;
         await foreach (ChatResponseUpdate update in GetStreamingResponseAsync(messages, options, cancellationToken).ConfigureAwait(false))
         {
             text.Append(update.Text);
             reason = update.FinishReason ?? reason;
+            foreach (UsageContent u in update.Contents.OfType<UsageContent>()) usage = u.Details;
         }
         return new ChatResponse(new ChatMessage(ChatRole.Assistant, text.ToString()))
         {
             ModelId = Metadata.DefaultModelId,
             FinishReason = reason,
+            Usage = usage,
         };
     }
 
@@ -68,18 +71,17 @@ public sealed class TransformerChatClient : IChatClient
         GenerationOptions generation = ToGenerationOptions(options);
         var stops = new StopSequenceFilter(options?.StopSequences);
         string id = Guid.NewGuid().ToString("N");
-        int tokens = 0;
 
-        foreach (string piece in _generator.Generate(prompt, generation, cancellationToken))
+        var counts = new TextGenerator.Counts();
+        foreach (string piece in _generator.Generate(prompt, generation, cancellationToken, counts))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            tokens++;
             string visible = stops.Push(piece, out bool stopped);
             if (visible.Length > 0)
                 yield return new ChatResponseUpdate(ChatRole.Assistant, visible) { ResponseId = id, ModelId = Metadata.DefaultModelId };
             if (stopped)
             {
-                yield return new ChatResponseUpdate { ResponseId = id, FinishReason = ChatFinishReason.Stop };
+                yield return Finish(id, ChatFinishReason.Stop, counts.PromptTokens, counts.GeneratedTokens);
                 yield break;
             }
             await Task.Yield(); // let the caller's continuation run between tokens
@@ -88,10 +90,19 @@ public sealed class TransformerChatClient : IChatClient
         string rest = stops.Flush();
         if (rest.Length > 0)
             yield return new ChatResponseUpdate(ChatRole.Assistant, rest) { ResponseId = id, ModelId = Metadata.DefaultModelId };
-        GenerationStats? stats = _generator.LastStats;
-        bool hitLimit = stats is not null && stats.GeneratedTokens >= generation.MaxNewTokens;
-        yield return new ChatResponseUpdate { ResponseId = id, FinishReason = hitLimit ? ChatFinishReason.Length : ChatFinishReason.Stop };
+        // This call's own counts (the generator's LastStats is shared between concurrent calls).
+        bool hitLimit = counts.GeneratedTokens >= generation.MaxNewTokens;
+        yield return Finish(id, hitLimit ? ChatFinishReason.Length : ChatFinishReason.Stop, counts.PromptTokens, counts.GeneratedTokens);
     }
+
+    /// <summary>The last update: why the reply ended, and its token counts (prompt and generated tokens).</summary>
+    private ChatResponseUpdate Finish(string id, ChatFinishReason reason, int input, int output) =>
+        new(ChatRole.Assistant, [new UsageContent(new UsageDetails { InputTokenCount = input, OutputTokenCount = output, TotalTokenCount = input + output })])
+        {
+            ResponseId = id,
+            ModelId = Metadata.DefaultModelId,
+            FinishReason = reason,
+        };
 
     private GenerationOptions ToGenerationOptions(ChatOptions? options)
     {

@@ -71,6 +71,34 @@ public class StoryTellerTests
     }
 
     [Fact]
+    public async Task Every_response_carries_its_usage_and_a_length_finish_when_the_budget_ends_it()
+    {
+        int promptTokens = Text.EncodePrompt("Once upon a time").Length;
+        // The story model ends this story (EOS) after 10 tokens: a budget of 5 ends it first.
+        ChatResponse limited = await Chat().GetResponseAsync(Conversation, new ChatOptions { MaxOutputTokens = 5 });
+        Assert.NotNull(limited.Usage);
+        Assert.True(limited.FinishReason == ChatFinishReason.Length, $"{limited.FinishReason}: {limited.Usage!.InputTokenCount} in, {limited.Usage.OutputTokenCount} out, '{limited.Text}'");
+        Assert.Equal((promptTokens, 5L, promptTokens + 5L), (limited.Usage!.InputTokenCount, limited.Usage.OutputTokenCount, limited.Usage.TotalTokenCount));
+
+        // Unlimited, it ends at EOS: Stop, with the 10 tokens it generated.
+        ChatResponse natural = await Chat().GetResponseAsync(Conversation, new ChatOptions { MaxOutputTokens = 200 });
+        Assert.Equal(ChatFinishReason.Stop, natural.FinishReason);
+        Assert.Equal(10L, natural.Usage!.OutputTokenCount);
+
+        // A stop sequence ends it early: Stop, and the tokens generated up to there.
+        ChatResponse stopped = await Chat().GetResponseAsync(Conversation, new ChatOptions { MaxOutputTokens = 200, StopSequences = [" "] });
+        Assert.Equal(ChatFinishReason.Stop, stopped.FinishReason);
+        Assert.InRange(stopped.Usage!.OutputTokenCount!.Value, 1, 200);
+
+        // Streaming: the last update holds the usage.
+        var updates = new List<ChatResponseUpdate>();
+        await foreach (ChatResponseUpdate u in Chat().GetStreamingResponseAsync(Conversation, new ChatOptions { MaxOutputTokens = 5 })) updates.Add(u);
+        UsageContent usage = Assert.Single(updates.SelectMany(u => u.Contents).OfType<UsageContent>());
+        Assert.Equal(5L, usage.Details.OutputTokenCount);
+        Assert.Equal(ChatFinishReason.Length, updates[^1].FinishReason);
+    }
+
+    [Fact]
     public async Task Chat_options_are_honoured()
     {
         var counting = new CountingModel(Model);
