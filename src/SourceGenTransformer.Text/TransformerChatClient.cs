@@ -17,9 +17,11 @@ namespace SourceGenTransformer.Text;
 /// and cancellation between tokens.
 /// </summary>
 /// <remarks>
-/// The models this library runs are plain language models with no chat template, so the conversation is turned
-/// into one prompt by <see cref="PromptFormatter"/> (by default the messages' texts, one per line) and the reply is
-/// the model's continuation. Each call runs its own session; one client may serve concurrent calls.
+/// The conversation is turned into one prompt by <see cref="PromptFormatter"/>: by default the messages' texts, one
+/// per line, as base language models take it; for an instruct model, its <see cref="ChatTemplate"/>
+/// (<c>PromptFormatter = m =&gt; template.Render(m, addGenerationPrompt: true)</c>). The reply is the model's
+/// continuation, with its <see cref="ChatResponse.Usage"/>. Each call runs its own session; one client may serve
+/// concurrent calls.
 /// </remarks>
 public sealed class TransformerChatClient : IChatClient
 {
