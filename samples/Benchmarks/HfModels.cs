@@ -4,9 +4,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Linq;
-using System.Runtime.InteropServices;
 using System.Text;
-using System.Text.Json;
 using SourceGenTransformer;
 
 namespace Benchmarks;
@@ -180,37 +178,8 @@ internal static class HfBench
             t.Add((p + "mlp.down_proj.weight", [m.Dim, m.Ffn]));
         }
         t.Add(("model.norm.weight", [m.Dim]));
-
-        var header = new StringBuilder("{");
-        long offset = 0;
-        foreach ((string name, long[] shape) in t)
-        {
-            long bytes = 2 * shape.Aggregate(1L, (a, b) => a * b);
-            if (header.Length > 1) header.Append(',');
-            header.Append(CultureInfo.InvariantCulture, $"{JsonSerializer.Serialize(name, BenchJson.Default.String)}:{{\"dtype\":\"BF16\",\"shape\":[{string.Join(",", shape)}],\"data_offsets\":[{offset},{offset + bytes}]}}");
-            offset += bytes;
-        }
-        header.Append('}');
-        while ((header.Length + 8) % 8 != 0) header.Append(' ');
-        byte[] h = Encoding.UTF8.GetBytes(header.ToString());
-        using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
-        file.Write(BitConverter.GetBytes((ulong)h.Length));
-        file.Write(h);
         // Values in [-0.05, 0.05) (a norm weight too: what matters here is bytes and arithmetic, not the text).
-        var buffer = new ushort[1 << 16];
-        ulong state = 0x9E3779B97F4A7C15;
-        for (long left = offset / 2; left > 0;)
-        {
-            int n = (int)Math.Min(buffer.Length, left);
-            for (int i = 0; i < n; i++)
-            {
-                state ^= state << 13; state ^= state >> 7; state ^= state << 17;
-                float v = ((state >> 40) / (float)(1 << 24) - 0.5f) * 0.1f;
-                buffer[i] = (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16);
-            }
-            file.Write(MemoryMarshal.AsBytes(buffer.AsSpan(0, n)));
-            left -= n;
-        }
-        Console.Error.WriteLine($"wrote {path} ({offset / 1e6:F0} MB)");
+        long count = RandomWeights.WriteSafetensors(path, t, "BF16");
+        Console.Error.WriteLine($"wrote {path} ({2 * count / 1e6:F0} MB)");
     }
 }

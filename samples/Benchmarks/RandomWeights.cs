@@ -108,15 +108,20 @@ internal static class RandomWeights
         }
     }
 
-    private static long WriteSafetensors(string path, List<(string Name, long[] Shape)> tensors)
+    /// <summary>
+    /// Writes <paramref name="tensors"/> of random values as safetensors: F32 from a seeded Random, or BF16 (random values
+    /// in [-0.05, 0.05) from a xorshift stream, for the large shapes); returns the element count.
+    /// </summary>
+    internal static long WriteSafetensors(string path, List<(string Name, long[] Shape)> tensors, string dtype = "F32")
     {
+        int size = dtype == "BF16" ? 2 : 4;
         var header = new StringBuilder("{");
         long offset = 0;
         foreach ((string name, long[] shape) in tensors)
         {
-            long bytes = 4 * shape.Aggregate(1L, (a, b) => a * b);
+            long bytes = size * shape.Aggregate(1L, (a, b) => a * b);
             if (header.Length > 1) header.Append(',');
-            header.Append(CultureInfo.InvariantCulture, $"{JsonSerializer.Serialize(name, BenchJson.Default.String)}:{{\"dtype\":\"F32\",\"shape\":[{string.Join(",", shape)}],\"data_offsets\":[{offset},{offset + bytes}]}}");
+            header.Append(CultureInfo.InvariantCulture, $"{JsonSerializer.Serialize(name, BenchJson.Default.String)}:{{\"dtype\":\"{dtype}\",\"shape\":[{string.Join(",", shape)}],\"data_offsets\":[{offset},{offset + bytes}]}}");
             offset += bytes;
         }
         header.Append('}');
@@ -125,8 +130,27 @@ internal static class RandomWeights
         using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
         file.Write(BitConverter.GetBytes((ulong)h.Length));
         file.Write(h);
-        WriteRandom(file, offset / 4, new Random(1234));
-        return offset / 4;
+        if (size == 4) WriteRandom(file, offset / 4, new Random(1234));
+        else WriteRandomBFloat16(file, offset / 2);
+        return offset / size;
+    }
+
+    private static void WriteRandomBFloat16(Stream file, long count)
+    {
+        var buffer = new ushort[1 << 16];
+        ulong state = 0x9E3779B97F4A7C15;
+        while (count > 0)
+        {
+            int n = (int)Math.Min(buffer.Length, count);
+            for (int i = 0; i < n; i++)
+            {
+                state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+                float v = ((state >> 40) / (float)(1 << 24) - 0.5f) * 0.1f;
+                buffer[i] = (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16);
+            }
+            file.Write(MemoryMarshal.AsBytes(buffer.AsSpan(0, n)));
+            count -= n;
+        }
     }
 
     private static void WriteRandom(Stream file, long count, Random rng)

@@ -40,27 +40,24 @@ using SourceGenTransformer;
 public partial class Model;
 CS
 dotnet build "$work/GenTime.csproj" -c Release > /dev/null
+# The generator's wall time in one build of the throwaway project, from the compiler's ReportAnalyzer table.
+build_time() {
+  UseSharedCompilation="$1" dotnet build "$work/GenTime.csproj" -c Release --no-dependencies -p:UseSharedCompilation="$1" \
+    -p:ReportAnalyzer=true -v:d 2>&1 \
+    | grep -E "^\s+[0-9.]+\s+[0-9<]+\s+SourceGenTransformer.Generator.TransformerGenerator" | head -1 | awk '{ print $1 }'
+}
 # With the compiler server (dotnet build's default; this machine's environment sets UseSharedCompilation=false, so it is
-# turned on here explicitly): the first build loads and JIT-compiles the generator, the next ones reuse it.
-builds=""
-for i in $(seq 1 "$rounds"); do
-  echo "// round $i" >> "$work/Model.cs"
-  t=$(UseSharedCompilation=true dotnet build "$work/GenTime.csproj" -c Release --no-dependencies -p:UseSharedCompilation=true \
-    -p:ReportAnalyzer=true -v:d 2>&1 \
-    | grep -E "^\s+[0-9.]+\s+[0-9<]+\s+SourceGenTransformer.Generator.TransformerGenerator" | head -1 | awk '{ print $1 }')
-  echo "round $i: TransformerGenerator $t s (ReportAnalyzer, build server)"
-  builds="$builds $t"
-done
-dotnet build-server shutdown > /dev/null 2>&1 || true
-# Without it: every csc process loads and JIT-compiles the generator again.
-cold=""
-for i in $(seq 1 "$rounds"); do
-  echo "// cold round $i" >> "$work/Model.cs"
-  t=$(UseSharedCompilation=false dotnet build "$work/GenTime.csproj" -c Release --no-dependencies -p:UseSharedCompilation=false \
-    -p:ReportAnalyzer=true -v:d 2>&1 \
-    | grep -E "^\s+[0-9.]+\s+[0-9<]+\s+SourceGenTransformer.Generator.TransformerGenerator" | head -1 | awk '{ print $1 }')
-  echo "round $i: TransformerGenerator $t s (ReportAnalyzer, no build server)"
-  cold="$cold $t"
+# turned on here explicitly): the first build loads and JIT-compiles the generator, the next ones reuse it. Without
+# it, every csc process loads and JIT-compiles the generator again.
+builds=""; cold=""
+for server in true false; do
+  for i in $(seq 1 "$rounds"); do
+    echo "// round $server $i" >> "$work/Model.cs"
+    t=$(build_time "$server")
+    echo "round $i: TransformerGenerator $t s (ReportAnalyzer, build server: $server)"
+    if [ "$server" = true ]; then builds="$builds $t"; else cold="$cold $t"; fi
+  done
+  dotnet build-server shutdown > /dev/null 2>&1 || true
 done
 generated="$(find "$work/obj/generated" -name '*.g.cs' | wc -l) files, $(cat $(find "$work/obj/generated" -name '*.g.cs') | wc -c) bytes, $(cat $(find "$work/obj/generated" -name '*.g.cs') | wc -l) lines"
 echo "generated: $generated"
