@@ -93,4 +93,8 @@ internal static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor ConfigFileAmbiguous = Rule("STG0020",
         "ConfigFile matches several AdditionalFiles",
         "ConfigFile '{0}' matches {1} AdditionalFiles ({2}); name more of its path so that it ends only one of them");
+
+    public static readonly DiagnosticDescriptor ConfigSettingIgnored = Rule("STG0021",
+        "generation_config.json setting not applied",
+        "'{0}': {1}", DiagnosticSeverity.Warning);
 }

@@ -283,6 +283,11 @@ public sealed partial class TransformerGenerator
                 HeadDimOverride = headDim,
                 QkNorm = args.Bool("QkNorm", false),
                 Gemma = args.Bool("Gemma", false),
+                HasSamplingDefaults = args.IsSet("SampleTemperature"),
+                SampleTemperature = args.Float("SampleTemperature", 0f),
+                SampleTopK = args.Int("SampleTopK", 0),
+                SampleTopP = args.Float("SampleTopP", 1f),
+                SampleMaxNewTokens = args.Int("SampleMaxNewTokens", 256),
                 FusedProjections = args.Bool("FusedProjections", false),
             };
             // A config's partial_rotary_factor: the first RotaryDim dimensions of each head rotate (all of them is the default).

@@ -270,6 +270,24 @@ public class DiagnosticTests
     }
 
     [Fact]
+    public void STG0021_generation_setting_not_applied_is_a_warning_and_the_model_still_generates()
+    {
+        const string generation = "{\n  \"do_sample\": true,\n  \"repetition_penalty\": 1.1,\n  \"temperature\": 0.7\n}\n";
+        var files = new AdditionalText[] { new GeneratorHarness.File(ConfigPath, LlamaConfig), new GeneratorHarness.File("/src/app/models/tiny/generation_config.json", generation) };
+        var run = GeneratorHarness.RunGenerator(files, "using SourceGenTransformer;\n" + ByConfig);
+        Diagnostic d = Assert.Single(run.GeneratorDiagnostics);
+        Assert.Equal(("STG0021", DiagnosticSeverity.Warning), (d.Id, d.Severity));
+        FileLinePositionSpan at = d.Location.GetLineSpan();
+        Assert.Equal(("/src/app/models/tiny/generation_config.json", 3, 25), (at.Path, at.StartLinePosition.Line + 1, at.StartLinePosition.Character + 1));
+        Assert.Contains("\"repetition_penalty\": 1.1 is not applied", d.GetMessage());
+        Assert.Equal(2, run.Result.GeneratedSources.Length);
+        // The sampling defaults: do_sample with temperature 0.7, and GenerationConfig's top_k 50 and top_p 1.0.
+        string text = string.Join("\n", run.GeneratedTexts);
+        Assert.True(text.Contains("    Temperature = 0.7f, TopK = 50, TopP = 1f, MaxNewTokens = 256,"), string.Join("\n", text.Split("\n").Where(l => l.Contains("DefaultGenerationOptions"))));
+        Assert.Contains("options ??= DefaultGenerationOptions;", text);
+    }
+
+    [Fact]
     public void Every_descriptor_has_a_test_and_a_help_page()
     {
         var ids = typeof(DiagnosticDescriptors).GetFields().Where(f => f.FieldType == typeof(DiagnosticDescriptor))

@@ -71,7 +71,8 @@ public class ReadmeTests
         AdditionalText[] files = Directory.GetFiles(models, "*.json", SearchOption.AllDirectories)
             .Select(f => (AdditionalText)new GeneratorHarness.File(Path.GetRelativePath(Path.GetDirectoryName(models)!, f), File.ReadAllText(f))).ToArray();
         var run = GeneratorHarness.RunGenerator(compilation, GeneratorHarness.Driver(GeneratorHarness.ParseOptions, files));
-        Assert.Empty(run.GeneratorDiagnostics);
+        // Qwen2.5's generation_config.json asks for a repetition penalty, which the warning STG0021 says is not applied.
+        Assert.Empty(run.GeneratorDiagnostics.Where(d => d.Id != "STG0021"));
         var problems = run.Output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning).ToArray();
         Assert.True(problems.Length == 0, $"the README's snippet at line {line} does not compile:\n" + string.Join("\n", problems.Select(d => d.ToString())));
     }

@@ -119,11 +119,12 @@ internal static class ConfigDeclaration
             {
                 ProblemKind.UnknownType => DiagnosticDescriptors.ConfigModelTypeNotSupported,
                 ProblemKind.Unsupported => DiagnosticDescriptors.ConfigOptionNotSupported,
+                ProblemKind.Ignored => DiagnosticDescriptors.ConfigSettingIgnored,
                 _ => DiagnosticDescriptors.ConfigValueInvalid,
             };
             diagnostics.Add(DiagnosticInfo.Create(descriptor, At(file, text, problem.Span), file.Path, problem.Message));
         }
-        return problems.Count == 0 ? settings : null;
+        return problems.TrueForAll(p => p.Kind == ProblemKind.Ignored) ? settings : null;
     }
 
     private static LocationInfo At(ProjectFile file, SourceText text, TextSpan span) =>

@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Globalization;
 using Microsoft.CodeAnalysis.Text;
@@ -18,6 +19,9 @@ internal enum ProblemKind
 
     /// <summary>An option, named by its key and value, that the engine does not implement.</summary>
     Unsupported,
+
+    /// <summary>A setting the engine leaves out without changing the model (a sampling option): a warning.</summary>
+    Ignored,
 }
 
 /// <summary>A problem in a config.json, at the span of the key or value it concerns.</summary>
@@ -420,6 +424,35 @@ internal static class HfConfig
             TokenSetting(root, "bos_token_id", "BosToken", -1, root.Span, settings, problems);
         if (root.TryGet("eos_token_id", out _, out _))
             TokenSetting(root, "eos_token_id", "EosToken", -1, root.Span, settings, problems);
+
+        // The sampling defaults of generate(), with GenerationConfig's own defaults: greedy unless do_sample; then
+        // temperature 1.0, top_k 50 and top_p 1.0 unless given.
+        TextSpan at = root.Span;
+        bool sample = false;
+        if (root.TryGet("do_sample", out _, out JsonValue doSample))
+        {
+            if (doSample.Kind != JsonKind.Bool) problems.Add(new ConfigProblem($"\"do_sample\" must be true or false, but it is {doSample.Describe()}", doSample.Span));
+            else { sample = doSample.Bool; at = doSample.Span; }
+        }
+        double Number(string key, double fallback, double min, bool integer)
+        {
+            if (!root.TryGet(key, out _, out JsonValue v) || v.Kind == JsonKind.Null) return fallback;
+            if (v.Kind != JsonKind.Number || v.Number < min || (integer && !v.IsInteger) || v.Number > int.MaxValue)
+            {
+                problems.Add(new ConfigProblem($"\"{key}\" must be {(integer ? "an integer" : "a number")} of at least {min.ToString(CultureInfo.InvariantCulture)}, but it is {v.Describe()}", v.Span));
+                return fallback;
+            }
+            return v.Number;
+        }
+        double temperature = Number("temperature", 1.0, 0, false), topP = Number("top_p", 1.0, 0, false);
+        double topK = Number("top_k", 50, 0, true), maxNew = Number("max_new_tokens", 256, 0, true);
+        settings.Add(new ConfigSetting("SampleTemperature", sample ? (float)temperature : 0f, at));
+        settings.Add(new ConfigSetting("SampleTopK", sample ? (int)topK : 0, at));
+        settings.Add(new ConfigSetting("SampleTopP", sample ? (float)Math.Min(topP, 1.0) : 1f, at));
+        settings.Add(new ConfigSetting("SampleMaxNewTokens", (int)maxNew, at));
+        foreach ((string key, double neutral) in new[] { ("repetition_penalty", 1.0), ("no_repeat_ngram_size", 0.0), ("num_beams", 1.0) })
+            if (root.TryGet(key, out _, out JsonValue v) && v.Kind == JsonKind.Number && v.Number != neutral)
+                problems.Add(new ConfigProblem($"\"{key}\": {v.Describe()} is not applied: Generate's sampler has temperature, top_k and top_p only", v.Span, ProblemKind.Ignored));
         return (settings, problems);
     }
 

@@ -142,6 +142,18 @@ internal sealed record ModelShape(
     /// <summary>Per-head RMSNorm of the queries and keys over HeadDim, before RoPE (Qwen3's q_norm and k_norm).</summary>
     public bool QkNorm { get; init; }
 
+    /// <summary>Whether a generation_config.json gave Generate's defaults (the Sample* values).</summary>
+    public bool HasSamplingDefaults { get; init; }
+
+    /// <summary>generation_config.json's defaults for Generate: temperature (0 for greedy), top_k, top_p, max_new_tokens.</summary>
+    public float SampleTemperature { get; init; }
+
+    public int SampleTopK { get; init; }
+
+    public float SampleTopP { get; init; } = 1f;
+
+    public int SampleMaxNewTokens { get; init; } = 256;
+
     /// <summary>Gemma: RMSNorm weights are stored as w and applied as 1 + w, and the token embedding is scaled by sqrt(ModelDim).</summary>
     public bool Gemma { get; init; }
 

@@ -51,6 +51,17 @@ internal static class DecoderApi
         w.Line("public static global::System.ReadOnlySpan<int> EosTokens => " + (s.EosTokens.Count == 0 ? "default;"
             : "new int[] { " + string.Join(", ", s.EosTokens.Select(t => t.ToString(System.Globalization.CultureInfo.InvariantCulture))) + " };"));
         w.Line();
+        if (s.HasSamplingDefaults)
+        {
+            w.Line("/// <summary>");
+            w.Line("/// The sampling defaults of generation_config.json, which Generate uses when given no options: a new instance each time.");
+            w.Line("/// </summary>");
+            w.Line("public static global::SourceGenTransformer.GenerationOptions DefaultGenerationOptions => new()");
+            w.Line("{");
+            w.Line($"    Temperature = {F(s.SampleTemperature)}, TopK = {I(s.SampleTopK)}, TopP = {F(s.SampleTopP)}, MaxNewTokens = {I(s.SampleMaxNewTokens)},");
+            w.Line("};");
+            w.Line();
+        }
         w.Line("int global::SourceGenTransformer.IDecoderModel.VocabSize => VocabSize;");
         w.Line("int global::SourceGenTransformer.IDecoderModel.MaxSequenceLength => MaxSequenceLength;");
         w.Line("int global::SourceGenTransformer.IDecoderModel.BosToken => BosToken;");
@@ -71,7 +82,7 @@ internal static class DecoderApi
         {
             w.Line("global::System.ArgumentNullException.ThrowIfNull(prompt);");
             w.Line("_pool.ThrowIfDisposed();");
-            w.Line($"options ??= new {options}();");
+            w.Line(s.HasSamplingDefaults ? "options ??= DefaultGenerationOptions;" : $"options ??= new {options}();");
             w.Line("options.Validate();");
             w.Line($"if (prompt.Count == 0) {Global.Errors}.EmptyTokens(nameof(prompt));");
             w.Line($"if (prompt.Count > MaxSequenceLength) {Global.Errors}.ContextFull(nameof(prompt), 0, prompt.Count, MaxSequenceLength);");
