@@ -57,12 +57,23 @@ public sealed class HfModelTests : IDisposable
     [Fact]
     public void Generation_stops_at_any_eos_of_the_list()
     {
-        // qwen2-mqa stops at 2 or 3 (generation_config.json). Its greedy continuation holds neither, so make the first
-        // greedy token (the model's argmax after the prompt) the stop: the sampler stops before yielding it, for any
-        // id of the list.
+        // qwen2-mqa stops at 2 or 3 (generation_config.json); EosToken is only the first, 2. Among one-token prompts, find
+        // those whose greedy next token is one of them: Generate, given no stop tokens, yields nothing there, so it stops
+        // at 3 too, which EosToken alone would not.
         Fixture f = Fixture.Read("hf-qwen2-mqa");
         using HfQwen2Mqa model = HfQwen2Mqa.Load(f.WeightsPath);
-        Assert.Empty(model.Generate(f.Prompt, new GenerationOptions { MaxNewTokens = 5, StopTokens = [f.Greedy[0]] }));
+        var firstByEos = new Dictionary<int, int>();
+        for (int t = 0; t < HfQwen2Mqa.VocabSize; t++)
+        {
+            int next = Sampling.Argmax(model.CreateSession().Forward(t));
+            if (next is 2 or 3) firstByEos.TryAdd(next, t);
+        }
+        Assert.True(firstByEos.ContainsKey(3), $"no one-token prompt continues with the second EOS id 3 (found {string.Join(", ", firstByEos.Keys)})");
+        foreach ((int eos, int prompt) in firstByEos)
+        {
+            Assert.Empty(model.Generate([prompt], new GenerationOptions { MaxNewTokens = 5 }));
+            Assert.Equal(eos, Sampling.Argmax(model.CreateSession().Forward(prompt)));
+        }
         var sampler = new TokenSampler(HfQwen2Mqa.VocabSize, GenerationOptions.Default, HfQwen2Mqa.EosTokens);
         Assert.True(sampler.IsStop(2) && sampler.IsStop(3) && !sampler.IsStop(4));
     }

@@ -8,24 +8,28 @@ namespace SourceGenTransformer.Tests;
 /// <summary>The generated engines against PyTorch on the same weights (fixtures from tests/fixtures/make_fixtures.py).</summary>
 public class ParityTests
 {
-    public static TheoryData<string> Fixtures => new()
-    {
+    /// <summary>
+    /// Declared by config.json (make_hf_fixtures.py): llama3 RoPE scaling, Qwen2's q/k/v biases, Mistral's sliding window, an
+    /// explicit head_dim (heads x head_dim != hidden_size), Llama's attention_bias and mlp_bias, Qwen3's q_norm and k_norm,
+    /// Gemma's norms, scale and GeGLU, Phi-3's fused projections, partial rotary embedding and sliding window. Their prompts
+    /// run longer than their sliding windows and original RoPE contexts.
+    /// </summary>
+    private static readonly string[] HfNames =
+    [
+        "hf-llama3-scaled", "hf-llama3-scaled-odd", "hf-qwen2-tied", "hf-qwen2-mqa", "hf-mistral-window", "hf-mistral-window-odd",
+        "hf-llama-head-dim", "hf-llama-bias", "hf-qwen3-tied", "hf-qwen3-narrow", "hf-gemma-mqa", "hf-gemma-split", "hf-phi3-partial", "hf-phi3-window",
+    ];
+
+    public static TheoryData<string> Fixtures => new(
+    [
         "llama-basic", "llama-gqa-tied", "llama-odd", "gpt2-basic", "gpt2-odd", "gpt2-relu",
         // Lighter weights against PyTorch running the same conversion (make_precision_fixtures.py).
         "llama-basic-bf16", "llama-basic-int8", "gpt2-basic-bf16", "gpt2-basic-int8", "storyteller-int8",
-        // Declared by config.json (make_hf_fixtures.py): llama3 RoPE scaling, Qwen2's q/k/v biases, Mistral's sliding window,
-        // an explicit head_dim (heads x head_dim != hidden_size), Llama's attention_bias and mlp_bias, Qwen3's q_norm and k_norm, Gemma's norms, scale and GeGLU,
-        // Phi-3's fused projections, partial rotary embedding and sliding window.
-        "hf-llama3-scaled", "hf-llama3-scaled-odd", "hf-qwen2-tied", "hf-qwen2-mqa", "hf-mistral-window", "hf-mistral-window-odd",
-        "hf-llama-head-dim", "hf-llama-bias", "hf-qwen3-tied", "hf-qwen3-narrow", "hf-gemma-mqa", "hf-gemma-split", "hf-phi3-partial", "hf-phi3-window",
-    };
+        .. HfNames,
+    ]);
 
-    /// <summary>The config.json fixtures, whose prompts run longer than their sliding windows and original RoPE contexts.</summary>
-    public static TheoryData<string> HfFixtures => new()
-    {
-        "hf-llama3-scaled", "hf-llama3-scaled-odd", "hf-qwen2-tied", "hf-qwen2-mqa", "hf-mistral-window", "hf-mistral-window-odd",
-        "hf-llama-head-dim", "hf-llama-bias", "hf-qwen3-tied", "hf-qwen3-narrow", "hf-gemma-mqa", "hf-gemma-split", "hf-phi3-partial", "hf-phi3-window",
-    };
+    /// <summary>The config.json fixtures (<see cref="HfNames"/>).</summary>
+    public static TheoryData<string> HfFixtures => new(HfNames);
 
     [Theory]
     [MemberData(nameof(HfFixtures))]

@@ -135,8 +135,8 @@ internal static class ConfigDeclaration
     {
         string[] tail = Segments(path);
         // The same file listed twice (the package's props and a hand-written item) is one file.
-        var matches = files.Where(f => EndsWith(Segments(f.Path), tail))
-            .GroupBy(f => string.Join("/", Segments(f.Path)), StringComparer.OrdinalIgnoreCase).Select(g => g.First()).ToList();
+        var matches = files.Select(f => (File: f, Segments: Segments(f.Path))).Where(f => EndsWith(f.Segments, tail))
+            .GroupBy(f => string.Join("/", f.Segments), StringComparer.OrdinalIgnoreCase).Select(g => g.First().File).ToList();
         if (matches.Count == 1) return matches[0];
         if (matches.Count == 0)
         {

@@ -214,6 +214,21 @@ internal static class HfConfig
                 problems.Add(new ConfigProblem($"\"{headsKey}\": {h.Describe()} gives heads of {(width.Number / h.Number).ToString(CultureInfo.InvariantCulture)} dimensions ({widthKey} / {headsKey}), but rotary positions rotate pairs, so a head's width must be even", h.Span));
         }
 
+        // The model types the Llama engine runs (with feature flags): the family, the model type and the dimensions
+        // every one of them names alike; returns the heads and the width.
+        (int? Heads, int? Width) LlamaEngine()
+        {
+            settings.Add(new ConfigSetting("Family", (int)Model.Family.Llama, type.Span));
+            settings.Add(new ConfigSetting("ModelType", type.String, type.Span));
+            Int("num_hidden_layers", "Layers");
+            int? heads = Int("num_attention_heads", "Heads");
+            Int("num_key_value_heads", "KvHeads", fallback: heads ?? 0, min: 1);
+            int? width = Int("hidden_size", "ModelDim");
+            Int("intermediate_size", "FeedForwardDim");
+            Int("vocab_size", "VocabSize");
+            return (heads, width);
+        }
+
         RefuseExperts();
         // layer_types (newer configs) names each layer's attention; the engine runs one kind in every layer.
         if (root.TryGet("layer_types", out _, out JsonValue layerTypes) && layerTypes.Kind == JsonKind.Array)
@@ -231,14 +246,7 @@ internal static class HfConfig
             case "mistral":
             case "qwen2":
             case "qwen3":
-                settings.Add(new ConfigSetting("Family", (int)Model.Family.Llama, type.Span));
-                settings.Add(new ConfigSetting("ModelType", type.String, type.Span));
-                Int("num_hidden_layers", "Layers");
-                int? h = Int("num_attention_heads", "Heads");
-                Int("num_key_value_heads", "KvHeads", fallback: h ?? 0, min: 1);
-                Int("hidden_size", "ModelDim");
-                Int("intermediate_size", "FeedForwardDim");
-                Int("vocab_size", "VocabSize");
+                LlamaEngine();
                 bool qwen = type.String == "qwen2", qwen3 = type.String == "qwen3", mistral = type.String == "mistral";
                 // transformers' class defaults: LlamaConfig, MistralConfig, Qwen2Config.
                 Int("max_position_embeddings", "MaxSequenceLength", fallback: qwen || qwen3 ? 32768 : mistral ? 4096 * 32 : 2048);
@@ -299,17 +307,10 @@ internal static class HfConfig
                     Split("hidden_size", "num_attention_heads", "num_key_value_heads", rotary: true);
                 break;
             case "phi3":
-                settings.Add(new ConfigSetting("Family", (int)Model.Family.Llama, type.Span));
-                settings.Add(new ConfigSetting("ModelType", type.String, type.Span));
                 // Phi3ForCausalLM: q, k, v fused in qkv_proj and gate, up in gate_up_proj; RoPE on the first
                 // partial_rotary_factor of each head; a sliding window when sliding_window is set.
+                (int? ph, int? pw) = LlamaEngine();
                 settings.Add(new ConfigSetting("FusedProjections", true, type.Span));
-                Int("num_hidden_layers", "Layers");
-                int? ph = Int("num_attention_heads", "Heads");
-                Int("num_key_value_heads", "KvHeads", fallback: ph ?? 0, min: 1);
-                int? pw = Int("hidden_size", "ModelDim");
-                Int("intermediate_size", "FeedForwardDim");
-                Int("vocab_size", "VocabSize");
                 Int("max_position_embeddings", "MaxSequenceLength", fallback: 4096);
                 Float("rope_theta", "RopeTheta", 10000f);
                 Float("rms_norm_eps", "NormEpsilon", 1e-5f);
@@ -339,17 +340,10 @@ internal static class HfConfig
                 }
                 break;
             case "gemma":
-                settings.Add(new ConfigSetting("Family", (int)Model.Family.Llama, type.Span));
-                settings.Add(new ConfigSetting("ModelType", type.String, type.Span));
                 // GemmaForCausalLM: RMSNorm as x * (1 + w), the embedding scaled by sqrt(hidden_size), GeGLU, tied.
+                LlamaEngine();
                 settings.Add(new ConfigSetting("Gemma", true, type.Span));
                 settings.Add(new ConfigSetting("Activation", (int)Model.Act.GeGlu, type.Span));
-                Int("num_hidden_layers", "Layers");
-                int? gh = Int("num_attention_heads", "Heads");
-                Int("num_key_value_heads", "KvHeads", fallback: gh ?? 0, min: 1);
-                Int("hidden_size", "ModelDim");
-                Int("intermediate_size", "FeedForwardDim");
-                Int("vocab_size", "VocabSize");
                 int? gd = Int("head_dim", "HeadDim", fallback: 256);
                 if (gd % 2 == 1 && root.TryGet("head_dim", out _, out JsonValue oddHead))
                     problems.Add(new ConfigProblem($"\"head_dim\": {oddHead.Describe()} is odd, but rotary positions rotate pairs, so a head's width must be even", oddHead.Span));

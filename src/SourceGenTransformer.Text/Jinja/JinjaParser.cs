@@ -60,6 +60,14 @@ internal sealed class JinjaParser
         _ => t.Value,
     };
 
+    /// <summary>Consumes the tag ParseBody stopped at: {% keyword %}.</summary>
+    private void CloseTag()
+    {
+        _at++;
+        Identifier();
+        Expect(TokenKind.BlockEnd);
+    }
+
     private string Identifier()
     {
         if (Current.Kind != TokenKind.Name) throw Error($"expected a name, found '{Describe(Current)}'");
@@ -120,7 +128,7 @@ internal sealed class JinjaParser
                 Expect(TokenKind.BlockEnd);
                 List<Node> inner = ParseBody(out string? end);
                 if (end != "endgeneration") throw Error("{% generation %} without {% endgeneration %}");
-                _at++; Identifier(); Expect(TokenKind.BlockEnd);
+                CloseTag();
                 return new BlockNode(inner);
             default:
                 throw Error($"the statement '{keyword}' is not supported by this template engine (it runs if, for, set, break and continue)");
@@ -150,7 +158,7 @@ internal sealed class JinjaParser
                 Expect(TokenKind.BlockEnd);
                 List<Node> otherwise = ParseBody(out string? close);
                 if (close != "endif") throw Error("{% else %} of an if must end with {% endif %}");
-                _at++; Identifier(); Expect(TokenKind.BlockEnd);
+                CloseTag();
                 return new IfNode(branches, otherwise);
             }
             if (keyword == "endif")
@@ -184,11 +192,11 @@ internal sealed class JinjaParser
         List<Node>? otherwise = null;
         if (end == "else")
         {
-            _at++; Identifier(); Expect(TokenKind.BlockEnd);
+            CloseTag();
             otherwise = ParseBody(out end);
         }
         if (end != "endfor") throw Error("{% for %} without {% endfor %}");
-        _at++; Identifier(); Expect(TokenKind.BlockEnd);
+        CloseTag();
         return new ForNode(targets, iterable, filter, body, otherwise);
     }
 
@@ -213,7 +221,7 @@ internal sealed class JinjaParser
             _at++;
             List<Node> body = ParseBody(out string? end);
             if (end != "endset") throw Error("{% set %} block without {% endset %}");
-            _at++; Identifier(); Expect(TokenKind.BlockEnd);
+            CloseTag();
             return new SetBlockNode(name, body);
         }
         ExpectOp("=");

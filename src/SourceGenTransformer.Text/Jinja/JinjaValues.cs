@@ -305,7 +305,6 @@ internal static class Values
         "find" => new Callable(name, (a, _) => a.Count > 0 && a[0] is string p ? (long)s.IndexOf(p, StringComparison.Ordinal) : -1L),
         "count" => new Callable(name, (a, _) => a.Count > 0 && a[0] is string p && p.Length > 0 ? (long)((s.Length - s.Replace(p, "", StringComparison.Ordinal).Length) / p.Length) : 0L),
         "join" => new Callable(name, (a, _) => string.Join(s, Iterate(a.Count > 0 ? a[0] : null, "join").Select(Str))),
-        "format" => null,
         _ => null,
     };
 

@@ -120,13 +120,18 @@ internal sealed record TensorTable(List<Tensor> Tensors, string? Prefix, string?
         if (s.FusedProjections)
         {
             // Phi-3: q, k, v rows one after another in qkv_proj, gate then up rows in gate_up_proj, each read as its part.
-            string Part(string name, int start, int count, int total) => $"{name}[rows {start}..{start + count} of {total}]";
+            // The name is TensorSource.Rows's: rows [start, start + count) of a tensor of total rows.
+            void Part(string field, string tensor, int start, int count, int total, string doc)
+            {
+                int i = t.FindIndex(x => x.Field == field);
+                t[i] = t[i] with { Name = $"{tensor}[rows {start}..{start + count} of {total}]", Doc = doc };
+            }
             int qkv = s.QueryDim + 2 * kv;
-            t[t.FindIndex(x => x.Field == "Wq")] = t.Find(x => x.Field == "Wq")! with { Name = Part("self_attn.qkv_proj.weight", 0, s.QueryDim, qkv), Doc = "(layer, heads * head_dim, dim) self_attn.qkv_proj, its q rows" };
-            t[t.FindIndex(x => x.Field == "Wk")] = t.Find(x => x.Field == "Wk")! with { Name = Part("self_attn.qkv_proj.weight", s.QueryDim, kv, qkv), Doc = "(layer, kv_dim, dim) self_attn.qkv_proj, its k rows" };
-            t[t.FindIndex(x => x.Field == "Wv")] = t.Find(x => x.Field == "Wv")! with { Name = Part("self_attn.qkv_proj.weight", s.QueryDim + kv, kv, qkv), Doc = "(layer, kv_dim, dim) self_attn.qkv_proj, its v rows" };
-            t[t.FindIndex(x => x.Field == "WGate")] = t.Find(x => x.Field == "WGate")! with { Name = Part("mlp.gate_up_proj.weight", 0, f, 2 * f), Doc = "(layer, ffn, dim) mlp.gate_up_proj, its gate rows" };
-            t[t.FindIndex(x => x.Field == "WUp")] = t.Find(x => x.Field == "WUp")! with { Name = Part("mlp.gate_up_proj.weight", f, f, 2 * f), Doc = "(layer, ffn, dim) mlp.gate_up_proj, its up rows" };
+            Part("Wq", "self_attn.qkv_proj.weight", 0, s.QueryDim, qkv, "(layer, heads * head_dim, dim) self_attn.qkv_proj, its q rows");
+            Part("Wk", "self_attn.qkv_proj.weight", s.QueryDim, kv, qkv, "(layer, kv_dim, dim) self_attn.qkv_proj, its k rows");
+            Part("Wv", "self_attn.qkv_proj.weight", s.QueryDim + kv, kv, qkv, "(layer, kv_dim, dim) self_attn.qkv_proj, its v rows");
+            Part("WGate", "mlp.gate_up_proj.weight", 0, f, 2 * f, "(layer, ffn, dim) mlp.gate_up_proj, its gate rows");
+            Part("WUp", "mlp.gate_up_proj.weight", f, f, 2 * f, "(layer, ffn, dim) mlp.gate_up_proj, its up rows");
         }
         if (!s.TiedEmbeddings) t.Add(Classifier(s));
         return new TensorTable(t, null, null, new Dictionary<string, string> { [L] = "model.layers." });
