@@ -27,7 +27,7 @@ public sealed class HfTokenizerTests : IClassFixture<RealEmbeddingTests.Engines>
     public void Dispose() => File.Delete(_json);
 
     /// <summary>The tokenizer.json of bert-base-uncased and all-MiniLM-L6-v2, over a vocab.txt.</summary>
-    private static string TokenizerJson(string[] vocab)
+    internal static string TokenizerJson(string[] vocab)
     {
         int Id(string t) => Array.IndexOf(vocab, t);
         string Special(string t) => $"{{\"id\":{Id(t)},\"content\":\"{t}\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,\"special\":true}}";
