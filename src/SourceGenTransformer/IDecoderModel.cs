@@ -22,6 +22,12 @@ public interface IDecoderModel
     /// <summary>End-of-sequence token id, or -1.</summary>
     int EosToken { get; }
 
+    /// <summary>Every token id that ends generation (a config.json may list several); by default the EOS token alone.</summary>
+    IReadOnlyList<int> EosTokens => EosToken >= 0 ? [EosToken] : [];
+
+    /// <summary>The sampling defaults the model was declared with (generation_config.json), or null.</summary>
+    GenerationOptions? DefaultGenerationOptions => null;
+
     /// <summary>Creates a session with its own KV cache.</summary>
     IDecoderSession CreateDecoderSession();
 
@@ -43,4 +49,8 @@ public interface IDecoderSession
 
     /// <summary>Starts a new sequence.</summary>
     void Reset();
+
+    /// <summary>Forgets the tokens from <paramref name="position"/> on, keeping the cached positions before it.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The position is negative or past <see cref="Position"/>.</exception>
+    void Rewind(int position);
 }

@@ -67,6 +67,9 @@ internal static class DecoderApi
         w.Line("int global::SourceGenTransformer.IDecoderModel.BosToken => BosToken;");
         w.Line("int global::SourceGenTransformer.IDecoderModel.EosToken => EosToken;");
         w.Line("global::SourceGenTransformer.IDecoderSession global::SourceGenTransformer.IDecoderModel.CreateDecoderSession() => CreateSession();");
+        w.Line("global::System.Collections.Generic.IReadOnlyList<int> global::SourceGenTransformer.IDecoderModel.EosTokens => EosTokens.ToArray();");
+        if (s.HasSamplingDefaults)
+            w.Line("global::SourceGenTransformer.GenerationOptions? global::SourceGenTransformer.IDecoderModel.DefaultGenerationOptions => DefaultGenerationOptions;");
         w.Line();
 
         string options = "global::SourceGenTransformer.GenerationOptions";
@@ -201,6 +204,23 @@ internal static class DecoderApi
                 using (w.Block("finally"))
                     w.Line("_guard.Exit();");
                 w.Line("return _decoder.Logits;");
+            }
+            w.Line();
+            w.Line("/// <summary>");
+            w.Line("/// Forgets the tokens from <paramref name=\"position\"/> on, keeping the cached positions before it: a conversation that shares");
+            w.Line("/// its first tokens with what the session holds goes on from there without encoding them again. A position's keys and");
+            w.Line("/// values depend only on the tokens up to it, so the kept rows are exactly what encoding the prefix again would give.");
+            w.Line("/// The next call must be a Forward: the last logits belong to the forgotten tokens.");
+            w.Line("/// </summary>");
+            w.Line("/// <exception cref=\"global::System.ArgumentOutOfRangeException\">The position is negative or past <see cref=\"Position\"/>.</exception>");
+            w.Line("/// <exception cref=\"global::System.InvalidOperationException\">Another thread is using this session.</exception>");
+            using (w.Block("public void Rewind(int position)"))
+            {
+                w.Line("if ((uint)position > (uint)_decoder.Position)");
+                w.Line("    throw new global::System.ArgumentOutOfRangeException(nameof(position), position, $\"The session holds {_decoder.Position} tokens; it can go back to a position from 0 to {_decoder.Position}.\");");
+                w.Line("_guard.Enter();");
+                w.Line("_decoder.Rewind(position);");
+                w.Line("_guard.Exit();");
             }
             w.Line();
             w.Line("/// <summary>Forgets every consumed token; the session starts a new sequence at position 0.</summary>");

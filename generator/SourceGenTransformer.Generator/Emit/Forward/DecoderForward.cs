@@ -138,6 +138,9 @@ internal sealed class DecoderForward
         w.Line("/// <summary>Forgets every consumed token. The cache is not cleared: a row is always written before it is read.</summary>");
         w.Line("public void Reset() => _position = 0;");
         w.Line();
+        w.Line("/// <summary>Forgets the tokens from <paramref name=\"position\"/> on; the cached rows before it stay as they are.</summary>");
+        w.Line("public void Rewind(int position) => _position = position;");
+        w.Line();
         w.Line("/// <summary>A new decoder on the same weights and pool holding a copy of this one's cached positions, position and logits.</summary>");
         using (w.Block($"public {_spec.EnginePrefix}Decoder Fork()"))
         {
