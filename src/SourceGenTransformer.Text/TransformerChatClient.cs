@@ -113,7 +113,7 @@ public sealed class TransformerChatClient : IChatClient
             constraint = required.Start(endToken);
         if (constraint is not null && constraint.MinimumTokens > budget)
             throw new ArgumentException(
-                $"The shortest reply the response format allows takes {constraint.MinimumTokens} tokens, but the call may generate {budget} " +
+                $"The response format's shortest reply is {constraint.MinimumTokens} characters, and the call must leave a token for each to be sure of finishing it, but it may generate {budget} " +
                 $"(MaxOutputTokens {generation.MaxNewTokens}, {model.MaxSequenceLength - ids.Length} left in the context).", nameof(options));
 
         var stops = new StopSequenceFilter(options?.StopSequences);

@@ -365,29 +365,38 @@ internal sealed class JsonMachine
         }
     }
 
-    // Number phases: 0 start, 1 after '-', 2 after a leading 0, 3 in integer digits, 4 after '.', 5 in fraction digits,
-    // 6 after e/E, 7 after the exponent's sign, 8 in exponent digits. 2, 3, 5 and 8 may end the number.
+    /// <summary>The most digits of an integer: 9, so that every integer fits an Int32 (JSON schema sets no bound, C# types do).</summary>
+    public const int IntegerDigits = 9;
+
+    /// <summary>The most digits before and after a number's point (a double's precision), and in its exponent (a double's range).</summary>
+    public const int NumberDigits = 15, ExponentDigits = 2;
+
+    // Number phases (sub & 15): 0 start, 1 after '-', 2 after a leading 0, 3 in integer digits, 4 after '.', 5 in fraction
+    // digits, 6 after e/E, 7 after the exponent's sign, 8 in exponent digits; sub >> 4 counts the digits of the current run.
+    // 2, 3, 5 and 8 may end the number. Runs are bounded so that every number reads back as the C# type a schema maps to.
     private void StepNumber(int[] stack, bool integer, int sub, int c, List<int[]> outs)
     {
+        int phase = sub & 15, run = sub >> 4;
         bool digit = c is >= '0' and <= '9';
-        int next = sub switch
+        int limit = phase switch { 3 => integer ? IntegerDigits : NumberDigits, 5 => NumberDigits, _ => ExponentDigits };
+        int next = phase switch
         {
-            0 => c == '-' ? 1 : c == '0' ? 2 : digit ? 3 : -1,
-            1 => c == '0' ? 2 : digit ? 3 : -1,
+            0 => c == '-' ? 1 : c == '0' ? 2 : digit ? 3 | 1 << 4 : -1,
+            1 => c == '0' ? 2 : digit ? 3 | 1 << 4 : -1,
             2 => !integer && c == '.' ? 4 : !integer && c is 'e' or 'E' ? 6 : -1,
-            3 => digit ? 3 : !integer && c == '.' ? 4 : !integer && c is 'e' or 'E' ? 6 : -1,
-            4 => digit ? 5 : -1,
-            5 => digit ? 5 : c is 'e' or 'E' ? 6 : -1,
-            6 => c is '+' or '-' ? 7 : digit ? 8 : -1,
-            7 => digit ? 8 : -1,
-            _ => digit ? 8 : -1,
+            3 => digit && run < limit ? 3 | (run + 1) << 4 : !integer && c == '.' ? 4 : !integer && c is 'e' or 'E' ? 6 : -1,
+            4 => digit ? 5 | 1 << 4 : -1,
+            5 => digit && run < limit ? 5 | (run + 1) << 4 : c is 'e' or 'E' ? 6 : -1,
+            6 => c is '+' or '-' ? 7 : digit ? 8 | 1 << 4 : -1,
+            7 => digit ? 8 | 1 << 4 : -1,
+            _ => digit && run < limit ? 8 | (run + 1) << 4 : -1,
         };
         if (next >= 0)
         {
             outs.Add(Top(stack, next));
             return;
         }
-        if (sub is 2 or 3 or 5 or 8)
+        if (phase is 2 or 3 or 5 or 8)
         {
             // The number ends here; the character belongs to what follows it.
             var after = new List<int[]>();
@@ -410,7 +419,7 @@ internal sealed class JsonMachine
                 NodeKind.Literal => n.Text.Length - sub,
                 NodeKind.Sequence => n.Children.Skip(sub).Sum(ch => ch.MinLength),
                 NodeKind.String => sub switch { 0 => 2, 1 => 1, 2 => 2, _ => 7 - sub + 1 },
-                NodeKind.Number or NodeKind.Integer => sub is 2 or 3 or 5 or 8 ? 0 : 1,
+                NodeKind.Number or NodeKind.Integer => (sub & 15) is 2 or 3 or 5 or 8 ? 0 : 1,
                 NodeKind.Array => (sub & 3) switch
                 {
                     0 => 1 + (n.MinItems == 0 ? 1 : n.MinItems * item + n.MinItems - 1 + 1),
