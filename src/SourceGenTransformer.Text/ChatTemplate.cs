@@ -117,7 +117,7 @@ public sealed class ChatTemplate
             if (results.Count > 0)
             {
                 foreach (FunctionResultContent r in results)
-                    list.Add(new Dictionary<string, object?> { ["role"] = "tool", ["content"] = r.Result is string s ? s : JsonSerializer.Serialize(r.Result, ChatTemplateJson.Default.Object), ["tool_call_id"] = r.CallId });
+                    list.Add(new Dictionary<string, object?> { ["role"] = "tool", ["content"] = ResultText(r.Result), ["tool_call_id"] = r.CallId });
                 continue;
             }
             var message = new Dictionary<string, object?> { ["role"] = m.Role.Value, ["content"] = m.Text };
@@ -182,6 +182,16 @@ public sealed class ChatTemplate
         }
         return output.ToString();
     }
+
+    /// <summary>A function's result as a tool message's content: a string as itself, anything else as JSON.</summary>
+    private static string ResultText(object? result) => result switch
+    {
+        string s => s,
+        JsonElement { ValueKind: JsonValueKind.String } e => e.GetString()!,
+        JsonElement e => e.GetRawText(),
+        null => "null",
+        _ => JsonSerializer.Serialize(result, ChatTemplateJson.Default.Object),
+    };
 
     /// <summary>A .NET value as the template's values: long, double, string, bool, null, List, ordered dict.</summary>
     private static object? Normalize(object? v) => v switch

@@ -103,8 +103,7 @@ public sealed class TransformerChatClient : IChatClient
         Tools? tools = Tools.From(options, Template, _generator);
         (int[] ids, int dropped) = Fit(messages.ToList(), tools);
         int budget = Math.Min(generation.MaxNewTokens, model.MaxSequenceLength - ids.Length);
-        IReadOnlyList<int> eos = model.EosTokens;
-        int endToken = eos.Count > 0 ? eos[0] : -1;
+        List<int> eos = StopTokens(out int endToken);
 
         JsonConstraint? constraint = null;
         if (options?.ResponseFormat is ChatResponseFormatJson json)
@@ -221,6 +220,25 @@ public sealed class TransformerChatClient : IChatClient
             }
         }
         yield return Finish(id, reason, ids.Length, produced, ids.Length - (_lastTurn?.EncodedTokens ?? ids.Length));
+    }
+
+    /// <summary>
+    /// The tokens that end a reply: the model's EOS list (generation_config.json's <c>eos_token_id</c>, else config.json's,
+    /// which is what transformers' <c>generate</c> stops at), and the template's <c>eos_token</c> (tokenizer_config.json's),
+    /// which is how the template ends a turn. The two disagree for some models (Llama 3.0 Instruct lists
+    /// &lt;|end_of_text|&gt; but ends turns with &lt;|eot_id|&gt;), and a chat must stop at either. <paramref name="end"/> is the
+    /// one a constrained reply ends with: the template's when it has one, else the model's first.
+    /// </summary>
+    private List<int> StopTokens(out int end)
+    {
+        var stop = new List<int>(_generator.Model.EosTokens);
+        end = stop.Count > 0 ? stop[0] : -1;
+        if (Template?.EosToken is { } text && _generator.Tokenizer is HuggingFaceTokenizer hf && hf.TokenToId(text) is int id && id < _generator.Model.VocabSize)
+        {
+            if (!stop.Contains(id)) stop.Add(id);
+            end = id;
+        }
+        return stop;
     }
 
     /// <summary>Renders and encodes the conversation, leaving out its oldest turns when it must and may.</summary>

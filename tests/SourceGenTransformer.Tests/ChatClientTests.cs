@@ -6,6 +6,7 @@ using System.Text.Json;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Logging;
 using SourceGenTransformer.Text;
 using Xunit;
 
@@ -215,5 +216,94 @@ public sealed class ChatClientTests(ChatModelFixture chat) : IClassFixture<ChatM
         fresh.ReuseSession = false;
         Assert.Equal((await fresh.GetResponseAsync(a, Short)).Text, both[0].Text);
         Assert.Equal((await fresh.GetResponseAsync(b, Short)).Text, both[1].Text);
+    }
+
+    [Fact]
+    public async Task A_reply_ends_at_the_template_eos_token_as_well_as_at_the_models()
+    {
+        ChatMessage[] messages = [new(ChatRole.User, "Say something.")];
+        int[] prompt = chat.Tokenizer.Encode(chat.Template.Render(messages, true), false);
+        int first = Sampling.Argmax(chat.Model.CreateSession().Forward(prompt));
+        Assert.NotEqual(50258, first);
+        // A template whose eos_token is the token the model would say first: the reply ends before it.
+        var template = new ChatTemplate(chat.Template.Source, null, chat.Tokenizer.IdToToken(first));
+        var client = new TransformerChatClient(new TextGenerator(chat.Model, chat.Tokenizer), "qwen-shaped", template);
+        ChatResponse r = await client.GetResponseAsync(messages, Short);
+        Assert.Equal(ChatFinishReason.Stop, r.FinishReason);
+        Assert.Equal(0, r.Usage!.OutputTokenCount);
+        Assert.True((await chat.Client().GetResponseAsync(messages, Short)).Usage!.OutputTokenCount > 0);
+    }
+
+    private static AIFunction Weather(Action? called = null) =>
+        AIFunctionFactory.Create((string city, int days) =>
+        {
+            called?.Invoke();
+            return $"Sunny in {city} for {days} days.";
+        }, "get_weather", "Gets the forecast for a city.");
+
+    [Fact]
+    public async Task Tools_are_rendered_by_the_template_and_a_required_call_parses_into_function_call_content()
+    {
+        TransformerChatClient client = chat.Client();
+        AIFunction weather = Weather();
+        ChatMessage[] messages = [new(ChatRole.User, "Weather in Paris?")];
+        for (int seed = 0; seed < 20; seed++)
+        {
+            var options = new ChatOptions { Tools = [weather], ToolMode = ChatToolMode.RequireAny, Temperature = 1f, Seed = seed, MaxOutputTokens = 200 };
+            ChatResponse r = await client.GetResponseAsync(messages, options);
+            Assert.Equal(ChatFinishReason.ToolCalls, r.FinishReason);
+            FunctionCallContent call = Assert.Single(r.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>());
+            Assert.Equal("get_weather", call.Name);
+            Assert.Equal(JsonValueKind.String, Assert.IsType<JsonElement>(call.Arguments!["city"]).ValueKind);
+            Assert.True(Assert.IsType<JsonElement>(call.Arguments["days"]).TryGetInt32(out _));
+            // The prompt is the template's rendering with the tools in it, as apply_chat_template(tools=...) writes it.
+            var tools = new Dictionary<string, object?>
+            {
+                ["tools"] = new List<object?>
+                {
+                    new Dictionary<string, object?>
+                    {
+                        ["type"] = "function",
+                        ["function"] = new Dictionary<string, object?> { ["name"] = weather.Name, ["description"] = weather.Description, ["parameters"] = weather.JsonSchema },
+                    },
+                },
+            };
+            string prompt = chat.Template.Render(messages, true, tools);
+            Assert.Contains("<tools>", prompt);
+            Assert.Equal(chat.Tokenizer.Encode(prompt, false).Length, r.Usage!.InputTokenCount);
+        }
+    }
+
+    [Fact]
+    public async Task The_client_works_inside_a_chat_client_builder_pipeline_with_function_invocation_and_logging()
+    {
+        int invoked = 0;
+        var logs = new ListLoggerFactory();
+        IChatClient pipeline = new ChatClientBuilder(chat.Client())
+            .UseFunctionInvocation()
+            .UseLogging(logs)
+            .Build();
+        var options = new ChatOptions { Tools = [Weather(() => invoked++)], ToolMode = ChatToolMode.RequireAny, Temperature = 1f, Seed = 5, MaxOutputTokens = 120 };
+        ChatResponse r = await pipeline.GetResponseAsync([new ChatMessage(ChatRole.User, "Weather in Oslo?")], options);
+        // The model's call ran, its result went back to the model as a tool message, and the model answered.
+        Assert.True(invoked >= 1);
+        Assert.Contains(r.Messages.SelectMany(m => m.Contents), c => c is FunctionResultContent result && result.Result!.ToString()!.StartsWith("Sunny in"));
+        Assert.Equal(ChatRole.Assistant, r.Messages[^1].Role);
+        Assert.NotNull(r.Usage);
+        Assert.Contains(logs.Messages, m => m.Contains("GetResponseAsync", StringComparison.Ordinal));
+    }
+
+    private sealed class ListLoggerFactory : ILoggerFactory, ILogger
+    {
+        public List<string> Messages { get; } = [];
+        public ILogger CreateLogger(string categoryName) => this;
+        public void AddProvider(ILoggerProvider provider) { }
+        public void Dispose() { }
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(LogLevel logLevel) => true;
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (Messages) Messages.Add(formatter(state, exception));
+        }
     }
 }
