@@ -47,6 +47,7 @@ internal sealed class TokenVocabulary
         SortedTexts = texts.Select(t => t.Text).ToArray();
         SortedIds = texts.Select(t => t.Id).ToArray();
         MaxLength = SortedTexts.Length == 0 ? 0 : SortedTexts.Max(t => t.Length);
+        Size = vocabSize;
         for (char c = ' '; c <= '~'; c++)
             if (!singles.Contains(c))
                 throw new NotSupportedException($"The tokenizer has no token for '{c}' alone, which constrained JSON decoding needs to be able to close any document.");
@@ -57,6 +58,9 @@ internal sealed class TokenVocabulary
     public int[] SortedIds { get; }
 
     public int MaxLength { get; }
+
+    /// <summary>The model's vocabulary size the masks cover.</summary>
+    public int Size { get; }
 
     public static TokenVocabulary For(Tokenizer tokenizer, int vocabSize)
     {
@@ -140,15 +144,27 @@ internal sealed class JsonConstraint
     public void Mask(ReadOnlySpan<float> logits, Span<float> destination, int remaining)
     {
         TokenTable table = _compiled.Machine.Table(_state, _compiled.Vocabulary);
-        destination.Fill(Masked);
         int allowed = 0;
         int[] ids = table.Ids, distances = table.Distance;
-        for (int i = 0; i < ids.Length; i++)
+        if (table.Disallowed is { } disallowed && table.MaxDistance <= remaining - 1)
         {
-            if (distances[i] > remaining - 1) continue;
-            int id = ids[i];
-            destination[id] = logits[id];
-            allowed++;
+            // Most tokens continue (inside a string) and the budget binds none: copy, then mask the few others.
+            logits.CopyTo(destination);
+            foreach (int id in disallowed) destination[id] = Masked;
+            for (int id = logits.Length; id < destination.Length; id++) destination[id] = Masked;
+            allowed = ids.Length;
+        }
+        else
+        {
+            destination.Fill(Masked);
+            bool free = table.MaxDistance <= remaining - 1;
+            for (int i = 0; i < ids.Length; i++)
+            {
+                if (!free && distances[i] > remaining - 1) continue;
+                int id = ids[i];
+                destination[id] = logits[id];
+                allowed++;
+            }
         }
         if (_eos >= 0 && _compiled.Machine.IsAccepting(_state))
         {
@@ -165,7 +181,7 @@ internal sealed class JsonConstraint
     {
         if (token == _eos) return;
         TokenTable table = _compiled.Machine.Table(_state, _compiled.Vocabulary);
-        int i = Array.IndexOf(table.Ids, token);
+        int i = Array.BinarySearch(table.Ids, token);
         if (i < 0) throw new InvalidOperationException($"Token {token} does not continue the JSON document; the mask did not allow it.");
         _state = table.Next[i];
     }

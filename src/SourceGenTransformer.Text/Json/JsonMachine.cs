@@ -121,9 +121,12 @@ internal sealed class JsonMachine
                 ids.Add(tokenIds[t]);
                 nexts.Add(path[text.Length]);
             }
-            var distances = new int[nexts.Count];
-            for (int i = 0; i < distances.Length; i++) distances[i] = _states[nexts[i]].Distance;
-            return new TokenTable(ids.ToArray(), nexts.ToArray(), distances);
+            // By id, for Advance's binary search, with each next state's distance to an end.
+            int[] byId = ids.ToArray(), after = nexts.ToArray();
+            Array.Sort(byId, after);
+            var distances = new int[after.Length];
+            for (int i = 0; i < distances.Length; i++) distances[i] = _states[after[i]].Distance;
+            return new TokenTable(byId, after, distances, vocabulary.Size);
         }
     }
 
@@ -444,5 +447,39 @@ internal sealed class JsonMachine
     }
 }
 
-/// <summary>The tokens a state can read: their ids, the state after each, and that state's distance to an end.</summary>
-internal sealed record TokenTable(int[] Ids, int[] Next, int[] Distance);
+/// <summary>
+/// The tokens a state can read, by id: the state after each, and that state's distance to an end. A table that allows
+/// most of the vocabulary (inside a string) also keeps the ids it does not allow, so masking it touches only those.
+/// </summary>
+internal sealed class TokenTable
+{
+    public TokenTable(int[] ids, int[] next, int[] distance, int vocabSize)
+    {
+        Ids = ids;
+        Next = next;
+        Distance = distance;
+        MaxDistance = distance.Length == 0 ? 0 : distance.Max();
+        if (ids.Length > vocabSize / 2)
+        {
+            var disallowed = new List<int>(vocabSize - ids.Length);
+            for (int id = 0, k = 0; id < vocabSize; id++)
+            {
+                if (k < ids.Length && ids[k] == id) k++;
+                else disallowed.Add(id);
+            }
+            Disallowed = disallowed.ToArray();
+        }
+    }
+
+    public int[] Ids { get; }
+
+    public int[] Next { get; }
+
+    public int[] Distance { get; }
+
+    /// <summary>The largest distance of any next state: a budget beyond it needs no per-token check.</summary>
+    public int MaxDistance { get; }
+
+    /// <summary>For a table that allows most tokens, every other id below the vocabulary size; else null.</summary>
+    public int[]? Disallowed { get; }
+}

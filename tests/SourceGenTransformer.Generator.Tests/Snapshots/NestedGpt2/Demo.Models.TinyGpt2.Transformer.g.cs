@@ -157,6 +157,7 @@ partial class Models
         int global::SourceGenTransformer.IDecoderModel.BosToken => BosToken;
         int global::SourceGenTransformer.IDecoderModel.EosToken => EosToken;
         global::SourceGenTransformer.IDecoderSession global::SourceGenTransformer.IDecoderModel.CreateDecoderSession() => CreateSession();
+        global::System.Collections.Generic.IReadOnlyList<int> global::SourceGenTransformer.IDecoderModel.EosTokens => EosTokens.ToArray();
 
         /// <summary>
         /// Feeds <paramref name="prompt"/> to a new session and yields generated token ids, one at a time, until
@@ -304,6 +305,24 @@ partial class Models
                     _guard.Exit();
                 }
                 return _decoder.Logits;
+            }
+
+            /// <summary>
+            /// Forgets the tokens from <paramref name="position"/> on, keeping the cached positions before it: a conversation that shares
+            /// its first tokens with what the session holds goes on from there without encoding them again. A position's keys and
+            /// values depend only on the tokens up to it, so the kept rows are exactly what encoding the prefix again would give.
+            /// The next call must be a Forward: the last logits belong to the forgotten tokens.
+            /// </summary>
+            /// <exception cref="global::System.ArgumentOutOfRangeException">The position is negative or past <see cref="Position"/>.</exception>
+            /// <exception cref="global::System.InvalidOperationException">Another thread is using this session.</exception>
+            public void Rewind(int position)
+            {
+                if ((uint)position > (uint)_decoder.Position)
+                    throw new global::System.ArgumentOutOfRangeException(nameof(position), position, 
+                    $"The session holds {_decoder.Position} tokens; it can go back to a position from 0 to {_decoder.Position}.");
+                _guard.Enter();
+                _decoder.Rewind(position);
+                _guard.Exit();
             }
 
             /// <summary>Forgets every consumed token; the session starts a new sequence at position 0.</summary>

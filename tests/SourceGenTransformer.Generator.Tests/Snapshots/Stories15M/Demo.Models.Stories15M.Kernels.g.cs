@@ -160,6 +160,9 @@ namespace SourceGenTransformer.Generated.Demo.Models
         /// <summary>Forgets every consumed token. The cache is not cleared: a row is always written before it is read.</summary>
         public void Reset() => _position = 0;
 
+        /// <summary>Forgets the tokens from <paramref name="position"/> on; the cached rows before it stay as they are.</summary>
+        public void Rewind(int position) => _position = position;
+
         /// <summary>A new decoder on the same weights and pool holding a copy of this one's cached positions, position and logits.</summary>
         public Stories15MDecoder Fork()
         {
