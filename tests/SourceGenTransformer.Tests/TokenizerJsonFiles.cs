@@ -10,7 +10,7 @@ namespace SourceGenTransformer.Tests;
 /// <summary>
 /// The tokenizer.json files of the tokenizer tests. The byte-level ones are built from GPT-2's real BPE ranks
 /// (<see cref="Gpt2TokenizerJson"/>), with each family's pre-tokenizer and added tokens. The SentencePiece-style ones are committed
-/// (tests/fixtures/make_tokenizer_fixtures.py). Written once per test run into a temporary folder.
+/// (tests/fixtures/make_tokenizer_json_fixtures.py). Written once per test run into a temporary folder.
 /// </summary>
 public sealed class TokenizerJsonFiles : IDisposable
 {
