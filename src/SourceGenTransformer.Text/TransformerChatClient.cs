@@ -123,11 +123,11 @@ public sealed class TransformerChatClient : IChatClient
         var toolText = new StringBuilder();
         bool inToolCall = tools?.Required is not null;
         bool stoppedBySequence = false;
+        int reuse = 0;
         try
         {
             // The longest prefix the session already holds; at least the last prompt token runs, for its logits.
             List<int> held = lease.Tokens;
-            int reuse = 0;
             while (reuse < held.Count && reuse < ids.Length - 1 && held[reuse] == ids[reuse]) reuse++;
             lease.Session.Rewind(reuse);
             held.RemoveRange(reuse, held.Count - reuse);
@@ -135,7 +135,7 @@ public sealed class TransformerChatClient : IChatClient
             var logits = new float[model.VocabSize]; // the session's span cannot live across the awaits below
             lease.Session.Forward(fresh).CopyTo(logits);
             held.AddRange(fresh);
-            _lastTurn = new ChatTurnStats(ids.Length, reuse, 0, dropped);
+            Volatile.Write(ref _lastTurn, new ChatTurnStats(ids.Length, reuse, 0, dropped));
 
             var sampler = new TokenSampler(model.VocabSize, generation, eos.ToArray());
             float[]? masked = null;
@@ -208,7 +208,7 @@ public sealed class TransformerChatClient : IChatClient
         finally
         {
             if (ReuseSession) Interlocked.CompareExchange(ref _cached, lease, null);
-            if (_lastTurn is { } turn) _lastTurn = turn with { GeneratedTokens = produced };
+            Volatile.Write(ref _lastTurn, new ChatTurnStats(ids.Length, reuse, produced, dropped));
         }
         if (toolText.Length > 0 && tools is not null)
         {
@@ -219,7 +219,7 @@ public sealed class TransformerChatClient : IChatClient
                 reason = ChatFinishReason.ToolCalls;
             }
         }
-        yield return Finish(id, reason, ids.Length, produced, ids.Length - (_lastTurn?.EncodedTokens ?? ids.Length));
+        yield return Finish(id, reason, ids.Length, produced, reuse);
     }
 
     /// <summary>
