@@ -19,13 +19,7 @@ internal abstract class HfDecoder
         switch (type)
         {
             case "Sequence":
-            {
-                var parts = new List<HfDecoder>();
-                int i = 0;
-                foreach (JsonElement n in r.Array(e, "decoders", path).EnumerateArray())
-                    if (Read(n, r, $"{path}.decoders[{i++}]") is { } part) parts.Add(part);
-                return new Sequence(parts);
-            }
+                return new Sequence(r.Parts(e, "decoders", path, Read));
             case "ByteLevel": return new ByteLevel();
             case "Metaspace": return new Metaspace(MetaspaceSettings.Read(e, r, path));
             case "WordPiece": return new WordPiece(r.String(e, "prefix", path, "##"), r.Bool(e, "cleanup", path, true));
@@ -131,22 +125,7 @@ internal abstract class HfDecoder
 
     private sealed class Replace(HfRegex pattern, string content) : HfDecoder
     {
-        public override List<string> DecodeChain(List<string> tokens)
-        {
-            var result = new List<string>(tokens.Count);
-            foreach (string t in tokens)
-            {
-                var sb = new StringBuilder(t.Length);
-                int previous = 0;
-                foreach ((int s, int e) in pattern.Matches(t))
-                {
-                    sb.Append(t, previous, s - previous).Append(content);
-                    previous = e;
-                }
-                result.Add(sb.Append(t, previous, t.Length - previous).ToString());
-            }
-            return result;
-        }
+        public override List<string> DecodeChain(List<string> tokens) => tokens.ConvertAll(t => pattern.Replace(t, content));
     }
 
     /// <summary>Runs of <c>&lt;0xNN&gt;</c> tokens to their UTF-8 text, or one U+FFFD per byte when they are not valid UTF-8.</summary>

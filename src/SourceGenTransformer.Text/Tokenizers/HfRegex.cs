@@ -67,6 +67,21 @@ internal sealed class HfRegex
         return result;
     }
 
+    /// <summary><paramref name="text"/> with every match replaced by <paramref name="content"/>.</summary>
+    public string Replace(string text, string content)
+    {
+        List<(int Start, int End)> matches = Matches(text);
+        if (matches.Count == 0) return text;
+        var sb = new StringBuilder(text.Length);
+        int previous = 0;
+        foreach ((int s, int e) in matches)
+        {
+            sb.Append(text, previous, s - previous).Append(content);
+            previous = e;
+        }
+        return sb.Append(text, previous, text.Length - previous).ToString();
+    }
+
     private static bool HasSurrogates(string text)
     {
         foreach (char c in text)

@@ -20,13 +20,7 @@ internal abstract class HfNormalizer
         switch (type)
         {
             case "Sequence":
-            {
-                var parts = new List<HfNormalizer>();
-                int i = 0;
-                foreach (JsonElement n in r.Array(e, "normalizers", path).EnumerateArray())
-                    if (Read(n, r, $"{path}.normalizers[{i++}]") is { } part) parts.Add(part);
-                return new Sequence(parts);
-            }
+                return new Sequence(r.Parts(e, "normalizers", path, Read));
             case "NFC": return new Unicode(NormalizationForm.FormC);
             case "NFD": return new Unicode(NormalizationForm.FormD);
             case "NFKC": return new Unicode(NormalizationForm.FormKC);
@@ -99,19 +93,7 @@ internal abstract class HfNormalizer
 
     private sealed class Replace(HfRegex pattern, string content) : HfNormalizer
     {
-        public override string Normalize(string text)
-        {
-            List<(int Start, int End)> matches = pattern.Matches(text);
-            if (matches.Count == 0) return text;
-            var sb = new StringBuilder(text.Length);
-            int previous = 0;
-            foreach ((int s, int e) in matches)
-            {
-                sb.Append(text, previous, s - previous).Append(content);
-                previous = e;
-            }
-            return sb.Append(text, previous, text.Length - previous).ToString();
-        }
+        public override string Normalize(string text) => pattern.Replace(text, content);
     }
 
     private sealed class Bert(bool lowerCase, bool stripAccents) : HfNormalizer

@@ -36,13 +36,7 @@ internal abstract class HfPreTokenizer
         switch (type)
         {
             case "Sequence":
-            {
-                var parts = new List<HfPreTokenizer>();
-                int i = 0;
-                foreach (JsonElement n in r.Array(e, "pretokenizers", path).EnumerateArray())
-                    if (Read(n, r, $"{path}.pretokenizers[{i++}]") is { } part) parts.Add(part);
-                return new Sequence(parts);
-            }
+                return new Sequence(r.Parts(e, "pretokenizers", path, Read));
             case "ByteLevel":
                 return new ByteLevel(r.Bool(e, "add_prefix_space", path, true), r.Bool(e, "use_regex", path, true));
             case "Split":

@@ -63,6 +63,16 @@ internal readonly struct TokenizerJsonReader(string source)
         throw Error($"{path}.{name}", "expected an array.");
     }
 
+    /// <summary>The parts of a <c>Sequence</c> (its array <paramref name="name"/>), each read by <paramref name="read"/>; null parts are left out.</summary>
+    public List<T> Parts<T>(JsonElement e, string name, string path, Func<JsonElement, TokenizerJsonReader, string, T?> read) where T : class
+    {
+        var parts = new List<T>();
+        int i = 0;
+        foreach (JsonElement part in Array(e, name, path).EnumerateArray())
+            if (read(part, this, $"{path}.{name}[{i++}]") is { } one) parts.Add(one);
+        return parts;
+    }
+
     /// <summary>A <c>{"String": s}</c> or <c>{"Regex": r}</c> pattern, as a .NET regular expression.</summary>
     public HfRegex Pattern(JsonElement e, string name, string path)
     {
