@@ -18,6 +18,9 @@ public enum WeightFormats
 
     /// <summary>ONNX models (<c>model.onnx</c>, as transformers and sentence-transformers export them): Bert only.</summary>
     Onnx = 4,
+
+    /// <summary>GGUF files (llama.cpp; the llama, qwen2 and qwen3 architectures): the Llama engine only.</summary>
+    Gguf = 8,
 }
 
 /// <summary>Opens a weight file by what it holds, not by its name.</summary>
@@ -76,6 +79,11 @@ public static class WeightFile
                 if (formats.HasFlag(WeightFormats.Onnx)) return OnnxFile.Open(file, options);
                 throw new ModelLoadException(file.FilePath, null,
                     $"this looks like an ONNX model, which only Bert declarations load; this model loads {(formats.HasFlag(WeightFormats.Llama2C) ? "safetensors or llama2.c" : "safetensors")} weights.");
+            }
+            if (head.Length >= 4 && BitConverter.ToUInt32(head) == GgufFile.Magic)
+            {
+                if (formats.HasFlag(WeightFormats.Gguf)) return GgufFile.Open(file, options);
+                throw new ModelLoadException(file.FilePath, null, "this is a GGUF file, which only Llama-engine declarations (llama, qwen2, qwen3) load.");
             }
             if (head.Length >= 4 && BitConverter.ToUInt32(head) == Llama2CCheckpoint.Magic && formats.HasFlag(WeightFormats.Llama2C))
                 return Llama2CCheckpoint.Open(file, options);

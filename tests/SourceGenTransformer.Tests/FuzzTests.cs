@@ -303,6 +303,72 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
         Report("llama2.c", t, v1.Length);
     }
 
+    // ---------------------------------------------------------------- GGUF
+
+    private static IEnumerable<(string, byte[])> GgufMutations(byte[] file, int count, int seed)
+    {
+        var rng = new Random(seed);
+        int header = Math.Min(file.Length, 3072); // the header, metadata and tensor descriptions: where structure is
+        for (int i = 0; i < count; i++)
+        {
+            byte[] m = (byte[])file.Clone();
+            switch (rng.Next(6))
+            {
+                case 0:
+                {
+                    int at = rng.Next(file.Length);
+                    yield return ($"truncated at {at}", file[..at]);
+                    continue;
+                }
+                case 1:
+                {
+                    int flips = 1 + rng.Next(4);
+                    for (int k = 0; k < flips; k++) m[rng.Next(header)] ^= (byte)(1 << rng.Next(8));
+                    yield return ($"{flips} header bit flips", m);
+                    continue;
+                }
+                case 2:
+                {
+                    int at = rng.Next(header - 8);
+                    BitConverter.GetBytes(rng.Next(2) == 0 ? ulong.MaxValue - (ulong)rng.Next(1000) : (ulong)rng.Next(1 << 30)).CopyTo(m, at);
+                    yield return ($"8 header bytes at {at} set to a large count", m);
+                    continue;
+                }
+                case 3:
+                {
+                    int at = rng.Next(header);
+                    m[at] = (byte)rng.Next(256);
+                    yield return ($"header byte {at} set", m);
+                    continue;
+                }
+                case 4:
+                {
+                    int at = rng.Next(header);
+                    byte[] junk = new byte[1 + rng.Next(12)];
+                    rng.NextBytes(junk);
+                    yield return ($"{junk.Length} bytes inserted at {at}", [.. file[..at], .. junk, .. file[at..]]);
+                    continue;
+                }
+                default:
+                {
+                    byte[] junk = new byte[1 + rng.Next(40)];
+                    rng.NextBytes(junk);
+                    yield return ($"{junk.Length} bytes appended", [.. file, .. junk]);
+                    continue;
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void Mutated_gguf_files_load_or_raise_ModelLoadException()
+    {
+        byte[] file = File.ReadAllBytes(Fixture.Path("llama-basic-q8_0.gguf"));
+        var options = new ModelOptions { Threads = 1 };
+        Tally t = Run(GgufMutations(file, 1000, seed: 88), path => LlamaBasic.Load(path, options).Dispose());
+        Report("GGUF", t, file.Length);
+    }
+
     // ---------------------------------------------------------------- ONNX
 
     private static IEnumerable<(string, byte[])> OnnxMutations(byte[] file, int count, int seed)

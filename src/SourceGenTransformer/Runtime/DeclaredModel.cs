@@ -44,4 +44,10 @@ public sealed class DeclaredModel
 
     /// <summary>Whether the classifier is the token embedding.</summary>
     public bool TiedEmbeddings { get; init; }
+
+    /// <summary>The RoPE base, or 0 when the family has no rotary positions.</summary>
+    public float RopeTheta { get; init; }
+
+    /// <summary>The norms' epsilon.</summary>
+    public float NormEpsilon { get; init; }
 }

@@ -29,7 +29,11 @@ internal static class DecoderApi
         };
         var doc = new List<string> { $"Loads the weights from a safetensors file with {names}.", $"F32, F16 and BF16 tensors load (matrices {precision})." };
         if (s.Family == Family.Llama)
+        {
             doc.Add("A llama2.c checkpoint (model.bin, version 0 or 1) loads too; its interleaved RoPE rows are permuted to rotate-half at load.");
+            doc.Add("So does a GGUF file of the llama, qwen2 or qwen3 architecture (F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K tensors, dequantised");
+            doc.Add("as they are read), its metadata checked against this declaration.");
+        }
         doc.Add("The model owns worker threads (<see cref=\"global::SourceGenTransformer.ModelOptions.Threads\"/>, default one per processor);");
         doc.Add("dispose it to stop them.");
         ModelApi.EmitLoad(w, spec, doc.ToArray(), llama2C: s.Family == Family.Llama);

@@ -140,7 +140,7 @@ internal static class ModelApi
     public static void EmitLoad(SourceWriter w, ModelSpec spec, string[] summary, bool llama2C, bool onnx = false)
     {
         string cls = spec.ClassName;
-        string formats = $"{Global.Library}WeightFormats.Safetensors" + (llama2C ? $" | {Global.Library}WeightFormats.Llama2C" : "")
+        string formats = $"{Global.Library}WeightFormats.Safetensors" + (llama2C ? $" | {Global.Library}WeightFormats.Llama2C | {Global.Library}WeightFormats.Gguf" : "")
             + (onnx ? $" | {Global.Library}WeightFormats.Onnx" : "");
         void Doc(bool withOptions)
         {
@@ -192,7 +192,8 @@ internal static class ModelApi
 
         w.Line("/// <summary>The weight formats this family reads.</summary>");
         w.Line($"private const {Global.Library}WeightFormats Formats =");
-        w.Line($"    {formats};");
+        string[] parts = formats.Split([" | "], System.StringSplitOptions.None);
+        for (int i = 0; i < parts.Length; i++) w.Line($"    {parts[i]}{(i + 1 < parts.Length ? " |" : ";")}");
         w.Line();
         w.Line("/// <summary>Reads the weights from an opened file and starts the worker pool: what every Load ends with.</summary>");
         using (w.Block($"private static {cls} Create({Global.Library}TensorSource file, {Global.Library}ModelOptions? options)"))

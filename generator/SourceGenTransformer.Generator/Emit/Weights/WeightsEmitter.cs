@@ -71,7 +71,8 @@ internal static class WeightsEmitter
             w.Line("// What this class declares: the file checks its own header against it, and errors name the class.");
             w.Line($"file.Declare(new DeclaredModel {{ ClassName = \"{spec.ClassName}\", Family = ModelFamily.{s.Family}, {layers},");
             w.Line($"    Heads = Heads, KvHeads = KvHeads, ModelDim = ModelDim, FeedForwardDim = FeedForwardDim, VocabSize = {vocab},");
-            w.Line($"    MaxSequenceLength = MaxSequenceLength, TiedEmbeddings = {(s.TiedEmbeddings ? "true" : "false")} }});");
+            w.Line($"    MaxSequenceLength = MaxSequenceLength, TiedEmbeddings = {(s.TiedEmbeddings ? "true" : "false")},");
+            w.Line($"    RopeTheta = {(s.Positional == Positional.Rotary ? F(s.RopeTheta) : "0f")}, NormEpsilon = {F(s.NormEpsilon)} }});");
             w.Line($"var w = new {spec.EnginePrefix}Weights();");
             if (s.Precision != Precision.Float32)
                 w.Line("// Matrices are converted to the declared precision as they are read, a chunk at a time.");

@@ -86,7 +86,8 @@ namespace SourceGenTransformer.Generated.Demo.Search
             // What this class declares: the file checks its own header against it, and errors name the class.
             file.Declare(new DeclaredModel { ClassName = "MiniBert", Family = ModelFamily.Bert, Layers = Layers,
                 Heads = Heads, KvHeads = KvHeads, ModelDim = ModelDim, FeedForwardDim = FeedForwardDim, VocabSize = VocabSize,
-                MaxSequenceLength = MaxSequenceLength, TiedEmbeddings = false });
+                MaxSequenceLength = MaxSequenceLength, TiedEmbeddings = false,
+                RopeTheta = 0f, NormEpsilon = 1E-12f });
             var w = new MiniBertWeights();
             // Some checkpoints put "bert." before every name.
             string b = file.Contains("bert.embeddings.word_embeddings.weight") ? "bert." : "";

@@ -125,7 +125,8 @@ partial class MiniBert : global::SourceGenTransformer.IEmbeddingModel
 
     /// <summary>The weight formats this family reads.</summary>
     private const global::SourceGenTransformer.WeightFormats Formats =
-        global::SourceGenTransformer.WeightFormats.Safetensors | global::SourceGenTransformer.WeightFormats.Onnx;
+        global::SourceGenTransformer.WeightFormats.Safetensors |
+        global::SourceGenTransformer.WeightFormats.Onnx;
 
     /// <summary>Reads the weights from an opened file and starts the worker pool: what every Load ends with.</summary>
     private static MiniBert Create(global::SourceGenTransformer.TensorSource file, global::SourceGenTransformer.ModelOptions? options)

@@ -88,7 +88,8 @@ namespace SourceGenTransformer.Generated.Demo
             // What this class declares: the file checks its own header against it, and errors name the class.
             file.Declare(new DeclaredModel { ClassName = "TinyGpt2", Family = ModelFamily.Gpt2, Layers = Layers,
                 Heads = Heads, KvHeads = KvHeads, ModelDim = ModelDim, FeedForwardDim = FeedForwardDim, VocabSize = VocabSize,
-                MaxSequenceLength = MaxSequenceLength, TiedEmbeddings = false });
+                MaxSequenceLength = MaxSequenceLength, TiedEmbeddings = false,
+                RopeTheta = 0f, NormEpsilon = 1E-05f });
             var w = new Models_TinyGpt2Weights();
             // Some checkpoints put "transformer." before every name.
             string b = file.Contains("transformer.wte.weight") ? "transformer." : "";

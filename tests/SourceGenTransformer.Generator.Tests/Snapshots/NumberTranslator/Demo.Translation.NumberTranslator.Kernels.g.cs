@@ -109,7 +109,8 @@ namespace SourceGenTransformer.Generated.Demo.Translation
             file.Declare(new DeclaredModel { ClassName = "NumberTranslator", Family = ModelFamily.Seq2Seq, EncoderLayers = EncoderLayers, 
                 DecoderLayers = DecoderLayers,
                 Heads = Heads, KvHeads = KvHeads, ModelDim = ModelDim, FeedForwardDim = FeedForwardDim, VocabSize = TargetVocabSize,
-                MaxSequenceLength = MaxSequenceLength, TiedEmbeddings = false });
+                MaxSequenceLength = MaxSequenceLength, TiedEmbeddings = false,
+                RopeTheta = 0f, NormEpsilon = 1E-05f });
             var w = new NumberTranslatorWeights();
             file.ReadInto("src_tok_emb.embedding.weight", new long[] { SourceVocabSize, ModelDim }, w.SourceEmbedding);
             file.ReadInto("tgt_tok_emb.embedding.weight", new long[] { TargetVocabSize, ModelDim }, w.TargetEmbedding);

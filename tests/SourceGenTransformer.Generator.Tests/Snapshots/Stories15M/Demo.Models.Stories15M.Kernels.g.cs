@@ -85,7 +85,8 @@ namespace SourceGenTransformer.Generated.Demo.Models
             // What this class declares: the file checks its own header against it, and errors name the class.
             file.Declare(new DeclaredModel { ClassName = "Stories15M", Family = ModelFamily.Llama, Layers = Layers,
                 Heads = Heads, KvHeads = KvHeads, ModelDim = ModelDim, FeedForwardDim = FeedForwardDim, VocabSize = VocabSize,
-                MaxSequenceLength = MaxSequenceLength, TiedEmbeddings = false });
+                MaxSequenceLength = MaxSequenceLength, TiedEmbeddings = false,
+                RopeTheta = 10000f, NormEpsilon = 1E-05f });
             var w = new Stories15MWeights();
             file.ReadInto("model.embed_tokens.weight", new long[] { VocabSize, ModelDim }, w.TokenEmbedding);
             for (int l = 0; l < Layers; l++)

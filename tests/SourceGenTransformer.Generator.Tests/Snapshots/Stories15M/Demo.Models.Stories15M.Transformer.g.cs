@@ -78,6 +78,8 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
     /// model.layers.{i}.self_attn.q_proj.weight, ...).
     /// F32, F16 and BF16 tensors load (matrices widened to float32).
     /// A llama2.c checkpoint (model.bin, version 0 or 1) loads too; its interleaved RoPE rows are permuted to rotate-half at load.
+    /// So does a GGUF file of the llama, qwen2 or qwen3 architecture (F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K tensors, dequantised
+    /// as they are read), its metadata checked against this declaration.
     /// The model owns worker threads (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>, default one per processor);
     /// dispose it to stop them.
     /// </summary>
@@ -93,6 +95,8 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
     /// model.layers.{i}.self_attn.q_proj.weight, ...).
     /// F32, F16 and BF16 tensors load (matrices widened to float32).
     /// A llama2.c checkpoint (model.bin, version 0 or 1) loads too; its interleaved RoPE rows are permuted to rotate-half at load.
+    /// So does a GGUF file of the llama, qwen2 or qwen3 architecture (F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K tensors, dequantised
+    /// as they are read), its metadata checked against this declaration.
     /// The model owns worker threads (<see cref="global::SourceGenTransformer.ModelOptions.Threads"/>, default one per processor);
     /// dispose it to stop them.
     /// </summary>
@@ -128,7 +132,9 @@ partial class Stories15M : global::SourceGenTransformer.IDecoderModel, global::S
 
     /// <summary>The weight formats this family reads.</summary>
     private const global::SourceGenTransformer.WeightFormats Formats =
-        global::SourceGenTransformer.WeightFormats.Safetensors | global::SourceGenTransformer.WeightFormats.Llama2C;
+        global::SourceGenTransformer.WeightFormats.Safetensors |
+        global::SourceGenTransformer.WeightFormats.Llama2C |
+        global::SourceGenTransformer.WeightFormats.Gguf;
 
     /// <summary>Reads the weights from an opened file and starts the worker pool: what every Load ends with.</summary>
     private static Stories15M Create(global::SourceGenTransformer.TensorSource file, global::SourceGenTransformer.ModelOptions? options)
