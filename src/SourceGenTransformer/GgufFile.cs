@@ -58,7 +58,14 @@ public sealed class GgufFile : TensorSource
     private GgufFile(WeightFileReader file, bool checkFinite) : base(file.FilePath, checkFinite)
     {
         _file = file;
-        Parse();
+        try
+        {
+            Parse();
+        }
+        catch (OverflowException)
+        {
+            throw new ModelLoadException(FilePath, null, "a size or offset in the GGUF header overflows 64 bits: the header is corrupt.");
+        }
         Architecture = _metadata.TryGetValue("general.architecture", out object? a) && a is string arch ? arch
             : throw new ModelLoadException(FilePath, null, "the GGUF metadata has no general.architecture string.");
         MapNames();
@@ -191,7 +198,9 @@ public sealed class GgufFile : TensorSource
             ulong offset = c.U64($"the offset of \"{name}\"");
             if (offset % (ulong)alignment != 0)
                 throw new ModelLoadException(FilePath, name, $"the data offset {offset} is not a multiple of general.alignment {alignment}.");
-            infos.Add(new Tensor(name, shape, type, (long)Math.Min(offset, long.MaxValue), checked(elements / block * blockBytes)));
+            if (offset > (ulong)_file.Length)
+                throw new ModelLoadException(FilePath, name, $"the data offset {offset} lies past the end of the file ({_file.Length} bytes).");
+            infos.Add(new Tensor(name, shape, type, (long)offset, checked(elements / block * blockBytes)));
         }
         long data = checked((c.Position + alignment - 1) / alignment * alignment);
         long end = data;

@@ -116,7 +116,7 @@ public sealed class GgufTests
             BitConverter.GetBytes(1u).CopyTo(v1, 4);
             Refused(v1, "GGUF version 1 is not supported");
             Refused(good[..(good.Length - 100)], "run past the end of the file");
-            Refused(good[..40], "12 metadata keys and 21 tensors, more than the file's 40 bytes hold");
+            Refused(good[..40], "14 metadata keys and 21 tensors, more than the file's 40 bytes hold");
             Refused(good[..1500], "1500 bytes)"); // inside the metadata or the tensor descriptions
             byte[] many = (byte[])good.Clone();
             BitConverter.GetBytes(ulong.MaxValue).CopyTo(many, 8);
