@@ -92,18 +92,7 @@ public sealed class GgufFile : TensorSource
     /// <exception cref="System.IO.FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="ModelLoadException">The file is not a valid GGUF file of a supported architecture and types.</exception>
     public static GgufFile Open(string path, ModelOptions? options = null)
-    {
-        WeightFileReader file = WeightFileReader.Open(path);
-        try
-        {
-            return Open(file, options);
-        }
-        catch
-        {
-            file.Dispose();
-            throw;
-        }
-    }
+        => WeightFileReader.OpenWith(path, file => Open(file, options));
 
     /// <summary>A sequential, bounds-checked reader over the header.</summary>
     private sealed class Cursor(WeightFileReader file, string path)
@@ -360,19 +349,7 @@ public sealed class GgufFile : TensorSource
             ReadRaw(t, first, destination);
             return;
         }
-        // Interleaved pairs to halves: row (h, a * half + j) of the engine's layout is row (h, 2j + a) of llama.cpp's.
-        long[] shape = t.Shape;
-        int rows = (int)shape[0], cols = (int)shape[1];
-        int headSize = rows / permuteHeads, half = headSize / 2;
-        for (long e = first; e < first + destination.Length;)
-        {
-            int row = (int)(e / cols), col = (int)(e % cols);
-            int h = row / headSize, within = row % headSize;
-            int source = h * headSize + 2 * (within % half) + within / half;
-            int n = (int)Math.Min(cols - col, first + destination.Length - e);
-            ReadRaw(t, (long)source * cols + col, destination.Slice((int)(e - first), n));
-            e += n;
-        }
+        ReadInterleavedRope(t.Shape, permuteHeads, first, destination, (at, into) => ReadRaw(t, at, into));
     }
 
     /// <summary>Elements [first, first + destination.Length) in the file's order, dequantised block by block.</summary>

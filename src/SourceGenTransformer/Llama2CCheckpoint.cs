@@ -52,18 +52,7 @@ public sealed class Llama2CCheckpoint : TensorSource
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="ModelLoadException">The file is not a valid llama2.c checkpoint.</exception>
     public static Llama2CCheckpoint Open(string path, ModelOptions? options = null)
-    {
-        WeightFileReader file = WeightFileReader.Open(path);
-        try
-        {
-            return Open(file, options);
-        }
-        catch
-        {
-            file.Dispose();
-            throw;
-        }
-    }
+        => WeightFileReader.OpenWith(path, file => Open(file, options));
 
     internal static Llama2CCheckpoint Open(WeightFileReader file, ModelOptions? options) =>
         new(file, ReadHeader(file), options?.CheckFiniteWeights ?? true);
@@ -198,18 +187,8 @@ public sealed class Llama2CCheckpoint : TensorSource
             _file.ReadExactly(t.Offset + 4 * first, MemoryMarshal.AsBytes(destination), name, "its data");
             return;
         }
-        // Interleaved pairs to halves: row (h, a * half + j) of the engine's layout is row (h, 2j + a) of llama2.c's.
-        int rows = (int)t.Shape[0], cols = (int)t.Shape[1];
-        int headSize = rows / t.PermuteHeads, half = headSize / 2;
-        for (long e = first; e < first + destination.Length;)
-        {
-            int row = (int)(e / cols), col = (int)(e % cols);
-            int h = row / headSize, within = row % headSize;
-            int source = h * headSize + 2 * (within % half) + within / half;
-            int n = (int)Math.Min(cols - col, first + destination.Length - e);
-            _file.ReadExactly(t.Offset + 4 * ((long)source * cols + col), MemoryMarshal.AsBytes(destination.Slice((int)(e - first), n)), name, "its data");
-            e += n;
-        }
+        ReadInterleavedRope(t.Shape, t.PermuteHeads, first, destination,
+            (at, into) => _file.ReadExactly(t.Offset + 4 * at, MemoryMarshal.AsBytes(into), name, "its data"));
     }
 
     /// <inheritdoc/>

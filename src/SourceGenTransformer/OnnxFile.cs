@@ -95,18 +95,7 @@ public sealed class OnnxFile : TensorSource
     /// <exception cref="System.IO.FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="ModelLoadException">The file is not a well-formed ONNX model.</exception>
     public static OnnxFile Open(string path, ModelOptions? options = null)
-    {
-        WeightFileReader file = WeightFileReader.Open(path);
-        try
-        {
-            return Open(file, options);
-        }
-        catch
-        {
-            file.Dispose();
-            throw;
-        }
-    }
+        => WeightFileReader.OpenWith(path, file => Open(file, options));
 
     /// <summary>Whether the first bytes look like a ModelProto: ir_version (field 1, a varint) first, then another known field.</summary>
     internal static bool LooksLikeOnnx(ReadOnlySpan<byte> head) =>

@@ -146,18 +146,7 @@ public sealed class SafetensorsFile : TensorSource
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="ModelLoadException">The file is not a valid safetensors file.</exception>
     public static SafetensorsFile Open(string path, ModelOptions? options = null)
-    {
-        WeightFileReader file = WeightFileReader.Open(path);
-        try
-        {
-            return Open(file, options);
-        }
-        catch
-        {
-            file.Dispose();
-            throw;
-        }
-    }
+        => WeightFileReader.OpenWith(path, file => Open(file, options));
 
     internal static SafetensorsFile Open(WeightFileReader file, ModelOptions? options)
     {

@@ -57,6 +57,29 @@ public abstract class TensorSource : IDisposable
     /// </summary>
     protected internal abstract void ReadElementsCore(string name, long first, Span<float> destination);
 
+    /// <summary>Reads elements [first, first + destination.Length) of a tensor in the file's own row order.</summary>
+    protected delegate void ReadRun(long first, Span<float> destination);
+
+    /// <summary>
+    /// Reads rows of a query or key matrix stored in Meta's interleaved RoPE layout (llama2.c, llama.cpp's llama
+    /// architecture) into the rotate-half layout the engine uses, as Hugging Face's conversion permutes them: row
+    /// (h, a * half + j) of the engine's layout is row (h, 2j + a) of the file's.
+    /// </summary>
+    protected static void ReadInterleavedRope(long[] shape, int heads, long first, Span<float> destination, ReadRun read)
+    {
+        int rows = (int)shape[0], cols = (int)shape[1];
+        int headSize = rows / heads, half = headSize / 2;
+        for (long e = first; e < first + destination.Length;)
+        {
+            int row = (int)(e / cols), col = (int)(e % cols);
+            int h = row / headSize, within = row % headSize;
+            int source = h * headSize + 2 * (within % half) + within / half;
+            int n = (int)Math.Min(cols - col, first + destination.Length - e);
+            read((long)source * cols + col, destination.Slice((int)(e - first), n));
+            e += n;
+        }
+    }
+
     /// <summary>Called once the loader has said what it declares; a format whose header describes the model checks it here.</summary>
     protected virtual void OnDeclared(DeclaredModel model)
     {

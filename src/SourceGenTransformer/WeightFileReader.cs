@@ -12,6 +12,21 @@ namespace SourceGenTransformer;
 /// </summary>
 internal sealed class WeightFileReader : IDisposable
 {
+    /// <summary>Opens <paramref name="path"/> and hands it to <paramref name="open"/>, disposing it if that throws.</summary>
+    public static T OpenWith<T>(string path, Func<WeightFileReader, T> open)
+    {
+        WeightFileReader file = Open(path);
+        try
+        {
+            return open(file);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
     private readonly SafeFileHandle? _handle;
     private readonly Stream? _stream;
 
