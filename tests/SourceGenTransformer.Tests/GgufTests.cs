@@ -78,6 +78,18 @@ public sealed class GgufTests
     }
 
     [Fact]
+    public void A_qwen2_gguf_with_biases_loads_as_its_safetensors_with_rows_unpermuted()
+    {
+        Fixture f = Fixture.Read("hf-qwen2-tied");
+        using var fromGguf = HfQwen2Tied.Load(Fixture.Path("qwen2-tied.gguf"));
+        using var fromSafetensors = HfQwen2Tied.Load(Fixture.Path("hf/qwen2-tied/model.safetensors"));
+        Assert.Equal(Logits(fromSafetensors, f.Inputs), Logits(fromGguf, f.Inputs));
+        using var file = GgufFile.Open(Fixture.Path("qwen2-tied.gguf"));
+        Assert.Equal("qwen2", file.Architecture);
+        Assert.Equal(GgmlType.BF16, file.TensorTypes["blk.1.attn_v.bias"]);
+    }
+
+    [Fact]
     public void A_q8_0_gguf_stays_within_the_formats_error_of_the_float_model()
     {
         Fixture f = Fixture.Read("llama-basic");
