@@ -96,7 +96,8 @@ public static class BertPreTokenizer
             or UnicodeCategory.PrivateUse or UnicodeCategory.OtherNotAssigned;
     }
 
-    private static bool IsPunctuation(int c)
+    /// <summary>The tokenizers crate's punctuation test: ASCII punctuation or a Unicode P category.</summary>
+    internal static bool IsPunctuation(int c)
     {
         if (c is >= 33 and <= 47 or >= 58 and <= 64 or >= 91 and <= 96 or >= 123 and <= 126) return true;
         return Category(c) is UnicodeCategory.ConnectorPunctuation or UnicodeCategory.DashPunctuation or UnicodeCategory.OpenPunctuation

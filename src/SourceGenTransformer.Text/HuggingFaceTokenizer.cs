@@ -140,9 +140,7 @@ public sealed class HuggingFaceTokenizer : Tokenizer
     public int? TokenToId(string token)
     {
         ArgumentNullException.ThrowIfNull(token);
-        foreach (AddedToken t in AddedTokens)
-            if (t.Content == token) return t.Id;
-        return _model.Vocab.TryGetValue(token, out int id) ? id : null;
+        return Vocabulary.TryGetValue(token, out int id) ? id : null;
     }
 
     /// <summary>The token of an id (added tokens first, as Hugging Face looks them up), or null.</summary>
@@ -156,7 +154,7 @@ public sealed class HuggingFaceTokenizer : Tokenizer
     public int[] Encode(string text, bool addSpecialTokens)
     {
         ArgumentNullException.ThrowIfNull(text);
-        List<(int Id, int Start, int End)> tokens = EncodeCore(text, addSpecialTokens, out _);
+        List<(int Id, int Start, int End)> tokens = EncodeCore(text, addSpecialTokens, offsets: false, out _);
         var ids = new int[tokens.Count];
         for (int i = 0; i < ids.Length; i++) ids[i] = tokens[i].Id;
         return ids;
@@ -210,7 +208,7 @@ public sealed class HuggingFaceTokenizer : Tokenizer
     protected override EncodeResults<EncodedToken> EncodeToTokens(string? text, ReadOnlySpan<char> textSpan, EncodeSettings settings)
     {
         string input = text ?? textSpan.ToString();
-        List<(int Id, int Start, int End)> tokens = EncodeCore(input, AddSpecialTokens, out string normalized);
+        List<(int Id, int Start, int End)> tokens = EncodeCore(input, AddSpecialTokens, offsets: true, out string normalized);
         int count = settings.MaxTokenCount > 0 ? Math.Min(settings.MaxTokenCount, tokens.Count) : tokens.Count;
         var result = new List<EncodedToken>(count);
         for (int i = 0; i < count; i++)
@@ -226,7 +224,8 @@ public sealed class HuggingFaceTokenizer : Tokenizer
         };
     }
 
-    private List<(int Id, int Start, int End)> EncodeCore(string text, bool addSpecialTokens, out string normalizedText)
+    /// <summary>The tokens of <paramref name="text"/>; their offsets are computed only when <paramref name="offsets"/> asks (else 0).</summary>
+    private List<(int Id, int Start, int End)> EncodeCore(string text, bool addSpecialTokens, bool offsets, out string normalizedText)
     {
         text = WellFormed(text);
         // 1. Added tokens matched in the text as given; 2. the rest normalized, and added tokens matched in it.
@@ -273,6 +272,11 @@ public sealed class HuggingFaceTokenizer : Tokenizer
             if (p.Text.Length == 0) continue;
             word.Clear();
             _model.Tokenize(p.Text, word);
+            if (!offsets)
+            {
+                foreach (WordToken t in word) result.Add((t.Id, 0, 0));
+                continue;
+            }
             int[]? charOf = p.ByteLevel ? ByteToChar(p) : null;
             int shift = p.Text.Length - (p.End - p.Start);
             foreach (WordToken t in word)
@@ -393,9 +397,8 @@ internal sealed class AddedTokenMatcher
 
     private static (string, AddedToken)? Longest(string text, int at, List<(string Pattern, AddedToken Token)> candidates)
     {
-        foreach (var c in candidates)
-            if (string.CompareOrdinal(text, at, c.Pattern, 0, c.Pattern.Length) == 0 && at + c.Pattern.Length <= text.Length)
-                return (c.Pattern, c.Token);
+        foreach (var c in candidates) // longest first
+            if (text.AsSpan(at).StartsWith(c.Pattern, StringComparison.Ordinal)) return (c.Pattern, c.Token);
         return null;
     }
 

@@ -81,23 +81,7 @@ public sealed class TextGenerator
         return GenerateCore(ids, options, cancellationToken);
     }
 
-    /// <summary>This call's token counts, kept up to date as it generates (the shared <see cref="LastStats"/> is not, between concurrent calls).</summary>
-    internal sealed class Counts
-    {
-        public int PromptTokens;
-        public int GeneratedTokens;
-    }
-
-    /// <summary>As <see cref="Generate(string, GenerationOptions?, CancellationToken)"/>, counting into <paramref name="counts"/>.</summary>
-    internal IEnumerable<string> Generate(string prompt, GenerationOptions? options, CancellationToken cancellationToken, Counts counts)
-    {
-        int[] ids = EncodePrompt(prompt);
-        if (ids.Length == 0) throw new ArgumentException("The prompt encodes to no tokens and the model has no BOS token to start from.", nameof(prompt));
-        counts.PromptTokens = ids.Length;
-        return GenerateCore(ids, options, cancellationToken, counts);
-    }
-
-    private IEnumerable<string> GenerateCore(int[] ids, GenerationOptions? options, CancellationToken cancellationToken, Counts? counts = null)
+    private IEnumerable<string> GenerateCore(int[] ids, GenerationOptions? options, CancellationToken cancellationToken)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         TimeSpan first = TimeSpan.Zero;
@@ -108,7 +92,6 @@ public sealed class TextGenerator
         foreach (int id in Model.Generate(ids, options))
         {
             if (count++ == 0) first = clock.Elapsed;
-            if (counts is not null) counts.GeneratedTokens = count;
             string piece = detokenizer.Add(id);
             if (piece.Length > 0) yield return piece;
             if (cancellationToken.IsCancellationRequested) break;

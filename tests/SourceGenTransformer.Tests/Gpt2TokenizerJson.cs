@@ -45,17 +45,6 @@ internal static class Gpt2TokenizerJson
         return o.ToString();
     }
 
-    private static readonly char[] s_byteToChar = BuildByteToChar();
-
-    private static char[] BuildByteToChar()
-    {
-        var table = new char[256];
-        int next = 0;
-        for (int b = 0; b < 256; b++)
-            table[b] = b is >= '!' and <= '~' or >= 0xA1 and <= 0xAC or >= 0xAE and <= 0xFF ? (char)b : (char)(256 + next++);
-        return table;
-    }
-
     /// <summary>GPT-2's vocabulary (as byte-level strings) and merges, from its tiktoken ranks.</summary>
     public static (Dictionary<string, int> Vocab, List<(string, string)> Merges) Ranks(int limit = int.MaxValue)
     {
@@ -75,7 +64,7 @@ internal static class Gpt2TokenizerJson
         string Text(ReadOnlySpan<byte> bytes)
         {
             var chars = new char[bytes.Length];
-            for (int i = 0; i < bytes.Length; i++) chars[i] = s_byteToChar[bytes[i]];
+            for (int i = 0; i < bytes.Length; i++) chars[i] = SourceGenTransformer.Text.Tokenizers.Splitting.ByteToChar[bytes[i]];
             return new string(chars);
         }
         var vocab = ranks.ToDictionary(r => Text(r.Bytes), r => r.Rank, StringComparer.Ordinal);

@@ -151,15 +151,6 @@ internal static class Splitting
         is UnicodeCategory.UppercaseLetter or UnicodeCategory.LowercaseLetter or UnicodeCategory.TitlecaseLetter
         or UnicodeCategory.ModifierLetter or UnicodeCategory.OtherLetter;
 
-    /// <summary>The tokenizers crate's punctuation test: ASCII punctuation or a Unicode P category.</summary>
-    public static bool IsPunctuation(int c)
-    {
-        if (c is >= 33 and <= 47 or >= 58 and <= 64 or >= 91 and <= 96 or >= 123 and <= 126) return true;
-        return CharUnicodeInfo.GetUnicodeCategory(c) is UnicodeCategory.ConnectorPunctuation or UnicodeCategory.DashPunctuation
-            or UnicodeCategory.OpenPunctuation or UnicodeCategory.ClosePunctuation or UnicodeCategory.InitialQuotePunctuation
-            or UnicodeCategory.FinalQuotePunctuation or UnicodeCategory.OtherPunctuation;
-    }
-
     /// <summary>GPT-2's byte-to-character table: printable bytes stand for themselves, the rest map to U+0100 onwards.</summary>
     public static readonly char[] ByteToChar = BuildByteToChar();
 

@@ -45,13 +45,13 @@ internal abstract class HfPreTokenizer
             case "Metaspace":
                 return new Metaspace(MetaspaceSettings.Read(e, r, path), r.Bool(e, "split", path, true));
             case "BertPreTokenizer":
-                return new Predicate(Splitting.IsWhitespace, SplitBehavior.Removed, Splitting.IsPunctuation);
+                return new Predicate(Splitting.IsWhitespace, SplitBehavior.Removed, BertPreTokenizer.IsPunctuation);
             case "WhitespaceSplit":
                 return new Predicate(Splitting.IsWhitespace, SplitBehavior.Removed, null);
             case "Whitespace":
                 return new Whitespace();
             case "Punctuation":
-                return new Predicate(Splitting.IsPunctuation,
+                return new Predicate(BertPreTokenizer.IsPunctuation,
                     Splitting.ParseBehavior(r.OptionalString(e, "behavior", path) ?? "Isolated", r, $"{path}.behavior"), null);
             case "Digits":
                 return new Predicate(Splitting.IsNumeric,
