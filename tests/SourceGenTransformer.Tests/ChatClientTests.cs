@@ -207,15 +207,26 @@ public sealed class ChatClientTests(ChatModelFixture chat) : IClassFixture<ChatM
     }
 
     [Fact]
-    public async Task Concurrent_calls_each_get_a_whole_reply()
+    public async Task A_call_that_finds_the_session_busy_runs_its_own_and_both_replies_are_whole()
     {
         TransformerChatClient client = chat.Client();
-        ChatMessage[] a = [new(ChatRole.User, "First conversation")], b = [new(ChatRole.User, "Second one")];
-        ChatResponse[] both = await Task.WhenAll(Task.Run(() => client.GetResponseAsync(a, Short)), Task.Run(() => client.GetResponseAsync(b, Short)));
+        ChatMessage[] a = [new(ChatRole.System, "Shared system prompt."), new(ChatRole.User, "First conversation")];
+        ChatMessage[] b = [new(ChatRole.System, "Shared system prompt."), new(ChatRole.User, "Second one")];
+        // The first call holds the client's session while it is suspended after its first update.
+        await using IAsyncEnumerator<ChatResponseUpdate> first = client.GetStreamingResponseAsync(a, Short).GetAsyncEnumerator();
+        Assert.True(await first.MoveNextAsync());
+        ChatResponse second = await client.GetResponseAsync(b, Short);
+        Assert.Equal(0, client.LastTurn!.ReusedTokens); // its own session: nothing reused, although the prefix is shared
+        var updates = new List<ChatResponseUpdate> { first.Current };
+        while (await first.MoveNextAsync()) updates.Add(first.Current);
+
         TransformerChatClient fresh = chat.Client();
         fresh.ReuseSession = false;
-        Assert.Equal((await fresh.GetResponseAsync(a, Short)).Text, both[0].Text);
-        Assert.Equal((await fresh.GetResponseAsync(b, Short)).Text, both[1].Text);
+        Assert.Equal((await fresh.GetResponseAsync(a, Short)).Text, updates.ToChatResponse().Text);
+        Assert.Equal((await fresh.GetResponseAsync(b, Short)).Text, second.Text);
+        // The first call gave the session back: the next call of that conversation reuses its prefix.
+        await client.GetResponseAsync(a, Short);
+        Assert.True(client.LastTurn!.ReusedTokens > 0);
     }
 
     [Fact]
