@@ -1,8 +1,9 @@
-// StoryTeller: streams text from a Llama-family model through its SentencePiece tokenizer.
+// StoryTeller: streams a children's story from a Llama-family model through its SentencePiece tokenizer.
 //
 //   dotnet run -c Release --project samples/StoryTeller -- "Once upon a time"
 //
-// The default model and tokenizer sit beside the executable (models/storyteller, trained here).
+// The default model and tokenizer sit beside the executable (models/storyteller, trained here on the stories
+// models/storyteller/corpus.py writes); the default sampling is StoryTellerModel.StoryOptions.
 using System;
 using System.Globalization;
 using System.IO;
@@ -19,13 +20,13 @@ public static class Program
     private const string Usage = """
         usage: StoryTeller [options] [prompt]
 
-        Streams a continuation of the prompt (default: "Once upon a time").
+        Streams a story that continues the prompt (default: "Once upon a time"), until the model ends it.
 
         options:
-          --max-tokens N     tokens to generate (default 200)
-          --temperature T    0 = greedy (default 0.8)
-          --top-k K          keep the K most likely tokens, 0 = off (default 40)
-          --top-p P          keep the smallest set of tokens whose probability reaches P (default 0.95)
+          --max-tokens N     the most tokens to generate (default 256: the whole context, so the story ends at EOS)
+          --temperature T    0 = greedy (default 0.6)
+          --top-k K          keep the K most likely tokens, 0 = off (default 0)
+          --top-p P          keep the smallest set of tokens whose probability reaches P (default 0.9)
           --seed S           random seed; the same seed gives the same text (default: a fresh one each run)
           --model PATH       safetensors or llama2.c weights of the declared shape (default: storyteller.safetensors beside the program)
           --tokenizer PATH   SentencePiece tokenizer.model (default: tokenizer.model beside the program)
@@ -39,7 +40,7 @@ public static class Program
         string prompt = "Once upon a time";
         string model = Path.Combine(AppContext.BaseDirectory, "storyteller.safetensors");
         string tokenizerPath = Path.Combine(AppContext.BaseDirectory, "tokenizer.model");
-        var options = new GenerationOptions { MaxNewTokens = 200, Temperature = 0.8f, TopK = 40, TopP = 0.95f };
+        GenerationOptions options = StoryTellerModel.StoryOptions();
         bool promptSet = false;
 
         try
