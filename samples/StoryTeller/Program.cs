@@ -17,23 +17,25 @@ namespace StoryTeller;
 
 public static class Program
 {
-    private const string Usage = """
+    private static readonly GenerationOptions Defaults = StoryTellerModel.StoryOptions();
+
+    private static readonly string Usage = FormattableString.Invariant($"""
         usage: StoryTeller [options] [prompt]
 
         Streams a story that continues the prompt (default: "Once upon a time"), until the model ends it.
 
         options:
-          --max-tokens N     the most tokens to generate (default 256: the whole context, so the story ends at EOS)
-          --temperature T    0 = greedy (default 0.6)
-          --top-k K          keep the K most likely tokens, 0 = off (default 0)
-          --top-p P          keep the smallest set of tokens whose probability reaches P (default 0.9)
+          --max-tokens N     the most tokens to generate (default {Defaults.MaxNewTokens}: the whole context, so the story ends at EOS)
+          --temperature T    0 = greedy (default {Defaults.Temperature})
+          --top-k K          keep the K most likely tokens, 0 = off (default {Defaults.TopK})
+          --top-p P          keep the smallest set of tokens whose probability reaches P (default {Defaults.TopP})
           --seed S           random seed; the same seed gives the same text (default: a fresh one each run)
           --model PATH       safetensors or llama2.c weights of the declared shape (default: storyteller.safetensors beside the program)
           --tokenizer PATH   SentencePiece tokenizer.model (default: tokenizer.model beside the program)
           -h, --help         show this help
 
         Tokens per second and time to first token are printed to stderr at the end. Ctrl+C stops cleanly.
-        """;
+        """);
 
     public static int Main(string[] args)
     {

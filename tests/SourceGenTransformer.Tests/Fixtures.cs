@@ -38,34 +38,36 @@ public sealed class Fixture
         };
     }
 
-    /// <summary>Opens the fixture's generated model by name.</summary>
-    public IDecoderModel Load(ModelOptions? options = null) => Name switch
+    /// <summary>Opens the fixture's generated model by name, from its weight file or from <paramref name="path"/> (another file of the model).</summary>
+    public IDecoderModel Load(ModelOptions? options = null, string? path = null) => Open(path ?? WeightsPath, options);
+
+    private IDecoderModel Open(string file, ModelOptions? options) => Name switch
     {
-        "llama-basic-bf16" => LlamaBasicBf16.Load(WeightsPath, options),
-        "llama-basic-int8" => LlamaBasicInt8.Load(WeightsPath, options),
-        "gpt2-basic-bf16" => Gpt2BasicBf16.Load(WeightsPath, options),
-        "gpt2-basic-int8" => Gpt2BasicInt8.Load(WeightsPath, options),
-        "storyteller-int8" => StoryTellerInt8.Load(WeightsPath, options),
-        "llama-basic" => LlamaBasic.Load(WeightsPath, options),
-        "llama-gqa-tied" => LlamaGqaTied.Load(WeightsPath, options),
-        "llama-odd" => LlamaOdd.Load(WeightsPath, options),
-        "gpt2-basic" => Gpt2Basic.Load(WeightsPath, options),
-        "gpt2-odd" => Gpt2Odd.Load(WeightsPath, options),
-        "gpt2-relu" => Gpt2Relu.Load(WeightsPath, options),
-        "hf-llama3-scaled" => HfLlama3Scaled.Load(WeightsPath, options),
-        "hf-llama3-scaled-odd" => HfLlama3ScaledOdd.Load(WeightsPath, options),
-        "hf-qwen2-tied" => HfQwen2Tied.Load(WeightsPath, options),
-        "hf-qwen2-mqa" => HfQwen2Mqa.Load(WeightsPath, options),
-        "hf-mistral-window" => HfMistralWindow.Load(WeightsPath, options),
-        "hf-mistral-window-odd" => HfMistralWindowOdd.Load(WeightsPath, options),
-        "hf-llama-head-dim" => HfLlamaHeadDim.Load(WeightsPath, options),
-        "hf-llama-bias" => HfLlamaBias.Load(WeightsPath, options),
-        "hf-qwen3-tied" => HfQwen3Tied.Load(WeightsPath, options),
-        "hf-qwen3-narrow" => HfQwen3Narrow.Load(WeightsPath, options),
-        "hf-gemma-mqa" => HfGemmaMqa.Load(WeightsPath, options),
-        "hf-gemma-split" => HfGemmaSplit.Load(WeightsPath, options),
-        "hf-phi3-partial" => HfPhi3Partial.Load(WeightsPath, options),
-        "hf-phi3-window" => HfPhi3Window.Load(WeightsPath, options),
+        "llama-basic-bf16" => LlamaBasicBf16.Load(file, options),
+        "llama-basic-int8" => LlamaBasicInt8.Load(file, options),
+        "gpt2-basic-bf16" => Gpt2BasicBf16.Load(file, options),
+        "gpt2-basic-int8" => Gpt2BasicInt8.Load(file, options),
+        "storyteller-int8" => StoryTellerInt8.Load(file, options),
+        "llama-basic" => LlamaBasic.Load(file, options),
+        "llama-gqa-tied" => LlamaGqaTied.Load(file, options),
+        "llama-odd" => LlamaOdd.Load(file, options),
+        "gpt2-basic" => Gpt2Basic.Load(file, options),
+        "gpt2-odd" => Gpt2Odd.Load(file, options),
+        "gpt2-relu" => Gpt2Relu.Load(file, options),
+        "hf-llama3-scaled" => HfLlama3Scaled.Load(file, options),
+        "hf-llama3-scaled-odd" => HfLlama3ScaledOdd.Load(file, options),
+        "hf-qwen2-tied" => HfQwen2Tied.Load(file, options),
+        "hf-qwen2-mqa" => HfQwen2Mqa.Load(file, options),
+        "hf-mistral-window" => HfMistralWindow.Load(file, options),
+        "hf-mistral-window-odd" => HfMistralWindowOdd.Load(file, options),
+        "hf-llama-head-dim" => HfLlamaHeadDim.Load(file, options),
+        "hf-llama-bias" => HfLlamaBias.Load(file, options),
+        "hf-qwen3-tied" => HfQwen3Tied.Load(file, options),
+        "hf-qwen3-narrow" => HfQwen3Narrow.Load(file, options),
+        "hf-gemma-mqa" => HfGemmaMqa.Load(file, options),
+        "hf-gemma-split" => HfGemmaSplit.Load(file, options),
+        "hf-phi3-partial" => HfPhi3Partial.Load(file, options),
+        "hf-phi3-window" => HfPhi3Window.Load(file, options),
         _ => throw new ArgumentException(Name),
     };
 

@@ -39,7 +39,7 @@ public sealed class GgufTests
         Assert.Equal(expected, values.Select(BitConverter.SingleToUInt32Bits).ToArray());
     }
 
-    private static float[][] Logits(IDecoderModel model, int[] inputs)
+    internal static float[][] Logits(IDecoderModel model, int[] inputs)
     {
         IDecoderSession session = model.CreateDecoderSession();
         return inputs.Select(t => session.Forward(t).ToArray()).ToArray();

@@ -1,6 +1,6 @@
 using System;
-using System.Collections.Generic;
 using System.Linq;
+using System.Numerics.Tensors;
 using LLama;
 using LLama.Common;
 using LLama.Native;
@@ -23,8 +23,8 @@ public sealed class LlamaCppTests
 {
     static LlamaCppTests() => NativeLibraryConfig.All.WithLogCallback((_, _) => { }); // llama.cpp's load log, silenced
 
-    /// <summary>llama.cpp's logits at every position of <paramref name="inputs"/> (one batch), and its greedy ids after <paramref name="prompt"/>.</summary>
-    private static (float[][] Logits, int[] Greedy) LlamaCpp(string gguf, int context, int[] inputs, int[] prompt, int count)
+    /// <summary>llama.cpp's logits at every position of <paramref name="inputs"/>, fed as one batch.</summary>
+    private static float[][] LlamaCpp(string gguf, int context, int[] inputs)
     {
         var p = new ModelParams(gguf)
         {
@@ -33,27 +33,10 @@ public sealed class LlamaCppTests
         };
         using LLamaWeights weights = LLamaWeights.LoadFromFile(p);
         using LLamaContext ctx = weights.CreateContext(p);
-
         var batch = new LLamaBatch();
         for (int i = 0; i < inputs.Length; i++) batch.Add((LLamaToken)inputs[i], i, LLamaSeqId.Zero, true);
         Assert.Equal(DecodeResult.Ok, ctx.NativeHandle.Decode(batch));
-        float[][] logits = Enumerable.Range(0, inputs.Length).Select(i => ctx.NativeHandle.GetLogitsIth(i).ToArray()).ToArray();
-
-        ctx.NativeHandle.MemoryClear();
-        batch.Clear();
-        for (int i = 0; i < prompt.Length; i++) batch.Add((LLamaToken)prompt[i], i, LLamaSeqId.Zero, i == prompt.Length - 1);
-        var greedy = new List<int>();
-        for (int pos = prompt.Length; greedy.Count < count; pos++)
-        {
-            Assert.Equal(DecodeResult.Ok, ctx.NativeHandle.Decode(batch));
-            ReadOnlySpan<float> last = ctx.NativeHandle.GetLogitsIth(batch.TokenCount - 1);
-            int best = 0;
-            for (int j = 1; j < last.Length; j++) if (last[j] > last[best]) best = j;
-            greedy.Add(best);
-            batch.Clear();
-            batch.Add((LLamaToken)best, pos, LLamaSeqId.Zero, true);
-        }
-        return (logits, greedy.ToArray());
+        return Enumerable.Range(0, inputs.Length).Select(i => ctx.NativeHandle.GetLogitsIth(i).ToArray()).ToArray();
     }
 
     public static TheoryData<string, string> Float32Files => new()
@@ -85,36 +68,24 @@ public sealed class LlamaCppTests
     private static void Compare(string file, string fixture, float bound, bool greedy)
     {
         Fixture f = Fixture.Read(fixture);
-        using IDisposableDecoder model = Open(fixture, Fixture.Path(file));
-        IDecoderSession session = model.Model.CreateDecoderSession();
-        float[][] ours = f.Inputs.Select(t => session.Forward(t).ToArray()).ToArray();
-        int[] ourGreedy = model.Model.Generate(f.Prompt, new GenerationOptions { MaxNewTokens = f.Greedy.Length }).ToArray();
-
-        (float[][] theirs, int[] theirGreedy) = LlamaCpp(Fixture.Path(file), model.Model.MaxSequenceLength, f.Inputs, f.Prompt, f.Greedy.Length);
-        for (int i = 0; i < ours.Length; i++)
+        IDecoderModel model = f.Load(path: Fixture.Path(file));
+        using (model as IDisposable)
         {
-            float diff = Fixture.ScaledMaxDiff(ours[i], theirs[i]);
-            Assert.True(diff < bound, $"{file}, position {i}: scaled max difference {diff} from llama.cpp (bound {bound})");
+            float[][] ours = GgufTests.Logits(model, f.Inputs);
+            float[][] theirs = LlamaCpp(Fixture.Path(file), model.MaxSequenceLength, f.Inputs);
+            for (int i = 0; i < ours.Length; i++)
+            {
+                float diff = Fixture.ScaledMaxDiff(ours[i], theirs[i]);
+                Assert.True(diff < bound, $"{file}, position {i}: scaled max difference {diff} from llama.cpp (bound {bound})");
+            }
+            if (!greedy) return;
+
+            // The inputs are the prompt and its greedy continuation, so llama.cpp's argmax after each of them is the
+            // token it would generate next on that path: its greedy ids equal ours exactly when these equal ours.
+            int[] ourGreedy = model.Generate(f.Prompt, new GenerationOptions { MaxNewTokens = f.Greedy.Length }).ToArray();
+            Assert.Equal(f.Prompt.Concat(ourGreedy.SkipLast(1)), f.Inputs);
+            int[] theirGreedy = theirs.Skip(f.Prompt.Length - 1).Select(l => TensorPrimitives.IndexOfMax<float>(l)).ToArray();
+            Assert.Equal(ourGreedy, theirGreedy);
         }
-        if (greedy) Assert.Equal(theirGreedy, ourGreedy);
     }
-
-    private interface IDisposableDecoder : IDisposable
-    {
-        IDecoderModel Model { get; }
-    }
-
-    private sealed class Opened<T>(T model) : IDisposableDecoder where T : IDecoderModel, IDisposable
-    {
-        public IDecoderModel Model => model;
-        public void Dispose() => model.Dispose();
-    }
-
-    private static IDisposableDecoder Open(string fixture, string path) => fixture switch
-    {
-        "llama-basic" => new Opened<LlamaBasic>(LlamaBasic.Load(path)),
-        "llama-gqa-tied" => new Opened<LlamaGqaTied>(LlamaGqaTied.Load(path)),
-        "hf-qwen2-tied" => new Opened<HfQwen2Tied>(HfQwen2Tied.Load(path)),
-        _ => throw new ArgumentOutOfRangeException(nameof(fixture), fixture, null),
-    };
 }
