@@ -171,7 +171,7 @@ public sealed partial class TransformerGenerator
             if (!Enum.IsDefined(typeof(Precision), precision))
             {
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location("WeightPrecision"),
-                    "WeightPrecision", "(WeightPrecision)" + ((int)precision).ToString(CultureInfo.InvariantCulture), "it must be Float32, BFloat16 or Int8"));
+                    "WeightPrecision", "(WeightPrecision)" + ((int)precision).ToString(CultureInfo.InvariantCulture), "it must be Float32, BFloat16, Int8 or Q4_0"));
                 precision = Precision.Float32;
             }
 
@@ -188,6 +188,10 @@ public sealed partial class TransformerGenerator
             if (family == Family.Bert && typeVocab <= 0)
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.DimensionNotPositive, args.Location("TypeVocabSize"),
                     "TypeVocabSize", typeVocab.ToString(CultureInfo.InvariantCulture), family.ToString()));
+
+            static string Quantised(Precision p) => p == Precision.Q4_0
+                ? "4-bit weights are quantised in Q4_0 blocks of 32"
+                : "8-bit weights are quantised in groups of 32 or 64";
 
             void Unsupported(string property, string value, string why) =>
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.OptionNotSupported, args.Location(property), property, value, family.ToString(), why));
@@ -206,9 +210,9 @@ public sealed partial class TransformerGenerator
 
             if (precision != Precision.Float32 && rules.LighterWeightsRefusal is { } encoders)
                 Unsupported("WeightPrecision", precision.ToString(), encoders);
-            else if (precision == Precision.Int8 && (modelDim % 32 != 0 || ffn % 32 != 0))
+            else if (precision is Precision.Int8 or Precision.Q4_0 && (modelDim % 32 != 0 || ffn % 32 != 0))
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location("WeightPrecision"),
-                    "WeightPrecision", "Int8", $"8-bit weights are quantised in groups of 32 or 64 along each row, so ModelDim ({modelDim.ToString(CultureInfo.InvariantCulture)}) and FeedForwardDim ({ffn.ToString(CultureInfo.InvariantCulture)}) must be multiples of 32"));
+                    "WeightPrecision", precision.ToString(), $"{Quantised(precision)} along each row, so ModelDim ({modelDim.ToString(CultureInfo.InvariantCulture)}) and FeedForwardDim ({ffn.ToString(CultureInfo.InvariantCulture)}) must be multiples of 32"));
 
             if (positional != Positional.Rotary && args.IsSet("RopeTheta"))
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.PropertyIgnored, args.Location("RopeTheta"), "RopeTheta", family + " without rotary positions"));
@@ -293,10 +297,10 @@ public sealed partial class TransformerGenerator
             // A config's partial_rotary_factor: the first RotaryDim dimensions of each head rotate (all of them is the default).
             int rotary = args.Int("RotaryDim", 0);
             if (rotary > 0 && rotary < shape.HeadDim) shape = shape with { RotaryDimOverride = rotary };
-            if (precision == Precision.Int8 && shape.QueryDim % 32 != 0)
+            if (precision is Precision.Int8 or Precision.Q4_0 && shape.QueryDim % 32 != 0)
             {
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location("WeightPrecision"),
-                    "WeightPrecision", "Int8", $"8-bit weights are quantised in groups of 32 or 64 along each row, so the query width Heads x HeadDim ({shape.QueryDim.ToString(CultureInfo.InvariantCulture)}) must be a multiple of 32"));
+                    "WeightPrecision", precision.ToString(), $"{Quantised(precision)} along each row, so the query width Heads x HeadDim ({shape.QueryDim.ToString(CultureInfo.InvariantCulture)}) must be a multiple of 32"));
                 return null;
             }
 

@@ -352,6 +352,29 @@ public sealed class GgufFile : TensorSource
         ReadInterleavedRope(t.Shape, permuteHeads, first, destination, (at, into) => ReadRaw(t, at, into));
     }
 
+    /// <summary>A Q4_0 tensor is copied block by block (its float16 scales widened, exactly), rows permuted back as when widened.</summary>
+    protected override bool TryReadQ4_0Blocks(string name, int rows, int cols, Span<byte> packed, Span<float> scales)
+    {
+        (Tensor t, int permuteHeads) = _byName[name];
+        if (t.Type != GgmlType.Q4_0) return false;
+        const int BlockBytes = 18;
+        int blocks = cols / 32;
+        var row = new byte[blocks * BlockBytes];
+        int headSize = permuteHeads == 0 ? rows : rows / permuteHeads, half = headSize / 2;
+        for (int r = 0; r < rows; r++)
+        {
+            int within = r % headSize;
+            int source = permuteHeads == 0 ? r : r - within + 2 * (within % half) + within / half;
+            _file.ReadExactly(t.Offset + (long)source * row.Length, row, t.Name, "its data");
+            for (int b = 0; b < blocks; b++)
+            {
+                scales[r * blocks + b] = (float)BinaryPrimitives.ReadHalfLittleEndian(row.AsSpan(b * BlockBytes));
+                row.AsSpan(b * BlockBytes + 2, 16).CopyTo(packed.Slice((r * blocks + b) * 16, 16));
+            }
+        }
+        return true;
+    }
+
     /// <summary>Elements [first, first + destination.Length) in the file's order, dequantised block by block.</summary>
     private void ReadRaw(Tensor t, long first, Span<float> destination)
     {

@@ -374,6 +374,55 @@ public abstract class TensorSource : IDisposable
     }
 
     /// <summary>
+    /// Reads a matrix into Q4_0 blocks of 32 along each row (<see cref="WeightPacking.ToQ4_0"/>), a chunk at a time; a
+    /// tensor the file already holds as Q4_0 blocks (GGUF) is copied as it is, bit for bit.
+    /// </summary>
+    public void ReadQ4_0Into(string name, int rows, int cols, Span<byte> packed, Span<float> scales, bool transposed = false)
+    {
+        const int B = WeightPacking.Q4Block;
+        if (cols % B != 0)
+            throw new ArgumentException($"Rows of {cols} do not split into Q4_0 blocks of {B}.", nameof(cols));
+        RequireRoom(checked(rows * cols) / 2, packed.Length, name);
+        RequireRoom(rows * cols / B, scales.Length, name);
+        if (!transposed && FindShape(name) is not null)
+        {
+            RequireShape(name, [rows, cols]);
+            if (TryReadQ4_0Blocks(name, rows, cols, packed, scales))
+            {
+                _read.Add(name);
+                int bad = CheckFinite ? scales[..(rows * cols / B)].IndexOfAnyExceptInRange(float.MinValue, float.MaxValue) : -1;
+                if (bad >= 0)
+                    throw new ModelLoadException(FilePath, name,
+                        $"the scale of Q4_0 block {bad.ToString(CultureInfo.InvariantCulture)} is {scales[bad].ToString(CultureInfo.InvariantCulture)}; the weights are corrupt (ModelOptions.CheckFiniteWeights = false skips this check).");
+                return;
+            }
+        }
+        using var chunks = new MatrixChunks(this, name, rows, cols, transposed);
+        while (chunks.Next())
+        {
+            if (chunks.C0 % B != 0 || chunks.ColCount % B != 0)
+            {
+                // A transposed chunk that does not cover whole blocks: quantise whole rows through a row-major copy.
+                var whole = new float[checked(rows * cols)];
+                ReadTransposedInto(name, rows, cols, whole);
+                WeightPacking.ToQ4_0(whole, packed, scales);
+                return;
+            }
+            for (int r = 0; r < chunks.RowCount; r++)
+            {
+                int at = (chunks.R0 + r) * cols + chunks.C0;
+                WeightPacking.ToQ4_0(chunks.Values.Slice(r * chunks.ColCount, chunks.ColCount), packed.Slice(at / 2, chunks.ColCount / 2), scales.Slice(at / B, chunks.ColCount / B));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Copies the (<paramref name="rows"/>, <paramref name="cols"/>) tensor <paramref name="name"/> as Q4_0 blocks when the
+    /// file stores it so, else returns false. The shape has been checked; the rows are in the declaration's order.
+    /// </summary>
+    protected virtual bool TryReadQ4_0Blocks(string name, int rows, int cols, Span<byte> packed, Span<float> scales) => false;
+
+    /// <summary>
     /// A tied declaration's classifier is the token embedding. A file may still hold <paramref name="name"/>
     /// (<c>lm_head.weight</c>): as a saved copy of the embedding it is accepted, but a different matrix is a trained
     /// classifier that the declaration would ignore, a <see cref="ModelLoadException"/>.

@@ -138,7 +138,8 @@ public enum EmbeddingPooling
 
 /// <summary>
 /// The precision of a model's matrices (projections, feed-forward and classifier) in memory. Embeddings, norms
-/// and activations stay float32, and every kernel accumulates in float32. Lighter weights move fewer bytes per
+/// and activations stay float32 (<see cref="WeightPrecision.Q4_0"/> rounds each product's input to 8 bits), and every
+/// kernel accumulates in float32. Lighter weights move fewer bytes per
 /// token, which is what bounds decoding speed.
 /// </summary>
 public enum WeightPrecision
@@ -157,6 +158,14 @@ public enum WeightPrecision
     /// float32 scale per group, the Q8_0 scheme, quantised at load. Rows must be multiples of 32.
     /// </summary>
     Int8 = 3,
+
+    /// <summary>
+    /// Half a byte per weight plus one scale per 32: ggml's Q4_0 blocks, 4-bit integers 0..15 standing for
+    /// <c>(q - 8) × scale</c>, quantised at load exactly as llama.cpp's <c>llama-quantize</c> does (a GGUF file's Q4_0
+    /// tensors are kept as they are). Products quantise the activations to 8 bits per block of 32 (ggml's Q8_0) and
+    /// multiply in integers. Rows must be multiples of 32.
+    /// </summary>
+    Q4_0 = 4,
 }
 
 /// <summary>The architecture families the generator knows.</summary>

@@ -80,7 +80,7 @@ internal sealed record ModelShape(
                 Family.Gpt2 => Layers * (4 * dim * dim + 2 * dim * ffn) + (long)VocabSize * dim,
                 _ => Layers * (2 * dim * QueryDim + 2 * dim * kv + 3 * dim * ffn) + (long)VocabSize * dim,
             };
-            return Precision switch { Precision.BFloat16 => 2 * values, Precision.Int8 => values + 4 * values / QuantGroup, _ => 4 * values };
+            return Precision switch { Precision.BFloat16 => 2 * values, Precision.Int8 => values + 4 * values / QuantGroup, Precision.Q4_0 => values / 2 + 4 * values / 32, _ => 4 * values };
         }
     }
 
@@ -98,14 +98,15 @@ internal sealed record ModelShape(
     /// </summary>
     public bool ClassifierRowsKernel => IsDecoderOnly && Panels(VocabSize) && TiedEmbeddings;
 
-    /// <summary>Q8_0 group: 64 weights per scale where every matrix row is a multiple of 64, else 32.</summary>
-    public int QuantGroup => ModelDim % 64 == 0 && FeedForwardDim % 64 == 0 && QueryDim % 64 == 0 ? 64 : 32;
+    /// <summary>Weights per scale: Q4_0 blocks of 32; Q8_0 groups of 64 where every matrix row is a multiple of 64, else 32.</summary>
+    public int QuantGroup => Precision == Precision.Q4_0 ? 32 : ModelDim % 64 == 0 && FeedForwardDim % 64 == 0 && QueryDim % 64 == 0 ? 64 : 32;
 
-    /// <summary>Bytes one row of <paramref name="cols"/> weights takes in the declared precision (Int8: values and their scales).</summary>
+    /// <summary>Bytes one row of <paramref name="cols"/> weights takes in the declared precision (Int8, Q4_0: values and their scales).</summary>
     public long RowBytes(int cols) => Precision switch
     {
         Precision.BFloat16 => 2L * cols,
         Precision.Int8 => cols + 4L * cols / QuantGroup,
+        Precision.Q4_0 => cols / 2 + 4L * cols / 32,
         _ => 4L * cols,
     };
 

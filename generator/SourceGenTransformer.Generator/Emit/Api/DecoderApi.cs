@@ -25,6 +25,7 @@ internal static class DecoderApi
         {
             Precision.BFloat16 => "kept as bfloat16",
             Precision.Int8 => $"quantised to int8 in groups of {I(s.QuantGroup)} (Q8_0)",
+            Precision.Q4_0 => "quantised to ggml's Q4_0 blocks (a GGUF file's Q4_0 tensors kept as they are)",
             _ => "widened to float32",
         };
         var doc = new List<string> { $"Loads the weights from a safetensors file with {names}.", $"F32, F16 and BF16 tensors load (matrices {precision})." };

@@ -68,22 +68,28 @@ internal static class KernelWriting
     public static void WeightRefs(SourceWriter w, Precision p)
     {
         w.Line($"ref {MatrixElement(p)} wRef = ref {Marshal}.GetReference(w);");
-        if (p == Precision.Int8) w.Line($"ref float scalesRef = ref {Marshal}.GetReference(scales);");
+        if (HasScales(p)) w.Line($"ref float scalesRef = ref {Marshal}.GetReference(scales);");
     }
 
     /// <summary>The element type of a matrix in the given precision.</summary>
-    public static string MatrixElement(Precision p) => p switch { Precision.BFloat16 => "ushort", Precision.Int8 => "sbyte", _ => "float" };
+    public static string MatrixElement(Precision p) => p switch { Precision.BFloat16 => "ushort", Precision.Int8 => "sbyte", Precision.Q4_0 => "byte", _ => "float" };
 
-    /// <summary>The kernel parameters a matrix takes: the values and, for Int8, the scales.</summary>
-    public static string MatrixParameters(Precision p) => p == Precision.Int8
-        ? "ReadOnlySpan<sbyte> w, ReadOnlySpan<float> scales"
+    /// <summary>Whether a matrix in the precision comes with one float32 scale per group of weights (Int8, Q4_0).</summary>
+    public static bool HasScales(Precision p) => p is Precision.Int8 or Precision.Q4_0;
+
+    /// <summary>Array elements (bytes) one weight takes, as a divisor: two Q4_0 weights share a byte.</summary>
+    public static int WeightsPerElement(Precision p) => p == Precision.Q4_0 ? 2 : 1;
+
+    /// <summary>The kernel parameters a matrix takes: the values and, for Int8 and Q4_0, the scales.</summary>
+    public static string MatrixParameters(Precision p) => HasScales(p)
+        ? $"ReadOnlySpan<{MatrixElement(p)}> w, ReadOnlySpan<float> scales"
         : $"ReadOnlySpan<{MatrixElement(p)}> w";
 
     /// <summary>The arguments that pass <paramref name="count"/> weights of matrix <paramref name="field"/> from <paramref name="offset"/>.</summary>
     public static string MatrixArguments(ModelShape s, string field, string offset, string count)
     {
-        string values = offset == "0" ? field : Sp(field, offset, count);
-        if (s.Precision != Precision.Int8) return values;
+        string values = offset == "0" ? field : s.Precision == Precision.Q4_0 ? Sp(field, $"({offset}) / 2", $"({count}) / 2") : Sp(field, offset, count);
+        if (!HasScales(s.Precision)) return values;
         int g = s.QuantGroup;
         return $"{values}, {(offset == "0" ? field + "Scale" : Sp(field + "Scale", $"({offset}) / {g}", $"({count}) / {g}"))}";
     }

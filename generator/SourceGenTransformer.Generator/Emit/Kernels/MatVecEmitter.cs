@@ -19,9 +19,10 @@ internal static class MatVecEmitter
         name ??= KernelNames.MatVec(d, n);
         Precision p = s.Precision;
         if (panels) PanelEmitter.EmitMatVec(w, d, n, name);
+        else if (p == Precision.Q4_0) IntegerEmitter.EmitMatVec(w, d, n, name);
         else if (s.CacheResident) EmitResident(w, d, n, p, s.QuantGroup, name);
         else EmitStreaming(w, d, n, p, s.QuantGroup, name);
-        string arguments = p == Precision.Int8 ? "w, scales" : "w";
+        string arguments = HasScales(p) ? "w, scales" : "w";
         w.Line($"/// <summary>xout ({I(d)}) = W ({I(d)} x {I(n)}) @ x ({I(n)}): every row.</summary>");
         w.Line($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {MatrixParameters(p)}) => {name}(xout, x, {arguments}, 0, {I(d)});");
         w.Line();
@@ -40,8 +41,8 @@ internal static class MatVecEmitter
         w.Line($"/// <remarks>{remarks}</remarks>");
         System.IDisposable block = w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {MatrixParameters(p)}, int rowStart, int rowEnd)");
         w.Line($"const int Rows = {I(d)}, Cols = {I(n)};");
-        var guards = new List<string> { "xout.Length < Rows", "x.Length < Cols", "w.Length < Rows * Cols", "rowStart < 0", "rowEnd > Rows" };
-        if (p == Precision.Int8) guards.Add($"scales.Length < Rows * Cols / {I(group)}");
+        var guards = new List<string> { "xout.Length < Rows", "x.Length < Cols", p == Precision.Q4_0 ? "w.Length < Rows * Cols / 2" : "w.Length < Rows * Cols", "rowStart < 0", "rowEnd > Rows" };
+        if (HasScales(p)) guards.Add($"scales.Length < Rows * Cols / {I(group)}");
         Guard(w, name, guards.ToArray());
         Refs(w, "xout", "x");
         WeightRefs(w, p);

@@ -21,6 +21,7 @@ internal static class WeightsEmitter
         {
             Precision.BFloat16 => "bfloat16 (float32's upper half, rounded to nearest even)",
             Precision.Int8 => $"Q8_0 int8, one float32 scale per {s.QuantGroup} consecutive weights of a row (the ...Scale arrays)",
+            Precision.Q4_0 => "ggml's Q4_0 blocks of 32 weights, 16 bytes of nibbles each, with one float32 scale per block (the ...Scale arrays)",
             _ => "float32",
         };
         string layout = s.Precision == Precision.Float32 ? " Matrices of a multiple of 32 rows are stored in panels (WeightPacking.ToPanels)." : "";
@@ -55,8 +56,9 @@ internal static class WeightsEmitter
     private static void MatrixField(SourceWriter w, ModelShape s, string field, string size, string doc)
     {
         string type = MatrixElement(s.Precision);
-        w.Line($"public readonly {type}[] {field} = WeightMemory.Allocate<{type}>({size}); // {doc}");
-        if (s.Precision == Precision.Int8)
+        string count = s.Precision == Precision.Q4_0 ? $"({size}) / 2" : size;
+        w.Line($"public readonly {type}[] {field} = WeightMemory.Allocate<{type}>({count}); // {doc}");
+        if (HasScales(s.Precision))
             w.Line($"public readonly float[] {field}Scale = new float[({size}) / {I(s.QuantGroup)}]; // one scale per {I(s.QuantGroup)} weights of {field}");
     }
 
@@ -155,6 +157,10 @@ internal static class WeightsEmitter
                 int g = s.QuantGroup;
                 string scales = at == "0" && t.Stack is null ? field + "Scale" : Sp(field + "Scale", $"({at}) / {I(g)}", $"({count}) / {I(g)}");
                 return $"file.ReadInt8Into({name}, {t.Rows}, {t.Cols}, {I(g)}, {Whole(field)}, {scales}{transposed});";
+            case Precision.Q4_0:
+                string blocks = at == "0" && t.Stack is null ? field + "Scale" : Sp(field + "Scale", $"({at}) / 32", $"({count}) / 32");
+                string packed = at == "0" && t.Stack is null ? field : Sp(field, $"({at}) / 2", $"({count}) / 2");
+                return $"file.ReadQ4_0Into({name}, {t.Rows}, {t.Cols}, {packed}, {blocks}{transposed});";
             default:
                 if (s.Panels(t.RowCount)) return $"file.ReadPanelsInto({name}, {t.Rows}, {t.Cols}, {Whole(field)}{transposed});";
                 return t.Transposed
@@ -176,6 +182,8 @@ internal static class WeightsEmitter
             w.Line("WeightPacking.ToBFloat16(w.TokenEmbedding, w.Classifier); // the classifier again, in the matrices' precision");
         else if (s.Precision == Precision.Int8)
             w.Line($"WeightPacking.ToInt8(w.TokenEmbedding, {I(s.QuantGroup)}, w.Classifier, w.ClassifierScale); // the classifier again, in the matrices' precision");
+        else if (s.Precision == Precision.Q4_0)
+            w.Line("WeightPacking.ToQ4_0(w.TokenEmbedding, w.Classifier, w.ClassifierScale); // the classifier again, in the matrices' precision");
     }
 
     private static void EmitSinusoidalTable(SourceWriter w)
