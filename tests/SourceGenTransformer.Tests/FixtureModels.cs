@@ -39,9 +39,17 @@ public partial class LlamaBasicBf16;
     VocabSize = 96, MaxSequenceLength = 64, EosToken = -1, WeightPrecision = WeightPrecision.Int8)]
 public partial class LlamaBasicInt8;
 
+[Transformer(ModelFamily.Llama, Layers = 2, Heads = 4, KvHeads = 4, ModelDim = 64, FeedForwardDim = 160,
+    VocabSize = 96, MaxSequenceLength = 64, EosToken = -1, WeightPrecision = WeightPrecision.Q4_0)]
+public partial class LlamaBasicQ4;
+
 [Transformer(ModelFamily.Gpt2, Layers = 2, Heads = 4, ModelDim = 64, FeedForwardDim = 256,
     VocabSize = 96, MaxSequenceLength = 64, WeightPrecision = WeightPrecision.BFloat16)]
 public partial class Gpt2BasicBf16;
+
+[Transformer(ModelFamily.Gpt2, Layers = 2, Heads = 4, ModelDim = 64, FeedForwardDim = 256,
+    VocabSize = 96, MaxSequenceLength = 64, WeightPrecision = WeightPrecision.Q4_0)]
+public partial class Gpt2BasicQ4;
 
 [Transformer(ModelFamily.Gpt2, Layers = 2, Heads = 4, ModelDim = 64, FeedForwardDim = 256,
     VocabSize = 96, MaxSequenceLength = 64, WeightPrecision = WeightPrecision.Int8)]
@@ -50,6 +58,10 @@ public partial class Gpt2BasicInt8;
 [Transformer(ModelFamily.Llama, Layers = 4, Heads = 6, KvHeads = 2, ModelDim = 192, FeedForwardDim = 512,
     VocabSize = 1024, MaxSequenceLength = 256, EosToken = -1, WeightPrecision = WeightPrecision.Int8)]
 public partial class StoryTellerInt8;
+
+[Transformer(ModelFamily.Llama, Layers = 4, Heads = 6, KvHeads = 2, ModelDim = 192, FeedForwardDim = 512,
+    VocabSize = 1024, MaxSequenceLength = 256, EosToken = -1, WeightPrecision = WeightPrecision.Q4_0)]
+public partial class StoryTellerQ4;
 
 [Transformer(ModelFamily.Llama, Layers = 4, Heads = 6, KvHeads = 2, ModelDim = 192, FeedForwardDim = 512,
     VocabSize = 1024, MaxSequenceLength = 256, EosToken = -1, WeightPrecision = WeightPrecision.BFloat16)]

@@ -88,4 +88,81 @@ public sealed class LlamaCppTests
             Assert.Equal(ourGreedy, theirGreedy);
         }
     }
+
+    /// <summary>
+    /// llama.cpp's <c>llama-quantize</c> (through LLamaSharp's native API): <paramref name="file"/> with every matrix in
+    /// <paramref name="type"/> (<c>--pure</c>: no Q6_K classifier), into a temporary file the caller deletes.
+    /// </summary>
+    internal static string Quantize(string file, LLamaFtype type, GGMLType? embedding = null)
+    {
+        string path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"sgt-{Guid.NewGuid():N}-{type}.gguf");
+        LLamaModelQuantizeParams p = LLamaModelQuantizeParams.Default();
+        p.ftype = type;
+        p.pure = true;
+        p.nthread = 1;
+        p.quantize_output_tensor = true;
+        if (embedding is { } e) p.token_embedding_type = e;
+        Assert.Equal(0u, NativeApi.llama_model_quantize(file, path, ref p));
+        return path;
+    }
+
+    [Fact]
+    public void Weights_quantised_to_Q4_0_at_load_are_llama_quantizes_blocks_bit_for_bit()
+    {
+        Fixture f = Fixture.Read("llama-basic");
+        // The token embedding stays F32: it is a table we look rows up in, kept in float32 whatever the precision.
+        string q4 = Quantize(Fixture.Path("llama-basic.gguf"), LLamaFtype.MOSTLY_Q4_0, GGMLType.GGML_TYPE_F32);
+        try
+        {
+            using (var file = GgufFile.Open(q4))
+                Assert.Equal(GgmlType.Q4_0, file.TensorTypes["blk.0.attn_q.weight"]);
+            using var quantisedHere = LlamaBasicQ4.Load(Fixture.Path("llama-basic.gguf"));
+            using var quantisedByLlamaCpp = LlamaBasicQ4.Load(q4);
+            Assert.Equal(GgufTests.Logits(quantisedByLlamaCpp, f.Inputs), GgufTests.Logits(quantisedHere, f.Inputs));
+        }
+        finally
+        {
+            System.IO.File.Delete(q4);
+        }
+    }
+
+    [Fact]
+    public void On_a_Q4_0_file_greedy_ids_equal_llama_cpps_and_logits_agree()
+    {
+        Fixture f = Fixture.Read("llama-basic");
+        string q4 = Quantize(Fixture.Path("llama-basic.gguf"), LLamaFtype.MOSTLY_Q4_0);
+        try
+        {
+            using var model = LlamaBasicQ4.Load(q4);
+            CompareGreedy(model, q4, f.Prompt, f.Greedy.Length, 1e-3f);
+        }
+        finally
+        {
+            System.IO.File.Delete(q4);
+        }
+    }
+
+    /// <summary>
+    /// Our greedy continuation of <paramref name="prompt"/>, then llama.cpp's logits over the prompt and that continuation
+    /// in one batch: each of its argmaxes after the prompt must be our next token, and every position's logits within
+    /// <paramref name="bound"/> (scaled) of ours.
+    /// </summary>
+    internal static float CompareGreedy(IDecoderModel model, string gguf, int[] prompt, int tokens, float bound)
+    {
+        int[] ourGreedy = model.Generate(prompt, new GenerationOptions { MaxNewTokens = tokens }).ToArray();
+        int[] inputs = prompt.Concat(ourGreedy.SkipLast(1)).ToArray();
+        float[][] ours = GgufTests.Logits(model, inputs);
+        float[][] theirs = LlamaCpp(gguf, model.MaxSequenceLength, inputs);
+        float worst = 0;
+        for (int i = 0; i < ours.Length; i++)
+        {
+            float diff = Fixture.ScaledMaxDiff(ours[i], theirs[i]);
+            worst = Math.Max(worst, diff);
+            Assert.True(diff < bound, $"{gguf}, position {i}: scaled max difference {diff} from llama.cpp (bound {bound})");
+        }
+        int[] theirGreedy = theirs.Skip(prompt.Length - 1).Select(l => TensorPrimitives.IndexOfMax<float>(l)).ToArray();
+        Assert.Equal(ourGreedy, theirGreedy);
+        Console.WriteLine($"{System.IO.Path.GetFileName(gguf)}: {ourGreedy.Length} greedy ids equal, worst scaled logit difference {worst:G3}");
+        return worst;
+    }
 }
