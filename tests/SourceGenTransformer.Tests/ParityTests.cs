@@ -28,6 +28,24 @@ public class ParityTests
         .. HfNames,
     ]);
 
+    /// <summary>
+    /// Q4_0 weights, each product's input quantised to 8 bits per block of 32 as llama.cpp does, against PyTorch running
+    /// the same scheme (make_precision_fixtures.py). That input rounding is not continuous: an activation within float32
+    /// rounding of a half step lands on one code in one computation and on its neighbour in another (ours and PyTorch's,
+    /// or a prompt block's and decoding's), so these agree to float32 rounding (about 1e-7) until such a code, and then
+    /// within <see cref="Q4Tolerance"/>; greedy ids are compared wherever the margin exceeds that (see below).
+    /// </summary>
+    public static TheoryData<string> Q4Fixtures => new(["llama-basic-q4_0", "gpt2-basic-q4_0", "storyteller-q4_0"]);
+
+    /// <summary>
+    /// One 8-bit activation code off by one moves its product by one step (1/127 of its block's largest magnitude) times a
+    /// weight, a few 1e-3 of a logit after the layers above it; the key and value cache carries it to later positions.
+    /// Measured worst: 1.1e-2 (llama-basic-q4_0 from position 11), positions before the first such code 1e-7.
+    /// </summary>
+    private const float Q4Tolerance = 2e-2f;
+
+    private static float ToleranceOf(string name) => name.EndsWith("-q4_0", StringComparison.Ordinal) ? Q4Tolerance : Tolerance;
+
     /// <summary>The config.json fixtures (<see cref="HfNames"/>).</summary>
     public static TheoryData<string> HfFixtures => new(HfNames);
 
@@ -59,6 +77,7 @@ public class ParityTests
 
     [Theory]
     [MemberData(nameof(Fixtures))]
+    [MemberData(nameof(Q4Fixtures))]
     public void Logits_match_pytorch_at_every_position(string name)
     {
         Fixture f = Fixture.Read(name);
@@ -69,12 +88,13 @@ public class ParityTests
             ReadOnlySpan<float> logits = session.Forward(f.Inputs[pos]);
             Assert.Equal(f.Logits[pos].Length, logits.Length);
             float diff = Fixture.ScaledMaxDiff(logits, f.Logits[pos]);
-            Assert.True(diff <= Tolerance, $"{name}: position {pos}: scaled max difference {diff:E3} > {Tolerance:E0}");
+            Assert.True(diff <= ToleranceOf(name), $"{name}: position {pos}: scaled max difference {diff:E3} > {ToleranceOf(name):E0}");
         }
     }
 
     [Theory]
     [MemberData(nameof(Fixtures))]
+    [MemberData(nameof(Q4Fixtures))]
     public void Prompt_block_gives_the_same_logits_as_one_token_at_a_time(string name)
     {
         Fixture f = Fixture.Read(name);
@@ -82,7 +102,7 @@ public class ParityTests
         float[] block = session.Forward(f.Prompt).ToArray();
         Assert.Equal(f.Prompt.Length, session.Position);
         float diff = Fixture.ScaledMaxDiff(block, f.Logits[f.Prompt.Length - 1]);
-        Assert.True(diff <= Tolerance, $"{name}: scaled max difference {diff:E3}");
+        Assert.True(diff <= ToleranceOf(name), $"{name}: scaled max difference {diff:E3}");
     }
 
     [Theory]
@@ -109,7 +129,30 @@ public class ParityTests
     }
 
     [Theory]
+    [MemberData(nameof(Q4Fixtures))]
+    public void Q4_0_argmax_equals_pytorchs_wherever_its_margin_exceeds_the_activation_rounding(string name)
+    {
+        // Teacher-forced along PyTorch's greedy path: where PyTorch's top two logits are further apart than twice the
+        // tolerance, a difference within it cannot change the argmax. Most positions must be that clear.
+        Fixture f = Fixture.Read(name);
+        IDecoderSession session = f.Load().CreateDecoderSession();
+        int checkedPositions = 0;
+        for (int pos = 0; pos < f.Inputs.Length; pos++)
+        {
+            int ours = Sampling.Argmax(session.Forward(f.Inputs[pos]));
+            float[] expected = f.Logits[pos];
+            float scale = MathF.Max(1f, expected.Max(MathF.Abs));
+            float[] top = expected.OrderByDescending(v => v).Take(2).ToArray();
+            if (top[0] - top[1] <= 2 * Q4Tolerance * scale) continue;
+            checkedPositions++;
+            Assert.True(Array.IndexOf(expected, top[0]) == ours, $"{name}: position {pos}: argmax {ours}, PyTorch's {Array.IndexOf(expected, top[0])}");
+        }
+        Assert.True(checkedPositions * 2 >= f.Inputs.Length, $"{name}: only {checkedPositions} of {f.Inputs.Length} positions have a clear argmax");
+    }
+
+    [Theory]
     [MemberData(nameof(Fixtures))]
+    [MemberData(nameof(Q4Fixtures))]
     public void One_thread_and_several_give_identical_logits(string name)
     {
         Fixture f = Fixture.Read(name);

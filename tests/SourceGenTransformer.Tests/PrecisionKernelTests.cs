@@ -6,7 +6,7 @@ using Engine = global::SourceGenTransformer.Generated.SourceGenTransformer.Tests
 namespace SourceGenTransformer.Tests;
 
 /// <summary>
-/// The kernels specialised to a weight precision (float32 streaming, bfloat16, int8) and the prompt's matrix-matrix
+/// The kernels specialised to a weight precision (float32 streaming, bfloat16, int8, Q4_0) and the prompt's matrix-matrix
 /// kernels, each against the scalar matrix-vector product over the float32 values the packed weights stand for.
 /// </summary>
 public class PrecisionKernelTests
@@ -17,6 +17,8 @@ public class PrecisionKernelTests
     private delegate void F32Rows(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd);
     private delegate void Bf16Rows(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<ushort> w, int tokens, int rowStart, int rowEnd);
     private delegate void Int8Rows(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<sbyte> w, ReadOnlySpan<float> scales, int tokens, int rowStart, int rowEnd);
+    private delegate void Q4Kernel(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<byte> w, ReadOnlySpan<float> scales, int rowStart, int rowEnd);
+    private delegate void Q4Rows(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<byte> w, ReadOnlySpan<float> scales, int tokens, int rowStart, int rowEnd);
 
     private static float[] Random(int n, int seed)
     {
@@ -252,6 +254,74 @@ public class PrecisionKernelTests
         RunInt8(Engine.Gpt2BasicInt8Kernels.MatVec192x64, 192, 64, 64);
     }
 
+    /// <summary>
+    /// What a Q4_0 product multiplies, written here from ggml's formats: the weights of each block of 32 are
+    /// <c>(nibble - 8) · d</c> (byte j holds weight j in its low nibble and weight j + 16 in its high one), and the input is
+    /// first quantised to Q8_0 as llama.cpp's x86 <c>quantize_row_q8_0</c> does: <c>d = max|x| / 127</c> stored as
+    /// float16, values <c>round(x · (127 / max|x|))</c>, ties to even.
+    /// </summary>
+    private static (float[] Weights, float[] Input) Q4Operands(int d, int n, int tokens, int seed, out byte[] packed, out float[] scales)
+    {
+        float[] w = Random(d * n, seed), x = Random(tokens * n, seed + 1);
+        packed = new byte[w.Length / 2];
+        scales = new float[w.Length / 32];
+        WeightPacking.ToQ4_0(w, packed, scales);
+        for (int i = 0; i < w.Length; i++)
+        {
+            byte pair = packed[i / 32 * 16 + i % 16];
+            w[i] = ((i % 32 < 16 ? pair & 0x0F : pair >> 4) - 8) * scales[i / 32];
+        }
+        var q8 = new float[x.Length];
+        for (int b = 0; b < x.Length / 32; b++)
+        {
+            float max = 0f;
+            for (int j = 0; j < 32; j++) max = MathF.Max(max, MathF.Abs(x[b * 32 + j]));
+            float scale = (float)(Half)(max / 127f), inverse = max != 0f ? 127f / max : 0f;
+            for (int j = 0; j < 32; j++) q8[b * 32 + j] = MathF.Round(x[b * 32 + j] * inverse, MidpointRounding.ToEven) * scale;
+        }
+        return (w, q8);
+    }
+
+    /// <summary>The tokens' rows of a Q4_0 product; <paramref name="x"/> is the float input, quantised by the kernel.</summary>
+    private static void RunQ4(Q4Rows kernel, int d, int n, int tokens, (int Start, int End) range)
+    {
+        (float[] w, float[] q8) = Q4Operands(d, n, tokens, d + n + tokens, out byte[] packed, out float[] scales);
+        float[] x = Random(tokens * n, d + n + tokens + 1);
+        (int s, int e) = Resolve(range, d);
+        float[] actual = Output(tokens * d);
+        kernel(actual, x, packed, scales, tokens, s, e);
+        Check(Expected(w, q8, d, n, tokens, s, e), actual);
+    }
+
+    [Fact]
+    public void Q4_0_matvec_multiplies_the_blocks_by_the_input_quantised_to_q8_0()
+    {
+        void Run(Q4Kernel kernel, int d, int n)
+        {
+            foreach (var range in Ranges)
+                RunQ4((xout, x, w, scales, tokens, s, e) => kernel(xout, x, w, scales, s, e), d, n, 1, range);
+        }
+        Run(Engine.LlamaBasicQ4Kernels.MatVec64x160, 64, 160);    // 5 blocks a row: the odd last block
+        Run(Engine.LlamaBasicQ4Kernels.MatVec64x64, 64, 64);
+        Run(Engine.LlamaBasicQ4Kernels.MatVec160x64, 160, 64);
+        Run(Engine.LlamaBasicQ4Kernels.MatVec96x64, 96, 64);
+        Run(Engine.StoryTellerQ4Kernels.MatVec192x192, 192, 192);
+        Run(Engine.StoryTellerQ4Kernels.MatVec64x192, 64, 192);
+        Run(Engine.StoryTellerQ4Kernels.MatVec192x512, 192, 512);
+        Run(Engine.StoryTellerQ4Kernels.MatVec1024x192, 1024, 192);
+        Run(Engine.Gpt2BasicQ4Kernels.MatVec192x64, 192, 64);
+        Run(Engine.Gpt2BasicQ4Kernels.MatVec64x256, 64, 256);
+    }
+
+    [Fact]
+    public void Q4_0_kernels_reject_short_operands()
+    {
+        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatVec64x64(new float[64], new float[64], new byte[64 * 64 / 2 - 1], new float[128], 0, 64));
+        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatVec64x64(new float[64], new float[64], new byte[64 * 64 / 2], new float[127], 0, 64));
+        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatMul64x64(new float[64], new float[128], new byte[64 * 64 / 2], new float[128], 2, 0, 64));
+        Assert.Throws<ArgumentException>(() => IntegerBlocks.Quantize(new float[40], new sbyte[40], new float[2]));
+    }
+
     public static TheoryData<int, int> Blocks()
     {
         var data = new TheoryData<int, int>();
@@ -308,6 +378,11 @@ public class PrecisionKernelTests
         Int8(Engine.LlamaBasicInt8Kernels.MatMul64x160, 64, 160, 32);
         Int8(Engine.LlamaBasicInt8Kernels.MatMul160x64, 160, 64, 32);
         Int8(Engine.StoryTellerInt8Kernels.MatMul512x192, 512, 192, 64);
+        // Q4_0: 32 tokens are quantised per pass, so 40 tokens take two; rows in fours and a leftover (odd ranges).
+        RunQ4(Engine.LlamaBasicQ4Kernels.MatMul64x160, 64, 160, tokens, Ranges[range]);
+        RunQ4(Engine.LlamaBasicQ4Kernels.MatMul160x64, 160, 64, tokens, Ranges[range]);
+        RunQ4(Engine.StoryTellerQ4Kernels.MatMul512x192, 512, 192, tokens, Ranges[range]);
+        RunQ4(Engine.StoryTellerQ4Kernels.MatMul64x192, 64, 192, tokens, Ranges[range]);
     }
 
     [Fact]

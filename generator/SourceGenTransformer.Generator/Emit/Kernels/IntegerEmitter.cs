@@ -17,42 +17,25 @@ internal static class IntegerEmitter
 {
     private const string Blocks = "IntegerBlocks";
 
-    /// <summary>xout = W @ x over rows [rowStart, rowEnd): one row at a time, two chains over alternate blocks.</summary>
+    /// <summary>
+    /// xout = W @ x over rows [rowStart, rowEnd): the prompt kernel's tiles for one token (four rows, four chains, then
+    /// one row), so an output sums its blocks in the same order, to the same bits, in decoding and in a prompt block.
+    /// </summary>
     public static void EmitMatVec(SourceWriter w, int d, int n, string name)
     {
-        int blocks = n / 32;
         using (MatVecEmitter.Head(w, d, n, Precision.Q4_0, 32, name,
-            "The input is quantised to Q8_0 blocks on the stack, then each row's blocks multiply in integers (two chains), one row at a time.",
+            "The input is quantised to Q8_0 blocks on the stack, then four rows at a time multiply their blocks by it in integers, one chain per row in block order.",
             "W Q4_0 blocks of 32 (16 bytes each, one scale per block) row-major. Rows are independent"))
         {
-            w.Line($"const int Blocks = {I(blocks)};");
+            w.Line($"const int Blocks = {I(n / 32)};");
             w.Line($"Span<sbyte> xq = stackalloc sbyte[Cols];");
             w.Line($"{Span} xs = stackalloc float[Blocks];");
             w.Line($"{Blocks}.Quantize(x[..Cols], xq, xs);");
             w.Line($"ref sbyte xqRef = ref {Marshal}.GetReference(xq);");
             w.Line($"ref float xsRef = ref {Marshal}.GetReference(xs);");
-            using (w.Block("for (int i = rowStart; i < rowEnd; i++)"))
-            {
-                w.Line("nuint r = (nuint)i * Blocks;");
-                w.Line($"{VectorF} c0 = {VectorF}.Zero, c1 = {VectorF}.Zero;");
-                string Term(string b, string chain) =>
-                    $"{chain} = {Fma($"{Blocks}.Dot({Blocks}.LoadQ4_0(ref wRef, (r + {b}) * 16), {Blocks}.Load(ref xqRef, {b} * 32))", $"{Vector}.Create({Unsafe}.Add(ref scalesRef, r + {b}) * {Unsafe}.Add(ref xsRef, {b}))", chain)};";
-                int pairs = blocks - blocks % 2;
-                if (pairs > 0)
-                {
-                    using (w.Block($"for (nuint b = 0; b < {I(pairs)}; b += 2)"))
-                    {
-                        w.Line(Term("b", "c0"));
-                        w.Line(Term("(b + 1)", "c1"));
-                    }
-                }
-                if (blocks % 2 == 1)
-                {
-                    w.Line($"// The last block: {I(blocks)} blocks per row.");
-                    w.Line(Term(I(pairs), "c0"));
-                }
-                w.Line($"{Unsafe}.Add(ref xoutRef, i) = {Vector}.Sum(c0 + c1);");
-            }
+            w.Line("int r = rowStart;");
+            using (w.Block("for (; r + 4 <= rowEnd; r += 4)")) Tile(w, 4, 1, vector: true);
+            using (w.Block("for (; r < rowEnd; r++)")) Tile(w, 1, 1, vector: true);
         }
         w.Line();
     }
@@ -89,8 +72,8 @@ internal static class IntegerEmitter
                     using (w.Block(rows == 1 ? "for (; r < rowEnd; r++)" : $"for (; r + {I(rows)} <= rowEnd; r += {I(rows)})"))
                     {
                         w.Line("int t = 0;");
-                        using (w.Block("for (; t + 4 <= count; t += 4)")) Tile(w, rows, 4);
-                        using (w.Block("for (; t < count; t++)")) Tile(w, rows, 1);
+                        using (w.Block("for (; t + 4 <= count; t += 4)")) Tile(w, rows, 4, vector: false);
+                        using (w.Block("for (; t < count; t++)")) Tile(w, rows, 1, vector: false);
                     }
                 }
             }
@@ -98,7 +81,11 @@ internal static class IntegerEmitter
         w.Line();
     }
 
-    private static void Tile(SourceWriter w, int rows, int tokens)
+    /// <summary>
+    /// Rows r.. by tokens t.. (of the chunk from t0): per output one chain, over the blocks in order, of
+    /// <c>Dot(weights, input) · (weight scale · input scale)</c>. For a <paramref name="vector"/> the one token is x itself.
+    /// </summary>
+    private static void Tile(SourceWriter w, int rows, int tokens, bool vector)
     {
         string List(string prefix, int count, string first, string step)
         {
@@ -107,7 +94,7 @@ internal static class IntegerEmitter
             return "nuint " + string.Join(", ", parts) + ";";
         }
         w.Line(List("w", rows, "(nuint)r * Blocks", "Blocks"));
-        w.Line(List("x", tokens, "(nuint)t * Blocks", "Blocks"));
+        w.Line(List("x", tokens, vector ? "0" : "(nuint)t * Blocks", "Blocks"));
         for (int m = 0; m < rows; m++)
             for (int k = 0; k < tokens; k++)
                 w.Line($"{VectorF} a{m}{k} = {VectorF}.Zero;");
@@ -124,6 +111,8 @@ internal static class IntegerEmitter
         }
         for (int m = 0; m < rows; m++)
             for (int k = 0; k < tokens; k++)
-                w.Line($"{Unsafe}.Add(ref xoutRef, (t0 + t{(k == 0 ? "" : " + " + I(k))}) * Out + {Plus("r", m)}) = {Vector}.Sum(a{m}{k});");
+                w.Line(vector
+                    ? $"{Unsafe}.Add(ref xoutRef, {Plus("r", m)}) = {Vector}.Sum(a{m}{k});"
+                    : $"{Unsafe}.Add(ref xoutRef, (t0 + t{(k == 0 ? "" : " + " + I(k))}) * Out + {Plus("r", m)}) = {Vector}.Sum(a{m}{k});");
     }
 }
