@@ -375,9 +375,16 @@ public abstract class TensorSource : IDisposable
 
     /// <summary>
     /// Reads a matrix into Q4_0 blocks of 32 along each row (<see cref="WeightPacking.ToQ4_0"/>), a chunk at a time; a
-    /// tensor the file already holds as Q4_0 blocks (GGUF) is copied as it is, bit for bit.
+    /// tensor the file already holds as Q4_0 blocks (GGUF) is copied as it is, bit for bit. The blocks are then in the
+    /// panels of four rows the kernels read (<see cref="IntegerBlocks.ToPanels"/>).
     /// </summary>
     public void ReadQ4_0Into(string name, int rows, int cols, Span<byte> packed, Span<float> scales, bool transposed = false)
+    {
+        ReadQ4_0RowMajor(name, rows, cols, packed, scales, transposed);
+        IntegerBlocks.ToPanels(packed, scales, rows, cols);
+    }
+
+    private void ReadQ4_0RowMajor(string name, int rows, int cols, Span<byte> packed, Span<float> scales, bool transposed)
     {
         const int B = WeightPacking.Q4Block;
         if (cols % B != 0)

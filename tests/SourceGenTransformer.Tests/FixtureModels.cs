@@ -43,6 +43,12 @@ public partial class LlamaBasicInt8;
     VocabSize = 96, MaxSequenceLength = 64, EosToken = -1, WeightPrecision = WeightPrecision.Q4_0)]
 public partial class LlamaBasicQ4;
 
+// Q4_0 kernels' edges (PrecisionKernelTests): a classifier of 99 rows (three past the last panel of four), rows of 96
+// and 32 weights (a pair of blocks and an unpaired one; one block alone).
+[Transformer(ModelFamily.Llama, Layers = 1, Heads = 2, KvHeads = 1, ModelDim = 32, FeedForwardDim = 96,
+    VocabSize = 99, MaxSequenceLength = 16, EosToken = -1, WeightPrecision = WeightPrecision.Q4_0)]
+public partial class LlamaOddQ4;
+
 [Transformer(ModelFamily.Gpt2, Layers = 2, Heads = 4, ModelDim = 64, FeedForwardDim = 256,
     VocabSize = 96, MaxSequenceLength = 64, WeightPrecision = WeightPrecision.BFloat16)]
 public partial class Gpt2BasicBf16;

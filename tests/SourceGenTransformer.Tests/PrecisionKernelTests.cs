@@ -287,6 +287,7 @@ public class PrecisionKernelTests
     {
         (float[] w, float[] q8) = Q4Operands(d, n, tokens, d + n + tokens, out byte[] packed, out float[] scales);
         float[] x = Random(tokens * n, d + n + tokens + 1);
+        IntegerBlocks.ToPanels(packed, scales, d, n); // the kernels' layout: panels of four rows
         (int s, int e) = Resolve(range, d);
         float[] actual = Output(tokens * d);
         kernel(actual, x, packed, scales, tokens, s, e);
@@ -302,6 +303,9 @@ public class PrecisionKernelTests
                 RunQ4((xout, x, w, scales, tokens, s, e) => kernel(xout, x, w, scales, s, e), d, n, 1, range);
         }
         Run(Engine.LlamaBasicQ4Kernels.MatVec64x160, 64, 160);    // 5 blocks a row: the odd last block
+        Run(Engine.LlamaOddQ4Kernels.MatVec99x32, 99, 32);        // rows past the last panel; one block a row
+        Run(Engine.LlamaOddQ4Kernels.MatVec32x96, 32, 96);        // a pair of blocks and an unpaired one
+        Run(Engine.LlamaOddQ4Kernels.MatVec96x32, 96, 32);
         Run(Engine.LlamaBasicQ4Kernels.MatVec64x64, 64, 64);
         Run(Engine.LlamaBasicQ4Kernels.MatVec160x64, 160, 64);
         Run(Engine.LlamaBasicQ4Kernels.MatVec96x64, 96, 64);
@@ -319,7 +323,8 @@ public class PrecisionKernelTests
         Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatVec64x64(new float[64], new float[64], new byte[64 * 64 / 2 - 1], new float[128], 0, 64));
         Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatVec64x64(new float[64], new float[64], new byte[64 * 64 / 2], new float[127], 0, 64));
         Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatMul64x64(new float[64], new float[128], new byte[64 * 64 / 2], new float[128], 2, 0, 64));
-        Assert.Throws<ArgumentException>(() => IntegerBlocks.Quantize(new float[40], new sbyte[40], new float[2]));
+        Assert.Throws<ArgumentException>(() => IntegerBlocks.Quantize(new float[40], new sbyte[40], new float[8], new int[8]));
+        Assert.Throws<ArgumentException>(() => IntegerBlocks.Quantize(new float[64], new sbyte[64], new float[8], new int[7]));
     }
 
     public static TheoryData<int, int> Blocks()
@@ -380,6 +385,8 @@ public class PrecisionKernelTests
         Int8(Engine.StoryTellerInt8Kernels.MatMul512x192, 512, 192, 64);
         // Q4_0: 32 tokens are quantised per pass, so 40 tokens take two; rows in fours and a leftover (odd ranges).
         RunQ4(Engine.LlamaBasicQ4Kernels.MatMul64x160, 64, 160, tokens, Ranges[range]);
+        RunQ4(Engine.LlamaOddQ4Kernels.MatMul32x96, 32, 96, tokens, Ranges[range]);
+        RunQ4(Engine.LlamaOddQ4Kernels.MatMul96x32, 96, 32, tokens, Ranges[range]);
         RunQ4(Engine.LlamaBasicQ4Kernels.MatMul160x64, 160, 64, tokens, Ranges[range]);
         RunQ4(Engine.StoryTellerQ4Kernels.MatMul512x192, 512, 192, tokens, Ranges[range]);
         RunQ4(Engine.StoryTellerQ4Kernels.MatMul64x192, 64, 192, tokens, Ranges[range]);

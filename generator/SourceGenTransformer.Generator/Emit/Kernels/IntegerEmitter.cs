@@ -8,111 +8,192 @@ namespace SourceGenTransformer.Generator.Emit.Kernels;
 
 /// <summary>
 /// The kernels of Q4_0 matrices, which multiply in integers as llama.cpp does: the input is quantised to 8 bits per
-/// block of 32 (<c>IntegerBlocks.Quantize</c>, ggml's Q8_0) on the stack, each weight block is unpacked to 32 signed
-/// bytes, and per pair of blocks the exact integer dot product is converted to float32 once and scaled by the product
-/// of the two scales. Every output is one chain of such terms computed by one worker, so any split of the rows (any
-/// thread count) gives the same bits.
+/// block of 32 (<c>IntegerBlocks.Quantize</c>, ggml's Q8_0) on the stack, in a layout that matches the weights' nibbles,
+/// and each pair of weight blocks is unpacked once (a mask and a shift) and multiplied by it in integers
+/// (<c>IntegerBlocks.DotPair</c>: exact sums in eight lanes, four per block), which are converted to float32 and scaled
+/// by the product of the blocks' scales.
 /// </summary>
+/// <remarks>
+/// The matrices are stored in panels of four rows (<c>IntegerBlocks.ToPanels</c>): per pair of blocks, the four rows'
+/// 32 bytes side by side, so four rows are read as one stream (rows side by side in row-major order measured slower
+/// from memory here). Rows past the last whole panel stay row-major. Every output is one chain over its pairs of
+/// blocks in order (and an unpaired last block on 128 bits), in a panel of four rows, an edge row on its own, a
+/// decoded token and a prompt block alike: any split of the rows (any thread count) gives the same bits, and a prompt
+/// block's products equal decoding's.
+/// </remarks>
 internal static class IntegerEmitter
 {
     private const string Blocks = "IntegerBlocks";
 
-    /// <summary>
-    /// xout = W @ x over rows [rowStart, rowEnd): the prompt kernel's tiles for one token (four rows, four chains, then
-    /// one row), so an output sums its blocks in the same order, to the same bits, in decoding and in a prompt block.
-    /// </summary>
+    /// <summary>How far ahead of its reads a panel asks for its weights: bytes (measured on the stories110M shape).</summary>
+    private const int PrefetchAhead = 1536;
+
+    /// <summary>xout = W @ x over rows [rowStart, rowEnd): a panel of four rows (four chains) at a time, edge rows one by one.</summary>
     public static void EmitMatVec(SourceWriter w, int d, int n, string name)
     {
         using (MatVecEmitter.Head(w, d, n, Precision.Q4_0, 32, name,
-            "The input is quantised to Q8_0 blocks on the stack, then four rows at a time multiply their blocks by it in integers, one chain per row in block order.",
-            "W Q4_0 blocks of 32 (16 bytes each, one scale per block) row-major. Rows are independent"))
+            "The input is quantised to Q8_0 blocks on the stack, then each panel of four rows multiplies its blocks by it in integers, a pair of blocks at a time, its four rows' block totals in one vector.",
+            "W Q4_0 blocks of 32 (16 bytes each, one scale per block) in panels of four rows. Rows are independent"))
         {
-            w.Line($"const int Blocks = {I(n / 32)};");
-            w.Line($"Span<sbyte> xq = stackalloc sbyte[Cols];");
-            w.Line($"{Span} xs = stackalloc float[Blocks];");
-            w.Line($"{Blocks}.Quantize(x[..Cols], xq, xs);");
-            w.Line($"ref sbyte xqRef = ref {Marshal}.GetReference(xq);");
-            w.Line($"ref float xsRef = ref {Marshal}.GetReference(xs);");
-            w.Line("int r = rowStart;");
-            using (w.Block("for (; r + 4 <= rowEnd; r += 4)")) Tile(w, 4, 1, vector: true);
-            using (w.Block("for (; r < rowEnd; r++)")) Tile(w, 1, 1, vector: true);
+            Constants(w, d, n);
+            QuantisedInput(w, "Cols");
+            w.Line($"{Blocks}.Quantize(x[..Cols], xq, xs, xo);");
+            InputRefs(w);
+            Rows(w, () => Tile(w, n, 1, 1, vector: true), () => Tile(w, n, 4, 1, vector: true));
         }
         w.Line();
     }
 
-    /// <summary>The tokens whose quantised input one pass keeps on the stack: at most 64 KiB of it, 4 to 32 tokens.</summary>
-    public static int TokenChunk(int n) => Math.Max(4, Math.Min(32, 65536 / n / 4 * 4));
+    private static void Constants(SourceWriter w, int d, int n) =>
+        w.Line($"const int Blocks = {I(n / 32)}, Pairs = {I(n / 64)}, RowBytes = {I(n / 2)}, PanelRows = {I(d - d % 4)};");
 
-    /// <summary>xout (tokens x d)[:, rowStart..rowEnd) = x @ Wᵀ: tiles of four weight rows by four tokens, sixteen chains.</summary>
+    /// <summary>The loops over rows r from rowStart: edge rows before a panel, whole panels, then the rest one by one.</summary>
+    private static void Rows(SourceWriter w, Action row, Action panel)
+    {
+        w.Line("int r = rowStart;");
+        using (w.Block("for (; r < rowEnd && (r & 3) != 0 && r < PanelRows; r++)")) row();
+        using (w.Block("for (; r + 4 <= rowEnd && r + 4 <= PanelRows; r += 4)")) panel();
+        using (w.Block("for (; r < rowEnd; r++)")) row();
+    }
+
+    /// <summary>Stack buffers for <paramref name="length"/> quantised inputs: bytes, and per 8 of them a scale and an offset lane.</summary>
+    private static void QuantisedInput(SourceWriter w, string length)
+    {
+        w.Line($"Span<sbyte> xq = stackalloc sbyte[{length}];");
+        w.Line($"{Span} xs = stackalloc float[{length} / 8];");
+        w.Line($"Span<int> xo = stackalloc int[{length} / 8];");
+    }
+
+    private static void InputRefs(SourceWriter w)
+    {
+        w.Line($"ref sbyte xqRef = ref {Marshal}.GetReference(xq);");
+        w.Line($"ref float xsRef = ref {Marshal}.GetReference(xs);");
+        w.Line($"ref int xoRef = ref {Marshal}.GetReference(xo);");
+    }
+
+    /// <summary>The tokens whose quantised input one pass keeps on the stack (two bytes per value): at most 64 KiB, 4 to 32 tokens.</summary>
+    public static int TokenChunk(int n) => Math.Max(4, Math.Min(32, 32768 / n / 4 * 4));
+
+    /// <summary>Tokens of a prompt tile: a panel's unpacked pair of blocks (eight vectors) serves four tokens' accumulators.</summary>
+    private const int TileTokens = 4;
+
+    /// <summary>xout (tokens x d)[:, rowStart..rowEnd) = x @ Wᵀ: tiles of a panel of four rows by four tokens.</summary>
     public static void EmitMatMul(SourceWriter w, int d, int n)
     {
         string name = KernelNames.MatMul(d, n);
-        int blocks = n / 32, chunk = TokenChunk(n);
-        w.Line($"/// <summary>xout (tokens x {I(d)})[:, rowStart..rowEnd) = x (tokens x {I(n)}) @ W ({I(d)} x {I(n)})ᵀ, for those rows of W; W Q4_0 blocks, row-major.</summary>");
-        w.Line($"/// <remarks>{I(chunk)} tokens at a time are quantised to Q8_0 blocks on the stack; over them, four weight rows by four tokens per pass:");
-        w.Line("/// each weight block is unpacked once for four tokens, sixteen chains of integer block products. Rows outside, tokens inside.</remarks>");
+        int chunk = TokenChunk(n);
+        w.Line($"/// <summary>xout (tokens x {I(d)})[:, rowStart..rowEnd) = x (tokens x {I(n)}) @ W ({I(d)} x {I(n)})ᵀ, for those rows of W; W Q4_0 blocks in panels of four rows.</summary>");
+        w.Line($"/// <remarks>{I(chunk)} tokens at a time are quantised to Q8_0 blocks on the stack; over them, a panel of four rows by {I(TileTokens)} tokens per pass:");
+        w.Line($"/// each pair of weight blocks is unpacked once for {I(TileTokens)} tokens, each token's four rows' block totals scaled in one vector. Rows outside, tokens inside.</remarks>");
         using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {MatrixParameters(Precision.Q4_0)}, int tokens, int rowStart, int rowEnd)"))
         {
-            w.Line($"const int Out = {I(d)}, In = {I(n)}, Blocks = {I(blocks)}, Chunk = {I(chunk)};");
+            w.Line($"const int Out = {I(d)}, In = {I(n)}, Chunk = {I(chunk)};");
+            Constants(w, d, n);
             Guard(w, name, "tokens < 0", "xout.Length < tokens * Out", "x.Length < tokens * In", "w.Length < Out * In / 2", "scales.Length < Out * Blocks", "rowStart < 0", "rowEnd > Out");
-            w.Line($"Span<sbyte> xq = stackalloc sbyte[Chunk * In];");
-            w.Line($"{Span} xs = stackalloc float[Chunk * Blocks];");
+            QuantisedInput(w, "Chunk * In");
             Refs(w, "xout");
             WeightRefs(w, Precision.Q4_0);
-            w.Line($"ref sbyte xqRef = ref {Marshal}.GetReference(xq);");
-            w.Line($"ref float xsRef = ref {Marshal}.GetReference(xs);");
+            InputRefs(w);
             using (w.Block("for (int t0 = 0; t0 < tokens; t0 += Chunk)"))
             {
                 w.Line("int count = Math.Min(Chunk, tokens - t0);");
                 w.Line("for (int k = 0; k < count; k++)");
-                w.Line($"    {Blocks}.Quantize(x.Slice((t0 + k) * In, In), xq.Slice(k * In, In), xs.Slice(k * Blocks, Blocks));");
-                w.Line("int r = rowStart;");
-                foreach (int rows in new[] { 4, 1 })
+                w.Line($"    {Blocks}.Quantize(x.Slice((t0 + k) * In, In), xq.Slice(k * In, In), xs.Slice(k * In / 8, In / 8), xo.Slice(k * In / 8, In / 8));");
+                void Tokens(int rows)
                 {
-                    using (w.Block(rows == 1 ? "for (; r < rowEnd; r++)" : $"for (; r + {I(rows)} <= rowEnd; r += {I(rows)})"))
-                    {
-                        w.Line("int t = 0;");
-                        using (w.Block("for (; t + 4 <= count; t += 4)")) Tile(w, rows, 4, vector: false);
-                        using (w.Block("for (; t < count; t++)")) Tile(w, rows, 1, vector: false);
-                    }
+                    w.Line("int t = 0;");
+                    using (w.Block($"for (; t + {I(TileTokens)} <= count; t += {I(TileTokens)})")) Tile(w, n, rows, TileTokens, vector: false);
+                    using (w.Block("for (; t < count; t++)")) Tile(w, n, rows, 1, vector: false);
                 }
+                Rows(w, () => Tokens(1), () => Tokens(4));
             }
         }
         w.Line();
     }
 
     /// <summary>
-    /// Rows r.. by tokens t.. (of the chunk from t0): per output one chain, over the blocks in order, of
-    /// <c>Dot(weights, input) · (weight scale · input scale)</c>. For a <paramref name="vector"/> the one token is x itself.
+    /// Rows r.. (a panel of four, or one row in a panel or past them) by tokens t.. (of the chunk from t0). Per token and
+    /// pair of blocks, the four rows' integer lanes become one vector of their block totals (<c>IntegerBlocks.Totals</c>:
+    /// rows in lanes 0..3 for the first block, 4..7 for the second; one row sits in lanes 0 and 4 beside zeros), and one
+    /// multiply-add scales it into the token's accumulator: per output two chains (even and odd blocks) over the pairs
+    /// in order, then an unpaired last block on 128 bits, added at the end. A row alone computes its lanes exactly as in
+    /// its panel. For a <paramref name="vector"/> the one token is x itself.
     /// </summary>
-    private static void Tile(SourceWriter w, int rows, int tokens, bool vector)
+    private static void Tile(SourceWriter w, int n, int rows, int tokens, bool vector)
     {
-        string List(string prefix, int count, string first, string step)
+        int blocks = n / 32, pairs = blocks / 2;
+        string Row(int m) => rows == 4 ? $"wv{m}" : "wv0";
+        if (rows == 4)
         {
-            var parts = new string[count];
-            for (int k = 0; k < count; k++) parts[k] = k == 0 ? $"{prefix}0 = {first}" : $"{prefix}{I(k)} = {prefix}{I(k - 1)} + {step}";
-            return "nuint " + string.Join(", ", parts) + ";";
+            w.Line("nuint wb = (nuint)r * RowBytes, sb = (nuint)r * Blocks; // the panel's first byte and scale");
         }
-        w.Line(List("w", rows, "(nuint)r * Blocks", "Blocks"));
-        w.Line(List("x", tokens, vector ? "0" : "(nuint)t * Blocks", "Blocks"));
-        for (int m = 0; m < rows; m++)
-            for (int k = 0; k < tokens; k++)
-                w.Line($"{VectorF} a{m}{k} = {VectorF}.Zero;");
-        using (w.Block("for (nuint b = 0; b < Blocks; b++)"))
+        else
         {
-            for (int m = 0; m < rows; m++)
-                w.Line($"{Vector}<sbyte> wv{m} = {Blocks}.LoadQ4_0(ref wRef, (w{m} + b) * 16); float ws{m} = {Unsafe}.Add(ref scalesRef, w{m} + b);");
-            for (int k = 0; k < tokens; k++)
+            w.Line("// One row: in a panel (its pairs 128 bytes apart, its scales in lane m of the panel's) or past them (row-major).");
+            w.Line("bool inPanel = r < PanelRows;");
+            w.Line("nuint m = inPanel ? (nuint)(r & 3) : 0, first = (nuint)r - m;");
+            w.Line("nuint wb = first * RowBytes + m * 32, wStep = inPanel ? 128u : 32u;");
+            w.Line("nuint sb = first * Blocks + m, sStep = inPanel ? 8u : 2u, sOdd = inPanel ? 4u : 1u;");
+            if (blocks % 2 == 1)
+                w.Line("nuint wLast = first * RowBytes + (inPanel ? Pairs * 128 + m * 16 : Pairs * 32), sLast = first * Blocks + (inPanel ? Pairs * 8 + m : Pairs * 2);");
+        }
+        var xs = new string[tokens];
+        for (int k = 0; k < tokens; k++) xs[k] = vector ? "" : $"(nuint)(t + {I(k)}) * In + ";
+        for (int k = 0; k < tokens; k++)
+            w.Line($"{VectorF} a{k} = {VectorF}.Zero;");
+        if (pairs > 0)
+        {
+            using (w.Block("for (nuint j = 0; j < Pairs; j++)"))
             {
-                w.Line($"{Vector}<sbyte> xv{k} = {Blocks}.Load(ref xqRef, (x{k} + b) * 32); float xs{k} = {Unsafe}.Add(ref xsRef, x{k} + b);");
-                for (int m = 0; m < rows; m++)
-                    w.Line($"a{m}{k} = {Fma($"{Blocks}.Dot(wv{m}, xv{k})", $"{Vector}.Create(ws{m} * xs{k})", $"a{m}{k}")};");
+                if (rows == 4)
+                {
+                    w.Line($"{Blocks}.Prefetch(ref wRef, wb + j * 128 + {I(PrefetchAhead)});");
+                    w.Line($"{VectorF} ws = {Vector}.LoadUnsafe(ref scalesRef, sb + j * 8);");
+                    for (int m = 0; m < 4; m++)
+                        w.Line($"var wv{m} = {Blocks}.UnpackPair(ref wRef, wb + j * 128{(m == 0 ? "" : " + " + I(32 * m))});");
+                }
+                else
+                {
+                    w.Line("nuint s0 = sb + j * sStep;");
+                    w.Line($"{VectorF} ws = {Vector}.Create({Unsafe}.Add(ref scalesRef, s0), 0, 0, 0, {Unsafe}.Add(ref scalesRef, s0 + sOdd), 0, 0, 0);");
+                    w.Line($"var wv0 = {Blocks}.UnpackPair(ref wRef, wb + j * wStep);");
+                }
+                for (int k = 0; k < tokens; k++)
+                {
+                    w.Line($"nuint at{k} = {xs[k]}j * 64;");
+                    string Lanes(int m) => rows == 4 || m == 0 ? $"{Blocks}.SumPair({Row(m)}, ref xqRef, at{k})" : "Vector256<int>.Zero";
+                    w.Line($"{VectorF} total{k} = {Blocks}.Totals({Lanes(0)}, {Lanes(1)}, {Lanes(2)}, {Lanes(3)}, ref xoRef, at{k} / 8);");
+                    w.Line($"a{k} = {Fma($"total{k}", $"ws * {Vector}.LoadUnsafe(ref xsRef, at{k} / 8)", $"a{k}")};");
+                }
             }
         }
-        for (int m = 0; m < rows; m++)
+        if (blocks % 2 == 1)
+        {
+            w.Line($"// The unpaired last block: {I(blocks)} blocks per row.");
+            if (rows == 4)
+            {
+                w.Line($"Vector128<float> wsl = Vector128.LoadUnsafe(ref scalesRef, sb + {I(pairs * 8)});");
+                for (int m = 0; m < 4; m++)
+                    w.Line($"var wl{m} = {Blocks}.Unpack(ref wRef, wb + {I(pairs * 128 + 16 * m)});");
+            }
+            else
+            {
+                w.Line($"Vector128<float> wsl = Vector128.Create({Unsafe}.Add(ref scalesRef, sLast), 0, 0, 0);");
+                w.Line($"var wl0 = {Blocks}.Unpack(ref wRef, wLast);");
+            }
             for (int k = 0; k < tokens; k++)
-                w.Line(vector
-                    ? $"{Unsafe}.Add(ref xoutRef, {Plus("r", m)}) = {Vector}.Sum(a{m}{k});"
-                    : $"{Unsafe}.Add(ref xoutRef, (t0 + t{(k == 0 ? "" : " + " + I(k))}) * Out + {Plus("r", m)}) = {Vector}.Sum(a{m}{k});");
+            {
+                w.Line($"nuint last{k} = {xs[k]}{I(pairs * 64)};");
+                string Lanes(int m) => rows == 4 || m == 0 ? $"{Blocks}.Sum(wl{(rows == 4 ? m : 0)}, ref xqRef, last{k})" : "Vector128<int>.Zero";
+                w.Line($"Vector128<float> e{k} = {Blocks}.Totals({Lanes(0)}, {Lanes(1)}, {Lanes(2)}, {Lanes(3)}, ref xoRef, last{k} / 8) * (wsl * Vector128.LoadUnsafe(ref xsRef, last{k} / 8));");
+            }
+        }
+        for (int k = 0; k < tokens; k++)
+        {
+            string sum = blocks % 2 == 0 ? $"a{k}.GetLower() + a{k}.GetUpper()" : pairs > 0 ? $"a{k}.GetLower() + a{k}.GetUpper() + e{k}" : $"e{k}";
+            string at = vector ? "r" : $"(t0 + t{(k == 0 ? "" : " + " + I(k))}) * Out + r";
+            if (rows == 4) w.Line($"({sum}).StoreUnsafe(ref xoutRef, (nuint)({at}));");
+            else w.Line($"{Unsafe}.Add(ref xoutRef, {at}) = ({sum}).ToScalar();");
+        }
     }
 }

@@ -183,7 +183,10 @@ internal static class WeightsEmitter
         else if (s.Precision == Precision.Int8)
             w.Line($"WeightPacking.ToInt8(w.TokenEmbedding, {I(s.QuantGroup)}, w.Classifier, w.ClassifierScale); // the classifier again, in the matrices' precision");
         else if (s.Precision == Precision.Q4_0)
-            w.Line("WeightPacking.ToQ4_0(w.TokenEmbedding, w.Classifier, w.ClassifierScale); // the classifier again, in the matrices' precision");
+        {
+            w.Line("WeightPacking.ToQ4_0(w.TokenEmbedding, w.Classifier, w.ClassifierScale); // the classifier again, in the matrices' precision,");
+            w.Line("IntegerBlocks.ToPanels(w.Classifier, w.ClassifierScale, VocabSize, ModelDim); // in the kernels' panels of four rows");
+        }
     }
 
     private static void EmitSinusoidalTable(SourceWriter w)
