@@ -39,6 +39,7 @@ public static class Program
         if (args is [LoadMemory.Argument, string file]) return LoadMemory.Measure(file);
         if (args is [HfBench.Argument, ..]) return HfBench.Run(args);
         if (args is [ChatBench.Argument, ..]) return ChatBench.Run(args);
+        if (args is [GgufBench.Argument, ..]) return GgufBench.Run(args);
         int runs = 5;
         string? output = null, llama2c = null, only = null, onnx = null, weights = null, loop = null;
         bool writeOnly = false;
@@ -52,7 +53,7 @@ public static class Program
             else if (args[i] == "--weights" && i + 1 < args.Length) weights = Path.GetFullPath(args[++i]);
             else if (args[i] == "--write-weights") writeOnly = true;
             else if (args[i] == "--loop" && i + 1 < args.Length && args[i + 1] is "decode" or "prompt" or "encode" or "translate") loop = args[++i];
-            else { Console.Error.WriteLine("usage: Benchmarks [--runs N] [--out FILE] [--llama2c PATH-TO-run] [--onnx PATH-TO-OnnxPeer] [--weights DIR [--write-weights]] [--only NAME] [--loop decode|prompt|encode|translate] | --hf [--runs N] [--weights DIR] | --chat [--runs N]"); return 2; }
+            else { Console.Error.WriteLine("usage: Benchmarks [--runs N] [--out FILE] [--llama2c PATH-TO-run] [--onnx PATH-TO-OnnxPeer] [--weights DIR [--write-weights]] [--only NAME] [--loop decode|prompt|encode|translate] | --hf [--runs N] [--weights DIR] | --chat [--runs N] | --gguf --llamacpp PATH [--runs N] [--weights DIR]"); return 2; }
         }
         if (llama2c is not null && !File.Exists(llama2c)) { Console.Error.WriteLine($"error: no llama2.c binary at {llama2c}"); return 1; }
         if (onnx is not null && !File.Exists(onnx)) { Console.Error.WriteLine($"error: no OnnxPeer at {onnx}"); return 1; }
@@ -112,7 +113,7 @@ public static class Program
             // The Hugging Face shapes (Benchmarks --hf) and the embeddings (samples/EmbeddingBenchmarks) are written by
             // their own runs: kept as they are.
             string previous = File.Exists(output) ? File.ReadAllText(output) : "";
-            foreach (string section in (string[])[HfBench.Section, .. HfBench.Folders.Select(f => "generator-" + f), "embeddings"])
+            foreach (string section in (string[])[HfBench.Section, GgufBench.Section, .. HfBench.Folders.Select(f => "generator-" + f), "embeddings"])
                 if (Report.Section(previous, section) is { } kept) report = report.TrimEnd() + "\n\n" + kept + "\n";
             File.WriteAllText(output, report);
         }

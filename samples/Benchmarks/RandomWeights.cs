@@ -13,7 +13,10 @@ namespace Benchmarks;
 internal static class RandomWeights
 {
     /// <summary>Hugging Face Llama names and shapes for an untied model.</summary>
-    public static void WriteLlama(Shape c, string path, string dir)
+    public static void WriteLlama(Shape c, string path, string dir) => WriteSafetensors(path, LlamaTensors(c));
+
+    /// <summary>The tensors of <see cref="WriteLlama"/>, in file order.</summary>
+    public static List<(string Name, long[] Shape)> LlamaTensors(Shape c)
     {
         var t = new List<(string, long[])> { ("model.embed_tokens.weight", [c.Vocab, c.Dim]) };
         for (int l = 0; l < c.Layers; l++)
@@ -31,7 +34,7 @@ internal static class RandomWeights
         }
         t.Add(("model.norm.weight", [c.Dim]));
         t.Add(("lm_head.weight", [c.Vocab, c.Dim]));
-        WriteSafetensors(path, t);
+        return t;
     }
 
     /// <summary>The original Transformer in the nn.Transformer tutorial's names; returns the parameter count.</summary>

@@ -1,0 +1,366 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Runtime.InteropServices;
+using System.Text;
+using SourceGenTransformer;
+
+namespace Benchmarks;
+
+// The stories shapes again in the lighter precisions, for the GGUF files llama.cpp quantised.
+[Transformer(ModelFamily.Llama, Layers = 6, Heads = 6, ModelDim = 288, FeedForwardDim = 768, VocabSize = 32000,
+    MaxSequenceLength = 256, EosToken = -1, WeightPrecision = WeightPrecision.Int8)]
+public partial class Stories15MInt8;
+
+[Transformer(ModelFamily.Llama, Layers = 6, Heads = 6, ModelDim = 288, FeedForwardDim = 768, VocabSize = 32000,
+    MaxSequenceLength = 256, EosToken = -1, WeightPrecision = WeightPrecision.Q4_0)]
+public partial class Stories15MQ4;
+
+[Transformer(ModelFamily.Llama, Layers = 12, Heads = 12, ModelDim = 768, FeedForwardDim = 2048, VocabSize = 32000,
+    MaxSequenceLength = 1024, EosToken = -1, WeightPrecision = WeightPrecision.Q4_0)]
+public partial class Stories110MQ4;
+
+/// <summary>
+/// <c>Benchmarks --gguf --llamacpp PATH [--runs N] [--weights DIR] [--out FILE]</c>: llama.cpp (samples/LlamaCppPeer,
+/// LLamaSharp 0.30.0's CPU backend) and ours on the same GGUF files. The stories shapes' random weights are written as an
+/// F32 GGUF (llama.cpp's names, Q/K rows in Meta's interleaved order, as its converter writes them), which llama.cpp's
+/// quantizer turns into F16, Q8_0, Q4_0 and Q4_K_M files. Before timing, per file: llama.cpp's greedy ids (float32 KV
+/// cache) against ours, and our 1-thread and 2-thread logits bit for bit. Each round runs every engine and thread count
+/// in a process of its own (so its peak RSS is its own), interleaved.
+/// </summary>
+internal static class GgufBench
+{
+    public const string Argument = "--gguf";
+
+    /// <summary>The marker name of this run's section in docs/benchmarks.md, which the other runs keep.</summary>
+    public const string Section = "gguf";
+    private const string ChildArgument = "--gguf-child";
+    private const int DecodeTokens = 256, PromptTokens = 128, CheckTokens = 128;
+
+    /// <summary>A GGUF type: the file's suffix, our declaration for it per shape, and the bytes per matrix weight each side reads.</summary>
+    private sealed record FileType(string Name, string Ours, double OurBytes, double TheirBytes);
+
+    private static readonly FileType[] Types =
+    [
+        new("F32", "float32", 4, 4),
+        new("F16", "float32 (widened at load)", 4, 2),
+        new("Q8_0", "int8 (groups of 64, from the Q8_0 values)", 1 + 4.0 / 64, 34.0 / 32),
+        new("Q4_0", "Q4_0 (the file's blocks)", 0.5 + 4.0 / 32, 18.0 / 32),
+        new("Q4_K_M", "–", double.NaN, 4.5 / 8),
+    ];
+
+    private static IDecoderModel? Load(Shape shape, string type, string path, int threads)
+    {
+        var o = new ModelOptions { Threads = threads };
+        return (shape.Name, type) switch
+        {
+            ("stories15M", "F32" or "F16") => Stories15M.Load(path, o),
+            ("stories15M", "Q8_0") => Stories15MInt8.Load(path, o),
+            ("stories15M", "Q4_0") => Stories15MQ4.Load(path, o),
+            ("stories110M", "F32" or "F16") => Stories110M.Load(path, o),
+            ("stories110M", "Q8_0") => Stories110MInt8.Load(path, o),
+            ("stories110M", "Q4_0") => Stories110MQ4.Load(path, o),
+            _ => null,
+        };
+    }
+
+    private static readonly Shape[] Shapes_ = [Shapes.S15, Shapes.S110];
+
+    private static string GgufPath(string dir, Shape shape, string type) => Path.Combine(dir, $"{shape.Name}-{type}.gguf");
+
+    public static int Run(string[] args)
+    {
+        if (args is [_, ChildArgument, string shapeName, string type, string childFile, string threadText])
+            return Child(Shapes_.Single(s => s.Name == shapeName), type, childFile, int.Parse(threadText, CultureInfo.InvariantCulture));
+        int runs = 5;
+        string? weights = null, output = null, peer = null;
+        for (int i = 1; i < args.Length; i++)
+        {
+            if (args[i] == "--runs" && i + 1 < args.Length) runs = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--weights" && i + 1 < args.Length) weights = Path.GetFullPath(args[++i]);
+            else if (args[i] == "--out" && i + 1 < args.Length) output = args[++i];
+            else if (args[i] == "--llamacpp" && i + 1 < args.Length) peer = Path.GetFullPath(args[++i]);
+            else { Console.Error.WriteLine("usage: Benchmarks --gguf --llamacpp PATH-TO-LlamaCppPeer [--runs N] [--weights DIR] [--out docs/benchmarks.md]"); return 2; }
+        }
+        if (peer is null || !File.Exists(peer)) { Console.Error.WriteLine($"error: --llamacpp needs the LlamaCppPeer binary (dotnet publish samples/LlamaCppPeer -c Release -o artifacts/llamacpp); got {peer ?? "nothing"}"); return 1; }
+        int threads = Environment.ProcessorCount;
+        string dir = weights ?? Directory.CreateTempSubdirectory("stg-gguf-").FullName;
+        Directory.CreateDirectory(dir);
+        double bandwidth = Machine.ReadBandwidth(threads), bandwidth1 = Machine.ReadBandwidth(1);
+        Console.Error.WriteLine($"read bandwidth: {bandwidth1:F1} GB/s on 1 thread, {bandwidth:F1} GB/s on {threads}");
+        var checks = new List<string>();
+        var rows = new List<(Shape Shape, FileType Type, Dictionary<string, List<double[]>> Runs)>();
+        try
+        {
+            foreach (Shape shape in Shapes_)
+            {
+                if (!File.Exists(shape.File(dir))) RandomWeights.WriteLlama(shape, shape.File(dir), dir);
+                string f32 = GgufPath(dir, shape, "F32");
+                if (!File.Exists(f32)) WriteGguf(shape, shape.File(dir), f32);
+                foreach (FileType t in Types.Skip(1))
+                    if (!File.Exists(GgufPath(dir, shape, t.Name))) Peer(peer, "quantize", f32, GgufPath(dir, shape, t.Name), t.Name);
+                foreach (FileType t in Types)
+                {
+                    string file = GgufPath(dir, shape, t.Name);
+                    checks.Add(Check(peer, shape, t, file));
+                    Console.Error.WriteLine(checks[^1]);
+                }
+            }
+            foreach (Shape shape in Shapes_)
+                foreach (FileType t in Types)
+                {
+                    string file = GgufPath(dir, shape, t.Name);
+                    var measured = new Dictionary<string, List<double[]>>();
+                    void Add(string key, double[] v) { if (!measured.TryGetValue(key, out var l)) measured[key] = l = []; l.Add(v); }
+                    for (int run = 0; run < runs; run++)
+                        foreach (int n in new[] { 1, threads })
+                        {
+                            if (!double.IsNaN(t.OurBytes)) Add($"ours{n}", Ours(shape, t.Name, file, n));
+                            Add($"llama{n}", Numbers(Peer(peer, "run", file, n.ToString(CultureInfo.InvariantCulture), DecodeTokens.ToString(CultureInfo.InvariantCulture), PromptTokens.ToString(CultureInfo.InvariantCulture))));
+                        }
+                    rows.Add((shape, t, measured));
+                    Console.Error.WriteLine($"{shape.Name} {t.Name}: " + string.Join(", ", measured.Select(m => $"{m.Key} decode {Median(m.Value.Select(v => v[0])):F0} prompt {Median(m.Value.Select(v => v[1])):F0}")));
+                }
+        }
+        finally
+        {
+            if (weights is null) Directory.Delete(dir, recursive: true);
+        }
+        string report = Write(rows, checks, runs, threads, bandwidth);
+        Console.WriteLine(report);
+        if (output is not null) Report.WriteSection(output, Section, report);
+        return 0;
+    }
+
+    private static string Write(List<(Shape Shape, FileType Type, Dictionary<string, List<double[]>> Runs)> rows, List<string> checks, int runs, int threads, double bandwidth)
+    {
+        var r = new StringBuilder();
+        r.AppendLine($"<!-- {Section}: written by Benchmarks --gguf -->");
+        r.AppendLine("## GGUF files beside llama.cpp");
+        r.AppendLine();
+        r.AppendLine(string.Create(CultureInfo.InvariantCulture,
+            $"llama2.c's stories shapes with random weights, written as an F32 GGUF and quantised by llama.cpp's own quantizer (`llama_model_quantize`, every matrix in the type, `--pure` except Q4_K_M); both engines read the same file. llama.cpp is LLamaSharp 0.30.0's CPU backend (`samples/LlamaCppPeer`, its prebuilt AVX-512 library, its default F16 KV cache and flash attention for the timings). Each engine and thread count runs in a process of its own; cells are medians (min..max) of {runs} interleaved rounds. Decode: {DecodeTokens} greedy tokens after token 1. Prompt: one batch of {PromptTokens} tokens, the median of 3; first token: that prompt and one decoded token. Bound: this run's {threads}-thread read bandwidth ({bandwidth:F1} GB/s) over the bytes of matrices one token reads, in each engine's layout."));
+        r.AppendLine();
+        r.AppendLine("```bash");
+        r.AppendLine("dotnet publish samples/Benchmarks -c Release -o artifacts/bench");
+        r.AppendLine("dotnet publish samples/LlamaCppPeer -c Release -o artifacts/llamacpp");
+        r.AppendLine($"artifacts/bench/Benchmarks --gguf --llamacpp artifacts/llamacpp/LlamaCppPeer --runs {runs} --weights artifacts/weights --out docs/benchmarks.md");
+        r.AppendLine("```");
+        r.AppendLine();
+        r.AppendLine("Checked first, on each file (greedy ids from token 1 with llama.cpp's KV cache in float32 and flash attention off, and the logits after token 1, scaled max difference):");
+        r.AppendLine();
+        foreach (string c in checks) r.AppendLine("- " + c);
+        r.AppendLine();
+        r.AppendLine($"| shape | file | ours as | decode tok/s, ours 1 thread | llama.cpp 1 thread | ours {threads} threads | llama.cpp {threads} threads | ours / llama.cpp ({threads} threads) | ours / bound | llama.cpp / bound | prompt tok/s, ours {threads} threads | llama.cpp {threads} threads | ours / llama.cpp | ours 1 thread | llama.cpp 1 thread | first token ms, ours | llama.cpp | peak RSS MB, ours | llama.cpp |");
+        r.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var (shape, t, m) in rows)
+        {
+            Stat S(string key, int k) => m.TryGetValue(key, out var v) ? Stat.Of(v.Select(x => x[k])) : Stat.Of([]);
+            string Ratio(Stat a, Stat b) => a.HasValue && b.HasValue ? (a.Median / b.Median).ToString("F2", CultureInfo.InvariantCulture) + "x" : "–";
+            long matrixWeights = shape.DecodeBytes / 4;
+            string Bound(Stat s, double bytes) => s.HasValue && !double.IsNaN(bytes)
+                ? (s.Median / (bandwidth * 1e9 / (matrixWeights * bytes))).ToString("P0", CultureInfo.InvariantCulture).Replace(" ", "") : "–";
+            string n = threads.ToString(CultureInfo.InvariantCulture);
+            r.AppendLine($"| {shape.Name} | {t.Name} | {t.Ours} | {S("ours1", 0).Format()} | {S("llama1", 0).Format()} | {S("ours" + n, 0).Format()} | {S("llama" + n, 0).Format()} | {Ratio(S("ours" + n, 0), S("llama" + n, 0))} | {Bound(S("ours" + n, 0), t.OurBytes)} | {Bound(S("llama" + n, 0), t.TheirBytes)} | {S("ours" + n, 1).Format()} | {S("llama" + n, 1).Format()} | {Ratio(S("ours" + n, 1), S("llama" + n, 1))} | {S("ours1", 1).Format()} | {S("llama1", 1).Format()} | {S("ours" + n, 2).Format("F1")} | {S("llama" + n, 2).Format("F1")} | {S("ours" + n, 3).Format()} | {S("llama" + n, 3).Format()} |");
+        }
+        r.AppendLine();
+        r.AppendLine("Bytes per matrix weight: F32 4, F16 2 for llama.cpp (which rounds each product's input to F16) and 4 for ours (we widen F16 to float32 at load, exactly), Q8_0 34/32 for llama.cpp and 1 + 4/64 for ours (we re-group the file's values in 64s with float32 scales), Q4_0 18/32 for llama.cpp and 0.5 + 4/32 for ours (float32 scales beside the nibbles), Q4_K_M about 4.5/8 (its Q4_K and Q6_K mix; we have no Q4_K or Q6_K kernels, so no row of ours).");
+        r.AppendLine($"<!-- /{Section} -->");
+        return r.ToString();
+    }
+
+    private static double Median(IEnumerable<double> values) => Stat.Of(values).Median;
+
+    private static double[] Numbers(string line) => line.Trim().Split(' ').Select(x => double.Parse(x, CultureInfo.InvariantCulture)).ToArray();
+
+    /// <summary>Our greedy ids and first logits against llama.cpp's on one file, and our 1-thread and N-thread logits bit for bit.</summary>
+    private static string Check(string peer, Shape shape, FileType t, string file)
+    {
+        string[] lines = Peer(peer, "run", file, "1", CheckTokens.ToString(CultureInfo.InvariantCulture), "1", "check").Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        int[] theirs = lines[0].Split(' ').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray();
+        float[] theirFirst = lines[1].Split(' ').Select(x => float.Parse(x, CultureInfo.InvariantCulture)).ToArray();
+        using var one = Load(shape, t.Name, file, 1) as IDisposable;
+        using var all = Load(shape, t.Name, file, Environment.ProcessorCount) as IDisposable;
+        if (one is null || all is null) return $"{shape.Name} {t.Name}: llama.cpp only (we have no kernels for its Q4_K and Q6_K blocks)";
+        IDecoderSession a = ((IDecoderModel)one).CreateDecoderSession(), b = ((IDecoderModel)all).CreateDecoderSession();
+        int token = 1, agree = -1;
+        float firstDiff = 0;
+        for (int i = 0; i < CheckTokens; i++)
+        {
+            float[] la = a.Forward(token).ToArray();
+            ReadOnlySpan<float> lb = b.Forward(token);
+            for (int j = 0; j < la.Length; j++)
+                if (BitConverter.SingleToInt32Bits(la[j]) != BitConverter.SingleToInt32Bits(lb[j]))
+                    throw new InvalidOperationException($"{shape.Name} {t.Name}: 1 and {Environment.ProcessorCount} threads differ at step {i}, logit {j}");
+            if (i == 0)
+            {
+                float diff = 0, scale = 1;
+                for (int j = 0; j < la.Length; j++) { diff = MathF.Max(diff, MathF.Abs(la[j] - theirFirst[j])); scale = MathF.Max(scale, MathF.Abs(theirFirst[j])); }
+                firstDiff = diff / scale;
+            }
+            token = Sampling.Argmax(la);
+            if (agree < 0 && token != theirs[i]) agree = i;
+        }
+        string ids = agree < 0 ? $"greedy ids equal llama.cpp's for all {CheckTokens}" : $"greedy ids equal llama.cpp's for the first {agree} of {CheckTokens}";
+        return string.Create(CultureInfo.InvariantCulture, $"{shape.Name} {t.Name} (ours {t.Ours}): {ids}; first logits within {firstDiff:E1}; 1 and {Environment.ProcessorCount} threads bit-identical");
+    }
+
+    /// <summary>One round of ours in a child process: decode tok/s, prompt tok/s, first-token ms, peak RSS MB.</summary>
+    private static double[] Ours(Shape shape, string type, string file, int threads)
+    {
+        var info = new ProcessStartInfo(Environment.ProcessPath!, [Argument, ChildArgument, shape.Name, type, file, threads.ToString(CultureInfo.InvariantCulture)])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+        };
+        using Process process = Process.Start(info)!;
+        string output = process.StandardOutput.ReadToEnd();
+        string err = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0) throw new InvalidOperationException($"{shape.Name} {type}: our measurement failed (exit {process.ExitCode}): {err}");
+        return Numbers(output);
+    }
+
+    /// <summary>In the child: the peer's protocol (samples/LlamaCppPeer) on our engine.</summary>
+    private static int Child(Shape shape, string type, string file, int threads)
+    {
+        IDecoderModel model = Load(shape, type, file, threads)!;
+        IDecoderSession session = model.CreateDecoderSession();
+        session.Forward(1); // warm-up, as the peer's
+        session.Reset();
+        var clock = Stopwatch.StartNew();
+        int token = 1;
+        for (int i = 0; i < DecodeTokens; i++) token = Sampling.Argmax(session.Forward(token));
+        double decodeRate = DecodeTokens / clock.Elapsed.TotalSeconds;
+        int[] prompt = Enumerable.Range(0, PromptTokens).Select(i => 3 + (i * 7919) % (shape.Vocab - 3)).ToArray();
+        var seconds = new double[3];
+        var firstMs = new double[3];
+        for (int run = 0; run < 3; run++)
+        {
+            session.Reset();
+            clock.Restart();
+            int next = Sampling.Argmax(session.Forward(prompt));
+            seconds[run] = clock.Elapsed.TotalSeconds;
+            session.Forward(next);
+            firstMs[run] = clock.Elapsed.TotalMilliseconds;
+        }
+        long peak = LoadMemory.Status("VmHWM");
+        ((IDisposable)model).Dispose();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{decodeRate:F1} {PromptTokens / Median(seconds):F1} {Median(firstMs):F2} {peak / 1e6:F0}"));
+        return 0;
+    }
+
+    private static string Peer(string peer, params string[] arguments)
+    {
+        var info = new ProcessStartInfo(peer, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using Process process = Process.Start(info)!;
+        string output = process.StandardOutput.ReadToEnd();
+        string err = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0) throw new InvalidOperationException($"LlamaCppPeer {string.Join(' ', arguments)} failed (exit {process.ExitCode}): {err}");
+        return output;
+    }
+
+    /// <summary>
+    /// The safetensors file's float32 tensors (<see cref="RandomWeights.LlamaTensors"/>, in file order) as a GGUF v3 file:
+    /// llama.cpp's names and metadata, Q and K rows permuted to Meta's interleaved rotary order as llama.cpp's
+    /// convert_hf_to_gguf.py does, and a vocabulary of placeholder tokens (tokenizer.ggml.model "none").
+    /// </summary>
+    private static void WriteGguf(Shape c, string safetensors, string gguf)
+    {
+        var meta = new MemoryStream();
+        var m = new BinaryWriter(meta);
+        int count = 0;
+        void Str(BinaryWriter w, string s) { byte[] b = Encoding.UTF8.GetBytes(s); w.Write((ulong)b.Length); w.Write(b); }
+        void U32(string key, uint v) { Str(m, key); m.Write(4u); m.Write(v); count++; }
+        void F32(string key, float v) { Str(m, key); m.Write(6u); m.Write(v); count++; }
+        void S(string key, string v) { Str(m, key); m.Write(8u); Str(m, v); count++; }
+        S("general.architecture", "llama");
+        S("general.name", c.Name);
+        U32("general.alignment", 32);
+        U32("llama.vocab_size", (uint)c.Vocab);
+        U32("llama.block_count", (uint)c.Layers);
+        U32("llama.context_length", (uint)c.MaxSeq);
+        U32("llama.embedding_length", (uint)c.Dim);
+        U32("llama.feed_forward_length", (uint)c.Ffn);
+        U32("llama.attention.head_count", (uint)c.Heads);
+        U32("llama.attention.head_count_kv", (uint)c.Heads);
+        U32("llama.rope.dimension_count", (uint)(c.Dim / c.Heads));
+        F32("llama.rope.freq_base", 10000f);
+        F32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+        S("tokenizer.ggml.model", "none");
+        Str(m, "tokenizer.ggml.tokens"); m.Write(9u); m.Write(8u); m.Write((ulong)c.Vocab);
+        for (int i = 0; i < c.Vocab; i++) Str(m, $"<t{i}>");
+        count++;
+
+        List<(string Name, long[] Shape)> tensors = RandomWeights.LlamaTensors(c);
+        var infos = new BinaryWriter(new MemoryStream());
+        ulong offset = 0;
+        foreach ((string name, long[] shape) in tensors)
+        {
+            Str(infos, GgufName(name));
+            infos.Write((uint)shape.Length);
+            for (int d = shape.Length - 1; d >= 0; d--) infos.Write((ulong)shape[d]);
+            infos.Write(0u); // F32
+            infos.Write(offset);
+            offset += (ulong)(4 * shape.Aggregate(1L, (a, b) => a * b) + 31) / 32 * 32;
+        }
+        using var input = File.OpenRead(safetensors);
+        var reader = new BinaryReader(input);
+        input.Seek(8 + (long)reader.ReadUInt64(), SeekOrigin.Begin);
+        using var file = new FileStream(gguf, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
+        var w = new BinaryWriter(file);
+        w.Write("GGUF"u8);
+        w.Write(3u);
+        w.Write((ulong)tensors.Count);
+        w.Write((ulong)count);
+        w.Write(meta.ToArray());
+        w.Write(((MemoryStream)infos.BaseStream).ToArray());
+        while (file.Position % 32 != 0) w.Write((byte)0);
+        foreach ((string name, long[] shape) in tensors)
+        {
+            var values = new float[shape.Aggregate(1L, (a, b) => a * b)];
+            input.ReadExactly(MemoryMarshal.AsBytes(values.AsSpan()));
+            if (name.EndsWith("q_proj.weight", StringComparison.Ordinal) || name.EndsWith("k_proj.weight", StringComparison.Ordinal))
+                values = Interleave(values, (int)shape[0], (int)shape[1], c.Heads);
+            w.Write(MemoryMarshal.AsBytes(values.AsSpan()));
+            while (file.Position % 32 != 0) w.Write((byte)0);
+        }
+    }
+
+    /// <summary>Row (h, 2j + s) of the result is row (h, s · half + j) of <paramref name="w"/>: Hugging Face's rotate-half order to Meta's pairs.</summary>
+    private static float[] Interleave(float[] w, int rows, int cols, int heads)
+    {
+        var result = new float[w.Length];
+        int headDim = rows / heads, half = headDim / 2;
+        for (int h = 0; h < heads; h++)
+            for (int j = 0; j < half; j++)
+                for (int s = 0; s < 2; s++)
+                    Array.Copy(w, (long)(h * headDim + s * half + j) * cols, result, (long)(h * headDim + 2 * j + s) * cols, cols);
+        return result;
+    }
+
+    private static string GgufName(string hf)
+    {
+        if (hf == "model.embed_tokens.weight") return "token_embd.weight";
+        if (hf == "model.norm.weight") return "output_norm.weight";
+        if (hf == "lm_head.weight") return "output.weight";
+        string[] parts = hf.Split('.', 4); // model, layers, N, rest
+        string rest = parts[3] switch
+        {
+            "input_layernorm.weight" => "attn_norm.weight",
+            "post_attention_layernorm.weight" => "ffn_norm.weight",
+            "self_attn.q_proj.weight" => "attn_q.weight",
+            "self_attn.k_proj.weight" => "attn_k.weight",
+            "self_attn.v_proj.weight" => "attn_v.weight",
+            "self_attn.o_proj.weight" => "attn_output.weight",
+            "mlp.gate_proj.weight" => "ffn_gate.weight",
+            "mlp.up_proj.weight" => "ffn_up.weight",
+            "mlp.down_proj.weight" => "ffn_down.weight",
+            _ => throw new ArgumentException($"no GGUF name for {hf}"),
+        };
+        return $"blk.{parts[2]}.{rest}";
+    }
+}
