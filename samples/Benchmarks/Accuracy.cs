@@ -8,7 +8,7 @@ using SourceGenTransformer;
 namespace Benchmarks;
 
 /// <summary>
-/// What lighter weights cost: the story model trained in models/storyteller, loaded as float32, bfloat16 and int8,
+/// What lighter weights cost: the story model trained in models/storyteller, loaded as float32, bfloat16, int8 and Q4_0,
 /// teacher-forced through its 20 reference sequences (prompt + PyTorch's greedy continuation, greedy.json).
 /// Reports top-1 agreement with float32 at every position, logit differences, and how many greedy continuations
 /// stay identical to float32's (which equal PyTorch's).
@@ -28,9 +28,11 @@ internal static class Accuracy
         using StoryF32 f32 = StoryF32.Load(weights, new ModelOptions { Threads = 1 });
         using StoryBf16 bf16 = StoryBf16.Load(weights, new ModelOptions { Threads = 1 });
         using StoryInt8 int8 = StoryInt8.Load(weights, new ModelOptions { Threads = 1 });
+        using StoryQ4 q4 = StoryQ4.Load(weights, new ModelOptions { Threads = 1 });
         yield return Compare("float32", f32, f32, cases);
         yield return Compare("bfloat16", f32, bf16, cases);
         yield return Compare("int8 (Q8_0, groups of 64)", f32, int8, cases);
+        yield return Compare("Q4_0 (inputs quantised to Q8_0)", f32, q4, cases);
     }
 
     private static AccuracyRow Compare(string name, IDecoderModel reference, IDecoderModel model, (int[] Prompt, int[] Greedy)[] cases)

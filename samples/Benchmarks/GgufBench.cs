@@ -76,15 +76,17 @@ internal static class GgufBench
         if (args is [_, ChildArgument, string shapeName, string type, string childFile, string threadText])
             return Child(Shapes_.Single(s => s.Name == shapeName), type, childFile, int.Parse(threadText, CultureInfo.InvariantCulture));
         int runs = 5;
-        string? weights = null, output = null, peer = null;
+        string? weights = null, output = null, peer = null, bench = null;
         for (int i = 1; i < args.Length; i++)
         {
             if (args[i] == "--runs" && i + 1 < args.Length) runs = int.Parse(args[++i], CultureInfo.InvariantCulture);
             else if (args[i] == "--weights" && i + 1 < args.Length) weights = Path.GetFullPath(args[++i]);
             else if (args[i] == "--out" && i + 1 < args.Length) output = args[++i];
             else if (args[i] == "--llamacpp" && i + 1 < args.Length) peer = Path.GetFullPath(args[++i]);
-            else { Console.Error.WriteLine("usage: Benchmarks --gguf --llamacpp PATH-TO-LlamaCppPeer [--runs N] [--weights DIR] [--out docs/benchmarks.md]"); return 2; }
+            else if (args[i] == "--llama-bench" && i + 1 < args.Length) bench = Path.GetFullPath(args[++i]);
+            else { Console.Error.WriteLine("usage: Benchmarks --gguf --llamacpp PATH-TO-LlamaCppPeer [--llama-bench PATH] [--runs N] [--weights DIR] [--out docs/benchmarks.md]"); return 2; }
         }
+        if (bench is not null && !File.Exists(bench)) { Console.Error.WriteLine($"error: no llama-bench at {bench}"); return 1; }
         if (peer is null || !File.Exists(peer)) { Console.Error.WriteLine($"error: --llamacpp needs the LlamaCppPeer binary (dotnet publish samples/LlamaCppPeer -c Release -o artifacts/llamacpp); got {peer ?? "nothing"}"); return 1; }
         int threads = Environment.ProcessorCount;
         string dir = weights ?? Directory.CreateTempSubdirectory("stg-gguf-").FullName;
@@ -120,6 +122,7 @@ internal static class GgufBench
                         {
                             if (!double.IsNaN(t.OurBytes)) Add($"ours{n}", Ours(shape, t.Name, file, n));
                             Add($"llama{n}", Numbers(Peer(peer, "run", file, n.ToString(CultureInfo.InvariantCulture), DecodeTokens.ToString(CultureInfo.InvariantCulture), PromptTokens.ToString(CultureInfo.InvariantCulture))));
+                            if (bench is not null) Add($"bench{n}", LlamaBench(bench, file, n));
                         }
                     rows.Add((shape, t, measured));
                     Console.Error.WriteLine($"{shape.Name} {t.Name}: " + string.Join(", ", measured.Select(m => $"{m.Key} decode {Median(m.Value.Select(v => v[0])):F0} prompt {Median(m.Value.Select(v => v[1])):F0}")));
@@ -129,13 +132,13 @@ internal static class GgufBench
         {
             if (weights is null) Directory.Delete(dir, recursive: true);
         }
-        string report = Write(rows, checks, runs, threads, bandwidth);
+        string report = Write(rows, checks, runs, threads, bandwidth, bench is not null);
         Console.WriteLine(report);
         if (output is not null) Report.WriteSection(output, Section, report);
         return 0;
     }
 
-    private static string Write(List<(Shape Shape, FileType Type, Dictionary<string, List<double[]>> Runs)> rows, List<string> checks, int runs, int threads, double bandwidth)
+    private static string Write(List<(Shape Shape, FileType Type, Dictionary<string, List<double[]>> Runs)> rows, List<string> checks, int runs, int threads, double bandwidth, bool native)
     {
         var r = new StringBuilder();
         r.AppendLine($"<!-- {Section}: written by Benchmarks --gguf -->");
@@ -147,7 +150,7 @@ internal static class GgufBench
         r.AppendLine("```bash");
         r.AppendLine("dotnet publish samples/Benchmarks -c Release -o artifacts/bench");
         r.AppendLine("dotnet publish samples/LlamaCppPeer -c Release -o artifacts/llamacpp");
-        r.AppendLine($"artifacts/bench/Benchmarks --gguf --llamacpp artifacts/llamacpp/LlamaCppPeer --runs {runs} --weights artifacts/weights --out docs/benchmarks.md");
+        r.AppendLine($"artifacts/bench/Benchmarks --gguf --llamacpp artifacts/llamacpp/LlamaCppPeer{(native ? " --llama-bench path/to/llama.cpp/build/bin/llama-bench" : "")} --runs {runs} --weights artifacts/weights --out docs/benchmarks.md");
         r.AppendLine("```");
         r.AppendLine();
         r.AppendLine("Checked first, on each file (greedy ids from token 1 with llama.cpp's KV cache in float32 and flash attention off, and the logits after token 1, scaled max difference):");
@@ -165,6 +168,22 @@ internal static class GgufBench
                 ? (s.Median / (bandwidth * 1e9 / (matrixWeights * bytes))).ToString("P0", CultureInfo.InvariantCulture).Replace(" ", "") : "–";
             string n = threads.ToString(CultureInfo.InvariantCulture);
             r.AppendLine($"| {shape.Name} | {t.Name} | {t.Ours} | {S("ours1", 0).Format()} | {S("llama1", 0).Format()} | {S("ours" + n, 0).Format()} | {S("llama" + n, 0).Format()} | {Ratio(S("ours" + n, 0), S("llama" + n, 0))} | {Bound(S("ours" + n, 0), t.OurBytes)} | {Bound(S("llama" + n, 0), t.TheirBytes)} | {S("ours" + n, 1).Format()} | {S("llama" + n, 1).Format()} | {Ratio(S("ours" + n, 1), S("llama" + n, 1))} | {S("ours1", 1).Format()} | {S("llama1", 1).Format()} | {S("ours" + n, 2).Format("F1")} | {S("llama" + n, 2).Format("F1")} | {S("ours" + n, 3).Format()} | {S("llama" + n, 3).Format()} |");
+        }
+        if (native)
+        {
+            r.AppendLine();
+            r.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"Against a native build of llama.cpp (commit c392e50, the one the GGUF issue measured, `cmake -DGGML_NATIVE=ON`, outside this repository; its `llama-bench -p {PromptTokens} -n {DecodeTokens} -r 1` per round, interleaved with the rounds above, its default F16 KV cache): LLamaSharp's prebuilt library adds a per-token cost that matters on the small shapes, so this is the fairer peer there. Same files, same rounds; our cells are the ones above."));
+            r.AppendLine();
+            r.AppendLine($"| shape | file | decode tok/s, ours 1 thread | llama-bench 1 thread | ours {threads} threads | llama-bench {threads} threads | ours / llama-bench ({threads} threads) | prompt tok/s, ours {threads} threads | llama-bench {threads} threads | ours / llama-bench | ours 1 thread | llama-bench 1 thread |");
+            r.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
+            foreach (var (shape, t, m) in rows)
+            {
+                Stat S(string key, int k) => m.TryGetValue(key, out var v) ? Stat.Of(v.Select(x => x[k])) : Stat.Of([]);
+                string Ratio(Stat a, Stat b) => a.HasValue && b.HasValue ? (a.Median / b.Median).ToString("F2", CultureInfo.InvariantCulture) + "x" : "–";
+                string n = threads.ToString(CultureInfo.InvariantCulture);
+                r.AppendLine($"| {shape.Name} | {t.Name} | {S("ours1", 0).Format()} | {S("bench1", 0).Format()} | {S("ours" + n, 0).Format()} | {S("bench" + n, 0).Format()} | {Ratio(S("ours" + n, 0), S("bench" + n, 0))} | {S("ours" + n, 1).Format()} | {S("bench" + n, 1).Format()} | {Ratio(S("ours" + n, 1), S("bench" + n, 1))} | {S("ours1", 1).Format()} | {S("bench1", 1).Format()} |");
+            }
         }
         r.AppendLine();
         r.AppendLine("Bytes per matrix weight: F32 4, F16 2 for llama.cpp (which rounds each product's input to F16) and 4 for ours (we widen F16 to float32 at load, exactly), Q8_0 34/32 for llama.cpp and 1 + 4/64 for ours (we re-group the file's values in 64s with float32 scales), Q4_0 18/32 for llama.cpp and 0.5 + 4/32 for ours (float32 scales beside the nibbles), Q4_K_M about 4.5/8 (its Q4_K and Q6_K mix; we have no Q4_K or Q6_K kernels, so no row of ours).");
@@ -250,6 +269,30 @@ internal static class GgufBench
         ((IDisposable)model).Dispose();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{decodeRate:F1} {PromptTokens / Median(seconds):F1} {Median(firstMs):F2} {peak / 1e6:F0}"));
         return 0;
+    }
+
+    /// <summary>One llama-bench run (a native llama.cpp build) on the file: decode tok/s and prompt tok/s from its CSV.</summary>
+    private static double[] LlamaBench(string bench, string file, int threads)
+    {
+        var info = new ProcessStartInfo(bench, ["-m", file, "-t", threads.ToString(CultureInfo.InvariantCulture), "-p", PromptTokens.ToString(CultureInfo.InvariantCulture),
+            "-n", DecodeTokens.ToString(CultureInfo.InvariantCulture), "-r", "1", "-o", "csv"]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using Process process = Process.Start(info)!;
+        string output = process.StandardOutput.ReadToEnd();
+        string err = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        string[] lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        if (process.ExitCode != 0 || lines.Length < 3) throw new InvalidOperationException($"llama-bench failed on {file} (exit {process.ExitCode}): {err}");
+        string[] header = lines[0].Split(',');
+        int prompt = Array.IndexOf(header, "n_prompt"), gen = Array.IndexOf(header, "n_gen"), rate = Array.IndexOf(header, "avg_ts");
+        double decodeRate = double.NaN, promptRate = double.NaN;
+        foreach (string line in lines.Skip(1))
+        {
+            string[] f = line.Split(',').Select(x => x.Trim('"')).ToArray();
+            double ts = double.Parse(f[rate], CultureInfo.InvariantCulture);
+            if (f[gen] != "0") decodeRate = ts;
+            else if (f[prompt] != "0") promptRate = ts;
+        }
+        return [decodeRate, promptRate];
     }
 
     private static string Peer(string peer, params string[] arguments)

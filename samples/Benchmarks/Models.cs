@@ -34,7 +34,7 @@ public partial class Tiny;
 public partial class TransformerBase;
 
 // The story model trained in models/storyteller, declared again in the lighter precisions: its real weights
-// measure what bfloat16 and 8-bit weights cost in agreement with float32.
+// measure what bfloat16, 8-bit and 4-bit weights cost in agreement with float32.
 [Transformer(ModelFamily.Llama, Layers = 4, Heads = 6, KvHeads = 2, ModelDim = 192, FeedForwardDim = 512,
     VocabSize = 1024, MaxSequenceLength = 256)]
 public partial class StoryF32;
@@ -46,3 +46,7 @@ public partial class StoryBf16;
 [Transformer(ModelFamily.Llama, Layers = 4, Heads = 6, KvHeads = 2, ModelDim = 192, FeedForwardDim = 512,
     VocabSize = 1024, MaxSequenceLength = 256, WeightPrecision = WeightPrecision.Int8)]
 public partial class StoryInt8;
+
+[Transformer(ModelFamily.Llama, Layers = 4, Heads = 6, KvHeads = 2, ModelDim = 192, FeedForwardDim = 512,
+    VocabSize = 1024, MaxSequenceLength = 256, WeightPrecision = WeightPrecision.Q4_0)]
+public partial class StoryQ4;
