@@ -383,7 +383,7 @@ public class PrecisionKernelTests
         Int8(Engine.LlamaBasicInt8Kernels.MatMul64x160, 64, 160, 32);
         Int8(Engine.LlamaBasicInt8Kernels.MatMul160x64, 160, 64, 32);
         Int8(Engine.StoryTellerInt8Kernels.MatMul512x192, 512, 192, 64);
-        // Q4_0: 32 tokens are quantised per pass, so 40 tokens take two; rows in fours and a leftover (odd ranges).
+        // Q4_0: 30 tokens are quantised per pass (tiles of 6, 2, 1), so 40 take two; panels of four rows and edge rows (odd ranges).
         RunQ4(Engine.LlamaBasicQ4Kernels.MatMul64x160, 64, 160, tokens, Ranges[range]);
         RunQ4(Engine.LlamaOddQ4Kernels.MatMul32x96, 32, 96, tokens, Ranges[range]);
         RunQ4(Engine.LlamaOddQ4Kernels.MatMul96x32, 96, 32, tokens, Ranges[range]);
