@@ -161,8 +161,7 @@ internal static class GgufBench
         r.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var (shape, t, m) in rows)
         {
-            Stat S(string key, int k) => m.TryGetValue(key, out var v) ? Stat.Of(v.Select(x => x[k])) : Stat.Of([]);
-            string Ratio(Stat a, Stat b) => a.HasValue && b.HasValue ? (a.Median / b.Median).ToString("F2", CultureInfo.InvariantCulture) + "x" : "–";
+            Stat S(string key, int k) => Cell(m, key, k);
             long matrixWeights = shape.DecodeBytes / 4;
             string Bound(Stat s, double bytes) => s.HasValue && !double.IsNaN(bytes)
                 ? (s.Median / (bandwidth * 1e9 / (matrixWeights * bytes))).ToString("P0", CultureInfo.InvariantCulture).Replace(" ", "") : "–";
@@ -179,8 +178,7 @@ internal static class GgufBench
             r.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
             foreach (var (shape, t, m) in rows)
             {
-                Stat S(string key, int k) => m.TryGetValue(key, out var v) ? Stat.Of(v.Select(x => x[k])) : Stat.Of([]);
-                string Ratio(Stat a, Stat b) => a.HasValue && b.HasValue ? (a.Median / b.Median).ToString("F2", CultureInfo.InvariantCulture) + "x" : "–";
+                Stat S(string key, int k) => Cell(m, key, k);
                 string n = threads.ToString(CultureInfo.InvariantCulture);
                 r.AppendLine($"| {shape.Name} | {t.Name} | {S("ours1", 0).Format()} | {S("bench1", 0).Format()} | {S("ours" + n, 0).Format()} | {S("bench" + n, 0).Format()} | {Ratio(S("ours" + n, 0), S("bench" + n, 0))} | {S("ours" + n, 1).Format()} | {S("bench" + n, 1).Format()} | {Ratio(S("ours" + n, 1), S("bench" + n, 1))} | {S("ours1", 1).Format()} | {S("bench1", 1).Format()} |");
             }
@@ -192,6 +190,11 @@ internal static class GgufBench
     }
 
     private static double Median(IEnumerable<double> values) => Stat.Of(values).Median;
+
+    /// <summary>Column <paramref name="k"/> of a row's runs of <paramref name="key"/> (an engine and thread count), or an empty cell.</summary>
+    private static Stat Cell(Dictionary<string, List<double[]>> runs, string key, int k) => runs.TryGetValue(key, out var v) ? Stat.Of(v.Select(x => x[k])) : Stat.Of([]);
+
+    private static string Ratio(Stat a, Stat b) => a.HasValue && b.HasValue ? (a.Median / b.Median).ToString("F2", CultureInfo.InvariantCulture) + "x" : "–";
 
     private static double[] Numbers(string line) => line.Trim().Split(' ').Select(x => double.Parse(x, CultureInfo.InvariantCulture)).ToArray();
 
@@ -228,19 +231,9 @@ internal static class GgufBench
     }
 
     /// <summary>One round of ours in a child process: decode tok/s, prompt tok/s, first-token ms, peak RSS MB.</summary>
-    private static double[] Ours(Shape shape, string type, string file, int threads)
-    {
-        var info = new ProcessStartInfo(Environment.ProcessPath!, [Argument, ChildArgument, shape.Name, type, file, threads.ToString(CultureInfo.InvariantCulture)])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true,
-        };
-        using Process process = Process.Start(info)!;
-        string output = process.StandardOutput.ReadToEnd();
-        string err = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0) throw new InvalidOperationException($"{shape.Name} {type}: our measurement failed (exit {process.ExitCode}): {err}");
-        return Numbers(output);
-    }
+    private static double[] Ours(Shape shape, string type, string file, int threads) =>
+        Numbers(ChildProcess.Run(Environment.ProcessPath!, [Argument, ChildArgument, shape.Name, type, file, threads.ToString(CultureInfo.InvariantCulture)],
+            $"{shape.Name} {type}: our measurement"));
 
     /// <summary>In the child: the peer's protocol (samples/LlamaCppPeer) on our engine.</summary>
     private static int Child(Shape shape, string type, string file, int threads)
@@ -274,14 +267,10 @@ internal static class GgufBench
     /// <summary>One llama-bench run (a native llama.cpp build) on the file: decode tok/s and prompt tok/s from its CSV.</summary>
     private static double[] LlamaBench(string bench, string file, int threads)
     {
-        var info = new ProcessStartInfo(bench, ["-m", file, "-t", threads.ToString(CultureInfo.InvariantCulture), "-p", PromptTokens.ToString(CultureInfo.InvariantCulture),
-            "-n", DecodeTokens.ToString(CultureInfo.InvariantCulture), "-r", "1", "-o", "csv"]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using Process process = Process.Start(info)!;
-        string output = process.StandardOutput.ReadToEnd();
-        string err = process.StandardError.ReadToEnd();
-        process.WaitForExit();
+        string output = ChildProcess.Run(bench, ["-m", file, "-t", threads.ToString(CultureInfo.InvariantCulture), "-p", PromptTokens.ToString(CultureInfo.InvariantCulture),
+            "-n", DecodeTokens.ToString(CultureInfo.InvariantCulture), "-r", "1", "-o", "csv"], $"llama-bench on {file}");
         string[] lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        if (process.ExitCode != 0 || lines.Length < 3) throw new InvalidOperationException($"llama-bench failed on {file} (exit {process.ExitCode}): {err}");
+        if (lines.Length < 3) throw new InvalidOperationException($"llama-bench on {file} printed {lines.Length} lines, not its header and two tests");
         string[] header = lines[0].Split(',');
         int prompt = Array.IndexOf(header, "n_prompt"), gen = Array.IndexOf(header, "n_gen"), rate = Array.IndexOf(header, "avg_ts");
         double decodeRate = double.NaN, promptRate = double.NaN;
@@ -295,16 +284,7 @@ internal static class GgufBench
         return [decodeRate, promptRate];
     }
 
-    private static string Peer(string peer, params string[] arguments)
-    {
-        var info = new ProcessStartInfo(peer, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using Process process = Process.Start(info)!;
-        string output = process.StandardOutput.ReadToEnd();
-        string err = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0) throw new InvalidOperationException($"LlamaCppPeer {string.Join(' ', arguments)} failed (exit {process.ExitCode}): {err}");
-        return output;
-    }
+    private static string Peer(string peer, params string[] arguments) => ChildProcess.Run(peer, arguments, $"LlamaCppPeer {string.Join(' ', arguments)}");
 
     /// <summary>
     /// The safetensors file's float32 tensors (<see cref="RandomWeights.LlamaTensors"/>, in file order) as a GGUF v3 file:

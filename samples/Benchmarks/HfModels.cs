@@ -114,12 +114,7 @@ internal static class HfBench
     /// <summary>One round of one model in a child process: decode tok/s, prompt tok/s, load seconds, peak RSS bytes.</summary>
     private static double[] Measure(Model m, string file)
     {
-        var info = new ProcessStartInfo(Environment.ProcessPath!, [Argument, ChildArgument, m.Name, file]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using Process process = Process.Start(info)!;
-        string output = process.StandardOutput.ReadToEnd();
-        string err = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0) throw new InvalidOperationException($"{m.Name}: the measurement failed (exit {process.ExitCode}): {err}");
+        string output = ChildProcess.Run(Environment.ProcessPath!, [Argument, ChildArgument, m.Name, file], $"{m.Name}: the measurement");
         double[] v = output.Trim().Split(' ').Select(x => double.Parse(x, CultureInfo.InvariantCulture)).ToArray();
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{m.Name}: decode {v[0]:F1} tok/s, prompt {v[1]:F1} tok/s, load {v[2]:F2} s, peak RSS {v[3] / 1e6:F0} MB"));
         return v;

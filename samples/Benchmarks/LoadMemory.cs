@@ -38,12 +38,7 @@ internal static class LoadMemory
     /// <summary>Runs <see cref="Measure"/> in a fresh process of this binary on the 110M shape's weights.</summary>
     public static LoadRow Run(Shape shape, string file)
     {
-        var info = new ProcessStartInfo(Environment.ProcessPath!, [Argument, file]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using Process process = Process.Start(info)!;
-        string output = process.StandardOutput.ReadToEnd();
-        string err = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0) throw new InvalidOperationException($"the load measurement failed (exit {process.ExitCode}): {err}");
+        string output = ChildProcess.Run(Environment.ProcessPath!, [Argument, file], "the load measurement");
         string[] v = output.Trim().Split(' ');
         long weights = 4 * Stories110M.ParameterCount;
         var row = new LoadRow(shape.Name, weights, long.Parse(v[0], CultureInfo.InvariantCulture), long.Parse(v[1], CultureInfo.InvariantCulture),
