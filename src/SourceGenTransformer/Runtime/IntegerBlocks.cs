@@ -185,35 +185,27 @@ public static class IntegerBlocks
         return Vector128.ConvertToSingle(Vector128.Create(Vector128.Sum(a), Vector128.Sum(b), Vector128.Sum(c), Vector128.Sum(d)) - offset);
     }
 
-    /// <summary>Lane j: the sum of products at positions 4j..4j+3, by widening (the portable path; the same integers).</summary>
+    /// <summary>Lane j: the sum of products at positions 4j..4j+3, in scalars (the portable path; the same integers).</summary>
     private static Vector256<int> Widened(Vector256<sbyte> w, Vector256<sbyte> x)
     {
-        (Vector256<short> wl, Vector256<short> wh) = Vector256.Widen(w);
-        (Vector256<short> xl, Vector256<short> xh) = Vector256.Widen(x);
-        return SumQuads(wl * xl, wh * xh);
-    }
-
-    private static Vector128<int> Widened(Vector128<sbyte> w, Vector128<sbyte> x)
-    {
-        (Vector128<short> wl, Vector128<short> wh) = Vector128.Widen(w);
-        (Vector128<short> xl, Vector128<short> xh) = Vector128.Widen(x);
-        Vector128<short> a = wl * xl, b = wh * xh;
-        Span<int> lanes = stackalloc int[4];
-        for (int j = 0; j < 4; j++)
-            lanes[j] = j < 2
-                ? a.GetElement(4 * j) + a.GetElement(4 * j + 1) + a.GetElement(4 * j + 2) + a.GetElement(4 * j + 3)
-                : b.GetElement(4 * j - 8) + b.GetElement(4 * j - 7) + b.GetElement(4 * j - 6) + b.GetElement(4 * j - 5);
-        return Vector128.Create(lanes[0], lanes[1], lanes[2], lanes[3]);
-    }
-
-    private static Vector256<int> SumQuads(Vector256<short> a, Vector256<short> b)
-    {
+        Span<sbyte> a = stackalloc sbyte[32], b = stackalloc sbyte[32];
         Span<int> lanes = stackalloc int[8];
-        for (int j = 0; j < 8; j++)
-            lanes[j] = j < 4
-                ? a.GetElement(4 * j) + a.GetElement(4 * j + 1) + a.GetElement(4 * j + 2) + a.GetElement(4 * j + 3)
-                : b.GetElement(4 * j - 16) + b.GetElement(4 * j - 15) + b.GetElement(4 * j - 14) + b.GetElement(4 * j - 13);
-        return Vector256.Create(lanes[0], lanes[1], lanes[2], lanes[3], lanes[4], lanes[5], lanes[6], lanes[7]);
+        w.CopyTo(a);
+        x.CopyTo(b);
+        SumQuads(a, b, lanes);
+        return Vector256.Create<int>(lanes);
+    }
+
+    private static Vector128<int> Widened(Vector128<sbyte> w, Vector128<sbyte> x) => Widened(w.ToVector256(), x.ToVector256()).GetLower();
+
+    private static void SumQuads(ReadOnlySpan<sbyte> w, ReadOnlySpan<sbyte> x, Span<int> lanes)
+    {
+        for (int j = 0; j < lanes.Length; j++)
+        {
+            int sum = 0;
+            for (int k = 4 * j; k < 4 * j + 4; k++) sum += w[k] * x[k];
+            lanes[j] = sum;
+        }
     }
 
     /// <summary>
