@@ -360,11 +360,9 @@ public sealed class GgufFile : TensorSource
         const int BlockBytes = 18;
         int blocks = cols / 32;
         var row = new byte[blocks * BlockBytes];
-        int headSize = permuteHeads == 0 ? rows : rows / permuteHeads, half = headSize / 2;
         for (int r = 0; r < rows; r++)
         {
-            int within = r % headSize;
-            int source = permuteHeads == 0 ? r : r - within + 2 * (within % half) + within / half;
+            int source = permuteHeads == 0 ? r : InterleavedSourceRow(r, rows / permuteHeads);
             _file.ReadExactly(t.Offset + (long)source * row.Length, row, t.Name, "its data");
             for (int b = 0; b < blocks; b++)
             {

@@ -61,6 +61,17 @@ public abstract class TensorSource : IDisposable
     protected delegate void ReadRun(long first, Span<float> destination);
 
     /// <summary>
+    /// The stored row that logical row <paramref name="row"/> comes from when a head's rows of <paramref name="headSize"/>
+    /// are in Meta's interleaved rotary order: logical row i of a head (rotate-half order) is stored row
+    /// <c>2 (i mod half) + i / half</c>.
+    /// </summary>
+    protected static int InterleavedSourceRow(int row, int headSize)
+    {
+        int within = row % headSize, half = headSize / 2;
+        return row - within + 2 * (within % half) + within / half;
+    }
+
+    /// <summary>
     /// Reads rows of a query or key matrix stored in Meta's interleaved RoPE layout (llama2.c, llama.cpp's llama
     /// architecture) into the rotate-half layout the engine uses, as Hugging Face's conversion permutes them: row
     /// (h, a * half + j) of the engine's layout is row (h, 2j + a) of the file's.
@@ -68,12 +79,11 @@ public abstract class TensorSource : IDisposable
     protected static void ReadInterleavedRope(long[] shape, int heads, long first, Span<float> destination, ReadRun read)
     {
         int rows = (int)shape[0], cols = (int)shape[1];
-        int headSize = rows / heads, half = headSize / 2;
+        int headSize = rows / heads;
         for (long e = first; e < first + destination.Length;)
         {
             int row = (int)(e / cols), col = (int)(e % cols);
-            int h = row / headSize, within = row % headSize;
-            int source = h * headSize + 2 * (within % half) + within / half;
+            int source = InterleavedSourceRow(row, headSize);
             int n = (int)Math.Min(cols - col, first + destination.Length - e);
             read((long)source * cols + col, destination.Slice((int)(e - first), n));
             e += n;
@@ -237,7 +247,7 @@ public abstract class TensorSource : IDisposable
     /// <summary>
     /// The chunks of the (rows, cols) matrix <c>name</c>, stored as <c>[cols, rows]</c> when transposed (GPT-2's Conv1D,
     /// <c>[in, out]</c>): each is logical rows [R0, R0 + RowCount) by columns [C0, C0 + ColCount), row-major in
-    /// <see cref="Values"/>. Chunks of a transposed matrix span whole multiples of 64 columns (whole Q8_0 groups). At most
+    /// <see cref="Values"/>. Chunks of a transposed matrix span whole multiples of 64 columns (whole Q8_0 groups and Q4_0 blocks). At most
     /// two chunks of about 1 MB each are held at a time: the matrix is never copied whole.
     /// </summary>
     private ref struct MatrixChunks
@@ -380,47 +390,39 @@ public abstract class TensorSource : IDisposable
     /// </summary>
     public void ReadQ4_0Into(string name, int rows, int cols, Span<byte> packed, Span<float> scales, bool transposed = false)
     {
-        ReadQ4_0RowMajor(name, rows, cols, packed, scales, transposed);
-        IntegerBlocks.ToPanels(packed, scales, rows, cols);
-    }
-
-    private void ReadQ4_0RowMajor(string name, int rows, int cols, Span<byte> packed, Span<float> scales, bool transposed)
-    {
         const int B = WeightPacking.Q4Block;
         if (cols % B != 0)
             throw new ArgumentException($"Rows of {cols} do not split into Q4_0 blocks of {B}.", nameof(cols));
         RequireRoom(checked(rows * cols) / 2, packed.Length, name);
         RequireRoom(rows * cols / B, scales.Length, name);
+        bool blocks = false;
         if (!transposed && FindShape(name) is not null)
         {
             RequireShape(name, [rows, cols]);
-            if (TryReadQ4_0Blocks(name, rows, cols, packed, scales))
-            {
-                _read.Add(name);
-                int bad = CheckFinite ? scales[..(rows * cols / B)].IndexOfAnyExceptInRange(float.MinValue, float.MaxValue) : -1;
-                if (bad >= 0)
-                    throw new ModelLoadException(FilePath, name,
-                        $"the scale of Q4_0 block {bad.ToString(CultureInfo.InvariantCulture)} is {scales[bad].ToString(CultureInfo.InvariantCulture)}; the weights are corrupt (ModelOptions.CheckFiniteWeights = false skips this check).");
-                return;
-            }
+            blocks = TryReadQ4_0Blocks(name, rows, cols, packed, scales);
         }
-        using var chunks = new MatrixChunks(this, name, rows, cols, transposed);
-        while (chunks.Next())
+        if (blocks)
         {
-            if (chunks.C0 % B != 0 || chunks.ColCount % B != 0)
+            _read.Add(name);
+            int bad = CheckFinite ? scales[..(rows * cols / B)].IndexOfAnyExceptInRange(float.MinValue, float.MaxValue) : -1;
+            if (bad >= 0)
+                throw new ModelLoadException(FilePath, name,
+                    $"the scale of Q4_0 block {bad.ToString(CultureInfo.InvariantCulture)} is {scales[bad].ToString(CultureInfo.InvariantCulture)}; the weights are corrupt (ModelOptions.CheckFiniteWeights = false skips this check).");
+        }
+        else
+        {
+            // Chunks cover whole rows, or (transposed) whole multiples of 64 columns: always whole blocks.
+            using var chunks = new MatrixChunks(this, name, rows, cols, transposed);
+            while (chunks.Next())
             {
-                // A transposed chunk that does not cover whole blocks: quantise whole rows through a row-major copy.
-                var whole = new float[checked(rows * cols)];
-                ReadTransposedInto(name, rows, cols, whole);
-                WeightPacking.ToQ4_0(whole, packed, scales);
-                return;
-            }
-            for (int r = 0; r < chunks.RowCount; r++)
-            {
-                int at = (chunks.R0 + r) * cols + chunks.C0;
-                WeightPacking.ToQ4_0(chunks.Values.Slice(r * chunks.ColCount, chunks.ColCount), packed.Slice(at / 2, chunks.ColCount / 2), scales.Slice(at / B, chunks.ColCount / B));
+                for (int r = 0; r < chunks.RowCount; r++)
+                {
+                    int at = (chunks.R0 + r) * cols + chunks.C0;
+                    WeightPacking.ToQ4_0(chunks.Values.Slice(r * chunks.ColCount, chunks.ColCount), packed.Slice(at / 2, chunks.ColCount / 2), scales.Slice(at / B, chunks.ColCount / B));
+                }
             }
         }
+        IntegerBlocks.ToPanels(packed, scales, rows, cols);
     }
 
     /// <summary>

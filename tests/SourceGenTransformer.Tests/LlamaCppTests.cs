@@ -120,6 +120,31 @@ public sealed class LlamaCppTests
         {
             using (var file = GgufFile.Open(q4))
                 Assert.Equal(GgmlType.Q4_0, file.TensorTypes["blk.0.attn_q.weight"]);
+
+            // Every matrix: the blocks our loader quantises from the F32 file are llama-quantize's, nibble for nibble
+            // and scale for scale (q and k rows un-permuted alike).
+            using (var f32 = GgufFile.Open(Fixture.Path("llama-basic.gguf")))
+            using (var theirs = GgufFile.Open(q4))
+            {
+                var matrices = new System.Collections.Generic.List<(string Name, int Rows, int Cols)> { ("lm_head.weight", 96, 64) };
+                for (int l = 0; l < 2; l++)
+                {
+                    foreach (string m in new[] { "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj" })
+                        matrices.Add(($"model.layers.{l}.{m}.weight", 64, 64));
+                    matrices.Add(($"model.layers.{l}.mlp.gate_proj.weight", 160, 64));
+                    matrices.Add(($"model.layers.{l}.mlp.up_proj.weight", 160, 64));
+                    matrices.Add(($"model.layers.{l}.mlp.down_proj.weight", 64, 160));
+                }
+                foreach ((string name, int rows, int cols) in matrices)
+                {
+                    byte[] ourBlocks = new byte[rows * cols / 2], theirBlocks = new byte[rows * cols / 2];
+                    float[] ourScales = new float[rows * cols / 32], theirScales = new float[rows * cols / 32];
+                    f32.ReadQ4_0Into(name, rows, cols, ourBlocks, ourScales);
+                    theirs.ReadQ4_0Into(name, rows, cols, theirBlocks, theirScales);
+                    Assert.True(ourBlocks.AsSpan().SequenceEqual(theirBlocks), $"{name}: the nibbles differ from llama-quantize's");
+                    Assert.True(ourScales.AsSpan().SequenceEqual(theirScales), $"{name}: the scales differ from llama-quantize's");
+                }
+            }
             using var quantisedHere = LlamaBasicQ4.Load(Fixture.Path("llama-basic.gguf"));
             using var quantisedByLlamaCpp = LlamaBasicQ4.Load(q4);
             Assert.Equal(GgufTests.Logits(quantisedByLlamaCpp, f.Inputs), GgufTests.Logits(quantisedHere, f.Inputs));

@@ -115,18 +115,6 @@ public static class WeightPacking
         }
     }
 
-    /// <summary>Recovers float32 values from Q4_0 blocks (<c>(q - 8) * scale</c>).</summary>
-    public static void FromQ4_0(ReadOnlySpan<byte> packed, ReadOnlySpan<float> scales, Span<float> destination)
-    {
-        for (int i = 0; i < destination.Length; i++)
-        {
-            int block = i / Q4Block, j = i % Q4Block;
-            byte pair = packed[block * (Q4Block / 2) + j % (Q4Block / 2)];
-            int q = j < Q4Block / 2 ? pair & 0x0F : pair >> 4;
-            destination[i] = (q - 8) * scales[block];
-        }
-    }
-
     /// <summary>The rows of one panel (see the remarks).</summary>
     public const int PanelRows = 32;
 
