@@ -32,6 +32,10 @@ public partial class Shape110MBf16;
     MaxSequenceLength = 64, EosToken = -1, WeightPrecision = WeightPrecision.Int8)]
 public partial class Shape110MInt8;
 
+[Transformer(ModelFamily.Llama, Layers = 1, Heads = 12, ModelDim = 768, FeedForwardDim = 2048, VocabSize = 256,
+    MaxSequenceLength = 64, EosToken = -1, WeightPrecision = WeightPrecision.Q4_0)]
+public partial class Shape110MQ4;
+
 [Transformer(ModelFamily.Llama, Layers = 1, Heads = 6, ModelDim = 288, FeedForwardDim = 768, VocabSize = 256,
     MaxSequenceLength = 64, EosToken = -1)]
 public partial class Shape15M;
@@ -49,12 +53,18 @@ public class Kernels
     private readonly float[] _w = Random(2048 * 768), _wDown = Random(768 * 2048), _w15 = Random(768 * 288), _wBase = Random(2048 * 512);
     private readonly ushort[] _wBf16 = new ushort[2048 * 768];
     private readonly sbyte[] _wInt8 = new sbyte[2048 * 768];
-    private readonly float[] _scales = new float[2048 * 768 / 64];
+    private readonly float[] _scales = new float[2048 * 768 / 32];
+    private readonly byte[] _wQ4 = new byte[2048 * 768 / 2];
+    private readonly float[] _scalesQ4 = new float[2048 * 768 / 32];
 
     public Kernels()
     {
         WeightPacking.ToBFloat16(_w, _wBf16);
-        WeightPacking.ToInt8(_w, 64, _wInt8, _scales);
+        // Int8 and Q4_0 matrices in blocks of 32, in panels of four rows, as the loaders store them.
+        WeightPacking.ToInt8(_w, 32, _wInt8, _scales);
+        IntegerBlocks.ToPanels(_wInt8, _scales, 2048, 768);
+        WeightPacking.ToQ4_0(_w, _wQ4, _scalesQ4);
+        IntegerBlocks.ToPanels(_wQ4, _scalesQ4, 2048, 768);
         // Float32 matrices of these shapes (rows a multiple of 32) are in panels, as the loaders store them.
         _w = Panels(_w, 2048, 768);
         _wDown = Panels(_wDown, 768, 2048);
@@ -72,10 +82,12 @@ public class Kernels
     [Benchmark] public void MatVec2048x768_F32() => Engine.Shape110MKernels.MatVec2048x768(_out, _x, _w);
     [Benchmark] public void MatVec2048x768_Bf16() => Engine.Shape110MBf16Kernels.MatVec2048x768(_out, _x, _wBf16);
     [Benchmark] public void MatVec2048x768_Int8() => Engine.Shape110MInt8Kernels.MatVec2048x768(_out, _x, _wInt8, _scales);
+    [Benchmark] public void MatVec2048x768_Q4() => Engine.Shape110MQ4Kernels.MatVec2048x768(_out, _x, _wQ4, _scalesQ4);
     [Benchmark] public void MatVec768x288_F32() => Engine.Shape15MKernels.MatVec768x288(_out, _x, _w15);
     [Benchmark] public void MatMul2048x768_F32() => Engine.Shape110MKernels.MatMul2048x768(_out, _x, _w, Tokens, 0, 2048);
     [Benchmark] public void MatMul2048x768_Bf16() => Engine.Shape110MBf16Kernels.MatMul2048x768(_out, _x, _wBf16, Tokens, 0, 2048);
     [Benchmark] public void MatMul2048x768_Int8() => Engine.Shape110MInt8Kernels.MatMul2048x768(_out, _x, _wInt8, _scales, Tokens, 0, 2048);
+    [Benchmark] public void MatMul2048x768_Q4() => Engine.Shape110MQ4Kernels.MatMul2048x768(_out, _x, _wQ4, _scalesQ4, Tokens, 0, 2048);
     [Benchmark] public void MatMul768x2048_F32() => Engine.Shape110MKernels.MatMul768x2048(_out, _x, _wDown, Tokens, 0, 768);
     [Benchmark] public void MatMul768x288_F32() => Engine.Shape15MKernels.MatMul768x288(_out, _x, _w15, Tokens, 0, 768);
     [Benchmark] public void EncoderMatMul2048x512_F32() => Engine.ShapeBaseKernels.MatMul2048x512(_out, _x, _wBase, _bias, Tokens, 0, 2048);
@@ -125,7 +137,7 @@ public static class Program
         double weights = double.Parse(dims[0], CultureInfo.InvariantCulture) * double.Parse(dims[1], CultureInfo.InvariantCulture);
         if (name.StartsWith("MatVec", StringComparison.Ordinal))
         {
-            double bytes = parts[1] switch { "Bf16" => 2 * weights, "Int8" => weights + weights / 64 * 4, _ => 4 * weights };
+            double bytes = parts[1] switch { "Bf16" => 2 * weights, "Int8" => weights + weights / 32 * 4, "Q4" => weights / 2 + weights / 32 * 4, _ => 4 * weights };
             return F(bytes / seconds / 1e9, "F1") + " GB/s";
         }
         return F(2 * weights * Kernels.Tokens / seconds / 1e9, "F1") + " GFLOP/s";

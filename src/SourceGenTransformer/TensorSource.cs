@@ -362,31 +362,37 @@ public abstract class TensorSource : IDisposable
     }
 
     /// <summary>
-    /// Reads a float matrix quantised to Q8_0 groups of <paramref name="group"/> weights along each row
-    /// (<see cref="WeightPacking.ToInt8"/>), a chunk at a time.
+    /// Reads a float matrix quantised to Q8_0 blocks of 32 weights along each row (<see cref="WeightPacking.ToInt8"/>), a
+    /// chunk at a time, then in the panels of four rows the kernels read (<see cref="IntegerBlocks.ToPanels(Span{sbyte}, Span{float}, int, int)"/>).
+    /// A GGUF Q8_0 tensor comes back exactly as it is: its values are <c>q · d</c>, whose largest magnitude is
+    /// <c>127 · d</c>, so the scale is <c>d</c> again and every <c>q</c> its own.
     /// </summary>
-    public void ReadInt8Into(string name, int rows, int cols, int group, Span<sbyte> quantized, Span<float> scales, bool transposed = false)
+    public void ReadInt8Into(string name, int rows, int cols, Span<sbyte> quantized, Span<float> scales, bool transposed = false)
     {
-        if (group <= 0 || 64 % group != 0 || cols % group != 0)
-            throw new ArgumentException($"Rows of {cols} do not split into Q8_0 groups of {group}.", nameof(group));
+        const int B = IntegerBlocks.Block;
+        if (cols % B != 0)
+            throw new ArgumentException($"Rows of {cols} do not split into Q8_0 blocks of {B}.", nameof(cols));
         RequireRoom(checked(rows * cols), quantized.Length, name);
-        RequireRoom(rows * cols / group, scales.Length, name);
-        using var chunks = new MatrixChunks(this, name, rows, cols, transposed);
-        while (chunks.Next())
+        RequireRoom(rows * cols / B, scales.Length, name);
+        using (var chunks = new MatrixChunks(this, name, rows, cols, transposed))
         {
-            for (int r = 0; r < chunks.RowCount; r++)
+            while (chunks.Next())
             {
-                int at = (chunks.R0 + r) * cols + chunks.C0;
-                WeightPacking.ToInt8(chunks.Values.Slice(r * chunks.ColCount, chunks.ColCount), group,
-                    quantized.Slice(at, chunks.ColCount), scales.Slice(at / group, chunks.ColCount / group));
+                for (int r = 0; r < chunks.RowCount; r++)
+                {
+                    int at = (chunks.R0 + r) * cols + chunks.C0;
+                    WeightPacking.ToInt8(chunks.Values.Slice(r * chunks.ColCount, chunks.ColCount), B,
+                        quantized.Slice(at, chunks.ColCount), scales.Slice(at / B, chunks.ColCount / B));
+                }
             }
         }
+        IntegerBlocks.ToPanels(quantized, scales, rows, cols);
     }
 
     /// <summary>
     /// Reads a matrix into Q4_0 blocks of 32 along each row (<see cref="WeightPacking.ToQ4_0"/>), a chunk at a time; a
     /// tensor the file already holds as Q4_0 blocks (GGUF) is copied as it is, bit for bit. The blocks are then in the
-    /// panels of four rows the kernels read (<see cref="IntegerBlocks.ToPanels"/>).
+    /// panels of four rows the kernels read (<see cref="IntegerBlocks.ToPanels(Span{byte}, Span{float}, int, int)"/>).
     /// </summary>
     public void ReadQ4_0Into(string name, int rows, int cols, Span<byte> packed, Span<float> scales, bool transposed = false)
     {

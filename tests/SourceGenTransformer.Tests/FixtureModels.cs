@@ -49,6 +49,11 @@ public partial class LlamaBasicQ4;
     VocabSize = 99, MaxSequenceLength = 16, EosToken = -1, WeightPrecision = WeightPrecision.Q4_0)]
 public partial class LlamaOddQ4;
 
+// The same edges in Int8 (Q8_0 blocks of 32 bytes in the same panels).
+[Transformer(ModelFamily.Llama, Layers = 1, Heads = 2, KvHeads = 1, ModelDim = 32, FeedForwardDim = 96,
+    VocabSize = 99, MaxSequenceLength = 16, EosToken = -1, WeightPrecision = WeightPrecision.Int8)]
+public partial class LlamaOddInt8;
+
 [Transformer(ModelFamily.Gpt2, Layers = 2, Heads = 4, ModelDim = 64, FeedForwardDim = 256,
     VocabSize = 96, MaxSequenceLength = 64, WeightPrecision = WeightPrecision.BFloat16)]
 public partial class Gpt2BasicBf16;

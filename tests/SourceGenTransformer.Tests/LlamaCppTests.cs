@@ -171,6 +171,44 @@ public sealed class LlamaCppTests
         }
     }
 
+    [Fact]
+    public void On_a_Q8_0_file_every_weight_loads_as_it_is_and_greedy_ids_equal_llama_cpps()
+    {
+        Fixture f = Fixture.Read("llama-basic");
+        string q8 = Quantize(Fixture.Path("llama-basic.gguf"), LLamaFtype.MOSTLY_Q8_0);
+        try
+        {
+            using (var file = GgufFile.Open(q8))
+            {
+                Assert.Equal(GgmlType.Q8_0, file.TensorTypes["blk.0.attn_q.weight"]);
+                // Int8 keeps ggml's blocks of 32: each weight our loader holds (q · scale, in its panels) is the file's
+                // own value q · d (ggml's dequantisation, GgufTests), bit for bit.
+                foreach ((string name, int rows, int cols) in new[] { ("model.layers.0.self_attn.q_proj.weight", 64, 64), ("model.layers.1.mlp.down_proj.weight", 64, 160), ("model.layers.0.mlp.up_proj.weight", 160, 64) })
+                {
+                    var values = new float[rows * cols];
+                    file.ReadInto(name, [rows, cols], values);
+                    var q = new sbyte[rows * cols];
+                    var scales = new float[rows * cols / 32];
+                    file.ReadInt8Into(name, rows, cols, q, scales);
+                    for (int r = 0; r < rows; r++)
+                    {
+                        for (int c = 0; c < cols; c++)
+                        {
+                            (int at, int scale) = PrecisionKernelTests.Int8Index(r, c, rows, cols);
+                            Assert.True(q[at] * scales[scale] == values[r * cols + c], $"{name}[{r}, {c}]: {q[at]} x {scales[scale]} is not the file's {values[r * cols + c]}");
+                        }
+                    }
+                }
+            }
+            using var model = LlamaBasicInt8.Load(q8);
+            CompareGreedy(model, q8, f.Prompt, f.Greedy.Length, 1e-3f);
+        }
+        finally
+        {
+            System.IO.File.Delete(q8);
+        }
+    }
+
     /// <summary>
     /// Our greedy continuation of <paramref name="prompt"/>, then llama.cpp's logits over the prompt and that continuation
     /// in one batch: each of its argmaxes after the prompt must be our next token, and every position's logits within

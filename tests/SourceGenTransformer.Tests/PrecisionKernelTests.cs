@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using Xunit;
 using SourceGenTransformer.Runtime;
 using Engine = global::SourceGenTransformer.Generated.SourceGenTransformer.Tests;
@@ -6,7 +7,7 @@ using Engine = global::SourceGenTransformer.Generated.SourceGenTransformer.Tests
 namespace SourceGenTransformer.Tests;
 
 /// <summary>
-/// The kernels specialised to a weight precision (float32 streaming, bfloat16, int8, Q4_0) and the prompt's matrix-matrix
+/// The kernels specialised to a weight precision (float32 streaming, bfloat16, Int8 and Q4_0 in integers) and the prompt's matrix-matrix
 /// kernels, each against the scalar matrix-vector product over the float32 values the packed weights stand for.
 /// </summary>
 public class PrecisionKernelTests
@@ -86,22 +87,6 @@ public class PrecisionKernelTests
             (int s, int e) = Resolve(range, d);
             float[] actual = Output(d);
             kernel(actual, x, packed, s, e);
-            Check(Expected(w, x, d, n, 1, s, e), actual);
-        }
-    }
-
-    private static void RunInt8(Int8Kernel kernel, int d, int n, int group)
-    {
-        float[] w = Random(d * n, d + n), x = Random(n, n);
-        var q = new sbyte[w.Length];
-        var scales = new float[w.Length / group];
-        WeightPacking.ToInt8(w, group, q, scales);
-        WeightPacking.FromInt8(q, scales, group, w);
-        foreach (var range in Ranges)
-        {
-            (int s, int e) = Resolve(range, d);
-            float[] actual = Output(d);
-            kernel(actual, x, q, scales, s, e);
             Check(Expected(w, x, d, n, 1, s, e), actual);
         }
     }
@@ -239,19 +224,27 @@ public class PrecisionKernelTests
     }
 
     [Fact]
-    public void Int8_matvec_matches_scalar_in_groups_of_32_and_64()
+    public void Int8_matvec_multiplies_the_blocks_by_the_input_quantised_to_q8_0()
     {
-        RunInt8(Engine.LlamaBasicInt8Kernels.MatVec64x64, 64, 64, 32);
-        RunInt8(Engine.LlamaBasicInt8Kernels.MatVec160x64, 160, 64, 32);
-        RunInt8(Engine.LlamaBasicInt8Kernels.MatVec64x160, 64, 160, 32);
-        RunInt8(Engine.StreamingInt8LlamaKernels.MatVec96x96, 96, 96, 32);
-        RunInt8(Engine.StreamingInt8LlamaKernels.MatVec48x96, 48, 96, 32);
-        RunInt8(Engine.StreamingInt8LlamaKernels.MatVec96x160, 96, 160, 32);
-        RunInt8(Engine.StreamingInt8LlamaKernels.MatVec200000x96, 200000, 96, 32);
-        RunInt8(Engine.StoryTellerInt8Kernels.MatVec192x192, 192, 192, 64);
-        RunInt8(Engine.StoryTellerInt8Kernels.MatVec64x192, 64, 192, 64);
-        RunInt8(Engine.StoryTellerInt8Kernels.MatVec192x512, 192, 512, 64);
-        RunInt8(Engine.Gpt2BasicInt8Kernels.MatVec192x64, 192, 64, 64);
+        void Run(Int8Kernel kernel, int d, int n)
+        {
+            foreach (var range in Ranges)
+                RunInt8((xout, x, w, scales, tokens, s, e) => kernel(xout, x, w, scales, s, e), d, n, 1, range);
+        }
+        Run(Engine.LlamaBasicInt8Kernels.MatVec64x64, 64, 64);
+        Run(Engine.LlamaBasicInt8Kernels.MatVec160x64, 160, 64);
+        Run(Engine.LlamaBasicInt8Kernels.MatVec64x160, 64, 160);     // 5 blocks a row: the odd last block
+        Run(Engine.LlamaOddInt8Kernels.MatVec99x32, 99, 32);         // rows past the last panel; one block a row
+        Run(Engine.LlamaOddInt8Kernels.MatVec32x96, 32, 96);         // a pair of blocks and an unpaired one
+        Run(Engine.LlamaOddInt8Kernels.MatVec96x32, 96, 32);
+        Run(Engine.StreamingInt8LlamaKernels.MatVec96x96, 96, 96);
+        Run(Engine.StreamingInt8LlamaKernels.MatVec48x96, 48, 96);
+        Run(Engine.StreamingInt8LlamaKernels.MatVec96x160, 96, 160);
+        Run(Engine.StreamingInt8LlamaKernels.MatVec200000x96, 200000, 96);
+        Run(Engine.StoryTellerInt8Kernels.MatVec192x192, 192, 192);
+        Run(Engine.StoryTellerInt8Kernels.MatVec64x192, 64, 192);
+        Run(Engine.StoryTellerInt8Kernels.MatVec192x512, 192, 512);
+        Run(Engine.Gpt2BasicInt8Kernels.MatVec192x64, 192, 64);
     }
 
     /// <summary>
@@ -271,6 +264,12 @@ public class PrecisionKernelTests
             byte pair = packed[i / 32 * 16 + i % 16];
             w[i] = ((i % 32 < 16 ? pair & 0x0F : pair >> 4) - 8) * scales[i / 32];
         }
+        return (w, Q8Input(x));
+    }
+
+    /// <summary>The input as the kernels multiply it: Q8_0 blocks of 32, as llama.cpp's x86 <c>quantize_row_q8_0</c> computes them.</summary>
+    private static float[] Q8Input(float[] x)
+    {
         var q8 = new float[x.Length];
         for (int b = 0; b < x.Length / 32; b++)
         {
@@ -279,7 +278,59 @@ public class PrecisionKernelTests
             float scale = (float)(Half)(max / 127f), inverse = max != 0f ? 127f / max : 0f;
             for (int j = 0; j < 32; j++) q8[b * 32 + j] = MathF.Round(x[b * 32 + j] * inverse, MidpointRounding.ToEven) * scale;
         }
-        return (w, q8);
+        return q8;
+    }
+
+    /// <summary>
+    /// Where weight (r, c) of an Int8 matrix and its scale sit once in panels, written here from the layout's
+    /// description: per panel of eight rows and block of 32 columns, 256 bytes holding the 16 pairs of columns, each the
+    /// eight rows' two weights side by side; rows past the last whole panel row-major.
+    /// </summary>
+    internal static (int At, int Scale) Int8Index(int r, int c, int rows, int cols)
+    {
+        int blocks = cols / 32, panelRows = rows - rows % 8;
+        if (r >= panelRows) return (r * cols + c, r * blocks + c / 32);
+        int panel = r / 8, m = r % 8, b = c / 32, j = c % 32;
+        return (panel * 8 * cols + b * 256 + j / 2 * 16 + 2 * m + j % 2, panel * 8 * blocks + b * 8 + m);
+    }
+
+    [Fact]
+    public void Int8_panels_hold_every_weight_where_the_layout_says()
+    {
+        foreach ((int rows, int cols) in new[] { (99, 32), (16, 96), (8, 64), (7, 32) })
+        {
+            var q = new sbyte[rows * cols];
+            var scales = new float[rows * cols / 32];
+            for (int i = 0; i < q.Length; i++) q[i] = (sbyte)(i * 7 % 255 - 127);
+            for (int i = 0; i < scales.Length; i++) scales[i] = i;
+            sbyte[] rowMajor = q.ToArray();
+            IntegerBlocks.ToPanels(q, scales, rows, cols);
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < cols; c++)
+                {
+                    (int at, int scale) = Int8Index(r, c, rows, cols);
+                    Assert.Equal(rowMajor[r * cols + c], q[at]);
+                    Assert.Equal(r * (cols / 32) + c / 32, scales[scale]);
+                }
+        }
+    }
+
+    /// <summary>
+    /// The tokens' rows of an Int8 product: weights <c>q · scale</c> per block of 32 (<see cref="WeightPacking.FromInt8"/>)
+    /// times the input quantised to Q8_0; <paramref name="kernel"/> gets the float input and quantises it itself.
+    /// </summary>
+    private static void RunInt8(Int8Rows kernel, int d, int n, int tokens, (int Start, int End) range)
+    {
+        float[] w = Random(d * n, d + n + tokens), x = Random(tokens * n, d + n + tokens + 1);
+        var q = new sbyte[w.Length];
+        var scales = new float[w.Length / 32];
+        WeightPacking.ToInt8(w, 32, q, scales);
+        WeightPacking.FromInt8(q, scales, 32, w);
+        IntegerBlocks.ToPanels(q, scales, d, n); // the kernels' layout: panels of four rows
+        (int s, int e) = Resolve(range, d);
+        float[] actual = Output(tokens * d);
+        kernel(actual, x, q, scales, tokens, s, e);
+        Check(Expected(w, Q8Input(x), d, n, tokens, s, e), actual);
     }
 
     /// <summary>The tokens' rows of a Q4_0 product; <paramref name="x"/> is the float input, quantised by the kernel.</summary>
@@ -325,6 +376,9 @@ public class PrecisionKernelTests
         Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatMul64x64(new float[64], new float[128], new byte[64 * 64 / 2], new float[128], 2, 0, 64));
         Assert.Throws<ArgumentException>(() => IntegerBlocks.Quantize(new float[40], new sbyte[40], new float[8], new int[8]));
         Assert.Throws<ArgumentException>(() => IntegerBlocks.Quantize(new float[64], new sbyte[64], new float[8], new int[7]));
+        Assert.Throws<ArgumentException>(() => IntegerBlocks.QuantizeInOrder(new float[40], new short[40], new float[8]));
+        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicInt8Kernels.MatMul64x64(new float[64], new float[128], new sbyte[64 * 64], new float[128], 2, 0, 64));
+        Assert.Throws<ArgumentException>(() => IntegerBlocks.ToPanels(new sbyte[64 * 64 - 1], new float[128], 64, 64));
     }
 
     public static TheoryData<int, int> Blocks()
@@ -360,18 +414,6 @@ public class PrecisionKernelTests
             kernel(actual, x, packed, tokens, s, e);
             Check(Expected(w, x, d, n, tokens, s, e), actual);
         }
-        void Int8(Int8Rows kernel, int d, int n, int group)
-        {
-            float[] w = Random(d * n, d * n), x = Random(tokens * n, tokens);
-            var q = new sbyte[w.Length];
-            var scales = new float[w.Length / group];
-            WeightPacking.ToInt8(w, group, q, scales);
-            WeightPacking.FromInt8(q, scales, group, w);
-            (int s, int e) = Resolve(Ranges[range], d);
-            float[] actual = Output(tokens * d);
-            kernel(actual, x, q, scales, tokens, s, e);
-            Check(Expected(w, x, d, n, tokens, s, e), actual);
-        }
         F32(Engine.LlamaOddKernels.MatMul36x36, 36, 36);      // tails: 36 = 4 vectors + 4
         F32(Engine.LlamaOddKernels.MatMul100x36, 100, 36);
         F32(Engine.LlamaOddKernels.MatMul36x100, 36, 100);
@@ -380,9 +422,12 @@ public class PrecisionKernelTests
         Bf16(Engine.LlamaBasicBf16Kernels.MatMul64x64, 64, 64);
         Bf16(Engine.LlamaBasicBf16Kernels.MatMul160x64, 160, 64);
         Bf16(Engine.StreamingBf16LlamaKernels.MatMul264x300, 264, 300);
-        Int8(Engine.LlamaBasicInt8Kernels.MatMul64x160, 64, 160, 32);
-        Int8(Engine.LlamaBasicInt8Kernels.MatMul160x64, 160, 64, 32);
-        Int8(Engine.StoryTellerInt8Kernels.MatMul512x192, 512, 192, 64);
+        // Int8: 32 tokens per pass (tiles of 4, 2, 1), the same panels and edges as Q4_0.
+        RunInt8(Engine.LlamaBasicInt8Kernels.MatMul64x160, 64, 160, tokens, Ranges[range]);
+        RunInt8(Engine.LlamaBasicInt8Kernels.MatMul160x64, 160, 64, tokens, Ranges[range]);
+        RunInt8(Engine.LlamaOddInt8Kernels.MatMul32x96, 32, 96, tokens, Ranges[range]);
+        RunInt8(Engine.LlamaOddInt8Kernels.MatMul96x32, 96, 32, tokens, Ranges[range]);
+        RunInt8(Engine.StoryTellerInt8Kernels.MatMul512x192, 512, 192, tokens, Ranges[range]);
         // Q4_0: 30 tokens are quantised per pass (tiles of 6, 2, 1), so 40 take two; panels of four rows and edge rows (odd ranges).
         RunQ4(Engine.LlamaBasicQ4Kernels.MatMul64x160, 64, 160, tokens, Ranges[range]);
         RunQ4(Engine.LlamaOddQ4Kernels.MatMul32x96, 32, 96, tokens, Ranges[range]);

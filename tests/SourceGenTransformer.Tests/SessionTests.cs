@@ -82,7 +82,7 @@ public class SessionTests
 
     [Theory]
     [MemberData(nameof(ParityTests.Fixtures), MemberType = typeof(ParityTests))]
-    [MemberData(nameof(ParityTests.Q4Fixtures), MemberType = typeof(ParityTests))]
+    [MemberData(nameof(ParityTests.QuantisedFixtures), MemberType = typeof(ParityTests))]
     public void Forward_allocates_nothing(string name)
     {
         Fixture f = Fixture.Read(name);

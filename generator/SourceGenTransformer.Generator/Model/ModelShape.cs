@@ -98,8 +98,8 @@ internal sealed record ModelShape(
     /// </summary>
     public bool ClassifierRowsKernel => IsDecoderOnly && Panels(VocabSize) && TiedEmbeddings;
 
-    /// <summary>Weights per scale: Q4_0 blocks of 32; Q8_0 groups of 64 where every matrix row is a multiple of 64, else 32.</summary>
-    public int QuantGroup => Precision == Precision.Q4_0 ? 32 : ModelDim % 64 == 0 && FeedForwardDim % 64 == 0 && QueryDim % 64 == 0 ? 64 : 32;
+    /// <summary>Weights per scale: ggml's blocks of 32 for Q4_0 and for Int8 (Q8_0), so a GGUF file's Q8_0 tensor loads exactly as it is.</summary>
+    public int QuantGroup => 32;
 
     /// <summary>Bytes one row of <paramref name="cols"/> weights takes in the declared precision (Int8, Q4_0: values and their scales).</summary>
     public long RowBytes(int cols) => Precision switch

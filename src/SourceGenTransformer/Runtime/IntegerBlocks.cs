@@ -78,6 +78,25 @@ public static class IntegerBlocks
         }
     }
 
+    /// <summary>
+    /// Quantises <paramref name="x"/> (a whole number of blocks of 32) as <see cref="Quantize"/> does, for
+    /// <see cref="WeightPrecision.Int8"/> matrices: the values stay in their order, widened to int16 for <c>vpmaddwd</c>,
+    /// and one scale per block goes to <paramref name="scales"/>. Signed weights need no offsets.
+    /// </summary>
+    /// <exception cref="ArgumentException">The length is not a multiple of 32, or a destination is too short.</exception>
+    public static void QuantizeInOrder(ReadOnlySpan<float> x, Span<short> quantized, Span<float> scales)
+    {
+        int blocks = x.Length / Block;
+        if (x.Length % Block != 0 || quantized.Length < x.Length || scales.Length < blocks)
+            throw new ArgumentException($"{x.Length} inputs need a length that is a multiple of {Block}, {x.Length} values and {blocks} scales; the destinations hold {quantized.Length} and {scales.Length}.");
+        Span<sbyte> block = stackalloc sbyte[Block];
+        for (int b = 0; b < blocks; b++)
+        {
+            scales[b] = QuantizeBlock(x.Slice(b * Block, Block), block);
+            for (int j = 0; j < Block; j++) quantized[b * Block + j] = block[j];
+        }
+    }
+
     /// <summary>One block of llama.cpp's Q8_0 quantisation: returns its scale, writes its 32 values.</summary>
     private static float QuantizeBlock(ReadOnlySpan<float> x, Span<sbyte> q)
     {
@@ -185,6 +204,68 @@ public static class IntegerBlocks
         return Vector128.ConvertToSingle(Vector128.Create(Vector128.Sum(a), Vector128.Sum(b), Vector128.Sum(c), Vector128.Sum(d)) - offset);
     }
 
+    /// <summary>Rows of one <see cref="WeightPrecision.Int8"/> panel (<see cref="ToPanels(Span{sbyte}, Span{float}, int, int)"/>).</summary>
+    public const int Int8PanelRows = 8;
+
+    /// <summary>
+    /// Eight rows' two weights of one pair of columns (16 bytes of an Int8 panel at <paramref name="offset"/>), widened to
+    /// int16 (<c>vpmovsxbw</c>): row m's pair in int32 lane m.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<short> WidenPairs(ref sbyte panel, nuint offset)
+    {
+        Vector128<sbyte> v = Vector128.LoadUnsafe(ref panel, offset);
+        if (Avx2.IsSupported) return Avx2.ConvertToVector256Int16(v);
+        return Vector256.Create(Vector128.WidenLower(v), Vector128.WidenUpper(v));
+    }
+
+    /// <summary>
+    /// <see cref="WidenPairs"/>' eight rows times the input pair at <paramref name="at"/> (two int16 values, broadcast):
+    /// lane m is row m's <c>w₀x₀ + w₁x₁</c>, exact (<c>vpmaddwd</c>). Summed over a block's 16 pairs the lanes are the
+    /// eight rows' exact block totals (each at most 32 · 127 · 127), with no horizontal sums.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> MultiplyPairs(Vector256<short> w, ref short quantized, nuint at)
+    {
+        Vector256<short> x = Vector256.Create(Unsafe.ReadUnaligned<int>(ref Unsafe.As<short, byte>(ref Unsafe.Add(ref quantized, at)))).AsInt16();
+        if (Avx2.IsSupported) return Avx2.MultiplyAddAdjacent(w, x);
+        Vector256<int> even = Vector256.Create(w.GetElement(0), w.GetElement(2), w.GetElement(4), w.GetElement(6), w.GetElement(8), w.GetElement(10), w.GetElement(12), w.GetElement(14));
+        Vector256<int> odd = Vector256.Create(w.GetElement(1), w.GetElement(3), w.GetElement(5), w.GetElement(7), w.GetElement(9), w.GetElement(11), w.GetElement(13), w.GetElement(15));
+        return even * x.GetElement(0) + odd * x.GetElement(1);
+    }
+
+    /// <summary>
+    /// One output of an Int8 product alone (a row at the edge of a thread's range, or past the last whole panel), with the
+    /// arithmetic of its lane in a panel: per block the exact integer total, converted to float32, times
+    /// <c>scale · input scale</c>, fused into one running sum over the blocks in order. So it gives the panel's bits.
+    /// </summary>
+    /// <param name="w">The whole matrix: panels of <see cref="Int8PanelRows"/> rows, then row-major rows.</param>
+    /// <param name="scales">Its scales in the same order.</param>
+    /// <param name="row">The output's row.</param>
+    /// <param name="cols">Columns (a multiple of 32).</param>
+    /// <param name="panelRows">Rows held in whole panels.</param>
+    /// <param name="quantized">One token's input (<see cref="QuantizeInOrder"/>).</param>
+    /// <param name="inputScales">Its block scales.</param>
+    public static float Int8Row(ReadOnlySpan<sbyte> w, ReadOnlySpan<float> scales, int row, int cols, int panelRows, ReadOnlySpan<short> quantized, ReadOnlySpan<float> inputScales)
+    {
+        int blocks = cols / Block;
+        bool inPanel = row < panelRows;
+        int m = inPanel ? row % Int8PanelRows : 0, first = row - m;
+        float sum = 0f;
+        for (int b = 0; b < blocks; b++)
+        {
+            int total = 0;
+            for (int j = 0; j < Block; j++)
+            {
+                int at = inPanel ? first * cols + b * 8 * Block + j / 2 * 16 + 2 * m + j % 2 : row * cols + b * Block + j;
+                total += w[at] * quantized[b * Block + j];
+            }
+            float scale = inPanel ? scales[first * blocks + b * Int8PanelRows + m] : scales[row * blocks + b];
+            sum = MathF.FusedMultiplyAdd(total, scale * inputScales[b], sum);
+        }
+        return sum;
+    }
+
     /// <summary>Lane j: the sum of products at positions 4j..4j+3, in scalars (the portable path; the same integers).</summary>
     private static Vector256<int> Widened(Vector256<sbyte> w, Vector256<sbyte> x)
     {
@@ -217,9 +298,10 @@ public static class IntegerBlocks
     /// <exception cref="ArgumentException">The columns do not split into blocks of 32, or the spans are too short.</exception>
     public static void ToPanels(Span<byte> packed, Span<float> scales, int rows, int cols)
     {
+        const int BlockBytes = 16;
         if (cols % Block != 0 || rows < 0 || packed.Length < (long)rows * cols / 2 || scales.Length < (long)rows * cols / Block)
             throw new ArgumentException($"A Q4_0 matrix of {rows} x {cols} needs columns in blocks of {Block}, {(long)rows * cols / 2} bytes and {(long)rows * cols / Block} scales; the spans hold {packed.Length} and {scales.Length}.");
-        int rowBytes = cols / 2, blocks = cols / Block, pairs = blocks / 2;
+        int blocks = cols / Block, rowBytes = blocks * BlockBytes, pairs = blocks / 2, pairBytes = 2 * BlockBytes;
         var bytes = new byte[4 * rowBytes];
         var s = new float[4 * blocks];
         for (int p = 0; p + 4 <= rows; p += 4)
@@ -232,14 +314,48 @@ public static class IntegerBlocks
             {
                 for (int j = 0; j < pairs; j++)
                 {
-                    bytes.AsSpan(m * rowBytes + j * 32, 32).CopyTo(panel.Slice(j * 128 + m * 32, 32));
+                    bytes.AsSpan(m * rowBytes + j * pairBytes, pairBytes).CopyTo(panel.Slice((4 * j + m) * pairBytes, pairBytes));
                     panelScales[8 * j + m] = s[m * blocks + 2 * j];
                     panelScales[8 * j + 4 + m] = s[m * blocks + 2 * j + 1];
                 }
                 if (blocks % 2 == 1)
                 {
-                    bytes.AsSpan(m * rowBytes + pairs * 32, 16).CopyTo(panel.Slice(pairs * 128 + m * 16, 16));
+                    bytes.AsSpan(m * rowBytes + pairs * pairBytes, BlockBytes).CopyTo(panel.Slice(4 * pairs * pairBytes + m * BlockBytes, BlockBytes));
                     panelScales[8 * pairs + m] = s[m * blocks + 2 * pairs];
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reorders a row-major <see cref="WeightPrecision.Int8"/> matrix (one scale per block of 32 weights) in place into the
+    /// panels its kernels read: per group of <see cref="Int8PanelRows"/> rows and block of 32 columns, for each of the
+    /// block's 16 pairs of columns the eight rows' two weights side by side (16 bytes, row m at bytes 2m and 2m + 1), and
+    /// the eight rows' scales of the block. A panel's block is 256 bytes read front to back, and one <c>vpmaddwd</c>
+    /// multiplies a pair of columns for all eight rows. The rows past the last whole panel stay row-major.
+    /// </summary>
+    /// <exception cref="ArgumentException">The columns do not split into blocks of 32, or the spans are too short.</exception>
+    public static void ToPanels(Span<sbyte> quantized, Span<float> scales, int rows, int cols)
+    {
+        const int P = Int8PanelRows;
+        if (cols % Block != 0 || rows < 0 || quantized.Length < (long)rows * cols || scales.Length < (long)rows * cols / Block)
+            throw new ArgumentException($"An Int8 matrix of {rows} x {cols} needs columns in blocks of {Block}, {(long)rows * cols} bytes and {(long)rows * cols / Block} scales; the spans hold {quantized.Length} and {scales.Length}.");
+        int blocks = cols / Block;
+        var values = new sbyte[P * cols];
+        var s = new float[P * blocks];
+        for (int p = 0; p + P <= rows; p += P)
+        {
+            Span<sbyte> panel = quantized.Slice(p * cols, P * cols);
+            Span<float> panelScales = scales.Slice(p * blocks, P * blocks);
+            panel.CopyTo(values);
+            panelScales.CopyTo(s);
+            for (int m = 0; m < P; m++)
+            {
+                for (int b = 0; b < blocks; b++)
+                {
+                    for (int j = 0; j < Block; j++)
+                        panel[b * P * Block + j / 2 * 16 + 2 * m + j % 2] = values[m * cols + b * Block + j];
+                    panelScales[b * P + m] = s[m * blocks + b];
                 }
             }
         }

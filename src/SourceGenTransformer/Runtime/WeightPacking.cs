@@ -157,18 +157,6 @@ public static class WeightPacking
         return Vector256.ShiftLeft(wide, 16).AsSingle();
     }
 
-    /// <summary>Eight signed bytes at <paramref name="source"/> + <paramref name="offset"/>, converted to float32 (unscaled).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> LoadInt8(ref sbyte source, nuint offset)
-    {
-        long eight = Unsafe.ReadUnaligned<long>(ref Unsafe.As<sbyte, byte>(ref Unsafe.Add(ref source, offset)));
-        Vector128<sbyte> packed = Vector128.CreateScalarUnsafe(eight).AsSByte();
-        Vector256<int> wide = Avx2.IsSupported
-            ? Avx2.ConvertToVector256Int32(packed)
-            : WidenInt8Portable(packed);
-        return Vector256.ConvertToSingle(wide);
-    }
-
     /// <summary>Sixteen bfloat16 values at <paramref name="source"/> + <paramref name="offset"/>, widened to float32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> LoadBFloat16x16(ref ushort source, nuint offset)
@@ -178,12 +166,6 @@ public static class WeightPacking
             ? Avx512F.ConvertToVector512UInt32(packed)
             : Vector512.Create(Vector256.WidenLower(packed), Vector256.WidenUpper(packed));
         return Vector512.ShiftLeft(wide, 16).AsSingle();
-    }
-
-    private static Vector256<int> WidenInt8Portable(Vector128<sbyte> packed)
-    {
-        Vector128<short> shorts = Vector128.WidenLower(packed);
-        return Vector256.Create(Vector128.WidenLower(shorts), Vector128.WidenUpper(shorts));
     }
 
     /// <summary>Widens bfloat16 values to float32.</summary>

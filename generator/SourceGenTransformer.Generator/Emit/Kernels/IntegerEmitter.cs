@@ -7,19 +7,25 @@ using static SourceGenTransformer.Generator.Emit.Kernels.KernelWriting;
 namespace SourceGenTransformer.Generator.Emit.Kernels;
 
 /// <summary>
-/// The kernels of Q4_0 matrices, which multiply in integers as llama.cpp does: the input is quantised to 8 bits per
-/// block of 32 (<c>IntegerBlocks.Quantize</c>, ggml's Q8_0) on the stack, in a layout that matches the weights' nibbles,
-/// and each pair of weight blocks is unpacked once (a mask and a shift) and multiplied by it in integers
-/// (<c>IntegerBlocks.DotPair</c>: exact sums in eight lanes, four per block), which are converted to float32 and scaled
-/// by the product of the blocks' scales.
+/// The kernels of Q4_0 and Int8 (Q8_0) matrices, which multiply in integers as llama.cpp does: the input is quantised
+/// to 8 bits per block of 32 on the stack (<c>IntegerBlocks.Quantize</c>, <c>QuantizeInOrder</c>: ggml's Q8_0), in a
+/// layout that matches the weights, and exact integer block sums are converted to float32 and scaled by the product of
+/// the two blocks' scales.
 /// </summary>
 /// <remarks>
-/// The matrices are stored in panels of four rows (<c>IntegerBlocks.ToPanels</c>): per pair of blocks, the four rows'
-/// 32 bytes side by side, so four rows are read as one stream (rows side by side in row-major order measured slower
-/// from memory here). Rows past the last whole panel stay row-major. Every output is one chain over its pairs of
-/// blocks in order (and an unpaired last block on 128 bits), in a panel of four rows, an edge row on its own, a
-/// decoded token and a prompt block alike: any split of the rows (any thread count) gives the same bits, and a prompt
-/// block's products equal decoding's.
+/// <para><b>Q4_0</b>: panels of four rows (<c>IntegerBlocks.ToPanels</c>): per pair of blocks, the four rows' 32 bytes
+/// side by side, so four rows are read as one stream (rows side by side in row-major order measured slower from memory
+/// here). Each pair of weight blocks is unpacked once (a mask and a shift) and multiplied by the input
+/// (<c>IntegerBlocks.SumPair</c>: exact sums in eight lanes, four per block), and horizontal adds turn four rows' lanes
+/// into one vector of block totals.</para>
+/// <para><b>Int8</b>: panels of eight rows in which each pair of columns holds the eight rows' two weights side by side,
+/// so one <c>vpmaddwd</c> of the widened weights by a broadcast input pair adds two products to each of the eight rows'
+/// lanes: an outer product in integers, whose lanes are the rows' exact block totals after a block's 16 pairs, with no
+/// horizontal sums (the sign trick of <c>vpmaddubsw</c> needs <c>vpsignb</c>, which reaches only 16 registers, and
+/// horizontal adds per block measured at half the float32 kernel's rate).</para>
+/// <para>Rows past the last whole panel stay row-major. Every output is one chain over its blocks in order, in a panel,
+/// an edge row on its own, a decoded token and a prompt block alike: any split of the rows (any thread count) gives the
+/// same bits, and a prompt block's products equal decoding's.</para>
 /// </remarks>
 internal static class IntegerEmitter
 {
@@ -201,6 +207,127 @@ internal static class IntegerEmitter
             string at = vector ? "r" : $"(t0 + t{(k == 0 ? "" : " + " + I(k))}) * Out + r";
             if (rows == 4) w.Line($"({sum}).StoreUnsafe(ref xoutRef, (nuint)({at}));");
             else w.Line($"{Unsafe}.Add(ref xoutRef, {at}) = ({sum}).ToScalar();");
+        }
+    }
+
+    /// <summary>How far ahead of its reads an Int8 panel asks for its weights: bytes.</summary>
+    private const int Int8Ahead = 2048;
+
+    /// <summary>Tokens of an Int8 prompt tile: eight rows by eight tokens keep 16 accumulators (8 integer, 8 float) in registers.</summary>
+    private const int Int8TileTokens = 8;
+
+    /// <summary>The tokens of an Int8 prompt whose quantised input (int16 values and a scale per block) one pass keeps on the stack: at most about 64 KiB and 32 tokens, whole tiles.</summary>
+    public static int Int8TokenChunk(int n) => Math.Max(Int8TileTokens, Math.Min(32, 30840 / n) / Int8TileTokens * Int8TileTokens);
+
+    /// <summary>xout = W @ x over rows [rowStart, rowEnd) for an Int8 matrix: a panel of eight rows at a time, edge rows one by one.</summary>
+    public static void EmitInt8MatVec(SourceWriter w, int d, int n, string name)
+    {
+        using (MatVecEmitter.Head(w, d, n, Precision.Int8, 32, name,
+            "The input is quantised to Q8_0 blocks on the stack (int16), then each panel of eight rows multiplies it in integers, a pair of columns for all eight rows per vpmaddwd; rows outside whole panels take IntegerBlocks.Int8Row, the same arithmetic.",
+            "W int8 blocks of 32 (one scale per block) in panels of eight rows. Rows are independent"))
+        {
+            w.Line($"const int Blocks = {I(n / 32)}, PanelRows = {I(d - d % 8)};");
+            w.Line("Span<short> xq = stackalloc short[Cols];");
+            w.Line($"{Span} xs = stackalloc float[Blocks];");
+            w.Line($"{Blocks}.QuantizeInOrder(x[..Cols], xq, xs);");
+            Int8InputRefs(w);
+            Int8Rows(w,
+                () => w.Line($"{Unsafe}.Add(ref xoutRef, r) = {Blocks}.Int8Row(w, scales, r, Cols, PanelRows, xq, xs);"),
+                () => Int8Tile(w, n, 1, vector: true));
+        }
+        w.Line();
+    }
+
+    /// <summary>xout (tokens x d)[:, rowStart..rowEnd) = x @ Wᵀ for an Int8 matrix: tiles of a panel of eight rows by eight tokens (then 4, then 1).</summary>
+    public static void EmitInt8MatMul(SourceWriter w, int d, int n)
+    {
+        string name = KernelNames.MatMul(d, n);
+        int chunk = Int8TokenChunk(n);
+        w.Line($"/// <summary>xout (tokens x {I(d)})[:, rowStart..rowEnd) = x (tokens x {I(n)}) @ W ({I(d)} x {I(n)})ᵀ, for those rows of W; W int8 blocks in panels of eight rows.</summary>");
+        w.Line($"/// <remarks>{I(chunk)} tokens at a time are quantised to Q8_0 blocks (int16) on the stack; over them, a panel of eight rows by {I(Int8TileTokens)} tokens per pass (then 4, then 1):");
+        w.Line("/// each pair of columns is widened once for all the tile's tokens. Rows outside, tokens inside.</remarks>");
+        using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {MatrixParameters(Precision.Int8)}, int tokens, int rowStart, int rowEnd)"))
+        {
+            w.Line($"const int Out = {I(d)}, In = {I(n)}, Chunk = {I(chunk)}, Blocks = {I(n / 32)}, PanelRows = {I(d - d % 8)};");
+            Guard(w, name, "tokens < 0", "xout.Length < tokens * Out", "x.Length < tokens * In", "w.Length < Out * In", "scales.Length < Out * Blocks", "rowStart < 0", "rowEnd > Out");
+            w.Line("Span<short> xq = stackalloc short[Chunk * In];");
+            w.Line($"{Span} xs = stackalloc float[Chunk * Blocks];");
+            Refs(w, "xout");
+            WeightRefs(w, Precision.Int8);
+            Int8InputRefs(w);
+            using (w.Block("for (int t0 = 0; t0 < tokens; t0 += Chunk)"))
+            {
+                w.Line("int count = Math.Min(Chunk, tokens - t0);");
+                w.Line("for (int k = 0; k < count; k++)");
+                w.Line($"    {Blocks}.QuantizeInOrder(x.Slice((t0 + k) * In, In), xq.Slice(k * In, In), xs.Slice(k * Blocks, Blocks));");
+                Int8Rows(w,
+                    () =>
+                    {
+                        w.Line("for (int t = 0; t < count; t++)");
+                        w.Line($"    {Unsafe}.Add(ref xoutRef, (t0 + t) * Out + r) = {Blocks}.Int8Row(w, scales, r, In, PanelRows, xq.Slice(t * In, In), xs.Slice(t * Blocks, Blocks));");
+                    },
+                    () =>
+                    {
+                        w.Line("int t = 0;");
+                        using (w.Block($"for (; t + {I(Int8TileTokens)} <= count; t += {I(Int8TileTokens)})")) Int8Tile(w, n, Int8TileTokens, vector: false);
+                        using (w.Block("for (; t + 4 <= count; t += 4)")) Int8Tile(w, n, 4, vector: false);
+                        using (w.Block("for (; t < count; t++)")) Int8Tile(w, n, 1, vector: false);
+                    });
+            }
+        }
+        w.Line();
+    }
+
+    private static void Int8InputRefs(SourceWriter w)
+    {
+        w.Line($"ref short xqRef = ref {Marshal}.GetReference(xq);");
+        w.Line($"ref float xsRef = ref {Marshal}.GetReference(xs);");
+    }
+
+    /// <summary>The loops over rows r from rowStart: edge rows before a panel of eight, whole panels, then the rest one by one.</summary>
+    private static void Int8Rows(SourceWriter w, Action row, Action panel)
+    {
+        w.Line("int r = rowStart;");
+        using (w.Block("for (; r < rowEnd && (r & 7) != 0 && r < PanelRows; r++)")) row();
+        using (w.Block("for (; r + 8 <= rowEnd && r + 8 <= PanelRows; r += 8)")) panel();
+        using (w.Block("for (; r < rowEnd; r++)")) row();
+    }
+
+    /// <summary>
+    /// The panel of eight rows from r by tokens t.. (of the chunk from t0; for a <paramref name="vector"/>, x itself). Per
+    /// block, each token's integer lanes (one per row) gather the 16 pairs' <c>vpmaddwd</c>s; then one conversion and one
+    /// multiply-add by the rows' scales times the token's block scale add them to the token's float lanes.
+    /// </summary>
+    private static void Int8Tile(SourceWriter w, int n, int tokens, bool vector)
+    {
+        w.Line($"nuint wb = (nuint)r * {I(n)}, sb = (nuint)r * Blocks; // the panel's first byte and scale");
+        for (int k = 0; k < tokens; k++)
+        {
+            w.Line(vector ? $"const nuint xo{k} = 0, so{k} = 0;" : $"nuint xo{k} = (nuint)(t + {I(k)}) * In, so{k} = (nuint)(t + {I(k)}) * Blocks;");
+            w.Line($"{VectorF} f{k} = {VectorF}.Zero;");
+        }
+        using (w.Block("for (nuint b = 0; b < Blocks; b++)"))
+        {
+            w.Line("nuint wo = wb + b * 256, xb = b * 32;");
+            w.Line($"{Blocks}.Prefetch(ref {Unsafe}.As<sbyte, byte>(ref wRef), wo + {I(Int8Ahead)});");
+            w.Line($"{Blocks}.Prefetch(ref {Unsafe}.As<sbyte, byte>(ref wRef), wo + {I(Int8Ahead + 128)});");
+            for (int i = 0; i < 16; i++)
+            {
+                w.Line($"{(i == 0 ? "Vector256<short> " : "")}wp = {Blocks}.WidenPairs(ref wRef, wo + {I(16 * i)});");
+                for (int k = 0; k < tokens; k++)
+                {
+                    string product = $"{Blocks}.MultiplyPairs(wp, ref xqRef, xo{k} + xb + {I(2 * i)})";
+                    w.Line(i == 0 ? $"Vector256<int> c{k} = {product};" : $"c{k} += {product};");
+                }
+            }
+            w.Line($"{VectorF} ws = {Vector}.LoadUnsafe(ref scalesRef, sb + b * 8);");
+            for (int k = 0; k < tokens; k++)
+                w.Line($"f{k} = {Fma($"{Vector}.ConvertToSingle(c{k})", $"ws * {Vector}.Create({Unsafe}.Add(ref xsRef, so{k} + b))", $"f{k}")};");
+        }
+        for (int k = 0; k < tokens; k++)
+        {
+            string at = vector ? "r" : $"(t0 + t{(k == 0 ? "" : " + " + I(k))}) * Out + r";
+            w.Line($"f{k}.StoreUnsafe(ref xoutRef, (nuint)({at}));");
         }
     }
 }

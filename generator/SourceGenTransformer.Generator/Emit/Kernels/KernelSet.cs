@@ -32,12 +32,12 @@ internal static class KernelNames
 /// <para>The one unrolling policy, which every kernel emitter follows: loops step by <c>Vector256&lt;float&gt;.Count</c>
 /// (8) with the trip count a constant; a scalar tail exists only where a dimension is not a multiple of 8. Float32
 /// matrices whose row count is a multiple of 32 are stored in panels and multiplied as outer products over register
-/// tiles (<see cref="PanelEmitter"/>). The other matrices (other row counts, bfloat16, Int8) are row-major: the
+/// tiles (<see cref="PanelEmitter"/>). The other float matrices (other row counts, bfloat16) are row-major: the
 /// matrix-vector product reads one row at a time front to back (one memory stream per thread: interleaving 2 or 4 rows
 /// measured 30-40% slower here) with 4 FMA chains over blocks of 32 columns, or 4 rows at a time where the model fits
 /// in cache (<see cref="MatVecEmitter"/>); the matrix-matrix product takes 4 weight rows by 4 tokens, 16 chains
-/// (<see cref="MatMulEmitter"/>). Q4_0 matrices multiply in integers against an input quantised to 8 bits
-/// (<see cref="IntegerEmitter"/>). Other kernels are single vector loops: they are bound by memory, not by FMA latency.
+/// (<see cref="MatMulEmitter"/>). Q4_0 and Int8 matrices, in panels of four and eight rows, multiply in integers against an
+/// input quantised to 8 bits (<see cref="IntegerEmitter"/>). Other kernels are single vector loops: they are bound by memory, not by FMA latency.
 /// Nothing is unrolled across layers: layers share code.</para>
 /// <para>Kernels that depend on no shape (a softmax over a run-time length, elementwise steps over a worker's rows) are
 /// not emitted: they live in the runtime library, <c>SourceGenTransformer.Runtime.Ops</c>.</para>
@@ -118,7 +118,8 @@ internal sealed class KernelSet(ModelShape s)
                         if (s.Panels(d)) PanelEmitter.EmitMatMul(w, d, n, bias);
                         else if (bias) MatMulEmitter.EmitWithBias(w, d, n);
                         else if (s.Precision == Precision.Q4_0) IntegerEmitter.EmitMatMul(w, d, n);
-                        else MatMulEmitter.EmitRows(w, d, n, s.Precision, s.QuantGroup);
+                        else if (s.Precision == Precision.Int8) IntegerEmitter.EmitInt8MatMul(w, d, n);
+                        else MatMulEmitter.EmitRows(w, d, n, s.Precision);
                         padded |= s.Panels(d) && PanelEmitter.PadsInput(n);
                         break;
                     case Kind.Add:

@@ -52,15 +52,12 @@ internal static class KernelWriting
             w.Line(body);
     }
 
-    /// <summary>Float32 vector of 8 weights of the matrix at <paramref name="offset"/>, in the model's precision (Int8 unscaled).</summary>
-    public static string WLoad(Precision p, string offset) => p switch
-    {
-        Precision.BFloat16 => $"{Packing}.LoadBFloat16(ref wRef, {offset})",
-        Precision.Int8 => $"{Packing}.LoadInt8(ref wRef, {offset})",
-        _ => Load("wRef", offset),
-    };
+    /// <summary>Float32 vector of 8 weights of a float matrix at <paramref name="offset"/>, in the model's precision (float32 or bfloat16).</summary>
+    public static string WLoad(Precision p, string offset) => p == Precision.BFloat16
+        ? $"{Packing}.LoadBFloat16(ref wRef, {offset})"
+        : Load("wRef", offset);
 
-    /// <summary>One weight as a float32 (scalar tails; Int8 never has one).</summary>
+    /// <summary>One weight of a float matrix as a float32 (scalar tails).</summary>
     public static string WScalar(Precision p, string offset) => p == Precision.BFloat16
         ? $"{Packing}.BFloat16ToSingle({Unsafe}.Add(ref wRef, {offset}))"
         : $"{Unsafe}.Add(ref wRef, {offset})";

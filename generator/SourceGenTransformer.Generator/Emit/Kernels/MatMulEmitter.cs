@@ -14,11 +14,11 @@ namespace SourceGenTransformer.Generator.Emit.Kernels;
 internal static class MatMulEmitter
 {
     /// <summary>A decoder's prompt kernel, in the declared precision.</summary>
-    public static void EmitRows(SourceWriter w, int d, int n, Precision p, int group)
+    public static void EmitRows(SourceWriter w, int d, int n, Precision p)
     {
         string name = KernelNames.MatMul(d, n);
         // Vector512 only where it measured faster (samples/KernelBenchmarks): widening bfloat16 sixteen at a time. On
-        // this hardware (AMD Zen 4) a 512-bit FMA takes both 256-bit pipes, so float32 and Int8 tiles gain nothing and
+        // this hardware (AMD Zen 4) a 512-bit FMA takes both 256-bit pipes, so float32 tiles gain nothing and
         // lose to the horizontal sums of the wider accumulators.
         bool wide = n % 16 == 0 && p == Precision.BFloat16;
         w.Line($"/// <summary>xout (tokens x {I(d)})[:, rowStart..rowEnd) = x (tokens x {I(n)}) @ W ({I(d)} x {I(n)})ᵀ, for those rows of W; all row-major.</summary>");
@@ -35,20 +35,19 @@ internal static class MatMulEmitter
         {
             w.Line($"const int Out = {I(d)}, In = {I(n)};");
             var guards = new List<string> { "tokens < 0", "xout.Length < tokens * Out", "x.Length < tokens * In", "w.Length < Out * In", "rowStart < 0", "rowEnd > Out" };
-            if (p == Precision.Int8) guards.Add($"scales.Length < Out * In / {I(group)}");
             Guard(w, name, guards.ToArray());
             Refs(w, "xout", "x");
             WeightRefs(w, p);
             if (wide)
             {
                 using (w.Block($"if ({Vector512}.IsHardwareAccelerated)"))
-                    Tiles(w, n, p, group, 16);
+                    Tiles(w, n, p, 16);
                 using (w.Block("else"))
-                    Tiles(w, n, p, group, 8);
+                    Tiles(w, n, p, 8);
             }
             else
             {
-                Tiles(w, n, p, group, 8);
+                Tiles(w, n, p, 8);
             }
         }
         w.Line();
@@ -65,13 +64,13 @@ internal static class MatMulEmitter
             w.Line($"const int Out = {I(d)}, In = {I(n)};");
             Guard(w, name, "tokens < 0", "xout.Length < tokens * Out", "x.Length < tokens * In", "w.Length < Out * In", "bias.Length < Out", "rowStart < 0", "rowEnd > Out");
             Refs(w, "xout", "x", "w", "bias");
-            Tiles(w, n, Precision.Float32, 0, 8, bias: true);
+            Tiles(w, n, Precision.Float32, 8, bias: true);
         }
         w.Line();
     }
 
     /// <summary>The tiled loops over vectors of <paramref name="lanes"/> floats (8, or 16 for bfloat16 on Vector512).</summary>
-    private static void Tiles(SourceWriter w, int n, Precision p, int group, int lanes, bool bias = false)
+    private static void Tiles(SourceWriter w, int n, Precision p, int lanes, bool bias = false)
     {
         string vec = lanes == 16 ? Vector512 : Vector;
         string vt = vec + "<float>";
@@ -92,7 +91,7 @@ internal static class MatMulEmitter
             void Step(string j)
             {
                 for (int m = 0; m < rows; m++)
-                    w.Line($"{vt} wv{m} = {(p == Precision.Int8 ? $"{WideLoad($"w{m} + {j}")} * scale{m}" : WideLoad($"w{m} + {j}"))};");
+                    w.Line($"{vt} wv{m} = {WideLoad($"w{m} + {j}")};");
                 for (int k = 0; k < tokens; k++)
                 {
                     w.Line($"{vt} xv{k} = {vec}.LoadUnsafe(ref xRef, x{k} + {j});");
@@ -100,18 +99,7 @@ internal static class MatMulEmitter
                         w.Line($"a{m}{k} = {vec}.FusedMultiplyAdd(wv{m}, xv{k}, a{m}{k});");
                 }
             }
-            if (p == Precision.Int8)
-            {
-                w.Line("// Weights are dequantised (q * scale) once per pass and used for every token.");
-                using (w.Block($"for (nuint j = 0; j < In; j += {I(group)})"))
-                {
-                    for (int m = 0; m < rows; m++)
-                        w.Line($"{vt} scale{m} = {vec}.Create({Unsafe}.Add(ref scalesRef, (w{m} + j) / {I(group)}));");
-                    using (w.Block($"for (nuint v = j; v < j + {I(group)}; v += {I(lanes)})"))
-                        Step("v");
-                }
-            }
-            else if (vectorEnd > 0)
+            if (vectorEnd > 0)
             {
                 using (w.Block($"for (nuint j = 0; j < {I(vectorEnd)}; j += {I(lanes)})"))
                     Step("j");

@@ -20,8 +20,9 @@ internal static class MatVecEmitter
         Precision p = s.Precision;
         if (panels) PanelEmitter.EmitMatVec(w, d, n, name);
         else if (p == Precision.Q4_0) IntegerEmitter.EmitMatVec(w, d, n, name);
-        else if (s.CacheResident) EmitResident(w, d, n, p, s.QuantGroup, name);
-        else EmitStreaming(w, d, n, p, s.QuantGroup, name);
+        else if (p == Precision.Int8) IntegerEmitter.EmitInt8MatVec(w, d, n, name);
+        else if (s.CacheResident) EmitResident(w, d, n, p, name);
+        else EmitStreaming(w, d, n, p, name);
         string arguments = HasScales(p) ? "w, scales" : "w";
         w.Line($"/// <summary>xout ({I(d)}) = W ({I(d)} x {I(n)}) @ x ({I(n)}): every row.</summary>");
         w.Line($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {MatrixParameters(p)}) => {name}(xout, x, {arguments}, 0, {I(d)});");
@@ -35,13 +36,13 @@ internal static class MatVecEmitter
     /// <param name="layout">How W is stored, for the summary; row-major in the declared precision unless given.</param>
     public static System.IDisposable Head(SourceWriter w, int d, int n, Precision p, int group, string name, string remarks, string? layout = null)
     {
-        string precision = p switch { Precision.BFloat16 => "; W bfloat16", Precision.Int8 => $"; W int8 with one scale per {I(group)} weights", _ => "" };
+        string precision = p == Precision.BFloat16 ? "; W bfloat16" : "";
         layout ??= $"W row-major{precision}. Rows are independent";
         w.Line($"/// <summary>xout[rowStart..rowEnd) = (W ({I(d)} x {I(n)}) @ x ({I(n)}))[rowStart..rowEnd); {layout}, so any split gives the same bits.</summary>");
         w.Line($"/// <remarks>{remarks}</remarks>");
         System.IDisposable block = w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {MatrixParameters(p)}, int rowStart, int rowEnd)");
         w.Line($"const int Rows = {I(d)}, Cols = {I(n)};");
-        var guards = new List<string> { "xout.Length < Rows", "x.Length < Cols", p == Precision.Q4_0 ? "w.Length < Rows * Cols / 2" : "w.Length < Rows * Cols", "rowStart < 0", "rowEnd > Rows" };
+        var guards = new List<string> { "xout.Length < Rows", "x.Length < Cols", WeightsPerElement(p) == 2 ? "w.Length < Rows * Cols / 2" : "w.Length < Rows * Cols", "rowStart < 0", "rowEnd > Rows" };
         if (HasScales(p)) guards.Add($"scales.Length < Rows * Cols / {I(group)}");
         Guard(w, name, guards.ToArray());
         Refs(w, "xout", "x");
@@ -49,54 +50,35 @@ internal static class MatVecEmitter
         return block;
     }
 
-    private static void EmitStreaming(SourceWriter w, int d, int n, Precision p, int group, string name)
+    private static void EmitStreaming(SourceWriter w, int d, int n, Precision p, string name)
     {
         int blockEnd = n - n % 32;
         int vectorEnd = n - n % 8;
-        using (Head(w, d, n, p, group, name, "One row at a time, read front to back as a single stream (several interleaved row streams measured slower here), with four FMA chains."))
+        using (Head(w, d, n, p, 0, name, "One row at a time, read front to back as a single stream (several interleaved row streams measured slower here), with four FMA chains."))
         {
             using (w.Block("for (int i = rowStart; i < rowEnd; i++)"))
             {
                 w.Line("nuint r = (nuint)i * Cols;");
                 w.Line($"{VectorF} c0 = {VectorF}.Zero, c1 = {VectorF}.Zero, c2 = {VectorF}.Zero, c3 = {VectorF}.Zero;");
-                if (p == Precision.Int8)
+                if (blockEnd > 0)
                 {
-                    w.Line($"// Per group of {I(group)}: the products in chains c2, c3, then scaled once into c0.");
-                    using (w.Block($"for (nuint j = 0; j < Cols; j += {I(group)})"))
+                    using (w.Block($"for (nuint j = 0; j < {I(blockEnd)}; j += 32)"))
                     {
-                        w.Line($"c2 = c3 = {VectorF}.Zero;");
-                        for (int v = 0; v < group / 8; v++)
-                        {
-                            string chain = v % 2 == 0 ? "c2" : "c3";
-                            w.Line($"{chain} = {Fma(WLoad(p, $"r + j + {I(8 * v)}"), Load("xRef", $"j + {I(8 * v)}"), chain)};");
-                        }
-                        w.Line($"{VectorF} scale = {Vector}.Create({Unsafe}.Add(ref scalesRef, (r + j) / {I(group)}));");
-                        w.Line($"c0 = {Fma("c2 + c3", "scale", "c0")};");
+                        for (int c = 0; c < 4; c++)
+                            w.Line($"c{c} = {Fma(WLoad(p, $"r + j + {I(8 * c)}"), Load("xRef", $"j + {I(8 * c)}"), $"c{c}")};");
                     }
-                    w.Line($"float sum = {Vector}.Sum(c0);");
                 }
-                else
+                for (int v = 0; v < (vectorEnd - blockEnd) / 8; v++)
                 {
-                    if (blockEnd > 0)
-                    {
-                        using (w.Block($"for (nuint j = 0; j < {I(blockEnd)}; j += 32)"))
-                        {
-                            for (int c = 0; c < 4; c++)
-                                w.Line($"c{c} = {Fma(WLoad(p, $"r + j + {I(8 * c)}"), Load("xRef", $"j + {I(8 * c)}"), $"c{c}")};");
-                        }
-                    }
-                    for (int v = 0; v < (vectorEnd - blockEnd) / 8; v++)
-                    {
-                        if (v == 0) w.Line($"// The last {I((vectorEnd - blockEnd) / 8)} whole vector(s): {I(n)} % 32 = {I(n % 32)}.");
-                        w.Line($"c{v} = {Fma(WLoad(p, $"r + {I(blockEnd + 8 * v)}"), Load("xRef", I(blockEnd + 8 * v)), $"c{v}")};");
-                    }
-                    w.Line($"float sum = {Vector}.Sum((c0 + c1) + (c2 + c3));");
-                    if (vectorEnd != n)
-                    {
-                        w.Line($"// Scalar tail: {I(n)} is not a multiple of 8.");
-                        using (w.Block($"for (nuint j = {I(vectorEnd)}; j < Cols; j++)"))
-                            w.Line($"sum += {WScalar(p, "r + j")} * {Unsafe}.Add(ref xRef, j);");
-                    }
+                    if (v == 0) w.Line($"// The last {I((vectorEnd - blockEnd) / 8)} whole vector(s): {I(n)} % 32 = {I(n % 32)}.");
+                    w.Line($"c{v} = {Fma(WLoad(p, $"r + {I(blockEnd + 8 * v)}"), Load("xRef", I(blockEnd + 8 * v)), $"c{v}")};");
+                }
+                w.Line($"float sum = {Vector}.Sum((c0 + c1) + (c2 + c3));");
+                if (vectorEnd != n)
+                {
+                    w.Line($"// Scalar tail: {I(n)} is not a multiple of 8.");
+                    using (w.Block($"for (nuint j = {I(vectorEnd)}; j < Cols; j++)"))
+                        w.Line($"sum += {WScalar(p, "r + j")} * {Unsafe}.Add(ref xRef, j);");
                 }
                 w.Line($"{Unsafe}.Add(ref xoutRef, i) = sum;");
             }
@@ -104,47 +86,40 @@ internal static class MatVecEmitter
         w.Line();
     }
 
-    private static void EmitResident(SourceWriter w, int d, int n, Precision p, int group, string name)
+    private static void EmitResident(SourceWriter w, int d, int n, Precision p, string name)
     {
         int pairEnd = n - n % 16;
         bool oddVector = n % 16 >= 8;
         int vectorEnd = n - n % 8;
-        using (Head(w, d, n, p, group, name, "The model's weights fit in cache: four rows at a time share each load of x, 8 FMA chains."))
+        using (Head(w, d, n, p, 0, name, "The model's weights fit in cache: four rows at a time share each load of x, 8 FMA chains."))
         {
             void RowBlock(int rows, string rowVar)
             {
                 var r = new List<string>();
                 for (int k = 0; k < rows; k++) r.Add(k == 0 ? $"r0 = (nuint){rowVar} * Cols" : $"r{k} = r{k - 1} + Cols");
                 w.Line("nuint " + string.Join(", ", r) + ";");
-                if (p == Precision.Int8)
+                for (int k = 0; k < rows; k++)
+                    w.Line($"{VectorF} a{k} = {VectorF}.Zero, b{k} = {VectorF}.Zero;");
+                if (pairEnd > 0)
                 {
-                    Int8RowBlock(w, rows, n, group);
-                }
-                else
-                {
-                    for (int k = 0; k < rows; k++)
-                        w.Line($"{VectorF} a{k} = {VectorF}.Zero, b{k} = {VectorF}.Zero;");
-                    if (pairEnd > 0)
+                    using (w.Block($"for (nuint j = 0; j < {I(pairEnd)}; j += 16)"))
                     {
-                        using (w.Block($"for (nuint j = 0; j < {I(pairEnd)}; j += 16)"))
+                        w.Line($"{VectorF} x0 = {Load("xRef", "j")}, x1 = {Load("xRef", "j + 8")};");
+                        for (int k = 0; k < rows; k++)
                         {
-                            w.Line($"{VectorF} x0 = {Load("xRef", "j")}, x1 = {Load("xRef", "j + 8")};");
-                            for (int k = 0; k < rows; k++)
-                            {
-                                w.Line($"a{k} = {Fma(WLoad(p, $"r{k} + j"), "x0", $"a{k}")};");
-                                w.Line($"b{k} = {Fma(WLoad(p, $"r{k} + j + 8"), "x1", $"b{k}")};");
-                            }
+                            w.Line($"a{k} = {Fma(WLoad(p, $"r{k} + j"), "x0", $"a{k}")};");
+                            w.Line($"b{k} = {Fma(WLoad(p, $"r{k} + j + 8"), "x1", $"b{k}")};");
                         }
                     }
-                    if (oddVector)
+                }
+                if (oddVector)
+                {
+                    w.Line($"// One more column vector: {I(n)} % 16 = {I(n % 16)}.");
+                    using (w.Block(""))
                     {
-                        w.Line($"// One more column vector: {I(n)} % 16 = {I(n % 16)}.");
-                        using (w.Block(""))
-                        {
-                            w.Line($"{VectorF} x0 = {Load("xRef", I(pairEnd))};");
-                            for (int k = 0; k < rows; k++)
-                                w.Line($"a{k} = {Fma(WLoad(p, $"r{k} + {I(pairEnd)}"), "x0", $"a{k}")};");
-                        }
+                        w.Line($"{VectorF} x0 = {Load("xRef", I(pairEnd))};");
+                        for (int k = 0; k < rows; k++)
+                            w.Line($"a{k} = {Fma(WLoad(p, $"r{k} + {I(pairEnd)}"), "x0", $"a{k}")};");
                     }
                 }
                 for (int k = 0; k < rows; k++)
@@ -172,32 +147,5 @@ internal static class MatVecEmitter
                 RowBlock(1, "i");
         }
         w.Line();
-    }
-
-    /// <summary>
-    /// The Q8_0 row block: per group, each row's products are summed in two float32 chains (8 in flight for four
-    /// rows), then scaled once by the group's scale into the row's accumulator.
-    /// </summary>
-    private static void Int8RowBlock(SourceWriter w, int rows, int n, int group)
-    {
-        for (int k = 0; k < rows; k++)
-            w.Line($"{VectorF} a{k} = {VectorF}.Zero, b{k} = {VectorF}.Zero;");
-        using (w.Block($"for (nuint j = 0; j < {I(n)}; j += {I(group)})"))
-        {
-            for (int k = 0; k < rows; k++)
-                w.Line($"{VectorF} g{k} = {VectorF}.Zero, h{k} = {VectorF}.Zero;");
-            for (int v = 0; v < group / 8; v += 2)
-            {
-                w.Line($"{{ {VectorF} x0 = {Load("xRef", $"j + {I(8 * v)}")}, x1 = {Load("xRef", $"j + {I(8 * v + 8)}")};");
-                for (int k = 0; k < rows; k++)
-                {
-                    w.Line($"g{k} = {Fma(WLoad(Precision.Int8, $"r{k} + j + {I(8 * v)}"), "x0", $"g{k}")};");
-                    w.Line($"h{k} = {Fma(WLoad(Precision.Int8, $"r{k} + j + {I(8 * v + 8)}"), "x1", $"h{k}")};");
-                }
-                w.Line("}");
-            }
-            for (int k = 0; k < rows; k++)
-                w.Line($"a{k} = {Fma($"g{k} + h{k}", $"{Vector}.Create({Unsafe}.Add(ref scalesRef, (r{k} + j) / {I(group)}))", $"a{k}")};");
-        }
     }
 }

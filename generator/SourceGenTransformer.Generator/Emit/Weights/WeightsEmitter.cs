@@ -20,8 +20,8 @@ internal static class WeightsEmitter
         string precision = s.Precision switch
         {
             Precision.BFloat16 => "bfloat16 (float32's upper half, rounded to nearest even)",
-            Precision.Int8 => $"Q8_0 int8, one float32 scale per {s.QuantGroup} consecutive weights of a row (the ...Scale arrays)",
-            Precision.Q4_0 => "ggml's Q4_0 blocks of 32 weights, 16 bytes of nibbles each, with one float32 scale per block (the ...Scale arrays)",
+            Precision.Int8 => "Q8_0 int8, one float32 scale per block of 32 consecutive weights of a row (the ...Scale arrays), in panels of four rows",
+            Precision.Q4_0 => "ggml's Q4_0 blocks of 32 weights, 16 bytes of nibbles each, with one float32 scale per block (the ...Scale arrays), in panels of four rows",
             _ => "float32",
         };
         string layout = s.Precision == Precision.Float32 ? " Matrices of a multiple of 32 rows are stored in panels (WeightPacking.ToPanels)." : "";
@@ -154,9 +154,8 @@ internal static class WeightsEmitter
             case Precision.BFloat16:
                 return $"file.ReadBFloat16Into({name}, {t.Rows}, {t.Cols}, {Whole(field)}{transposed});";
             case Precision.Int8:
-                int g = s.QuantGroup;
-                string scales = at == "0" && t.Stack is null ? field + "Scale" : Sp(field + "Scale", $"({at}) / {I(g)}", $"({count}) / {I(g)}");
-                return $"file.ReadInt8Into({name}, {t.Rows}, {t.Cols}, {I(g)}, {Whole(field)}, {scales}{transposed});";
+                string scales = at == "0" && t.Stack is null ? field + "Scale" : Sp(field + "Scale", $"({at}) / 32", $"({count}) / 32");
+                return $"file.ReadInt8Into({name}, {t.Rows}, {t.Cols}, {Whole(field)}, {scales}{transposed});";
             case Precision.Q4_0:
                 string blocks = at == "0" && t.Stack is null ? field + "Scale" : Sp(field + "Scale", $"({at}) / 32", $"({count}) / 32");
                 string packed = at == "0" && t.Stack is null ? field : Sp(field, $"({at}) / 2", $"({count}) / 2");
@@ -181,7 +180,10 @@ internal static class WeightsEmitter
         if (s.Precision == Precision.BFloat16)
             w.Line("WeightPacking.ToBFloat16(w.TokenEmbedding, w.Classifier); // the classifier again, in the matrices' precision");
         else if (s.Precision == Precision.Int8)
-            w.Line($"WeightPacking.ToInt8(w.TokenEmbedding, {I(s.QuantGroup)}, w.Classifier, w.ClassifierScale); // the classifier again, in the matrices' precision");
+        {
+            w.Line("WeightPacking.ToInt8(w.TokenEmbedding, 32, w.Classifier, w.ClassifierScale); // the classifier again, in the matrices' precision,");
+            w.Line("IntegerBlocks.ToPanels(w.Classifier, w.ClassifierScale, VocabSize, ModelDim); // in the kernels' panels of four rows");
+        }
         else if (s.Precision == Precision.Q4_0)
         {
             w.Line("WeightPacking.ToQ4_0(w.TokenEmbedding, w.Classifier, w.ClassifierScale); // the classifier again, in the matrices' precision,");
