@@ -283,21 +283,21 @@ public class PrecisionKernelTests
 
     /// <summary>
     /// Where weight (r, c) of an Int8 matrix and its scale sit once in panels, written here from the layout's
-    /// description: per panel of eight rows and block of 32 columns, 256 bytes holding the 16 pairs of columns, each the
-    /// eight rows' two weights side by side; rows past the last whole panel row-major.
+    /// description: per panel of sixteen rows and block of 32 columns, 512 bytes holding the 16 pairs of columns, each the
+    /// sixteen rows' two weights side by side; rows past the last whole panel row-major.
     /// </summary>
     internal static (int At, int Scale) Int8Index(int r, int c, int rows, int cols)
     {
-        int blocks = cols / 32, panelRows = rows - rows % 8;
+        int blocks = cols / 32, panelRows = rows - rows % 16;
         if (r >= panelRows) return (r * cols + c, r * blocks + c / 32);
-        int panel = r / 8, m = r % 8, b = c / 32, j = c % 32;
-        return (panel * 8 * cols + b * 256 + j / 2 * 16 + 2 * m + j % 2, panel * 8 * blocks + b * 8 + m);
+        int panel = r / 16, m = r % 16, b = c / 32, j = c % 32;
+        return (panel * 16 * cols + b * 512 + j / 2 * 32 + 2 * m + j % 2, panel * 16 * blocks + b * 16 + m);
     }
 
     [Fact]
     public void Int8_panels_hold_every_weight_where_the_layout_says()
     {
-        foreach ((int rows, int cols) in new[] { (99, 32), (16, 96), (8, 64), (7, 32) })
+        foreach ((int rows, int cols) in new[] { (99, 32), (16, 96), (32, 64), (15, 32), (40, 160) })
         {
             var q = new sbyte[rows * cols];
             var scales = new float[rows * cols / 32];

@@ -205,11 +205,11 @@ public static class IntegerBlocks
     }
 
     /// <summary>Rows of one <see cref="WeightPrecision.Int8"/> panel (<see cref="ToPanels(Span{sbyte}, Span{float}, int, int)"/>).</summary>
-    public const int Int8PanelRows = 8;
+    public const int Int8PanelRows = 16;
 
     /// <summary>
-    /// Eight rows' two weights of one pair of columns (16 bytes of an Int8 panel at <paramref name="offset"/>), widened to
-    /// int16 (<c>vpmovsxbw</c>): row m's pair in int32 lane m.
+    /// Eight rows' two weights of one pair of columns (16 bytes of an Int8 panel at <paramref name="offset"/>: its rows
+    /// 0..7 or 8..15), widened to int16 (<c>vpmovsxbw</c>): row m's pair in int32 lane m.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<short> WidenPairs(ref sbyte panel, nuint offset)
@@ -219,10 +219,18 @@ public static class IntegerBlocks
         return Vector256.Create(Vector128.WidenLower(v), Vector128.WidenUpper(v));
     }
 
+    /// <summary>The sixteen rows' two weights of one pair of columns (32 bytes of an Int8 panel), widened to int16: row m's pair in int32 lane m.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<short> WidenPairs16(ref sbyte panel, nuint offset)
+    {
+        if (Avx512BW.IsSupported) return Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref panel, offset));
+        return Vector512.Create(WidenPairs(ref panel, offset), WidenPairs(ref panel, offset + 16));
+    }
+
     /// <summary>
     /// <see cref="WidenPairs"/>' eight rows times the input pair at <paramref name="at"/> (two int16 values, broadcast):
     /// lane m is row m's <c>w₀x₀ + w₁x₁</c>, exact (<c>vpmaddwd</c>). Summed over a block's 16 pairs the lanes are the
-    /// eight rows' exact block totals (each at most 32 · 127 · 127), with no horizontal sums.
+    /// rows' exact block totals (each at most 32 · 127 · 127), with no horizontal sums.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> MultiplyPairs(Vector256<short> w, ref short quantized, nuint at)
@@ -232,6 +240,15 @@ public static class IntegerBlocks
         Vector256<int> even = Vector256.Create(w.GetElement(0), w.GetElement(2), w.GetElement(4), w.GetElement(6), w.GetElement(8), w.GetElement(10), w.GetElement(12), w.GetElement(14));
         Vector256<int> odd = Vector256.Create(w.GetElement(1), w.GetElement(3), w.GetElement(5), w.GetElement(7), w.GetElement(9), w.GetElement(11), w.GetElement(13), w.GetElement(15));
         return even * x.GetElement(0) + odd * x.GetElement(1);
+    }
+
+    /// <summary><see cref="MultiplyPairs(Vector256{short}, ref short, nuint)"/> for sixteen rows (<see cref="WidenPairs16"/>): the same integers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<int> MultiplyPairs(Vector512<short> w, ref short quantized, nuint at)
+    {
+        if (Avx512BW.IsSupported)
+            return Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(Unsafe.ReadUnaligned<int>(ref Unsafe.As<short, byte>(ref Unsafe.Add(ref quantized, at)))).AsInt16());
+        return Vector512.Create(MultiplyPairs(w.GetLower(), ref quantized, at), MultiplyPairs(w.GetUpper(), ref quantized, at));
     }
 
     /// <summary>
@@ -248,19 +265,20 @@ public static class IntegerBlocks
     /// <param name="inputScales">Its block scales.</param>
     public static float Int8Row(ReadOnlySpan<sbyte> w, ReadOnlySpan<float> scales, int row, int cols, int panelRows, ReadOnlySpan<short> quantized, ReadOnlySpan<float> inputScales)
     {
+        const int P = Int8PanelRows;
         int blocks = cols / Block;
         bool inPanel = row < panelRows;
-        int m = inPanel ? row % Int8PanelRows : 0, first = row - m;
+        int m = inPanel ? row % P : 0, first = row - m;
         float sum = 0f;
         for (int b = 0; b < blocks; b++)
         {
             int total = 0;
             for (int j = 0; j < Block; j++)
             {
-                int at = inPanel ? first * cols + b * 8 * Block + j / 2 * 16 + 2 * m + j % 2 : row * cols + b * Block + j;
+                int at = inPanel ? first * cols + b * P * Block + j / 2 * 2 * P + 2 * m + j % 2 : row * cols + b * Block + j;
                 total += w[at] * quantized[b * Block + j];
             }
-            float scale = inPanel ? scales[first * blocks + b * Int8PanelRows + m] : scales[row * blocks + b];
+            float scale = inPanel ? scales[first * blocks + b * P + m] : scales[row * blocks + b];
             sum = MathF.FusedMultiplyAdd(total, scale * inputScales[b], sum);
         }
         return sum;
@@ -330,9 +348,10 @@ public static class IntegerBlocks
     /// <summary>
     /// Reorders a row-major <see cref="WeightPrecision.Int8"/> matrix (one scale per block of 32 weights) in place into the
     /// panels its kernels read: per group of <see cref="Int8PanelRows"/> rows and block of 32 columns, for each of the
-    /// block's 16 pairs of columns the eight rows' two weights side by side (16 bytes, row m at bytes 2m and 2m + 1), and
-    /// the eight rows' scales of the block. A panel's block is 256 bytes read front to back, and one <c>vpmaddwd</c>
-    /// multiplies a pair of columns for all eight rows. The rows past the last whole panel stay row-major.
+    /// block's 16 pairs of columns the sixteen rows' two weights side by side (32 bytes, row m at bytes 2m and 2m + 1),
+    /// and the sixteen rows' scales of the block. A panel's block is 512 bytes read front to back, and one
+    /// <c>vpmaddwd</c> multiplies a pair of columns for all sixteen rows (Vector512) or eight (Vector256, two per pair).
+    /// The rows past the last whole panel stay row-major.
     /// </summary>
     /// <exception cref="ArgumentException">The columns do not split into blocks of 32, or the spans are too short.</exception>
     public static void ToPanels(Span<sbyte> quantized, Span<float> scales, int rows, int cols)
@@ -354,7 +373,7 @@ public static class IntegerBlocks
                 for (int b = 0; b < blocks; b++)
                 {
                     for (int j = 0; j < Block; j++)
-                        panel[b * P * Block + j / 2 * 16 + 2 * m + j % 2] = values[m * cols + b * Block + j];
+                        panel[b * P * Block + j / 2 * 2 * P + 2 * m + j % 2] = values[m * cols + b * Block + j];
                     panelScales[b * P + m] = s[m * blocks + b];
                 }
             }
