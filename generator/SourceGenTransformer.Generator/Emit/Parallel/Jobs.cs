@@ -57,10 +57,16 @@ internal sealed class Jobs
     }
 
     /// <summary>
-    /// How many rows of a matrix of <paramref name="rows"/> rows a part's share is a multiple of: whole panels (32) for
-    /// a matrix in panels, else <paramref name="rowMajor"/>.
+    /// How many rows of a matrix of <paramref name="rows"/> rows a part's share is a multiple of: whole panels (32 for
+    /// float32 panels, 16 for Int8's, 4 for Q4_0's), else <paramref name="rowMajor"/>. A share that splits a panel still
+    /// gives the same bits (its edge rows repeat their lanes' arithmetic), only slower.
     /// </summary>
-    public static int SplitRows(ModelShape s, int rows, int rowMajor) => s.Panels(rows) ? 32 : rowMajor;
+    public static int SplitRows(ModelShape s, int rows, int rowMajor) => s.Panels(rows) ? 32 : s.Precision switch
+    {
+        Precision.Int8 => 16,
+        Precision.Q4_0 => Math.Max(4, rowMajor),
+        _ => rowMajor,
+    };
 
     /// <summary>
     /// Writes a part's loop over the rows of a decode-time matrix-vector job (<c>WorkerPool.NextRows</c>): a fixed share of
