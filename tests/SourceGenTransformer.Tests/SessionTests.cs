@@ -79,7 +79,21 @@ public class SessionTests
         int[] stopped = Model.Generate(f.Prompt, new GenerationOptions { MaxNewTokens = 32, StopTokens = [f.Greedy[k]] }).ToArray();
         Assert.Equal(f.Greedy.Take(k), stopped);
     }
+}
 
+/// <summary>Tests that measure this thread's allocations, run alone (no other test class at the same time).</summary>
+[CollectionDefinition(nameof(Isolated), DisableParallelization = true)]
+public sealed class Isolated;
+
+/// <summary>
+/// Zero bytes per token, measured in isolation. Beside the test classes running in parallel, a window of 100 tokens read
+/// about 8 KB (8168 or 8112 bytes, with no collection in it) in 1 to 4 cases of half the runs, different cases each time;
+/// alone, and beside threads competing for the cores, the same windows read 0. Tiered compilation off did not change it.
+/// The cause was not found; in isolation 6 runs of 6 read 0 in every case.
+/// </summary>
+[Collection(nameof(Isolated))]
+public class AllocationTests
+{
     [Theory]
     [MemberData(nameof(ParityTests.Fixtures), MemberType = typeof(ParityTests))]
     [MemberData(nameof(ParityTests.QuantisedFixtures), MemberType = typeof(ParityTests))]
@@ -87,7 +101,11 @@ public class SessionTests
     {
         Fixture f = Fixture.Read(name);
         IDecoderSession session = f.Load().CreateDecoderSession();
-        for (int i = 0; i < 8; i++) session.Forward(f.Inputs[i]); // warm up: first calls may initialise statics
+        for (int i = 0; i < 64; i++)
+        {
+            if (i % 30 == 0) session.Reset();
+            session.Forward(f.Inputs[i % f.Inputs.Length]); // warm up: first calls may initialise statics
+        }
         session.Reset();
 
         long before = GC.GetAllocatedBytesForCurrentThread();
@@ -97,6 +115,6 @@ public class SessionTests
             session.Forward(f.Inputs[i % f.Inputs.Length]);
         }
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.Equal(0, allocated);
+        Assert.True(allocated == 0, $"{name}: {allocated} bytes allocated over 100 tokens");
     }
 }
