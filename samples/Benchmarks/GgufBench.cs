@@ -23,6 +23,13 @@ public partial class Stories15MQ4;
     MaxSequenceLength = 1024, EosToken = -1, WeightPrecision = WeightPrecision.Q4_0)]
 public partial class Stories110MQ4;
 
+// Qwen2.5-0.5B's shape (its config.json: 24 layers, 896 wide, 14 query and 2 key/value heads, biases on q/k/v, tied).
+[Transformer(ConfigFile = "models/qwen2.5-0.5b/config.json", MaxSequenceLength = 1024, WeightPrecision = WeightPrecision.Int8)]
+public partial class Qwen25HalfBInt8;
+
+[Transformer(ConfigFile = "models/qwen2.5-0.5b/config.json", MaxSequenceLength = 1024, WeightPrecision = WeightPrecision.Q4_0)]
+public partial class Qwen25HalfBQ4;
+
 /// <summary>
 /// <c>Benchmarks --gguf --llamacpp PATH [--runs N] [--weights DIR] [--out FILE]</c>: llama.cpp (samples/LlamaCppPeer,
 /// LLamaSharp 0.30.0's CPU backend) and ours on the same GGUF files. The stories shapes' random weights are written as an
@@ -52,7 +59,7 @@ internal static class GgufBench
         new("Q4_K_M", "–", double.NaN, 4.5 / 8),
     ];
 
-    private static IDecoderModel? Load(Shape shape, string type, string path, int threads)
+    private static IDecoderModel? Load(Model shape, string type, string path, int threads)
     {
         var o = new ModelOptions { Threads = threads };
         return (shape.Name, type) switch
@@ -63,20 +70,39 @@ internal static class GgufBench
             ("stories110M", "F32" or "F16") => Stories110M.Load(path, o),
             ("stories110M", "Q8_0") => Stories110MInt8.Load(path, o),
             ("stories110M", "Q4_0") => Stories110MQ4.Load(path, o),
+            ("qwen2.5-0.5b", "Q8_0") => Qwen25HalfBInt8.Load(path, o),
+            ("qwen2.5-0.5b", "Q4_0") => Qwen25HalfBQ4.Load(path, o),
             _ => null,
         };
     }
 
-    private static readonly Shape[] Shapes_ = [Shapes.S15, Shapes.S110];
+    /// <summary>
+    /// A shape of the run: its vocabulary, the matrix weights one decoded token reads (the tied or untied classifier
+    /// included, not the embedding), the file types it is measured in, and how its F32 GGUF is written.
+    /// </summary>
+    private sealed record Model(string Name, int Vocab, long MatrixWeights, string[] Types, Action<string, string> WriteF32);
 
-    private static string GgufPath(string dir, Shape shape, string type) => Path.Combine(dir, $"{shape.Name}-{type}.gguf");
+    private static Model Stories(Shape shape) => new(shape.Name, shape.Vocab, shape.DecodeBytes / 4, ["F32", "F16", "Q8_0", "Q4_0", "Q4_K_M"], (dir, f32) =>
+    {
+        if (!File.Exists(shape.File(dir))) RandomWeights.WriteLlama(shape, shape.File(dir), dir);
+        WriteGguf(shape, shape.File(dir), f32);
+    });
+
+    private static readonly Model Qwen = new("qwen2.5-0.5b", Qwen25HalfBQ4.VocabSize,
+        (long)Qwen25HalfBQ4.Layers * Qwen25HalfBQ4.ModelDim * (2L * Qwen25HalfBQ4.Heads * Qwen25HalfBQ4.HeadDim + 2L * Qwen25HalfBQ4.KvHeads * Qwen25HalfBQ4.HeadDim + 3L * Qwen25HalfBQ4.FeedForwardDim)
+            + (long)Qwen25HalfBQ4.VocabSize * Qwen25HalfBQ4.ModelDim,
+        ["Q8_0", "Q4_0"], (_, f32) => WriteQwenGguf(f32));
+
+    private static readonly Model[] Shapes_ = [Stories(Shapes.S15), Stories(Shapes.S110), Qwen];
+
+    private static string GgufPath(string dir, Model shape, string type) => Path.Combine(dir, $"{shape.Name}-{type}.gguf");
 
     public static int Run(string[] args)
     {
         if (args is [_, ChildArgument, string shapeName, string type, string childFile, string threadText])
             return Child(Shapes_.Single(s => s.Name == shapeName), type, childFile, int.Parse(threadText, CultureInfo.InvariantCulture));
         int runs = 5;
-        string? weights = null, output = null, peer = null, bench = null;
+        string? weights = null, output = null, peer = null, bench = null, only = null;
         for (int i = 1; i < args.Length; i++)
         {
             if (args[i] == "--runs" && i + 1 < args.Length) runs = int.Parse(args[++i], CultureInfo.InvariantCulture);
@@ -84,7 +110,8 @@ internal static class GgufBench
             else if (args[i] == "--out" && i + 1 < args.Length) output = args[++i];
             else if (args[i] == "--llamacpp" && i + 1 < args.Length) peer = Path.GetFullPath(args[++i]);
             else if (args[i] == "--llama-bench" && i + 1 < args.Length) bench = Path.GetFullPath(args[++i]);
-            else { Console.Error.WriteLine("usage: Benchmarks --gguf --llamacpp PATH-TO-LlamaCppPeer [--llama-bench PATH] [--runs N] [--weights DIR] [--out docs/benchmarks.md]"); return 2; }
+            else if (args[i] == "--only" && i + 1 < args.Length) only = args[++i];
+            else { Console.Error.WriteLine("usage: Benchmarks --gguf --llamacpp PATH-TO-LlamaCppPeer [--llama-bench PATH] [--runs N] [--weights DIR] [--only SHAPE] [--out docs/benchmarks.md]"); return 2; }
         }
         if (bench is not null && !File.Exists(bench)) { Console.Error.WriteLine($"error: no llama-bench at {bench}"); return 1; }
         if (peer is null || !File.Exists(peer)) { Console.Error.WriteLine($"error: --llamacpp needs the LlamaCppPeer binary (dotnet publish samples/LlamaCppPeer -c Release -o artifacts/llamacpp); got {peer ?? "nothing"}"); return 1; }
@@ -94,25 +121,26 @@ internal static class GgufBench
         double bandwidth = Machine.ReadBandwidth(threads), bandwidth1 = Machine.ReadBandwidth(1);
         Console.Error.WriteLine($"read bandwidth: {bandwidth1:F1} GB/s on 1 thread, {bandwidth:F1} GB/s on {threads}");
         var checks = new List<string>();
-        var rows = new List<(Shape Shape, FileType Type, Dictionary<string, List<double[]>> Runs)>();
+        var rows = new List<(Model Shape, FileType Type, Dictionary<string, List<double[]>> Runs)>();
+        Model[] shapes = Shapes_.Where(m => only is null || m.Name == only).ToArray();
+        if (shapes.Length == 0) { Console.Error.WriteLine($"error: no shape {only} (the shapes: {string.Join(", ", Shapes_.Select(m => m.Name))})"); return 2; }
         try
         {
-            foreach (Shape shape in Shapes_)
+            foreach (Model shape in shapes)
             {
-                if (!File.Exists(shape.File(dir))) RandomWeights.WriteLlama(shape, shape.File(dir), dir);
                 string f32 = GgufPath(dir, shape, "F32");
-                if (!File.Exists(f32)) WriteGguf(shape, shape.File(dir), f32);
-                foreach (FileType t in Types.Skip(1))
-                    if (!File.Exists(GgufPath(dir, shape, t.Name))) Peer(peer, "quantize", f32, GgufPath(dir, shape, t.Name), t.Name);
-                foreach (FileType t in Types)
+                if (!File.Exists(f32) && shape.Types.Any(t => !File.Exists(GgufPath(dir, shape, t)))) shape.WriteF32(dir, f32);
+                foreach (FileType t in TypesOf(shape))
+                    if (t.Name != "F32" && !File.Exists(GgufPath(dir, shape, t.Name))) Peer(peer, "quantize", f32, GgufPath(dir, shape, t.Name), t.Name);
+                foreach (FileType t in TypesOf(shape))
                 {
                     string file = GgufPath(dir, shape, t.Name);
                     checks.Add(Check(peer, shape, t, file));
                     Console.Error.WriteLine(checks[^1]);
                 }
             }
-            foreach (Shape shape in Shapes_)
-                foreach (FileType t in Types)
+            foreach (Model shape in shapes)
+                foreach (FileType t in TypesOf(shape))
                 {
                     string file = GgufPath(dir, shape, t.Name);
                     var measured = new Dictionary<string, List<double[]>>();
@@ -138,14 +166,16 @@ internal static class GgufBench
         return 0;
     }
 
-    private static string Write(List<(Shape Shape, FileType Type, Dictionary<string, List<double[]>> Runs)> rows, List<string> checks, int runs, int threads, double bandwidth, bool native)
+    private static IEnumerable<FileType> TypesOf(Model shape) => Types.Where(t => shape.Types.Contains(t.Name));
+
+    private static string Write(List<(Model Shape, FileType Type, Dictionary<string, List<double[]>> Runs)> rows, List<string> checks, int runs, int threads, double bandwidth, bool native)
     {
         var r = new StringBuilder();
         r.AppendLine($"<!-- {Section}: written by Benchmarks --gguf -->");
         r.AppendLine("## GGUF files beside llama.cpp");
         r.AppendLine();
         r.AppendLine(string.Create(CultureInfo.InvariantCulture,
-            $"llama2.c's stories shapes with random weights, written as an F32 GGUF and quantised by llama.cpp's own quantizer (`llama_model_quantize`, every matrix in the type, `--pure` except Q4_K_M); both engines read the same file. llama.cpp is LLamaSharp 0.30.0's CPU backend (`samples/LlamaCppPeer`, its prebuilt AVX-512 library, its default F16 KV cache and flash attention for the timings). Each engine and thread count runs in a process of its own; cells are medians (min..max) of {runs} interleaved rounds. Decode: {DecodeTokens} greedy tokens after token 1. Prompt: one batch of {PromptTokens} tokens, the median of 3; first token: that prompt and one decoded token. Bound: this run's {threads}-thread read bandwidth ({bandwidth:F1} GB/s) over the bytes of matrices one token reads, in each engine's layout."));
+            $"llama2.c's stories shapes and Qwen2.5-0.5B's shape (qwen2: biases on q/k/v, 14 query and 2 key/value heads, tied classifier; Q8_0 and Q4_0 only) with random weights, written as an F32 GGUF and quantised by llama.cpp's own quantizer (`llama_model_quantize`, every matrix in the type, `--pure` except Q4_K_M); both engines read the same file. llama.cpp is LLamaSharp 0.30.0's CPU backend (`samples/LlamaCppPeer`, its prebuilt AVX-512 library, its default F16 KV cache and flash attention for the timings). Each engine and thread count runs in a process of its own; cells are medians (min..max) of {runs} interleaved rounds. Decode: {DecodeTokens} greedy tokens after token 1. Prompt: one batch of {PromptTokens} tokens, the median of 3; first token: that prompt and one decoded token. Bound: this run's {threads}-thread read bandwidth ({bandwidth:F1} GB/s) over the bytes of matrices one token reads, in each engine's layout."));
         r.AppendLine();
         r.AppendLine("```bash");
         r.AppendLine("dotnet publish samples/Benchmarks -c Release -o artifacts/bench");
@@ -162,7 +192,7 @@ internal static class GgufBench
         foreach (var (shape, t, m) in rows)
         {
             Stat S(string key, int k) => Cell(m, key, k);
-            long matrixWeights = shape.DecodeBytes / 4;
+            long matrixWeights = shape.MatrixWeights;
             string Bound(Stat s, double bytes) => s.HasValue && !double.IsNaN(bytes)
                 ? (s.Median / (bandwidth * 1e9 / (matrixWeights * bytes))).ToString("P0", CultureInfo.InvariantCulture).Replace(" ", "") : "–";
             string n = threads.ToString(CultureInfo.InvariantCulture);
@@ -199,7 +229,7 @@ internal static class GgufBench
     private static double[] Numbers(string line) => line.Trim().Split(' ').Select(x => double.Parse(x, CultureInfo.InvariantCulture)).ToArray();
 
     /// <summary>Our greedy ids and first logits against llama.cpp's on one file, and our 1-thread and N-thread logits bit for bit.</summary>
-    private static string Check(string peer, Shape shape, FileType t, string file)
+    private static string Check(string peer, Model shape, FileType t, string file)
     {
         string[] lines = Peer(peer, "run", file, "1", CheckTokens.ToString(CultureInfo.InvariantCulture), "1", "check").Split('\n', StringSplitOptions.RemoveEmptyEntries);
         int[] theirs = lines[0].Split(' ').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray();
@@ -231,12 +261,12 @@ internal static class GgufBench
     }
 
     /// <summary>One round of ours in a child process: decode tok/s, prompt tok/s, first-token ms, peak RSS MB.</summary>
-    private static double[] Ours(Shape shape, string type, string file, int threads) =>
+    private static double[] Ours(Model shape, string type, string file, int threads) =>
         Numbers(ChildProcess.Run(Environment.ProcessPath!, [Argument, ChildArgument, shape.Name, type, file, threads.ToString(CultureInfo.InvariantCulture)],
             $"{shape.Name} {type}: our measurement"));
 
     /// <summary>In the child: the peer's protocol (samples/LlamaCppPeer) on our engine.</summary>
-    private static int Child(Shape shape, string type, string file, int threads)
+    private static int Child(Model shape, string type, string file, int threads)
     {
         IDecoderModel model = Load(shape, type, file, threads)!;
         IDecoderSession session = model.CreateDecoderSession();
@@ -363,6 +393,88 @@ internal static class GgufBench
                 for (int s = 0; s < 2; s++)
                     Array.Copy(w, (long)(h * headDim + s * half + j) * cols, result, (long)(h * headDim + 2 * j + s) * cols, cols);
         return result;
+    }
+
+    /// <summary>
+    /// Qwen2.5-0.5B's shape as an F32 GGUF v3 file with random weights (matrices and biases in [-0.05, 0.05) from a seeded
+    /// Random, norm weights 1), in llama.cpp's qwen2 names and metadata (rows not interleaved, the classifier tied to
+    /// token_embd), and a vocabulary of placeholder tokens (tokenizer.ggml.model "none").
+    /// </summary>
+    private static void WriteQwenGguf(string gguf)
+    {
+        int dim = Qwen25HalfBQ4.ModelDim, ffn = Qwen25HalfBQ4.FeedForwardDim, vocab = Qwen25HalfBQ4.VocabSize;
+        int q = Qwen25HalfBQ4.Heads * Qwen25HalfBQ4.HeadDim, kv = Qwen25HalfBQ4.KvHeads * Qwen25HalfBQ4.HeadDim;
+        var meta = new MemoryStream();
+        var m = new BinaryWriter(meta);
+        int count = 0;
+        void Str(BinaryWriter w, string s) { byte[] b = Encoding.UTF8.GetBytes(s); w.Write((ulong)b.Length); w.Write(b); }
+        void U32(string key, uint v) { Str(m, key); m.Write(4u); m.Write(v); count++; }
+        void F32(string key, float v) { Str(m, key); m.Write(6u); m.Write(v); count++; }
+        void S(string key, string v) { Str(m, key); m.Write(8u); Str(m, v); count++; }
+        S("general.architecture", "qwen2");
+        S("general.name", "qwen2.5-0.5b-shape");
+        U32("general.alignment", 32);
+        U32("qwen2.vocab_size", (uint)vocab);
+        U32("qwen2.block_count", (uint)Qwen25HalfBQ4.Layers);
+        U32("qwen2.context_length", (uint)Qwen25HalfBQ4.MaxSequenceLength);
+        U32("qwen2.embedding_length", (uint)dim);
+        U32("qwen2.feed_forward_length", (uint)ffn);
+        U32("qwen2.attention.head_count", (uint)Qwen25HalfBQ4.Heads);
+        U32("qwen2.attention.head_count_kv", (uint)Qwen25HalfBQ4.KvHeads);
+        F32("qwen2.rope.freq_base", 1000000f);
+        F32("qwen2.attention.layer_norm_rms_epsilon", 1e-6f);
+        S("tokenizer.ggml.model", "none");
+        Str(m, "tokenizer.ggml.tokens"); m.Write(9u); m.Write(8u); m.Write((ulong)vocab);
+        for (int i = 0; i < vocab; i++) Str(m, $"<t{i}>");
+        count++;
+
+        var tensors = new List<(string Name, long[] Shape, bool Norm)> { ("token_embd.weight", [vocab, dim], false) };
+        for (int l = 0; l < Qwen25HalfBQ4.Layers; l++)
+        {
+            string p = $"blk.{l}.";
+            tensors.Add((p + "attn_norm.weight", [dim], true));
+            tensors.Add((p + "attn_q.weight", [q, dim], false));
+            tensors.Add((p + "attn_q.bias", [q], false));
+            tensors.Add((p + "attn_k.weight", [kv, dim], false));
+            tensors.Add((p + "attn_k.bias", [kv], false));
+            tensors.Add((p + "attn_v.weight", [kv, dim], false));
+            tensors.Add((p + "attn_v.bias", [kv], false));
+            tensors.Add((p + "attn_output.weight", [dim, q], false));
+            tensors.Add((p + "ffn_norm.weight", [dim], true));
+            tensors.Add((p + "ffn_gate.weight", [ffn, dim], false));
+            tensors.Add((p + "ffn_up.weight", [ffn, dim], false));
+            tensors.Add((p + "ffn_down.weight", [dim, ffn], false));
+        }
+        tensors.Add(("output_norm.weight", [dim], true));
+        var infos = new BinaryWriter(new MemoryStream());
+        ulong offset = 0;
+        foreach ((string name, long[] shape, _) in tensors)
+        {
+            Str(infos, name);
+            infos.Write((uint)shape.Length);
+            for (int d = shape.Length - 1; d >= 0; d--) infos.Write((ulong)shape[d]);
+            infos.Write(0u); // F32
+            infos.Write(offset);
+            offset += (ulong)(4 * shape.Aggregate(1L, (a, b) => a * b) + 31) / 32 * 32;
+        }
+        using var file = new FileStream(gguf, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
+        var w = new BinaryWriter(file);
+        w.Write("GGUF"u8);
+        w.Write(3u);
+        w.Write((ulong)tensors.Count);
+        w.Write((ulong)count);
+        w.Write(meta.ToArray());
+        w.Write(((MemoryStream)infos.BaseStream).ToArray());
+        while (file.Position % 32 != 0) w.Write((byte)0);
+        var rng = new Random(2468);
+        foreach ((string _, long[] shape, bool norm) in tensors)
+        {
+            var values = new float[shape.Aggregate(1L, (a, b) => a * b)];
+            for (long i = 0; i < values.LongLength; i++) values[i] = norm ? 1f : (rng.NextSingle() - 0.5f) * 0.1f;
+            w.Write(MemoryMarshal.AsBytes(values.AsSpan()));
+            while (file.Position % 32 != 0) w.Write((byte)0);
+        }
+        Console.Error.WriteLine($"wrote {gguf} ({file.Length / 1e6:F0} MB)");
     }
 
     private static string GgufName(string hf)
