@@ -8,13 +8,14 @@ using System.Runtime.Intrinsics.X86;
 namespace SourceGenTransformer.Runtime;
 
 /// <summary>
-/// The integer arithmetic of <see cref="WeightPrecision.Q4_0"/>: a product's input quantised to 8 bits per block of 32
-/// (ggml's Q8_0, as llama.cpp quantises it), multiplied in integers by the 4-bit weights two blocks at a time, each
-/// block's exact integer sums then converted to float32 and scaled by the product of the two blocks' scales.
+/// The integer arithmetic of <see cref="WeightPrecision.Q4_0"/> and <see cref="WeightPrecision.Int8"/>: a product's
+/// input quantised to 8 bits per block of 32 (ggml's Q8_0, as llama.cpp quantises it), multiplied in integers by the
+/// weights, each block's exact integer sums then converted to float32 and scaled by the product of the two blocks'
+/// scales.
 /// </summary>
 /// <remarks>
 /// <para>
-/// A pair of Q4_0 blocks is 32 bytes of nibbles: the low nibbles are weights 0..15 of each block, the high ones
+/// <b>Q4_0.</b> A pair of Q4_0 blocks is 32 bytes of nibbles: the low nibbles are weights 0..15 of each block, the high ones
 /// 16..31. Both unpack with one mask and one shift, and the input is laid out to match (<see cref="Quantize"/>): per pair
 /// of blocks, 64 bytes holding the first 16 values of each block, then the last 16 of each. The nibbles multiply
 /// unsigned (0..15) against the signed input (<c>vpmaddubsw</c>), and the offset of 8 every Q4_0 weight carries is taken
@@ -22,14 +23,19 @@ namespace SourceGenTransformer.Runtime;
 /// (<see cref="Quantize"/>'s <c>offsets</c>), after four rows' lanes are summed to their block totals
 /// (<see cref="Totals(Vector256{int}, Vector256{int}, Vector256{int}, Vector256{int}, ref int, nuint)"/>). Every sum is exact, so the only rounding is the input's (to 8 bits: at
 /// most half a step, 1/254 of its block's largest magnitude) and that of the float32 scaling and sums.
-/// </para>
-/// <para>
 /// Eight int32 lanes come out of a pair: lanes 0..3 belong to the first block, 4..7 to the second, each lane the sum
 /// over four of its low and four of its high positions; horizontal adds then turn four rows' lanes into one vector of
 /// their block totals, which one conversion and one multiply-add scale. A last, unpaired block (an odd number of
-/// blocks per row) uses the same arithmetic on 128 bits. Without AVX2 the same integers are formed by widening, so every path
-/// gives the same bits.
+/// blocks per row) uses the same arithmetic on 128 bits.
 /// </para>
+/// <para>
+/// <b>Int8.</b> Panels of <see cref="Int8PanelRows"/> rows hold each pair of columns' weights for all the rows side by
+/// side (<see cref="ToPanels(Span{sbyte}, Span{float}, int, int)"/>), and the input is kept in order as int16
+/// (<see cref="QuantizeInOrder"/>): one <c>vpmaddwd</c> of a widened pair (<see cref="WidenPairs16"/>) by the broadcast
+/// input pair adds two exact products to every row's lane (<see cref="MultiplyPairs(Vector512{short}, ref short, nuint)"/>),
+/// so after a block's 16 pairs the lanes are the rows' block totals with no horizontal sums.
+/// </para>
+/// <para>Without AVX2 the same integers are formed by widening, so every path gives the same bits.</para>
 /// </remarks>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public static class IntegerBlocks
@@ -89,16 +95,26 @@ public static class IntegerBlocks
         int blocks = x.Length / Block;
         if (x.Length % Block != 0 || quantized.Length < x.Length || scales.Length < blocks)
             throw new ArgumentException($"{x.Length} inputs need a length that is a multiple of {Block}, {x.Length} values and {blocks} scales; the destinations hold {quantized.Length} and {scales.Length}.");
-        Span<sbyte> block = stackalloc sbyte[Block];
+        ref short q = ref MemoryMarshal.GetReference(quantized);
         for (int b = 0; b < blocks; b++)
         {
-            scales[b] = QuantizeBlock(x.Slice(b * Block, Block), block);
-            for (int j = 0; j < Block; j++) quantized[b * Block + j] = block[j];
+            scales[b] = Codes(x.Slice(b * Block, Block), out var i0, out var i1, out var i2, out var i3);
+            Vector256.Narrow(i0, i1).StoreUnsafe(ref q, (nuint)(b * Block));
+            Vector256.Narrow(i2, i3).StoreUnsafe(ref q, (nuint)(b * Block + 16));
         }
     }
 
     /// <summary>One block of llama.cpp's Q8_0 quantisation: returns its scale, writes its 32 values.</summary>
     private static float QuantizeBlock(ReadOnlySpan<float> x, Span<sbyte> q)
+    {
+        float scale = Codes(x, out var i0, out var i1, out var i2, out var i3);
+        Vector256.Narrow(Vector256.Narrow(i0, i1), Vector256.Narrow(i2, i3)).StoreUnsafe(ref MemoryMarshal.GetReference(q));
+        return scale;
+    }
+
+    /// <summary>A block's 32 codes, <c>round(x · 127 / max|x|)</c> (ties to even), in four vectors; returns its scale, <c>max|x| / 127</c> rounded to float16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Codes(ReadOnlySpan<float> x, out Vector256<int> i0, out Vector256<int> i1, out Vector256<int> i2, out Vector256<int> i3)
     {
         ref float xRef = ref MemoryMarshal.GetReference(x);
         Vector256<float> v0 = Vector256.LoadUnsafe(ref xRef), v1 = Vector256.LoadUnsafe(ref xRef, 8);
@@ -109,9 +125,10 @@ public static class IntegerBlocks
         m4 = Vector128.Max(m4, Vector128.Shuffle(m4, Vector128.Create(1, 0, 3, 2)));
         float max = m4.ToScalar();
         Vector256<float> id = Vector256.Create(max != 0f ? 127f / max : 0f);
-        Vector256<int> i0 = Vector256.ConvertToInt32(Vector256.Round(v0 * id)), i1 = Vector256.ConvertToInt32(Vector256.Round(v1 * id));
-        Vector256<int> i2 = Vector256.ConvertToInt32(Vector256.Round(v2 * id)), i3 = Vector256.ConvertToInt32(Vector256.Round(v3 * id));
-        Vector256.Narrow(Vector256.Narrow(i0, i1), Vector256.Narrow(i2, i3)).StoreUnsafe(ref MemoryMarshal.GetReference(q));
+        i0 = Vector256.ConvertToInt32(Vector256.Round(v0 * id));
+        i1 = Vector256.ConvertToInt32(Vector256.Round(v1 * id));
+        i2 = Vector256.ConvertToInt32(Vector256.Round(v2 * id));
+        i3 = Vector256.ConvertToInt32(Vector256.Round(v3 * id));
         return (float)(Half)(max / 127f);
     }
 

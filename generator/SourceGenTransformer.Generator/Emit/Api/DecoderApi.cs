@@ -24,7 +24,7 @@ internal static class DecoderApi
         string precision = s.Precision switch
         {
             Precision.BFloat16 => "kept as bfloat16",
-            Precision.Int8 => $"quantised to int8 in groups of {I(s.QuantGroup)} (Q8_0)",
+            Precision.Int8 => "quantised to ggml's Q8_0 blocks of 32 (a GGUF file's Q8_0 tensors loaded as they are)",
             Precision.Q4_0 => "quantised to ggml's Q4_0 blocks (a GGUF file's Q4_0 tensors kept as they are)",
             _ => "widened to float32",
         };
