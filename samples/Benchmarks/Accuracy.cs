@@ -31,7 +31,7 @@ internal static class Accuracy
         using StoryQ4 q4 = StoryQ4.Load(weights, new ModelOptions { Threads = 1 });
         yield return Compare("float32", f32, f32, cases);
         yield return Compare("bfloat16", f32, bf16, cases);
-        yield return Compare("int8 (Q8_0, groups of 64)", f32, int8, cases);
+        yield return Compare("int8 (Q8_0 blocks of 32, inputs quantised to Q8_0)", f32, int8, cases);
         yield return Compare("Q4_0 (inputs quantised to Q8_0)", f32, q4, cases);
     }
 
