@@ -323,64 +323,106 @@ internal static class GgufBench
     /// </summary>
     private static void WriteGguf(Shape c, string safetensors, string gguf)
     {
-        var meta = new MemoryStream();
-        var m = new BinaryWriter(meta);
-        int count = 0;
-        void Str(BinaryWriter w, string s) { byte[] b = Encoding.UTF8.GetBytes(s); w.Write((ulong)b.Length); w.Write(b); }
-        void U32(string key, uint v) { Str(m, key); m.Write(4u); m.Write(v); count++; }
-        void F32(string key, float v) { Str(m, key); m.Write(6u); m.Write(v); count++; }
-        void S(string key, string v) { Str(m, key); m.Write(8u); Str(m, v); count++; }
-        S("general.architecture", "llama");
-        S("general.name", c.Name);
-        U32("general.alignment", 32);
-        U32("llama.vocab_size", (uint)c.Vocab);
-        U32("llama.block_count", (uint)c.Layers);
-        U32("llama.context_length", (uint)c.MaxSeq);
-        U32("llama.embedding_length", (uint)c.Dim);
-        U32("llama.feed_forward_length", (uint)c.Ffn);
-        U32("llama.attention.head_count", (uint)c.Heads);
-        U32("llama.attention.head_count_kv", (uint)c.Heads);
-        U32("llama.rope.dimension_count", (uint)(c.Dim / c.Heads));
-        F32("llama.rope.freq_base", 10000f);
-        F32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-        S("tokenizer.ggml.model", "none");
-        Str(m, "tokenizer.ggml.tokens"); m.Write(9u); m.Write(8u); m.Write((ulong)c.Vocab);
-        for (int i = 0; i < c.Vocab; i++) Str(m, $"<t{i}>");
-        count++;
+        var meta = new GgufMetadata();
+        meta.S("general.architecture", "llama");
+        meta.S("general.name", c.Name);
+        meta.U32("general.alignment", 32);
+        meta.U32("llama.vocab_size", (uint)c.Vocab);
+        meta.U32("llama.block_count", (uint)c.Layers);
+        meta.U32("llama.context_length", (uint)c.MaxSeq);
+        meta.U32("llama.embedding_length", (uint)c.Dim);
+        meta.U32("llama.feed_forward_length", (uint)c.Ffn);
+        meta.U32("llama.attention.head_count", (uint)c.Heads);
+        meta.U32("llama.attention.head_count_kv", (uint)c.Heads);
+        meta.U32("llama.rope.dimension_count", (uint)(c.Dim / c.Heads));
+        meta.F32("llama.rope.freq_base", 10000f);
+        meta.F32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+        meta.PlaceholderVocabulary(c.Vocab);
 
         List<(string Name, long[] Shape)> tensors = RandomWeights.LlamaTensors(c);
+        using var input = File.OpenRead(safetensors);
+        var reader = new BinaryReader(input);
+        input.Seek(8 + (long)reader.ReadUInt64(), SeekOrigin.Begin);
+        WriteF32File(gguf, meta, tensors.Select(t => (GgufName(t.Name), t.Shape)).ToList(), (i, values) =>
+        {
+            input.ReadExactly(MemoryMarshal.AsBytes(values.AsSpan()));
+            (string name, long[] shape) = tensors[i];
+            return name.EndsWith("q_proj.weight", StringComparison.Ordinal) || name.EndsWith("k_proj.weight", StringComparison.Ordinal)
+                ? Interleave(values, (int)shape[0], (int)shape[1], c.Heads) : values;
+        });
+    }
+
+    /// <summary>GGUF metadata key/values as they are written (a string, u32, f32, or the placeholder token array).</summary>
+    private sealed class GgufMetadata
+    {
+        private readonly MemoryStream _bytes = new();
+        private readonly BinaryWriter _w;
+
+        public GgufMetadata() => _w = new BinaryWriter(_bytes);
+
+        public int Count { get; private set; }
+
+        public byte[] ToArray() => _bytes.ToArray();
+
+        public static void Str(BinaryWriter w, string s)
+        {
+            byte[] b = Encoding.UTF8.GetBytes(s);
+            w.Write((ulong)b.Length);
+            w.Write(b);
+        }
+
+        public void U32(string key, uint v) { Str(_w, key); _w.Write(4u); _w.Write(v); Count++; }
+
+        public void F32(string key, float v) { Str(_w, key); _w.Write(6u); _w.Write(v); Count++; }
+
+        public void S(string key, string v) { Str(_w, key); _w.Write(8u); Str(_w, v); Count++; }
+
+        /// <summary>tokenizer.ggml.model "none" and <paramref name="vocab"/> tokens named &lt;tN&gt;.</summary>
+        public void PlaceholderVocabulary(int vocab)
+        {
+            S("tokenizer.ggml.model", "none");
+            Str(_w, "tokenizer.ggml.tokens");
+            _w.Write(9u);
+            _w.Write(8u);
+            _w.Write((ulong)vocab);
+            for (int i = 0; i < vocab; i++) Str(_w, $"<t{i}>");
+            Count++;
+        }
+    }
+
+    /// <summary>
+    /// A GGUF v3 file of F32 tensors (shapes outermost first, as in safetensors; aligned to 32): the header, the metadata,
+    /// the tensor infos, then each tensor's values as <paramref name="values"/> gives them (index, a buffer of its size).
+    /// </summary>
+    private static void WriteF32File(string gguf, GgufMetadata meta, List<(string Name, long[] Shape)> tensors, Func<int, float[], float[]> values)
+    {
         var infos = new BinaryWriter(new MemoryStream());
         ulong offset = 0;
         foreach ((string name, long[] shape) in tensors)
         {
-            Str(infos, GgufName(name));
+            GgufMetadata.Str(infos, name);
             infos.Write((uint)shape.Length);
             for (int d = shape.Length - 1; d >= 0; d--) infos.Write((ulong)shape[d]);
             infos.Write(0u); // F32
             infos.Write(offset);
             offset += (ulong)(4 * shape.Aggregate(1L, (a, b) => a * b) + 31) / 32 * 32;
         }
-        using var input = File.OpenRead(safetensors);
-        var reader = new BinaryReader(input);
-        input.Seek(8 + (long)reader.ReadUInt64(), SeekOrigin.Begin);
         using var file = new FileStream(gguf, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
         var w = new BinaryWriter(file);
         w.Write("GGUF"u8);
         w.Write(3u);
         w.Write((ulong)tensors.Count);
-        w.Write((ulong)count);
+        w.Write((ulong)meta.Count);
         w.Write(meta.ToArray());
         w.Write(((MemoryStream)infos.BaseStream).ToArray());
         while (file.Position % 32 != 0) w.Write((byte)0);
-        foreach ((string name, long[] shape) in tensors)
+        for (int i = 0; i < tensors.Count; i++)
         {
-            var values = new float[shape.Aggregate(1L, (a, b) => a * b)];
-            input.ReadExactly(MemoryMarshal.AsBytes(values.AsSpan()));
-            if (name.EndsWith("q_proj.weight", StringComparison.Ordinal) || name.EndsWith("k_proj.weight", StringComparison.Ordinal))
-                values = Interleave(values, (int)shape[0], (int)shape[1], c.Heads);
-            w.Write(MemoryMarshal.AsBytes(values.AsSpan()));
+            float[] v = values(i, new float[tensors[i].Shape.Aggregate(1L, (a, b) => a * b)]);
+            w.Write(MemoryMarshal.AsBytes(v.AsSpan()));
             while (file.Position % 32 != 0) w.Write((byte)0);
         }
+        Console.Error.WriteLine($"wrote {gguf} ({file.Length / 1e6:F0} MB)");
     }
 
     /// <summary>Row (h, 2j + s) of the result is row (h, s · half + j) of <paramref name="w"/>: Hugging Face's rotate-half order to Meta's pairs.</summary>
@@ -404,77 +446,46 @@ internal static class GgufBench
     {
         int dim = Qwen25HalfBQ4.ModelDim, ffn = Qwen25HalfBQ4.FeedForwardDim, vocab = Qwen25HalfBQ4.VocabSize;
         int q = Qwen25HalfBQ4.Heads * Qwen25HalfBQ4.HeadDim, kv = Qwen25HalfBQ4.KvHeads * Qwen25HalfBQ4.HeadDim;
-        var meta = new MemoryStream();
-        var m = new BinaryWriter(meta);
-        int count = 0;
-        void Str(BinaryWriter w, string s) { byte[] b = Encoding.UTF8.GetBytes(s); w.Write((ulong)b.Length); w.Write(b); }
-        void U32(string key, uint v) { Str(m, key); m.Write(4u); m.Write(v); count++; }
-        void F32(string key, float v) { Str(m, key); m.Write(6u); m.Write(v); count++; }
-        void S(string key, string v) { Str(m, key); m.Write(8u); Str(m, v); count++; }
-        S("general.architecture", "qwen2");
-        S("general.name", "qwen2.5-0.5b-shape");
-        U32("general.alignment", 32);
-        U32("qwen2.vocab_size", (uint)vocab);
-        U32("qwen2.block_count", (uint)Qwen25HalfBQ4.Layers);
-        U32("qwen2.context_length", (uint)Qwen25HalfBQ4.MaxSequenceLength);
-        U32("qwen2.embedding_length", (uint)dim);
-        U32("qwen2.feed_forward_length", (uint)ffn);
-        U32("qwen2.attention.head_count", (uint)Qwen25HalfBQ4.Heads);
-        U32("qwen2.attention.head_count_kv", (uint)Qwen25HalfBQ4.KvHeads);
-        F32("qwen2.rope.freq_base", 1000000f);
-        F32("qwen2.attention.layer_norm_rms_epsilon", 1e-6f);
-        S("tokenizer.ggml.model", "none");
-        Str(m, "tokenizer.ggml.tokens"); m.Write(9u); m.Write(8u); m.Write((ulong)vocab);
-        for (int i = 0; i < vocab; i++) Str(m, $"<t{i}>");
-        count++;
+        var meta = new GgufMetadata();
+        meta.S("general.architecture", "qwen2");
+        meta.S("general.name", "qwen2.5-0.5b-shape");
+        meta.U32("general.alignment", 32);
+        meta.U32("qwen2.vocab_size", (uint)vocab);
+        meta.U32("qwen2.block_count", (uint)Qwen25HalfBQ4.Layers);
+        meta.U32("qwen2.context_length", (uint)Qwen25HalfBQ4.MaxSequenceLength);
+        meta.U32("qwen2.embedding_length", (uint)dim);
+        meta.U32("qwen2.feed_forward_length", (uint)ffn);
+        meta.U32("qwen2.attention.head_count", (uint)Qwen25HalfBQ4.Heads);
+        meta.U32("qwen2.attention.head_count_kv", (uint)Qwen25HalfBQ4.KvHeads);
+        meta.F32("qwen2.rope.freq_base", 1000000f);
+        meta.F32("qwen2.attention.layer_norm_rms_epsilon", 1e-6f);
+        meta.PlaceholderVocabulary(vocab);
 
-        var tensors = new List<(string Name, long[] Shape, bool Norm)> { ("token_embd.weight", [vocab, dim], false) };
+        var tensors = new List<(string Name, long[] Shape)> { ("token_embd.weight", [vocab, dim]) };
         for (int l = 0; l < Qwen25HalfBQ4.Layers; l++)
         {
             string p = $"blk.{l}.";
-            tensors.Add((p + "attn_norm.weight", [dim], true));
-            tensors.Add((p + "attn_q.weight", [q, dim], false));
-            tensors.Add((p + "attn_q.bias", [q], false));
-            tensors.Add((p + "attn_k.weight", [kv, dim], false));
-            tensors.Add((p + "attn_k.bias", [kv], false));
-            tensors.Add((p + "attn_v.weight", [kv, dim], false));
-            tensors.Add((p + "attn_v.bias", [kv], false));
-            tensors.Add((p + "attn_output.weight", [dim, q], false));
-            tensors.Add((p + "ffn_norm.weight", [dim], true));
-            tensors.Add((p + "ffn_gate.weight", [ffn, dim], false));
-            tensors.Add((p + "ffn_up.weight", [ffn, dim], false));
-            tensors.Add((p + "ffn_down.weight", [dim, ffn], false));
+            tensors.Add((p + "attn_norm.weight", [dim]));
+            tensors.Add((p + "attn_q.weight", [q, dim]));
+            tensors.Add((p + "attn_q.bias", [q]));
+            tensors.Add((p + "attn_k.weight", [kv, dim]));
+            tensors.Add((p + "attn_k.bias", [kv]));
+            tensors.Add((p + "attn_v.weight", [kv, dim]));
+            tensors.Add((p + "attn_v.bias", [kv]));
+            tensors.Add((p + "attn_output.weight", [dim, q]));
+            tensors.Add((p + "ffn_norm.weight", [dim]));
+            tensors.Add((p + "ffn_gate.weight", [ffn, dim]));
+            tensors.Add((p + "ffn_up.weight", [ffn, dim]));
+            tensors.Add((p + "ffn_down.weight", [dim, ffn]));
         }
-        tensors.Add(("output_norm.weight", [dim], true));
-        var infos = new BinaryWriter(new MemoryStream());
-        ulong offset = 0;
-        foreach ((string name, long[] shape, _) in tensors)
-        {
-            Str(infos, name);
-            infos.Write((uint)shape.Length);
-            for (int d = shape.Length - 1; d >= 0; d--) infos.Write((ulong)shape[d]);
-            infos.Write(0u); // F32
-            infos.Write(offset);
-            offset += (ulong)(4 * shape.Aggregate(1L, (a, b) => a * b) + 31) / 32 * 32;
-        }
-        using var file = new FileStream(gguf, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
-        var w = new BinaryWriter(file);
-        w.Write("GGUF"u8);
-        w.Write(3u);
-        w.Write((ulong)tensors.Count);
-        w.Write((ulong)count);
-        w.Write(meta.ToArray());
-        w.Write(((MemoryStream)infos.BaseStream).ToArray());
-        while (file.Position % 32 != 0) w.Write((byte)0);
+        tensors.Add(("output_norm.weight", [dim]));
         var rng = new Random(2468);
-        foreach ((string _, long[] shape, bool norm) in tensors)
+        WriteF32File(gguf, meta, tensors, (i, values) =>
         {
-            var values = new float[shape.Aggregate(1L, (a, b) => a * b)];
-            for (long i = 0; i < values.LongLength; i++) values[i] = norm ? 1f : (rng.NextSingle() - 0.5f) * 0.1f;
-            w.Write(MemoryMarshal.AsBytes(values.AsSpan()));
-            while (file.Position % 32 != 0) w.Write((byte)0);
-        }
-        Console.Error.WriteLine($"wrote {gguf} ({file.Length / 1e6:F0} MB)");
+            bool norm = tensors[i].Name.EndsWith("norm.weight", StringComparison.Ordinal);
+            for (long k = 0; k < values.LongLength; k++) values[k] = norm ? 1f : (rng.NextSingle() - 0.5f) * 0.1f;
+            return values;
+        });
     }
 
     private static string GgufName(string hf)
