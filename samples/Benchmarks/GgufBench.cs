@@ -54,8 +54,8 @@ internal static class GgufBench
     [
         new("F32", "float32", 4, 4),
         new("F16", "float32 (widened at load)", 4, 2),
-        new("Q8_0", "int8 (the file's Q8_0 blocks, float32 scales)", 1 + 4.0 / 32, 34.0 / 32),
-        new("Q4_0", "Q4_0 (the file's blocks)", 0.5 + 4.0 / 32, 18.0 / 32),
+        new("Q8_0", "int8 (the file's Q8_0 blocks)", 34.0 / 32, 34.0 / 32),
+        new("Q4_0", "Q4_0 (the file's blocks)", 18.0 / 32, 18.0 / 32),
         new("Q4_K_M", "–", double.NaN, 4.5 / 8),
     ];
 
@@ -214,7 +214,7 @@ internal static class GgufBench
             }
         }
         r.AppendLine();
-        r.AppendLine("Bytes per matrix weight: F32 4, F16 2 for llama.cpp (which rounds each product's input to F16) and 4 for ours (we widen F16 to float32 at load, exactly), Q8_0 34/32 for llama.cpp and 1 + 4/32 for ours (the file's blocks of 32 as they are, with float32 scales), Q4_0 18/32 for llama.cpp and 0.5 + 4/32 for ours (float32 scales beside the nibbles), Q4_K_M about 4.5/8 (its Q4_K and Q6_K mix; we have no Q4_K or Q6_K kernels, so no row of ours).");
+        r.AppendLine("Bytes per matrix weight: F32 4, F16 2 for llama.cpp (which rounds each product's input to F16) and 4 for ours (we widen F16 to float32 at load, exactly), Q8_0 34/32 and Q4_0 18/32 for both (the file's blocks of 32 as they are, float16 scales and all; ours are in panels of rows), Q4_K_M about 4.5/8 (its Q4_K and Q6_K mix; we have no Q4_K or Q6_K kernels, so no row of ours).");
         r.AppendLine($"<!-- /{Section} -->");
         return r.ToString();
     }

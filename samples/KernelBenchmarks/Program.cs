@@ -53,14 +53,14 @@ public class Kernels
     private readonly float[] _w = Random(2048 * 768), _wDown = Random(768 * 2048), _w15 = Random(768 * 288), _wBase = Random(2048 * 512);
     private readonly ushort[] _wBf16 = new ushort[2048 * 768];
     private readonly sbyte[] _wInt8 = new sbyte[2048 * 768];
-    private readonly float[] _scales = new float[2048 * 768 / 32];
+    private readonly Half[] _scales = new Half[2048 * 768 / 32];
     private readonly byte[] _wQ4 = new byte[2048 * 768 / 2];
-    private readonly float[] _scalesQ4 = new float[2048 * 768 / 32];
+    private readonly Half[] _scalesQ4 = new Half[2048 * 768 / 32];
 
     public Kernels()
     {
         WeightPacking.ToBFloat16(_w, _wBf16);
-        // Int8 and Q4_0 matrices in blocks of 32, in panels of four rows, as the loaders store them.
+        // Int8 and Q4_0 matrices in blocks of 32, in their panels, as the loaders store them.
         WeightPacking.ToInt8(_w, 32, _wInt8, _scales);
         IntegerBlocks.ToPanels(_wInt8, _scales, 2048, 768);
         WeightPacking.ToQ4_0(_w, _wQ4, _scalesQ4);

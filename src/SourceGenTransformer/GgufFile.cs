@@ -353,7 +353,7 @@ public sealed class GgufFile : TensorSource
     }
 
     /// <summary>A Q4_0 tensor is copied block by block (its float16 scales widened, exactly), rows permuted back as when widened.</summary>
-    protected override bool TryReadQ4_0Blocks(string name, int rows, int cols, Span<byte> packed, Span<float> scales)
+    protected override bool TryReadQ4_0Blocks(string name, int rows, int cols, Span<byte> packed, Span<Half> scales)
     {
         (Tensor t, int permuteHeads) = _byName[name];
         if (t.Type != GgmlType.Q4_0) return false;
@@ -366,7 +366,7 @@ public sealed class GgufFile : TensorSource
             _file.ReadExactly(t.Offset + (long)source * row.Length, row, t.Name, "its data");
             for (int b = 0; b < blocks; b++)
             {
-                scales[r * blocks + b] = (float)BinaryPrimitives.ReadHalfLittleEndian(row.AsSpan(b * BlockBytes));
+                scales[r * blocks + b] = BinaryPrimitives.ReadHalfLittleEndian(row.AsSpan(b * BlockBytes));
                 row.AsSpan(b * BlockBytes + 2, 16).CopyTo(packed.Slice((r * blocks + b) * 16, 16));
             }
         }

@@ -363,11 +363,11 @@ public abstract class TensorSource : IDisposable
 
     /// <summary>
     /// Reads a float matrix quantised to Q8_0 blocks of 32 weights along each row (<see cref="WeightPacking.ToInt8"/>), a
-    /// chunk at a time, then in the panels of four rows the kernels read (<see cref="IntegerBlocks.ToPanels(Span{sbyte}, Span{float}, int, int)"/>).
+    /// chunk at a time, then in the panels of four rows the kernels read (<see cref="IntegerBlocks.ToPanels(Span{sbyte}, Span{Half}, int, int)"/>).
     /// A GGUF Q8_0 tensor comes back exactly as it is: its values are <c>q · d</c>, whose largest magnitude is
     /// <c>127 · d</c>, so the scale is <c>d</c> again and every <c>q</c> its own.
     /// </summary>
-    public void ReadInt8Into(string name, int rows, int cols, Span<sbyte> quantized, Span<float> scales, bool transposed = false)
+    public void ReadInt8Into(string name, int rows, int cols, Span<sbyte> quantized, Span<Half> scales, bool transposed = false)
     {
         const int B = IntegerBlocks.Block;
         if (cols % B != 0)
@@ -392,9 +392,9 @@ public abstract class TensorSource : IDisposable
     /// <summary>
     /// Reads a matrix into Q4_0 blocks of 32 along each row (<see cref="WeightPacking.ToQ4_0"/>), a chunk at a time; a
     /// tensor the file already holds as Q4_0 blocks (GGUF) is copied as it is, bit for bit. The blocks are then in the
-    /// panels of four rows the kernels read (<see cref="IntegerBlocks.ToPanels(Span{byte}, Span{float}, int, int)"/>).
+    /// panels of four rows the kernels read (<see cref="IntegerBlocks.ToPanels(Span{byte}, Span{Half}, int, int)"/>).
     /// </summary>
-    public void ReadQ4_0Into(string name, int rows, int cols, Span<byte> packed, Span<float> scales, bool transposed = false)
+    public void ReadQ4_0Into(string name, int rows, int cols, Span<byte> packed, Span<Half> scales, bool transposed = false)
     {
         const int B = WeightPacking.Q4Block;
         if (cols % B != 0)
@@ -410,10 +410,13 @@ public abstract class TensorSource : IDisposable
         if (blocks)
         {
             _read.Add(name);
-            int bad = CheckFinite ? scales[..(rows * cols / B)].IndexOfAnyExceptInRange(float.MinValue, float.MaxValue) : -1;
+            int bad = -1;
+            if (CheckFinite)
+                for (int b = 0; b < rows * cols / B && bad < 0; b++)
+                    if (!Half.IsFinite(scales[b])) bad = b;
             if (bad >= 0)
                 throw new ModelLoadException(FilePath, name,
-                    $"the scale of Q4_0 block {bad.ToString(CultureInfo.InvariantCulture)} is {scales[bad].ToString(CultureInfo.InvariantCulture)}; the weights are corrupt (ModelOptions.CheckFiniteWeights = false skips this check).");
+                    $"the scale of Q4_0 block {bad.ToString(CultureInfo.InvariantCulture)} is {((float)scales[bad]).ToString(CultureInfo.InvariantCulture)}; the weights are corrupt (ModelOptions.CheckFiniteWeights = false skips this check).");
         }
         else
         {
@@ -435,7 +438,7 @@ public abstract class TensorSource : IDisposable
     /// Copies the (<paramref name="rows"/>, <paramref name="cols"/>) tensor <paramref name="name"/> as Q4_0 blocks when the
     /// file stores it so, else returns false. The shape has been checked; the rows are in the declaration's order.
     /// </summary>
-    protected virtual bool TryReadQ4_0Blocks(string name, int rows, int cols, Span<byte> packed, Span<float> scales) => false;
+    protected virtual bool TryReadQ4_0Blocks(string name, int rows, int cols, Span<byte> packed, Span<Half> scales) => false;
 
     /// <summary>
     /// A tied declaration's classifier is the token embedding. A file may still hold <paramref name="name"/>

@@ -154,13 +154,14 @@ public enum WeightPrecision
     BFloat16 = 2,
 
     /// <summary>
-    /// About one byte per weight: 8-bit integers in groups of 64 (32 where a row is not a multiple of 64) with one
-    /// float32 scale per group, the Q8_0 scheme, quantised at load. Rows must be multiples of 32.
+    /// 1.0625 bytes per weight: ggml's Q8_0 blocks, 8-bit integers in blocks of 32 with one float16 scale per block,
+    /// quantised at load exactly as llama.cpp's <c>llama-quantize</c> does (a GGUF file's Q8_0 tensors load as they are).
+    /// Products quantise the activations to 8 bits per block of 32 and multiply in integers. Rows must be multiples of 32.
     /// </summary>
     Int8 = 3,
 
     /// <summary>
-    /// Half a byte per weight plus one scale per 32: ggml's Q4_0 blocks, 4-bit integers 0..15 standing for
+    /// 0.5625 bytes per weight (half a byte, and a float16 scale per 32): ggml's Q4_0 blocks, 4-bit integers 0..15 standing for
     /// <c>(q - 8) × scale</c>, quantised at load exactly as llama.cpp's <c>llama-quantize</c> does (a GGUF file's Q4_0
     /// tensors are kept as they are). Products quantise the activations to 8 bits per block of 32 (ggml's Q8_0) and
     /// multiply in integers. Rows must be multiples of 32.

@@ -110,6 +110,52 @@ public sealed class LlamaCppTests
         return path;
     }
 
+    /// <summary>Every matrix of llama-basic by its Hugging Face name, with its rows and columns.</summary>
+    private static System.Collections.Generic.List<(string Name, int Rows, int Cols)> BasicMatrices()
+    {
+        var matrices = new System.Collections.Generic.List<(string Name, int Rows, int Cols)> { ("lm_head.weight", 96, 64) };
+        for (int l = 0; l < 2; l++)
+        {
+            foreach (string m in new[] { "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj" })
+                matrices.Add(($"model.layers.{l}.{m}.weight", 64, 64));
+            matrices.Add(($"model.layers.{l}.mlp.gate_proj.weight", 160, 64));
+            matrices.Add(($"model.layers.{l}.mlp.up_proj.weight", 160, 64));
+            matrices.Add(($"model.layers.{l}.mlp.down_proj.weight", 64, 160));
+        }
+        return matrices;
+    }
+
+    [Fact]
+    public void Weights_quantised_to_Int8_at_load_are_llama_quantizes_Q8_0_blocks_bit_for_bit()
+    {
+        Fixture f = Fixture.Read("llama-basic");
+        string q8 = Quantize(Fixture.Path("llama-basic.gguf"), LLamaFtype.MOSTLY_Q8_0, GGMLType.GGML_TYPE_F32);
+        try
+        {
+            // Every matrix: the codes and float16 scales our loader quantises from the F32 file are llama-quantize's.
+            using (var f32 = GgufFile.Open(Fixture.Path("llama-basic.gguf")))
+            using (var theirs = GgufFile.Open(q8))
+            {
+                foreach ((string name, int rows, int cols) in BasicMatrices())
+                {
+                    sbyte[] ours = new sbyte[rows * cols], theirCodes = new sbyte[rows * cols];
+                    Half[] ourScales = new Half[rows * cols / 32], theirScales = new Half[rows * cols / 32];
+                    f32.ReadInt8Into(name, rows, cols, ours, ourScales);
+                    theirs.ReadInt8Into(name, rows, cols, theirCodes, theirScales);
+                    Assert.True(ours.AsSpan().SequenceEqual(theirCodes), $"{name}: the codes differ from llama-quantize's");
+                    Assert.True(ourScales.AsSpan().SequenceEqual(theirScales), $"{name}: the scales differ from llama-quantize's");
+                }
+            }
+            using var quantisedHere = LlamaBasicInt8.Load(Fixture.Path("llama-basic.gguf"));
+            using var quantisedByLlamaCpp = LlamaBasicInt8.Load(q8);
+            Assert.Equal(GgufTests.Logits(quantisedByLlamaCpp, f.Inputs), GgufTests.Logits(quantisedHere, f.Inputs));
+        }
+        finally
+        {
+            System.IO.File.Delete(q8);
+        }
+    }
+
     [Fact]
     public void Weights_quantised_to_Q4_0_at_load_are_llama_quantizes_blocks_bit_for_bit()
     {
@@ -126,19 +172,10 @@ public sealed class LlamaCppTests
             using (var f32 = GgufFile.Open(Fixture.Path("llama-basic.gguf")))
             using (var theirs = GgufFile.Open(q4))
             {
-                var matrices = new System.Collections.Generic.List<(string Name, int Rows, int Cols)> { ("lm_head.weight", 96, 64) };
-                for (int l = 0; l < 2; l++)
-                {
-                    foreach (string m in new[] { "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj" })
-                        matrices.Add(($"model.layers.{l}.{m}.weight", 64, 64));
-                    matrices.Add(($"model.layers.{l}.mlp.gate_proj.weight", 160, 64));
-                    matrices.Add(($"model.layers.{l}.mlp.up_proj.weight", 160, 64));
-                    matrices.Add(($"model.layers.{l}.mlp.down_proj.weight", 64, 160));
-                }
-                foreach ((string name, int rows, int cols) in matrices)
+                foreach ((string name, int rows, int cols) in BasicMatrices())
                 {
                     byte[] ourBlocks = new byte[rows * cols / 2], theirBlocks = new byte[rows * cols / 2];
-                    float[] ourScales = new float[rows * cols / 32], theirScales = new float[rows * cols / 32];
+                    Half[] ourScales = new Half[rows * cols / 32], theirScales = new Half[rows * cols / 32];
                     f32.ReadQ4_0Into(name, rows, cols, ourBlocks, ourScales);
                     theirs.ReadQ4_0Into(name, rows, cols, theirBlocks, theirScales);
                     Assert.True(ourBlocks.AsSpan().SequenceEqual(theirBlocks), $"{name}: the nibbles differ from llama-quantize's");
@@ -188,14 +225,14 @@ public sealed class LlamaCppTests
                     var values = new float[rows * cols];
                     file.ReadInto(name, [rows, cols], values);
                     var q = new sbyte[rows * cols];
-                    var scales = new float[rows * cols / 32];
+                    var scales = new Half[rows * cols / 32];
                     file.ReadInt8Into(name, rows, cols, q, scales);
                     for (int r = 0; r < rows; r++)
                     {
                         for (int c = 0; c < cols; c++)
                         {
                             (int at, int scale) = PrecisionKernelTests.Int8Index(r, c, rows, cols);
-                            Assert.True(q[at] * scales[scale] == values[r * cols + c], $"{name}[{r}, {c}]: {q[at]} x {scales[scale]} is not the file's {values[r * cols + c]}");
+                            Assert.True(q[at] * (float)scales[scale] == values[r * cols + c], $"{name}[{r}, {c}]: {q[at]} x {scales[scale]} is not the file's {values[r * cols + c]}");
                         }
                     }
                 }

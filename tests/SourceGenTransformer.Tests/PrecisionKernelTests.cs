@@ -14,12 +14,12 @@ public class PrecisionKernelTests
 {
     private delegate void F32Kernel(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<float> w, int rowStart, int rowEnd);
     private delegate void Bf16Kernel(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<ushort> w, int rowStart, int rowEnd);
-    private delegate void Int8Kernel(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<sbyte> w, ReadOnlySpan<float> scales, int rowStart, int rowEnd);
+    private delegate void Int8Kernel(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<sbyte> w, ReadOnlySpan<Half> scales, int rowStart, int rowEnd);
     private delegate void F32Rows(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd);
     private delegate void Bf16Rows(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<ushort> w, int tokens, int rowStart, int rowEnd);
-    private delegate void Int8Rows(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<sbyte> w, ReadOnlySpan<float> scales, int tokens, int rowStart, int rowEnd);
-    private delegate void Q4Kernel(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<byte> w, ReadOnlySpan<float> scales, int rowStart, int rowEnd);
-    private delegate void Q4Rows(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<byte> w, ReadOnlySpan<float> scales, int tokens, int rowStart, int rowEnd);
+    private delegate void Int8Rows(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<sbyte> w, ReadOnlySpan<Half> scales, int tokens, int rowStart, int rowEnd);
+    private delegate void Q4Kernel(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<byte> w, ReadOnlySpan<Half> scales, int rowStart, int rowEnd);
+    private delegate void Q4Rows(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<byte> w, ReadOnlySpan<Half> scales, int tokens, int rowStart, int rowEnd);
 
     private static float[] Random(int n, int seed)
     {
@@ -253,16 +253,16 @@ public class PrecisionKernelTests
     /// first quantised to Q8_0 as llama.cpp's x86 <c>quantize_row_q8_0</c> does: <c>d = max|x| / 127</c> stored as
     /// float16, values <c>round(x · (127 / max|x|))</c>, ties to even.
     /// </summary>
-    private static (float[] Weights, float[] Input) Q4Operands(int d, int n, int tokens, int seed, out byte[] packed, out float[] scales)
+    private static (float[] Weights, float[] Input) Q4Operands(int d, int n, int tokens, int seed, out byte[] packed, out Half[] scales)
     {
         float[] w = Random(d * n, seed), x = Random(tokens * n, seed + 1);
         packed = new byte[w.Length / 2];
-        scales = new float[w.Length / 32];
+        scales = new Half[w.Length / 32];
         WeightPacking.ToQ4_0(w, packed, scales);
         for (int i = 0; i < w.Length; i++)
         {
             byte pair = packed[i / 32 * 16 + i % 16];
-            w[i] = ((i % 32 < 16 ? pair & 0x0F : pair >> 4) - 8) * scales[i / 32];
+            w[i] = ((i % 32 < 16 ? pair & 0x0F : pair >> 4) - 8) * (float)scales[i / 32];
         }
         return (w, Q8Input(x));
     }
@@ -300,9 +300,9 @@ public class PrecisionKernelTests
         foreach ((int rows, int cols) in new[] { (99, 32), (16, 96), (32, 64), (15, 32), (40, 160) })
         {
             var q = new sbyte[rows * cols];
-            var scales = new float[rows * cols / 32];
+            var scales = new Half[rows * cols / 32];
             for (int i = 0; i < q.Length; i++) q[i] = (sbyte)(i * 7 % 255 - 127);
-            for (int i = 0; i < scales.Length; i++) scales[i] = i;
+            for (int i = 0; i < scales.Length; i++) scales[i] = (Half)i;
             sbyte[] rowMajor = q.ToArray();
             IntegerBlocks.ToPanels(q, scales, rows, cols);
             for (int r = 0; r < rows; r++)
@@ -310,7 +310,7 @@ public class PrecisionKernelTests
                 {
                     (int at, int scale) = Int8Index(r, c, rows, cols);
                     Assert.Equal(rowMajor[r * cols + c], q[at]);
-                    Assert.Equal(r * (cols / 32) + c / 32, scales[scale]);
+                    Assert.Equal(r * (cols / 32) + c / 32, (float)scales[scale]);
                 }
         }
     }
@@ -323,7 +323,7 @@ public class PrecisionKernelTests
     {
         float[] w = Random(d * n, d + n + tokens), x = Random(tokens * n, d + n + tokens + 1);
         var q = new sbyte[w.Length];
-        var scales = new float[w.Length / 32];
+        var scales = new Half[w.Length / 32];
         WeightPacking.ToInt8(w, 32, q, scales);
         WeightPacking.FromInt8(q, scales, 32, w);
         IntegerBlocks.ToPanels(q, scales, d, n); // the kernels' layout: panels of four rows
@@ -336,7 +336,7 @@ public class PrecisionKernelTests
     /// <summary>The tokens' rows of a Q4_0 product; <paramref name="x"/> is the float input, quantised by the kernel.</summary>
     private static void RunQ4(Q4Rows kernel, int d, int n, int tokens, (int Start, int End) range)
     {
-        (float[] w, float[] q8) = Q4Operands(d, n, tokens, d + n + tokens, out byte[] packed, out float[] scales);
+        (float[] w, float[] q8) = Q4Operands(d, n, tokens, d + n + tokens, out byte[] packed, out Half[] scales);
         float[] x = Random(tokens * n, d + n + tokens + 1);
         IntegerBlocks.ToPanels(packed, scales, d, n); // the kernels' layout: panels of four rows
         (int s, int e) = Resolve(range, d);
@@ -371,14 +371,14 @@ public class PrecisionKernelTests
     [Fact]
     public void Q4_0_kernels_reject_short_operands()
     {
-        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatVec64x64(new float[64], new float[64], new byte[64 * 64 / 2 - 1], new float[128], 0, 64));
-        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatVec64x64(new float[64], new float[64], new byte[64 * 64 / 2], new float[127], 0, 64));
-        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatMul64x64(new float[64], new float[128], new byte[64 * 64 / 2], new float[128], 2, 0, 64));
+        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatVec64x64(new float[64], new float[64], new byte[64 * 64 / 2 - 1], new Half[128], 0, 64));
+        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatVec64x64(new float[64], new float[64], new byte[64 * 64 / 2], new Half[127], 0, 64));
+        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatMul64x64(new float[64], new float[128], new byte[64 * 64 / 2], new Half[128], 2, 0, 64));
         Assert.Throws<ArgumentException>(() => IntegerBlocks.Quantize(new float[40], new sbyte[40], new float[8], new int[8]));
         Assert.Throws<ArgumentException>(() => IntegerBlocks.Quantize(new float[64], new sbyte[64], new float[8], new int[7]));
         Assert.Throws<ArgumentException>(() => IntegerBlocks.QuantizeInOrder(new float[40], new short[40], new float[8]));
-        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicInt8Kernels.MatMul64x64(new float[64], new float[128], new sbyte[64 * 64], new float[128], 2, 0, 64));
-        Assert.Throws<ArgumentException>(() => IntegerBlocks.ToPanels(new sbyte[64 * 64 - 1], new float[128], 64, 64));
+        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicInt8Kernels.MatMul64x64(new float[64], new float[128], new sbyte[64 * 64], new Half[128], 2, 0, 64));
+        Assert.Throws<ArgumentException>(() => IntegerBlocks.ToPanels(new sbyte[64 * 64 - 1], new Half[128], 64, 64));
     }
 
     public static TheoryData<int, int> Blocks()
@@ -441,7 +441,7 @@ public class PrecisionKernelTests
     public void Kernels_reject_a_row_range_outside_the_matrix()
     {
         Assert.Throws<ArgumentException>(() => Engine.LlamaBasicBf16Kernels.MatVec64x64(new float[64], new float[64], new ushort[64 * 64], 0, 65));
-        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicInt8Kernels.MatVec64x64(new float[64], new float[64], new sbyte[64 * 64], new float[64 * 64 / 32 - 1], 0, 64));
+        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicInt8Kernels.MatVec64x64(new float[64], new float[64], new sbyte[64 * 64], new Half[64 * 64 / 32 - 1], 0, 64));
         Assert.Throws<ArgumentException>(() => Engine.LlamaOddKernels.MatMul36x36(new float[36], new float[36], new float[36 * 36], 2, 0, 36));
     }
 }

@@ -80,7 +80,7 @@ internal sealed record ModelShape(
                 Family.Gpt2 => Layers * (4 * dim * dim + 2 * dim * ffn) + (long)VocabSize * dim,
                 _ => Layers * (2 * dim * QueryDim + 2 * dim * kv + 3 * dim * ffn) + (long)VocabSize * dim,
             };
-            return Precision switch { Precision.BFloat16 => 2 * values, Precision.Int8 => values + 4 * values / QuantGroup, Precision.Q4_0 => values / 2 + 4 * values / 32, _ => 4 * values };
+            return Precision switch { Precision.BFloat16 => 2 * values, Precision.Int8 => values + 2 * values / QuantGroup, Precision.Q4_0 => values / 2 + 2 * values / 32, _ => 4 * values };
         }
     }
 
@@ -105,8 +105,8 @@ internal sealed record ModelShape(
     public long RowBytes(int cols) => Precision switch
     {
         Precision.BFloat16 => 2L * cols,
-        Precision.Int8 => cols + 4L * cols / QuantGroup,
-        Precision.Q4_0 => cols / 2 + 4L * cols / 32,
+        Precision.Int8 => cols + 2L * cols / QuantGroup,
+        Precision.Q4_0 => cols / 2 + 2L * cols / 32,
         _ => 4L * cols,
     };
 

@@ -30,7 +30,7 @@ namespace SourceGenTransformer.Runtime;
 /// </para>
 /// <para>
 /// <b>Int8.</b> Panels of <see cref="Int8PanelRows"/> rows hold each pair of columns' weights for all the rows side by
-/// side (<see cref="ToPanels(Span{sbyte}, Span{float}, int, int)"/>), and the input is kept in order as int16
+/// side (<see cref="ToPanels(Span{sbyte}, Span{Half}, int, int)"/>), and the input is kept in order as int16
 /// (<see cref="QuantizeInOrder"/>): one <c>vpmaddwd</c> of a widened pair (<see cref="WidenPairs16"/>) by the broadcast
 /// input pair adds two exact products to every row's lane (<see cref="MultiplyPairs(Vector512{short}, ref short, nuint)"/>),
 /// so after a block's 16 pairs the lanes are the rows' block totals with no horizontal sums.
@@ -141,6 +141,42 @@ public static class IntegerBlocks
         return (v & mask, Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & mask);
     }
 
+    /// <summary>Four float16 weight scales from element <paramref name="at"/>, widened exactly to float32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Scales4(ref Half scales, nuint at)
+    {
+        Vector128<ushort> h = Vector128.CreateScalarUnsafe(Unsafe.ReadUnaligned<ulong>(ref Unsafe.As<Half, byte>(ref Unsafe.Add(ref scales, at)))).AsUInt16();
+        return FromHalfBits(Sse41.IsSupported ? Sse41.ConvertToVector128Int32(h).AsUInt32() : Vector128.WidenLower(h));
+    }
+
+    /// <summary>Eight float16 weight scales from element <paramref name="at"/>, widened exactly to float32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Scales8(ref Half scales, nuint at)
+    {
+        Vector128<ushort> h = Vector128.LoadUnsafe(ref Unsafe.As<Half, ushort>(ref scales), at);
+        return FromHalfBits(Avx2.IsSupported ? Avx2.ConvertToVector256Int32(h).AsUInt32() : Vector256.Create(Vector128.WidenLower(h), Vector128.WidenUpper(h)));
+    }
+
+    /// <summary>Sixteen float16 weight scales from element <paramref name="at"/>, widened exactly to float32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Scales16(ref Half scales, nuint at)
+    {
+        Vector256<ushort> h = Vector256.LoadUnsafe(ref Unsafe.As<Half, ushort>(ref scales), at);
+        return FromHalfBits(Avx512F.IsSupported ? Avx512F.ConvertToVector512Int32(h).AsUInt32() : Vector512.Create(Vector256.WidenLower(h), Vector256.WidenUpper(h)));
+    }
+
+    // float16 bits (in the low half of each lane) to float32, exact for every finite value, subnormals included: the
+    // magnitude's bits moved to float32's places read as 2^-112 times the value (a float32 subnormal for a float16
+    // subnormal), then one exact multiply by 2^112, and the sign put back. (.NET 10 has no F16C intrinsics.)
+    private static Vector128<float> FromHalfBits(Vector128<uint> h) =>
+        ((h & Vector128.Create(0x7FFFu)) << 13).AsSingle() * Vector128.Create(0x77800000u).AsSingle() | ((h & Vector128.Create(0x8000u)) << 16).AsSingle();
+
+    private static Vector256<float> FromHalfBits(Vector256<uint> h) =>
+        ((h & Vector256.Create(0x7FFFu)) << 13).AsSingle() * Vector256.Create(0x77800000u).AsSingle() | ((h & Vector256.Create(0x8000u)) << 16).AsSingle();
+
+    private static Vector512<float> FromHalfBits(Vector512<uint> h) =>
+        ((h & Vector512.Create(0x7FFFu)) << 13).AsSingle() * Vector512.Create(0x77800000u).AsSingle() | ((h & Vector512.Create(0x8000u)) << 16).AsSingle();
+
     /// <summary>
     /// Asks for the two cache lines at <paramref name="offset"/> from <paramref name="packed"/> ahead of their use (a hint:
     /// it never faults, past the end of the weights included). A panel's stream of 128 bytes per step carries too much
@@ -221,7 +257,7 @@ public static class IntegerBlocks
         return Vector128.ConvertToSingle(Vector128.Create(Vector128.Sum(a), Vector128.Sum(b), Vector128.Sum(c), Vector128.Sum(d)) - offset);
     }
 
-    /// <summary>Rows of one <see cref="WeightPrecision.Int8"/> panel (<see cref="ToPanels(Span{sbyte}, Span{float}, int, int)"/>).</summary>
+    /// <summary>Rows of one <see cref="WeightPrecision.Int8"/> panel (<see cref="ToPanels(Span{sbyte}, Span{Half}, int, int)"/>).</summary>
     public const int Int8PanelRows = 16;
 
     /// <summary>
@@ -280,7 +316,7 @@ public static class IntegerBlocks
     /// <param name="panelRows">Rows held in whole panels.</param>
     /// <param name="quantized">One token's input (<see cref="QuantizeInOrder"/>).</param>
     /// <param name="inputScales">Its block scales.</param>
-    public static float Int8Row(ReadOnlySpan<sbyte> w, ReadOnlySpan<float> scales, int row, int cols, int panelRows, ReadOnlySpan<short> quantized, ReadOnlySpan<float> inputScales)
+    public static float Int8Row(ReadOnlySpan<sbyte> w, ReadOnlySpan<Half> scales, int row, int cols, int panelRows, ReadOnlySpan<short> quantized, ReadOnlySpan<float> inputScales)
     {
         const int P = Int8PanelRows;
         int blocks = cols / Block;
@@ -295,7 +331,7 @@ public static class IntegerBlocks
                 int at = inPanel ? first * cols + b * P * Block + j / 2 * 2 * P + 2 * m + j % 2 : row * cols + b * Block + j;
                 total += w[at] * quantized[b * Block + j];
             }
-            float scale = inPanel ? scales[first * blocks + b * P + m] : scales[row * blocks + b];
+            float scale = (float)(inPanel ? scales[first * blocks + b * P + m] : scales[row * blocks + b]);
             sum = MathF.FusedMultiplyAdd(total, scale * inputScales[b], sum);
         }
         return sum;
@@ -331,18 +367,18 @@ public static class IntegerBlocks
     /// an unpaired last block's four 16 bytes and four scales. The rows past the last whole group of four stay row-major.
     /// </summary>
     /// <exception cref="ArgumentException">The columns do not split into blocks of 32, or the spans are too short.</exception>
-    public static void ToPanels(Span<byte> packed, Span<float> scales, int rows, int cols)
+    public static void ToPanels(Span<byte> packed, Span<Half> scales, int rows, int cols)
     {
         const int BlockBytes = 16;
         if (cols % Block != 0 || rows < 0 || packed.Length < (long)rows * cols / 2 || scales.Length < (long)rows * cols / Block)
             throw new ArgumentException($"A Q4_0 matrix of {rows} x {cols} needs columns in blocks of {Block}, {(long)rows * cols / 2} bytes and {(long)rows * cols / Block} scales; the spans hold {packed.Length} and {scales.Length}.");
         int blocks = cols / Block, rowBytes = blocks * BlockBytes, pairs = blocks / 2, pairBytes = 2 * BlockBytes;
         var bytes = new byte[4 * rowBytes];
-        var s = new float[4 * blocks];
+        var s = new Half[4 * blocks];
         for (int p = 0; p + 4 <= rows; p += 4)
         {
             Span<byte> panel = packed.Slice(p * rowBytes, 4 * rowBytes);
-            Span<float> panelScales = scales.Slice(p * blocks, 4 * blocks);
+            Span<Half> panelScales = scales.Slice(p * blocks, 4 * blocks);
             panel.CopyTo(bytes);
             panelScales.CopyTo(s);
             for (int m = 0; m < 4; m++)
@@ -371,18 +407,18 @@ public static class IntegerBlocks
     /// The rows past the last whole panel stay row-major.
     /// </summary>
     /// <exception cref="ArgumentException">The columns do not split into blocks of 32, or the spans are too short.</exception>
-    public static void ToPanels(Span<sbyte> quantized, Span<float> scales, int rows, int cols)
+    public static void ToPanels(Span<sbyte> quantized, Span<Half> scales, int rows, int cols)
     {
         const int P = Int8PanelRows;
         if (cols % Block != 0 || rows < 0 || quantized.Length < (long)rows * cols || scales.Length < (long)rows * cols / Block)
             throw new ArgumentException($"An Int8 matrix of {rows} x {cols} needs columns in blocks of {Block}, {(long)rows * cols} bytes and {(long)rows * cols / Block} scales; the spans hold {quantized.Length} and {scales.Length}.");
         int blocks = cols / Block;
         var values = new sbyte[P * cols];
-        var s = new float[P * blocks];
+        var s = new Half[P * blocks];
         for (int p = 0; p + P <= rows; p += P)
         {
             Span<sbyte> panel = quantized.Slice(p * cols, P * cols);
-            Span<float> panelScales = scales.Slice(p * blocks, P * blocks);
+            Span<Half> panelScales = scales.Slice(p * blocks, P * blocks);
             panel.CopyTo(values);
             panelScales.CopyTo(s);
             for (int m = 0; m < P; m++)

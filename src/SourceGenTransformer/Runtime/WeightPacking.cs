@@ -13,14 +13,16 @@ namespace SourceGenTransformer.Runtime;
 /// <remarks>
 /// <para><b>BFloat16</b>: the upper 16 bits of the float32, rounded to nearest, ties to even (as PyTorch's
 /// <c>tensor.to(torch.bfloat16)</c>). A BF16 file therefore loads bit for bit.</para>
-/// <para><b>Int8</b> (the Q8_0 scheme): each run of <c>group</c> consecutive weights of a row shares one float32
-/// scale, <c>max |w| / 127</c>; each weight is stored as <c>round(w / scale)</c> (ties to even) in [-127, 127].
-/// A weight is recovered as <c>q * scale</c>, within half a step (<c>scale / 2</c>) of the original.</para>
+/// <para><b>Int8</b> (the Q8_0 scheme): each run of <c>group</c> consecutive weights of a row shares one scale,
+/// <c>max |w| / 127</c>, stored as float16; each weight is stored as <c>round(w / scale)</c> (with the unrounded scale,
+/// ties away from zero) in [-127, 127]. This is llama.cpp's <c>quantize_row_q8_0_ref</c>, which <c>llama-quantize</c>
+/// uses, so a float file quantised here holds the same bits as llama.cpp's Q8_0 file of it. A weight is recovered as
+/// <c>q * scale</c>.</para>
 /// <para><b>Q4_0</b> (ggml's block of 32): the value of largest magnitude, <c>max</c> (with its sign), gives the scale
 /// <c>d = max / -8</c>, rounded to float16 as ggml stores it; each weight becomes <c>min(15, (int)(w / d + 8.5))</c>,
 /// so <c>max</c> itself is 0 and the weight is recovered as <c>(q - 8) * d</c>. The 16 bytes of a block hold weight
 /// <c>j</c> in the low nibble of byte <c>j</c> and weight <c>j + 16</c> in its high nibble, as in a GGUF file; the scales
-/// are kept apart as float32, one per block. This is llama.cpp's <c>quantize_row_q4_0_ref</c>, which
+/// are kept apart as float16, one per block, as the file holds them. This is llama.cpp's <c>quantize_row_q4_0_ref</c>, which
 /// <c>llama-quantize</c> uses, so a float file quantised here holds the same bits as llama.cpp's Q4_0 file of it.</para>
 /// <para><b>Panels</b> (float32 matrices whose row count is a multiple of <see cref="PanelRows"/>): the rows are cut
 /// into panels of 32, and each panel is stored column by column, so the 32 weights of one column are adjacent. A
@@ -55,7 +57,7 @@ public static class WeightPacking
     /// per group into <paramref name="scales"/>, one signed byte per value into <paramref name="quantized"/>.
     /// </summary>
     /// <exception cref="ArgumentException">The length is not a multiple of the group, or a destination is too short.</exception>
-    public static void ToInt8(ReadOnlySpan<float> source, int group, Span<sbyte> quantized, Span<float> scales)
+    public static void ToInt8(ReadOnlySpan<float> source, int group, Span<sbyte> quantized, Span<Half> scales)
     {
         if (group <= 0 || source.Length % group != 0)
             throw new ArgumentException($"{source.Length} values do not split into groups of {group}.", nameof(group));
@@ -67,11 +69,11 @@ public static class WeightPacking
             float max = 0f;
             foreach (float v in values) max = MathF.Max(max, MathF.Abs(v));
             float scale = max / 127f;
-            scales[g] = scale;
+            scales[g] = (Half)scale; // stored as float16, the codes from the unrounded scale: ggml's quantize_row_q8_0_ref
             float inverse = scale == 0f ? 0f : 1f / scale;
             Span<sbyte> q = quantized.Slice(g * group, group);
             for (int i = 0; i < group; i++)
-                q[i] = (sbyte)Math.Clamp(MathF.Round(values[i] * inverse), -127f, 127f);
+                q[i] = (sbyte)Math.Clamp(MathF.Round(values[i] * inverse, MidpointRounding.AwayFromZero), -127f, 127f);
         }
     }
 
@@ -83,7 +85,7 @@ public static class WeightPacking
     /// <paramref name="packed"/>, one scale per block into <paramref name="scales"/>.
     /// </summary>
     /// <exception cref="ArgumentException">The length is not a multiple of 32, or a destination is too short.</exception>
-    public static void ToQ4_0(ReadOnlySpan<float> source, Span<byte> packed, Span<float> scales)
+    public static void ToQ4_0(ReadOnlySpan<float> source, Span<byte> packed, Span<Half> scales)
     {
         if (source.Length % Q4Block != 0)
             throw new ArgumentException($"{source.Length} values do not split into Q4_0 blocks of {Q4Block}.", nameof(source));
@@ -104,7 +106,7 @@ public static class WeightPacking
             }
             float d = max / -8f;
             float id = d != 0f ? 1f / d : 0f;
-            scales[b] = (float)(Half)d;
+            scales[b] = (Half)d;
             Span<byte> q = packed.Slice(b * Q4Block / 2, Q4Block / 2);
             for (int j = 0; j < Q4Block / 2; j++)
             {
@@ -175,8 +177,8 @@ public static class WeightPacking
     }
 
     /// <summary>Recovers float32 values from Q8_0 groups (<c>q * scale</c>).</summary>
-    public static void FromInt8(ReadOnlySpan<sbyte> quantized, ReadOnlySpan<float> scales, int group, Span<float> destination)
+    public static void FromInt8(ReadOnlySpan<sbyte> quantized, ReadOnlySpan<Half> scales, int group, Span<float> destination)
     {
-        for (int i = 0; i < quantized.Length; i++) destination[i] = quantized[i] * scales[i / group];
+        for (int i = 0; i < quantized.Length; i++) destination[i] = quantized[i] * (float)scales[i / group];
     }
 }

@@ -162,14 +162,14 @@ internal static class IntegerEmitter
                 if (rows == 4)
                 {
                     w.Line($"{Blocks}.Prefetch(ref wRef, wb + j * 128 + {I(PrefetchAhead)});");
-                    w.Line($"{VectorF} ws = {Vector}.LoadUnsafe(ref scalesRef, sb + j * 8);");
+                    w.Line($"{VectorF} ws = {Blocks}.Scales8(ref scalesRef, sb + j * 8);");
                     for (int m = 0; m < 4; m++)
                         w.Line($"var wv{m} = {Blocks}.UnpackPair(ref wRef, wb + j * 128{(m == 0 ? "" : " + " + I(32 * m))});");
                 }
                 else
                 {
                     w.Line("nuint s0 = sb + j * sStep;");
-                    w.Line($"{VectorF} ws = {Vector}.Create({Unsafe}.Add(ref scalesRef, s0), 0, 0, 0, {Unsafe}.Add(ref scalesRef, s0 + sOdd), 0, 0, 0);");
+                    w.Line($"{VectorF} ws = {Vector}.Create((float){Unsafe}.Add(ref scalesRef, s0), 0, 0, 0, (float){Unsafe}.Add(ref scalesRef, s0 + sOdd), 0, 0, 0);");
                     w.Line($"var wv0 = {Blocks}.UnpackPair(ref wRef, wb + j * wStep);");
                 }
                 for (int k = 0; k < tokens; k++)
@@ -186,13 +186,13 @@ internal static class IntegerEmitter
             w.Line($"// The unpaired last block: {I(blocks)} blocks per row.");
             if (rows == 4)
             {
-                w.Line($"Vector128<float> wsl = Vector128.LoadUnsafe(ref scalesRef, sb + {I(pairs * 8)});");
+                w.Line($"Vector128<float> wsl = {Blocks}.Scales4(ref scalesRef, sb + {I(pairs * 8)});");
                 for (int m = 0; m < 4; m++)
                     w.Line($"var wl{m} = {Blocks}.Unpack(ref wRef, wb + {I(pairs * 128 + 16 * m)});");
             }
             else
             {
-                w.Line($"Vector128<float> wsl = Vector128.Create({Unsafe}.Add(ref scalesRef, sLast), 0, 0, 0);");
+                w.Line($"Vector128<float> wsl = Vector128.Create((float){Unsafe}.Add(ref scalesRef, sLast), 0, 0, 0);");
                 w.Line($"var wl0 = {Blocks}.Unpack(ref wRef, wLast);");
             }
             for (int k = 0; k < tokens; k++)
@@ -350,7 +350,7 @@ internal static class IntegerEmitter
                 }
             }
             foreach (string h in halves)
-                w.Line($"{vf} ws{h} = {vec}.LoadUnsafe(ref scalesRef, sb + b * 16{(h == "" ? "" : " + 8")});");
+                w.Line($"{vf} ws{h} = {Blocks}.{(wide ? "Scales16" : "Scales8")}(ref scalesRef, sb + b * 16{(h == "" ? "" : " + 8")});");
             for (int k = 0; k < tokens; k++)
             {
                 w.Line($"float y{k} = {Unsafe}.Add(ref xsRef, so{k} + b);");

@@ -65,13 +65,13 @@ internal static class KernelWriting
     public static void WeightRefs(SourceWriter w, Precision p)
     {
         w.Line($"ref {MatrixElement(p)} wRef = ref {Marshal}.GetReference(w);");
-        if (HasScales(p)) w.Line($"ref float scalesRef = ref {Marshal}.GetReference(scales);");
+        if (HasScales(p)) w.Line($"ref Half scalesRef = ref {Marshal}.GetReference(scales);");
     }
 
     /// <summary>The element type of a matrix in the given precision.</summary>
     public static string MatrixElement(Precision p) => p switch { Precision.BFloat16 => "ushort", Precision.Int8 => "sbyte", Precision.Q4_0 => "byte", _ => "float" };
 
-    /// <summary>Whether a matrix in the precision comes with one float32 scale per group of weights (Int8, Q4_0).</summary>
+    /// <summary>Whether a matrix in the precision comes with one float16 scale per group of weights (Int8, Q4_0).</summary>
     public static bool HasScales(Precision p) => p is Precision.Int8 or Precision.Q4_0;
 
     /// <summary>Array elements (bytes) one weight takes, as a divisor: two Q4_0 weights share a byte.</summary>
@@ -79,7 +79,7 @@ internal static class KernelWriting
 
     /// <summary>The kernel parameters a matrix takes: the values and, for Int8 and Q4_0, the scales.</summary>
     public static string MatrixParameters(Precision p) => HasScales(p)
-        ? $"ReadOnlySpan<{MatrixElement(p)}> w, ReadOnlySpan<float> scales"
+        ? $"ReadOnlySpan<{MatrixElement(p)}> w, ReadOnlySpan<Half> scales"
         : $"ReadOnlySpan<{MatrixElement(p)}> w";
 
     /// <summary>The arguments that pass <paramref name="count"/> weights of matrix <paramref name="field"/> from <paramref name="offset"/>.</summary>

@@ -20,8 +20,8 @@ internal static class WeightsEmitter
         string precision = s.Precision switch
         {
             Precision.BFloat16 => "bfloat16 (float32's upper half, rounded to nearest even)",
-            Precision.Int8 => "Q8_0 int8, one float32 scale per block of 32 consecutive weights of a row (the ...Scale arrays), in panels of four rows",
-            Precision.Q4_0 => "ggml's Q4_0 blocks of 32 weights, 16 bytes of nibbles each, with one float32 scale per block (the ...Scale arrays), in panels of four rows",
+            Precision.Int8 => "ggml's Q8_0 blocks of 32 weights, one int8 per weight and one float16 scale per block (the ...Scale arrays), in panels of sixteen rows",
+            Precision.Q4_0 => "ggml's Q4_0 blocks of 32 weights, 16 bytes of nibbles each, with one float16 scale per block (the ...Scale arrays), in panels of four rows",
             _ => "float32",
         };
         string layout = s.Precision == Precision.Float32 ? " Matrices of a multiple of 32 rows are stored in panels (WeightPacking.ToPanels)." : "";
@@ -59,7 +59,7 @@ internal static class WeightsEmitter
         string count = s.Precision == Precision.Q4_0 ? $"({size}) / 2" : size;
         w.Line($"public readonly {type}[] {field} = WeightMemory.Allocate<{type}>({count}); // {doc}");
         if (HasScales(s.Precision))
-            w.Line($"public readonly float[] {field}Scale = new float[({size}) / {I(s.QuantGroup)}]; // one scale per {I(s.QuantGroup)} weights of {field}");
+            w.Line($"public readonly Half[] {field}Scale = new Half[({size}) / {I(s.QuantGroup)}]; // one scale per {I(s.QuantGroup)} weights of {field}");
     }
 
     private static void EmitRead(SourceWriter w, ModelSpec spec, TensorTable table)
@@ -182,7 +182,7 @@ internal static class WeightsEmitter
         else if (s.Precision == Precision.Int8)
         {
             w.Line("WeightPacking.ToInt8(w.TokenEmbedding, 32, w.Classifier, w.ClassifierScale); // the classifier again, in the matrices' precision,");
-            w.Line("IntegerBlocks.ToPanels(w.Classifier, w.ClassifierScale, VocabSize, ModelDim); // in the kernels' panels of four rows");
+            w.Line("IntegerBlocks.ToPanels(w.Classifier, w.ClassifierScale, VocabSize, ModelDim); // in the kernels' panels of sixteen rows");
         }
         else if (s.Precision == Precision.Q4_0)
         {
