@@ -460,6 +460,27 @@ public abstract class TensorSource : IDisposable
         }
     }
 
+    /// <summary>
+    /// For a tied declaration whose embedding is kept in blocks: a saved copy of the embedding
+    /// <paramref name="embeddingName"/> as <paramref name="name"/> is accepted (compared value for value, a chunk of
+    /// each at a time), a different matrix is a <see cref="ModelLoadException"/>; no copy is kept.
+    /// </summary>
+    public void CheckTiedCopy(string name, string embeddingName, int rows, int cols)
+    {
+        if (!Contains(name)) return;
+        using var copy = new MatrixChunks(this, name, rows, cols, transposed: false);
+        using var embedding = new MatrixChunks(this, embeddingName, rows, cols, transposed: false);
+        while (copy.Next())
+        {
+            embedding.Next();
+            int differs = FirstDifference(copy.Values, embedding.Values);
+            if (differs >= 0)
+                throw new ModelLoadException(FilePath, name,
+                    $"{_declared?.ClassName ?? "the declaration"} declares TiedEmbeddings = true, so its classifier is the token embedding, but the file holds " +
+                    $"a separate classifier (element {(long)copy.R0 * cols + differs} differs from the embedding's); declare TiedEmbeddings = false to use it.");
+        }
+    }
+
     private static int FirstDifference(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         for (int i = 0; i < a.Length; i++)

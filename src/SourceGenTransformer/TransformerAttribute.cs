@@ -137,8 +137,9 @@ public enum EmbeddingPooling
 }
 
 /// <summary>
-/// The precision of a model's matrices (projections, feed-forward and classifier) in memory. Embeddings, norms
-/// and activations stay float32 (<see cref="WeightPrecision.Q4_0"/> rounds each product's input to 8 bits), and every
+/// The precision of a model's matrices (projections, feed-forward and classifier) in memory; <see cref="WeightPrecision.Int8"/>
+/// and <see cref="WeightPrecision.Q4_0"/> decoders keep the token embedding in the same blocks (each lookup dequantises a
+/// row). Other embeddings, norms and activations stay float32 (Int8 and Q4_0 round each product's input to 8 bits), and every
 /// kernel accumulates in float32. Lighter weights move fewer bytes per
 /// token, which is what bounds decoding speed.
 /// </summary>

@@ -294,6 +294,44 @@ public class PrecisionKernelTests
         return (panel * 16 * cols + b * 512 + j / 2 * 32 + 2 * m + j % 2, panel * 16 * blocks + b * 16 + m);
     }
 
+    [Theory]
+    [InlineData(99, 32)]   // rows past the last panel of sixteen (and of four)
+    [InlineData(16, 96)]   // one panel; three blocks a row: an unpaired Q4_0 block
+    [InlineData(40, 160)]
+    [InlineData(15, 64)]   // no whole Int8 panel
+    public void An_embedding_row_looked_up_in_panels_is_the_row_dequantised(int rows, int cols)
+    {
+        float[] w = Random(rows * cols, rows + cols);
+        var q = new sbyte[w.Length];
+        var qScales = new Half[w.Length / 32];
+        WeightPacking.ToInt8(w, 32, q, qScales);
+        var int8Rows = new float[w.Length];
+        WeightPacking.FromInt8(q, qScales, 32, int8Rows);
+        IntegerBlocks.ToPanels(q, qScales, rows, cols);
+
+        var packed = new byte[w.Length / 2];
+        var q4Scales = new Half[w.Length / 32];
+        WeightPacking.ToQ4_0(w, packed, q4Scales);
+        var q4Rows = new float[w.Length];
+        for (int i = 0; i < w.Length; i++) // ggml's dequantize_row_q4_0, on the row-major blocks
+        {
+            byte pair = packed[i / 32 * 16 + i % 16];
+            q4Rows[i] = ((i % 32 < 16 ? pair & 0x0F : pair >> 4) - 8) * (float)q4Scales[i / 32];
+        }
+        IntegerBlocks.ToPanels(packed, q4Scales, rows, cols);
+
+        var row = new float[cols];
+        for (int r = 0; r < rows; r++)
+        {
+            IntegerBlocks.Int8RowValues(q, qScales, r, cols, rows - rows % 16, row);
+            Assert.Equal(int8Rows.AsSpan(r * cols, cols).ToArray(), row);
+            IntegerBlocks.Q4_0RowValues(packed, q4Scales, r, cols, rows - rows % 4, row);
+            Assert.Equal(q4Rows.AsSpan(r * cols, cols).ToArray(), row);
+        }
+        Assert.Throws<ArgumentException>(() => IntegerBlocks.Int8RowValues(q, qScales, rows, cols, rows - rows % 16, row));
+        Assert.Throws<ArgumentException>(() => IntegerBlocks.Q4_0RowValues(packed, q4Scales, -1, cols, rows - rows % 4, row));
+    }
+
     [Fact]
     public void Int8_panels_hold_every_weight_where_the_layout_says()
     {

@@ -170,6 +170,12 @@ internal sealed record ModelShape(
     /// <summary>Whether the family is decoder-only (Llama, Gpt2): one stack, a KV cache, next-token logits.</summary>
     public bool IsDecoderOnly => Family is Family.Llama or Family.Gpt2;
 
+    /// <summary>
+    /// Whether the token embedding is kept in the matrices' blocks (Int8 and Q4_0 decoders), as a quantised GGUF file
+    /// holds <c>token_embd</c>: the lookups dequantise one row per token, and a tied classifier is the same blocks.
+    /// </summary>
+    public bool QuantisedEmbedding => IsDecoderOnly && Precision is Precision.Int8 or Precision.Q4_0;
+
     /// <summary>The number of parameters the weight file holds for this declaration (position tables of MaxSequenceLength rows).</summary>
     public long ParameterCount
     {

@@ -337,6 +337,63 @@ public static class IntegerBlocks
         return sum;
     }
 
+    /// <summary>
+    /// Row <paramref name="row"/> of an Int8 matrix in its panels (<see cref="ToPanels(Span{sbyte}, Span{Half}, int, int)"/>),
+    /// dequantised (<c>q · scale</c>) into <paramref name="destination"/>: the lookup of a token embedding kept in blocks.
+    /// </summary>
+    /// <exception cref="ArgumentException">The row is outside the matrix, or a span is too short.</exception>
+    public static void Int8RowValues(ReadOnlySpan<sbyte> w, ReadOnlySpan<Half> scales, int row, int cols, int panelRows, Span<float> destination)
+    {
+        const int P = Int8PanelRows;
+        int blocks = cols / Block;
+        if (row < 0 || (long)(row + 1) * cols > w.Length || (long)(row + 1) * blocks > scales.Length || destination.Length < cols)
+            throw new ArgumentException($"Row {row} of an Int8 matrix of {cols} columns needs {(long)(row + 1) * cols} values, {(long)(row + 1) * blocks} scales and {cols} destination values; the spans hold {w.Length}, {scales.Length} and {destination.Length}.");
+        bool inPanel = row < panelRows;
+        int m = inPanel ? row % P : 0, first = row - m;
+        for (int b = 0; b < blocks; b++)
+        {
+            float scale = (float)(inPanel ? scales[first * blocks + b * P + m] : scales[row * blocks + b]);
+            for (int j = 0; j < Block; j++)
+            {
+                int at = inPanel ? first * cols + b * P * Block + j / 2 * 2 * P + 2 * m + j % 2 : row * cols + b * Block + j;
+                destination[b * Block + j] = w[at] * scale;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Row <paramref name="row"/> of a Q4_0 matrix in its panels of four rows (<see cref="ToPanels(Span{byte}, Span{Half}, int, int)"/>),
+    /// dequantised (<c>(q - 8) · d</c>, as ggml's <c>dequantize_row_q4_0</c>) into <paramref name="destination"/>: the
+    /// lookup of a token embedding kept in blocks.
+    /// </summary>
+    /// <exception cref="ArgumentException">The row is outside the matrix, or a span is too short.</exception>
+    public static void Q4_0RowValues(ReadOnlySpan<byte> packed, ReadOnlySpan<Half> scales, int row, int cols, int panelRows, Span<float> destination)
+    {
+        const int BlockBytes = 16;
+        int blocks = cols / Block, rowBytes = blocks * BlockBytes, pairs = blocks / 2;
+        if (row < 0 || (long)(row + 1) * rowBytes > packed.Length || (long)(row + 1) * blocks > scales.Length || destination.Length < cols)
+            throw new ArgumentException($"Row {row} of a Q4_0 matrix of {cols} columns needs {(long)(row + 1) * rowBytes} bytes, {(long)(row + 1) * blocks} scales and {cols} destination values; the spans hold {packed.Length}, {scales.Length} and {destination.Length}.");
+        bool inPanel = row < panelRows;
+        int m = inPanel ? row % 4 : 0, first = row - m;
+        for (int b = 0; b < blocks; b++)
+        {
+            int bytesAt, scaleAt;
+            if (!inPanel)
+                (bytesAt, scaleAt) = (row * rowBytes + b * BlockBytes, row * blocks + b);
+            else if (b < 2 * pairs)
+                (bytesAt, scaleAt) = (first * rowBytes + (4 * (b / 2) + m) * 2 * BlockBytes + b % 2 * BlockBytes, first * blocks + 8 * (b / 2) + 4 * (b % 2) + m);
+            else
+                (bytesAt, scaleAt) = (first * rowBytes + 4 * pairs * 2 * BlockBytes + m * BlockBytes, first * blocks + 8 * pairs + m);
+            float d = (float)scales[scaleAt];
+            for (int k = 0; k < BlockBytes; k++)
+            {
+                byte v = packed[bytesAt + k];
+                destination[b * Block + k] = ((v & 0x0F) - 8) * d;
+                destination[b * Block + k + 16] = ((v >> 4) - 8) * d;
+            }
+        }
+    }
+
     /// <summary>Lane j: the sum of products at positions 4j..4j+3, in scalars (the portable path; the same integers).</summary>
     private static Vector256<int> Widened(Vector256<sbyte> w, Vector256<sbyte> x)
     {

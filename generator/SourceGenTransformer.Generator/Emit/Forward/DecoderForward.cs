@@ -217,7 +217,7 @@ internal sealed class DecoderForward
             w.Line("int pos = _position;");
             w.Line("_start = pos;");
             w.Line($"// x ({d}) = token_embedding[token]");
-            w.Line("w.TokenEmbedding.AsSpan(token * ModelDim, ModelDim).CopyTo(_x);");
+            w.Line(EmbeddingRow(s, "token", "_x"));
             if (s.Gemma)
             {
                 w.Line("// Gemma scales the embedding by sqrt(hidden_size), in float32");
@@ -293,7 +293,7 @@ internal sealed class DecoderForward
             w.Line("int pos = _position;");
             w.Line("_start = pos;");
             w.Line($"// x ({d}) = wte[token] + wpe[pos]");
-            w.Line("w.TokenEmbedding.AsSpan(token * ModelDim, ModelDim).CopyTo(_x);");
+            w.Line(EmbeddingRow(s, "token", "_x"));
             w.Line($"{add}(_x, w.PositionEmbedding.AsSpan(pos * ModelDim, ModelDim));");
             w.Line();
             using (w.Block("for (int l = 0; l < Layers; l++)"))
@@ -370,7 +370,7 @@ internal sealed class DecoderForward
             w.Line("_tokens = n;");
             w.Line("// bx (n, dim) = token_embedding[tokens]");
             w.Line("for (int t = 0; t < n; t++)");
-            w.Line("    w.TokenEmbedding.AsSpan(tokens[t] * ModelDim, ModelDim).CopyTo(_bx.AsSpan(t * ModelDim, ModelDim));");
+            w.Line("    " + EmbeddingRow(s, "tokens[t]", "_bx.AsSpan(t * ModelDim, ModelDim)"));
             if (s.Gemma)
             {
                 w.Line("// Gemma scales the embedding by sqrt(hidden_size), in float32");
@@ -439,7 +439,7 @@ internal sealed class DecoderForward
             w.Line("// bx (n, dim) = wte[tokens] + wpe[start..start+n]");
             using (w.Block("for (int t = 0; t < n; t++)"))
             {
-                w.Line("w.TokenEmbedding.AsSpan(tokens[t] * ModelDim, ModelDim).CopyTo(_bx.AsSpan(t * ModelDim, ModelDim));");
+                w.Line(EmbeddingRow(s, "tokens[t]", "_bx.AsSpan(t * ModelDim, ModelDim)"));
                 w.Line($"{add}(_bx.AsSpan(t * ModelDim, ModelDim), w.PositionEmbedding.AsSpan((start + t) * ModelDim, ModelDim));");
             }
             using (w.Block("for (int l = 0; l < Layers; l++)"))
@@ -605,6 +605,17 @@ internal sealed class DecoderForward
         if (declare) w.Line($"(int rs, int re) = WorkerPool.Range({I(rows)}, {I(Jobs.SplitRows(_s, rows, 2))}, part, parts);");
         w.Line($"{_k.MatMul(rows, cols)}({output}, {input}, {M(field, offset, $"{I(rows)} * {I(cols)}")}, n, rs, re);");
     }
+
+    /// <summary>
+    /// The statement that writes the token embedding's row <paramref name="token"/> to <paramref name="destination"/>: a
+    /// copy of float32 rows, or (<see cref="ModelShape.QuantisedEmbedding"/>) the row's blocks dequantised from their panels.
+    /// </summary>
+    private static string EmbeddingRow(ModelShape s, string token, string destination) => s.Precision switch
+    {
+        _ when !s.QuantisedEmbedding => $"w.TokenEmbedding.AsSpan({token} * ModelDim, ModelDim).CopyTo({destination});",
+        Precision.Int8 => $"IntegerBlocks.Int8RowValues(w.TokenEmbedding, w.TokenEmbeddingScale, {token}, ModelDim, {I(s.VocabSize - s.VocabSize % 16)}, {destination});",
+        _ => $"IntegerBlocks.Q4_0RowValues(w.TokenEmbedding, w.TokenEmbeddingScale, {token}, ModelDim, {I(s.VocabSize - s.VocabSize % 4)}, {destination});",
+    };
 
     /// <summary>Prompt blocks of Llama: the residual add on this part's rows of every token, inside the job (no serial pass).</summary>
     private static void ResidualOnRows(SourceWriter w, string? bias = null)

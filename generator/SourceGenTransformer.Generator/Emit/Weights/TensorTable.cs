@@ -75,7 +75,7 @@ internal sealed record TensorTable(List<Tensor> Tensors, string? Prefix, string?
         string qd = s.QueryDim == d ? "ModelDim" : "QueryDim", qdDoc = s.QueryDim == d ? "dim" : "heads * head_dim";
         var t = new List<Tensor>
         {
-            new("TokenEmbedding", "model.embed_tokens.weight", TensorKind.Exact, "VocabSize", "ModelDim", s.VocabSize, "(vocab, dim) model.embed_tokens"),
+            new("TokenEmbedding", "model.embed_tokens.weight", s.QuantisedEmbedding ? TensorKind.Matrix : TensorKind.Exact, "VocabSize", "ModelDim", s.VocabSize, "(vocab, dim) model.embed_tokens"),
             new("AttentionNorm", "input_layernorm.weight", TensorKind.Exact, "ModelDim", null, d, "(layer, dim) input_layernorm") { Stack = L },
             new("Wq", "self_attn.q_proj.weight", TensorKind.Matrix, qd, "ModelDim", s.QueryDim, $"(layer, {qdDoc}, dim) self_attn.q_proj") { Stack = L },
             new("Wk", "self_attn.k_proj.weight", TensorKind.Matrix, "KvDim", "ModelDim", kv, "(layer, kv_dim, dim) self_attn.k_proj") { Stack = L },
@@ -147,7 +147,7 @@ internal sealed record TensorTable(List<Tensor> Tensors, string? Prefix, string?
         const string L = "Layers";
         var t = new List<Tensor>
         {
-            new("TokenEmbedding", "wte.weight", TensorKind.Exact, "VocabSize", "ModelDim", s.VocabSize, "(vocab, dim) wte"),
+            new("TokenEmbedding", "wte.weight", s.QuantisedEmbedding ? TensorKind.Matrix : TensorKind.Exact, "VocabSize", "ModelDim", s.VocabSize, "(vocab, dim) wte"),
             new("PositionEmbedding", "wpe.weight", TensorKind.LeadingRows, "MaxSequenceLength", "ModelDim", s.MaxSequenceLength, "(seq, dim) wpe, first MaxSequenceLength rows"),
             new("Ln1Weight", "ln_1.weight", TensorKind.Exact, "ModelDim", null, d, "(layer, dim) ln_1.weight") { Stack = L },
             new("Ln1Bias", "ln_1.bias", TensorKind.Exact, "ModelDim", null, d, "(layer, dim) ln_1.bias") { Stack = L },

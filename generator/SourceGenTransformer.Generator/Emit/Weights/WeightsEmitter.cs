@@ -27,7 +27,7 @@ internal static class WeightsEmitter
         string layout = s.Precision == Precision.Float32 ? " Matrices of a multiple of 32 rows are stored in panels (WeightPacking.ToPanels)." : "";
         w.Line("/// <summary>");
         w.Line($"/// The model's weights, layers stacked; every matrix is (out, in), so xout = W @ x. Matrices are {precision};");
-        w.Line($"/// embeddings, norms and biases float32.{layout}");
+        w.Line(s.QuantisedEmbedding ? $"/// so is the token embedding (its lookups dequantise a row); position tables, norms and biases are float32.{layout}" : $"/// embeddings, norms and biases float32.{layout}");
         w.Line("/// </summary>");
         w.Line(GeneratedCode);
         using (w.Block($"internal sealed class {spec.EnginePrefix}Weights"))
@@ -44,6 +44,11 @@ internal static class WeightsEmitter
             {
                 if (s.Precision == Precision.Float32)
                     w.Line("public float[] Classifier => TokenEmbedding; // (vocab, dim) tied: the token embedding");
+                else if (s.QuantisedEmbedding)
+                {
+                    w.Line($"public {MatrixElement(s.Precision)}[] Classifier => TokenEmbedding; // (vocab, dim) tied: the token embedding's own blocks");
+                    w.Line("public Half[] ClassifierScale => TokenEmbeddingScale;");
+                }
                 else
                     MatrixField(w, s, "Classifier", "VocabSize * ModelDim", "(vocab, dim) tied: a copy of the token embedding in the matrices' precision");
             }
@@ -92,7 +97,7 @@ internal static class WeightsEmitter
                 if (t.Stack is null)
                 {
                     Read(w, s, t, t.Unprefixed || prefix == "\"\"" ? $"\"{t.Name}\"" : $"{prefix} + \"{t.Name}\"", "0");
-                    if (t.Field == "TokenEmbedding" && s.IsDecoderOnly) TiedClassifier(w, s);
+                    if (t.Field == "TokenEmbedding" && s.IsDecoderOnly) TiedClassifier(w, s, t.Unprefixed || prefix == "\"\"" ? $"\"{t.Name}\"" : $"{prefix} + \"{t.Name}\"");
                     i++;
                     continue;
                 }
@@ -172,9 +177,15 @@ internal static class WeightsEmitter
     /// A tied classifier is the token embedding: a saved copy of it as lm_head.weight is accepted, a different matrix is an
     /// error; lighter precisions keep it again in the matrices' precision.
     /// </summary>
-    private static void TiedClassifier(SourceWriter w, ModelShape s)
+    private static void TiedClassifier(SourceWriter w, ModelShape s, string embeddingName)
     {
         if (!s.TiedEmbeddings) return;
+        if (s.QuantisedEmbedding)
+        {
+            w.Line("// Tied: the classifier is the token embedding's blocks. A saved copy of it as lm_head.weight is accepted; a different matrix is an error.");
+            w.Line($"file.CheckTiedCopy(\"lm_head.weight\", {embeddingName}, VocabSize, ModelDim);");
+            return;
+        }
         w.Line("// Tied: the classifier is the token embedding. A saved copy of it as lm_head.weight is accepted; a different matrix is an error.");
         w.Line("file.ReadTiedCopy(\"lm_head.weight\", w.TokenEmbedding, VocabSize, ModelDim);");
         if (s.Precision == Precision.BFloat16)
