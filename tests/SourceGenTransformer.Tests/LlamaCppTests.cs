@@ -110,10 +110,10 @@ public sealed class LlamaCppTests
         return path;
     }
 
-    /// <summary>Every matrix of llama-basic by its Hugging Face name, with its rows and columns.</summary>
+    /// <summary>Every matrix of llama-basic by its Hugging Face name, with its rows and columns (the token embedding too).</summary>
     private static System.Collections.Generic.List<(string Name, int Rows, int Cols)> BasicMatrices()
     {
-        var matrices = new System.Collections.Generic.List<(string Name, int Rows, int Cols)> { ("lm_head.weight", 96, 64) };
+        var matrices = new System.Collections.Generic.List<(string Name, int Rows, int Cols)> { ("model.embed_tokens.weight", 96, 64), ("lm_head.weight", 96, 64) };
         for (int l = 0; l < 2; l++)
         {
             foreach (string m in new[] { "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj" })
@@ -126,69 +126,64 @@ public sealed class LlamaCppTests
     }
 
     [Fact]
-    public void Weights_quantised_to_Int8_at_load_are_llama_quantizes_Q8_0_blocks_bit_for_bit()
-    {
-        Fixture f = Fixture.Read("llama-basic");
-        string q8 = Quantize(Fixture.Path("llama-basic.gguf"), LLamaFtype.MOSTLY_Q8_0, GGMLType.GGML_TYPE_F32);
-        try
+    public void Weights_quantised_to_Int8_at_load_are_llama_quantizes_Q8_0_blocks_bit_for_bit() =>
+        QuantisedAtLoadAsLlamaQuantizes(LLamaFtype.MOSTLY_Q8_0, GgmlType.Q8_0, "codes", (file, name, rows, cols) =>
         {
-            // Every matrix: the codes and float16 scales our loader quantises from the F32 file are llama-quantize's.
-            using (var f32 = GgufFile.Open(Fixture.Path("llama-basic.gguf")))
-            using (var theirs = GgufFile.Open(q8))
-            {
-                foreach ((string name, int rows, int cols) in BasicMatrices())
-                {
-                    sbyte[] ours = new sbyte[rows * cols], theirCodes = new sbyte[rows * cols];
-                    Half[] ourScales = new Half[rows * cols / 32], theirScales = new Half[rows * cols / 32];
-                    f32.ReadInt8Into(name, rows, cols, ours, ourScales);
-                    theirs.ReadInt8Into(name, rows, cols, theirCodes, theirScales);
-                    Assert.True(ours.AsSpan().SequenceEqual(theirCodes), $"{name}: the codes differ from llama-quantize's");
-                    Assert.True(ourScales.AsSpan().SequenceEqual(theirScales), $"{name}: the scales differ from llama-quantize's");
-                }
-            }
-            using var quantisedHere = LlamaBasicInt8.Load(Fixture.Path("llama-basic.gguf"));
-            using var quantisedByLlamaCpp = LlamaBasicInt8.Load(q8);
-            Assert.Equal(GgufTests.Logits(quantisedByLlamaCpp, f.Inputs), GgufTests.Logits(quantisedHere, f.Inputs));
-        }
-        finally
-        {
-            System.IO.File.Delete(q8);
-        }
-    }
+            var codes = new sbyte[rows * cols];
+            var scales = new Half[rows * cols / 32];
+            file.ReadInt8Into(name, rows, cols, codes, scales);
+            return ((byte[])(Array)codes, scales);
+        }, path => LlamaBasicInt8.Load(path));
 
     [Fact]
-    public void Weights_quantised_to_Q4_0_at_load_are_llama_quantizes_blocks_bit_for_bit()
+    public void Weights_quantised_to_Q4_0_at_load_are_llama_quantizes_blocks_bit_for_bit() =>
+        QuantisedAtLoadAsLlamaQuantizes(LLamaFtype.MOSTLY_Q4_0, GgmlType.Q4_0, "nibbles", (file, name, rows, cols) =>
+        {
+            var nibbles = new byte[rows * cols / 2];
+            var scales = new Half[rows * cols / 32];
+            file.ReadQ4_0Into(name, rows, cols, nibbles, scales);
+            return (nibbles, scales);
+        }, path => LlamaBasicQ4.Load(path));
+
+    /// <summary>
+    /// Every matrix of llama-basic, the token embedding included (llama-quantize's <c>--pure</c> file holds it in the type
+    /// too), as our loader quantises it from the F32 file and as it reads llama-quantize's file of it: the same values
+    /// and float16 scales bit for bit (q and k rows un-permuted alike), so the same logits.
+    /// </summary>
+    private static void QuantisedAtLoadAsLlamaQuantizes(LLamaFtype type, GgmlType ggml, string what,
+        Func<GgufFile, string, int, int, (byte[] Values, Half[] Scales)> read, Func<string, IDecoderModel> load)
     {
         Fixture f = Fixture.Read("llama-basic");
-        // The token embedding stays F32: it is a table we look rows up in, kept in float32 whatever the precision.
-        string q4 = Quantize(Fixture.Path("llama-basic.gguf"), LLamaFtype.MOSTLY_Q4_0, GGMLType.GGML_TYPE_F32);
+        string theirs = Quantize(Fixture.Path("llama-basic.gguf"), type);
         try
         {
-            using (var file = GgufFile.Open(q4))
-                Assert.Equal(GgmlType.Q4_0, file.TensorTypes["blk.0.attn_q.weight"]);
-
-            // Every matrix: the blocks our loader quantises from the F32 file are llama-quantize's, nibble for nibble
-            // and scale for scale (q and k rows un-permuted alike).
             using (var f32 = GgufFile.Open(Fixture.Path("llama-basic.gguf")))
-            using (var theirs = GgufFile.Open(q4))
+            using (var quantised = GgufFile.Open(theirs))
             {
+                Assert.Equal(ggml, quantised.TensorTypes["blk.0.attn_q.weight"]);
+                Assert.Equal(ggml, quantised.TensorTypes["token_embd.weight"]);
                 foreach ((string name, int rows, int cols) in BasicMatrices())
                 {
-                    byte[] ourBlocks = new byte[rows * cols / 2], theirBlocks = new byte[rows * cols / 2];
-                    Half[] ourScales = new Half[rows * cols / 32], theirScales = new Half[rows * cols / 32];
-                    f32.ReadQ4_0Into(name, rows, cols, ourBlocks, ourScales);
-                    theirs.ReadQ4_0Into(name, rows, cols, theirBlocks, theirScales);
-                    Assert.True(ourBlocks.AsSpan().SequenceEqual(theirBlocks), $"{name}: the nibbles differ from llama-quantize's");
-                    Assert.True(ourScales.AsSpan().SequenceEqual(theirScales), $"{name}: the scales differ from llama-quantize's");
+                    (byte[] ours, Half[] ourScales) = read(f32, name, rows, cols);
+                    (byte[] llamas, Half[] llamaScales) = read(quantised, name, rows, cols);
+                    Assert.True(ours.AsSpan().SequenceEqual(llamas), $"{name}: the {what} differ from llama-quantize's");
+                    Assert.True(ourScales.AsSpan().SequenceEqual(llamaScales), $"{name}: the scales differ from llama-quantize's");
                 }
             }
-            using var quantisedHere = LlamaBasicQ4.Load(Fixture.Path("llama-basic.gguf"));
-            using var quantisedByLlamaCpp = LlamaBasicQ4.Load(q4);
-            Assert.Equal(GgufTests.Logits(quantisedByLlamaCpp, f.Inputs), GgufTests.Logits(quantisedHere, f.Inputs));
+            IDecoderModel quantisedHere = load(Fixture.Path("llama-basic.gguf")), quantisedByLlamaCpp = load(theirs);
+            try
+            {
+                Assert.Equal(GgufTests.Logits(quantisedByLlamaCpp, f.Inputs), GgufTests.Logits(quantisedHere, f.Inputs));
+            }
+            finally
+            {
+                (quantisedHere as IDisposable)?.Dispose();
+                (quantisedByLlamaCpp as IDisposable)?.Dispose();
+            }
         }
         finally
         {
-            System.IO.File.Delete(q4);
+            System.IO.File.Delete(theirs);
         }
     }
 
