@@ -168,12 +168,15 @@ public static class IntegerBlocks
     // float16 bits (in the low half of each lane) to float32, exact for every finite value, subnormals included: the
     // magnitude's bits moved to float32's places read as 2^-112 times the value (a float32 subnormal for a float16
     // subnormal), then one exact multiply by 2^112, and the sign put back. (.NET 10 has no F16C intrinsics.)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<float> FromHalfBits(Vector128<uint> h) =>
         ((h & Vector128.Create(0x7FFFu)) << 13).AsSingle() * Vector128.Create(0x77800000u).AsSingle() | ((h & Vector128.Create(0x8000u)) << 16).AsSingle();
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> FromHalfBits(Vector256<uint> h) =>
         ((h & Vector256.Create(0x7FFFu)) << 13).AsSingle() * Vector256.Create(0x77800000u).AsSingle() | ((h & Vector256.Create(0x8000u)) << 16).AsSingle();
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> FromHalfBits(Vector512<uint> h) =>
         ((h & Vector512.Create(0x7FFFu)) << 13).AsSingle() * Vector512.Create(0x77800000u).AsSingle() | ((h & Vector512.Create(0x8000u)) << 16).AsSingle();
 
