@@ -441,29 +441,10 @@ public abstract class TensorSource : IDisposable
     protected virtual bool TryReadQ4_0Blocks(string name, int rows, int cols, Span<byte> packed, Span<Half> scales) => false;
 
     /// <summary>
-    /// A tied declaration's classifier is the token embedding. A file may still hold <paramref name="name"/>
-    /// (<c>lm_head.weight</c>): as a saved copy of the embedding it is accepted, but a different matrix is a trained
-    /// classifier that the declaration would ignore, a <see cref="ModelLoadException"/>.
-    /// </summary>
-    public void ReadTiedCopy(string name, ReadOnlySpan<float> embedding, int rows, int cols)
-    {
-        if (!Contains(name)) return;
-        using var chunks = new MatrixChunks(this, name, rows, cols, transposed: false);
-        while (chunks.Next())
-        {
-            long at = (long)chunks.R0 * cols;
-            int differs = FirstDifference(chunks.Values, embedding.Slice((int)at, chunks.Values.Length));
-            if (differs >= 0)
-                throw new ModelLoadException(FilePath, name,
-                    $"{_declared?.ClassName ?? "the declaration"} declares TiedEmbeddings = true, so its classifier is the token embedding, but the file holds " +
-                    $"a separate classifier (element {at + differs} differs from the embedding's); declare TiedEmbeddings = false to use it.");
-        }
-    }
-
-    /// <summary>
-    /// For a tied declaration whose embedding is kept in blocks: a saved copy of the embedding
-    /// <paramref name="embeddingName"/> as <paramref name="name"/> is accepted (compared value for value, a chunk of
-    /// each at a time), a different matrix is a <see cref="ModelLoadException"/>; no copy is kept.
+    /// A tied declaration's classifier is the token embedding <paramref name="embeddingName"/>. A file may still hold
+    /// <paramref name="name"/> (<c>lm_head.weight</c>): as a saved copy of the embedding it is accepted (compared value
+    /// for value with the file's embedding, a chunk of each at a time), but a different matrix is a trained classifier
+    /// that the declaration would ignore, a <see cref="ModelLoadException"/>.
     /// </summary>
     public void CheckTiedCopy(string name, string embeddingName, int rows, int cols)
     {

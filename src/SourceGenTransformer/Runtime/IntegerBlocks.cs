@@ -321,21 +321,15 @@ public static class IntegerBlocks
     /// <param name="inputScales">Its block scales.</param>
     public static float Int8Row(ReadOnlySpan<sbyte> w, ReadOnlySpan<Half> scales, int row, int cols, int panelRows, ReadOnlySpan<short> quantized, ReadOnlySpan<float> inputScales)
     {
-        const int P = Int8PanelRows;
         int blocks = cols / Block;
-        bool inPanel = row < panelRows;
-        int m = inPanel ? row % P : 0, first = row - m;
         float sum = 0f;
         for (int b = 0; b < blocks; b++)
         {
             int total = 0;
             for (int j = 0; j < Block; j++)
-            {
-                int at = inPanel ? first * cols + b * P * Block + j / 2 * 2 * P + 2 * m + j % 2 : row * cols + b * Block + j;
-                total += w[at] * quantized[b * Block + j];
-            }
-            float scale = (float)(inPanel ? scales[first * blocks + b * P + m] : scales[row * blocks + b]);
-            sum = MathF.FusedMultiplyAdd(total, scale * inputScales[b], sum);
+                total += w[Int8At(row, cols, panelRows, b, j, out _)] * quantized[b * Block + j];
+            Int8At(row, cols, panelRows, b, 0, out int scaleAt);
+            sum = MathF.FusedMultiplyAdd(total, (float)scales[scaleAt] * inputScales[b], sum);
         }
         return sum;
     }
@@ -347,21 +341,35 @@ public static class IntegerBlocks
     /// <exception cref="ArgumentException">The row is outside the matrix, or a span is too short.</exception>
     public static void Int8RowValues(ReadOnlySpan<sbyte> w, ReadOnlySpan<Half> scales, int row, int cols, int panelRows, Span<float> destination)
     {
-        const int P = Int8PanelRows;
         int blocks = cols / Block;
         if (row < 0 || (long)(row + 1) * cols > w.Length || (long)(row + 1) * blocks > scales.Length || destination.Length < cols)
             throw new ArgumentException($"Row {row} of an Int8 matrix of {cols} columns needs {(long)(row + 1) * cols} values, {(long)(row + 1) * blocks} scales and {cols} destination values; the spans hold {w.Length}, {scales.Length} and {destination.Length}.");
-        bool inPanel = row < panelRows;
-        int m = inPanel ? row % P : 0, first = row - m;
         for (int b = 0; b < blocks; b++)
         {
-            float scale = (float)(inPanel ? scales[first * blocks + b * P + m] : scales[row * blocks + b]);
+            Int8At(row, cols, panelRows, b, 0, out int scaleAt);
+            float scale = (float)scales[scaleAt];
             for (int j = 0; j < Block; j++)
-            {
-                int at = inPanel ? first * cols + b * P * Block + j / 2 * 2 * P + 2 * m + j % 2 : row * cols + b * Block + j;
-                destination[b * Block + j] = w[at] * scale;
-            }
+                destination[b * Block + j] = w[Int8At(row, cols, panelRows, b, j, out _)] * scale;
         }
+    }
+
+    /// <summary>
+    /// Where weight <paramref name="j"/> of block <paramref name="b"/> of row <paramref name="row"/> sits in an Int8
+    /// matrix in its panels (<see cref="ToPanels(Span{sbyte}, Span{Half}, int, int)"/>), and that block's scale; rows from
+    /// <paramref name="panelRows"/> on are row-major.
+    /// </summary>
+    private static int Int8At(int row, int cols, int panelRows, int b, int j, out int scaleAt)
+    {
+        const int P = Int8PanelRows;
+        int blocks = cols / Block;
+        if (row >= panelRows)
+        {
+            scaleAt = row * blocks + b;
+            return row * cols + b * Block + j;
+        }
+        int m = row % P, first = row - m;
+        scaleAt = first * blocks + b * P + m;
+        return first * cols + b * P * Block + j / 2 * 2 * P + 2 * m + j % 2;
     }
 
     /// <summary>

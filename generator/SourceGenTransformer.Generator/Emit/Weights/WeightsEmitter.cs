@@ -49,7 +49,7 @@ internal static class WeightsEmitter
                     w.Line($"public {MatrixElement(s.Precision)}[] Classifier => TokenEmbedding; // (vocab, dim) tied: the token embedding's own blocks");
                     w.Line("public Half[] ClassifierScale => TokenEmbeddingScale;");
                 }
-                else
+                else // bfloat16
                     MatrixField(w, s, "Classifier", "VocabSize * ModelDim", "(vocab, dim) tied: a copy of the token embedding in the matrices' precision");
             }
             w.Line();
@@ -96,8 +96,9 @@ internal static class WeightsEmitter
                 Tensor t = tensors[i];
                 if (t.Stack is null)
                 {
-                    Read(w, s, t, t.Unprefixed || prefix == "\"\"" ? $"\"{t.Name}\"" : $"{prefix} + \"{t.Name}\"", "0");
-                    if (t.Field == "TokenEmbedding" && s.IsDecoderOnly) TiedClassifier(w, s, t.Unprefixed || prefix == "\"\"" ? $"\"{t.Name}\"" : $"{prefix} + \"{t.Name}\"");
+                    string name = t.Unprefixed || prefix == "\"\"" ? $"\"{t.Name}\"" : $"{prefix} + \"{t.Name}\"";
+                    Read(w, s, t, name, "0");
+                    if (t.Field == "TokenEmbedding" && s.IsDecoderOnly) TiedClassifier(w, s, name);
                     i++;
                     continue;
                 }
@@ -175,31 +176,16 @@ internal static class WeightsEmitter
 
     /// <summary>
     /// A tied classifier is the token embedding: a saved copy of it as lm_head.weight is accepted, a different matrix is an
-    /// error; lighter precisions keep it again in the matrices' precision.
+    /// error. Float32 and Int8/Q4_0 (<see cref="ModelShape.QuantisedEmbedding"/>) use the embedding's own array; bfloat16
+    /// keeps it again in the matrices' precision.
     /// </summary>
     private static void TiedClassifier(SourceWriter w, ModelShape s, string embeddingName)
     {
         if (!s.TiedEmbeddings) return;
-        if (s.QuantisedEmbedding)
-        {
-            w.Line("// Tied: the classifier is the token embedding's blocks. A saved copy of it as lm_head.weight is accepted; a different matrix is an error.");
-            w.Line($"file.CheckTiedCopy(\"lm_head.weight\", {embeddingName}, VocabSize, ModelDim);");
-            return;
-        }
         w.Line("// Tied: the classifier is the token embedding. A saved copy of it as lm_head.weight is accepted; a different matrix is an error.");
-        w.Line("file.ReadTiedCopy(\"lm_head.weight\", w.TokenEmbedding, VocabSize, ModelDim);");
+        w.Line($"file.CheckTiedCopy(\"lm_head.weight\", {embeddingName}, VocabSize, ModelDim);");
         if (s.Precision == Precision.BFloat16)
             w.Line("WeightPacking.ToBFloat16(w.TokenEmbedding, w.Classifier); // the classifier again, in the matrices' precision");
-        else if (s.Precision == Precision.Int8)
-        {
-            w.Line("WeightPacking.ToInt8(w.TokenEmbedding, 32, w.Classifier, w.ClassifierScale); // the classifier again, in the matrices' precision,");
-            w.Line("IntegerBlocks.ToPanels(w.Classifier, w.ClassifierScale, VocabSize, ModelDim); // in the kernels' panels of sixteen rows");
-        }
-        else if (s.Precision == Precision.Q4_0)
-        {
-            w.Line("WeightPacking.ToQ4_0(w.TokenEmbedding, w.Classifier, w.ClassifierScale); // the classifier again, in the matrices' precision,");
-            w.Line("IntegerBlocks.ToPanels(w.Classifier, w.ClassifierScale, VocabSize, ModelDim); // in the kernels' panels of four rows");
-        }
     }
 
     private static void EmitSinusoidalTable(SourceWriter w)
