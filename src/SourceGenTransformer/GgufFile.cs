@@ -9,7 +9,7 @@ using SourceGenTransformer.Runtime;
 
 namespace SourceGenTransformer;
 
-/// <summary>The ggml tensor types a GGUF file may hold that this reader reads.</summary>
+/// <summary>The ggml tensor types a GGUF file may hold that this reader reads (their values are ggml's own type ids).</summary>
 public enum GgmlType
 {
     /// <summary>float32.</summary>
@@ -18,10 +18,22 @@ public enum GgmlType
     F16 = 1,
     /// <summary>Blocks of 32: a float16 scale and 32 4-bit values less 8.</summary>
     Q4_0 = 2,
+    /// <summary>Blocks of 32: a float16 scale and minimum, 32 4-bit values.</summary>
+    Q4_1 = 3,
+    /// <summary>Blocks of 32: a float16 scale and 32 5-bit values less 16.</summary>
+    Q5_0 = 6,
+    /// <summary>Blocks of 32: a float16 scale and minimum, 32 5-bit values.</summary>
+    Q5_1 = 7,
     /// <summary>Blocks of 32: a float16 scale and 32 int8 values.</summary>
     Q8_0 = 8,
+    /// <summary>Super-blocks of 256: 4-bit sub-block scales and minima, 2-bit values.</summary>
+    Q2_K = 10,
+    /// <summary>Super-blocks of 256: 6-bit sub-block scales, 3-bit values.</summary>
+    Q3_K = 11,
     /// <summary>Super-blocks of 256: float16 scale and minimum, 6-bit sub-block scales and minima, 4-bit values.</summary>
     Q4_K = 12,
+    /// <summary>Super-blocks of 256: float16 scale and minimum, 6-bit sub-block scales and minima, 5-bit values.</summary>
+    Q5_K = 13,
     /// <summary>Super-blocks of 256: 6-bit values, int8 sub-block scales, a float16 scale.</summary>
     Q6_K = 14,
     /// <summary>bfloat16.</summary>
@@ -179,7 +191,7 @@ public sealed class GgufFile : TensorSource
             }
             uint rawType = c.U32($"the type of \"{name}\"");
             if (!Enum.IsDefined((GgmlType)rawType))
-                throw new ModelLoadException(FilePath, name, $"the tensor's ggml type {rawType} is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K).");
+                throw new ModelLoadException(FilePath, name, $"the tensor's ggml type {rawType} is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K).");
             var type = (GgmlType)rawType;
             (int block, int blockBytes) = BlockOf(type);
             if (shape[0] % block != 0)
@@ -242,16 +254,7 @@ public sealed class GgufFile : TensorSource
     }
 
     /// <summary>Values per block and bytes per block of each type.</summary>
-    public static (int Block, int Bytes) BlockOf(GgmlType type) => type switch
-    {
-        GgmlType.F32 => (1, 4),
-        GgmlType.F16 or GgmlType.BF16 => (1, 2),
-        GgmlType.Q8_0 => (32, 34),
-        GgmlType.Q4_0 => (32, 18),
-        GgmlType.Q4_K => (256, 144),
-        GgmlType.Q6_K => (256, 210),
-        _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
-    };
+    public static (int Block, int Bytes) BlockOf(GgmlType type) => GgmlQuants.BlockOf(type);
 
     private void MapNames()
     {
@@ -410,94 +413,4 @@ public sealed class GgufFile : TensorSource
     {
         if (disposing) _file.Dispose();
     }
-}
-
-/// <summary>ggml's block formats, dequantised to float32 as ggml's reference <c>dequantize_row_*</c> functions do.</summary>
-public static class GgmlQuants
-{
-    /// <summary>Dequantises one block of <paramref name="type"/> (<see cref="GgufFile.BlockOf"/> bytes and values).</summary>
-    public static void Dequantize(GgmlType type, ReadOnlySpan<byte> block, Span<float> values)
-    {
-        switch (type)
-        {
-            case GgmlType.F32:
-                values[0] = BinaryPrimitives.ReadSingleLittleEndian(block);
-                break;
-            case GgmlType.F16:
-                values[0] = (float)BinaryPrimitives.ReadHalfLittleEndian(block);
-                break;
-            case GgmlType.BF16:
-                values[0] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(block) << 16);
-                break;
-            case GgmlType.Q8_0:
-            {
-                float d = Half(block);
-                for (int i = 0; i < 32; i++) values[i] = (sbyte)block[2 + i] * d;
-                break;
-            }
-            case GgmlType.Q4_0:
-            {
-                float d = Half(block);
-                for (int j = 0; j < 16; j++)
-                {
-                    values[j] = ((block[2 + j] & 0x0F) - 8) * d;
-                    values[j + 16] = ((block[2 + j] >> 4) - 8) * d;
-                }
-                break;
-            }
-            case GgmlType.Q4_K:
-            {
-                // d, dmin (f16), scales[12], qs[128]
-                float d = Half(block), dmin = Half(block[2..]);
-                ReadOnlySpan<byte> scales = block.Slice(4, 12), q = block.Slice(16, 128);
-                int y = 0, s = 0;
-                for (int j = 0; j < 256; j += 64)
-                {
-                    (int sc1, int m1) = ScaleMin(s, scales);
-                    (int sc2, int m2) = ScaleMin(s + 1, scales);
-                    float d1 = d * sc1, min1 = dmin * m1, d2 = d * sc2, min2 = dmin * m2;
-                    for (int l = 0; l < 32; l++) values[y + l] = d1 * (q[l] & 0xF) - min1;
-                    for (int l = 0; l < 32; l++) values[y + 32 + l] = d2 * (q[l] >> 4) - min2;
-                    q = q[32..];
-                    y += 64;
-                    s += 2;
-                }
-                break;
-            }
-            case GgmlType.Q6_K:
-            {
-                // ql[128], qh[64], scales[16] (int8), d (f16)
-                ReadOnlySpan<byte> ql = block[..128], qh = block.Slice(128, 64), sc = block.Slice(192, 16);
-                float d = Half(block[208..]);
-                for (int n = 0, y = 0; n < 256; n += 128, y += 128)
-                {
-                    for (int l = 0; l < 32; l++)
-                    {
-                        int s = l / 16;
-                        int q1 = ((ql[l] & 0xF) | ((qh[l] >> 0) & 3) << 4) - 32;
-                        int q2 = ((ql[l + 32] & 0xF) | ((qh[l] >> 2) & 3) << 4) - 32;
-                        int q3 = ((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32;
-                        int q4 = ((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32;
-                        values[y + l] = d * (sbyte)sc[s] * q1;
-                        values[y + l + 32] = d * (sbyte)sc[s + 2] * q2;
-                        values[y + l + 64] = d * (sbyte)sc[s + 4] * q3;
-                        values[y + l + 96] = d * (sbyte)sc[s + 6] * q4;
-                    }
-                    ql = ql[64..];
-                    qh = qh[32..];
-                    sc = sc[8..];
-                }
-                break;
-            }
-            default:
-                throw new ArgumentOutOfRangeException(nameof(type), type, "not a type GGUF files are read in");
-        }
-    }
-
-    private static float Half(ReadOnlySpan<byte> bytes) => (float)BinaryPrimitives.ReadHalfLittleEndian(bytes);
-
-    /// <summary>ggml's <c>get_scale_min_k4</c>: the 6-bit scale and minimum of sub-block <paramref name="j"/>.</summary>
-    private static (int Scale, int Min) ScaleMin(int j, ReadOnlySpan<byte> q) => j < 4
-        ? (q[j] & 63, q[j + 4] & 63)
-        : ((q[j + 4] & 0xF) | (q[j - 4] >> 6) << 4, (q[j + 4] >> 4) | (q[j] >> 6) << 4);
 }

@@ -21,11 +21,8 @@ namespace SourceGenTransformer.Tests;
 /// </summary>
 public sealed class LlamaCppTests
 {
-    static LlamaCppTests()
-    {
-        NativeLibraryConfig.All.WithLogCallback((_, _) => { }); // llama.cpp's load log, silenced
-        NativeApi.llama_empty_call(); // loads the native library: llama_model_quantize's parameters are its first call in a run of Quantize alone
-    }
+    // Loads the native library: llama_model_quantize's parameters are its first call in a run of Quantize alone.
+    static LlamaCppTests() => GgmlNative.EnsureLlamaLoaded();
 
     /// <summary>llama.cpp's logits at every position of <paramref name="inputs"/>, fed as one batch.</summary>
     private static float[][] LlamaCpp(string gguf, int context, int[] inputs)
