@@ -171,7 +171,7 @@ public sealed partial class TransformerGenerator
             if (!Enum.IsDefined(typeof(Precision), precision))
             {
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location("WeightPrecision"),
-                    "WeightPrecision", "(WeightPrecision)" + ((int)precision).ToString(CultureInfo.InvariantCulture), "it must be Float32, BFloat16, Int8 or Q4_0"));
+                    "WeightPrecision", "(WeightPrecision)" + ((int)precision).ToString(CultureInfo.InvariantCulture), "it must be Float32, BFloat16, Int8, Q4_0 or Q4K"));
                 precision = Precision.Float32;
             }
 
@@ -189,9 +189,12 @@ public sealed partial class TransformerGenerator
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.DimensionNotPositive, args.Location("TypeVocabSize"),
                     "TypeVocabSize", typeVocab.ToString(CultureInfo.InvariantCulture), family.ToString()));
 
-            static string Quantised(Precision p) => p == Precision.Q4_0
-                ? "4-bit weights are quantised in Q4_0 blocks of 32"
-                : "8-bit weights are quantised in groups of 32 or 64";
+            static string Quantised(Precision p) => p switch
+            {
+                Precision.Q4_0 => "4-bit weights are quantised in Q4_0 blocks of 32",
+                Precision.Q4K => "K-quant weights are quantised in blocks of 256, or of 32 where a row is not whole blocks of 256",
+                _ => "8-bit weights are quantised in groups of 32 or 64",
+            };
 
             void Unsupported(string property, string value, string why) =>
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.OptionNotSupported, args.Location(property), property, value, family.ToString(), why));
@@ -210,7 +213,9 @@ public sealed partial class TransformerGenerator
 
             if (precision != Precision.Float32 && rules.LighterWeightsRefusal is { } encoders)
                 Unsupported("WeightPrecision", precision.ToString(), encoders);
-            else if (precision is Precision.Int8 or Precision.Q4_0 && (modelDim % 32 != 0 || ffn % 32 != 0))
+            else if (precision == Precision.Q4K && family != Family.Llama)
+                Unsupported("WeightPrecision", precision.ToString(), "Q4K is llama.cpp's K-quant mix, whose GGUF files are of the Llama-family architectures; GPT-2 takes Int8 or Q4_0");
+            else if (precision is Precision.Int8 or Precision.Q4_0 or Precision.Q4K && (modelDim % 32 != 0 || ffn % 32 != 0))
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location("WeightPrecision"),
                     "WeightPrecision", precision.ToString(), $"{Quantised(precision)} along each row, so ModelDim ({modelDim.ToString(CultureInfo.InvariantCulture)}) and FeedForwardDim ({ffn.ToString(CultureInfo.InvariantCulture)}) must be multiples of 32"));
 
@@ -297,7 +302,7 @@ public sealed partial class TransformerGenerator
             // A config's partial_rotary_factor: the first RotaryDim dimensions of each head rotate (all of them is the default).
             int rotary = args.Int("RotaryDim", 0);
             if (rotary > 0 && rotary < shape.HeadDim) shape = shape with { RotaryDimOverride = rotary };
-            if (precision is Precision.Int8 or Precision.Q4_0 && shape.QueryDim % 32 != 0)
+            if (precision is Precision.Int8 or Precision.Q4_0 or Precision.Q4K && shape.QueryDim % 32 != 0)
             {
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, args.Location("WeightPrecision"),
                     "WeightPrecision", precision.ToString(), $"{Quantised(precision)} along each row, so the query width Heads x HeadDim ({shape.QueryDim.ToString(CultureInfo.InvariantCulture)}) must be a multiple of 32"));

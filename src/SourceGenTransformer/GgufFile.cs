@@ -355,25 +355,24 @@ public sealed class GgufFile : TensorSource
         ReadInterleavedRope(t.Shape, permuteHeads, first, destination, (at, into) => ReadRaw(t, at, into));
     }
 
-    /// <summary>A Q4_0 tensor is copied block by block (its float16 scales widened, exactly), rows permuted back as when widened.</summary>
-    protected override bool TryReadQ4_0Blocks(string name, int rows, int cols, Span<byte> packed, Span<Half> scales)
+    /// <inheritdoc/>
+    protected override GgmlType? StoredBlockType(string name) => _byName.TryGetValue(name, out var t) ? t.Tensor.Type : null;
+
+    /// <summary>Rows of the tensor's blocks as they are, a run at a time; the llama architecture's q and k rows permuted back, whole.</summary>
+    protected override void ReadStoredRows(string name, int first, int count, Span<byte> destination)
     {
         (Tensor t, int permuteHeads) = _byName[name];
-        if (t.Type != GgmlType.Q4_0) return false;
-        const int BlockBytes = 18;
-        int blocks = cols / 32;
-        var row = new byte[blocks * BlockBytes];
-        for (int r = 0; r < rows; r++)
+        int rows = t.Dims.Length > 1 ? (int)t.Dims[1] : 1, rowBytes = GgmlQuants.RowBytes(t.Type, (int)t.Dims[0]);
+        if (permuteHeads == 0)
         {
-            int source = permuteHeads == 0 ? r : InterleavedSourceRow(r, rows / permuteHeads);
-            _file.ReadExactly(t.Offset + (long)source * row.Length, row, t.Name, "its data");
-            for (int b = 0; b < blocks; b++)
-            {
-                scales[r * blocks + b] = BinaryPrimitives.ReadHalfLittleEndian(row.AsSpan(b * BlockBytes));
-                row.AsSpan(b * BlockBytes + 2, 16).CopyTo(packed.Slice((r * blocks + b) * 16, 16));
-            }
+            _file.ReadExactly(t.Offset + (long)first * rowBytes, destination[..checked(count * rowBytes)], t.Name, "its data");
+            return;
         }
-        return true;
+        for (int r = 0; r < count; r++)
+        {
+            int source = InterleavedSourceRow(first + r, rows / permuteHeads);
+            _file.ReadExactly(t.Offset + (long)source * rowBytes, destination.Slice(r * rowBytes, rowBytes), t.Name, "its data");
+        }
     }
 
     /// <summary>Elements [first, first + destination.Length) in the file's order, dequantised block by block.</summary>

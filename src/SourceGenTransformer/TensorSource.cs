@@ -401,14 +401,22 @@ public abstract class TensorSource : IDisposable
             throw new ArgumentException($"Rows of {cols} do not split into Q4_0 blocks of {B}.", nameof(cols));
         RequireRoom(checked(rows * cols) / 2, packed.Length, name);
         RequireRoom(rows * cols / B, scales.Length, name);
-        bool blocks = false;
-        if (!transposed && FindShape(name) is not null)
+        if (!transposed && FindShape(name) is not null && StoredBlockType(name) == GgmlType.Q4_0)
         {
+            // The file's blocks as they are: 18 bytes each, a float16 scale then 16 bytes of nibbles.
+            const int BlockBytes = 18;
+            int blocks = cols / B;
+            byte[] row = new byte[blocks * BlockBytes];
             RequireShape(name, [rows, cols]);
-            blocks = TryReadQ4_0Blocks(name, rows, cols, packed, scales);
-        }
-        if (blocks)
-        {
+            for (int r = 0; r < rows; r++)
+            {
+                ReadStoredRows(name, r, 1, row);
+                for (int b = 0; b < blocks; b++)
+                {
+                    scales[r * blocks + b] = BitConverter.ToHalf(row, b * BlockBytes);
+                    row.AsSpan(b * BlockBytes + 2, 16).CopyTo(packed.Slice((r * blocks + b) * 16, 16));
+                }
+            }
             _read.Add(name);
             int bad = -1;
             if (CheckFinite)
@@ -435,10 +443,48 @@ public abstract class TensorSource : IDisposable
     }
 
     /// <summary>
-    /// Copies the (<paramref name="rows"/>, <paramref name="cols"/>) tensor <paramref name="name"/> as Q4_0 blocks when the
-    /// file stores it so, else returns false. The shape has been checked; the rows are in the declaration's order.
+    /// The ggml block type the file stores tensor <paramref name="name"/> in (GGUF), or null where the format holds plain
+    /// floats (safetensors, llama2.c, ONNX): what <see cref="ReadStoredRows"/> copies.
     /// </summary>
-    protected virtual bool TryReadQ4_0Blocks(string name, int rows, int cols, Span<byte> packed, Span<Half> scales) => false;
+    protected virtual GgmlType? StoredBlockType(string name) => null;
+
+    /// <summary>
+    /// Copies rows [<paramref name="first"/>, first + <paramref name="count"/>) of tensor <paramref name="name"/> as the
+    /// file stores them (in <see cref="StoredBlockType"/>, <see cref="GgmlQuants.RowBytes"/> bytes a row) into
+    /// <paramref name="destination"/>, rows in the declaration's order. Only called for a tensor that has a stored block type.
+    /// </summary>
+    protected virtual void ReadStoredRows(string name, int first, int count, Span<byte> destination) =>
+        throw new InvalidOperationException($"{GetType().Name} stores no ggml blocks; '{name}' is read as floats.");
+
+    /// <summary>
+    /// Reads the (<paramref name="rows"/>, <paramref name="cols"/>) matrix <paramref name="name"/> as ggml blocks for a
+    /// <see cref="WeightPrecision.Q4K"/> model: a tensor the file stores in a type the kernels multiply
+    /// (<see cref="BlockMatrix.IsKernelType"/>: GGUF's Q4_K, Q6_K, Q5_0, Q4_0, Q8_0) is copied as it is, bit for bit;
+    /// any other is quantised to <paramref name="type"/> a chunk of rows at a time, as ggml's reference quantisation does
+    /// (<see cref="GgmlQuants.Quantize"/>). Every block's scale is checked finite.
+    /// </summary>
+    /// <exception cref="ModelLoadException">The tensor is missing, of another shape, or holds a value or scale that is not finite.</exception>
+    public BlockMatrix ReadBlockMatrix(string name, int rows, int cols, GgmlType type)
+    {
+        BlockMatrix m;
+        if (FindShape(name) is not null && StoredBlockType(name) is { } stored && BlockMatrix.IsKernelType(stored))
+        {
+            RequireShape(name, [rows, cols]);
+            m = new BlockMatrix(stored, rows, cols);
+            ReadStoredRows(name, 0, rows, m.Data);
+            _read.Add(name);
+            if (CheckFinite && m.FirstNonFiniteScale() is long bad and >= 0)
+                throw new ModelLoadException(FilePath, name,
+                    $"the scale of {stored} block {bad.ToString(CultureInfo.InvariantCulture)} is not finite; the weights are corrupt (ModelOptions.CheckFiniteWeights = false skips this check).");
+            return m;
+        }
+        m = new BlockMatrix(type, rows, cols);
+        using var chunks = new MatrixChunks(this, name, rows, cols, transposed: false);
+        while (chunks.Next())
+            for (int r = 0; r < chunks.RowCount; r++)
+                GgmlQuants.Quantize(type, chunks.Values.Slice(r * cols, cols), m.Data.AsSpan((chunks.R0 + r) * m.RowBytes, m.RowBytes));
+        return m;
+    }
 
     /// <summary>
     /// A tied declaration's classifier is the token embedding <paramref name="embeddingName"/>. A file may still hold

@@ -168,6 +168,17 @@ public enum WeightPrecision
     /// multiply in integers. Rows must be multiples of 32.
     /// </summary>
     Q4_0 = 4,
+
+    /// <summary>
+    /// About 0.6 bytes per weight: llama.cpp's K-quant mix, each matrix in its own ggml block type, as a
+    /// <c>Q4_K_M</c> GGUF file holds it. A GGUF file's Q4_K, Q6_K, Q5_0, Q4_0 and Q8_0 tensors are kept as they are
+    /// (any mix, per matrix); any other tensor is quantised at load by <c>llama-quantize</c>'s Q4_K_M rules, bit for bit:
+    /// Q4_K (0.5625 bytes: super-blocks of 256, 6-bit sub-block scales and minima), Q6_K (0.82 bytes) for the classifier
+    /// and for half the layers' value and down projections, and where a row is not whole blocks of 256, Q5_0 for Q4_K and
+    /// Q8_0 for Q6_K, as llama.cpp falls back. Products quantise the activations to 8 bits (ggml's Q8_K, or Q8_0 for the
+    /// blocks of 32) and multiply in integers, as llama.cpp does. Llama-family decoders; rows must be multiples of 32.
+    /// </summary>
+    Q4K = 5,
 }
 
 /// <summary>The architecture families the generator knows.</summary>

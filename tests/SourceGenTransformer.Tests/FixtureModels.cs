@@ -66,9 +66,32 @@ public partial class Gpt2BasicQ4;
     VocabSize = 96, MaxSequenceLength = 64, WeightPrecision = WeightPrecision.Int8)]
 public partial class Gpt2BasicInt8;
 
+// Q4K (llama.cpp's Q4_K_M mix, per matrix): llama-basic's rows of 64 and 160 are not whole blocks of 256, so every
+// matrix falls back to Q5_0, or Q8_0 where Q4_K_M gives Q6_K (the classifier, the first and last layers' v and down).
+[Transformer(ModelFamily.Llama, Layers = 2, Heads = 4, KvHeads = 4, ModelDim = 64, FeedForwardDim = 160,
+    VocabSize = 96, MaxSequenceLength = 64, EosToken = -1, WeightPrecision = WeightPrecision.Q4K)]
+public partial class LlamaBasicQ4K;
+
+// K-quant shapes (LlamaCppTests, random weights written at test time): rows of 256 and 512 are whole Q4_K and Q6_K
+// blocks; eight layers, so Q4_K_M gives layers 0, 3, 6 and 7 Q6_K value and down projections; a tied twin, whose
+// embedding is the classifier (Q6_K).
+[Transformer(ModelFamily.Llama, Layers = 8, Heads = 4, KvHeads = 2, ModelDim = 256, FeedForwardDim = 512,
+    VocabSize = 288, MaxSequenceLength = 64, EosToken = -1, WeightPrecision = WeightPrecision.Q4K)]
+public partial class LlamaKQ4K;
+
+[Transformer(ModelFamily.Llama, Layers = 8, Heads = 4, KvHeads = 2, ModelDim = 256, FeedForwardDim = 512,
+    VocabSize = 288, MaxSequenceLength = 64, EosToken = -1, TiedEmbeddings = true, WeightPrecision = WeightPrecision.Q4K)]
+public partial class LlamaKTiedQ4K;
+
 [Transformer(ModelFamily.Llama, Layers = 4, Heads = 6, KvHeads = 2, ModelDim = 192, FeedForwardDim = 512,
     VocabSize = 1024, MaxSequenceLength = 256, EosToken = -1, WeightPrecision = WeightPrecision.Int8)]
 public partial class StoryTellerInt8;
+
+// The story model in Q4_K_M's mix: rows of 192 in Q5_0 (Q8_0 for the classifier and the Q6_K layers' v), the down
+// projections' rows of 512 in Q4_K and Q6_K.
+[Transformer(ModelFamily.Llama, Layers = 4, Heads = 6, KvHeads = 2, ModelDim = 192, FeedForwardDim = 512,
+    VocabSize = 1024, MaxSequenceLength = 256, EosToken = -1, WeightPrecision = WeightPrecision.Q4K)]
+public partial class StoryTellerQ4K;
 
 [Transformer(ModelFamily.Llama, Layers = 4, Heads = 6, KvHeads = 2, ModelDim = 192, FeedForwardDim = 512,
     VocabSize = 1024, MaxSequenceLength = 256, EosToken = -1, WeightPrecision = WeightPrecision.Q4_0)]

@@ -4,6 +4,7 @@ using System.Numerics.Tensors;
 using LLama;
 using LLama.Common;
 using LLama.Native;
+using SourceGenTransformer.Runtime;
 using Xunit;
 
 namespace SourceGenTransformer.Tests;
@@ -92,14 +93,15 @@ public sealed class LlamaCppTests
 
     /// <summary>
     /// llama.cpp's <c>llama-quantize</c> (through LLamaSharp's native API): <paramref name="file"/> with every matrix in
-    /// <paramref name="type"/> (<c>--pure</c>: no Q6_K classifier), into a temporary file the caller deletes.
+    /// <paramref name="type"/> (<c>--pure</c>: no Q6_K classifier), or with <paramref name="pure"/> false by the type's own
+    /// rules (Q4_K_M's mix), into a temporary file the caller deletes.
     /// </summary>
-    internal static string Quantize(string file, LLamaFtype type, GGMLType? embedding = null)
+    internal static string Quantize(string file, LLamaFtype type, GGMLType? embedding = null, bool pure = true)
     {
         string path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"sgt-{Guid.NewGuid():N}-{type}.gguf");
         LLamaModelQuantizeParams p = LLamaModelQuantizeParams.Default();
         p.ftype = type;
-        p.pure = true;
+        p.pure = pure;
         p.nthread = 1;
         p.quantize_output_tensor = true;
         if (embedding is { } e) p.token_embedding_type = e;
@@ -260,5 +262,180 @@ public sealed class LlamaCppTests
         Assert.Equal(ourGreedy, theirGreedy);
         Console.WriteLine($"{System.IO.Path.GetFileName(gguf)}: {ourGreedy.Length} greedy ids equal, worst scaled logit difference {worst:G3}");
         return worst;
+    }
+
+    /// <summary>
+    /// Q4K quantises at load as llama-quantize's Q4_K_M does: every matrix of the F32 file (the token embedding too) gets
+    /// the type llama.cpp's file gives it and the same bytes, so the same logits; and llama.cpp's own file loads with
+    /// each matrix kept in its type.
+    /// </summary>
+    internal static void Q4KAsLlamaQuantizes(string f32, Func<string, IDecoderModel> load, int[] inputs, int layers, bool tied, params (string Name, int Rows, int Cols)[] matrices)
+    {
+        string theirs = Quantize(f32, LLamaFtype.MOSTLY_Q4_K_M, pure: false);
+        try
+        {
+            using (var source = GgufFile.Open(f32))
+            using (var quantised = GgufFile.Open(theirs))
+            {
+                var names = quantised.TensorTypes;
+                foreach ((string name, int rows, int cols) in matrices)
+                {
+                    BlockMatrix llamas = quantised.ReadBlockMatrix(name, rows, cols, GgmlType.F32 /* unused: every matrix is stored in a kernel type */);
+                    MatrixRole role = name.Contains("v_proj", StringComparison.Ordinal) ? MatrixRole.Value
+                        : name.Contains("down_proj", StringComparison.Ordinal) ? MatrixRole.Down
+                        : name == "lm_head.weight" || (tied && name == "model.embed_tokens.weight") ? MatrixRole.Classifier : MatrixRole.Projection;
+                    int layer = name.StartsWith("model.layers.", StringComparison.Ordinal) ? int.Parse(name.Split('.')[2], System.Globalization.CultureInfo.InvariantCulture) : 0;
+                    GgmlType recipe = BlockMatrix.Q4KMType(role, layer, layers, cols);
+                    Assert.True(recipe == llamas.Type, $"{name}: Q4_K_M's rules give {recipe} here, llama-quantize wrote {llamas.Type}");
+                    BlockMatrix ours = source.ReadBlockMatrix(name, rows, cols, recipe);
+                    Assert.True(ours.Data.AsSpan().SequenceEqual(llamas.Data), $"{name} ({recipe}): our blocks differ from llama-quantize's");
+                }
+            }
+            IDecoderModel quantisedHere = load(f32), quantisedByLlamaCpp = load(theirs);
+            try
+            {
+                Assert.Equal(GgufTests.Logits(quantisedByLlamaCpp, inputs), GgufTests.Logits(quantisedHere, inputs));
+            }
+            finally
+            {
+                (quantisedHere as IDisposable)?.Dispose();
+                (quantisedByLlamaCpp as IDisposable)?.Dispose();
+            }
+        }
+        finally
+        {
+            System.IO.File.Delete(theirs);
+        }
+    }
+
+    [Fact]
+    public void Q4K_on_rows_of_64_and_160_falls_back_to_Q5_0_and_Q8_0_as_llama_quantize_does()
+    {
+        Fixture f = Fixture.Read("llama-basic");
+        Q4KAsLlamaQuantizes(Fixture.Path("llama-basic.gguf"), path => LlamaBasicQ4K.Load(path), f.Inputs, 2, false, BasicMatrices().ToArray());
+    }
+
+    [Fact]
+    public void On_a_Q4_K_M_file_of_fallback_blocks_greedy_ids_equal_llama_cpps_and_logits_agree()
+    {
+        Fixture f = Fixture.Read("llama-basic");
+        string file = Quantize(Fixture.Path("llama-basic.gguf"), LLamaFtype.MOSTLY_Q4_K_M, pure: false);
+        try
+        {
+            using (var g = GgufFile.Open(file))
+            {
+                Assert.Equal(GgmlType.Q5_0, g.TensorTypes["blk.0.attn_q.weight"]);
+                Assert.Equal(GgmlType.Q5_0, g.TensorTypes["blk.0.attn_v.weight"]); // use_more_bits picks layer 1 of 2, not 0
+                Assert.Equal(GgmlType.Q8_0, g.TensorTypes["blk.1.attn_v.weight"]);
+                Assert.Equal(GgmlType.Q8_0, g.TensorTypes["output.weight"]);
+            }
+            using var model = LlamaBasicQ4K.Load(file);
+            CompareGreedy(model, file, f.Prompt, f.Greedy.Length, 1e-3f);
+        }
+        finally
+        {
+            System.IO.File.Delete(file);
+        }
+    }
+
+    /// <summary>
+    /// One 8-bit activation code off by one (an activation within float32 rounding of a half step, rounded one way by us
+    /// and the other by llama.cpp) moves its product by a step, about 1e-2 of a logit after the layers above it, and the
+    /// KV cache carries it to every later position (as <c>ParityTests.QuantisedTolerance</c> says of PyTorch).
+    /// Measured on the random K model: 2e-7 before the first such code, at most 1.9e-2 after.
+    /// </summary>
+    private const float QuantisedTolerance = 3e-2f;
+
+    /// <summary>
+    /// Our greedy continuation of <paramref name="prompt"/>, then llama.cpp's logits over the prompt and it in one batch:
+    /// the first position within 1e-5 (scaled: the products are llama.cpp's arithmetic, lane for lane), every position
+    /// within <see cref="QuantisedTolerance"/>, and our argmax equal to llama.cpp's wherever its top two logits are
+    /// further apart than twice that (most positions).
+    /// </summary>
+    internal static void CompareAlongGreedyPath(IDecoderModel model, string gguf, int[] prompt, int tokens)
+    {
+        int[] ourGreedy = model.Generate(prompt, new GenerationOptions { MaxNewTokens = tokens }).ToArray();
+        int[] inputs = prompt.Concat(ourGreedy.SkipLast(1)).ToArray();
+        float[][] ours = GgufTests.Logits(model, inputs);
+        float[][] theirs = LlamaCpp(gguf, model.MaxSequenceLength, inputs);
+        Assert.True(Fixture.ScaledMaxDiff(ours[0], theirs[0]) < 1e-5f, $"{gguf}, position 0: scaled max difference {Fixture.ScaledMaxDiff(ours[0], theirs[0])} from llama.cpp");
+        int clear = 0;
+        float worst = 0;
+        for (int i = 0; i < ours.Length; i++)
+        {
+            float diff = Fixture.ScaledMaxDiff(ours[i], theirs[i]);
+            worst = Math.Max(worst, diff);
+            Assert.True(diff < QuantisedTolerance, $"{gguf}, position {i}: scaled max difference {diff} from llama.cpp (bound {QuantisedTolerance})");
+            float[] sorted = theirs[i].OrderByDescending(v => v).Take(2).ToArray();
+            if ((sorted[0] - sorted[1]) / MathF.Max(1f, theirs[i].Max(MathF.Abs)) <= 2 * QuantisedTolerance) continue;
+            clear++;
+            Assert.Equal(TensorPrimitives.IndexOfMax<float>(theirs[i]), TensorPrimitives.IndexOfMax<float>(ours[i]));
+        }
+        Assert.True(clear * 2 > ours.Length, $"{gguf}: only {clear} of {ours.Length} positions have a clear argmax");
+        Console.WriteLine($"{System.IO.Path.GetFileName(gguf)}: {clear} of {ours.Length} argmaxes clear and equal, worst scaled logit difference {worst:G3}");
+    }
+
+    /// <summary>Every matrix of the random K-quant model (LlamaKQ4K's shape) by its Hugging Face name, with its rows and columns.</summary>
+    private static (string Name, int Rows, int Cols)[] KMatrices(bool tied)
+    {
+        int dim = LlamaKQ4K.ModelDim, kv = LlamaKQ4K.KvDim, ffn = LlamaKQ4K.FeedForwardDim, vocab = LlamaKQ4K.VocabSize;
+        var matrices = new System.Collections.Generic.List<(string Name, int Rows, int Cols)> { ("model.embed_tokens.weight", vocab, dim) };
+        if (!tied) matrices.Add(("lm_head.weight", vocab, dim));
+        for (int l = 0; l < LlamaKQ4K.Layers; l++)
+        {
+            string p = $"model.layers.{l}.";
+            matrices.AddRange([(p + "self_attn.q_proj.weight", dim, dim), (p + "self_attn.k_proj.weight", kv, dim), (p + "self_attn.v_proj.weight", kv, dim),
+                (p + "self_attn.o_proj.weight", dim, dim), (p + "mlp.gate_proj.weight", ffn, dim), (p + "mlp.up_proj.weight", ffn, dim), (p + "mlp.down_proj.weight", dim, ffn)]);
+        }
+        return matrices.ToArray();
+    }
+
+    private static string RandomK(bool tied) => GgufWriter.RandomLlama(LlamaKQ4K.Layers, LlamaKQ4K.Heads, LlamaKQ4K.KvHeads, LlamaKQ4K.ModelDim,
+        LlamaKQ4K.FeedForwardDim, LlamaKQ4K.VocabSize, LlamaKQ4K.MaxSequenceLength, tied, seed: tied ? 11 : 7);
+
+    private static IDecoderModel LoadK(bool tied, string path) => tied ? LlamaKTiedQ4K.Load(path) : LlamaKQ4K.Load(path);
+
+    private static readonly int[] KPrompt = [1, 17, 250, 3, 99, 42, 7];
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Q4K_quantises_at_load_as_llama_quantizes_Q4_K_M_bit_for_bit(bool tied)
+    {
+        string f32 = RandomK(tied);
+        try
+        {
+            Q4KAsLlamaQuantizes(f32, path => LoadK(tied, path), KPrompt, LlamaKQ4K.Layers, tied, KMatrices(tied));
+        }
+        finally
+        {
+            System.IO.File.Delete(f32);
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void On_a_Q4_K_M_file_logits_agree_with_llama_cpps_and_so_do_clear_argmaxes(bool tied)
+    {
+        string f32 = RandomK(tied), file = Quantize(f32, LLamaFtype.MOSTLY_Q4_K_M, pure: false);
+        try
+        {
+            using (var g = GgufFile.Open(file))
+            {
+                Assert.Equal(GgmlType.Q4_K, g.TensorTypes["blk.1.attn_v.weight"]);
+                Assert.Equal(GgmlType.Q6_K, g.TensorTypes["blk.3.attn_v.weight"]);
+                Assert.Equal(GgmlType.Q6_K, g.TensorTypes["blk.7.ffn_down.weight"]);
+                Assert.Equal(tied ? GgmlType.Q6_K : GgmlType.Q4_K, g.TensorTypes["token_embd.weight"]);
+            }
+            IDecoderModel model = LoadK(tied, file);
+            using (model as IDisposable)
+                CompareAlongGreedyPath(model, file, KPrompt, 32);
+        }
+        finally
+        {
+            System.IO.File.Delete(f32);
+            System.IO.File.Delete(file);
+        }
     }
 }

@@ -80,7 +80,14 @@ internal sealed record ModelShape(
                 Family.Gpt2 => Layers * (4 * dim * dim + 2 * dim * ffn) + (long)VocabSize * dim,
                 _ => Layers * (2 * dim * QueryDim + 2 * dim * kv + 3 * dim * ffn) + (long)VocabSize * dim,
             };
-            return Precision switch { Precision.BFloat16 => 2 * values, Precision.Int8 => values + 2 * values / QuantGroup, Precision.Q4_0 => values / 2 + 2 * values / 32, _ => 4 * values };
+            return Precision switch
+            {
+                Precision.BFloat16 => 2 * values,
+                Precision.Int8 => values + 2 * values / QuantGroup,
+                Precision.Q4_0 => values / 2 + 2 * values / 32,
+                Precision.Q4K => values * 144 / 256, // Q4_K's bytes; the Q6_K matrices of the mix read more
+                _ => 4 * values,
+            };
         }
     }
 
@@ -101,12 +108,13 @@ internal sealed record ModelShape(
     /// <summary>Weights per scale: ggml's blocks of 32 for Q4_0 and for Int8 (Q8_0), so a GGUF file's Q8_0 tensor loads exactly as it is.</summary>
     public int QuantGroup => 32;
 
-    /// <summary>Bytes one row of <paramref name="cols"/> weights takes in the declared precision (Int8, Q4_0: values and their scales).</summary>
+    /// <summary>Bytes one row of <paramref name="cols"/> weights takes in the declared precision (Int8, Q4_0, Q4K: values and their scales).</summary>
     public long RowBytes(int cols) => Precision switch
     {
         Precision.BFloat16 => 2L * cols,
         Precision.Int8 => cols + 2L * cols / QuantGroup,
         Precision.Q4_0 => cols / 2 + 2L * cols / 32,
+        Precision.Q4K => cols * 144L / 256, // Q4_K's bytes, the mix's commonest type
         _ => 4L * cols,
     };
 
@@ -171,10 +179,16 @@ internal sealed record ModelShape(
     public bool IsDecoderOnly => Family is Family.Llama or Family.Gpt2;
 
     /// <summary>
-    /// Whether the token embedding is kept in the matrices' blocks (Int8 and Q4_0 decoders), as a quantised GGUF file
-    /// holds <c>token_embd</c>: the lookups dequantise one row per token, and a tied classifier is the same blocks.
+    /// Whether the token embedding is kept in the matrices' blocks (Int8, Q4_0 and Q4K decoders), as a quantised GGUF
+    /// file holds <c>token_embd</c>: the lookups dequantise one row per token, and a tied classifier is the same blocks.
     /// </summary>
-    public bool QuantisedEmbedding => IsDecoderOnly && Precision is Precision.Int8 or Precision.Q4_0;
+    public bool QuantisedEmbedding => IsDecoderOnly && Precision is Precision.Int8 or Precision.Q4_0 or Precision.Q4K;
+
+    /// <summary>
+    /// Whether every matrix is a <c>BlockMatrix</c> of its own ggml type (Q4K): per layer one object per matrix, whose
+    /// type the kernels dispatch on once per product, rather than one array of all layers in one layout.
+    /// </summary>
+    public bool BlockMatrices => Precision == Precision.Q4K;
 
     /// <summary>The number of parameters the weight file holds for this declaration (position tables of MaxSequenceLength rows).</summary>
     public long ParameterCount

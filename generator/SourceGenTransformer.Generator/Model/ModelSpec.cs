@@ -20,7 +20,7 @@ internal enum Act
 
 internal enum Pooling { Default = 0, Mean = 1, Cls = 2, Max = 3 }
 
-internal enum Precision { Default = 0, Float32 = 1, BFloat16 = 2, Int8 = 3, Q4_0 = 4 }
+internal enum Precision { Default = 0, Float32 = 1, BFloat16 = 2, Int8 = 3, Q4_0 = 4, Q4K = 5 }
 
 /// <summary>Everything the emitters need to write one model's engine.</summary>
 /// <remarks>

@@ -26,6 +26,7 @@ internal static class DecoderApi
             Precision.BFloat16 => "kept as bfloat16",
             Precision.Int8 => "quantised to ggml's Q8_0 blocks of 32 (a GGUF file's Q8_0 tensors loaded as they are)",
             Precision.Q4_0 => "quantised to ggml's Q4_0 blocks (a GGUF file's Q4_0 tensors kept as they are)",
+            Precision.Q4K => "each in its own ggml block type: a GGUF file's Q4_K, Q6_K, Q5_0, Q4_0 and Q8_0 tensors kept as they are, any other quantised by llama-quantize's Q4_K_M rules",
             _ => "widened to float32",
         };
         var doc = new List<string> { $"Loads the weights from a safetensors file with {names}.", $"F32, F16 and BF16 tensors load (matrices {precision})." };

@@ -613,6 +613,7 @@ internal sealed class DecoderForward
     private static string EmbeddingRow(ModelShape s, string token, string destination) => s.Precision switch
     {
         _ when !s.QuantisedEmbedding => $"w.TokenEmbedding.AsSpan({token} * ModelDim, ModelDim).CopyTo({destination});",
+        Precision.Q4K => $"w.TokenEmbedding.RowValues({token}, {destination});",
         Precision.Int8 => $"IntegerBlocks.Int8RowValues(w.TokenEmbedding, w.TokenEmbeddingScale, {token}, ModelDim, {I(s.VocabSize - s.VocabSize % 16)}, {destination});",
         _ => $"IntegerBlocks.Q4_0RowValues(w.TokenEmbedding, w.TokenEmbeddingScale, {token}, ModelDim, {I(s.VocabSize - s.VocabSize % 4)}, {destination});",
     };

@@ -78,13 +78,18 @@ internal static class KernelWriting
     public static int WeightsPerElement(Precision p) => p == Precision.Q4_0 ? 2 : 1;
 
     /// <summary>The kernel parameters a matrix takes: the values and, for Int8 and Q4_0, the scales.</summary>
-    public static string MatrixParameters(Precision p) => HasScales(p)
+    public static string MatrixParameters(Precision p) => p == Precision.Q4K ? "BlockMatrix w" : HasScales(p)
         ? $"ReadOnlySpan<{MatrixElement(p)}> w, ReadOnlySpan<Half> scales"
         : $"ReadOnlySpan<{MatrixElement(p)}> w";
 
     /// <summary>The arguments that pass <paramref name="count"/> weights of matrix <paramref name="field"/> from <paramref name="offset"/>.</summary>
+    /// <remarks>
+    /// A Q4K model's (<see cref="ModelShape.BlockMatrices"/>) matrices are one <c>BlockMatrix</c> each: a per-layer
+    /// field (any offset but "0") is indexed by the layer <c>l</c> in scope, a whole-model one (the classifier) is passed as it is.
+    /// </remarks>
     public static string MatrixArguments(ModelShape s, string field, string offset, string count)
     {
+        if (s.BlockMatrices) return offset == "0" ? field : field + "[l]";
         string values = offset == "0" ? field : s.Precision == Precision.Q4_0 ? Sp(field, $"({offset}) / 2", $"({count}) / 2") : Sp(field, offset, count);
         if (!HasScales(s.Precision)) return values;
         int g = s.QuantGroup;

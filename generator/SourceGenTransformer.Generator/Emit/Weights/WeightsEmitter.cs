@@ -22,6 +22,7 @@ internal static class WeightsEmitter
             Precision.BFloat16 => "bfloat16 (float32's upper half, rounded to nearest even)",
             Precision.Int8 => "ggml's Q8_0 blocks of 32 weights, one int8 per weight and one float16 scale per block (the ...Scale arrays), in panels of sixteen rows",
             Precision.Q4_0 => "ggml's Q4_0 blocks of 32 weights, 16 bytes of nibbles each, with one float16 scale per block (the ...Scale arrays), in panels of four rows",
+            Precision.Q4K => "BlockMatrix objects, one per matrix (per layer), each in its own ggml block type (Q4_K, Q6_K, Q5_0, Q4_0 or Q8_0) as the file or llama.cpp's Q4_K_M rules chose it",
             _ => "float32",
         };
         string layout = s.Precision == Precision.Float32 ? " Matrices of a multiple of 32 rows are stored in panels (WeightPacking.ToPanels)." : "";
@@ -37,13 +38,16 @@ internal static class WeightsEmitter
             {
                 if (!declared.Add(t.Field)) continue; // a later segment of a fused field
                 string size = (t.Stack is null ? "" : t.Stack + " * ") + (t.Segments > 1 ? $"{I(t.Segments)} * " : "") + t.Elements;
-                if (t.Kind == TensorKind.Matrix) MatrixField(w, s, t.Field, size, t.Doc);
+                if (t.Kind == TensorKind.Matrix && s.BlockMatrices) BlockMatrixField(w, t);
+                else if (t.Kind == TensorKind.Matrix) MatrixField(w, s, t.Field, size, t.Doc);
                 else w.Line($"public readonly float[] {t.Field} = new float[{size}]; // {t.Doc}");
             }
             if (s.IsDecoderOnly && s.TiedEmbeddings)
             {
                 if (s.Precision == Precision.Float32)
                     w.Line("public float[] Classifier => TokenEmbedding; // (vocab, dim) tied: the token embedding");
+                else if (s.BlockMatrices)
+                    w.Line("public BlockMatrix Classifier => TokenEmbedding; // (vocab, dim) tied: the token embedding's own blocks");
                 else if (s.QuantisedEmbedding)
                 {
                     w.Line($"public {MatrixElement(s.Precision)}[] Classifier => TokenEmbedding; // (vocab, dim) tied: the token embedding's own blocks");
@@ -56,6 +60,13 @@ internal static class WeightsEmitter
             EmitRead(w, spec, table);
         }
         w.Line();
+    }
+
+    /// <summary>A Q4K model's matrix: one BlockMatrix per layer (or one for the model), assigned as Read reads it.</summary>
+    private static void BlockMatrixField(SourceWriter w, Tensor t)
+    {
+        if (t.Stack is null) w.Line($"public BlockMatrix {t.Field} = null!; // {t.Doc}, in its own block type");
+        else w.Line($"public readonly BlockMatrix[] {t.Field} = new BlockMatrix[{t.Stack}]; // {t.Doc}, each layer's in its own block type");
     }
 
     private static void MatrixField(SourceWriter w, ModelShape s, string field, string size, string doc)
@@ -135,6 +146,7 @@ internal static class WeightsEmitter
         string span = at == "0" && t.Stack is null && t.Segments == 1 ? $"w.{t.Field}" : Sp($"w.{t.Field}", at, t.Elements);
         string read = t.Kind switch
         {
+            TensorKind.Matrix when s.BlockMatrices => BlockMatrixRead(s, t, name),
             TensorKind.Exact => $"file.ReadInto({name}, new long[] {{ {(t.Cols is null ? t.Rows : $"{t.Rows}, {t.Cols}")} }}, {span});",
             TensorKind.LeadingRows => $"file.ReadLeadingRowsInto({name}, {t.Rows}, {t.Cols}, {span});",
             _ => MatrixRead(s, t, name, at),
@@ -148,6 +160,25 @@ internal static class WeightsEmitter
         w.Line("    " + read);
         w.Line("else");
         w.Line("    " + t.Otherwise);
+    }
+
+    /// <summary>
+    /// A Q4K model's matrix: the file's blocks where it stores a type the kernels multiply, else quantised to the type
+    /// llama.cpp's Q4_K_M rules give it (<c>BlockMatrix.Q4KMType</c>: by its role, layer and row length).
+    /// </summary>
+    private static string BlockMatrixRead(ModelShape s, Tensor t, string name)
+    {
+        string role = t.Field switch
+        {
+            "Wv" => "Value",
+            "WDown" => "Down",
+            "Classifier" => "Classifier",
+            "TokenEmbedding" when s.TiedEmbeddings => "Classifier",
+            _ => "Projection",
+        };
+        string layer = t.Stack is null ? "0" : "l";
+        string target = t.Stack is null ? $"w.{t.Field}" : $"w.{t.Field}[l]";
+        return $"{target} = file.ReadBlockMatrix({name}, {t.Rows}, {t.Cols}, BlockMatrix.Q4KMType(MatrixRole.{role}, {layer}, Layers, {t.Cols}));";
     }
 
     private static string MatrixRead(ModelShape s, Tensor t, string name, string at)

@@ -1,0 +1,319 @@
+using System;
+using System.ComponentModel;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace SourceGenTransformer.Runtime;
+
+/// <summary>
+/// The arithmetic of <see cref="BlockMatrix"/> products, as llama.cpp's x86 <c>ggml_vec_dot_*</c> does it: a product's
+/// input is quantised to 8 bits per block (ggml's Q8_K, blocks of 256 with float32 scales and sums per 16, for Q4_K
+/// and Q6_K rows; Q8_0, blocks of 32 with float16 scales, for Q5_0, Q4_0 and Q8_0 rows), each block's products are
+/// summed exactly in integers into eight int32 lanes, and the lanes, converted to float32, are added into eight float32
+/// accumulators by one multiply-add with the block's combined scale. A row's eight accumulators are summed last, in
+/// <c>hsum_float_8</c>'s order. Every step is the same as llama.cpp's AVX2 path, lane for lane, so a row's result is
+/// the same float32 as its <c>ggml_vec_dot</c>, and the generated kernels give the same bits whichever rows a thread
+/// takes and whether a token is decoded alone or in a prompt block.
+/// </summary>
+/// <remarks>
+/// <para><b>Lanes.</b> Integer lane m of a block of 32 products is the sum of products 4m..4m+3 (what <c>vpmaddubsw</c>
+/// then <c>vpmaddwd</c> by ones gives). For Q4_K, lane m sums, over the block's eight sub-blocks of 32, the sub-block's
+/// 6-bit scale times its products 4m..4m+3; its minima (times the input's sums per 32) are a separate four-lane sum. For
+/// Q6_K, lanes 0..3 of each 32 values are the first 16's sub-block (scaled by its int8 scale) and lanes 4..7 the second
+/// 16's.</para>
+/// <para>Without AVX2 the same integers are formed in scalars, so every path gives the same bits.</para>
+/// </remarks>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public static class BlockKernels
+{
+    /// <summary>Values per K-quant super-block (Q4_K, Q6_K, and their input's Q8_K).</summary>
+    public const int KBlock = 256;
+
+    /// <summary>Values per block of Q8_0, Q4_0, Q5_0 (and their input's Q8_0).</summary>
+    public const int Block = 32;
+
+    // ---------------------------------------------------------------- the input
+
+    /// <summary>
+    /// ggml's <c>quantize_row_q8_K_ref</c> (what llama.cpp runs on x86): per block of 256, with m the value of largest
+    /// magnitude, <c>q = min(127, round(-127 x / m))</c> (ties to even), the scale <c>d = 1 / (-127 / m)</c> and the sum of
+    /// each 16 codes. An all-zero block has d = 0 and zero codes.
+    /// </summary>
+    /// <exception cref="ArgumentException">The length is not a multiple of 256, or a destination is too short.</exception>
+    public static void QuantizeQ8K(ReadOnlySpan<float> x, Span<sbyte> q, Span<float> scales, Span<short> sums)
+    {
+        int blocks = x.Length / KBlock;
+        if (x.Length % KBlock != 0 || q.Length < x.Length || scales.Length < blocks || sums.Length < x.Length / 16)
+            throw new ArgumentException($"{x.Length} inputs need a multiple of {KBlock}, {x.Length} codes, {blocks} scales and {x.Length / 16} sums; the destinations hold {q.Length}, {scales.Length} and {sums.Length}.");
+        for (int b = 0; b < blocks; b++)
+        {
+            ReadOnlySpan<float> xb = x.Slice(b * KBlock, KBlock);
+            Span<sbyte> qb = q.Slice(b * KBlock, KBlock);
+            float max = 0f, amax = 0f;
+            for (int j = 0; j < KBlock; j++)
+            {
+                float ax = MathF.Abs(xb[j]);
+                if (ax > amax)
+                {
+                    amax = ax;
+                    max = xb[j];
+                }
+            }
+            if (amax == 0f)
+            {
+                scales[b] = 0f;
+                qb.Clear();
+                sums.Slice(b * 16, 16).Clear();
+                continue;
+            }
+            float iscale = -127f / max;
+            for (int j = 0; j < KBlock; j++)
+                qb[j] = (sbyte)Math.Min(127, (BitConverter.SingleToInt32Bits(iscale * xb[j] + 12582912f) & 0x007FFFFF) - 0x00400000);
+            for (int j = 0; j < 16; j++)
+            {
+                int sum = 0;
+                for (int i = 0; i < 16; i++) sum += qb[16 * j + i];
+                sums[b * 16 + j] = (short)sum;
+            }
+            scales[b] = 1f / iscale;
+        }
+    }
+
+    /// <summary>
+    /// llama.cpp's x86 <c>quantize_row_q8_0</c>, values kept in order: per block of 32, <c>d = max|x| / 127</c> rounded to
+    /// float16 (<paramref name="scales"/> holds it widened), codes <c>round(x · 127 / max|x|)</c>, ties to even.
+    /// </summary>
+    /// <exception cref="ArgumentException">The length is not a multiple of 32, or a destination is too short.</exception>
+    public static void QuantizeQ8_0(ReadOnlySpan<float> x, Span<sbyte> q, Span<float> scales)
+    {
+        int blocks = x.Length / Block;
+        if (x.Length % Block != 0 || q.Length < x.Length || scales.Length < blocks)
+            throw new ArgumentException($"{x.Length} inputs need a multiple of {Block}, {x.Length} codes and {blocks} scales; the destinations hold {q.Length} and {scales.Length}.");
+        for (int b = 0; b < blocks; b++)
+            scales[b] = IntegerBlocks.QuantizeBlock(x.Slice(b * Block, Block), q.Slice(b * Block, Block));
+    }
+
+    // ---------------------------------------------------------------- blocks of 32: Q8_0, Q4_0, Q5_0
+
+    /// <summary>The 32 signed weights of a Q8_0 block (its codes) at <paramref name="at"/> (the block's scale before them).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> Q8_0Weights(ref byte w, nuint at) => Vector256.LoadUnsafe(ref w, at + 2).AsSByte();
+
+    /// <summary>The 32 signed weights <c>q - 8</c> of a Q4_0 block at <paramref name="at"/>: low nibbles are weights 0..15, high ones 16..31.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> Q4_0Weights(ref byte w, nuint at) => Nibbles(ref w, at + 2) - Vector256.Create((byte)8).AsSByte();
+
+    /// <summary>The 32 signed weights <c>q - 16</c> of a Q5_0 block at <paramref name="at"/>: the nibbles with the fifth bits of qh.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> Q5_0Weights(ref byte w, nuint at)
+    {
+        // bytes_from_bits_32: byte i is 0xFF where bit i of qh is set; where it is not, 0xF0 (-16) goes into the high nibble.
+        uint qh = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref w, at + 2));
+        Vector256<byte> spread = Vector256.Create(qh).AsByte();
+        spread = Avx2.IsSupported
+            ? Avx2.Shuffle(spread, Vector256.Create(0x0000000000000000ul, 0x0101010101010101ul, 0x0202020202020202ul, 0x0303030303030303ul).AsByte())
+            : Vector256.Shuffle(spread, Vector256.Create((byte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+        Vector256<byte> set = Vector256.Equals(spread | Vector256.Create(0x7fbfdfeff7fbfdfeul).AsByte(), Vector256<byte>.AllBitsSet);
+        return Nibbles(ref w, at + 6) | Vector256.AndNot(Vector256.Create((byte)0xF0), set).AsSByte();
+    }
+
+    /// <summary>16 bytes of nibbles at <paramref name="at"/>: the low nibbles in bytes 0..15, the high ones in 16..31.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<sbyte> Nibbles(ref byte w, nuint at)
+    {
+        Vector128<byte> v = Vector128.LoadUnsafe(ref w, at);
+        return (Vector256.Create(v, Vector128.ShiftRightLogical(v.AsUInt16(), 4).AsByte()) & Vector256.Create((byte)0x0F)).AsSByte();
+    }
+
+    /// <summary>The float16 scale of the block of 32 at <paramref name="at"/>, widened.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Scale(ref byte w, nuint at) => (float)Unsafe.ReadUnaligned<Half>(ref Unsafe.Add(ref w, at));
+
+    /// <summary>
+    /// Eight exact int32 lanes of <paramref name="weights"/> times the 32 input codes at <paramref name="at"/>: lane m is
+    /// the sum of products 4m..4m+3 (llama.cpp's <c>mul_sum_i8_pairs</c>: <c>vpmaddubsw</c> of |w| by x signed as w, then
+    /// <c>vpmaddwd</c> by ones).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Lanes(Vector256<sbyte> weights, ref sbyte x, nuint at)
+    {
+        Vector256<sbyte> xv = Vector256.LoadUnsafe(ref x, at);
+        if (Avx2.IsSupported)
+            return Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(weights), Avx2.Sign(xv, weights)), Vector256.Create((short)1));
+        return Quads(weights, xv);
+    }
+
+    /// <summary>One block of 32 added into a row's accumulators, as llama.cpp does: <c>acc += (dw · dx) · lanes</c>, fused.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Accumulate(Vector256<int> lanes, float scale, Vector256<float> acc) =>
+        Vector256.FusedMultiplyAdd(Vector256.Create(scale), Vector256.ConvertToSingle(lanes), acc);
+
+    // ---------------------------------------------------------------- Q4_K
+
+    /// <summary>
+    /// One Q4_K block (at <paramref name="at"/>) times one Q8_K input block: <paramref name="acc"/> gains
+    /// <c>dx · d · lanes</c> and <paramref name="mins"/> gains <c>-dx · dmin · Σ mⱼ · sumⱼ</c> over four lanes, as
+    /// llama.cpp's AVX2 <c>ggml_vec_dot_q4_K_q8_K</c> does for one block.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Q4K(ref byte w, nuint at, ref sbyte x, nuint xAt, ref short sums, nuint sumsAt, float xScale, ref Vector256<float> acc, ref Vector128<float> mins)
+    {
+        float d = xScale * Scale(ref w, at), dmin = -xScale * Scale(ref w, at + 2);
+        Vector128<short> scalesAndMins = Q4KScales(ref w, at);
+        // The minima's part: sums of each 32 input codes (pairs of Q8_K's sums of 16) times the eight 6-bit minima.
+        Vector128<short> s16a = Vector128.LoadUnsafe(ref sums, sumsAt), s16b = Vector128.LoadUnsafe(ref sums, sumsAt + 8);
+        Vector128<int> prod;
+        if (Ssse3.IsSupported)
+        {
+            Vector128<short> s32 = Ssse3.HorizontalAdd(s16a, s16b);
+            prod = Sse2.MultiplyAddAdjacent(Vector128.WidenUpper(scalesAndMins.AsByte()).AsInt16(), s32);
+        }
+        else
+        {
+            prod = Vector128.Create(
+                scalesAndMins.AsByte().GetElement(8) * (s16a.GetElement(0) + s16a.GetElement(1)) + scalesAndMins.AsByte().GetElement(9) * (s16a.GetElement(2) + s16a.GetElement(3)),
+                scalesAndMins.AsByte().GetElement(10) * (s16a.GetElement(4) + s16a.GetElement(5)) + scalesAndMins.AsByte().GetElement(11) * (s16a.GetElement(6) + s16a.GetElement(7)),
+                scalesAndMins.AsByte().GetElement(12) * (s16b.GetElement(0) + s16b.GetElement(1)) + scalesAndMins.AsByte().GetElement(13) * (s16b.GetElement(2) + s16b.GetElement(3)),
+                scalesAndMins.AsByte().GetElement(14) * (s16b.GetElement(4) + s16b.GetElement(5)) + scalesAndMins.AsByte().GetElement(15) * (s16b.GetElement(6) + s16b.GetElement(7)));
+        }
+        mins = Vector128.FusedMultiplyAdd(Vector128.Create(dmin), Vector128.ConvertToSingle(prod), mins);
+
+        Vector256<short> scales = Vector256.Create(Vector128.WidenLower(scalesAndMins.AsByte()).AsInt16());
+        Vector256<int> sumi = Vector256<int>.Zero;
+        for (int j = 0; j < 4; j++)
+        {
+            Vector256<byte> q = Vector256.LoadUnsafe(ref w, at + 16 + (nuint)(32 * j));
+            Vector256<byte> low = q & Vector256.Create((byte)0x0F), high = Vector256.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0F);
+            sumi += ScaledLanes(low, ref x, xAt + (nuint)(64 * j), Broadcast(scales, 2 * j));
+            sumi += ScaledLanes(high, ref x, xAt + (nuint)(64 * j + 32), Broadcast(scales, 2 * j + 1));
+        }
+        acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), Vector256.ConvertToSingle(sumi), acc);
+    }
+
+    /// <summary>
+    /// A Q4_K block's eight 6-bit scales (bytes 0..7) and eight 6-bit minima (bytes 8..15), unpacked from its 12 bytes as
+    /// llama.cpp's <c>utmp</c> shuffle does.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<short> Q4KScales(ref byte w, nuint at)
+    {
+        const uint Kmask1 = 0x3f3f3f3f, Kmask2 = 0x0f0f0f0f, Kmask3 = 0x03030303;
+        uint u0 = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref w, at + 4));
+        uint u1 = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref w, at + 8));
+        uint u2 = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref w, at + 12));
+        uint t3 = ((u2 >> 4) & Kmask2) | (((u1 >> 6) & Kmask3) << 4);
+        uint t1 = (u2 & Kmask2) | (((u0 >> 6) & Kmask3) << 4);
+        return Vector128.Create(u0 & Kmask1, t1, u1 & Kmask1, t3).AsInt16();
+    }
+
+    /// <summary>int16 lane <paramref name="i"/> of <paramref name="scales"/> in every lane (llama.cpp's <c>get_scale_shuffle_k4</c>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> Broadcast(Vector256<short> scales, int i) => Vector256.Create(scales.GetElement(i));
+
+    /// <summary>
+    /// Unsigned weights (0..63) times the 32 input codes at <paramref name="at"/>, each pair of products scaled by
+    /// <paramref name="scale"/>'s int16 lanes: eight exact int32 lanes (<c>vpmaddubsw</c>, then <c>vpmaddwd</c> by the scales).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> ScaledLanes(Vector256<byte> weights, ref sbyte x, nuint at, Vector256<short> scale)
+    {
+        Vector256<sbyte> xv = Vector256.LoadUnsafe(ref x, at);
+        if (Avx2.IsSupported) return Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(weights, xv), scale);
+        return ScaledPairs(Pairs(weights.AsSByte(), xv), scale);
+    }
+
+    // ---------------------------------------------------------------- Q6_K
+
+    /// <summary>
+    /// One Q6_K block (at <paramref name="at"/>) times one Q8_K input block: <paramref name="acc"/> gains
+    /// <c>dx · d · lanes</c>, as llama.cpp's AVX2 <c>ggml_vec_dot_q6_K_q8_K</c> does for one block.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Q6K(ref byte w, nuint at, ref sbyte x, nuint xAt, float xScale, ref Vector256<float> acc)
+    {
+        float d = xScale * Scale(ref w, at + 208);
+        Vector128<sbyte> sc = Vector128.LoadUnsafe(ref w, at + 192).AsSByte();
+        Vector256<int> sumi = Vector256<int>.Zero;
+        Vector256<byte> m4 = Vector256.Create((byte)0x0F), m2 = Vector256.Create((byte)3);
+        for (int j = 0; j < 2; j++)
+        {
+            nuint ql = at + (nuint)(64 * j), qh = at + 128 + (nuint)(32 * j), xj = xAt + (nuint)(128 * j);
+            Vector256<byte> bits1 = Vector256.LoadUnsafe(ref w, ql), bits2 = Vector256.LoadUnsafe(ref w, ql + 32);
+            Vector256<byte> high = Vector256.LoadUnsafe(ref w, qh);
+            Vector256<byte> q0 = (bits1 & m4) | (high & m2) << 4;
+            Vector256<byte> q1 = (bits2 & m4) | (Vector256.ShiftRightLogical(high.AsUInt16(), 2).AsByte() & m2) << 4;
+            Vector256<byte> q2 = (Vector256.ShiftRightLogical(bits1.AsUInt16(), 4).AsByte() & m4) | (Vector256.ShiftRightLogical(high.AsUInt16(), 4).AsByte() & m2) << 4;
+            Vector256<byte> q3 = (Vector256.ShiftRightLogical(bits2.AsUInt16(), 4).AsByte() & m4) | (Vector256.ShiftRightLogical(high.AsUInt16(), 6).AsByte() & m2) << 4;
+            int s = 8 * j;
+            sumi += Q6Lanes(q0, ref x, xj, sc, s);
+            sumi += Q6Lanes(q1, ref x, xj + 32, sc, s + 2);
+            sumi += Q6Lanes(q2, ref x, xj + 64, sc, s + 4);
+            sumi += Q6Lanes(q3, ref x, xj + 96, sc, s + 6);
+        }
+        acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), Vector256.ConvertToSingle(sumi), acc);
+    }
+
+    /// <summary>
+    /// 32 six-bit codes (0..63) times the input codes at <paramref name="at"/>, less 32 times the input: lanes 0..3 scaled
+    /// by int8 scale <paramref name="s"/>, lanes 4..7 by scale s + 1 (exact).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Q6Lanes(Vector256<byte> q, ref sbyte x, nuint at, Vector128<sbyte> scales, int s)
+    {
+        Vector256<short> scale = Vector256.Create(Vector128.Create((short)scales.GetElement(s)), Vector128.Create((short)scales.GetElement(s + 1)));
+        Vector256<sbyte> xv = Vector256.LoadUnsafe(ref x, at);
+        if (Avx2.IsSupported)
+        {
+            Vector256<short> p = Avx2.MultiplyAddAdjacent(q, xv) - Avx2.MultiplyAddAdjacent(Vector256.Create((byte)32), xv);
+            return Avx2.MultiplyAddAdjacent(p, scale);
+        }
+        return ScaledPairs(Pairs((q.AsSByte() - Vector256.Create((sbyte)32)), xv), scale);
+    }
+
+    // ---------------------------------------------------------------- the end of a row
+
+    /// <summary>llama.cpp's <c>hsum_float_8</c>: ((a4 + a0) + (a6 + a2)) + ((a5 + a1) + (a7 + a3)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Sum(Vector256<float> acc)
+    {
+        Vector128<float> r = acc.GetUpper() + acc.GetLower();
+        return (r.GetElement(0) + r.GetElement(2)) + (r.GetElement(1) + r.GetElement(3));
+    }
+
+    /// <summary>The four minima lanes of a Q4_K row, summed as llama.cpp does: (m0 + m2) + (m1 + m3).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Sum(Vector128<float> mins) => (mins.GetElement(0) + mins.GetElement(2)) + (mins.GetElement(1) + mins.GetElement(3));
+
+    // ---------------------------------------------------------------- the portable path
+
+    /// <summary>Lane m: the sum of products 4m..4m+3, in scalars.</summary>
+    private static Vector256<int> Quads(Vector256<sbyte> w, Vector256<sbyte> x)
+    {
+        Span<int> lanes = stackalloc int[8];
+        for (int m = 0; m < 8; m++)
+        {
+            int sum = 0;
+            for (int k = 4 * m; k < 4 * m + 4; k++) sum += w.GetElement(k) * x.GetElement(k);
+            lanes[m] = sum;
+        }
+        return Vector256.Create<int>(lanes);
+    }
+
+    /// <summary>int16 lane k: products 2k and 2k + 1 summed (as <c>vpmaddubsw</c> without saturation, which these values never reach).</summary>
+    private static Vector256<short> Pairs(Vector256<sbyte> w, Vector256<sbyte> x)
+    {
+        Span<short> lanes = stackalloc short[16];
+        for (int k = 0; k < 16; k++) lanes[k] = (short)(w.GetElement(2 * k) * x.GetElement(2 * k) + w.GetElement(2 * k + 1) * x.GetElement(2 * k + 1));
+        return Vector256.Create<short>(lanes);
+    }
+
+    /// <summary><c>vpmaddwd</c> in scalars: lane m = p[2m] s[2m] + p[2m + 1] s[2m + 1].</summary>
+    private static Vector256<int> ScaledPairs(Vector256<short> p, Vector256<short> s)
+    {
+        Span<int> lanes = stackalloc int[8];
+        for (int m = 0; m < 8; m++) lanes[m] = p.GetElement(2 * m) * s.GetElement(2 * m) + p.GetElement(2 * m + 1) * s.GetElement(2 * m + 1);
+        return Vector256.Create<int>(lanes);
+    }
+}
