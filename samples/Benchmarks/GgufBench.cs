@@ -23,12 +23,24 @@ public partial class Stories15MQ4;
     MaxSequenceLength = 1024, EosToken = -1, WeightPrecision = WeightPrecision.Q4_0)]
 public partial class Stories110MQ4;
 
+// Q4K: llama.cpp's K-quant mix, each matrix in the type the Q4_K_M file gives it.
+[Transformer(ModelFamily.Llama, Layers = 6, Heads = 6, ModelDim = 288, FeedForwardDim = 768, VocabSize = 32000,
+    MaxSequenceLength = 256, EosToken = -1, WeightPrecision = WeightPrecision.Q4K)]
+public partial class Stories15MQ4K;
+
+[Transformer(ModelFamily.Llama, Layers = 12, Heads = 12, ModelDim = 768, FeedForwardDim = 2048, VocabSize = 32000,
+    MaxSequenceLength = 1024, EosToken = -1, WeightPrecision = WeightPrecision.Q4K)]
+public partial class Stories110MQ4K;
+
 // Qwen2.5-0.5B's shape (its config.json: 24 layers, 896 wide, 14 query and 2 key/value heads, biases on q/k/v, tied).
 [Transformer(ConfigFile = "models/qwen2.5-0.5b/config.json", MaxSequenceLength = 1024, WeightPrecision = WeightPrecision.Int8)]
 public partial class Qwen25HalfBInt8;
 
 [Transformer(ConfigFile = "models/qwen2.5-0.5b/config.json", MaxSequenceLength = 1024, WeightPrecision = WeightPrecision.Q4_0)]
 public partial class Qwen25HalfBQ4;
+
+[Transformer(ConfigFile = "models/qwen2.5-0.5b/config.json", MaxSequenceLength = 1024, WeightPrecision = WeightPrecision.Q4K)]
+public partial class Qwen25HalfBQ4K;
 
 /// <summary>
 /// <c>Benchmarks --gguf --llamacpp PATH [--runs N] [--weights DIR] [--out FILE]</c>: llama.cpp (samples/LlamaCppPeer,
@@ -56,7 +68,7 @@ internal static class GgufBench
         new("F16", "float32 (widened at load)", 4, 2),
         new("Q8_0", "int8 (the file's Q8_0 blocks)", 34.0 / 32, 34.0 / 32),
         new("Q4_0", "Q4_0 (the file's blocks)", 18.0 / 32, 18.0 / 32),
-        new("Q4_K_M", "–", double.NaN, 4.5 / 8),
+        new("Q4_K_M", "Q4K (the file's mix, each matrix in its type)", double.NaN, double.NaN), // bytes: the file's own (MixBytes)
     ];
 
     private static IDecoderModel? Load(Model shape, string type, string path, int threads)
@@ -67,11 +79,14 @@ internal static class GgufBench
             ("stories15M", "F32" or "F16") => Stories15M.Load(path, o),
             ("stories15M", "Q8_0") => Stories15MInt8.Load(path, o),
             ("stories15M", "Q4_0") => Stories15MQ4.Load(path, o),
+            ("stories15M", "Q4_K_M") => Stories15MQ4K.Load(path, o),
             ("stories110M", "F32" or "F16") => Stories110M.Load(path, o),
             ("stories110M", "Q8_0") => Stories110MInt8.Load(path, o),
             ("stories110M", "Q4_0") => Stories110MQ4.Load(path, o),
+            ("stories110M", "Q4_K_M") => Stories110MQ4K.Load(path, o),
             ("qwen2.5-0.5b", "Q8_0") => Qwen25HalfBInt8.Load(path, o),
             ("qwen2.5-0.5b", "Q4_0") => Qwen25HalfBQ4.Load(path, o),
+            ("qwen2.5-0.5b", "Q4_K_M") => Qwen25HalfBQ4K.Load(path, o),
             _ => null,
         };
     }
@@ -91,7 +106,7 @@ internal static class GgufBench
     private static readonly Model Qwen = new("qwen2.5-0.5b", Qwen25HalfBQ4.VocabSize,
         (long)Qwen25HalfBQ4.Layers * Qwen25HalfBQ4.ModelDim * (2L * Qwen25HalfBQ4.Heads * Qwen25HalfBQ4.HeadDim + 2L * Qwen25HalfBQ4.KvHeads * Qwen25HalfBQ4.HeadDim + 3L * Qwen25HalfBQ4.FeedForwardDim)
             + (long)Qwen25HalfBQ4.VocabSize * Qwen25HalfBQ4.ModelDim,
-        ["Q8_0", "Q4_0"], (_, f32) => WriteQwenGguf(f32));
+        ["Q8_0", "Q4_0", "Q4_K_M"], (_, f32) => WriteQwenGguf(f32));
 
     private static readonly Model[] Shapes_ = [Stories(Shapes.S15), Stories(Shapes.S110), Qwen];
 
@@ -103,6 +118,7 @@ internal static class GgufBench
             return Child(Shapes_.Single(s => s.Name == shapeName), type, childFile, int.Parse(threadText, CultureInfo.InvariantCulture));
         int runs = 5;
         string? weights = null, output = null, peer = null, bench = null, only = null;
+        string[]? types = null;
         for (int i = 1; i < args.Length; i++)
         {
             if (args[i] == "--runs" && i + 1 < args.Length) runs = int.Parse(args[++i], CultureInfo.InvariantCulture);
@@ -111,7 +127,8 @@ internal static class GgufBench
             else if (args[i] == "--llamacpp" && i + 1 < args.Length) peer = Path.GetFullPath(args[++i]);
             else if (args[i] == "--llama-bench" && i + 1 < args.Length) bench = Path.GetFullPath(args[++i]);
             else if (args[i] == "--only" && i + 1 < args.Length) only = args[++i];
-            else { Console.Error.WriteLine("usage: Benchmarks --gguf --llamacpp PATH-TO-LlamaCppPeer [--llama-bench PATH] [--runs N] [--weights DIR] [--only SHAPE] [--out docs/benchmarks.md]"); return 2; }
+            else if (args[i] == "--types" && i + 1 < args.Length) types = args[++i].Split(',');
+            else { Console.Error.WriteLine("usage: Benchmarks --gguf --llamacpp PATH-TO-LlamaCppPeer [--llama-bench PATH] [--runs N] [--weights DIR] [--only SHAPE] [--types Q4_0,Q4_K_M] [--out docs/benchmarks.md]"); return 2; }
         }
         if (bench is not null && !File.Exists(bench)) { Console.Error.WriteLine($"error: no llama-bench at {bench}"); return 1; }
         if (peer is null || !File.Exists(peer)) { Console.Error.WriteLine($"error: --llamacpp needs the LlamaCppPeer binary (dotnet publish samples/LlamaCppPeer -c Release -o artifacts/llamacpp); got {peer ?? "nothing"}"); return 1; }
@@ -121,8 +138,8 @@ internal static class GgufBench
         double bandwidth = Machine.ReadBandwidth(threads), bandwidth1 = Machine.ReadBandwidth(1);
         Console.Error.WriteLine($"read bandwidth: {bandwidth1:F1} GB/s on 1 thread, {bandwidth:F1} GB/s on {threads}");
         var checks = new List<string>();
-        var rows = new List<(Model Shape, FileType Type, Dictionary<string, List<double[]>> Runs)>();
-        Model[] shapes = Shapes_.Where(m => only is null || m.Name == only).ToArray();
+        var rows = new List<(Model Shape, FileType Type, Dictionary<string, List<double[]>> Runs, double Bytes)>();
+        Model[] shapes = Shapes_.Where(m => only is null || m.Name == only).Select(m => types is null ? m : m with { Types = m.Types.Intersect(types).ToArray() }).ToArray();
         if (shapes.Length == 0) { Console.Error.WriteLine($"error: no shape {only} (the shapes: {string.Join(", ", Shapes_.Select(m => m.Name))})"); return 2; }
         try
         {
@@ -148,11 +165,11 @@ internal static class GgufBench
                     for (int run = 0; run < runs; run++)
                         foreach (int n in new[] { 1, threads })
                         {
-                            if (!double.IsNaN(t.OurBytes)) Add($"ours{n}", Ours(shape, t.Name, file, n));
+                            Add($"ours{n}", Ours(shape, t.Name, file, n));
                             Add($"llama{n}", Numbers(Peer(peer, "run", file, n.ToString(CultureInfo.InvariantCulture), DecodeTokens.ToString(CultureInfo.InvariantCulture), PromptTokens.ToString(CultureInfo.InvariantCulture))));
                             if (bench is not null) Add($"bench{n}", LlamaBench(bench, file, n));
                         }
-                    rows.Add((shape, t, measured));
+                    rows.Add((shape, t, measured, MixBytes(file)));
                     Console.Error.WriteLine($"{shape.Name} {t.Name}: " + string.Join(", ", measured.Select(m => $"{m.Key} decode {Median(m.Value.Select(v => v[0])):F0} prompt {Median(m.Value.Select(v => v[1])):F0}")));
                 }
         }
@@ -168,14 +185,14 @@ internal static class GgufBench
 
     private static IEnumerable<FileType> TypesOf(Model shape) => Types.Where(t => shape.Types.Contains(t.Name));
 
-    private static string Write(List<(Model Shape, FileType Type, Dictionary<string, List<double[]>> Runs)> rows, List<string> checks, int runs, int threads, double bandwidth, bool native)
+    private static string Write(List<(Model Shape, FileType Type, Dictionary<string, List<double[]>> Runs, double Bytes)> rows, List<string> checks, int runs, int threads, double bandwidth, bool native)
     {
         var r = new StringBuilder();
         r.AppendLine($"<!-- {Section}: written by Benchmarks --gguf -->");
         r.AppendLine("## GGUF files beside llama.cpp");
         r.AppendLine();
         r.AppendLine(string.Create(CultureInfo.InvariantCulture,
-            $"llama2.c's stories shapes and Qwen2.5-0.5B's shape (qwen2: biases on q/k/v, 14 query and 2 key/value heads, tied classifier; Q8_0 and Q4_0 only) with random weights, written as an F32 GGUF and quantised by llama.cpp's own quantizer (`llama_model_quantize`, every matrix in the type, `--pure` except Q4_K_M); both engines read the same file. llama.cpp is LLamaSharp 0.30.0's CPU backend (`samples/LlamaCppPeer`, its prebuilt AVX-512 library, its default F16 KV cache and flash attention for the timings). Each engine and thread count runs in a process of its own; cells are medians (min..max) of {runs} interleaved rounds. Decode: {DecodeTokens} greedy tokens after token 1. Prompt: one batch of {PromptTokens} tokens, the median of 3; first token: that prompt and one decoded token. Bound: this run's {threads}-thread read bandwidth ({bandwidth:F1} GB/s) over the bytes of matrices one token reads, in each engine's layout."));
+            $"llama2.c's stories shapes and Qwen2.5-0.5B's shape (qwen2: biases on q/k/v, 14 query and 2 key/value heads, tied classifier; no F32 or F16 rows) with random weights, written as an F32 GGUF and quantised by llama.cpp's own quantizer (`llama_model_quantize`, every matrix in the type, `--pure` except Q4_K_M); both engines read the same file. llama.cpp is LLamaSharp 0.30.0's CPU backend (`samples/LlamaCppPeer`, its prebuilt AVX-512 library, its default F16 KV cache and flash attention for the timings). Each engine and thread count runs in a process of its own; cells are medians (min..max) of {runs} interleaved rounds. Decode: {DecodeTokens} greedy tokens after token 1. Prompt: one batch of {PromptTokens} tokens, the median of 3; first token: that prompt and one decoded token. Bound: this run's {threads}-thread read bandwidth ({bandwidth:F1} GB/s) over the bytes of matrices one token reads, in each engine's layout."));
         r.AppendLine();
         r.AppendLine("```bash");
         r.AppendLine("dotnet publish samples/Benchmarks -c Release -o artifacts/bench");
@@ -189,14 +206,14 @@ internal static class GgufBench
         r.AppendLine();
         r.AppendLine($"| shape | file | ours as | decode tok/s, ours 1 thread | llama.cpp 1 thread | ours {threads} threads | llama.cpp {threads} threads | ours / llama.cpp ({threads} threads) | ours / bound | llama.cpp / bound | prompt tok/s, ours {threads} threads | llama.cpp {threads} threads | ours / llama.cpp | ours 1 thread | llama.cpp 1 thread | first token ms, ours | llama.cpp | peak RSS MB, ours | llama.cpp |");
         r.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-        foreach (var (shape, t, m) in rows)
+        foreach (var (shape, t, m, bytes) in rows)
         {
             Stat S(string key, int k) => Cell(m, key, k);
             long matrixWeights = shape.MatrixWeights;
             string Bound(Stat s, double bytes) => s.HasValue && !double.IsNaN(bytes)
                 ? (s.Median / (bandwidth * 1e9 / (matrixWeights * bytes))).ToString("P0", CultureInfo.InvariantCulture).Replace(" ", "") : "–";
             string n = threads.ToString(CultureInfo.InvariantCulture);
-            r.AppendLine($"| {shape.Name} | {t.Name} | {t.Ours} | {S("ours1", 0).Format()} | {S("llama1", 0).Format()} | {S("ours" + n, 0).Format()} | {S("llama" + n, 0).Format()} | {Ratio(S("ours" + n, 0), S("llama" + n, 0))} | {Bound(S("ours" + n, 0), t.OurBytes)} | {Bound(S("llama" + n, 0), t.TheirBytes)} | {S("ours" + n, 1).Format()} | {S("llama" + n, 1).Format()} | {Ratio(S("ours" + n, 1), S("llama" + n, 1))} | {S("ours1", 1).Format()} | {S("llama1", 1).Format()} | {S("ours" + n, 2).Format("F1")} | {S("llama" + n, 2).Format("F1")} | {S("ours" + n, 3).Format()} | {S("llama" + n, 3).Format()} |");
+            r.AppendLine($"| {shape.Name} | {t.Name} | {t.Ours} | {S("ours1", 0).Format()} | {S("llama1", 0).Format()} | {S("ours" + n, 0).Format()} | {S("llama" + n, 0).Format()} | {Ratio(S("ours" + n, 0), S("llama" + n, 0))} | {Bound(S("ours" + n, 0), double.IsNaN(t.OurBytes) ? bytes : t.OurBytes)} | {Bound(S("llama" + n, 0), double.IsNaN(t.TheirBytes) ? bytes : t.TheirBytes)} | {S("ours" + n, 1).Format()} | {S("llama" + n, 1).Format()} | {Ratio(S("ours" + n, 1), S("llama" + n, 1))} | {S("ours1", 1).Format()} | {S("llama1", 1).Format()} | {S("ours" + n, 2).Format("F1")} | {S("llama" + n, 2).Format("F1")} | {S("ours" + n, 3).Format()} | {S("llama" + n, 3).Format()} |");
         }
         if (native)
         {
@@ -206,7 +223,7 @@ internal static class GgufBench
             r.AppendLine();
             r.AppendLine($"| shape | file | decode tok/s, ours 1 thread | llama-bench 1 thread | ours {threads} threads | llama-bench {threads} threads | ours / llama-bench ({threads} threads) | prompt tok/s, ours {threads} threads | llama-bench {threads} threads | ours / llama-bench | ours 1 thread | llama-bench 1 thread |");
             r.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
-            foreach (var (shape, t, m) in rows)
+            foreach (var (shape, t, m, _) in rows)
             {
                 Stat S(string key, int k) => Cell(m, key, k);
                 string n = threads.ToString(CultureInfo.InvariantCulture);
@@ -214,7 +231,8 @@ internal static class GgufBench
             }
         }
         r.AppendLine();
-        r.AppendLine("Bytes per matrix weight: F32 4, F16 2 for llama.cpp (which rounds each product's input to F16) and 4 for ours (we widen F16 to float32 at load, exactly), Q8_0 34/32 and Q4_0 18/32 for both (the file's blocks of 32 as they are, float16 scales and all; ours are in panels of rows), Q4_K_M about 4.5/8 (its Q4_K and Q6_K mix; we have no Q4_K or Q6_K kernels, so no row of ours).");
+        r.AppendLine("Bytes per matrix weight: F32 4, F16 2 for llama.cpp (which rounds each product's input to F16) and 4 for ours (we widen F16 to float32 at load, exactly), Q8_0 34/32 and Q4_0 18/32 for both (the file's blocks of 32 as they are, float16 scales and all; ours are in panels of rows), Q4_K_M the file's own mix for both, each matrix in its type (Q4_K 144/256, Q6_K 210/256, and where a row is not whole blocks of 256, Q5_0 22/32 and Q8_0 34/32), averaged over the matrices one token reads: " +
+            string.Join(", ", rows.Where(x => x.Type.Name == "Q4_K_M").Select(x => string.Create(CultureInfo.InvariantCulture, $"{x.Shape.Name} {x.Bytes:F3}"))) + " bytes.");
         r.AppendLine($"<!-- /{Section} -->");
         return r.ToString();
     }
@@ -236,7 +254,7 @@ internal static class GgufBench
         float[] theirFirst = lines[1].Split(' ').Select(x => float.Parse(x, CultureInfo.InvariantCulture)).ToArray();
         using var one = Load(shape, t.Name, file, 1) as IDisposable;
         using var all = Load(shape, t.Name, file, Environment.ProcessorCount) as IDisposable;
-        if (one is null || all is null) return $"{shape.Name} {t.Name}: llama.cpp only (we have no kernels for its Q4_K and Q6_K blocks)";
+        if (one is null || all is null) return $"{shape.Name} {t.Name}: llama.cpp only";
         IDecoderSession a = ((IDecoderModel)one).CreateDecoderSession(), b = ((IDecoderModel)all).CreateDecoderSession();
         int token = 1, agree = -1;
         float firstDiff = 0;
@@ -258,6 +276,25 @@ internal static class GgufBench
         }
         string ids = agree < 0 ? $"greedy ids equal llama.cpp's for all {CheckTokens}" : $"greedy ids equal llama.cpp's for the first {agree} of {CheckTokens}";
         return string.Create(CultureInfo.InvariantCulture, $"{shape.Name} {t.Name} (ours {t.Ours}): {ids}; first logits within {firstDiff:E1}; 1 and {Environment.ProcessorCount} threads bit-identical");
+    }
+
+    /// <summary>
+    /// Bytes per weight of the matrices one decoded token reads in <paramref name="file"/> as it stores them (every 2-D
+    /// tensor but the token embedding, which a tied file's classifier is, so it counts there): a K-quant file's own mix.
+    /// </summary>
+    private static double MixBytes(string file)
+    {
+        using GgufFile g = GgufFile.Open(file);
+        bool tied = !g.TensorTypes.ContainsKey("output.weight");
+        double bytes = 0, weights = 0;
+        foreach ((string name, long[] shape) in g.TensorShapes)
+        {
+            if (shape.Length != 2 || (name == "token_embd.weight" && !tied)) continue;
+            (int block, int blockBytes) = GgmlQuants.BlockOf(g.TensorTypes[name]);
+            bytes += (double)shape[0] * shape[1] / block * blockBytes;
+            weights += (double)shape[0] * shape[1];
+        }
+        return bytes / weights;
     }
 
     /// <summary>One round of ours in a child process: decode tok/s, prompt tok/s, first-token ms, peak RSS MB.</summary>

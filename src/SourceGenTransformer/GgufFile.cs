@@ -92,6 +92,9 @@ public sealed class GgufFile : TensorSource
     /// <summary>Every metadata key and its value (integers as long or ulong, floats as double, arrays as object[]).</summary>
     public IReadOnlyDictionary<string, object> Metadata => _metadata;
 
+    /// <summary>The shape of each tensor (outermost dimension first, as safetensors writes it), by its GGUF name.</summary>
+    public IReadOnlyDictionary<string, long[]> TensorShapes => _byGgufName.ToDictionary(t => t.Key, t => t.Value.Shape, StringComparer.Ordinal);
+
     /// <summary>The ggml type of each tensor, by its GGUF name.</summary>
     public IReadOnlyDictionary<string, GgmlType> TensorTypes => _byGgufName.ToDictionary(t => t.Key, t => t.Value.Type, StringComparer.Ordinal);
 

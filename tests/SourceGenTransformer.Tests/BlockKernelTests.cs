@@ -70,9 +70,9 @@ public sealed class BlockKernelTests
         return e;
     }
 
-    private static byte[] Weights(GgmlType type, int d, int n, int seed)
+    private static byte[] Weights(GgmlType type, int d, int n, int seed, float scale)
     {
-        float[] values = Random(d * n, seed, 0.1f);
+        float[] values = Random(d * n, seed, scale);
         int rowBytes = GgmlQuants.RowBytes(type, n);
         var w = new byte[d * rowBytes];
         for (int r = 0; r < d; r++) GgmlQuants.Quantize(type, values.AsSpan(r * n, n), w.AsSpan(r * rowBytes, rowBytes));
@@ -81,7 +81,14 @@ public sealed class BlockKernelTests
 
     private static void Run(GgmlType type, MatVec matVec, MatMul? matMul, int d, int n)
     {
-        byte[] w = Weights(type, d, n, d * 31 + n);
+        // Weights of 0.1, and of 1e-4, whose block scales are float16 subnormals (as a real Q6_K file's often are).
+        Run(type, matVec, matMul, d, n, 0.1f);
+        Run(type, matVec, matMul, d, n, 1e-4f);
+    }
+
+    private static void Run(GgmlType type, MatVec matVec, MatMul? matMul, int d, int n, float scale)
+    {
+        byte[] w = Weights(type, d, n, d * 31 + n, scale);
         const int Tokens = 37; // more than a quantised chunk of most shapes
         float[] x = Random(Tokens * n, n + (int)type);
         foreach ((int s, int e) in new[] { (0, d), (3, d - 1), (1, 2), (d - 1, d) })
@@ -93,7 +100,7 @@ public sealed class BlockKernelTests
             for (int i = 0; i < d; i++)
             {
                 if (float.IsNaN(expected[i])) Assert.True(float.IsNaN(actual[i]), $"{type} {d}x{n}: row {i} is outside [{s}, {e}) but was written");
-                else Assert.True(MathF.Abs(expected[i] - actual[i]) <= 2e-5f * MathF.Max(1f, MathF.Abs(expected[i])),
+                else Assert.True(MathF.Abs(expected[i] - actual[i]) <= 2e-5f * MathF.Max(scale, MathF.Abs(expected[i])),
                     $"{type} {d}x{n}, rows [{s}, {e}): row {i} is {actual[i]}, the reference {expected[i]}");
             }
 

@@ -1,4 +1,6 @@
 using System;
+using System.Linq;
+using System.Runtime.Intrinsics;
 using Xunit;
 using SourceGenTransformer.Runtime;
 
@@ -53,5 +55,24 @@ public class WeightPackingTests
         var e = Assert.Throws<ArgumentException>(() => WeightPacking.ToInt8(new float[100], 64, new sbyte[100], new Half[2]));
         Assert.Contains("100", e.Message);
         Assert.Contains("64", e.Message);
+    }
+
+    /// <summary>
+    /// Every finite float16, normals and subnormals, widens exactly (against .NET's own Half conversion) in the scalar
+    /// and in the 4-, 8- and 16-wide scale loads the integer kernels use.
+    /// </summary>
+    [Fact]
+    public void Every_finite_float16_widens_exactly()
+    {
+        Half[] all = Enumerable.Range(0, 65536).Select(i => BitConverter.UInt16BitsToHalf((ushort)i)).Where(Half.IsFinite).ToArray();
+        Half[] padded = [.. all, .. new Half[16]];
+        for (int i = 0; i < all.Length; i++)
+        {
+            float expected = (float)all[i];
+            Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(IntegerBlocks.FromHalf(BitConverter.HalfToUInt16Bits(all[i]))));
+            if (i % 4 == 0) Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(IntegerBlocks.Scales4(ref padded[0], (nuint)i).GetElement(0)));
+            if (i % 8 == 1) Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(IntegerBlocks.Scales8(ref padded[0], (nuint)i - 1).GetElement(1)));
+            if (i % 16 == 15) Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(IntegerBlocks.Scales16(ref padded[0], (nuint)i - 15).GetElement(15)));
+        }
     }
 }

@@ -127,9 +127,9 @@ public static class BlockKernels
         return (Vector256.Create(v, Vector128.ShiftRightLogical(v.AsUInt16(), 4).AsByte()) & Vector256.Create((byte)0x0F)).AsSByte();
     }
 
-    /// <summary>The float16 scale of the block of 32 at <paramref name="at"/>, widened.</summary>
+    /// <summary>The float16 at byte <paramref name="at"/> (a block's scale), widened exactly.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Scale(ref byte w, nuint at) => (float)Unsafe.ReadUnaligned<Half>(ref Unsafe.Add(ref w, at));
+    public static float Scale(ref byte w, nuint at) => IntegerBlocks.FromHalf(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref w, at)));
 
     /// <summary>
     /// Eight exact int32 lanes of <paramref name="weights"/> times the 32 input codes at <paramref name="at"/>: lane m is
@@ -153,51 +153,11 @@ public static class BlockKernels
     // ---------------------------------------------------------------- Q4_K
 
     /// <summary>
-    /// One Q4_K block (at <paramref name="at"/>) times one Q8_K input block: <paramref name="acc"/> gains
-    /// <c>dx · d · lanes</c> and <paramref name="mins"/> gains <c>-dx · dmin · Σ mⱼ · sumⱼ</c> over four lanes, as
-    /// llama.cpp's AVX2 <c>ggml_vec_dot_q4_K_q8_K</c> does for one block.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Q4K(ref byte w, nuint at, ref sbyte x, nuint xAt, ref short sums, nuint sumsAt, float xScale, ref Vector256<float> acc, ref Vector128<float> mins)
-    {
-        float d = xScale * Scale(ref w, at), dmin = -xScale * Scale(ref w, at + 2);
-        Vector128<short> scalesAndMins = Q4KScales(ref w, at);
-        // The minima's part: sums of each 32 input codes (pairs of Q8_K's sums of 16) times the eight 6-bit minima.
-        Vector128<short> s16a = Vector128.LoadUnsafe(ref sums, sumsAt), s16b = Vector128.LoadUnsafe(ref sums, sumsAt + 8);
-        Vector128<int> prod;
-        if (Ssse3.IsSupported)
-        {
-            Vector128<short> s32 = Ssse3.HorizontalAdd(s16a, s16b);
-            prod = Sse2.MultiplyAddAdjacent(Vector128.WidenUpper(scalesAndMins.AsByte()).AsInt16(), s32);
-        }
-        else
-        {
-            prod = Vector128.Create(
-                scalesAndMins.AsByte().GetElement(8) * (s16a.GetElement(0) + s16a.GetElement(1)) + scalesAndMins.AsByte().GetElement(9) * (s16a.GetElement(2) + s16a.GetElement(3)),
-                scalesAndMins.AsByte().GetElement(10) * (s16a.GetElement(4) + s16a.GetElement(5)) + scalesAndMins.AsByte().GetElement(11) * (s16a.GetElement(6) + s16a.GetElement(7)),
-                scalesAndMins.AsByte().GetElement(12) * (s16b.GetElement(0) + s16b.GetElement(1)) + scalesAndMins.AsByte().GetElement(13) * (s16b.GetElement(2) + s16b.GetElement(3)),
-                scalesAndMins.AsByte().GetElement(14) * (s16b.GetElement(4) + s16b.GetElement(5)) + scalesAndMins.AsByte().GetElement(15) * (s16b.GetElement(6) + s16b.GetElement(7)));
-        }
-        mins = Vector128.FusedMultiplyAdd(Vector128.Create(dmin), Vector128.ConvertToSingle(prod), mins);
-
-        Vector256<short> scales = Vector256.Create(Vector128.WidenLower(scalesAndMins.AsByte()).AsInt16());
-        Vector256<int> sumi = Vector256<int>.Zero;
-        for (int j = 0; j < 4; j++)
-        {
-            Vector256<byte> q = Vector256.LoadUnsafe(ref w, at + 16 + (nuint)(32 * j));
-            Vector256<byte> low = q & Vector256.Create((byte)0x0F), high = Vector256.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0F);
-            sumi += ScaledLanes(low, ref x, xAt + (nuint)(64 * j), Broadcast(scales, 2 * j));
-            sumi += ScaledLanes(high, ref x, xAt + (nuint)(64 * j + 32), Broadcast(scales, 2 * j + 1));
-        }
-        acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), Vector256.ConvertToSingle(sumi), acc);
-    }
-
-    /// <summary>
     /// A Q4_K block's eight 6-bit scales (bytes 0..7) and eight 6-bit minima (bytes 8..15), unpacked from its 12 bytes as
-    /// llama.cpp's <c>utmp</c> shuffle does.
+    /// llama.cpp's <c>utmp</c> shuffle does. Its scale d and minimum's scale dmin are the float16s at bytes 0 and 2.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<short> Q4KScales(ref byte w, nuint at)
+    public static Vector128<byte> Q4KScales(ref byte w, nuint at)
     {
         const uint Kmask1 = 0x3f3f3f3f, Kmask2 = 0x0f0f0f0f, Kmask3 = 0x03030303;
         uint u0 = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref w, at + 4));
@@ -205,71 +165,118 @@ public static class BlockKernels
         uint u2 = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref w, at + 12));
         uint t3 = ((u2 >> 4) & Kmask2) | (((u1 >> 6) & Kmask3) << 4);
         uint t1 = (u2 & Kmask2) | (((u0 >> 6) & Kmask3) << 4);
-        return Vector128.Create(u0 & Kmask1, t1, u1 & Kmask1, t3).AsInt16();
+        return Vector128.Create(u0 & Kmask1, t1, u1 & Kmask1, t3).AsByte();
     }
 
-    /// <summary>int16 lane <paramref name="i"/> of <paramref name="scales"/> in every lane (llama.cpp's <c>get_scale_shuffle_k4</c>).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<short> Broadcast(Vector256<short> scales, int i) => Vector256.Create(scales.GetElement(i));
-
     /// <summary>
-    /// Unsigned weights (0..63) times the 32 input codes at <paramref name="at"/>, each pair of products scaled by
-    /// <paramref name="scale"/>'s int16 lanes: eight exact int32 lanes (<c>vpmaddubsw</c>, then <c>vpmaddwd</c> by the scales).
+    /// The eight int32 lanes of a Q4_K block (at <paramref name="at"/>, its scales unpacked by <see cref="Q4KScales"/>)
+    /// times one Q8_K input block: lane m is Σ over the eight sub-blocks of the sub-block's scale times its products
+    /// 4m..4m+3, as llama.cpp's AVX2 <c>ggml_vec_dot_q4_K_q8_K</c> forms <c>sumi</c> (its result is
+    /// <c>dx · d · lanes</c> less <c>dx · dmin · </c><see cref="Q4KMins"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> ScaledLanes(Vector256<byte> weights, ref sbyte x, nuint at, Vector256<short> scale)
+    public static Vector256<int> Q4KLanes(ref byte w, nuint at, Vector128<byte> scalesAndMins, ref sbyte x, nuint xAt)
     {
-        Vector256<sbyte> xv = Vector256.LoadUnsafe(ref x, at);
-        if (Avx2.IsSupported) return Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(weights, xv), scale);
-        return ScaledPairs(Pairs(weights.AsSByte(), xv), scale);
+        if (!Avx2.IsSupported) return Q4KLanesPortable(ref w, at, scalesAndMins, ref x, xAt);
+        Vector128<short> s8 = Sse41.ConvertToVector128Int16(scalesAndMins);
+        Vector256<byte> s = Vector256.Create(s8, s8).AsByte(), m4 = Vector256.Create((byte)0x0F);
+        Vector256<byte> q0 = Vector256.LoadUnsafe(ref w, at + 16), q1 = Vector256.LoadUnsafe(ref w, at + 48);
+        Vector256<byte> q2 = Vector256.LoadUnsafe(ref w, at + 80), q3 = Vector256.LoadUnsafe(ref w, at + 112);
+        // Sub-block 2j is the low nibbles of bytes 32j.., 2j + 1 their high nibbles; the input is in order. A vpshufb
+        // with a constant mask puts sub-block i's int16 scale in every lane (llama.cpp's get_scale_shuffle_k4).
+        Vector256<int> sumi = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q0 & m4, Vector256.LoadUnsafe(ref x, xAt)), Avx2.Shuffle(s, Vector256.Create((ushort)0x0100).AsByte()).AsInt16());
+        sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(High(q0), Vector256.LoadUnsafe(ref x, xAt + 32)), Avx2.Shuffle(s, Vector256.Create((ushort)0x0302).AsByte()).AsInt16());
+        sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q1 & m4, Vector256.LoadUnsafe(ref x, xAt + 64)), Avx2.Shuffle(s, Vector256.Create((ushort)0x0504).AsByte()).AsInt16());
+        sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(High(q1), Vector256.LoadUnsafe(ref x, xAt + 96)), Avx2.Shuffle(s, Vector256.Create((ushort)0x0706).AsByte()).AsInt16());
+        sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q2 & m4, Vector256.LoadUnsafe(ref x, xAt + 128)), Avx2.Shuffle(s, Vector256.Create((ushort)0x0908).AsByte()).AsInt16());
+        sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(High(q2), Vector256.LoadUnsafe(ref x, xAt + 160)), Avx2.Shuffle(s, Vector256.Create((ushort)0x0B0A).AsByte()).AsInt16());
+        sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q3 & m4, Vector256.LoadUnsafe(ref x, xAt + 192)), Avx2.Shuffle(s, Vector256.Create((ushort)0x0D0C).AsByte()).AsInt16());
+        sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(High(q3), Vector256.LoadUnsafe(ref x, xAt + 224)), Avx2.Shuffle(s, Vector256.Create((ushort)0x0F0E).AsByte()).AsInt16());
+        return sumi;
+    }
+
+    /// <summary>The high nibbles of 32 bytes, as bytes 0..15.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> High(Vector256<byte> q) => Vector256.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0F);
+
+    private static Vector256<int> Q4KLanesPortable(ref byte w, nuint at, Vector128<byte> scalesAndMins, ref sbyte x, nuint xAt)
+    {
+        Vector256<int> sumi = Vector256<int>.Zero;
+        for (int j = 0; j < 4; j++)
+        {
+            Vector256<byte> q = Vector256.LoadUnsafe(ref w, at + 16 + (nuint)(32 * j));
+            sumi += ScaledPairs(Pairs((q & Vector256.Create((byte)0x0F)).AsSByte(), Vector256.LoadUnsafe(ref x, xAt + (nuint)(64 * j))), Vector256.Create((short)scalesAndMins.GetElement(2 * j)));
+            sumi += ScaledPairs(Pairs(High(q).AsSByte(), Vector256.LoadUnsafe(ref x, xAt + (nuint)(64 * j + 32))), Vector256.Create((short)scalesAndMins.GetElement(2 * j + 1)));
+        }
+        return sumi;
+    }
+
+    /// <summary>
+    /// A Q4_K block's minima times its input block's sums: four int32 lanes, lane k the minima of sub-blocks 2k and 2k + 1
+    /// times the sums of their 32 input codes (pairs of Q8_K's sums of 16), as llama.cpp forms <c>prod</c>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<int> Q4KMins(Vector128<byte> scalesAndMins, ref short sums, nuint at)
+    {
+        Vector128<short> a = Vector128.LoadUnsafe(ref sums, at), b = Vector128.LoadUnsafe(ref sums, at + 8);
+        if (Ssse3.IsSupported && Sse41.IsSupported)
+            return Sse2.MultiplyAddAdjacent(Sse41.ConvertToVector128Int16(Sse2.ShiftRightLogical128BitLane(scalesAndMins, 8)), Ssse3.HorizontalAdd(a, b));
+        Vector128<byte> m = scalesAndMins;
+        return Vector128.Create(
+            m.GetElement(8) * (a.GetElement(0) + a.GetElement(1)) + m.GetElement(9) * (a.GetElement(2) + a.GetElement(3)),
+            m.GetElement(10) * (a.GetElement(4) + a.GetElement(5)) + m.GetElement(11) * (a.GetElement(6) + a.GetElement(7)),
+            m.GetElement(12) * (b.GetElement(0) + b.GetElement(1)) + m.GetElement(13) * (b.GetElement(2) + b.GetElement(3)),
+            m.GetElement(14) * (b.GetElement(4) + b.GetElement(5)) + m.GetElement(15) * (b.GetElement(6) + b.GetElement(7)));
     }
 
     // ---------------------------------------------------------------- Q6_K
 
     /// <summary>
-    /// One Q6_K block (at <paramref name="at"/>) times one Q8_K input block: <paramref name="acc"/> gains
-    /// <c>dx · d · lanes</c>, as llama.cpp's AVX2 <c>ggml_vec_dot_q6_K_q8_K</c> does for one block.
+    /// The eight int32 lanes of a Q6_K block (at <paramref name="at"/>) times one Q8_K input block, as llama.cpp's AVX2
+    /// <c>ggml_vec_dot_q6_K_q8_K</c> forms <c>sumi</c>: per 32 values, lanes 0..3 scaled by the first 16's int8 scale and
+    /// 4..7 by the second's (its result is <c>dx · d · lanes</c>, d the float16 at byte 208).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Q6K(ref byte w, nuint at, ref sbyte x, nuint xAt, float xScale, ref Vector256<float> acc)
+    public static Vector256<int> Q6KLanes(ref byte w, nuint at, ref sbyte x, nuint xAt)
     {
-        float d = xScale * Scale(ref w, at + 208);
         Vector128<sbyte> sc = Vector128.LoadUnsafe(ref w, at + 192).AsSByte();
-        Vector256<int> sumi = Vector256<int>.Zero;
+        return Q6KHalf(ref w, at, 0, ref x, xAt, sc) + Q6KHalf(ref w, at, 1, ref x, xAt, sc);
+    }
+
+    /// <summary>Half <paramref name="j"/> (values 128j..128j+127) of a Q6_K block: 64 bytes of low bits, 32 of high bits, four groups of 32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Q6KHalf(ref byte w, nuint at, int j, ref sbyte x, nuint xAt, Vector128<sbyte> sc)
+    {
         Vector256<byte> m4 = Vector256.Create((byte)0x0F), m2 = Vector256.Create((byte)3);
-        for (int j = 0; j < 2; j++)
-        {
-            nuint ql = at + (nuint)(64 * j), qh = at + 128 + (nuint)(32 * j), xj = xAt + (nuint)(128 * j);
-            Vector256<byte> bits1 = Vector256.LoadUnsafe(ref w, ql), bits2 = Vector256.LoadUnsafe(ref w, ql + 32);
-            Vector256<byte> high = Vector256.LoadUnsafe(ref w, qh);
-            Vector256<byte> q0 = (bits1 & m4) | (high & m2) << 4;
-            Vector256<byte> q1 = (bits2 & m4) | (Vector256.ShiftRightLogical(high.AsUInt16(), 2).AsByte() & m2) << 4;
-            Vector256<byte> q2 = (Vector256.ShiftRightLogical(bits1.AsUInt16(), 4).AsByte() & m4) | (Vector256.ShiftRightLogical(high.AsUInt16(), 4).AsByte() & m2) << 4;
-            Vector256<byte> q3 = (Vector256.ShiftRightLogical(bits2.AsUInt16(), 4).AsByte() & m4) | (Vector256.ShiftRightLogical(high.AsUInt16(), 6).AsByte() & m2) << 4;
-            int s = 8 * j;
-            sumi += Q6Lanes(q0, ref x, xj, sc, s);
-            sumi += Q6Lanes(q1, ref x, xj + 32, sc, s + 2);
-            sumi += Q6Lanes(q2, ref x, xj + 64, sc, s + 4);
-            sumi += Q6Lanes(q3, ref x, xj + 96, sc, s + 6);
-        }
-        acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), Vector256.ConvertToSingle(sumi), acc);
+        nuint ql = at + (nuint)(64 * j), qh = at + 128 + (nuint)(32 * j), xj = xAt + (nuint)(128 * j);
+        Vector256<byte> bits1 = Vector256.LoadUnsafe(ref w, ql), bits2 = Vector256.LoadUnsafe(ref w, ql + 32);
+        Vector256<byte> high = Vector256.LoadUnsafe(ref w, qh);
+        Vector256<byte> q0 = (bits1 & m4) | (high & m2) << 4;
+        Vector256<byte> q1 = (bits2 & m4) | (Vector256.ShiftRightLogical(high.AsUInt16(), 2).AsByte() & m2) << 4;
+        Vector256<byte> q2 = High(bits1) | (Vector256.ShiftRightLogical(high.AsUInt16(), 4).AsByte() & m2) << 4;
+        Vector256<byte> q3 = High(bits2) | (Vector256.ShiftRightLogical(high.AsUInt16(), 6).AsByte() & m2) << 4;
+        int g = 4 * j;
+        return Q6Lanes(q0, ref x, xj, sc, g) + Q6Lanes(q1, ref x, xj + 32, sc, g + 1) + Q6Lanes(q2, ref x, xj + 64, sc, g + 2) + Q6Lanes(q3, ref x, xj + 96, sc, g + 3);
     }
 
     /// <summary>
-    /// 32 six-bit codes (0..63) times the input codes at <paramref name="at"/>, less 32 times the input: lanes 0..3 scaled
-    /// by int8 scale <paramref name="s"/>, lanes 4..7 by scale s + 1 (exact).
+    /// 32 six-bit codes (0..63) of group <paramref name="g"/> times the input codes at <paramref name="at"/>, less 32
+    /// times the input: lanes 0..3 scaled by int8 scale 2g, lanes 4..7 by scale 2g + 1 (exact).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Q6Lanes(Vector256<byte> q, ref sbyte x, nuint at, Vector128<sbyte> scales, int s)
+    private static Vector256<int> Q6Lanes(Vector256<byte> q, ref sbyte x, nuint at, Vector128<sbyte> scales, int g)
     {
-        Vector256<short> scale = Vector256.Create(Vector128.Create((short)scales.GetElement(s)), Vector128.Create((short)scales.GetElement(s + 1)));
         Vector256<sbyte> xv = Vector256.LoadUnsafe(ref x, at);
         if (Avx2.IsSupported)
         {
+            // llama.cpp's get_scale_shuffle: scale 2g in bytes 0..7, 2g + 1 in 8..15, then widened to int16.
+            Vector128<byte> pick = Vector128.Create(0x0101010101010101ul * (ulong)(2 * g), 0x0101010101010101ul * (ulong)(2 * g + 1)).AsByte();
+            Vector256<short> scale = Avx2.ConvertToVector256Int16(Ssse3.Shuffle(scales, pick.AsSByte()));
             Vector256<short> p = Avx2.MultiplyAddAdjacent(q, xv) - Avx2.MultiplyAddAdjacent(Vector256.Create((byte)32), xv);
             return Avx2.MultiplyAddAdjacent(p, scale);
         }
-        return ScaledPairs(Pairs((q.AsSByte() - Vector256.Create((sbyte)32)), xv), scale);
+        Vector256<short> s = Vector256.Create(Vector128.Create((short)scales.GetElement(2 * g)), Vector128.Create((short)scales.GetElement(2 * g + 1)));
+        return ScaledPairs(Pairs(q.AsSByte() - Vector256.Create((sbyte)32), xv), s);
     }
 
     // ---------------------------------------------------------------- the end of a row

@@ -165,20 +165,52 @@ public static class IntegerBlocks
         return FromHalfBits(Avx512F.IsSupported ? Avx512F.ConvertToVector512Int32(h).AsUInt32() : Vector512.Create(Vector256.WidenLower(h), Vector256.WidenUpper(h)));
     }
 
-    // float16 bits (in the low half of each lane) to float32, exact for every finite value, subnormals included: the
-    // magnitude's bits moved to float32's places read as 2^-112 times the value (a float32 subnormal for a float16
-    // subnormal), then one exact multiply by 2^112, and the sign put back. (.NET 10 has no F16C intrinsics.)
+    /// <summary>
+    /// float16 bits to float32, exactly for every finite value (<c>(float)Half</c> is a software call in .NET 10; this is
+    /// a handful of instructions, the vector widenings' arithmetic on one value). Infinities and NaNs come out finite:
+    /// weight scales are checked finite when they are read.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> FromHalfBits(Vector128<uint> h) =>
-        ((h & Vector128.Create(0x7FFFu)) << 13).AsSingle() * Vector128.Create(0x77800000u).AsSingle() | ((h & Vector128.Create(0x8000u)) << 16).AsSingle();
+    public static float FromHalf(ushort h)
+    {
+        int m = h & 0x7FFF;
+        // A normal float16's bits moved into float32's places, its exponent rebased (+112); a subnormal's mantissa times
+        // 2^-24. No subnormal float32 is ever formed: an arithmetic operand that is one costs Zen 4 a microcode assist
+        // (a Q6_K block's scale is often a float16 subnormal, and the whole product ran four times slower).
+        int normal = (m << 13) + 0x38000000;
+        int subnormal = BitConverter.SingleToInt32Bits(m * 5.9604645E-08f);
+        return BitConverter.Int32BitsToSingle((m < 0x0400 ? subnormal : normal) | (h & 0x8000) << 16);
+    }
+
+    // float16 bits (in the low half of each lane) to float32, exact for every finite value, subnormals included, as
+    // FromHalf does on one: a normal's bits rebased, a subnormal's mantissa converted and scaled by 2^-24, selected per
+    // lane, the sign put back. (.NET 10 has no F16C intrinsics.)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> FromHalfBits(Vector128<uint> h)
+    {
+        Vector128<uint> m = h & Vector128.Create(0x7FFFu);
+        Vector128<float> normal = ((m << 13) + Vector128.Create(0x38000000u)).AsSingle();
+        Vector128<float> subnormal = Vector128.ConvertToSingle(m.AsInt32()) * Vector128.Create(5.9604645E-08f);
+        return Vector128.ConditionalSelect(Vector128.LessThan(m.AsInt32(), Vector128.Create(0x0400)).AsSingle(), subnormal, normal) | ((h & Vector128.Create(0x8000u)) << 16).AsSingle();
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> FromHalfBits(Vector256<uint> h) =>
-        ((h & Vector256.Create(0x7FFFu)) << 13).AsSingle() * Vector256.Create(0x77800000u).AsSingle() | ((h & Vector256.Create(0x8000u)) << 16).AsSingle();
+    private static Vector256<float> FromHalfBits(Vector256<uint> h)
+    {
+        Vector256<uint> m = h & Vector256.Create(0x7FFFu);
+        Vector256<float> normal = ((m << 13) + Vector256.Create(0x38000000u)).AsSingle();
+        Vector256<float> subnormal = Vector256.ConvertToSingle(m.AsInt32()) * Vector256.Create(5.9604645E-08f);
+        return Vector256.ConditionalSelect(Vector256.LessThan(m.AsInt32(), Vector256.Create(0x0400)).AsSingle(), subnormal, normal) | ((h & Vector256.Create(0x8000u)) << 16).AsSingle();
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> FromHalfBits(Vector512<uint> h) =>
-        ((h & Vector512.Create(0x7FFFu)) << 13).AsSingle() * Vector512.Create(0x77800000u).AsSingle() | ((h & Vector512.Create(0x8000u)) << 16).AsSingle();
+    private static Vector512<float> FromHalfBits(Vector512<uint> h)
+    {
+        Vector512<uint> m = h & Vector512.Create(0x7FFFu);
+        Vector512<float> normal = ((m << 13) + Vector512.Create(0x38000000u)).AsSingle();
+        Vector512<float> subnormal = Vector512.ConvertToSingle(m.AsInt32()) * Vector512.Create(5.9604645E-08f);
+        return Vector512.ConditionalSelect(Vector512.LessThan(m.AsInt32(), Vector512.Create(0x0400)).AsSingle(), subnormal, normal) | ((h & Vector512.Create(0x8000u)) << 16).AsSingle();
+    }
 
     /// <summary>
     /// Asks for the two cache lines at <paramref name="offset"/> from <paramref name="packed"/> ahead of their use (a hint:

@@ -148,13 +148,23 @@ internal static class BlockEmitter
             {
                 case "Q4_K":
                     w.Line("Vector128<float> mins = Vector128<float>.Zero;");
-                    w.Line("for (nuint b = 0; b < Blocks; b++)");
-                    w.Line($"    {K}.Q4K(ref w, wr + b * 144, ref xq, b * 256, ref xsum, b * 16, {Unsafe}.Add(ref xs, b), ref acc, ref mins);");
+                    using (w.Block("for (nuint b = 0; b < Blocks; b++)"))
+                    {
+                        w.Line("nuint wb = wr + b * 144;");
+                        w.Line($"float dx = {Unsafe}.Add(ref xs, b);");
+                        w.Line($"Vector128<byte> sm = {K}.Q4KScales(ref w, wb);");
+                        w.Line("// acc += dx · d · lanes; mins += -dx · dmin · (minima · sums), llama.cpp's two accumulators");
+                        w.Line($"acc = {Vector}.FusedMultiplyAdd({Vector}.Create(dx * {K}.Scale(ref w, wb)), {Vector}.ConvertToSingle({K}.Q4KLanes(ref w, wb, sm, ref xq, b * 256)), acc);");
+                        w.Line($"mins = Vector128.FusedMultiplyAdd(Vector128.Create(-dx * {K}.Scale(ref w, wb + 2)), Vector128.ConvertToSingle({K}.Q4KMins(sm, ref xsum, b * 16)), mins);");
+                    }
                     w.Line($"return {K}.Sum(acc) + {K}.Sum(mins);");
                     break;
                 case "Q6_K":
-                    w.Line("for (nuint b = 0; b < Blocks; b++)");
-                    w.Line($"    {K}.Q6K(ref w, wr + b * 210, ref xq, b * 256, {Unsafe}.Add(ref xs, b), ref acc);");
+                    using (w.Block("for (nuint b = 0; b < Blocks; b++)"))
+                    {
+                        w.Line("nuint wb = wr + b * 210;");
+                        w.Line($"acc = {Vector}.FusedMultiplyAdd({Vector}.Create({Unsafe}.Add(ref xs, b) * {K}.Scale(ref w, wb + 208)), {Vector}.ConvertToSingle({K}.Q6KLanes(ref w, wb, ref xq, b * 256)), acc);");
+                    }
                     w.Line($"return {K}.Sum(acc);");
                     break;
                 default:
