@@ -467,11 +467,20 @@ public abstract class TensorSource : IDisposable
     public BlockMatrix ReadBlockMatrix(string name, int rows, int cols, GgmlType type)
     {
         BlockMatrix m;
+        // Rows go to the matrix a panel (or the rows past the panels) at a time, from ggml's row layout.
+        byte[] staging;
         if (FindShape(name) is not null && StoredBlockType(name) is { } stored && BlockMatrix.IsKernelType(stored))
         {
             RequireShape(name, [rows, cols]);
             m = new BlockMatrix(stored, rows, cols);
-            ReadStoredRows(name, 0, rows, m.Data);
+            staging = new byte[BlockMatrix.PanelRows * m.RowBytes];
+            for (int r = 0; r < rows;)
+            {
+                int count = r < m.PanelRowCount ? BlockMatrix.PanelRows : Math.Min(BlockMatrix.PanelRows, rows - r);
+                ReadStoredRows(name, r, count, staging);
+                m.WriteRows(r, staging.AsSpan(0, count * m.RowBytes));
+                r += count;
+            }
             _read.Add(name);
             if (CheckFinite && m.FirstNonFiniteScale() is long bad and >= 0)
                 throw new ModelLoadException(FilePath, name,
@@ -479,10 +488,22 @@ public abstract class TensorSource : IDisposable
             return m;
         }
         m = new BlockMatrix(type, rows, cols);
+        staging = new byte[BlockMatrix.PanelRows * m.RowBytes];
+        int staged = 0, stagedFrom = 0;
         using var chunks = new MatrixChunks(this, name, rows, cols, transposed: false);
         while (chunks.Next())
+        {
             for (int r = 0; r < chunks.RowCount; r++)
-                GgmlQuants.Quantize(type, chunks.Values.Slice(r * cols, cols), m.Data.AsSpan((chunks.R0 + r) * m.RowBytes, m.RowBytes));
+            {
+                GgmlQuants.Quantize(type, chunks.Values.Slice(r * cols, cols), staging.AsSpan(staged * m.RowBytes, m.RowBytes));
+                if (++staged == BlockMatrix.PanelRows || stagedFrom + staged == rows)
+                {
+                    m.WriteRows(stagedFrom, staging.AsSpan(0, staged * m.RowBytes));
+                    stagedFrom += staged;
+                    staged = 0;
+                }
+            }
+        }
         return m;
     }
 

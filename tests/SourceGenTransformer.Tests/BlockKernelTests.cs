@@ -14,8 +14,8 @@ namespace SourceGenTransformer.Tests;
 /// </summary>
 public sealed class BlockKernelTests
 {
-    private delegate void MatVec(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<byte> w, int rowStart, int rowEnd);
-    private delegate void MatMul(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<byte> w, int tokens, int rowStart, int rowEnd);
+    private delegate void MatVec(Span<float> xout, ReadOnlySpan<float> x, BlockMatrix w, int rowStart, int rowEnd);
+    private delegate void MatMul(Span<float> xout, ReadOnlySpan<float> x, BlockMatrix w, int tokens, int rowStart, int rowEnd);
 
     private static float[] Random(int n, int seed, float scale = 1f)
     {
@@ -70,13 +70,13 @@ public sealed class BlockKernelTests
         return e;
     }
 
-    private static byte[] Weights(GgmlType type, int d, int n, int seed, float scale)
+    /// <summary>Random rows quantised by ggml itself (its bytes, for the reference), and the BlockMatrix holding them (in panels, for Q4_K).</summary>
+    private static (byte[] Ggml, BlockMatrix Matrix) Weights(GgmlType type, int d, int n, int seed, float scale)
     {
-        float[] values = Random(d * n, seed, scale);
-        int rowBytes = GgmlQuants.RowBytes(type, n);
-        var w = new byte[d * rowBytes];
-        for (int r = 0; r < d; r++) GgmlQuants.Quantize(type, values.AsSpan(r * n, n), w.AsSpan(r * rowBytes, rowBytes));
-        return w;
+        byte[] ggml = GgmlNative.Quantize(type, Random(d * n, seed, scale), d, n);
+        var m = new BlockMatrix(type, d, n);
+        m.WriteRows(0, ggml);
+        return (ggml, m);
     }
 
     private static void Run(GgmlType type, MatVec matVec, MatMul? matMul, int d, int n)
@@ -88,14 +88,14 @@ public sealed class BlockKernelTests
 
     private static void Run(GgmlType type, MatVec matVec, MatMul? matMul, int d, int n, float scale)
     {
-        byte[] w = Weights(type, d, n, d * 31 + n, scale);
+        (byte[] w, BlockMatrix matrix) = Weights(type, d, n, d * 31 + n, scale);
         const int Tokens = 37; // more than a quantised chunk of most shapes
         float[] x = Random(Tokens * n, n + (int)type);
         foreach ((int s, int e) in new[] { (0, d), (3, d - 1), (1, 2), (d - 1, d) })
         {
             float[] actual = new float[d];
             actual.AsSpan().Fill(float.NaN);
-            matVec(actual, x.AsSpan(0, n), w, s, e);
+            matVec(actual, x.AsSpan(0, n), matrix, s, e);
             float[] expected = Expected(type, w, x[..n], d, n, s, e);
             for (int i = 0; i < d; i++)
             {
@@ -108,12 +108,12 @@ public sealed class BlockKernelTests
             if (matMul is null) continue;
             float[] block = new float[Tokens * d];
             block.AsSpan().Fill(float.NaN);
-            matMul(block, x, w, Tokens, s, e);
+            matMul(block, x, matrix, Tokens, s, e);
             for (int t = 0; t < Tokens; t++)
             {
                 float[] one = new float[d];
                 one.AsSpan().Fill(float.NaN);
-                matVec(one, x.AsSpan(t * n, n), w, s, e);
+                matVec(one, x.AsSpan(t * n, n), matrix, s, e);
                 for (int i = 0; i < d; i++)
                     Assert.True(BitConverter.SingleToInt32Bits(one[i]) == BitConverter.SingleToInt32Bits(block[t * d + i]),
                         $"{type} {d}x{n}, token {t}, row {i}: the prompt block gives {block[t * d + i]}, decoding {one[i]}");
@@ -127,6 +127,7 @@ public sealed class BlockKernelTests
         Run(GgmlType.Q4_K, Engine.LlamaKQ4KKernels.MatVec256x256Q4K, Engine.LlamaKQ4KKernels.MatMul256x256Q4K, 256, 256);
         Run(GgmlType.Q4_K, Engine.LlamaKQ4KKernels.MatVec256x512Q4K, Engine.LlamaKQ4KKernels.MatMul256x512Q4K, 256, 512);
         Run(GgmlType.Q4_K, Engine.LlamaKQ4KKernels.MatVec128x256Q4K, Engine.LlamaKQ4KKernels.MatMul128x256Q4K, 128, 256);
+        Run(GgmlType.Q4_K, Engine.LlamaKOddQ4KKernels.MatVec299x256Q4K, null, 299, 256); // 37 panels and 3 rows past them
     }
 
     [Fact]

@@ -83,6 +83,11 @@ public partial class LlamaKQ4K;
     VocabSize = 288, MaxSequenceLength = 64, EosToken = -1, TiedEmbeddings = true, WeightPrecision = WeightPrecision.Q4K)]
 public partial class LlamaKTiedQ4K;
 
+// Q4_K panels' edges (BlockKernelTests): a classifier of 299 rows, three past the last panel of eight.
+[Transformer(ModelFamily.Llama, Layers = 1, Heads = 2, KvHeads = 2, ModelDim = 256, FeedForwardDim = 256,
+    VocabSize = 299, MaxSequenceLength = 16, EosToken = -1, WeightPrecision = WeightPrecision.Q4K)]
+public partial class LlamaKOddQ4K;
+
 [Transformer(ModelFamily.Llama, Layers = 4, Heads = 6, KvHeads = 2, ModelDim = 192, FeedForwardDim = 512,
     VocabSize = 1024, MaxSequenceLength = 256, EosToken = -1, WeightPrecision = WeightPrecision.Int8)]
 public partial class StoryTellerInt8;

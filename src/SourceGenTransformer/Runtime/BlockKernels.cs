@@ -152,81 +152,64 @@ public static class BlockKernels
 
     // ---------------------------------------------------------------- Q4_K
 
-    /// <summary>
-    /// A Q4_K block's eight 6-bit scales (bytes 0..7) and eight 6-bit minima (bytes 8..15), unpacked from its 12 bytes as
-    /// llama.cpp's <c>utmp</c> shuffle does. Its scale d and minimum's scale dmin are the float16s at bytes 0 and 2.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<byte> Q4KScales(ref byte w, nuint at)
-    {
-        const uint Kmask1 = 0x3f3f3f3f, Kmask2 = 0x0f0f0f0f, Kmask3 = 0x03030303;
-        uint u0 = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref w, at + 4));
-        uint u1 = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref w, at + 8));
-        uint u2 = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref w, at + 12));
-        uint t3 = ((u2 >> 4) & Kmask2) | (((u1 >> 6) & Kmask3) << 4);
-        uint t1 = (u2 & Kmask2) | (((u0 >> 6) & Kmask3) << 4);
-        return Vector128.Create(u0 & Kmask1, t1, u1 & Kmask1, t3).AsByte();
-    }
-
-    /// <summary>
-    /// The eight int32 lanes of a Q4_K block (at <paramref name="at"/>, its scales unpacked by <see cref="Q4KScales"/>)
-    /// times one Q8_K input block: lane m is Σ over the eight sub-blocks of the sub-block's scale times its products
-    /// 4m..4m+3, as llama.cpp's AVX2 <c>ggml_vec_dot_q4_K_q8_K</c> forms <c>sumi</c> (its result is
-    /// <c>dx · d · lanes</c> less <c>dx · dmin · </c><see cref="Q4KMins"/>).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<int> Q4KLanes(ref byte w, nuint at, Vector128<byte> scalesAndMins, ref sbyte x, nuint xAt)
-    {
-        if (!Avx2.IsSupported) return Q4KLanesPortable(ref w, at, scalesAndMins, ref x, xAt);
-        Vector128<short> s8 = Sse41.ConvertToVector128Int16(scalesAndMins);
-        Vector256<byte> s = Vector256.Create(s8, s8).AsByte(), m4 = Vector256.Create((byte)0x0F);
-        Vector256<byte> q0 = Vector256.LoadUnsafe(ref w, at + 16), q1 = Vector256.LoadUnsafe(ref w, at + 48);
-        Vector256<byte> q2 = Vector256.LoadUnsafe(ref w, at + 80), q3 = Vector256.LoadUnsafe(ref w, at + 112);
-        // Sub-block 2j is the low nibbles of bytes 32j.., 2j + 1 their high nibbles; the input is in order. A vpshufb
-        // with a constant mask puts sub-block i's int16 scale in every lane (llama.cpp's get_scale_shuffle_k4).
-        Vector256<int> sumi = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q0 & m4, Vector256.LoadUnsafe(ref x, xAt)), Avx2.Shuffle(s, Vector256.Create((ushort)0x0100).AsByte()).AsInt16());
-        sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(High(q0), Vector256.LoadUnsafe(ref x, xAt + 32)), Avx2.Shuffle(s, Vector256.Create((ushort)0x0302).AsByte()).AsInt16());
-        sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q1 & m4, Vector256.LoadUnsafe(ref x, xAt + 64)), Avx2.Shuffle(s, Vector256.Create((ushort)0x0504).AsByte()).AsInt16());
-        sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(High(q1), Vector256.LoadUnsafe(ref x, xAt + 96)), Avx2.Shuffle(s, Vector256.Create((ushort)0x0706).AsByte()).AsInt16());
-        sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q2 & m4, Vector256.LoadUnsafe(ref x, xAt + 128)), Avx2.Shuffle(s, Vector256.Create((ushort)0x0908).AsByte()).AsInt16());
-        sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(High(q2), Vector256.LoadUnsafe(ref x, xAt + 160)), Avx2.Shuffle(s, Vector256.Create((ushort)0x0B0A).AsByte()).AsInt16());
-        sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q3 & m4, Vector256.LoadUnsafe(ref x, xAt + 192)), Avx2.Shuffle(s, Vector256.Create((ushort)0x0D0C).AsByte()).AsInt16());
-        sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(High(q3), Vector256.LoadUnsafe(ref x, xAt + 224)), Avx2.Shuffle(s, Vector256.Create((ushort)0x0F0E).AsByte()).AsInt16());
-        return sumi;
-    }
-
     /// <summary>The high nibbles of 32 bytes, as bytes 0..15.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<byte> High(Vector256<byte> q) => Vector256.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0F);
 
-    private static Vector256<int> Q4KLanesPortable(ref byte w, nuint at, Vector128<byte> scalesAndMins, ref sbyte x, nuint xAt)
+    // ---------------------------------------------------------------- Q4_K in panels
+
+    /// <summary>The input's four codes at <paramref name="at"/> in every int32 lane (<c>vpbroadcastd</c>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> Broadcast4(ref sbyte x, nuint at) =>
+        Vector256.Create(Unsafe.ReadUnaligned<int>(ref Unsafe.As<sbyte, byte>(ref Unsafe.Add(ref x, at)))).AsSByte();
+
+    /// <summary>
+    /// <paramref name="acc"/> plus, in each int32 lane, the four products of its unsigned bytes of <paramref name="u"/>
+    /// by its signed bytes of <paramref name="s"/>, exactly: one <c>vpdpbusd</c> (AVX-VNNI), else <c>vpmaddubsw</c>
+    /// then <c>vpmaddwd</c> by ones (no saturation: the unsigned bytes here are at most 63).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Dot4(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s)
     {
-        Vector256<int> sumi = Vector256<int>.Zero;
-        for (int j = 0; j < 4; j++)
-        {
-            Vector256<byte> q = Vector256.LoadUnsafe(ref w, at + 16 + (nuint)(32 * j));
-            sumi += ScaledPairs(Pairs((q & Vector256.Create((byte)0x0F)).AsSByte(), Vector256.LoadUnsafe(ref x, xAt + (nuint)(64 * j))), Vector256.Create((short)scalesAndMins.GetElement(2 * j)));
-            sumi += ScaledPairs(Pairs(High(q).AsSByte(), Vector256.LoadUnsafe(ref x, xAt + (nuint)(64 * j + 32))), Vector256.Create((short)scalesAndMins.GetElement(2 * j + 1)));
-        }
-        return sumi;
+        if (AvxVnni.IsSupported) return AvxVnni.MultiplyWideningAndAdd(acc, u, s);
+        if (Avx2.IsSupported) return acc + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1));
+        return acc + Quads(u.AsSByte(), s);
+    }
+
+    /// <summary>Eight bytes at <paramref name="at"/> (a panel's sub-block scales or minima, one per row), widened to int32 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Widen8(ref byte w, nuint at)
+    {
+        Vector128<byte> v = Vector128.CreateScalarUnsafe(Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref w, at))).AsByte();
+        return Avx2.IsSupported ? Avx2.ConvertToVector256Int32(v) : Vector256.Create(Vector128.WidenLower(Vector128.WidenLower(v)).AsInt32(), Vector128.WidenUpper(Vector128.WidenLower(v)).AsInt32());
     }
 
     /// <summary>
-    /// A Q4_K block's minima times its input block's sums: four int32 lanes, lane k the minima of sub-blocks 2k and 2k + 1
-    /// times the sums of their 32 input codes (pairs of Q8_K's sums of 16), as llama.cpp forms <c>prod</c>.
+    /// One row of a Q4_K matrix (in its panel or past them) times one token's Q8_K input, with the arithmetic of its lane
+    /// in a panel: per super-block the exact integers <c>Σⱼ scaleⱼ Σ q·x</c> and <c>Σⱼ minⱼ · sumⱼ</c>, converted to
+    /// float32 and added by two fused multiply-adds, <c>acc += sumi · (d · dx)</c> then <c>acc += summ · (dmin · -dx)</c>.
+    /// So a row computed alone (at the edge of a thread's rows, or past the last panel) gives its panel lane's bits.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<int> Q4KMins(Vector128<byte> scalesAndMins, ref short sums, nuint at)
+    public static float Q4KRow(BlockMatrix w, int row, ReadOnlySpan<sbyte> xq, ReadOnlySpan<float> xs, ReadOnlySpan<short> sums)
     {
-        Vector128<short> a = Vector128.LoadUnsafe(ref sums, at), b = Vector128.LoadUnsafe(ref sums, at + 8);
-        if (Ssse3.IsSupported && Sse41.IsSupported)
-            return Sse2.MultiplyAddAdjacent(Sse41.ConvertToVector128Int16(Sse2.ShiftRightLogical128BitLane(scalesAndMins, 8)), Ssse3.HorizontalAdd(a, b));
-        Vector128<byte> m = scalesAndMins;
-        return Vector128.Create(
-            m.GetElement(8) * (a.GetElement(0) + a.GetElement(1)) + m.GetElement(9) * (a.GetElement(2) + a.GetElement(3)),
-            m.GetElement(10) * (a.GetElement(4) + a.GetElement(5)) + m.GetElement(11) * (a.GetElement(6) + a.GetElement(7)),
-            m.GetElement(12) * (b.GetElement(0) + b.GetElement(1)) + m.GetElement(13) * (b.GetElement(2) + b.GetElement(3)),
-            m.GetElement(14) * (b.GetElement(4) + b.GetElement(5)) + m.GetElement(15) * (b.GetElement(6) + b.GetElement(7)));
+        Span<byte> q = stackalloc byte[256], scales = stackalloc byte[8], mins = stackalloc byte[8];
+        float acc = 0f;
+        for (int b = 0; b < w.Cols / KBlock; b++)
+        {
+            w.Q4KRowBlock(row, b, q, scales, mins, out float d, out float dmin);
+            int sumi = 0, summ = 0;
+            for (int j = 0; j < 8; j++)
+            {
+                int s = 0;
+                for (int i = 0; i < 32; i++) s += q[32 * j + i] * xq[KBlock * b + 32 * j + i];
+                sumi += s * scales[j];
+                summ += mins[j] * (sums[16 * b + 2 * j] + sums[16 * b + 2 * j + 1]);
+            }
+            float dx = xs[b];
+            acc = MathF.FusedMultiplyAdd(sumi, d * dx, acc);
+            acc = MathF.FusedMultiplyAdd(summ, dmin * -dx, acc);
+        }
+        return acc;
     }
 
     // ---------------------------------------------------------------- Q6_K
@@ -288,10 +271,6 @@ public static class BlockKernels
         Vector128<float> r = acc.GetUpper() + acc.GetLower();
         return (r.GetElement(0) + r.GetElement(2)) + (r.GetElement(1) + r.GetElement(3));
     }
-
-    /// <summary>The four minima lanes of a Q4_K row, summed as llama.cpp does: (m0 + m2) + (m1 + m3).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Sum(Vector128<float> mins) => (mins.GetElement(0) + mins.GetElement(2)) + (mins.GetElement(1) + mins.GetElement(3));
 
     // ---------------------------------------------------------------- the portable path
 

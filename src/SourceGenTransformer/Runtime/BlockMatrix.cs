@@ -5,13 +5,34 @@ namespace SourceGenTransformer.Runtime;
 
 /// <summary>
 /// One weight matrix of a <see cref="WeightPrecision.Q4K"/> model: (<see cref="Rows"/>, <see cref="Cols"/>) in one of
-/// ggml's block types, row-major, each row's blocks byte for byte as a GGUF file stores them. Each matrix carries its own
-/// type (a Q4_K_M file mixes Q4_K with Q6_K, and rows that are not whole blocks of 256 fall back to Q5_0 or Q8_0), and
-/// the generated kernels dispatch on it once per product (<c>BlockKernels</c>), never per block.
+/// ggml's block types. Each matrix carries its own type (a Q4_K_M file mixes Q4_K with Q6_K, and rows that are not
+/// whole blocks of 256 fall back to Q5_0 or Q8_0), and the generated kernels dispatch on it once per product, never
+/// per block.
 /// </summary>
+/// <remarks>
+/// <para><b>Layout.</b> Rows are stored as a GGUF file stores them (each row's blocks, byte for byte, one row after
+/// another), except that a Q4_K matrix keeps its rows in <b>panels</b> of <see cref="PanelRows"/>: per panel and
+/// super-block of 256 columns, 1184 bytes (<see cref="Q4KPanelBlockBytes"/>):</para>
+/// <list type="bullet">
+/// <item>bytes 0..15, 16..31: the eight rows' float16 d, then dmin;</item>
+/// <item>bytes 32..95, 96..159: the 6-bit scales, then minima, of sub-block j (32 columns) for row r at 8j + r
+/// (unpacked from ggml's 12 bytes into one byte each: 32 bytes more than ggml's 1152);</item>
+/// <item>bytes 160..1183: the nibbles, 128 bytes per sub-block j: 32 bytes per c = 0..3, byte 4r + k holding column
+/// 32j + 4c + k of row r in its low nibble and column 32j + 16 + 4c + k in its high nibble.</item>
+/// </list>
+/// <para>So 32 bytes hold four consecutive columns of eight rows: one <c>vpdpbusd</c> by the input's four codes,
+/// broadcast, adds each row's four products to its own int32 lane, an outer product with no sums across lanes
+/// (<c>BlockKernels</c>). Rows past the last whole panel stay in ggml's row layout.</para>
+/// </remarks>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public sealed class BlockMatrix
 {
+    /// <summary>Rows of one panel (Q4_K).</summary>
+    public const int PanelRows = 8;
+
+    /// <summary>Bytes of one Q4_K panel's super-block: eight rows' d and dmin, scales and minima as bytes, and nibbles.</summary>
+    public const int Q4KPanelBlockBytes = 1184;
+
     /// <summary>A zeroed matrix of the given type and shape (its bytes in <see cref="WeightMemory"/>).</summary>
     /// <exception cref="ArgumentException">The type is not one the kernels multiply, or a row is not whole blocks.</exception>
     public BlockMatrix(GgmlType type, int rows, int cols)
@@ -23,7 +44,10 @@ public sealed class BlockMatrix
         Rows = rows;
         Cols = cols;
         RowBytes = GgmlQuants.RowBytes(type, cols);
-        Data = WeightMemory.Allocate<byte>(checked(rows * RowBytes));
+        PanelRowCount = HasPanels(type) ? rows - rows % PanelRows : 0;
+        PanelBytes = HasPanels(type) ? cols / 256 * Q4KPanelBlockBytes : 0;
+        TailStart = PanelRowCount / PanelRows * PanelBytes;
+        Data = WeightMemory.Allocate<byte>(checked(TailStart + (rows - PanelRowCount) * RowBytes));
     }
 
     /// <summary>The ggml type every block of this matrix has.</summary>
@@ -35,14 +59,110 @@ public sealed class BlockMatrix
     /// <summary>Columns (inputs) of each row: a whole number of the type's blocks.</summary>
     public int Cols { get; }
 
-    /// <summary>Bytes of one row's blocks.</summary>
+    /// <summary>Bytes of one row's blocks in ggml's layout.</summary>
     public int RowBytes { get; }
 
-    /// <summary>The rows' blocks, one row after another (Rows × RowBytes).</summary>
+    /// <summary>Rows kept in whole panels (a multiple of <see cref="PanelRows"/>; 0 for the types kept in rows).</summary>
+    public int PanelRowCount { get; }
+
+    /// <summary>Bytes of one panel (<see cref="PanelRows"/> rows, every super-block).</summary>
+    public int PanelBytes { get; }
+
+    /// <summary>Where the rows past the last panel start, in ggml's row layout.</summary>
+    public int TailStart { get; }
+
+    /// <summary>The panels, then the rows past them (see the remarks).</summary>
     public byte[] Data { get; }
 
-    /// <summary>Bytes per weight, scales included (0.5625 for Q4_K and Q4_0, 0.8203 for Q6_K, 0.6875 for Q5_0, 1.0625 for Q8_0).</summary>
-    public double BytesPerWeight => (double)RowBytes / Cols;
+    /// <summary>Bytes per weight, scales included (0.5625 for Q4_K in rows, 0.578 in panels; 0.8203 for Q6_K, 0.6875 for Q5_0, 0.5625 for Q4_0, 1.0625 for Q8_0).</summary>
+    public double BytesPerWeight => (double)Data.Length / Rows / Cols;
+
+    /// <summary>Whether a matrix of <paramref name="type"/> keeps its rows in panels (Q4_K).</summary>
+    public static bool HasPanels(GgmlType type) => type == GgmlType.Q4_K;
+
+    /// <summary>
+    /// Stores rows [<paramref name="first"/>, first + count) from ggml's row layout (<see cref="RowBytes"/> each): rows of
+    /// the panels only as whole panels.
+    /// </summary>
+    /// <exception cref="ArgumentException">The rows are not whole ggml rows, run past the matrix, or split a panel.</exception>
+    public void WriteRows(int first, ReadOnlySpan<byte> rows)
+    {
+        int count = rows.Length / RowBytes;
+        if (rows.Length % RowBytes != 0 || first < 0 || first + count > Rows || (first < PanelRowCount && (first % PanelRows != 0 || Math.Min(count, PanelRowCount - first) % PanelRows != 0)))
+            throw new ArgumentException($"Rows {first}..{first + count} of a {Rows} x {Cols} {Type} matrix ({rows.Length} bytes) are not whole rows of {RowBytes} bytes, or split one of its panels of {PanelRows}.");
+        int r = first;
+        for (; r < first + count && r < PanelRowCount; r += PanelRows)
+            PackQ4KPanel(rows.Slice((r - first) * RowBytes, PanelRows * RowBytes), Data.AsSpan(r / PanelRows * PanelBytes, PanelBytes));
+        if (r < first + count)
+            rows[((r - first) * RowBytes)..].CopyTo(Data.AsSpan(TailStart + (r - PanelRowCount) * RowBytes));
+    }
+
+    /// <summary>Eight ggml Q4_K rows into one panel (see the remarks).</summary>
+    private void PackQ4KPanel(ReadOnlySpan<byte> rows, Span<byte> panel)
+    {
+        panel.Clear();
+        int blocks = Cols / 256;
+        for (int b = 0; b < blocks; b++)
+        {
+            Span<byte> p = panel.Slice(b * Q4KPanelBlockBytes, Q4KPanelBlockBytes);
+            for (int r = 0; r < PanelRows; r++)
+            {
+                ReadOnlySpan<byte> src = rows.Slice(r * RowBytes + b * 144, 144);
+                src[..2].CopyTo(p[(2 * r)..]);
+                src.Slice(2, 2).CopyTo(p[(16 + 2 * r)..]);
+                for (int j = 0; j < 8; j++)
+                {
+                    (int sc, int m) = GgmlQuants.ScaleMin(j, src.Slice(4, 12));
+                    p[32 + 8 * j + r] = (byte)sc;
+                    p[96 + 8 * j + r] = (byte)m;
+                }
+                for (int i = 0; i < 256; i++)
+                {
+                    int q = i % 64 < 32 ? src[16 + 32 * (i / 64) + i % 32] & 0xF : src[16 + 32 * (i / 64) + i % 32] >> 4;
+                    (int at, int shift) = Q4KNibble(r, i);
+                    p[at] |= (byte)(q << shift);
+                }
+            }
+        }
+    }
+
+    /// <summary>Where column <paramref name="i"/> (of a super-block) of panel row <paramref name="r"/> sits in a Q4_K panel's block: the byte and the nibble's shift.</summary>
+    private static (int At, int Shift) Q4KNibble(int r, int i)
+    {
+        int j = i / 32, g = i % 32 / 4, k = i % 4;
+        return (160 + 128 * j + 32 * (g % 4) + 4 * r + k, 4 * (g / 4));
+    }
+
+    /// <summary>
+    /// One super-block of a Q4_K row, from its panel or the rows past them: its 256 codes (0..15), the eight sub-blocks'
+    /// scales and minima, d and dmin.
+    /// </summary>
+    internal void Q4KRowBlock(int row, int b, Span<byte> q, Span<byte> scales, Span<byte> mins, out float d, out float dmin)
+    {
+        if (row < PanelRowCount)
+        {
+            ReadOnlySpan<byte> p = Data.AsSpan(row / PanelRows * PanelBytes + b * Q4KPanelBlockBytes, Q4KPanelBlockBytes);
+            int r = row % PanelRows;
+            d = IntegerBlocks.FromHalf(BitConverter.ToUInt16(p[(2 * r)..]));
+            dmin = IntegerBlocks.FromHalf(BitConverter.ToUInt16(p[(16 + 2 * r)..]));
+            for (int j = 0; j < 8; j++)
+            {
+                scales[j] = p[32 + 8 * j + r];
+                mins[j] = p[96 + 8 * j + r];
+            }
+            for (int i = 0; i < 256; i++)
+            {
+                (int at, int shift) = Q4KNibble(r, i);
+                q[i] = (byte)((p[at] >> shift) & 0xF);
+            }
+            return;
+        }
+        ReadOnlySpan<byte> src = Data.AsSpan(TailStart + (row - PanelRowCount) * RowBytes + b * 144, 144);
+        d = IntegerBlocks.FromHalf(BitConverter.ToUInt16(src));
+        dmin = IntegerBlocks.FromHalf(BitConverter.ToUInt16(src[2..]));
+        for (int j = 0; j < 8; j++) (scales[j], mins[j]) = ((byte)GgmlQuants.ScaleMin(j, src.Slice(4, 12)).Scale, (byte)GgmlQuants.ScaleMin(j, src.Slice(4, 12)).Min);
+        for (int i = 0; i < 256; i++) q[i] = (byte)(i % 64 < 32 ? src[16 + 32 * (i / 64) + i % 32] & 0xF : src[16 + 32 * (i / 64) + i % 32] >> 4);
+    }
 
     /// <summary>
     /// The type llama.cpp's <c>llama-quantize</c> gives a matrix in a Q4_K_M file (<c>llama_tensor_get_type</c>, for
@@ -70,29 +190,47 @@ public sealed class BlockMatrix
     /// <summary>Whether the generated kernels multiply matrices of <paramref name="type"/> as they are.</summary>
     public static bool IsKernelType(GgmlType type) => type is GgmlType.Q4_K or GgmlType.Q6_K or GgmlType.Q5_0 or GgmlType.Q4_0 or GgmlType.Q8_0;
 
-    /// <summary>The first block whose float16 scale (or Q4_K's minimum's scale) is not finite, or -1 when every one is.</summary>
+    /// <summary>The first block (in storage order) whose float16 scale, or Q4_K's minimum's scale, is not finite, or -1 when every one is.</summary>
     public long FirstNonFiniteScale()
     {
+        for (int p = 0; p < PanelRowCount / PanelRows; p++)
+            for (int b = 0; b < Cols / 256; b++)
+                for (int h = 0; h < 2 * PanelRows; h++)
+                    if (!Half.IsFinite(BitConverter.ToHalf(Data, p * PanelBytes + b * Q4KPanelBlockBytes + 2 * h))) return (long)p * (Cols / 256) + b;
         (int block, int bytes) = GgmlQuants.BlockOf(Type);
         int at = Type == GgmlType.Q6_K ? 208 : 0;
-        long blocks = (long)Rows * Cols / block;
+        long first = (long)PanelRowCount * Cols / block, blocks = (long)(Rows - PanelRowCount) * Cols / block;
         for (long b = 0; b < blocks; b++)
         {
-            ReadOnlySpan<byte> s = Data.AsSpan((int)(b * bytes));
-            if (!Half.IsFinite(BitConverter.ToHalf(s[at..])) || (Type == GgmlType.Q4_K && !Half.IsFinite(BitConverter.ToHalf(s[2..])))) return b;
+            ReadOnlySpan<byte> s = Data.AsSpan(TailStart + (int)(b * bytes));
+            if (!Half.IsFinite(BitConverter.ToHalf(s[at..])) || (Type == GgmlType.Q4_K && !Half.IsFinite(BitConverter.ToHalf(s[2..])))) return first + b;
         }
         return -1;
     }
 
-    /// <summary>Row <paramref name="row"/> dequantised (ggml's <c>dequantize_row_*</c>) into <paramref name="destination"/>: an embedding lookup.</summary>
+    /// <summary>Row <paramref name="row"/> dequantised as ggml's <c>dequantize_row_*</c> does, into <paramref name="destination"/>: an embedding lookup.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The row is outside the matrix.</exception>
     /// <exception cref="ArgumentException">The destination is shorter than a row.</exception>
     public void RowValues(int row, Span<float> destination)
     {
         if ((uint)row >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(row), row, $"The matrix has {Rows} rows.");
         if (destination.Length < Cols) throw new ArgumentException($"A row holds {Cols} values; the destination holds {destination.Length}.", nameof(destination));
+        if (row < PanelRowCount)
+        {
+            Span<byte> q = stackalloc byte[256], scales = stackalloc byte[8], mins = stackalloc byte[8];
+            for (int b = 0; b < Cols / 256; b++)
+            {
+                Q4KRowBlock(row, b, q, scales, mins, out float d, out float dmin);
+                for (int j = 0; j < 8; j++)
+                {
+                    float d1 = d * scales[j], m1 = dmin * mins[j]; // dequantize_row_q4_K's order
+                    for (int i = 0; i < 32; i++) destination[256 * b + 32 * j + i] = d1 * q[32 * j + i] - m1;
+                }
+            }
+            return;
+        }
         (int block, int bytes) = GgmlQuants.BlockOf(Type);
-        ReadOnlySpan<byte> blocks = Data.AsSpan(row * RowBytes, RowBytes);
+        ReadOnlySpan<byte> blocks = Data.AsSpan(TailStart + (row - PanelRowCount) * RowBytes, RowBytes);
         for (int b = 0; b < Cols / block; b++)
             GgmlQuants.Dequantize(Type, blocks.Slice(b * bytes, bytes), destination.Slice(b * block, block));
     }

@@ -243,6 +243,11 @@ public static class IntegerBlocks
     public static Vector256<int> SumPair((Vector256<byte> Low, Vector256<byte> High) w, ref sbyte quantized, nuint at)
     {
         Vector256<sbyte> low = Vector256.LoadUnsafe(ref quantized, at), high = Vector256.LoadUnsafe(ref quantized, at + 32);
+        if (AvxVnni.IsSupported)
+        {
+            // vpdpbusd: each int32 lane gains the sum of four unsigned-by-signed byte products, exactly (the same lanes).
+            return AvxVnni.MultiplyWideningAndAdd(AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, w.Low, low), w.High, high);
+        }
         if (Avx2.IsSupported)
         {
             // Pairs of products to int16 (each at most 2 · 15 · 127, and the sum of the two at most 7620: no
@@ -258,6 +263,8 @@ public static class IntegerBlocks
     public static Vector128<int> Sum((Vector128<byte> Low, Vector128<byte> High) w, ref sbyte quantized, nuint at)
     {
         Vector128<sbyte> low = Vector128.LoadUnsafe(ref quantized, at), high = Vector128.LoadUnsafe(ref quantized, at + 16);
+        if (AvxVnni.IsSupported)
+            return AvxVnni.MultiplyWideningAndAdd(AvxVnni.MultiplyWideningAndAdd(Vector128<int>.Zero, w.Low, low), w.High, high);
         if (Ssse3.IsSupported)
         {
             Vector128<short> pairs = Ssse3.MultiplyAddAdjacent(w.Low, low) + Ssse3.MultiplyAddAdjacent(w.High, high);

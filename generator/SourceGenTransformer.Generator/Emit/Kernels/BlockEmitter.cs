@@ -44,10 +44,15 @@ internal static class BlockEmitter
         BlockType[] types = TypesFor(n);
         w.Line($"/// <summary>xout[rowStart..rowEnd) = (W ({I(d)} x {I(n)}) @ x ({I(n)}))[rowStart..rowEnd): the kernel of W's block type (one switch per product).</summary>");
         using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, BlockMatrix w, int rowStart, int rowEnd)"))
-            Dispatch(w, name, d, n, types, "xout, x, w.Data, rowStart, rowEnd");
+            Dispatch(w, name, d, n, types, "xout, x, w, rowStart, rowEnd");
         w.Line();
         foreach (BlockType t in types)
         {
+            if (t.Ggml == "Q4_K")
+            {
+                EmitQ4KMatVec(w, d, n, name + t.Suffix);
+                continue;
+            }
             EmitTypedMatVec(w, d, n, t, name + t.Suffix);
             if (rowsWritten.Add(RowName(n, t))) EmitRow(w, n, t);
         }
@@ -60,10 +65,15 @@ internal static class BlockEmitter
         BlockType[] types = TypesFor(n);
         w.Line($"/// <summary>xout (tokens x {I(d)})[:, rowStart..rowEnd) = x (tokens x {I(n)}) @ W ({I(d)} x {I(n)})ᵀ: the kernel of W's block type (one switch per product).</summary>");
         using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, BlockMatrix w, int tokens, int rowStart, int rowEnd)"))
-            Dispatch(w, name, d, n, types, "xout, x, w.Data, tokens, rowStart, rowEnd");
+            Dispatch(w, name, d, n, types, "xout, x, w, tokens, rowStart, rowEnd");
         w.Line();
         foreach (BlockType t in types)
         {
+            if (t.Ggml == "Q4_K")
+            {
+                EmitQ4KMatMul(w, d, n, name + t.Suffix);
+                continue;
+            }
             EmitTypedMatMul(w, d, n, t, name + t.Suffix);
             if (rowsWritten.Add(RowName(n, t))) EmitRow(w, n, t);
         }
@@ -105,7 +115,7 @@ internal static class BlockEmitter
     {
         w.Line($"ref sbyte xqRef = ref {Marshal}.GetReference(xq);");
         w.Line($"ref float xsRef = ref {Marshal}.GetReference(xs);");
-        if (t.Ggml == "Q4_K") w.Line($"ref short xsumRef = ref {Marshal}.GetReference(xsum);");
+        if (t.KQuant) w.Line($"ref short xsumRef = ref {Marshal}.GetReference(xsum);");
     }
 
     private static void Constants(SourceWriter w, int d, int n, BlockType t, bool blocks) =>
@@ -115,14 +125,14 @@ internal static class BlockEmitter
     {
         w.Line($"/// <summary>xout[rowStart..rowEnd) = (W ({I(d)} x {I(n)}) @ x ({I(n)}))[rowStart..rowEnd); W {t.Ggml} blocks, row-major (ggml's bytes). Rows are independent, so any split gives the same bits.</summary>");
         w.Line($"/// <remarks>The input is quantised to {(t.KQuant ? "Q8_K" : "Q8_0")} on the stack; each row is llama.cpp's ggml_vec_dot_{t.Ggml.ToLowerInvariant()}_{(t.KQuant ? "q8_K" : "q8_0")}, one row at a time.</remarks>");
-        using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, ReadOnlySpan<byte> w, int rowStart, int rowEnd)"))
+        using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, BlockMatrix w, int rowStart, int rowEnd)"))
         {
             Constants(w, d, n, t, blocks: false);
-            Guard(w, name, "xout.Length < Rows", "x.Length < Cols", "w.Length < Rows * RowBytes", "rowStart < 0", "rowEnd > Rows");
+            Guard(w, name, "xout.Length < Rows", "x.Length < Cols", "w.Data.Length < Rows * RowBytes", "rowStart < 0", "rowEnd > Rows");
             QuantisedInput(w, t, "Cols");
             w.Line(Quantize(t, "x[..Cols]", "xq", "xs", "xsum"));
             Refs(w, "xout");
-            w.Line($"ref byte wRef = ref {Marshal}.GetReference(w);");
+            w.Line($"ref byte wRef = ref {Marshal}.GetArrayDataReference(w.Data);");
             InputRefs(w, t);
             using (w.Block("for (int r = rowStart; r < rowEnd; r++)"))
                 w.Line($"{Unsafe}.Add(ref xoutRef, r) = {RowName(n, t)}(ref wRef, (nuint)r * RowBytes, ref xqRef, ref xsRef{(t.Ggml == "Q4_K" ? ", ref xsumRef" : "")});");
@@ -146,19 +156,6 @@ internal static class BlockEmitter
             w.Line($"{VectorF} acc = {VectorF}.Zero;");
             switch (t.Ggml)
             {
-                case "Q4_K":
-                    w.Line("Vector128<float> mins = Vector128<float>.Zero;");
-                    using (w.Block("for (nuint b = 0; b < Blocks; b++)"))
-                    {
-                        w.Line("nuint wb = wr + b * 144;");
-                        w.Line($"float dx = {Unsafe}.Add(ref xs, b);");
-                        w.Line($"Vector128<byte> sm = {K}.Q4KScales(ref w, wb);");
-                        w.Line("// acc += dx · d · lanes; mins += -dx · dmin · (minima · sums), llama.cpp's two accumulators");
-                        w.Line($"acc = {Vector}.FusedMultiplyAdd({Vector}.Create(dx * {K}.Scale(ref w, wb)), {Vector}.ConvertToSingle({K}.Q4KLanes(ref w, wb, sm, ref xq, b * 256)), acc);");
-                        w.Line($"mins = Vector128.FusedMultiplyAdd(Vector128.Create(-dx * {K}.Scale(ref w, wb + 2)), Vector128.ConvertToSingle({K}.Q4KMins(sm, ref xsum, b * 16)), mins);");
-                    }
-                    w.Line($"return {K}.Sum(acc) + {K}.Sum(mins);");
-                    break;
                 case "Q6_K":
                     using (w.Block("for (nuint b = 0; b < Blocks; b++)"))
                     {
@@ -185,14 +182,14 @@ internal static class BlockEmitter
         int chunk = TokenChunk(n);
         w.Line($"/// <summary>xout (tokens x {I(d)})[:, rowStart..rowEnd) = x (tokens x {I(n)}) @ W ({I(d)} x {I(n)})ᵀ, for those rows of W; W {t.Ggml} blocks, row-major (ggml's bytes).</summary>");
         w.Line($"/// <remarks>{I(chunk)} tokens at a time are quantised to {(t.KQuant ? "Q8_K" : "Q8_0")} on the stack; each output is the same row product as decoding's (same bits). Rows outside, tokens inside, so a row is read from cache by every token of the chunk.</remarks>");
-        using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, ReadOnlySpan<byte> w, int tokens, int rowStart, int rowEnd)"))
+        using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, BlockMatrix w, int tokens, int rowStart, int rowEnd)"))
         {
             Constants(w, d, n, t, blocks: true);
             w.Line($"const int Chunk = {I(chunk)};");
-            Guard(w, name, "tokens < 0", "xout.Length < tokens * Rows", "x.Length < tokens * Cols", "w.Length < Rows * RowBytes", "rowStart < 0", "rowEnd > Rows");
+            Guard(w, name, "tokens < 0", "xout.Length < tokens * Rows", "x.Length < tokens * Cols", "w.Data.Length < Rows * RowBytes", "rowStart < 0", "rowEnd > Rows");
             QuantisedInput(w, t, "Chunk * Cols");
             Refs(w, "xout");
-            w.Line($"ref byte wRef = ref {Marshal}.GetReference(w);");
+            w.Line($"ref byte wRef = ref {Marshal}.GetArrayDataReference(w.Data);");
             InputRefs(w, t);
             using (w.Block("for (int t0 = 0; t0 < tokens; t0 += Chunk)"))
             {
@@ -212,5 +209,132 @@ internal static class BlockEmitter
             }
         }
         w.Line();
+    }
+
+    // ---------------------------------------------------------------- Q4_K in panels of eight rows
+
+    /// <summary>Tokens of a Q4_K prompt tile: eight rows by four tokens (four int32 lanes and a float accumulator each); leftovers one at a time.</summary>
+    private const int Q4KTileTokens = 4;
+
+    private static void Q4KConstants(SourceWriter w, int d, int n) =>
+        w.Line($"const int Rows = {I(d)}, Cols = {I(n)}, Blocks = {I(n / 256)}, PanelRowCount = {I(d - d % 8)}, PanelBytes = {I(n / 256 * 1184)};");
+
+    /// <summary>The loops over rows r from rowStart: rows alone before a whole panel, whole panels of eight, then the rest alone.</summary>
+    private static void Q4KRows(SourceWriter w, Action row, Action panel)
+    {
+        w.Line("int r = rowStart;");
+        using (w.Block("for (; r < rowEnd && (r & 7) != 0 && r < PanelRowCount; r++)")) row();
+        using (w.Block("for (; r + 8 <= rowEnd && r + 8 <= PanelRowCount; r += 8)")) panel();
+        using (w.Block("for (; r < rowEnd; r++)")) row();
+    }
+
+    private static void EmitQ4KMatVec(SourceWriter w, int d, int n, string name)
+    {
+        w.Line($"/// <summary>xout[rowStart..rowEnd) = (W ({I(d)} x {I(n)}) @ x ({I(n)}))[rowStart..rowEnd); W Q4_K in panels of eight rows (BlockMatrix). Rows are independent, so any split gives the same bits.</summary>");
+        w.Line("/// <remarks>The input is quantised to Q8_K on the stack; each panel is an outer product in integers (four columns of eight rows by the input's four codes per vpdpbusd), its rows in the lanes; rows outside whole panels take BlockKernels.Q4KRow, their lane's arithmetic.</remarks>");
+        using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, BlockMatrix w, int rowStart, int rowEnd)"))
+        {
+            Q4KConstants(w, d, n);
+            Guard(w, name, "xout.Length < Rows", "x.Length < Cols", "w.PanelRowCount != PanelRowCount", "w.Data.Length < PanelRowCount / 8 * PanelBytes", "rowStart < 0", "rowEnd > Rows");
+            w.Line("Span<sbyte> xq = stackalloc sbyte[Cols];");
+            w.Line($"{Span} xs = stackalloc float[Blocks];");
+            w.Line("Span<short> xsum = stackalloc short[Cols / 16];");
+            w.Line($"{K}.QuantizeQ8K(x[..Cols], xq, xs, xsum);");
+            Refs(w, "xout");
+            w.Line($"ref byte wRef = ref {Marshal}.GetArrayDataReference(w.Data);");
+            InputRefs(w, Types[0]);
+            Q4KRows(w, () => w.Line($"{Unsafe}.Add(ref xoutRef, r) = {K}.Q4KRow(w, r, xq, xs, xsum);"), () => Q4KTile(w, 1, vector: true));
+        }
+        w.Line();
+    }
+
+    private static void EmitQ4KMatMul(SourceWriter w, int d, int n, string name)
+    {
+        int chunk = TokenChunk(n);
+        w.Line($"/// <summary>xout (tokens x {I(d)})[:, rowStart..rowEnd) = x (tokens x {I(n)}) @ W ({I(d)} x {I(n)})ᵀ, for those rows of W; W Q4_K in panels of eight rows (BlockMatrix).</summary>");
+        w.Line($"/// <remarks>{I(chunk)} tokens at a time are quantised to Q8_K on the stack; over them, a panel of eight rows by {I(Q4KTileTokens)} tokens per pass (then one): each four columns' nibbles are unpacked once for the tile's tokens. Every output is decoding's arithmetic (same bits).</remarks>");
+        using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, BlockMatrix w, int tokens, int rowStart, int rowEnd)"))
+        {
+            Q4KConstants(w, d, n);
+            w.Line($"const int Out = Rows, Chunk = {I(chunk)};");
+            Guard(w, name, "tokens < 0", "xout.Length < tokens * Rows", "x.Length < tokens * Cols", "w.PanelRowCount != PanelRowCount", "w.Data.Length < PanelRowCount / 8 * PanelBytes", "rowStart < 0", "rowEnd > Rows");
+            w.Line("Span<sbyte> xq = stackalloc sbyte[Chunk * Cols];");
+            w.Line($"{Span} xs = stackalloc float[Chunk * Blocks];");
+            w.Line("Span<short> xsum = stackalloc short[Chunk * Cols / 16];");
+            Refs(w, "xout");
+            w.Line($"ref byte wRef = ref {Marshal}.GetArrayDataReference(w.Data);");
+            InputRefs(w, Types[0]);
+            using (w.Block("for (int t0 = 0; t0 < tokens; t0 += Chunk)"))
+            {
+                w.Line("int count = Math.Min(Chunk, tokens - t0);");
+                w.Line("for (int k = 0; k < count; k++)");
+                w.Line($"    {K}.QuantizeQ8K(x.Slice((t0 + k) * Cols, Cols), xq.Slice(k * Cols, Cols), xs.Slice(k * Blocks, Blocks), xsum.Slice(k * Cols / 16, Cols / 16));");
+                Q4KRows(w,
+                    () =>
+                    {
+                        w.Line("for (int t = 0; t < count; t++)");
+                        w.Line($"    {Unsafe}.Add(ref xoutRef, (t0 + t) * Out + r) = {K}.Q4KRow(w, r, xq.Slice(t * Cols, Cols), xs.Slice(t * Blocks, Blocks), xsum.Slice(t * Cols / 16, Cols / 16));");
+                    },
+                    () =>
+                    {
+                        w.Line("int t = 0;");
+                        using (w.Block($"for (; t + {I(Q4KTileTokens)} <= count; t += {I(Q4KTileTokens)})")) Q4KTile(w, Q4KTileTokens, vector: false);
+                        using (w.Block("for (; t < count; t++)")) Q4KTile(w, 1, vector: false);
+                    });
+            }
+        }
+        w.Line();
+    }
+
+    /// <summary>
+    /// The panel of eight rows from r by tokens t.. (of the chunk from t0; for a <paramref name="vector"/>, x itself).
+    /// Per super-block and sub-block j of 32 columns: per four columns, the nibbles of eight rows unpacked once and one
+    /// vpdpbusd per token by its four codes broadcast; the sub-block's lanes times the rows' scales (vpmulld) into the
+    /// block's sumi, the rows' minima times the sub-block's input sum into summ. At the end of the block two fused
+    /// multiply-adds scale them into the token's float lanes: acc += sumi · (d · dx), acc += summ · (dmin · -dx).
+    /// </summary>
+    private static void Q4KTile(SourceWriter w, int tokens, bool vector)
+    {
+        w.Line("nuint pw = (nuint)(r / 8) * PanelBytes; // the panel's first byte");
+        for (int k = 0; k < tokens; k++)
+        {
+            w.Line(vector ? $"const nuint xo{k} = 0, so{k} = 0, bo{k} = 0;" : $"nuint xo{k} = (nuint)(t + {I(k)}) * Cols, so{k} = (nuint)(t + {I(k)}) * (Cols / 16), bo{k} = (nuint)(t + {I(k)}) * Blocks;");
+            w.Line($"{VectorF} a{k} = {VectorF}.Zero;");
+        }
+        using (w.Block("for (nuint b = 0; b < Blocks; b++)"))
+        {
+            w.Line("nuint pb = pw + b * 1184;");
+            for (int k = 0; k < tokens; k++) w.Line($"Vector256<int> s{k} = Vector256<int>.Zero, m{k} = Vector256<int>.Zero;");
+            using (w.Block("for (nuint j = 0; j < 8; j++)"))
+            {
+                w.Line("nuint pj = pb + 160 + j * 128, xj = b * 256 + j * 32;");
+                for (int k = 0; k < tokens; k++) w.Line($"Vector256<int> l{k} = Vector256<int>.Zero;");
+                for (int c = 0; c < 4; c++)
+                {
+                    w.Line($"Vector256<byte> v{c} = {Vector}.LoadUnsafe(ref wRef, pj + {I(32 * c)});");
+                    w.Line($"Vector256<byte> lo{c} = v{c} & {Vector}.Create((byte)0x0F), hi{c} = {Vector}.ShiftRightLogical(v{c}.AsUInt16(), 4).AsByte() & {Vector}.Create((byte)0x0F);");
+                    for (int k = 0; k < tokens; k++)
+                        w.Line($"l{k} = {K}.Dot4({K}.Dot4(l{k}, lo{c}, {K}.Broadcast4(ref xqRef, xo{k} + xj + {I(4 * c)})), hi{c}, {K}.Broadcast4(ref xqRef, xo{k} + xj + {I(16 + 4 * c)}));");
+                }
+                w.Line($"Vector256<int> sc = {K}.Widen8(ref wRef, pb + 32 + j * 8), mn = {K}.Widen8(ref wRef, pb + 96 + j * 8);");
+                for (int k = 0; k < tokens; k++)
+                {
+                    w.Line($"s{k} += l{k} * sc;");
+                    w.Line($"m{k} += mn * {Vector}.Create({Unsafe}.Add(ref xsumRef, so{k} + b * 16 + 2 * j) + {Unsafe}.Add(ref xsumRef, so{k} + b * 16 + 2 * j + 1));");
+                }
+            }
+            w.Line($"{VectorF} dd = IntegerBlocks.Scales8(ref {Unsafe}.As<byte, Half>(ref {Unsafe}.Add(ref wRef, pb)), 0), dm = IntegerBlocks.Scales8(ref {Unsafe}.As<byte, Half>(ref {Unsafe}.Add(ref wRef, pb + 16)), 0);");
+            for (int k = 0; k < tokens; k++)
+            {
+                w.Line($"float dx{k} = {Unsafe}.Add(ref xsRef, bo{k} + b);");
+                w.Line($"a{k} = {Vector}.FusedMultiplyAdd({Vector}.ConvertToSingle(s{k}), dd * {Vector}.Create(dx{k}), a{k});");
+                w.Line($"a{k} = {Vector}.FusedMultiplyAdd({Vector}.ConvertToSingle(m{k}), dm * {Vector}.Create(-dx{k}), a{k});");
+            }
+        }
+        for (int k = 0; k < tokens; k++)
+        {
+            string at = vector ? "r" : $"(t0 + t{(k == 0 ? "" : " + " + I(k))}) * Out + r";
+            w.Line($"a{k}.StoreUnsafe(ref xoutRef, (nuint)({at}));");
+        }
     }
 }
