@@ -136,6 +136,7 @@ public sealed class BlockKernelTests
         Run(GgmlType.Q6_K, Engine.LlamaKQ4KKernels.MatVec256x256Q6K, Engine.LlamaKQ4KKernels.MatMul256x256Q6K, 256, 256);
         Run(GgmlType.Q6_K, Engine.LlamaKQ4KKernels.MatVec256x512Q6K, Engine.LlamaKQ4KKernels.MatMul256x512Q6K, 256, 512);
         Run(GgmlType.Q6_K, Engine.LlamaKQ4KKernels.MatVec288x256Q6K, null, 288, 256); // the classifier (decoding only)
+        Run(GgmlType.Q6_K, Engine.LlamaKOddQ4KKernels.MatVec299x256Q6K, null, 299, 256); // 37 panels and 3 rows past them
     }
 
     [Theory]
@@ -152,5 +153,30 @@ public sealed class BlockKernelTests
         };
         Run(type, kernels[0].v, kernels[0].m, 64, 64);
         Run(type, kernels[1].v, kernels[1].m, 64, 160);
+    }
+
+    /// <summary>
+    /// Every type's BlockMatrix, in panels or rows, gives back each row as ggml dequantises it (the embedding lookup of a
+    /// Q4K decoder), rows past the last panel included.
+    /// </summary>
+    [Theory]
+    [InlineData(GgmlType.Q4_K, 256)]
+    [InlineData(GgmlType.Q6_K, 512)]
+    [InlineData(GgmlType.Q5_0, 96)]
+    [InlineData(GgmlType.Q4_0, 64)]
+    [InlineData(GgmlType.Q8_0, 32)]
+    public void Rows_come_back_as_ggml_dequantises_them(GgmlType type, int n)
+    {
+        const int Rows = 21; // two panels of eight and five rows past them
+        (byte[] ggml, BlockMatrix m) = Weights(type, Rows, n, 5, 0.1f);
+        float[] theirs = GgmlNative.Dequantize(type, ggml, Rows * n);
+        var row = new float[n];
+        for (int r = 0; r < Rows; r++)
+        {
+            m.RowValues(r, row);
+            for (int i = 0; i < n; i++)
+                Assert.True(BitConverter.SingleToInt32Bits(row[i]) == BitConverter.SingleToInt32Bits(theirs[r * n + i]), $"{type}: row {r}, column {i} is {row[i]}, ggml's {theirs[r * n + i]}");
+        }
+        Assert.Equal(type is GgmlType.Q4_K or GgmlType.Q6_K ? 16 : 0, m.PanelRowCount);
     }
 }

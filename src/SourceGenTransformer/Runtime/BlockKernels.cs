@@ -212,54 +212,51 @@ public static class BlockKernels
         return acc;
     }
 
-    // ---------------------------------------------------------------- Q6_K
-
-    /// <summary>
-    /// The eight int32 lanes of a Q6_K block (at <paramref name="at"/>) times one Q8_K input block, as llama.cpp's AVX2
-    /// <c>ggml_vec_dot_q6_K_q8_K</c> forms <c>sumi</c>: per 32 values, lanes 0..3 scaled by the first 16's int8 scale and
-    /// 4..7 by the second's (its result is <c>dx · d · lanes</c>, d the float16 at byte 208).
-    /// </summary>
+    /// <summary>Eight signed bytes at <paramref name="at"/> (a Q6_K panel's sub-block scales, one per row), widened to int32 lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<int> Q6KLanes(ref byte w, nuint at, ref sbyte x, nuint xAt)
+    public static Vector256<int> Widen8Signed(ref byte w, nuint at)
     {
-        Vector128<sbyte> sc = Vector128.LoadUnsafe(ref w, at + 192).AsSByte();
-        return Q6KHalf(ref w, at, 0, ref x, xAt, sc) + Q6KHalf(ref w, at, 1, ref x, xAt, sc);
-    }
-
-    /// <summary>Half <paramref name="j"/> (values 128j..128j+127) of a Q6_K block: 64 bytes of low bits, 32 of high bits, four groups of 32.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Q6KHalf(ref byte w, nuint at, int j, ref sbyte x, nuint xAt, Vector128<sbyte> sc)
-    {
-        Vector256<byte> m4 = Vector256.Create((byte)0x0F), m2 = Vector256.Create((byte)3);
-        nuint ql = at + (nuint)(64 * j), qh = at + 128 + (nuint)(32 * j), xj = xAt + (nuint)(128 * j);
-        Vector256<byte> bits1 = Vector256.LoadUnsafe(ref w, ql), bits2 = Vector256.LoadUnsafe(ref w, ql + 32);
-        Vector256<byte> high = Vector256.LoadUnsafe(ref w, qh);
-        Vector256<byte> q0 = (bits1 & m4) | (high & m2) << 4;
-        Vector256<byte> q1 = (bits2 & m4) | (Vector256.ShiftRightLogical(high.AsUInt16(), 2).AsByte() & m2) << 4;
-        Vector256<byte> q2 = High(bits1) | (Vector256.ShiftRightLogical(high.AsUInt16(), 4).AsByte() & m2) << 4;
-        Vector256<byte> q3 = High(bits2) | (Vector256.ShiftRightLogical(high.AsUInt16(), 6).AsByte() & m2) << 4;
-        int g = 4 * j;
-        return Q6Lanes(q0, ref x, xj, sc, g) + Q6Lanes(q1, ref x, xj + 32, sc, g + 1) + Q6Lanes(q2, ref x, xj + 64, sc, g + 2) + Q6Lanes(q3, ref x, xj + 96, sc, g + 3);
+        Vector128<sbyte> v = Vector128.CreateScalarUnsafe(Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref w, at))).AsSByte();
+        return Avx2.IsSupported ? Avx2.ConvertToVector256Int32(v) : Vector256.Create(Vector128.WidenLower(Vector128.WidenLower(v)), Vector128.WidenUpper(Vector128.WidenLower(v)));
     }
 
     /// <summary>
-    /// 32 six-bit codes (0..63) of group <paramref name="g"/> times the input codes at <paramref name="at"/>, less 32
-    /// times the input: lanes 0..3 scaled by int8 scale 2g, lanes 4..7 by scale 2g + 1 (exact).
+    /// 32 bytes of a Q6_K panel's codes: the four low bits of <paramref name="nibbles"/> (<paramref name="upper"/>: its high
+    /// nibbles) joined by the two top bits in bits 2c..2c + 1 of <paramref name="top"/>, as unsigned bytes 0..63.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Q6Lanes(Vector256<byte> q, ref sbyte x, nuint at, Vector128<sbyte> scales, int g)
+    public static Vector256<byte> Q6KCodes(Vector256<byte> nibbles, bool upper, Vector256<byte> top, int c)
     {
-        Vector256<sbyte> xv = Vector256.LoadUnsafe(ref x, at);
-        if (Avx2.IsSupported)
+        Vector256<byte> low = upper ? High(nibbles) : nibbles & Vector256.Create((byte)0x0F);
+        // The two bits moved to bits 4..5 of each byte: a 16-bit shift, whose bits carried between bytes are masked off.
+        Vector256<ushort> t = top.AsUInt16();
+        Vector256<ushort> moved = c switch { 0 => t << 4, 1 => t << 2, 2 => t, _ => t >> 2 };
+        return low | (moved.AsByte() & Vector256.Create((byte)0x30));
+    }
+
+    /// <summary>
+    /// One row of a Q6_K matrix (in its panel or past them) times one token's Q8_K input, with the arithmetic of its lane
+    /// in a panel: per super-block the exact integer <c>Σⱼ scaleⱼ (Σ q·x - 32 Σ x)</c> over its sixteen sub-blocks,
+    /// converted to float32 and added by one fused multiply-add, <c>acc += sumi · (d · dx)</c>.
+    /// </summary>
+    public static float Q6KRow(BlockMatrix w, int row, ReadOnlySpan<sbyte> xq, ReadOnlySpan<float> xs, ReadOnlySpan<short> sums)
+    {
+        Span<byte> q = stackalloc byte[256];
+        Span<sbyte> scales = stackalloc sbyte[16];
+        float acc = 0f;
+        for (int b = 0; b < w.Cols / KBlock; b++)
         {
-            // llama.cpp's get_scale_shuffle: scale 2g in bytes 0..7, 2g + 1 in 8..15, then widened to int16.
-            Vector128<byte> pick = Vector128.Create(0x0101010101010101ul * (ulong)(2 * g), 0x0101010101010101ul * (ulong)(2 * g + 1)).AsByte();
-            Vector256<short> scale = Avx2.ConvertToVector256Int16(Ssse3.Shuffle(scales, pick.AsSByte()));
-            Vector256<short> p = Avx2.MultiplyAddAdjacent(q, xv) - Avx2.MultiplyAddAdjacent(Vector256.Create((byte)32), xv);
-            return Avx2.MultiplyAddAdjacent(p, scale);
+            w.Q6KRowBlock(row, b, q, scales, out float d);
+            int sumi = 0;
+            for (int j = 0; j < 16; j++)
+            {
+                int s = 0;
+                for (int i = 0; i < 16; i++) s += q[16 * j + i] * xq[KBlock * b + 16 * j + i];
+                sumi += scales[j] * (s - 32 * sums[16 * b + j]);
+            }
+            acc = MathF.FusedMultiplyAdd(sumi, d * xs[b], acc);
         }
-        Vector256<short> s = Vector256.Create(Vector128.Create((short)scales.GetElement(2 * g)), Vector128.Create((short)scales.GetElement(2 * g + 1)));
-        return ScaledPairs(Pairs(q.AsSByte() - Vector256.Create((sbyte)32), xv), s);
+        return acc;
     }
 
     // ---------------------------------------------------------------- the end of a row

@@ -20,6 +20,12 @@ namespace SourceGenTransformer.Runtime;
 /// <item>bytes 160..1183: the nibbles, 128 bytes per sub-block j: 32 bytes per c = 0..3, byte 4r + k holding column
 /// 32j + 4c + k of row r in its low nibble and column 32j + 16 + 4c + k in its high nibble.</item>
 /// </list>
+/// <para>A Q6_K matrix keeps panels of eight rows too, 1680 bytes per super-block (<see cref="Q6KPanelBlockBytes"/>,
+/// ggml's own 8 × 210): the rows' float16 d (bytes 0..15); the int8 scale of sub-block j (16 columns) for row r at
+/// 16 + 8j + r; then per 32 columns h (h = 0..7) 192 bytes at 144 + 192h: 128 bytes of low four bits laid out as
+/// Q4_K's nibbles (byte 32c + 4r + k: column 32h + 4c + k low, 32h + 16 + 4c + k high), then 64 bytes of the top two
+/// bits, byte 32e + 4r + k holding in bits 2c..2c + 1 those of the column of group 4e + c (groups 0..3 the low nibbles'
+/// columns, 4..7 the high ones').</para>
 /// <para>So 32 bytes hold four consecutive columns of eight rows: one <c>vpdpbusd</c> by the input's four codes,
 /// broadcast, adds each row's four products to its own int32 lane, an outer product with no sums across lanes
 /// (<c>BlockKernels</c>). Rows past the last whole panel stay in ggml's row layout.</para>
@@ -33,6 +39,9 @@ public sealed class BlockMatrix
     /// <summary>Bytes of one Q4_K panel's super-block: eight rows' d and dmin, scales and minima as bytes, and nibbles.</summary>
     public const int Q4KPanelBlockBytes = 1184;
 
+    /// <summary>Bytes of one Q6_K panel's super-block: eight rows' d, int8 scales, low nibbles and top two bits.</summary>
+    public const int Q6KPanelBlockBytes = 1680;
+
     /// <summary>A zeroed matrix of the given type and shape (its bytes in <see cref="WeightMemory"/>).</summary>
     /// <exception cref="ArgumentException">The type is not one the kernels multiply, or a row is not whole blocks.</exception>
     public BlockMatrix(GgmlType type, int rows, int cols)
@@ -45,7 +54,7 @@ public sealed class BlockMatrix
         Cols = cols;
         RowBytes = GgmlQuants.RowBytes(type, cols);
         PanelRowCount = HasPanels(type) ? rows - rows % PanelRows : 0;
-        PanelBytes = HasPanels(type) ? cols / 256 * Q4KPanelBlockBytes : 0;
+        PanelBytes = HasPanels(type) ? cols / 256 * (type == GgmlType.Q4_K ? Q4KPanelBlockBytes : Q6KPanelBlockBytes) : 0;
         TailStart = PanelRowCount / PanelRows * PanelBytes;
         Data = WeightMemory.Allocate<byte>(checked(TailStart + (rows - PanelRowCount) * RowBytes));
     }
@@ -77,8 +86,8 @@ public sealed class BlockMatrix
     /// <summary>Bytes per weight, scales included (0.5625 for Q4_K in rows, 0.578 in panels; 0.8203 for Q6_K, 0.6875 for Q5_0, 0.5625 for Q4_0, 1.0625 for Q8_0).</summary>
     public double BytesPerWeight => (double)Data.Length / Rows / Cols;
 
-    /// <summary>Whether a matrix of <paramref name="type"/> keeps its rows in panels (Q4_K).</summary>
-    public static bool HasPanels(GgmlType type) => type == GgmlType.Q4_K;
+    /// <summary>Whether a matrix of <paramref name="type"/> keeps its rows in panels (Q4_K, Q6_K).</summary>
+    public static bool HasPanels(GgmlType type) => type is GgmlType.Q4_K or GgmlType.Q6_K;
 
     /// <summary>
     /// Stores rows [<paramref name="first"/>, first + count) from ggml's row layout (<see cref="RowBytes"/> each): rows of
@@ -92,7 +101,12 @@ public sealed class BlockMatrix
             throw new ArgumentException($"Rows {first}..{first + count} of a {Rows} x {Cols} {Type} matrix ({rows.Length} bytes) are not whole rows of {RowBytes} bytes, or split one of its panels of {PanelRows}.");
         int r = first;
         for (; r < first + count && r < PanelRowCount; r += PanelRows)
-            PackQ4KPanel(rows.Slice((r - first) * RowBytes, PanelRows * RowBytes), Data.AsSpan(r / PanelRows * PanelBytes, PanelBytes));
+        {
+            ReadOnlySpan<byte> source = rows.Slice((r - first) * RowBytes, PanelRows * RowBytes);
+            Span<byte> panel = Data.AsSpan(r / PanelRows * PanelBytes, PanelBytes);
+            if (Type == GgmlType.Q4_K) PackQ4KPanel(source, panel);
+            else PackQ6KPanel(source, panel);
+        }
         if (r < first + count)
             rows[((r - first) * RowBytes)..].CopyTo(Data.AsSpan(TailStart + (r - PanelRowCount) * RowBytes));
     }
@@ -124,6 +138,78 @@ public sealed class BlockMatrix
                 }
             }
         }
+    }
+
+    /// <summary>Eight ggml Q6_K rows into one panel (see the remarks).</summary>
+    private void PackQ6KPanel(ReadOnlySpan<byte> rows, Span<byte> panel)
+    {
+        panel.Clear();
+        Span<byte> q = stackalloc byte[256];
+        for (int b = 0; b < Cols / 256; b++)
+        {
+            Span<byte> p = panel.Slice(b * Q6KPanelBlockBytes, Q6KPanelBlockBytes);
+            for (int r = 0; r < PanelRows; r++)
+            {
+                ReadOnlySpan<byte> src = rows.Slice(r * RowBytes + b * 210, 210);
+                src.Slice(208, 2).CopyTo(p[(2 * r)..]);
+                for (int j = 0; j < 16; j++) p[16 + 8 * j + r] = src[192 + j];
+                Q6KCodes(src, q);
+                for (int i = 0; i < 256; i++)
+                {
+                    (int low, int lowShift, int high, int highShift) = Q6KBits(r, i);
+                    p[low] |= (byte)((q[i] & 0xF) << lowShift);
+                    p[high] |= (byte)((q[i] >> 4) << highShift);
+                }
+            }
+        }
+    }
+
+    /// <summary>A ggml Q6_K block's 256 codes (0..63, the value being <c>d · scale · (code - 32)</c>), as <c>dequantize_row_q6_K</c> assembles them.</summary>
+    private static void Q6KCodes(ReadOnlySpan<byte> block, Span<byte> q)
+    {
+        ReadOnlySpan<byte> ql = block[..128], qh = block.Slice(128, 64);
+        for (int n = 0; n < 256; n += 128, ql = ql[64..], qh = qh[32..])
+        {
+            for (int l = 0; l < 32; l++)
+            {
+                q[n + l] = (byte)((ql[l] & 0xF) | (qh[l] & 3) << 4);
+                q[n + l + 32] = (byte)((ql[l + 32] & 0xF) | ((qh[l] >> 2) & 3) << 4);
+                q[n + l + 64] = (byte)((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4);
+                q[n + l + 96] = (byte)((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4);
+            }
+        }
+    }
+
+    /// <summary>Where the low four and the top two bits of column <paramref name="i"/> of panel row <paramref name="r"/> sit in a Q6_K panel's block, and their shifts.</summary>
+    private static (int Low, int LowShift, int High, int HighShift) Q6KBits(int r, int i)
+    {
+        int h = i / 32, g = i % 32 / 4, k = i % 4, c = g % 4;
+        return (144 + 192 * h + 32 * c + 4 * r + k, 4 * (g / 4), 144 + 192 * h + 128 + 32 * (g / 4) + 4 * r + k, 2 * c);
+    }
+
+    /// <summary>
+    /// One super-block of a Q6_K row, from its panel or the rows past them: its 256 codes (0..63), the sixteen
+    /// sub-blocks' int8 scales, and d.
+    /// </summary>
+    internal void Q6KRowBlock(int row, int b, Span<byte> q, Span<sbyte> scales, out float d)
+    {
+        if (row < PanelRowCount)
+        {
+            ReadOnlySpan<byte> p = Data.AsSpan(row / PanelRows * PanelBytes + b * Q6KPanelBlockBytes, Q6KPanelBlockBytes);
+            int r = row % PanelRows;
+            d = IntegerBlocks.FromHalf(BitConverter.ToUInt16(p[(2 * r)..]));
+            for (int j = 0; j < 16; j++) scales[j] = (sbyte)p[16 + 8 * j + r];
+            for (int i = 0; i < 256; i++)
+            {
+                (int low, int lowShift, int high, int highShift) = Q6KBits(r, i);
+                q[i] = (byte)(((p[low] >> lowShift) & 0xF) | ((p[high] >> highShift) & 3) << 4);
+            }
+            return;
+        }
+        ReadOnlySpan<byte> src = Data.AsSpan(TailStart + (row - PanelRowCount) * RowBytes + b * 210, 210);
+        d = IntegerBlocks.FromHalf(BitConverter.ToUInt16(src[208..]));
+        for (int j = 0; j < 16; j++) scales[j] = (sbyte)src[192 + j];
+        Q6KCodes(src, q);
     }
 
     /// <summary>Where column <paramref name="i"/> (of a super-block) of panel row <paramref name="r"/> sits in a Q4_K panel's block: the byte and the nibble's shift.</summary>
@@ -193,10 +279,11 @@ public sealed class BlockMatrix
     /// <summary>The first block (in storage order) whose float16 scale, or Q4_K's minimum's scale, is not finite, or -1 when every one is.</summary>
     public long FirstNonFiniteScale()
     {
+        int panelBlock = Type == GgmlType.Q4_K ? Q4KPanelBlockBytes : Q6KPanelBlockBytes, halves = Type == GgmlType.Q4_K ? 2 * PanelRows : PanelRows;
         for (int p = 0; p < PanelRowCount / PanelRows; p++)
             for (int b = 0; b < Cols / 256; b++)
-                for (int h = 0; h < 2 * PanelRows; h++)
-                    if (!Half.IsFinite(BitConverter.ToHalf(Data, p * PanelBytes + b * Q4KPanelBlockBytes + 2 * h))) return (long)p * (Cols / 256) + b;
+                for (int h = 0; h < halves; h++)
+                    if (!Half.IsFinite(BitConverter.ToHalf(Data, p * PanelBytes + b * panelBlock + 2 * h))) return (long)p * (Cols / 256) + b;
         (int block, int bytes) = GgmlQuants.BlockOf(Type);
         int at = Type == GgmlType.Q6_K ? 208 : 0;
         long first = (long)PanelRowCount * Cols / block, blocks = (long)(Rows - PanelRowCount) * Cols / block;
@@ -215,6 +302,17 @@ public sealed class BlockMatrix
     {
         if ((uint)row >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(row), row, $"The matrix has {Rows} rows.");
         if (destination.Length < Cols) throw new ArgumentException($"A row holds {Cols} values; the destination holds {destination.Length}.", nameof(destination));
+        if (row < PanelRowCount && Type == GgmlType.Q6_K)
+        {
+            Span<byte> q = stackalloc byte[256];
+            Span<sbyte> scales = stackalloc sbyte[16];
+            for (int b = 0; b < Cols / 256; b++)
+            {
+                Q6KRowBlock(row, b, q, scales, out float d);
+                for (int i = 0; i < 256; i++) destination[256 * b + i] = d * scales[i / 16] * (q[i] - 32); // dequantize_row_q6_K's order
+            }
+            return;
+        }
         if (row < PanelRowCount)
         {
             Span<byte> q = stackalloc byte[256], scales = stackalloc byte[8], mins = stackalloc byte[8];

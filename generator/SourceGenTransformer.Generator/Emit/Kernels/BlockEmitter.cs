@@ -48,9 +48,9 @@ internal static class BlockEmitter
         w.Line();
         foreach (BlockType t in types)
         {
-            if (t.Ggml == "Q4_K")
+            if (t.KQuant)
             {
-                EmitQ4KMatVec(w, d, n, name + t.Suffix);
+                EmitPanelMatVec(w, d, n, t, name + t.Suffix);
                 continue;
             }
             EmitTypedMatVec(w, d, n, t, name + t.Suffix);
@@ -69,9 +69,9 @@ internal static class BlockEmitter
         w.Line();
         foreach (BlockType t in types)
         {
-            if (t.Ggml == "Q4_K")
+            if (t.KQuant)
             {
-                EmitQ4KMatMul(w, d, n, name + t.Suffix);
+                EmitPanelMatMul(w, d, n, t, name + t.Suffix);
                 continue;
             }
             EmitTypedMatMul(w, d, n, t, name + t.Suffix);
@@ -154,25 +154,12 @@ internal static class BlockEmitter
         {
             w.Line($"const int Blocks = {I(n / t.Values)};");
             w.Line($"{VectorF} acc = {VectorF}.Zero;");
-            switch (t.Ggml)
+            using (w.Block("for (nuint b = 0; b < Blocks; b++)"))
             {
-                case "Q6_K":
-                    using (w.Block("for (nuint b = 0; b < Blocks; b++)"))
-                    {
-                        w.Line("nuint wb = wr + b * 210;");
-                        w.Line($"acc = {Vector}.FusedMultiplyAdd({Vector}.Create({Unsafe}.Add(ref xs, b) * {K}.Scale(ref w, wb + 208)), {Vector}.ConvertToSingle({K}.Q6KLanes(ref w, wb, ref xq, b * 256)), acc);");
-                    }
-                    w.Line($"return {K}.Sum(acc);");
-                    break;
-                default:
-                    using (w.Block("for (nuint b = 0; b < Blocks; b++)"))
-                    {
-                        w.Line($"nuint wb = wr + b * {I(t.Bytes)};");
-                        w.Line($"acc = {K}.Accumulate({K}.Lanes({K}.{t.Ggml}Weights(ref w, wb), ref xq, b * 32), {K}.Scale(ref w, wb) * {Unsafe}.Add(ref xs, b), acc);");
-                    }
-                    w.Line($"return {K}.Sum(acc);");
-                    break;
+                w.Line($"nuint wb = wr + b * {I(t.Bytes)};");
+                w.Line($"acc = {K}.Accumulate({K}.Lanes({K}.{t.Ggml}Weights(ref w, wb), ref xq, b * 32), {K}.Scale(ref w, wb) * {Unsafe}.Add(ref xs, b), acc);");
             }
+            w.Line($"return {K}.Sum(acc);");
         }
         w.Line();
     }
@@ -211,16 +198,19 @@ internal static class BlockEmitter
         w.Line();
     }
 
-    // ---------------------------------------------------------------- Q4_K in panels of eight rows
+    // ---------------------------------------------------------------- Q4_K and Q6_K in panels of eight rows
 
-    /// <summary>Tokens of a Q4_K prompt tile: eight rows by four tokens (four int32 lanes and a float accumulator each); leftovers one at a time.</summary>
-    private const int Q4KTileTokens = 4;
+    /// <summary>Tokens of a K-quant prompt tile: eight rows by four tokens (their int32 lanes and a float accumulator each); leftovers one at a time.</summary>
+    private const int PanelTileTokens = 4;
 
-    private static void Q4KConstants(SourceWriter w, int d, int n) =>
-        w.Line($"const int Rows = {I(d)}, Cols = {I(n)}, Blocks = {I(n / 256)}, PanelRowCount = {I(d - d % 8)}, PanelBytes = {I(n / 256 * 1184)};");
+    /// <summary>Bytes of one panel's super-block (BlockMatrix.Q4KPanelBlockBytes, Q6KPanelBlockBytes).</summary>
+    private static int PanelBlockBytes(BlockType t) => t.Ggml == "Q4_K" ? 1184 : 1680;
+
+    private static void PanelConstants(SourceWriter w, int d, int n, BlockType t) =>
+        w.Line($"const int Rows = {I(d)}, Cols = {I(n)}, Blocks = {I(n / 256)}, PanelRowCount = {I(d - d % 8)}, PanelBytes = {I(n / 256 * PanelBlockBytes(t))};");
 
     /// <summary>The loops over rows r from rowStart: rows alone before a whole panel, whole panels of eight, then the rest alone.</summary>
-    private static void Q4KRows(SourceWriter w, Action row, Action panel)
+    private static void PanelRows(SourceWriter w, Action row, Action panel)
     {
         w.Line("int r = rowStart;");
         using (w.Block("for (; r < rowEnd && (r & 7) != 0 && r < PanelRowCount; r++)")) row();
@@ -228,13 +218,15 @@ internal static class BlockEmitter
         using (w.Block("for (; r < rowEnd; r++)")) row();
     }
 
-    private static void EmitQ4KMatVec(SourceWriter w, int d, int n, string name)
+    private static string RowKernel(BlockType t) => t.Ggml == "Q4_K" ? "Q4KRow" : "Q6KRow";
+
+    private static void EmitPanelMatVec(SourceWriter w, int d, int n, BlockType t, string name)
     {
-        w.Line($"/// <summary>xout[rowStart..rowEnd) = (W ({I(d)} x {I(n)}) @ x ({I(n)}))[rowStart..rowEnd); W Q4_K in panels of eight rows (BlockMatrix). Rows are independent, so any split gives the same bits.</summary>");
-        w.Line("/// <remarks>The input is quantised to Q8_K on the stack; each panel is an outer product in integers (four columns of eight rows by the input's four codes per vpdpbusd), its rows in the lanes; rows outside whole panels take BlockKernels.Q4KRow, their lane's arithmetic.</remarks>");
+        w.Line($"/// <summary>xout[rowStart..rowEnd) = (W ({I(d)} x {I(n)}) @ x ({I(n)}))[rowStart..rowEnd); W {t.Ggml} in panels of eight rows (BlockMatrix). Rows are independent, so any split gives the same bits.</summary>");
+        w.Line($"/// <remarks>The input is quantised to Q8_K on the stack; each panel is an outer product in integers (four columns of eight rows by the input's four codes per vpdpbusd), its rows in the lanes; rows outside whole panels take BlockKernels.{RowKernel(t)}, their lane's arithmetic.</remarks>");
         using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, BlockMatrix w, int rowStart, int rowEnd)"))
         {
-            Q4KConstants(w, d, n);
+            PanelConstants(w, d, n, t);
             Guard(w, name, "xout.Length < Rows", "x.Length < Cols", "w.PanelRowCount != PanelRowCount", "w.Data.Length < PanelRowCount / 8 * PanelBytes", "rowStart < 0", "rowEnd > Rows");
             w.Line("Span<sbyte> xq = stackalloc sbyte[Cols];");
             w.Line($"{Span} xs = stackalloc float[Blocks];");
@@ -242,20 +234,20 @@ internal static class BlockEmitter
             w.Line($"{K}.QuantizeQ8K(x[..Cols], xq, xs, xsum);");
             Refs(w, "xout");
             w.Line($"ref byte wRef = ref {Marshal}.GetArrayDataReference(w.Data);");
-            InputRefs(w, Types[0]);
-            Q4KRows(w, () => w.Line($"{Unsafe}.Add(ref xoutRef, r) = {K}.Q4KRow(w, r, xq, xs, xsum);"), () => Q4KTile(w, 1, vector: true));
+            InputRefs(w, t);
+            PanelRows(w, () => w.Line($"{Unsafe}.Add(ref xoutRef, r) = {K}.{RowKernel(t)}(w, r, xq, xs, xsum);"), () => PanelTile(w, t, 1, vector: true));
         }
         w.Line();
     }
 
-    private static void EmitQ4KMatMul(SourceWriter w, int d, int n, string name)
+    private static void EmitPanelMatMul(SourceWriter w, int d, int n, BlockType t, string name)
     {
         int chunk = TokenChunk(n);
-        w.Line($"/// <summary>xout (tokens x {I(d)})[:, rowStart..rowEnd) = x (tokens x {I(n)}) @ W ({I(d)} x {I(n)})ᵀ, for those rows of W; W Q4_K in panels of eight rows (BlockMatrix).</summary>");
-        w.Line($"/// <remarks>{I(chunk)} tokens at a time are quantised to Q8_K on the stack; over them, a panel of eight rows by {I(Q4KTileTokens)} tokens per pass (then one): each four columns' nibbles are unpacked once for the tile's tokens. Every output is decoding's arithmetic (same bits).</remarks>");
+        w.Line($"/// <summary>xout (tokens x {I(d)})[:, rowStart..rowEnd) = x (tokens x {I(n)}) @ W ({I(d)} x {I(n)})ᵀ, for those rows of W; W {t.Ggml} in panels of eight rows (BlockMatrix).</summary>");
+        w.Line($"/// <remarks>{I(chunk)} tokens at a time are quantised to Q8_K on the stack; over them, a panel of eight rows by {I(PanelTileTokens)} tokens per pass (then one): each four columns' codes are unpacked once for the tile's tokens. Every output is decoding's arithmetic (same bits).</remarks>");
         using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, BlockMatrix w, int tokens, int rowStart, int rowEnd)"))
         {
-            Q4KConstants(w, d, n);
+            PanelConstants(w, d, n, t);
             w.Line($"const int Out = Rows, Chunk = {I(chunk)};");
             Guard(w, name, "tokens < 0", "xout.Length < tokens * Rows", "x.Length < tokens * Cols", "w.PanelRowCount != PanelRowCount", "w.Data.Length < PanelRowCount / 8 * PanelBytes", "rowStart < 0", "rowEnd > Rows");
             w.Line("Span<sbyte> xq = stackalloc sbyte[Chunk * Cols];");
@@ -263,23 +255,23 @@ internal static class BlockEmitter
             w.Line("Span<short> xsum = stackalloc short[Chunk * Cols / 16];");
             Refs(w, "xout");
             w.Line($"ref byte wRef = ref {Marshal}.GetArrayDataReference(w.Data);");
-            InputRefs(w, Types[0]);
+            InputRefs(w, t);
             using (w.Block("for (int t0 = 0; t0 < tokens; t0 += Chunk)"))
             {
                 w.Line("int count = Math.Min(Chunk, tokens - t0);");
                 w.Line("for (int k = 0; k < count; k++)");
                 w.Line($"    {K}.QuantizeQ8K(x.Slice((t0 + k) * Cols, Cols), xq.Slice(k * Cols, Cols), xs.Slice(k * Blocks, Blocks), xsum.Slice(k * Cols / 16, Cols / 16));");
-                Q4KRows(w,
+                PanelRows(w,
                     () =>
                     {
                         w.Line("for (int t = 0; t < count; t++)");
-                        w.Line($"    {Unsafe}.Add(ref xoutRef, (t0 + t) * Out + r) = {K}.Q4KRow(w, r, xq.Slice(t * Cols, Cols), xs.Slice(t * Blocks, Blocks), xsum.Slice(t * Cols / 16, Cols / 16));");
+                        w.Line($"    {Unsafe}.Add(ref xoutRef, (t0 + t) * Out + r) = {K}.{RowKernel(t)}(w, r, xq.Slice(t * Cols, Cols), xs.Slice(t * Blocks, Blocks), xsum.Slice(t * Cols / 16, Cols / 16));");
                     },
                     () =>
                     {
                         w.Line("int t = 0;");
-                        using (w.Block($"for (; t + {I(Q4KTileTokens)} <= count; t += {I(Q4KTileTokens)})")) Q4KTile(w, Q4KTileTokens, vector: false);
-                        using (w.Block("for (; t < count; t++)")) Q4KTile(w, 1, vector: false);
+                        using (w.Block($"for (; t + {I(PanelTileTokens)} <= count; t += {I(PanelTileTokens)})")) PanelTile(w, t, PanelTileTokens, vector: false);
+                        using (w.Block("for (; t < count; t++)")) PanelTile(w, t, 1, vector: false);
                     });
             }
         }
@@ -287,14 +279,16 @@ internal static class BlockEmitter
     }
 
     /// <summary>
-    /// The panel of eight rows from r by tokens t.. (of the chunk from t0; for a <paramref name="vector"/>, x itself).
-    /// Per super-block and sub-block j of 32 columns: per four columns, the nibbles of eight rows unpacked once and one
-    /// vpdpbusd per token by its four codes broadcast; the sub-block's lanes times the rows' scales (vpmulld) into the
-    /// block's sumi, the rows' minima times the sub-block's input sum into summ. At the end of the block two fused
-    /// multiply-adds scale them into the token's float lanes: acc += sumi · (d · dx), acc += summ · (dmin · -dx).
+    /// The panel of eight rows from r by tokens t.. (of the chunk from t0; for a <paramref name="vector"/>, x itself),
+    /// every row in its own int32 and float lane: per super-block, per four columns, the eight rows' codes unpacked once
+    /// and one vpdpbusd per token by its four codes broadcast; each sub-block's lanes times the rows' scales (vpmulld)
+    /// into the block's exact sumi; then fused multiply-adds scale it into the token's float lanes. Q4_K:
+    /// acc += sumi · (d · dx) and acc += summ · (dmin · -dx), summ being the rows' minima times the sub-blocks' input sums.
+    /// Q6_K: the codes are biased by 32, taken off per sub-block as 32 times its input sum; acc += sumi · (d · dx).
     /// </summary>
-    private static void Q4KTile(SourceWriter w, int tokens, bool vector)
+    private static void PanelTile(SourceWriter w, BlockType t, int tokens, bool vector)
     {
+        bool q4 = t.Ggml == "Q4_K";
         w.Line("nuint pw = (nuint)(r / 8) * PanelBytes; // the panel's first byte");
         for (int k = 0; k < tokens; k++)
         {
@@ -303,32 +297,64 @@ internal static class BlockEmitter
         }
         using (w.Block("for (nuint b = 0; b < Blocks; b++)"))
         {
-            w.Line("nuint pb = pw + b * 1184;");
-            for (int k = 0; k < tokens; k++) w.Line($"Vector256<int> s{k} = Vector256<int>.Zero, m{k} = Vector256<int>.Zero;");
-            using (w.Block("for (nuint j = 0; j < 8; j++)"))
+            w.Line($"nuint pb = pw + b * {I(PanelBlockBytes(t))};");
+            for (int k = 0; k < tokens; k++)
+                w.Line(q4 ? $"Vector256<int> s{k} = Vector256<int>.Zero, m{k} = Vector256<int>.Zero;" : $"Vector256<int> s{k} = Vector256<int>.Zero;");
+            if (q4)
             {
-                w.Line("nuint pj = pb + 160 + j * 128, xj = b * 256 + j * 32;");
-                for (int k = 0; k < tokens; k++) w.Line($"Vector256<int> l{k} = Vector256<int>.Zero;");
-                for (int c = 0; c < 4; c++)
+                using (w.Block("for (nuint j = 0; j < 8; j++)"))
                 {
-                    w.Line($"Vector256<byte> v{c} = {Vector}.LoadUnsafe(ref wRef, pj + {I(32 * c)});");
-                    w.Line($"Vector256<byte> lo{c} = v{c} & {Vector}.Create((byte)0x0F), hi{c} = {Vector}.ShiftRightLogical(v{c}.AsUInt16(), 4).AsByte() & {Vector}.Create((byte)0x0F);");
+                    w.Line("// Sub-block j: columns 32j.. of the super-block, 128 bytes of nibbles.");
+                    w.Line("nuint pj = pb + 160 + j * 128, xj = b * 256 + j * 32;");
+                    for (int k = 0; k < tokens; k++) w.Line($"Vector256<int> l{k} = Vector256<int>.Zero;");
+                    for (int c = 0; c < 4; c++)
+                    {
+                        w.Line($"Vector256<byte> v{c} = {Vector}.LoadUnsafe(ref wRef, pj + {I(32 * c)});");
+                        w.Line($"Vector256<byte> lo{c} = v{c} & {Vector}.Create((byte)0x0F), hi{c} = {Vector}.ShiftRightLogical(v{c}.AsUInt16(), 4).AsByte() & {Vector}.Create((byte)0x0F);");
+                        for (int k = 0; k < tokens; k++)
+                            w.Line($"l{k} = {K}.Dot4({K}.Dot4(l{k}, lo{c}, {K}.Broadcast4(ref xqRef, xo{k} + xj + {I(4 * c)})), hi{c}, {K}.Broadcast4(ref xqRef, xo{k} + xj + {I(16 + 4 * c)}));");
+                    }
+                    w.Line($"Vector256<int> sc = {K}.Widen8(ref wRef, pb + 32 + j * 8), mn = {K}.Widen8(ref wRef, pb + 96 + j * 8);");
                     for (int k = 0; k < tokens; k++)
-                        w.Line($"l{k} = {K}.Dot4({K}.Dot4(l{k}, lo{c}, {K}.Broadcast4(ref xqRef, xo{k} + xj + {I(4 * c)})), hi{c}, {K}.Broadcast4(ref xqRef, xo{k} + xj + {I(16 + 4 * c)}));");
+                    {
+                        w.Line($"s{k} += l{k} * sc;");
+                        w.Line($"m{k} += mn * {Vector}.Create({Unsafe}.Add(ref xsumRef, so{k} + b * 16 + 2 * j) + {Unsafe}.Add(ref xsumRef, so{k} + b * 16 + 2 * j + 1));");
+                    }
                 }
-                w.Line($"Vector256<int> sc = {K}.Widen8(ref wRef, pb + 32 + j * 8), mn = {K}.Widen8(ref wRef, pb + 96 + j * 8);");
-                for (int k = 0; k < tokens; k++)
-                {
-                    w.Line($"s{k} += l{k} * sc;");
-                    w.Line($"m{k} += mn * {Vector}.Create({Unsafe}.Add(ref xsumRef, so{k} + b * 16 + 2 * j) + {Unsafe}.Add(ref xsumRef, so{k} + b * 16 + 2 * j + 1));");
-                }
+                w.Line($"{VectorF} dd = IntegerBlocks.Scales8(ref {Unsafe}.As<byte, Half>(ref {Unsafe}.Add(ref wRef, pb)), 0), dm = IntegerBlocks.Scales8(ref {Unsafe}.As<byte, Half>(ref {Unsafe}.Add(ref wRef, pb + 16)), 0);");
             }
-            w.Line($"{VectorF} dd = IntegerBlocks.Scales8(ref {Unsafe}.As<byte, Half>(ref {Unsafe}.Add(ref wRef, pb)), 0), dm = IntegerBlocks.Scales8(ref {Unsafe}.As<byte, Half>(ref {Unsafe}.Add(ref wRef, pb + 16)), 0);");
+            else
+            {
+                using (w.Block("for (nuint h = 0; h < 8; h++)"))
+                {
+                    w.Line("// Columns 32h.. of the super-block: sub-blocks 2h (the low nibbles' columns) and 2h + 1 (the high ones'), 192 bytes.");
+                    w.Line("nuint ph = pb + 144 + h * 192, xh = b * 256 + h * 32;");
+                    w.Line($"Vector256<byte> top0 = {Vector}.LoadUnsafe(ref wRef, ph + 128), top1 = {Vector}.LoadUnsafe(ref wRef, ph + 160);");
+                    for (int k = 0; k < tokens; k++) w.Line($"Vector256<int> la{k} = Vector256<int>.Zero, lb{k} = Vector256<int>.Zero;");
+                    for (int c = 0; c < 4; c++)
+                    {
+                        w.Line($"Vector256<byte> v{c} = {Vector}.LoadUnsafe(ref wRef, ph + {I(32 * c)});");
+                        w.Line($"Vector256<byte> lo{c} = {K}.Q6KCodes(v{c}, false, top0, {I(c)}), hi{c} = {K}.Q6KCodes(v{c}, true, top1, {I(c)});");
+                        for (int k = 0; k < tokens; k++)
+                        {
+                            w.Line($"la{k} = {K}.Dot4(la{k}, lo{c}, {K}.Broadcast4(ref xqRef, xo{k} + xh + {I(4 * c)}));");
+                            w.Line($"lb{k} = {K}.Dot4(lb{k}, hi{c}, {K}.Broadcast4(ref xqRef, xo{k} + xh + {I(16 + 4 * c)}));");
+                        }
+                    }
+                    w.Line($"Vector256<int> sa = {K}.Widen8Signed(ref wRef, pb + 16 + h * 16), sb = {K}.Widen8Signed(ref wRef, pb + 24 + h * 16);");
+                    for (int k = 0; k < tokens; k++)
+                    {
+                        w.Line($"nuint sj{k} = so{k} + b * 16 + 2 * h;");
+                        w.Line($"s{k} += (la{k} - {Vector}.Create(32 * {Unsafe}.Add(ref xsumRef, sj{k}))) * sa + (lb{k} - {Vector}.Create(32 * {Unsafe}.Add(ref xsumRef, sj{k} + 1))) * sb;");
+                    }
+                }
+                w.Line($"{VectorF} dd = IntegerBlocks.Scales8(ref {Unsafe}.As<byte, Half>(ref {Unsafe}.Add(ref wRef, pb)), 0);");
+            }
             for (int k = 0; k < tokens; k++)
             {
                 w.Line($"float dx{k} = {Unsafe}.Add(ref xsRef, bo{k} + b);");
                 w.Line($"a{k} = {Vector}.FusedMultiplyAdd({Vector}.ConvertToSingle(s{k}), dd * {Vector}.Create(dx{k}), a{k});");
-                w.Line($"a{k} = {Vector}.FusedMultiplyAdd({Vector}.ConvertToSingle(m{k}), dm * {Vector}.Create(-dx{k}), a{k});");
+                if (q4) w.Line($"a{k} = {Vector}.FusedMultiplyAdd({Vector}.ConvertToSingle(m{k}), dm * {Vector}.Create(-dx{k}), a{k});");
             }
         }
         for (int k = 0; k < tokens; k++)
