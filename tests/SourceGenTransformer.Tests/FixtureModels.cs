@@ -83,6 +83,12 @@ public partial class LlamaKQ4K;
     VocabSize = 288, MaxSequenceLength = 64, EosToken = -1, TiedEmbeddings = true, WeightPrecision = WeightPrecision.Q4K)]
 public partial class LlamaKTiedQ4K;
 
+// The panels' edges for the blocks of 32 (BlockKernelTests): a classifier of 99 rows (three past the last panel of
+// eight), rows of 32 and 96 columns.
+[Transformer(ModelFamily.Llama, Layers = 1, Heads = 2, KvHeads = 1, ModelDim = 32, FeedForwardDim = 96,
+    VocabSize = 99, MaxSequenceLength = 16, EosToken = -1, WeightPrecision = WeightPrecision.Q4K)]
+public partial class LlamaOddQ4K;
+
 // Q4_K panels' edges (BlockKernelTests): a classifier of 299 rows, three past the last panel of eight.
 [Transformer(ModelFamily.Llama, Layers = 1, Heads = 2, KvHeads = 2, ModelDim = 256, FeedForwardDim = 256,
     VocabSize = 299, MaxSequenceLength = 16, EosToken = -1, WeightPrecision = WeightPrecision.Q4K)]

@@ -8,22 +8,20 @@ using System.Runtime.Intrinsics.X86;
 namespace SourceGenTransformer.Runtime;
 
 /// <summary>
-/// The arithmetic of <see cref="BlockMatrix"/> products, as llama.cpp's x86 <c>ggml_vec_dot_*</c> does it: a product's
-/// input is quantised to 8 bits per block (ggml's Q8_K, blocks of 256 with float32 scales and sums per 16, for Q4_K
-/// and Q6_K rows; Q8_0, blocks of 32 with float16 scales, for Q5_0, Q4_0 and Q8_0 rows), each block's products are
-/// summed exactly in integers into eight int32 lanes, and the lanes, converted to float32, are added into eight float32
-/// accumulators by one multiply-add with the block's combined scale. A row's eight accumulators are summed last, in
-/// <c>hsum_float_8</c>'s order. Every step is the same as llama.cpp's AVX2 path, lane for lane, so a row's result is
-/// the same float32 as its <c>ggml_vec_dot</c>, and the generated kernels give the same bits whichever rows a thread
-/// takes and whether a token is decoded alone or in a prompt block.
+/// The arithmetic of <see cref="BlockMatrix"/> products (Q4K models), as integer outer products over its panels of
+/// eight rows: a product's input is quantised to 8 bits per block as llama.cpp quantises it (ggml's Q8_K, blocks of 256
+/// with float32 scales and sums per 16, for Q4_K and Q6_K; Q8_0, blocks of 32 with float16 scales, for Q8_0, Q4_0 and
+/// Q5_0), and each 32 bytes of a panel, four columns of eight rows as unsigned codes, meet the input's four codes
+/// broadcast in one <c>vpdpbusd</c>: each row's four products go to its own int32 lane, so a block's lanes are the
+/// rows' exact integer sums, with no sums across lanes. Per block (or K-quant sub-block) the scales and code biases are
+/// applied in integers, and per block one or two fused multiply-adds add them, converted, to each row's float32 lane.
 /// </summary>
 /// <remarks>
-/// <para><b>Lanes.</b> Integer lane m of a block of 32 products is the sum of products 4m..4m+3 (what <c>vpmaddubsw</c>
-/// then <c>vpmaddwd</c> by ones gives). For Q4_K, lane m sums, over the block's eight sub-blocks of 32, the sub-block's
-/// 6-bit scale times its products 4m..4m+3; its minima (times the input's sums per 32) are a separate four-lane sum. For
-/// Q6_K, lanes 0..3 of each 32 values are the first 16's sub-block (scaled by its int8 scale) and lanes 4..7 the second
-/// 16's.</para>
-/// <para>Without AVX2 the same integers are formed in scalars, so every path gives the same bits.</para>
+/// A row is one chain of float32 operations over its blocks in order, the same in a panel's lane, computed alone
+/// (<see cref="Q4KRow"/>, <see cref="Q6KRow"/>, <see cref="Block32Row"/>: rows at the edge of a thread's share or past
+/// the last panel), in a decoded token and in a prompt block: the bits never depend on the thread count or the tile.
+/// The integers are llama.cpp's; its float32 order is not (it sums eight lanes per row), so results agree with its to
+/// float32 rounding. Without AVX-VNNI the same integers are formed by widening (AVX2) or in scalars.
 /// </remarks>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public static class BlockKernels
@@ -83,78 +81,61 @@ public static class BlockKernels
 
     /// <summary>
     /// llama.cpp's x86 <c>quantize_row_q8_0</c>, values kept in order: per block of 32, <c>d = max|x| / 127</c> rounded to
-    /// float16 (<paramref name="scales"/> holds it widened), codes <c>round(x · 127 / max|x|)</c>, ties to even.
+    /// float16 (<paramref name="scales"/> holds it widened), codes <c>round(x · 127 / max|x|)</c>, ties to even; and the
+    /// sum of each block's codes (which the panels' biased weight codes need).
     /// </summary>
     /// <exception cref="ArgumentException">The length is not a multiple of 32, or a destination is too short.</exception>
-    public static void QuantizeQ8_0(ReadOnlySpan<float> x, Span<sbyte> q, Span<float> scales)
+    public static void QuantizeQ8_0(ReadOnlySpan<float> x, Span<sbyte> q, Span<float> scales, Span<int> sums)
     {
         int blocks = x.Length / Block;
-        if (x.Length % Block != 0 || q.Length < x.Length || scales.Length < blocks)
-            throw new ArgumentException($"{x.Length} inputs need a multiple of {Block}, {x.Length} codes and {blocks} scales; the destinations hold {q.Length} and {scales.Length}.");
+        if (x.Length % Block != 0 || q.Length < x.Length || scales.Length < blocks || sums.Length < blocks)
+            throw new ArgumentException($"{x.Length} inputs need a multiple of {Block}, {x.Length} codes, {blocks} scales and {blocks} sums; the destinations hold {q.Length}, {scales.Length} and {sums.Length}.");
         for (int b = 0; b < blocks; b++)
-            scales[b] = IntegerBlocks.QuantizeBlock(x.Slice(b * Block, Block), q.Slice(b * Block, Block));
+        {
+            Span<sbyte> qb = q.Slice(b * Block, Block);
+            scales[b] = IntegerBlocks.QuantizeBlock(x.Slice(b * Block, Block), qb);
+            int sum = 0;
+            foreach (sbyte v in qb) sum += v;
+            sums[b] = sum;
+        }
     }
 
-    // ---------------------------------------------------------------- blocks of 32: Q8_0, Q4_0, Q5_0
-
-    /// <summary>The 32 signed weights of a Q8_0 block (its codes) at <paramref name="at"/> (the block's scale before them).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<sbyte> Q8_0Weights(ref byte w, nuint at) => Vector256.LoadUnsafe(ref w, at + 2).AsSByte();
-
-    /// <summary>The 32 signed weights <c>q - 8</c> of a Q4_0 block at <paramref name="at"/>: low nibbles are weights 0..15, high ones 16..31.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<sbyte> Q4_0Weights(ref byte w, nuint at) => Nibbles(ref w, at + 2) - Vector256.Create((byte)8).AsSByte();
-
-    /// <summary>The 32 signed weights <c>q - 16</c> of a Q5_0 block at <paramref name="at"/>: the nibbles with the fifth bits of qh.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<sbyte> Q5_0Weights(ref byte w, nuint at)
-    {
-        // bytes_from_bits_32: byte i is 0xFF where bit i of qh is set; where it is not, 0xF0 (-16) goes into the high nibble.
-        uint qh = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref w, at + 2));
-        Vector256<byte> spread = Vector256.Create(qh).AsByte();
-        spread = Avx2.IsSupported
-            ? Avx2.Shuffle(spread, Vector256.Create(0x0000000000000000ul, 0x0101010101010101ul, 0x0202020202020202ul, 0x0303030303030303ul).AsByte())
-            : Vector256.Shuffle(spread, Vector256.Create((byte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
-        Vector256<byte> set = Vector256.Equals(spread | Vector256.Create(0x7fbfdfeff7fbfdfeul).AsByte(), Vector256<byte>.AllBitsSet);
-        return Nibbles(ref w, at + 6) | Vector256.AndNot(Vector256.Create((byte)0xF0), set).AsSByte();
-    }
-
-    /// <summary>16 bytes of nibbles at <paramref name="at"/>: the low nibbles in bytes 0..15, the high ones in 16..31.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<sbyte> Nibbles(ref byte w, nuint at)
-    {
-        Vector128<byte> v = Vector128.LoadUnsafe(ref w, at);
-        return (Vector256.Create(v, Vector128.ShiftRightLogical(v.AsUInt16(), 4).AsByte()) & Vector256.Create((byte)0x0F)).AsSByte();
-    }
-
-    /// <summary>The float16 at byte <paramref name="at"/> (a block's scale), widened exactly.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Scale(ref byte w, nuint at) => IntegerBlocks.FromHalf(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref w, at)));
+    // ---------------------------------------------------------------- blocks of 32 in panels: Q8_0, Q4_0, Q5_0
 
     /// <summary>
-    /// Eight exact int32 lanes of <paramref name="weights"/> times the 32 input codes at <paramref name="at"/>: lane m is
-    /// the sum of products 4m..4m+3 (llama.cpp's <c>mul_sum_i8_pairs</c>: <c>vpmaddubsw</c> of |w| by x signed as w, then
-    /// <c>vpmaddwd</c> by ones).
+    /// 32 bytes of a Q5_0 panel's codes: the four low bits of <paramref name="nibbles"/> (<paramref name="upper"/>: its
+    /// high nibbles, group c + 4; else its low ones, group c) joined by the fifth bits of the group, kept in bit g of each
+    /// byte of <paramref name="fifth"/>: unsigned bytes 0..31.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<int> Lanes(Vector256<sbyte> weights, ref sbyte x, nuint at)
+    public static Vector256<byte> Q5Codes(Vector256<byte> nibbles, bool upper, Vector256<byte> fifth, int c)
     {
-        Vector256<sbyte> xv = Vector256.LoadUnsafe(ref x, at);
-        if (Avx2.IsSupported)
-            return Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(weights), Avx2.Sign(xv, weights)), Vector256.Create((short)1));
-        return Quads(weights, xv);
+        Vector256<byte> low = upper ? High(nibbles) : nibbles & Vector256.Create((byte)0x0F);
+        // Bit g moved to bit 4 by a 16-bit shift, whose bits carried between bytes are masked off.
+        Vector256<ushort> f = fifth.AsUInt16();
+        Vector256<ushort> moved = upper ? f >> c : f << (4 - c);
+        return low | (moved.AsByte() & Vector256.Create((byte)0x10));
     }
 
-    /// <summary>One block of 32 added into a row's accumulators, as llama.cpp does: <c>acc += (dw · dx) · lanes</c>, fused.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Accumulate(Vector256<int> lanes, float scale, Vector256<float> acc) =>
-        Vector256.FusedMultiplyAdd(Vector256.Create(scale), Vector256.ConvertToSingle(lanes), acc);
-
-    // ---------------------------------------------------------------- Q4_K
-
-    /// <summary>The high nibbles of 32 bytes, as bytes 0..15.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<byte> High(Vector256<byte> q) => Vector256.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0F);
+    /// <summary>
+    /// One row of a Q8_0, Q4_0 or Q5_0 matrix (in its panel or past them) times one token's Q8_0 input, with the
+    /// arithmetic of its lane in a panel: per block the exact integer <c>Σ code · x - offset · Σ x</c>, converted to
+    /// float32 and added by one fused multiply-add, <c>acc += sum · (d · dx)</c>.
+    /// </summary>
+    public static float Block32Row(BlockMatrix w, int row, ReadOnlySpan<sbyte> xq, ReadOnlySpan<float> xs, ReadOnlySpan<int> sums)
+    {
+        Span<byte> q = stackalloc byte[Block];
+        int offset = BlockMatrix.Block32Offset(w.Type);
+        float acc = 0f;
+        for (int b = 0; b < w.Cols / Block; b++)
+        {
+            w.Block32RowBlock(row, b, q, out float d);
+            int sum = 0;
+            for (int i = 0; i < Block; i++) sum += q[i] * xq[Block * b + i];
+            acc = MathF.FusedMultiplyAdd(sum - offset * sums[b], d * xs[b], acc);
+        }
+        return acc;
+    }
 
     // ---------------------------------------------------------------- Q4_K in panels
 
@@ -165,15 +146,19 @@ public static class BlockKernels
 
     /// <summary>
     /// <paramref name="acc"/> plus, in each int32 lane, the four products of its unsigned bytes of <paramref name="u"/>
-    /// by its signed bytes of <paramref name="s"/>, exactly: one <c>vpdpbusd</c> (AVX-VNNI), else <c>vpmaddubsw</c>
-    /// then <c>vpmaddwd</c> by ones (no saturation: the unsigned bytes here are at most 63).
+    /// by its signed bytes of <paramref name="s"/>, exactly: one <c>vpdpbusd</c> (AVX-VNNI); else both widened to int16
+    /// (<c>vpmaddubsw</c> would saturate on Q8_0's codes of up to 255), pairs summed by <c>vpmaddwd</c> and pairs of pairs
+    /// by a horizontal add, put back in order.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> Dot4(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s)
     {
         if (AvxVnni.IsSupported) return AvxVnni.MultiplyWideningAndAdd(acc, u, s);
-        if (Avx2.IsSupported) return acc + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1));
-        return acc + Quads(u.AsSByte(), s);
+        if (!Avx2.IsSupported) return acc + Quads(u, s);
+        Vector256<int> low = Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(u.GetLower()), Avx2.ConvertToVector256Int16(s.GetLower()));
+        Vector256<int> high = Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(u.GetUpper()), Avx2.ConvertToVector256Int16(s.GetUpper()));
+        // hadd gives the quads 0, 1, 4, 5 | 2, 3, 6, 7; the 64-bit lanes 0, 2, 1, 3 put them in order.
+        return acc + Avx2.Permute4x64(Avx2.HorizontalAdd(low, high).AsInt64(), 0b11_01_10_00).AsInt32();
     }
 
     /// <summary>Eight bytes at <paramref name="at"/> (a panel's sub-block scales or minima, one per row), widened to int32 lanes.</summary>
@@ -259,44 +244,22 @@ public static class BlockKernels
         return acc;
     }
 
-    // ---------------------------------------------------------------- the end of a row
+    // ---------------------------------------------------------------- helpers
 
-    /// <summary>llama.cpp's <c>hsum_float_8</c>: ((a4 + a0) + (a6 + a2)) + ((a5 + a1) + (a7 + a3)).</summary>
+    /// <summary>The high nibbles of 32 bytes, as bytes 0..15.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Sum(Vector256<float> acc)
-    {
-        Vector128<float> r = acc.GetUpper() + acc.GetLower();
-        return (r.GetElement(0) + r.GetElement(2)) + (r.GetElement(1) + r.GetElement(3));
-    }
+    private static Vector256<byte> High(Vector256<byte> q) => Vector256.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0F);
 
-    // ---------------------------------------------------------------- the portable path
-
-    /// <summary>Lane m: the sum of products 4m..4m+3, in scalars.</summary>
-    private static Vector256<int> Quads(Vector256<sbyte> w, Vector256<sbyte> x)
+    /// <summary>Lane m: the sum of products 4m..4m+3 of unsigned by signed bytes, in scalars (the portable path).</summary>
+    private static Vector256<int> Quads(Vector256<byte> u, Vector256<sbyte> s)
     {
         Span<int> lanes = stackalloc int[8];
         for (int m = 0; m < 8; m++)
         {
             int sum = 0;
-            for (int k = 4 * m; k < 4 * m + 4; k++) sum += w.GetElement(k) * x.GetElement(k);
+            for (int k = 4 * m; k < 4 * m + 4; k++) sum += u.GetElement(k) * s.GetElement(k);
             lanes[m] = sum;
         }
-        return Vector256.Create<int>(lanes);
-    }
-
-    /// <summary>int16 lane k: products 2k and 2k + 1 summed (as <c>vpmaddubsw</c> without saturation, which these values never reach).</summary>
-    private static Vector256<short> Pairs(Vector256<sbyte> w, Vector256<sbyte> x)
-    {
-        Span<short> lanes = stackalloc short[16];
-        for (int k = 0; k < 16; k++) lanes[k] = (short)(w.GetElement(2 * k) * x.GetElement(2 * k) + w.GetElement(2 * k + 1) * x.GetElement(2 * k + 1));
-        return Vector256.Create<short>(lanes);
-    }
-
-    /// <summary><c>vpmaddwd</c> in scalars: lane m = p[2m] s[2m] + p[2m + 1] s[2m + 1].</summary>
-    private static Vector256<int> ScaledPairs(Vector256<short> p, Vector256<short> s)
-    {
-        Span<int> lanes = stackalloc int[8];
-        for (int m = 0; m < 8; m++) lanes[m] = p.GetElement(2 * m) * s.GetElement(2 * m) + p.GetElement(2 * m + 1) * s.GetElement(2 * m + 1);
         return Vector256.Create<int>(lanes);
     }
 }

@@ -26,6 +26,13 @@ namespace SourceGenTransformer.Runtime;
 /// Q4_K's nibbles (byte 32c + 4r + k: column 32h + 4c + k low, 32h + 16 + 4c + k high), then 64 bytes of the top two
 /// bits, byte 32e + 4r + k holding in bits 2c..2c + 1 those of the column of group 4e + c (groups 0..3 the low nibbles'
 /// columns, 4..7 the high ones').</para>
+/// <para>Q8_0, Q4_0 and Q5_0 matrices keep panels of eight rows per block of 32 columns, of ggml's own size (272, 144
+/// and 176 bytes): the rows' float16 d (bytes 0..15), then the codes as unsigned bytes of four columns of eight rows
+/// (byte 4r + k of each 32): Q8_0's eight groups of four columns, each code plus 128 (<see cref="Block32Offset"/>);
+/// Q4_0's nibbles as Q4_K's (byte 32c + 4r + k: column 4c + k low, 16 + 4c + k high); Q5_0's the same, then 32 bytes
+/// whose byte 4r + k holds in bit g the fifth bit of the column of group g (0..3 the low nibbles', 4..7 the high ones').
+/// Each code then stands for code - offset (128, 8, 16), which the kernels take off per block as offset times the
+/// input's sum.</para>
 /// <para>So 32 bytes hold four consecutive columns of eight rows: one <c>vpdpbusd</c> by the input's four codes,
 /// broadcast, adds each row's four products to its own int32 lane, an outer product with no sums across lanes
 /// (<c>BlockKernels</c>). Rows past the last whole panel stay in ggml's row layout.</para>
@@ -53,8 +60,8 @@ public sealed class BlockMatrix
         Rows = rows;
         Cols = cols;
         RowBytes = GgmlQuants.RowBytes(type, cols);
-        PanelRowCount = HasPanels(type) ? rows - rows % PanelRows : 0;
-        PanelBytes = HasPanels(type) ? cols / 256 * (type == GgmlType.Q4_K ? Q4KPanelBlockBytes : Q6KPanelBlockBytes) : 0;
+        PanelRowCount = rows - rows % PanelRows;
+        PanelBytes = cols / GgmlQuants.BlockOf(type).Block * PanelBlockBytes(type);
         TailStart = PanelRowCount / PanelRows * PanelBytes;
         Data = WeightMemory.Allocate<byte>(checked(TailStart + (rows - PanelRowCount) * RowBytes));
     }
@@ -86,8 +93,11 @@ public sealed class BlockMatrix
     /// <summary>Bytes per weight, scales included (0.5625 for Q4_K in rows, 0.578 in panels; 0.8203 for Q6_K, 0.6875 for Q5_0, 0.5625 for Q4_0, 1.0625 for Q8_0).</summary>
     public double BytesPerWeight => (double)Data.Length / Rows / Cols;
 
-    /// <summary>Whether a matrix of <paramref name="type"/> keeps its rows in panels (Q4_K, Q6_K).</summary>
-    public static bool HasPanels(GgmlType type) => type is GgmlType.Q4_K or GgmlType.Q6_K;
+    /// <summary>Bytes of one panel's block of <paramref name="type"/> (eight rows, one block of columns): eight times ggml's block, 32 more for Q4_K.</summary>
+    public static int PanelBlockBytes(GgmlType type) => type == GgmlType.Q4_K ? Q4KPanelBlockBytes : PanelRows * GgmlQuants.BlockOf(type).Bytes;
+
+    /// <summary>The bias of a panel code of the blocks of 32: the weight is code - offset (Q8_0 128, Q4_0 8, Q5_0 16).</summary>
+    public static int Block32Offset(GgmlType type) => type switch { GgmlType.Q8_0 => 128, GgmlType.Q4_0 => 8, _ => 16 };
 
     /// <summary>
     /// Stores rows [<paramref name="first"/>, first + count) from ggml's row layout (<see cref="RowBytes"/> each): rows of
@@ -105,7 +115,8 @@ public sealed class BlockMatrix
             ReadOnlySpan<byte> source = rows.Slice((r - first) * RowBytes, PanelRows * RowBytes);
             Span<byte> panel = Data.AsSpan(r / PanelRows * PanelBytes, PanelBytes);
             if (Type == GgmlType.Q4_K) PackQ4KPanel(source, panel);
-            else PackQ6KPanel(source, panel);
+            else if (Type == GgmlType.Q6_K) PackQ6KPanel(source, panel);
+            else PackBlock32Panel(source, panel);
         }
         if (r < first + count)
             rows[((r - first) * RowBytes)..].CopyTo(Data.AsSpan(TailStart + (r - PanelRowCount) * RowBytes));
@@ -138,6 +149,76 @@ public sealed class BlockMatrix
                 }
             }
         }
+    }
+
+    /// <summary>Eight ggml rows of Q8_0, Q4_0 or Q5_0 into one panel (see the remarks).</summary>
+    private void PackBlock32Panel(ReadOnlySpan<byte> rows, Span<byte> panel)
+    {
+        panel.Clear();
+        int bytes = GgmlQuants.BlockOf(Type).Bytes, panelBlock = PanelBlockBytes(Type);
+        Span<byte> q = stackalloc byte[32];
+        for (int b = 0; b < Cols / 32; b++)
+        {
+            Span<byte> p = panel.Slice(b * panelBlock, panelBlock);
+            for (int r = 0; r < PanelRows; r++)
+            {
+                ReadOnlySpan<byte> src = rows.Slice(r * RowBytes + b * bytes, bytes);
+                src[..2].CopyTo(p[(2 * r)..]);
+                Block32Codes(src, q);
+                for (int i = 0; i < 32; i++)
+                {
+                    int g = i % 16 / 4 + (i >= 16 ? 4 : 0), k = i % 4;
+                    if (Type == GgmlType.Q8_0)
+                    {
+                        p[16 + 32 * (i / 4) + 4 * r + k] = q[i];
+                        continue;
+                    }
+                    p[16 + 32 * (i % 16 / 4) + 4 * r + k] |= (byte)((q[i] & 0xF) << (i >= 16 ? 4 : 0));
+                    if (Type == GgmlType.Q5_0) p[144 + 4 * r + k] |= (byte)((q[i] >> 4) << g);
+                }
+            }
+        }
+    }
+
+    /// <summary>A ggml block of 32's codes as the panels keep them: Q8_0's plus 128, Q4_0's 0..15, Q5_0's 0..31 (the weight being code - <see cref="Block32Offset"/>).</summary>
+    private void Block32Codes(ReadOnlySpan<byte> block, Span<byte> q)
+    {
+        switch (Type)
+        {
+            case GgmlType.Q8_0:
+                for (int i = 0; i < 32; i++) q[i] = (byte)(block[2 + i] ^ 0x80);
+                break;
+            case GgmlType.Q4_0:
+                for (int j = 0; j < 16; j++) (q[j], q[j + 16]) = ((byte)(block[2 + j] & 0xF), (byte)(block[2 + j] >> 4));
+                break;
+            default:
+                uint qh = BitConverter.ToUInt32(block[2..]);
+                for (int j = 0; j < 16; j++)
+                    (q[j], q[j + 16]) = ((byte)((block[6 + j] & 0xF) | (int)((qh >> j) & 1) << 4), (byte)((block[6 + j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4));
+                break;
+        }
+    }
+
+    /// <summary>One block of 32 of a Q8_0, Q4_0 or Q5_0 row, from its panel or the rows past them: its codes (see <see cref="Block32Codes"/>) and d.</summary>
+    internal void Block32RowBlock(int row, int b, Span<byte> q, out float d)
+    {
+        if (row < PanelRowCount)
+        {
+            ReadOnlySpan<byte> p = Data.AsSpan(row / PanelRows * PanelBytes + b * PanelBlockBytes(Type), PanelBlockBytes(Type));
+            int r = row % PanelRows;
+            d = IntegerBlocks.FromHalf(BitConverter.ToUInt16(p[(2 * r)..]));
+            for (int i = 0; i < 32; i++)
+            {
+                int g = i % 16 / 4 + (i >= 16 ? 4 : 0), k = i % 4;
+                q[i] = Type == GgmlType.Q8_0 ? p[16 + 32 * (i / 4) + 4 * r + k]
+                    : (byte)(((p[16 + 32 * (i % 16 / 4) + 4 * r + k] >> (i >= 16 ? 4 : 0)) & 0xF) | (Type == GgmlType.Q5_0 ? ((p[144 + 4 * r + k] >> g) & 1) << 4 : 0));
+            }
+            return;
+        }
+        int bytes = GgmlQuants.BlockOf(Type).Bytes;
+        ReadOnlySpan<byte> src = Data.AsSpan(TailStart + (row - PanelRowCount) * RowBytes + b * bytes, bytes);
+        d = IntegerBlocks.FromHalf(BitConverter.ToUInt16(src));
+        Block32Codes(src, q);
     }
 
     /// <summary>Eight ggml Q6_K rows into one panel (see the remarks).</summary>
@@ -279,11 +360,11 @@ public sealed class BlockMatrix
     /// <summary>The first block (in storage order) whose float16 scale, or Q4_K's minimum's scale, is not finite, or -1 when every one is.</summary>
     public long FirstNonFiniteScale()
     {
-        int panelBlock = Type == GgmlType.Q4_K ? Q4KPanelBlockBytes : Q6KPanelBlockBytes, halves = Type == GgmlType.Q4_K ? 2 * PanelRows : PanelRows;
+        int panelBlock = PanelBlockBytes(Type), halves = Type == GgmlType.Q4_K ? 2 * PanelRows : PanelRows, blocksPerRow = Cols / GgmlQuants.BlockOf(Type).Block;
         for (int p = 0; p < PanelRowCount / PanelRows; p++)
-            for (int b = 0; b < Cols / 256; b++)
+            for (int b = 0; b < blocksPerRow; b++)
                 for (int h = 0; h < halves; h++)
-                    if (!Half.IsFinite(BitConverter.ToHalf(Data, p * PanelBytes + b * panelBlock + 2 * h))) return (long)p * (Cols / 256) + b;
+                    if (!Half.IsFinite(BitConverter.ToHalf(Data, p * PanelBytes + b * panelBlock + 2 * h))) return (long)p * blocksPerRow + b;
         (int block, int bytes) = GgmlQuants.BlockOf(Type);
         int at = Type == GgmlType.Q6_K ? 208 : 0;
         long first = (long)PanelRowCount * Cols / block, blocks = (long)(Rows - PanelRowCount) * Cols / block;
@@ -302,6 +383,17 @@ public sealed class BlockMatrix
     {
         if ((uint)row >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(row), row, $"The matrix has {Rows} rows.");
         if (destination.Length < Cols) throw new ArgumentException($"A row holds {Cols} values; the destination holds {destination.Length}.", nameof(destination));
+        if (row < PanelRowCount && Type is GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q5_0)
+        {
+            Span<byte> q = stackalloc byte[32];
+            int offset = Block32Offset(Type);
+            for (int b = 0; b < Cols / 32; b++)
+            {
+                Block32RowBlock(row, b, q, out float d);
+                for (int i = 0; i < 32; i++) destination[32 * b + i] = (q[i] - offset) * d; // dequantize_row_q*_0's order
+            }
+            return;
+        }
         if (row < PanelRowCount && Type == GgmlType.Q6_K)
         {
             Span<byte> q = stackalloc byte[256];

@@ -37,8 +37,9 @@ internal static class KernelNames
 /// measured 30-40% slower here) with 4 FMA chains over blocks of 32 columns, or 4 rows at a time where the model fits
 /// in cache (<see cref="MatVecEmitter"/>); the matrix-matrix product takes 4 weight rows by 4 tokens, 16 chains
 /// (<see cref="MatMulEmitter"/>). Q4_0 and Int8 matrices, in panels of four and sixteen rows, multiply in integers against an
-/// input quantised to 8 bits (<see cref="IntegerEmitter"/>); Q4K models' matrices, each in its own ggml block type, too
-/// (<see cref="BlockEmitter"/>: one kernel per type and a dispatcher per shape). Other kernels are single vector loops: they are bound by memory, not by FMA latency.
+/// input quantised to 8 bits (<see cref="IntegerEmitter"/>); Q4K models' matrices, each in its own ggml block type, in
+/// panels of eight rows multiplied as integer outer products (<see cref="BlockEmitter"/>: one kernel per type and a
+/// dispatcher per shape). Other kernels are single vector loops: they are bound by memory, not by FMA latency.
 /// Nothing is unrolled across layers: layers share code.</para>
 /// <para>Kernels that depend on no shape (a softmax over a run-time length, elementwise steps over a worker's rows) are
 /// not emitted: they live in the runtime library, <c>SourceGenTransformer.Runtime.Ops</c>.</para>
@@ -103,13 +104,12 @@ internal sealed class KernelSet(ModelShape s)
         using (w.Block($"internal static class {className}"))
         {
             bool padded = false, attention = false;
-            var blockRows = new HashSet<string>(); // BlockMatrix row products written, shared across shapes of one row length
             foreach ((Kind kind, int d, int n) in _wanted)
             {
                 switch (kind)
                 {
                     case Kind.MatVec when s.BlockMatrices:
-                        BlockEmitter.EmitMatVec(w, d, n, blockRows);
+                        BlockEmitter.EmitMatVec(w, d, n);
                         break;
                     case Kind.MatVec:
                         MatVecEmitter.Emit(w, s, d, n, s.Panels(d));
@@ -122,7 +122,7 @@ internal sealed class KernelSet(ModelShape s)
                         bool bias = kind == Kind.MatMulBias;
                         if (s.Panels(d)) PanelEmitter.EmitMatMul(w, d, n, bias);
                         else if (bias) MatMulEmitter.EmitWithBias(w, d, n);
-                        else if (s.BlockMatrices) BlockEmitter.EmitMatMul(w, d, n, blockRows);
+                        else if (s.BlockMatrices) BlockEmitter.EmitMatMul(w, d, n);
                         else if (s.Precision == Precision.Q4_0) IntegerEmitter.EmitMatMul(w, d, n);
                         else if (s.Precision == Precision.Int8) IntegerEmitter.EmitInt8MatMul(w, d, n);
                         else MatMulEmitter.EmitRows(w, d, n, s.Precision);
