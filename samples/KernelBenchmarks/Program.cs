@@ -36,6 +36,10 @@ public partial class Shape110MInt8;
     MaxSequenceLength = 64, EosToken = -1, WeightPrecision = WeightPrecision.Q4_0)]
 public partial class Shape110MQ4;
 
+[Transformer(ModelFamily.Llama, Layers = 1, Heads = 12, ModelDim = 768, FeedForwardDim = 2048, VocabSize = 256,
+    MaxSequenceLength = 64, EosToken = -1, WeightPrecision = WeightPrecision.Q4K)]
+public partial class Shape110MQ4K;
+
 [Transformer(ModelFamily.Llama, Layers = 1, Heads = 6, ModelDim = 288, FeedForwardDim = 768, VocabSize = 256,
     MaxSequenceLength = 64, EosToken = -1)]
 public partial class Shape15M;
@@ -54,22 +58,30 @@ public class Kernels
     private readonly ushort[] _wBf16 = new ushort[2048 * 768];
     private readonly sbyte[] _wInt8 = new sbyte[2048 * 768];
     private readonly Half[] _scales = new Half[2048 * 768 / 32];
-    private readonly byte[] _wQ4 = new byte[2048 * 768 / 2];
-    private readonly Half[] _scalesQ4 = new Half[2048 * 768 / 32];
+    private readonly BlockMatrix _wQ4 = Blocks(GgmlType.Q4_0), _wQ4K = Blocks(GgmlType.Q4_K), _wQ6K = Blocks(GgmlType.Q6_K);
 
     public Kernels()
     {
         WeightPacking.ToBFloat16(_w, _wBf16);
-        // Int8 and Q4_0 matrices in blocks of 32, in their panels, as the loaders store them.
+        // Int8 matrices in blocks of 32, in their panels, as the loaders store them.
         WeightPacking.ToInt8(_w, 32, _wInt8, _scales);
         IntegerBlocks.ToPanels(_wInt8, _scales, 2048, 768);
-        WeightPacking.ToQ4_0(_w, _wQ4, _scalesQ4);
-        IntegerBlocks.ToPanels(_wQ4, _scalesQ4, 2048, 768);
         // Float32 matrices of these shapes (rows a multiple of 32) are in panels, as the loaders store them.
         _w = Panels(_w, 2048, 768);
         _wDown = Panels(_wDown, 768, 2048);
         _w15 = Panels(_w15, 768, 288);
         _wBase = Panels(_wBase, 2048, 512);
+    }
+
+    /// <summary>A 2048 x 768 BlockMatrix of <paramref name="type"/> (in its panels of eight rows, as the loaders store it).</summary>
+    private static BlockMatrix Blocks(GgmlType type)
+    {
+        float[] w = Random(2048 * 768);
+        var m = new BlockMatrix(type, 2048, 768);
+        var rows = new byte[2048 * m.RowBytes];
+        for (int r = 0; r < 2048; r++) GgmlQuants.Quantize(type, w.AsSpan(r * 768, 768), rows.AsSpan(r * m.RowBytes, m.RowBytes));
+        m.WriteRows(0, rows);
+        return m;
     }
 
     private static float[] Panels(float[] rows, int d, int n)
@@ -82,12 +94,16 @@ public class Kernels
     [Benchmark] public void MatVec2048x768_F32() => Engine.Shape110MKernels.MatVec2048x768(_out, _x, _w);
     [Benchmark] public void MatVec2048x768_Bf16() => Engine.Shape110MBf16Kernels.MatVec2048x768(_out, _x, _wBf16);
     [Benchmark] public void MatVec2048x768_Int8() => Engine.Shape110MInt8Kernels.MatVec2048x768(_out, _x, _wInt8, _scales);
-    [Benchmark] public void MatVec2048x768_Q4() => Engine.Shape110MQ4Kernels.MatVec2048x768(_out, _x, _wQ4, _scalesQ4);
+    [Benchmark] public void MatVec2048x768_Q4() => Engine.Shape110MQ4Kernels.MatVec2048x768(_out, _x, _wQ4, 0, 2048);
+    [Benchmark] public void MatVec2048x768_Q4K() => Engine.Shape110MQ4KKernels.MatVec2048x768(_out, _x, _wQ4K, 0, 2048);
+    [Benchmark] public void MatVec2048x768_Q6K() => Engine.Shape110MQ4KKernels.MatVec2048x768(_out, _x, _wQ6K, 0, 2048);
     [Benchmark] public void MatVec768x288_F32() => Engine.Shape15MKernels.MatVec768x288(_out, _x, _w15);
     [Benchmark] public void MatMul2048x768_F32() => Engine.Shape110MKernels.MatMul2048x768(_out, _x, _w, Tokens, 0, 2048);
     [Benchmark] public void MatMul2048x768_Bf16() => Engine.Shape110MBf16Kernels.MatMul2048x768(_out, _x, _wBf16, Tokens, 0, 2048);
     [Benchmark] public void MatMul2048x768_Int8() => Engine.Shape110MInt8Kernels.MatMul2048x768(_out, _x, _wInt8, _scales, Tokens, 0, 2048);
-    [Benchmark] public void MatMul2048x768_Q4() => Engine.Shape110MQ4Kernels.MatMul2048x768(_out, _x, _wQ4, _scalesQ4, Tokens, 0, 2048);
+    [Benchmark] public void MatMul2048x768_Q4() => Engine.Shape110MQ4Kernels.MatMul2048x768(_out, _x, _wQ4, Tokens, 0, 2048);
+    [Benchmark] public void MatMul2048x768_Q4K() => Engine.Shape110MQ4KKernels.MatMul2048x768(_out, _x, _wQ4K, Tokens, 0, 2048);
+    [Benchmark] public void MatMul2048x768_Q6K() => Engine.Shape110MQ4KKernels.MatMul2048x768(_out, _x, _wQ6K, Tokens, 0, 2048);
     [Benchmark] public void MatMul768x2048_F32() => Engine.Shape110MKernels.MatMul768x2048(_out, _x, _wDown, Tokens, 0, 768);
     [Benchmark] public void MatMul768x288_F32() => Engine.Shape15MKernels.MatMul768x288(_out, _x, _w15, Tokens, 0, 768);
     [Benchmark] public void EncoderMatMul2048x512_F32() => Engine.ShapeBaseKernels.MatMul2048x512(_out, _x, _wBase, _bias, Tokens, 0, 2048);
@@ -137,7 +153,9 @@ public static class Program
         double weights = double.Parse(dims[0], CultureInfo.InvariantCulture) * double.Parse(dims[1], CultureInfo.InvariantCulture);
         if (name.StartsWith("MatVec", StringComparison.Ordinal))
         {
-            double bytes = parts[1] switch { "Bf16" => 2 * weights, "Int8" => weights + weights / 32 * 4, "Q4" => weights / 2 + weights / 32 * 4, _ => 4 * weights };
+            // The bytes each layout holds: Int8's and Q4_0's blocks of 32 with float16 scales, Q4_K's panels (32 bytes more per
+            // 8 x 256 than ggml's 1152), Q6_K's (ggml's 210 per 256).
+            double bytes = parts[1] switch { "Bf16" => 2 * weights, "Int8" => weights * 34 / 32, "Q4" => weights * 18 / 32, "Q4K" => weights * 1184 / 2048, "Q6K" => weights * 210 / 256, _ => 4 * weights };
             return F(bytes / seconds / 1e9, "F1") + " GB/s";
         }
         return F(2 * weights * Kernels.Tokens / seconds / 1e9, "F1") + " GFLOP/s";

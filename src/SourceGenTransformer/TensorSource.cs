@@ -390,59 +390,6 @@ public abstract class TensorSource : IDisposable
     }
 
     /// <summary>
-    /// Reads a matrix into Q4_0 blocks of 32 along each row (<see cref="WeightPacking.ToQ4_0"/>), a chunk at a time; a
-    /// tensor the file already holds as Q4_0 blocks (GGUF) is copied as it is, bit for bit. The blocks are then in the
-    /// panels of four rows the kernels read (<see cref="IntegerBlocks.ToPanels(Span{byte}, Span{Half}, int, int)"/>).
-    /// </summary>
-    public void ReadQ4_0Into(string name, int rows, int cols, Span<byte> packed, Span<Half> scales, bool transposed = false)
-    {
-        const int B = WeightPacking.Q4Block;
-        if (cols % B != 0)
-            throw new ArgumentException($"Rows of {cols} do not split into Q4_0 blocks of {B}.", nameof(cols));
-        RequireRoom(checked(rows * cols) / 2, packed.Length, name);
-        RequireRoom(rows * cols / B, scales.Length, name);
-        if (!transposed && FindShape(name) is not null && StoredBlockType(name) == GgmlType.Q4_0)
-        {
-            // The file's blocks as they are: 18 bytes each, a float16 scale then 16 bytes of nibbles.
-            const int BlockBytes = 18;
-            int blocks = cols / B;
-            byte[] row = new byte[blocks * BlockBytes];
-            RequireShape(name, [rows, cols]);
-            for (int r = 0; r < rows; r++)
-            {
-                ReadStoredRows(name, r, 1, row);
-                for (int b = 0; b < blocks; b++)
-                {
-                    scales[r * blocks + b] = BitConverter.ToHalf(row, b * BlockBytes);
-                    row.AsSpan(b * BlockBytes + 2, 16).CopyTo(packed.Slice((r * blocks + b) * 16, 16));
-                }
-            }
-            _read.Add(name);
-            int bad = -1;
-            if (CheckFinite)
-                for (int b = 0; b < rows * cols / B && bad < 0; b++)
-                    if (!Half.IsFinite(scales[b])) bad = b;
-            if (bad >= 0)
-                throw new ModelLoadException(FilePath, name,
-                    $"the scale of Q4_0 block {bad.ToString(CultureInfo.InvariantCulture)} is {((float)scales[bad]).ToString(CultureInfo.InvariantCulture)}; the weights are corrupt (ModelOptions.CheckFiniteWeights = false skips this check).");
-        }
-        else
-        {
-            // Chunks cover whole rows, or (transposed) whole multiples of 64 columns: always whole blocks.
-            using var chunks = new MatrixChunks(this, name, rows, cols, transposed);
-            while (chunks.Next())
-            {
-                for (int r = 0; r < chunks.RowCount; r++)
-                {
-                    int at = (chunks.R0 + r) * cols + chunks.C0;
-                    WeightPacking.ToQ4_0(chunks.Values.Slice(r * chunks.ColCount, chunks.ColCount), packed.Slice(at / 2, chunks.ColCount / 2), scales.Slice(at / B, chunks.ColCount / B));
-                }
-            }
-        }
-        IntegerBlocks.ToPanels(packed, scales, rows, cols);
-    }
-
-    /// <summary>
     /// The ggml block type the file stores tensor <paramref name="name"/> in (GGUF), or null where the format holds plain
     /// floats (safetensors, llama2.c, ONNX): what <see cref="ReadStoredRows"/> copies.
     /// </summary>
@@ -457,19 +404,26 @@ public abstract class TensorSource : IDisposable
         throw new InvalidOperationException($"{GetType().Name} stores no ggml blocks; '{name}' is read as floats.");
 
     /// <summary>
-    /// Reads the (<paramref name="rows"/>, <paramref name="cols"/>) matrix <paramref name="name"/> as ggml blocks for a
-    /// <see cref="WeightPrecision.Q4K"/> model: a tensor the file stores in a type the kernels multiply
-    /// (<see cref="BlockMatrix.IsKernelType"/>: GGUF's Q4_K, Q6_K, Q5_0, Q4_0, Q8_0) is copied as it is, bit for bit;
-    /// any other is quantised to <paramref name="type"/> a chunk of rows at a time, as ggml's reference quantisation does
-    /// (<see cref="GgmlQuants.Quantize"/>). Every block's scale is checked finite.
+    /// Reads the (<paramref name="rows"/>, <paramref name="cols"/>) matrix <paramref name="name"/> as ggml blocks in a
+    /// <see cref="BlockMatrix"/> (<see cref="WeightPrecision.Q4_0"/>, <see cref="WeightPrecision.Q4K"/>): a tensor the file
+    /// stores in <paramref name="type"/>, or with <paramref name="keepFileTypes"/> in any type the kernels multiply
+    /// (<see cref="BlockMatrix.IsKernelType"/>: GGUF's Q4_K, Q6_K, Q5_0, Q4_0, Q8_0), is copied as it is, bit for bit;
+    /// any other is quantised to <paramref name="type"/> as ggml's reference quantisation does
+    /// (<see cref="GgmlQuants.Quantize"/>), a chunk of rows at a time. Every block's scale is checked finite.
     /// </summary>
+    /// <param name="name">The tensor.</param>
+    /// <param name="rows">The matrix's rows.</param>
+    /// <param name="cols">Its columns (a whole number of the type's blocks).</param>
+    /// <param name="type">The type to quantise to.</param>
+    /// <param name="keepFileTypes">Whether a tensor stored in another type the kernels multiply keeps it (Q4K's mix).</param>
+    /// <param name="transposed">The file holds the matrix as <c>[cols, rows]</c> (GPT-2's Conv1D): it is read whole, then quantised.</param>
     /// <exception cref="ModelLoadException">The tensor is missing, of another shape, or holds a value or scale that is not finite.</exception>
-    public BlockMatrix ReadBlockMatrix(string name, int rows, int cols, GgmlType type)
+    public BlockMatrix ReadBlockMatrix(string name, int rows, int cols, GgmlType type, bool keepFileTypes = true, bool transposed = false)
     {
         BlockMatrix m;
         // Rows go to the matrix a panel (or the rows past the panels) at a time, from ggml's row layout.
         byte[] staging;
-        if (FindShape(name) is not null && StoredBlockType(name) is { } stored && BlockMatrix.IsKernelType(stored))
+        if (!transposed && FindShape(name) is not null && StoredBlockType(name) is { } stored && (stored == type || (keepFileTypes && BlockMatrix.IsKernelType(stored))))
         {
             RequireShape(name, [rows, cols]);
             m = new BlockMatrix(stored, rows, cols);
@@ -486,6 +440,29 @@ public abstract class TensorSource : IDisposable
                 throw new ModelLoadException(FilePath, name,
                     $"the scale of {stored} block {bad.ToString(CultureInfo.InvariantCulture)} is not finite; the weights are corrupt (ModelOptions.CheckFiniteWeights = false skips this check).");
             return m;
+        }
+        if (transposed)
+        {
+            // Whole rows are needed and the file holds columns: the matrix is read whole (GPT-2's matrices are a few MB).
+            float[] values = ArrayPool<float>.Shared.Rent(checked(rows * cols));
+            try
+            {
+                ReadTransposedInto(name, rows, cols, values);
+                m = new BlockMatrix(type, rows, cols);
+                staging = new byte[BlockMatrix.PanelRows * m.RowBytes];
+                for (int r = 0; r < rows; r += BlockMatrix.PanelRows)
+                {
+                    int count = Math.Min(BlockMatrix.PanelRows, rows - r);
+                    for (int k = 0; k < count; k++)
+                        GgmlQuants.Quantize(type, values.AsSpan((r + k) * cols, cols), staging.AsSpan(k * m.RowBytes, m.RowBytes));
+                    m.WriteRows(r, staging.AsSpan(0, count * m.RowBytes));
+                }
+                return m;
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(values);
+            }
         }
         m = new BlockMatrix(type, rows, cols);
         staging = new byte[BlockMatrix.PanelRows * m.RowBytes];

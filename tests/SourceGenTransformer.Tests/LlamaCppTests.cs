@@ -138,10 +138,8 @@ public sealed class LlamaCppTests
     public void Weights_quantised_to_Q4_0_at_load_are_llama_quantizes_blocks_bit_for_bit() =>
         QuantisedAtLoadAsLlamaQuantizes(LLamaFtype.MOSTLY_Q4_0, GgmlType.Q4_0, "nibbles", (file, name, rows, cols) =>
         {
-            var nibbles = new byte[rows * cols / 2];
-            var scales = new Half[rows * cols / 32];
-            file.ReadQ4_0Into(name, rows, cols, nibbles, scales);
-            return (nibbles, scales);
+            BlockMatrix m = file.ReadBlockMatrix(name, rows, cols, GgmlType.Q4_0, keepFileTypes: false);
+            return (m.Data, []);
         }, path => LlamaBasicQ4.Load(path));
 
     /// <summary>

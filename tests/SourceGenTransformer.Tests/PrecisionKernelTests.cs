@@ -18,8 +18,8 @@ public class PrecisionKernelTests
     private delegate void F32Rows(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<float> w, int tokens, int rowStart, int rowEnd);
     private delegate void Bf16Rows(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<ushort> w, int tokens, int rowStart, int rowEnd);
     private delegate void Int8Rows(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<sbyte> w, ReadOnlySpan<Half> scales, int tokens, int rowStart, int rowEnd);
-    private delegate void Q4Kernel(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<byte> w, ReadOnlySpan<Half> scales, int rowStart, int rowEnd);
-    private delegate void Q4Rows(Span<float> xout, ReadOnlySpan<float> x, ReadOnlySpan<byte> w, ReadOnlySpan<Half> scales, int tokens, int rowStart, int rowEnd);
+    private delegate void Q4Kernel(Span<float> xout, ReadOnlySpan<float> x, BlockMatrix w, int rowStart, int rowEnd);
+    private delegate void Q4Rows(Span<float> xout, ReadOnlySpan<float> x, BlockMatrix w, int tokens, int rowStart, int rowEnd);
 
     private static float[] Random(int n, int seed)
     {
@@ -253,17 +253,19 @@ public class PrecisionKernelTests
     /// first quantised to Q8_0 as llama.cpp's x86 <c>quantize_row_q8_0</c> does: <c>d = max|x| / 127</c> stored as
     /// float16, values <c>round(x · (127 / max|x|))</c>, ties to even.
     /// </summary>
-    private static (float[] Weights, float[] Input) Q4Operands(int d, int n, int tokens, int seed, out byte[] packed, out Half[] scales)
+    private static (float[] Weights, float[] Input) Q4Operands(int d, int n, int tokens, int seed, out BlockMatrix matrix)
     {
         float[] w = Random(d * n, seed), x = Random(tokens * n, seed + 1);
-        packed = new byte[w.Length / 2];
-        scales = new Half[w.Length / 32];
-        WeightPacking.ToQ4_0(w, packed, scales);
+        var blocks = new byte[d * n / 32 * 18]; // ggml's block_q4_0: a float16 d, then 16 bytes of nibbles
+        for (int r = 0; r < d; r++) GgmlQuants.Quantize(GgmlType.Q4_0, w.AsSpan(r * n, n), blocks.AsSpan(r * n / 32 * 18, n / 32 * 18));
         for (int i = 0; i < w.Length; i++)
         {
-            byte pair = packed[i / 32 * 16 + i % 16];
-            w[i] = ((i % 32 < 16 ? pair & 0x0F : pair >> 4) - 8) * (float)scales[i / 32];
+            int block = i / 32 * 18;
+            byte pair = blocks[block + 2 + i % 16];
+            w[i] = ((i % 32 < 16 ? pair & 0x0F : pair >> 4) - 8) * (float)BitConverter.ToHalf(blocks, block);
         }
+        matrix = new BlockMatrix(GgmlType.Q4_0, d, n);
+        matrix.WriteRows(0, blocks); // the kernels' layout: panels of eight rows
         return (w, Q8Input(x));
     }
 
@@ -295,8 +297,8 @@ public class PrecisionKernelTests
     }
 
     [Theory]
-    [InlineData(99, 32)]   // rows past the last panel of sixteen (and of four)
-    [InlineData(16, 96)]   // one panel; three blocks a row: an unpaired Q4_0 block
+    [InlineData(99, 32)]   // rows past the last panel of sixteen
+    [InlineData(16, 96)]   // one panel
     [InlineData(40, 160)]
     [InlineData(15, 64)]   // no whole Int8 panel
     public void An_embedding_row_looked_up_in_panels_is_the_row_dequantised(int rows, int cols)
@@ -309,27 +311,14 @@ public class PrecisionKernelTests
         WeightPacking.FromInt8(q, qScales, 32, int8Rows);
         IntegerBlocks.ToPanels(q, qScales, rows, cols);
 
-        var packed = new byte[w.Length / 2];
-        var q4Scales = new Half[w.Length / 32];
-        WeightPacking.ToQ4_0(w, packed, q4Scales);
-        var q4Rows = new float[w.Length];
-        for (int i = 0; i < w.Length; i++) // ggml's dequantize_row_q4_0, on the row-major blocks
-        {
-            byte pair = packed[i / 32 * 16 + i % 16];
-            q4Rows[i] = ((i % 32 < 16 ? pair & 0x0F : pair >> 4) - 8) * (float)q4Scales[i / 32];
-        }
-        IntegerBlocks.ToPanels(packed, q4Scales, rows, cols);
 
         var row = new float[cols];
         for (int r = 0; r < rows; r++)
         {
             IntegerBlocks.Int8RowValues(q, qScales, r, cols, rows - rows % 16, row);
             Assert.Equal(int8Rows.AsSpan(r * cols, cols).ToArray(), row);
-            IntegerBlocks.Q4_0RowValues(packed, q4Scales, r, cols, rows - rows % 4, row);
-            Assert.Equal(q4Rows.AsSpan(r * cols, cols).ToArray(), row);
         }
         Assert.Throws<ArgumentException>(() => IntegerBlocks.Int8RowValues(q, qScales, rows, cols, rows - rows % 16, row));
-        Assert.Throws<ArgumentException>(() => IntegerBlocks.Q4_0RowValues(packed, q4Scales, -1, cols, rows - rows % 4, row));
     }
 
     [Fact]
@@ -374,12 +363,11 @@ public class PrecisionKernelTests
     /// <summary>The tokens' rows of a Q4_0 product; <paramref name="x"/> is the float input, quantised by the kernel.</summary>
     private static void RunQ4(Q4Rows kernel, int d, int n, int tokens, (int Start, int End) range)
     {
-        (float[] w, float[] q8) = Q4Operands(d, n, tokens, d + n + tokens, out byte[] packed, out Half[] scales);
+        (float[] w, float[] q8) = Q4Operands(d, n, tokens, d + n + tokens, out BlockMatrix matrix);
         float[] x = Random(tokens * n, d + n + tokens + 1);
-        IntegerBlocks.ToPanels(packed, scales, d, n); // the kernels' layout: panels of four rows
         (int s, int e) = Resolve(range, d);
         float[] actual = Output(tokens * d);
-        kernel(actual, x, packed, scales, tokens, s, e);
+        kernel(actual, x, matrix, tokens, s, e);
         Check(Expected(w, q8, d, n, tokens, s, e), actual);
     }
 
@@ -389,11 +377,11 @@ public class PrecisionKernelTests
         void Run(Q4Kernel kernel, int d, int n)
         {
             foreach (var range in Ranges)
-                RunQ4((xout, x, w, scales, tokens, s, e) => kernel(xout, x, w, scales, s, e), d, n, 1, range);
+                RunQ4((xout, x, w, tokens, s, e) => kernel(xout, x, w, s, e), d, n, 1, range);
         }
-        Run(Engine.LlamaBasicQ4Kernels.MatVec64x160, 64, 160);    // 5 blocks a row: the odd last block
-        Run(Engine.LlamaOddQ4Kernels.MatVec99x32, 99, 32);        // rows past the last panel; one block a row
-        Run(Engine.LlamaOddQ4Kernels.MatVec32x96, 32, 96);        // a pair of blocks and an unpaired one
+        Run(Engine.LlamaBasicQ4Kernels.MatVec64x160, 64, 160);    // 5 blocks a row
+        Run(Engine.LlamaOddQ4Kernels.MatVec99x32, 99, 32);        // rows past the last panel of eight; one block a row
+        Run(Engine.LlamaOddQ4Kernels.MatVec32x96, 32, 96);
         Run(Engine.LlamaOddQ4Kernels.MatVec96x32, 96, 32);
         Run(Engine.LlamaBasicQ4Kernels.MatVec64x64, 64, 64);
         Run(Engine.LlamaBasicQ4Kernels.MatVec160x64, 160, 64);
@@ -409,11 +397,11 @@ public class PrecisionKernelTests
     [Fact]
     public void Q4_0_kernels_reject_short_operands()
     {
-        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatVec64x64(new float[64], new float[64], new byte[64 * 64 / 2 - 1], new Half[128], 0, 64));
-        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatVec64x64(new float[64], new float[64], new byte[64 * 64 / 2], new Half[127], 0, 64));
-        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatMul64x64(new float[64], new float[128], new byte[64 * 64 / 2], new Half[128], 2, 0, 64));
-        Assert.Throws<ArgumentException>(() => IntegerBlocks.Quantize(new float[40], new sbyte[40], new float[8], new int[8]));
-        Assert.Throws<ArgumentException>(() => IntegerBlocks.Quantize(new float[64], new sbyte[64], new float[8], new int[7]));
+        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatVec64x64(new float[64], new float[64], new BlockMatrix(GgmlType.Q4_0, 64, 32), 0, 64));
+        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatVec64x64(new float[63], new float[64], new BlockMatrix(GgmlType.Q4_0, 64, 64), 0, 64));
+        Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatMul64x64(new float[64], new float[128], new BlockMatrix(GgmlType.Q4_0, 64, 64), 2, 0, 64));
+        Assert.Throws<ArgumentException>(() => BlockKernels.QuantizeQ8_0(new float[40], new sbyte[40], new float[8], new int[8]));
+        Assert.Throws<ArgumentException>(() => BlockKernels.QuantizeQ8_0(new float[64], new sbyte[64], new float[8], new int[1]));
         Assert.Throws<ArgumentException>(() => IntegerBlocks.QuantizeInOrder(new float[40], new short[40], new float[8]));
         Assert.Throws<ArgumentException>(() => Engine.LlamaBasicInt8Kernels.MatMul64x64(new float[64], new float[128], new sbyte[64 * 64], new Half[128], 2, 0, 64));
         Assert.Throws<ArgumentException>(() => IntegerBlocks.ToPanels(new sbyte[64 * 64 - 1], new Half[128], 64, 64));
@@ -466,7 +454,7 @@ public class PrecisionKernelTests
         RunInt8(Engine.LlamaOddInt8Kernels.MatMul32x96, 32, 96, tokens, Ranges[range]);
         RunInt8(Engine.LlamaOddInt8Kernels.MatMul96x32, 96, 32, tokens, Ranges[range]);
         RunInt8(Engine.StoryTellerInt8Kernels.MatMul512x192, 512, 192, tokens, Ranges[range]);
-        // Q4_0: 30 tokens are quantised per pass (tiles of 6, 2, 1), so 40 take two; panels of four rows and edge rows (odd ranges).
+        // Q4_0: 32 tokens or fewer are quantised per pass (tiles of 4, then 1), so 40 take two; panels of eight rows and edge rows (odd ranges).
         RunQ4(Engine.LlamaBasicQ4Kernels.MatMul64x160, 64, 160, tokens, Ranges[range]);
         RunQ4(Engine.LlamaOddQ4Kernels.MatMul32x96, 32, 96, tokens, Ranges[range]);
         RunQ4(Engine.LlamaOddQ4Kernels.MatMul96x32, 96, 32, tokens, Ranges[range]);

@@ -185,10 +185,11 @@ internal sealed record ModelShape(
     public bool QuantisedEmbedding => IsDecoderOnly && Precision is Precision.Int8 or Precision.Q4_0 or Precision.Q4K;
 
     /// <summary>
-    /// Whether every matrix is a <c>BlockMatrix</c> of its own ggml type (Q4K): per layer one object per matrix, whose
-    /// type the kernels dispatch on once per product, rather than one array of all layers in one layout.
+    /// Whether every matrix is a <c>BlockMatrix</c> (Q4_0, Q4K): per layer one object per matrix, in ggml blocks laid out
+    /// in panels of eight rows, whose type the kernels dispatch on once per product (Q4K's matrices each have their own;
+    /// Q4_0's are all Q4_0), rather than one array of all layers.
     /// </summary>
-    public bool BlockMatrices => Precision == Precision.Q4K;
+    public bool BlockMatrices => Precision is Precision.Q4K or Precision.Q4_0;
 
     /// <summary>The number of parameters the weight file holds for this declaration (position tables of MaxSequenceLength rows).</summary>
     public long ParameterCount

@@ -18,12 +18,6 @@ namespace SourceGenTransformer.Runtime;
 /// ties away from zero) in [-127, 127]. This is llama.cpp's <c>quantize_row_q8_0_ref</c>, which <c>llama-quantize</c>
 /// uses, so a float file quantised here holds the same bits as llama.cpp's Q8_0 file of it. A weight is recovered as
 /// <c>q * scale</c>.</para>
-/// <para><b>Q4_0</b> (ggml's block of 32): the value of largest magnitude, <c>max</c> (with its sign), gives the scale
-/// <c>d = max / -8</c>, rounded to float16 as ggml stores it; each weight becomes <c>min(15, (int)(w / d + 8.5))</c>,
-/// so <c>max</c> itself is 0 and the weight is recovered as <c>(q - 8) * d</c>. The 16 bytes of a block hold weight
-/// <c>j</c> in the low nibble of byte <c>j</c> and weight <c>j + 16</c> in its high nibble, as in a GGUF file; the scales
-/// are kept apart as float16, one per block, as the file holds them. This is llama.cpp's <c>quantize_row_q4_0_ref</c>, which
-/// <c>llama-quantize</c> uses, so a float file quantised here holds the same bits as llama.cpp's Q4_0 file of it.</para>
 /// <para><b>Panels</b> (float32 matrices whose row count is a multiple of <see cref="PanelRows"/>): the rows are cut
 /// into panels of 32, and each panel is stored column by column, so the 32 weights of one column are adjacent. A
 /// kernel then multiplies a whole panel by one input value per column with full-width vector loads and no horizontal
@@ -74,46 +68,6 @@ public static class WeightPacking
             Span<sbyte> q = quantized.Slice(g * group, group);
             for (int i = 0; i < group; i++)
                 q[i] = (sbyte)Math.Clamp(MathF.Round(values[i] * inverse, MidpointRounding.AwayFromZero), -127f, 127f);
-        }
-    }
-
-    /// <summary>Weights per Q4_0 block: one scale and 16 bytes of nibbles.</summary>
-    public const int Q4Block = 32;
-
-    /// <summary>
-    /// Quantises <paramref name="source"/> into Q4_0 blocks of 32 (see the remarks): 16 bytes per block into
-    /// <paramref name="packed"/>, one scale per block into <paramref name="scales"/>.
-    /// </summary>
-    /// <exception cref="ArgumentException">The length is not a multiple of 32, or a destination is too short.</exception>
-    public static void ToQ4_0(ReadOnlySpan<float> source, Span<byte> packed, Span<Half> scales)
-    {
-        if (source.Length % Q4Block != 0)
-            throw new ArgumentException($"{source.Length} values do not split into Q4_0 blocks of {Q4Block}.", nameof(source));
-        int blocks = source.Length / Q4Block;
-        if (packed.Length < source.Length / 2 || scales.Length < blocks)
-            throw new ArgumentException($"The destinations hold {packed.Length} bytes and {scales.Length} scales; {source.Length} values need {source.Length / 2} and {blocks}.");
-        for (int b = 0; b < blocks; b++)
-        {
-            ReadOnlySpan<float> x = source.Slice(b * Q4Block, Q4Block);
-            float amax = 0f, max = 0f;
-            foreach (float v in x)
-            {
-                if (amax < MathF.Abs(v))
-                {
-                    amax = MathF.Abs(v);
-                    max = v;
-                }
-            }
-            float d = max / -8f;
-            float id = d != 0f ? 1f / d : 0f;
-            scales[b] = (Half)d;
-            Span<byte> q = packed.Slice(b * Q4Block / 2, Q4Block / 2);
-            for (int j = 0; j < Q4Block / 2; j++)
-            {
-                int lo = Math.Min(15, (int)(x[j] * id + 8.5f));
-                int hi = Math.Min(15, (int)(x[j + Q4Block / 2] * id + 8.5f));
-                q[j] = (byte)(lo | (hi << 4));
-            }
         }
     }
 

@@ -613,9 +613,8 @@ internal sealed class DecoderForward
     private static string EmbeddingRow(ModelShape s, string token, string destination) => s.Precision switch
     {
         _ when !s.QuantisedEmbedding => $"w.TokenEmbedding.AsSpan({token} * ModelDim, ModelDim).CopyTo({destination});",
-        Precision.Q4K => $"w.TokenEmbedding.RowValues({token}, {destination});",
-        Precision.Int8 => $"IntegerBlocks.Int8RowValues(w.TokenEmbedding, w.TokenEmbeddingScale, {token}, ModelDim, {I(s.VocabSize - s.VocabSize % 16)}, {destination});",
-        _ => $"IntegerBlocks.Q4_0RowValues(w.TokenEmbedding, w.TokenEmbeddingScale, {token}, ModelDim, {I(s.VocabSize - s.VocabSize % 4)}, {destination});",
+        Precision.Q4K or Precision.Q4_0 => $"w.TokenEmbedding.RowValues({token}, {destination});",
+        _ => $"IntegerBlocks.Int8RowValues(w.TokenEmbedding, w.TokenEmbeddingScale, {token}, ModelDim, {I(s.VocabSize - s.VocabSize % 16)}, {destination});",
     };
 
     /// <summary>Prompt blocks of Llama: the residual add on this part's rows of every token, inside the job (no serial pass).</summary>

@@ -1,14 +1,15 @@
 using System;
 using SourceGenTransformer.Generator.Helpers;
+using SourceGenTransformer.Generator.Model;
 using static SourceGenTransformer.Generator.Emit.CSharp;
 using static SourceGenTransformer.Generator.Emit.Kernels.KernelWriting;
 
 namespace SourceGenTransformer.Generator.Emit.Kernels;
 
 /// <summary>
-/// The kernels of <c>BlockMatrix</c> products (<c>WeightPrecision.Q4K</c>): each matrix carries its own ggml block
-/// type, so each product shape gets one kernel per type it can hold and a dispatcher that switches on the matrix's type
-/// once per call. Every type is in panels of eight rows and multiplies as an integer outer product
+/// The kernels of <c>BlockMatrix</c> products (<c>WeightPrecision.Q4_0</c> and <c>Q4K</c>): each matrix carries its
+/// own ggml block type, so each product shape gets one kernel per type it can hold and a dispatcher that switches on the
+/// matrix's type once per call. Every type is in panels of eight rows and multiplies as an integer outer product
 /// (<c>BlockKernels</c>): the input quantised on the stack (Q8_K for Q4_K and Q6_K, Q8_0 for the blocks of 32), four
 /// columns of eight rows by the input's four codes per <c>vpdpbusd</c>, the rows in the int32 lanes, scales and biases
 /// applied per block in integers, and one or two fused multiply-adds per block into each row's float32 lane. Prompts
@@ -35,8 +36,11 @@ internal static class BlockEmitter
         new("Q8_0", "Q8_0", 32, 272),
     ];
 
-    /// <summary>The types a row of <paramref name="n"/> values can be held in: the K-quants only where it is whole blocks of 256.</summary>
-    private static BlockType[] TypesFor(int n) => Array.FindAll(Types, t => n % t.Values == 0);
+    /// <summary>
+    /// The types a matrix of rows of <paramref name="n"/> values can hold: Q4_0 models' are all Q4_0; Q4K models' any of
+    /// the five, the K-quants only where a row is whole blocks of 256.
+    /// </summary>
+    private static BlockType[] TypesFor(ModelShape s, int n) => Array.FindAll(Types, t => n % t.Values == 0 && (s.Precision == Precision.Q4K || t.Ggml == "Q4_0"));
 
     /// <summary>The most tokens of a prompt whose quantised input one pass keeps on the stack (about a byte per value): at most 32 KiB and 32 tokens.</summary>
     public static int TokenChunk(int n) => Math.Max(1, Math.Min(32, 32768 / n));
@@ -45,10 +49,10 @@ internal static class BlockEmitter
     private const int TileTokens = 4;
 
     /// <summary>xout = W @ x over rows [rowStart, rowEnd): the dispatcher on W's type, then one kernel per type.</summary>
-    public static void EmitMatVec(SourceWriter w, int d, int n)
+    public static void EmitMatVec(SourceWriter w, ModelShape s, int d, int n)
     {
         string name = KernelNames.MatVec(d, n);
-        BlockType[] types = TypesFor(n);
+        BlockType[] types = TypesFor(s, n);
         w.Line($"/// <summary>xout[rowStart..rowEnd) = (W ({I(d)} x {I(n)}) @ x ({I(n)}))[rowStart..rowEnd): the kernel of W's block type (one switch per product).</summary>");
         using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, BlockMatrix w, int rowStart, int rowEnd)"))
             Dispatch(w, name, d, n, types, "xout, x, w, rowStart, rowEnd");
@@ -57,10 +61,10 @@ internal static class BlockEmitter
     }
 
     /// <summary>xout (tokens x d)[:, rowStart..rowEnd) = x @ Wᵀ: the dispatcher on W's type, then one kernel per type.</summary>
-    public static void EmitMatMul(SourceWriter w, int d, int n)
+    public static void EmitMatMul(SourceWriter w, ModelShape s, int d, int n)
     {
         string name = KernelNames.MatMul(d, n);
-        BlockType[] types = TypesFor(n);
+        BlockType[] types = TypesFor(s, n);
         w.Line($"/// <summary>xout (tokens x {I(d)})[:, rowStart..rowEnd) = x (tokens x {I(n)}) @ W ({I(d)} x {I(n)})ᵀ: the kernel of W's block type (one switch per product).</summary>");
         using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, BlockMatrix w, int tokens, int rowStart, int rowEnd)"))
             Dispatch(w, name, d, n, types, "xout, x, w, tokens, rowStart, rowEnd");

@@ -7,23 +7,17 @@ using static SourceGenTransformer.Generator.Emit.Kernels.KernelWriting;
 namespace SourceGenTransformer.Generator.Emit.Kernels;
 
 /// <summary>
-/// The kernels of Q4_0 and Int8 (Q8_0) matrices, which multiply in integers as llama.cpp does: the input is quantised
-/// to 8 bits per block of 32 on the stack (<c>IntegerBlocks.Quantize</c>, <c>QuantizeInOrder</c>: ggml's Q8_0), in a
-/// layout that matches the weights, and exact integer block sums are converted to float32 and scaled by the product of
-/// the two blocks' scales.
+/// The kernels of Int8 (Q8_0) matrices, which multiply in integers as llama.cpp does: the input is quantised to 8 bits
+/// per block of 32 on the stack (<c>IntegerBlocks.QuantizeInOrder</c>: ggml's Q8_0, widened to int16), and exact integer
+/// block sums are converted to float32 and scaled by the product of the two blocks' scales.
 /// </summary>
 /// <remarks>
-/// <para><b>Q4_0</b>: panels of four rows (<c>IntegerBlocks.ToPanels</c>): per pair of blocks, the four rows' 32 bytes
-/// side by side, so four rows are read as one stream (rows side by side in row-major order measured slower from memory
-/// here). Each pair of weight blocks is unpacked once (a mask and a shift) and multiplied by the input
-/// (<c>IntegerBlocks.SumPair</c>: exact sums in eight lanes, four per block), and horizontal adds turn four rows' lanes
-/// into one vector of block totals.</para>
-/// <para><b>Int8</b>: panels of sixteen rows in which each pair of columns holds the sixteen rows' two weights side by
-/// side, so one <c>vpmaddwd</c> of the widened weights by a broadcast input pair adds two products to each of the rows'
-/// lanes (sixteen on Vector512, eight on Vector256): an outer product in integers, whose lanes are the rows' exact block totals after a block's 16 pairs, with no
-/// horizontal sums (the sign trick of <c>vpmaddubsw</c> needs <c>vpsignb</c>, which reaches only 16 registers, and
-/// horizontal adds per block measured at half the float32 kernel's rate; on Vector512 the same tile runs about 1.3x
-/// the Vector256 one here, fewer instructions for the same double-pumped work).</para>
+/// <para>Panels of sixteen rows in which each pair of columns holds the sixteen rows' two weights side by side, so one
+/// <c>vpmaddwd</c> of the widened weights by a broadcast input pair adds two products to each of the rows' lanes (sixteen
+/// on Vector512, eight on Vector256): an outer product in integers, whose lanes are the rows' exact block totals after a
+/// block's 16 pairs, with no horizontal sums (the sign trick of <c>vpmaddubsw</c> needs <c>vpsignb</c>, which reaches
+/// only 16 registers, and horizontal adds per block measured at half the float32 kernel's rate; on Vector512 the same
+/// tile runs about 1.3x the Vector256 one here, fewer instructions for the same double-pumped work).</para>
 /// <para>Rows past the last whole panel stay row-major. Every output is one chain over its blocks in order, in a panel,
 /// an edge row on its own, a decoded token and a prompt block alike: any split of the rows (any thread count) gives the
 /// same bits, and a prompt block's products equal decoding's.</para>
@@ -31,185 +25,6 @@ namespace SourceGenTransformer.Generator.Emit.Kernels;
 internal static class IntegerEmitter
 {
     private const string Blocks = "IntegerBlocks";
-
-    /// <summary>How far ahead of its reads a panel asks for its weights: bytes (measured on the stories110M shape).</summary>
-    private const int PrefetchAhead = 1536;
-
-    /// <summary>xout = W @ x over rows [rowStart, rowEnd): a panel of four rows (four chains) at a time, edge rows one by one.</summary>
-    public static void EmitMatVec(SourceWriter w, int d, int n, string name)
-    {
-        using (MatVecEmitter.Head(w, d, n, Precision.Q4_0, 32, name,
-            "The input is quantised to Q8_0 blocks on the stack, then each panel of four rows multiplies its blocks by it in integers, a pair of blocks at a time, its four rows' block totals in one vector.",
-            "W Q4_0 blocks of 32 (16 bytes each, one scale per block) in panels of four rows. Rows are independent"))
-        {
-            Constants(w, d, n);
-            QuantisedInput(w, "Cols");
-            w.Line($"{Blocks}.Quantize(x[..Cols], xq, xs, xo);");
-            InputRefs(w);
-            Rows(w, () => Tile(w, n, 1, 1, vector: true), () => Tile(w, n, 4, 1, vector: true));
-        }
-        w.Line();
-    }
-
-    private static void Constants(SourceWriter w, int d, int n) =>
-        w.Line($"const int Blocks = {I(n / 32)}, Pairs = {I(n / 64)}, RowBytes = {I(n / 2)}, PanelRows = {I(d - d % 4)};");
-
-    /// <summary>The loops over rows r from rowStart: edge rows before a panel, whole panels, then the rest one by one.</summary>
-    private static void Rows(SourceWriter w, Action row, Action panel)
-    {
-        w.Line("int r = rowStart;");
-        using (w.Block("for (; r < rowEnd && (r & 3) != 0 && r < PanelRows; r++)")) row();
-        using (w.Block("for (; r + 4 <= rowEnd && r + 4 <= PanelRows; r += 4)")) panel();
-        using (w.Block("for (; r < rowEnd; r++)")) row();
-    }
-
-    /// <summary>Stack buffers for <paramref name="length"/> quantised inputs: bytes, and per 8 of them a scale and an offset lane.</summary>
-    private static void QuantisedInput(SourceWriter w, string length)
-    {
-        w.Line($"Span<sbyte> xq = stackalloc sbyte[{length}];");
-        w.Line($"{Span} xs = stackalloc float[{length} / 8];");
-        w.Line($"Span<int> xo = stackalloc int[{length} / 8];");
-    }
-
-    private static void InputRefs(SourceWriter w)
-    {
-        w.Line($"ref sbyte xqRef = ref {Marshal}.GetReference(xq);");
-        w.Line($"ref float xsRef = ref {Marshal}.GetReference(xs);");
-        w.Line($"ref int xoRef = ref {Marshal}.GetReference(xo);");
-    }
-
-    /// <summary>
-    /// The tokens whose quantised input one pass keeps on the stack (two bytes per value): at most 64 KiB and 32 tokens,
-    /// a whole number of tiles (at least one).
-    /// </summary>
-    public static int TokenChunk(int n) => Math.Max(TileTokens, Math.Min(32, 32768 / n) / TileTokens * TileTokens);
-
-    /// <summary>
-    /// Tokens of a prompt tile: a panel's unpacked pair of blocks (eight vectors) serves six tokens' accumulators (on the
-    /// 2048 x 768 product, 145 GFLOP/s on one core against 124 with four and 140 with eight); leftovers take tiles of 2, then 1.
-    /// </summary>
-    private const int TileTokens = 6;
-
-    /// <summary>xout (tokens x d)[:, rowStart..rowEnd) = x @ Wᵀ: tiles of a panel of four rows by six tokens.</summary>
-    public static void EmitMatMul(SourceWriter w, int d, int n)
-    {
-        string name = KernelNames.MatMul(d, n);
-        int chunk = TokenChunk(n);
-        w.Line($"/// <summary>xout (tokens x {I(d)})[:, rowStart..rowEnd) = x (tokens x {I(n)}) @ W ({I(d)} x {I(n)})ᵀ, for those rows of W; W Q4_0 blocks in panels of four rows.</summary>");
-        w.Line($"/// <remarks>{I(chunk)} tokens at a time are quantised to Q8_0 blocks on the stack; over them, a panel of four rows by {I(TileTokens)} tokens per pass (then 2, then 1):");
-        w.Line($"/// each pair of weight blocks is unpacked once for {I(TileTokens)} tokens, each token's four rows' block totals scaled in one vector. Rows outside, tokens inside.</remarks>");
-        using (w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {MatrixParameters(Precision.Q4_0)}, int tokens, int rowStart, int rowEnd)"))
-        {
-            w.Line($"const int Out = {I(d)}, In = {I(n)}, Chunk = {I(chunk)};");
-            Constants(w, d, n);
-            Guard(w, name, "tokens < 0", "xout.Length < tokens * Out", "x.Length < tokens * In", "w.Length < Out * In / 2", "scales.Length < Out * Blocks", "rowStart < 0", "rowEnd > Out");
-            QuantisedInput(w, "Chunk * In");
-            Refs(w, "xout");
-            WeightRefs(w, Precision.Q4_0);
-            InputRefs(w);
-            using (w.Block("for (int t0 = 0; t0 < tokens; t0 += Chunk)"))
-            {
-                w.Line("int count = Math.Min(Chunk, tokens - t0);");
-                w.Line("for (int k = 0; k < count; k++)");
-                w.Line($"    {Blocks}.Quantize(x.Slice((t0 + k) * In, In), xq.Slice(k * In, In), xs.Slice(k * In / 8, In / 8), xo.Slice(k * In / 8, In / 8));");
-                void Tokens(int rows)
-                {
-                    w.Line("int t = 0;");
-                    using (w.Block($"for (; t + {I(TileTokens)} <= count; t += {I(TileTokens)})")) Tile(w, n, rows, TileTokens, vector: false);
-                    using (w.Block("for (; t + 2 <= count; t += 2)")) Tile(w, n, rows, 2, vector: false);
-                    using (w.Block("for (; t < count; t++)")) Tile(w, n, rows, 1, vector: false);
-                }
-                Rows(w, () => Tokens(1), () => Tokens(4));
-            }
-        }
-        w.Line();
-    }
-
-    /// <summary>
-    /// Rows r.. (a panel of four, or one row in a panel or past them) by tokens t.. (of the chunk from t0). Per token and
-    /// pair of blocks, the four rows' integer lanes become one vector of their block totals (<c>IntegerBlocks.Totals</c>:
-    /// rows in lanes 0..3 for the first block, 4..7 for the second; one row sits in lanes 0 and 4 beside zeros), and one
-    /// multiply-add scales it into the token's accumulator: per output two chains (even and odd blocks) over the pairs
-    /// in order, then an unpaired last block on 128 bits, added at the end. A row alone computes its lanes exactly as in
-    /// its panel. For a <paramref name="vector"/> the one token is x itself.
-    /// </summary>
-    private static void Tile(SourceWriter w, int n, int rows, int tokens, bool vector)
-    {
-        int blocks = n / 32, pairs = blocks / 2;
-        string Row(int m) => rows == 4 ? $"wv{m}" : "wv0";
-        if (rows == 4)
-        {
-            w.Line("nuint wb = (nuint)r * RowBytes, sb = (nuint)r * Blocks; // the panel's first byte and scale");
-        }
-        else
-        {
-            w.Line("// One row: in a panel (its pairs 128 bytes apart, its scales in lane m of the panel's) or past them (row-major).");
-            w.Line("bool inPanel = r < PanelRows;");
-            w.Line("nuint m = inPanel ? (nuint)(r & 3) : 0, first = (nuint)r - m;");
-            w.Line("nuint wb = first * RowBytes + m * 32, wStep = inPanel ? 128u : 32u;");
-            w.Line("nuint sb = first * Blocks + m, sStep = inPanel ? 8u : 2u, sOdd = inPanel ? 4u : 1u;");
-            if (blocks % 2 == 1)
-                w.Line("nuint wLast = first * RowBytes + (inPanel ? Pairs * 128 + m * 16 : Pairs * 32), sLast = first * Blocks + (inPanel ? Pairs * 8 + m : Pairs * 2);");
-        }
-        var xs = new string[tokens];
-        for (int k = 0; k < tokens; k++) xs[k] = vector ? "" : $"(nuint)(t + {I(k)}) * In + ";
-        for (int k = 0; k < tokens; k++)
-            w.Line($"{VectorF} a{k} = {VectorF}.Zero;");
-        if (pairs > 0)
-        {
-            using (w.Block("for (nuint j = 0; j < Pairs; j++)"))
-            {
-                if (rows == 4)
-                {
-                    w.Line($"{Blocks}.Prefetch(ref wRef, wb + j * 128 + {I(PrefetchAhead)});");
-                    w.Line($"{VectorF} ws = {Blocks}.Scales8(ref scalesRef, sb + j * 8);");
-                    for (int m = 0; m < 4; m++)
-                        w.Line($"var wv{m} = {Blocks}.UnpackPair(ref wRef, wb + j * 128{(m == 0 ? "" : " + " + I(32 * m))});");
-                }
-                else
-                {
-                    w.Line("nuint s0 = sb + j * sStep;");
-                    w.Line($"{VectorF} ws = {Vector}.Create((float){Unsafe}.Add(ref scalesRef, s0), 0, 0, 0, (float){Unsafe}.Add(ref scalesRef, s0 + sOdd), 0, 0, 0);");
-                    w.Line($"var wv0 = {Blocks}.UnpackPair(ref wRef, wb + j * wStep);");
-                }
-                for (int k = 0; k < tokens; k++)
-                {
-                    w.Line($"nuint at{k} = {xs[k]}j * 64;");
-                    string Lanes(int m) => rows == 4 || m == 0 ? $"{Blocks}.SumPair({Row(m)}, ref xqRef, at{k})" : "Vector256<int>.Zero";
-                    w.Line($"{VectorF} total{k} = {Blocks}.Totals({Lanes(0)}, {Lanes(1)}, {Lanes(2)}, {Lanes(3)}, ref xoRef, at{k} / 8);");
-                    w.Line($"a{k} = {Fma($"total{k}", $"ws * {Vector}.LoadUnsafe(ref xsRef, at{k} / 8)", $"a{k}")};");
-                }
-            }
-        }
-        if (blocks % 2 == 1)
-        {
-            w.Line($"// The unpaired last block: {I(blocks)} blocks per row.");
-            if (rows == 4)
-            {
-                w.Line($"Vector128<float> wsl = {Blocks}.Scales4(ref scalesRef, sb + {I(pairs * 8)});");
-                for (int m = 0; m < 4; m++)
-                    w.Line($"var wl{m} = {Blocks}.Unpack(ref wRef, wb + {I(pairs * 128 + 16 * m)});");
-            }
-            else
-            {
-                w.Line($"Vector128<float> wsl = Vector128.Create((float){Unsafe}.Add(ref scalesRef, sLast), 0, 0, 0);");
-                w.Line($"var wl0 = {Blocks}.Unpack(ref wRef, wLast);");
-            }
-            for (int k = 0; k < tokens; k++)
-            {
-                w.Line($"nuint last{k} = {xs[k]}{I(pairs * 64)};");
-                string Lanes(int m) => rows == 4 || m == 0 ? $"{Blocks}.Sum(wl{(rows == 4 ? m : 0)}, ref xqRef, last{k})" : "Vector128<int>.Zero";
-                w.Line($"Vector128<float> e{k} = {Blocks}.Totals({Lanes(0)}, {Lanes(1)}, {Lanes(2)}, {Lanes(3)}, ref xoRef, last{k} / 8) * (wsl * Vector128.LoadUnsafe(ref xsRef, last{k} / 8));");
-            }
-        }
-        for (int k = 0; k < tokens; k++)
-        {
-            string sum = blocks % 2 == 0 ? $"a{k}.GetLower() + a{k}.GetUpper()" : pairs > 0 ? $"a{k}.GetLower() + a{k}.GetUpper() + e{k}" : $"e{k}";
-            string at = vector ? "r" : $"(t0 + t{(k == 0 ? "" : " + " + I(k))}) * Out + r";
-            if (rows == 4) w.Line($"({sum}).StoreUnsafe(ref xoutRef, (nuint)({at}));");
-            else w.Line($"{Unsafe}.Add(ref xoutRef, {at}) = ({sum}).ToScalar();");
-        }
-    }
 
     /// <summary>How far ahead of its reads an Int8 panel asks for its weights: bytes.</summary>
     private const int Int8Ahead = 2048;

@@ -36,10 +36,9 @@ internal static class KernelNames
 /// matrix-vector product reads one row at a time front to back (one memory stream per thread: interleaving 2 or 4 rows
 /// measured 30-40% slower here) with 4 FMA chains over blocks of 32 columns, or 4 rows at a time where the model fits
 /// in cache (<see cref="MatVecEmitter"/>); the matrix-matrix product takes 4 weight rows by 4 tokens, 16 chains
-/// (<see cref="MatMulEmitter"/>). Q4_0 and Int8 matrices, in panels of four and sixteen rows, multiply in integers against an
-/// input quantised to 8 bits (<see cref="IntegerEmitter"/>); Q4K models' matrices, each in its own ggml block type, in
-/// panels of eight rows multiplied as integer outer products (<see cref="BlockEmitter"/>: one kernel per type and a
-/// dispatcher per shape). Other kernels are single vector loops: they are bound by memory, not by FMA latency.
+/// (<see cref="MatMulEmitter"/>). Int8 matrices, in panels of sixteen rows, multiply in integers against an input
+/// quantised to 8 bits (<see cref="IntegerEmitter"/>); Q4_0 and Q4K models' matrices, in ggml blocks in panels of eight
+/// rows, as integer outer products too (<see cref="BlockEmitter"/>: one kernel per block type and a dispatcher per shape). Other kernels are single vector loops: they are bound by memory, not by FMA latency.
 /// Nothing is unrolled across layers: layers share code.</para>
 /// <para>Kernels that depend on no shape (a softmax over a run-time length, elementwise steps over a worker's rows) are
 /// not emitted: they live in the runtime library, <c>SourceGenTransformer.Runtime.Ops</c>.</para>
@@ -109,7 +108,7 @@ internal sealed class KernelSet(ModelShape s)
                 switch (kind)
                 {
                     case Kind.MatVec when s.BlockMatrices:
-                        BlockEmitter.EmitMatVec(w, d, n);
+                        BlockEmitter.EmitMatVec(w, s, d, n);
                         break;
                     case Kind.MatVec:
                         MatVecEmitter.Emit(w, s, d, n, s.Panels(d));
@@ -122,8 +121,7 @@ internal sealed class KernelSet(ModelShape s)
                         bool bias = kind == Kind.MatMulBias;
                         if (s.Panels(d)) PanelEmitter.EmitMatMul(w, d, n, bias);
                         else if (bias) MatMulEmitter.EmitWithBias(w, d, n);
-                        else if (s.BlockMatrices) BlockEmitter.EmitMatMul(w, d, n);
-                        else if (s.Precision == Precision.Q4_0) IntegerEmitter.EmitMatMul(w, d, n);
+                        else if (s.BlockMatrices) BlockEmitter.EmitMatMul(w, s, d, n);
                         else if (s.Precision == Precision.Int8) IntegerEmitter.EmitInt8MatMul(w, d, n);
                         else MatMulEmitter.EmitRows(w, d, n, s.Precision);
                         padded |= s.Panels(d) && PanelEmitter.PadsInput(n);

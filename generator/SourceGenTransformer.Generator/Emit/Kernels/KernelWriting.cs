@@ -69,28 +69,25 @@ internal static class KernelWriting
     }
 
     /// <summary>The element type of a matrix in the given precision.</summary>
-    public static string MatrixElement(Precision p) => p switch { Precision.BFloat16 => "ushort", Precision.Int8 => "sbyte", Precision.Q4_0 => "byte", _ => "float" };
+    public static string MatrixElement(Precision p) => p switch { Precision.BFloat16 => "ushort", Precision.Int8 => "sbyte", _ => "float" };
 
-    /// <summary>Whether a matrix in the precision comes with one float16 scale per group of weights (Int8, Q4_0).</summary>
-    public static bool HasScales(Precision p) => p is Precision.Int8 or Precision.Q4_0;
+    /// <summary>Whether a matrix in the precision comes with an array of one float16 scale per group of weights (Int8).</summary>
+    public static bool HasScales(Precision p) => p == Precision.Int8;
 
-    /// <summary>Array elements (bytes) one weight takes, as a divisor: two Q4_0 weights share a byte.</summary>
-    public static int WeightsPerElement(Precision p) => p == Precision.Q4_0 ? 2 : 1;
-
-    /// <summary>The kernel parameters a matrix takes: the values and, for Int8 and Q4_0, the scales.</summary>
-    public static string MatrixParameters(Precision p) => p == Precision.Q4K ? "BlockMatrix w" : HasScales(p)
+    /// <summary>The kernel parameters a matrix takes: the values and, for Int8, the scales; a BlockMatrix (Q4_0, Q4K).</summary>
+    public static string MatrixParameters(Precision p) => p is Precision.Q4K or Precision.Q4_0 ? "BlockMatrix w" : HasScales(p)
         ? $"ReadOnlySpan<{MatrixElement(p)}> w, ReadOnlySpan<Half> scales"
         : $"ReadOnlySpan<{MatrixElement(p)}> w";
 
     /// <summary>The arguments that pass <paramref name="count"/> weights of matrix <paramref name="field"/> from <paramref name="offset"/>.</summary>
     /// <remarks>
-    /// A Q4K model's (<see cref="ModelShape.BlockMatrices"/>) matrices are one <c>BlockMatrix</c> each: a per-layer
+    /// A Q4_0 or Q4K model's (<see cref="ModelShape.BlockMatrices"/>) matrices are one <c>BlockMatrix</c> each: a per-layer
     /// field (any offset but "0") is indexed by the layer <c>l</c> in scope, a whole-model one (the classifier) is passed as it is.
     /// </remarks>
     public static string MatrixArguments(ModelShape s, string field, string offset, string count)
     {
         if (s.BlockMatrices) return offset == "0" ? field : field + "[l]";
-        string values = offset == "0" ? field : s.Precision == Precision.Q4_0 ? Sp(field, $"({offset}) / 2", $"({count}) / 2") : Sp(field, offset, count);
+        string values = offset == "0" ? field : Sp(field, offset, count);
         if (!HasScales(s.Precision)) return values;
         int g = s.QuantGroup;
         return $"{values}, {(offset == "0" ? field + "Scale" : Sp(field + "Scale", $"({offset}) / {g}", $"({count}) / {g}"))}";

@@ -19,7 +19,6 @@ internal static class MatVecEmitter
         name ??= KernelNames.MatVec(d, n);
         Precision p = s.Precision;
         if (panels) PanelEmitter.EmitMatVec(w, d, n, name);
-        else if (p == Precision.Q4_0) IntegerEmitter.EmitMatVec(w, d, n, name);
         else if (p == Precision.Int8) IntegerEmitter.EmitInt8MatVec(w, d, n, name);
         else if (s.CacheResident) EmitResident(w, d, n, p, name);
         else EmitStreaming(w, d, n, p, name);
@@ -42,7 +41,7 @@ internal static class MatVecEmitter
         w.Line($"/// <remarks>{remarks}</remarks>");
         System.IDisposable block = w.Block($"internal static void {name}({Span} xout, {ReadOnlySpan} x, {MatrixParameters(p)}, int rowStart, int rowEnd)");
         w.Line($"const int Rows = {I(d)}, Cols = {I(n)};");
-        var guards = new List<string> { "xout.Length < Rows", "x.Length < Cols", WeightsPerElement(p) == 2 ? "w.Length < Rows * Cols / 2" : "w.Length < Rows * Cols", "rowStart < 0", "rowEnd > Rows" };
+        var guards = new List<string> { "xout.Length < Rows", "x.Length < Cols", "w.Length < Rows * Cols", "rowStart < 0", "rowEnd > Rows" };
         if (HasScales(p)) guards.Add($"scales.Length < Rows * Cols / {I(group)}");
         Guard(w, name, guards.ToArray());
         Refs(w, "xout", "x");

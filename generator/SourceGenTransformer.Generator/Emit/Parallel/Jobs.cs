@@ -58,15 +58,13 @@ internal sealed class Jobs
 
     /// <summary>
     /// How many rows of a matrix of <paramref name="rows"/> rows a part's share is a multiple of: whole panels (32 for
-    /// float32 panels, 16 for Int8's, 4 for Q4_0's), else <paramref name="rowMajor"/>. A share that splits a panel still
-    /// gives the same bits (its edge rows repeat their lanes' arithmetic), only slower. Q4K models' shares are whole Q4_K
-    /// panels of eight rows.
+    /// float32 panels, 16 for Int8's, 8 for BlockMatrix's), else <paramref name="rowMajor"/>. A share that splits a panel still
+    /// gives the same bits (its edge rows repeat their lanes' arithmetic), only slower.
     /// </summary>
     public static int SplitRows(ModelShape s, int rows, int rowMajor) => s.Panels(rows) ? 32 : s.Precision switch
     {
         Precision.Int8 => 16,
-        Precision.Q4_0 => Math.Max(4, rowMajor),
-        Precision.Q4K => 8, // BlockMatrix's Q4_K panels (the matrices of other types are rows: any split suits them)
+        Precision.Q4_0 or Precision.Q4K => 8, // BlockMatrix panels
         _ => rowMajor,
     };
 

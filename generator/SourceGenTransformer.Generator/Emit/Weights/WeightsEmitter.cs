@@ -21,7 +21,7 @@ internal static class WeightsEmitter
         {
             Precision.BFloat16 => "bfloat16 (float32's upper half, rounded to nearest even)",
             Precision.Int8 => "ggml's Q8_0 blocks of 32 weights, one int8 per weight and one float16 scale per block (the ...Scale arrays), in panels of sixteen rows",
-            Precision.Q4_0 => "ggml's Q4_0 blocks of 32 weights, 16 bytes of nibbles each, with one float16 scale per block (the ...Scale arrays), in panels of four rows",
+            Precision.Q4_0 => "BlockMatrix objects, one per matrix (per layer), in ggml's Q4_0 blocks of 32 weights (a float16 scale and 16 bytes of nibbles) in panels of eight rows",
             Precision.Q4K => "BlockMatrix objects, one per matrix (per layer), each in its own ggml block type (Q4_K, Q6_K, Q5_0, Q4_0 or Q8_0) as the file or llama.cpp's Q4_K_M rules chose it",
             _ => "float32",
         };
@@ -72,7 +72,7 @@ internal static class WeightsEmitter
     private static void MatrixField(SourceWriter w, ModelShape s, string field, string size, string doc)
     {
         string type = MatrixElement(s.Precision);
-        string count = s.Precision == Precision.Q4_0 ? $"({size}) / 2" : size;
+        string count = size;
         w.Line($"public readonly {type}[] {field} = WeightMemory.Allocate<{type}>({count}); // {doc}");
         if (HasScales(s.Precision))
             w.Line($"public readonly Half[] {field}Scale = new Half[({size}) / {I(s.QuantGroup)}]; // one scale per {I(s.QuantGroup)} weights of {field}");
@@ -163,11 +163,15 @@ internal static class WeightsEmitter
     }
 
     /// <summary>
-    /// A Q4K model's matrix: the file's blocks where it stores a type the kernels multiply, else quantised to the type
-    /// llama.cpp's Q4_K_M rules give it (<c>BlockMatrix.Q4KMType</c>: by its role, layer and row length).
+    /// A BlockMatrix. Q4K: the file's blocks where it stores a type the kernels multiply, else quantised to the type
+    /// llama.cpp's Q4_K_M rules give it (<c>BlockMatrix.Q4KMType</c>: by its role, layer and row length). Q4_0: the
+    /// file's Q4_0 blocks as they are, anything else quantised to Q4_0.
     /// </summary>
     private static string BlockMatrixRead(ModelShape s, Tensor t, string name)
     {
+        string target = t.Stack is null ? $"w.{t.Field}" : $"w.{t.Field}[l]";
+        if (s.Precision == Precision.Q4_0)
+            return $"{target} = file.ReadBlockMatrix({name}, {t.Rows}, {t.Cols}, GgmlType.Q4_0, keepFileTypes: false{(t.Transposed ? ", transposed: true" : "")});";
         string role = t.Field switch
         {
             "Wv" => "Value",
@@ -177,7 +181,6 @@ internal static class WeightsEmitter
             _ => "Projection",
         };
         string layer = t.Stack is null ? "0" : "l";
-        string target = t.Stack is null ? $"w.{t.Field}" : $"w.{t.Field}[l]";
         return $"{target} = file.ReadBlockMatrix({name}, {t.Rows}, {t.Cols}, BlockMatrix.Q4KMType(MatrixRole.{role}, {layer}, Layers, {t.Cols}));";
     }
 
@@ -193,10 +196,6 @@ internal static class WeightsEmitter
             case Precision.Int8:
                 string scales = at == "0" && t.Stack is null ? field + "Scale" : Sp(field + "Scale", $"({at}) / 32", $"({count}) / 32");
                 return $"file.ReadInt8Into({name}, {t.Rows}, {t.Cols}, {Whole(field)}, {scales}{transposed});";
-            case Precision.Q4_0:
-                string blocks = at == "0" && t.Stack is null ? field + "Scale" : Sp(field + "Scale", $"({at}) / 32", $"({count}) / 32");
-                string packed = at == "0" && t.Stack is null ? field : Sp(field, $"({at}) / 2", $"({count}) / 2");
-                return $"file.ReadQ4_0Into({name}, {t.Rows}, {t.Cols}, {packed}, {blocks}{transposed});";
             default:
                 if (s.Panels(t.RowCount)) return $"file.ReadPanelsInto({name}, {t.Rows}, {t.Cols}, {Whole(field)}{transposed});";
                 return t.Transposed
@@ -207,7 +206,7 @@ internal static class WeightsEmitter
 
     /// <summary>
     /// A tied classifier is the token embedding: a saved copy of it as lm_head.weight is accepted, a different matrix is an
-    /// error. Float32 and Int8/Q4_0 (<see cref="ModelShape.QuantisedEmbedding"/>) use the embedding's own array; bfloat16
+    /// error. Float32, Int8, Q4_0 and Q4K (<see cref="ModelShape.QuantisedEmbedding"/>) use the embedding's own blocks; bfloat16
     /// keeps it again in the matrices' precision.
     /// </summary>
     private static void TiedClassifier(SourceWriter w, ModelShape s, string embeddingName)
