@@ -94,6 +94,13 @@ public class DiagnosticTests
         var grouped = Single($"[Transformer(ModelFamily.Bert, {Dims}, KvHeads = 2)] partial class M;",
             "STG0006", DiagnosticSeverity.Error, "KvHeads = 2");
         Assert.Contains("as many key/value heads as query heads", grouped.GetMessage());
+        var kQuants = Single($"[Transformer(ModelFamily.Gpt2, {Dims}, WeightPrecision = WeightPrecision.Q4K)] partial class M;",
+            "STG0006", DiagnosticSeverity.Error, "WeightPrecision = WeightPrecision.Q4K");
+        Assert.Contains("Q4K is not supported by the Gpt2 family", kQuants.GetMessage());
+        Assert.Contains("Int8 or Q4_0", kQuants.GetMessage());
+        var encoder = Single($"[Transformer(ModelFamily.Bert, {Dims}, WeightPrecision = WeightPrecision.Q4K)] partial class M;",
+            "STG0006", DiagnosticSeverity.Error, "WeightPrecision = WeightPrecision.Q4K");
+        Assert.Contains("keep float32 weights", encoder.GetMessage());
     }
 
     [Fact]
@@ -132,6 +139,12 @@ public class DiagnosticTests
         Assert.Contains("both must be set", bos.GetMessage());
         var target = Single($"[Transformer(ModelFamily.Seq2Seq, {Seq2SeqDims}, EosToken = 30)] partial class M;", "STG0010", DiagnosticSeverity.Error, "EosToken = 30");
         Assert.Contains("[0, TargetVocabSize = 30)", target.GetMessage());
+        var kRows = Single("[Transformer(ModelFamily.Llama, Layers = 2, Heads = 4, ModelDim = 48, FeedForwardDim = 128, VocabSize = 96, MaxSequenceLength = 32, WeightPrecision = WeightPrecision.Q4K)] partial class M;",
+            "STG0010", DiagnosticSeverity.Error, "WeightPrecision = WeightPrecision.Q4K");
+        Assert.Contains("ModelDim (48) and FeedForwardDim (128) must be multiples of 32", kRows.GetMessage());
+        var unknown = Single($"[Transformer(ModelFamily.Llama, {Dims}, WeightPrecision = (WeightPrecision)9)] partial class M;",
+            "STG0010", DiagnosticSeverity.Error, "WeightPrecision = (WeightPrecision)9");
+        Assert.Contains("Float32, BFloat16, Int8, Q4_0 or Q4K", unknown.GetMessage());
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
 using System.Linq;
 using Xunit;
 
@@ -114,5 +115,37 @@ public class AllocationTests
             }
         });
         Assert.True(allocated == 0, $"{name}: {allocated} bytes allocated over 100 tokens");
+    }
+
+    [Fact]
+    public void A_Q4K_model_allocates_nothing_per_token()
+    {
+        // Random weights quantised at load into Q4_K_M's mix (Q4_K and Q6_K panels), every product through the dispatch.
+        string gguf = GgufWriter.RandomLlama(LlamaKQ4K.Layers, LlamaKQ4K.Heads, LlamaKQ4K.KvHeads, LlamaKQ4K.ModelDim,
+            LlamaKQ4K.FeedForwardDim, LlamaKQ4K.VocabSize, LlamaKQ4K.MaxSequenceLength, tied: true, seed: 5);
+        try
+        {
+            using LlamaKTiedQ4K model = LlamaKTiedQ4K.Load(gguf);
+            LlamaKTiedQ4K.Session session = model.CreateSession();
+            for (int i = 0; i < 64; i++)
+            {
+                if (i % 60 == 0) session.Reset();
+                session.Forward(i * 7 % LlamaKTiedQ4K.VocabSize);
+            }
+            session.Reset();
+            long allocated = Allocations.Fewest(() =>
+            {
+                for (int i = 0; i < 100; i++)
+                {
+                    if (i % 60 == 0) session.Reset();
+                    session.Forward(i * 13 % LlamaKTiedQ4K.VocabSize);
+                }
+            });
+            Assert.True(allocated == 0, $"{allocated} bytes allocated over 100 tokens");
+        }
+        finally
+        {
+            File.Delete(gguf);
+        }
     }
 }
