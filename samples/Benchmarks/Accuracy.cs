@@ -8,7 +8,7 @@ using SourceGenTransformer;
 namespace Benchmarks;
 
 /// <summary>
-/// What lighter weights cost: the story model trained in models/storyteller, loaded as float32, bfloat16, int8 and Q4_0,
+/// What lighter weights cost: the story model trained in models/storyteller, loaded as float32, bfloat16, int8, Q4_0 and Q4K,
 /// teacher-forced through its 20 reference sequences (prompt + PyTorch's greedy continuation, greedy.json).
 /// Reports top-1 agreement with float32 at every position, logit differences, and how many greedy continuations
 /// stay identical to float32's (which equal PyTorch's).
@@ -29,10 +29,12 @@ internal static class Accuracy
         using StoryBf16 bf16 = StoryBf16.Load(weights, new ModelOptions { Threads = 1 });
         using StoryInt8 int8 = StoryInt8.Load(weights, new ModelOptions { Threads = 1 });
         using StoryQ4 q4 = StoryQ4.Load(weights, new ModelOptions { Threads = 1 });
+        using StoryQ4K q4k = StoryQ4K.Load(weights, new ModelOptions { Threads = 1 });
         yield return Compare("float32", f32, f32, cases);
         yield return Compare("bfloat16", f32, bf16, cases);
         yield return Compare("int8 (Q8_0 blocks of 32, inputs quantised to Q8_0)", f32, int8, cases);
         yield return Compare("Q4_0 (inputs quantised to Q8_0)", f32, q4, cases);
+        yield return Compare("Q4K (Q4_K_M's mix: rows of 192 fall back to Q5_0 and Q8_0, the down projections' rows of 512 Q4_K and Q6_K)", f32, q4k, cases);
     }
 
     private static AccuracyRow Compare(string name, IDecoderModel reference, IDecoderModel model, (int[] Prompt, int[] Greedy)[] cases)

@@ -50,3 +50,7 @@ public partial class StoryInt8;
 [Transformer(ModelFamily.Llama, Layers = 4, Heads = 6, KvHeads = 2, ModelDim = 192, FeedForwardDim = 512,
     VocabSize = 1024, MaxSequenceLength = 256, WeightPrecision = WeightPrecision.Q4_0)]
 public partial class StoryQ4;
+
+[Transformer(ModelFamily.Llama, Layers = 4, Heads = 6, KvHeads = 2, ModelDim = 192, FeedForwardDim = 512,
+    VocabSize = 1024, MaxSequenceLength = 256, WeightPrecision = WeightPrecision.Q4K)]
+public partial class StoryQ4K;
