@@ -1,5 +1,6 @@
 using System;
 using System.ComponentModel;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -49,15 +50,19 @@ public static class BlockKernels
         {
             ReadOnlySpan<float> xb = x.Slice(b * KBlock, KBlock);
             Span<sbyte> qb = q.Slice(b * KBlock, KBlock);
-            float max = 0f, amax = 0f;
-            for (int j = 0; j < KBlock; j++)
+            // m: the first value of the largest magnitude, as ggml's strictly-greater scan finds it.
+            ref float xr = ref MemoryMarshal.GetReference(xb);
+            Vector256<float> top = Vector256<float>.Zero;
+            for (int j = 0; j < KBlock; j += 8) top = Vector256.Max(top, Vector256.Abs(Vector256.LoadUnsafe(ref xr, (nuint)j)));
+            Vector128<float> m4 = Vector128.Max(top.GetLower(), top.GetUpper());
+            float amax = MathF.Max(MathF.Max(m4[0], m4[1]), MathF.Max(m4[2], m4[3]));
+            float max = 0f;
+            for (int j = 0; j < KBlock; j += 8)
             {
-                float ax = MathF.Abs(xb[j]);
-                if (ax > amax)
-                {
-                    amax = ax;
-                    max = xb[j];
-                }
+                uint hits = Vector256.Equals(Vector256.Abs(Vector256.LoadUnsafe(ref xr, (nuint)j)), Vector256.Create(amax)).ExtractMostSignificantBits();
+                if (hits == 0) continue;
+                max = xb[j + BitOperations.TrailingZeroCount(hits)];
+                break;
             }
             if (amax == 0f)
             {
@@ -67,17 +72,24 @@ public static class BlockKernels
                 continue;
             }
             float iscale = -127f / max;
-            for (int j = 0; j < KBlock; j++)
-                qb[j] = (sbyte)Math.Min(127, (BitConverter.SingleToInt32Bits(iscale * xb[j] + 12582912f) & 0x007FFFFF) - 0x00400000);
-            for (int j = 0; j < 16; j++)
+            // nearest_int is round to nearest, ties to even, as vroundps: the same codes, eight at a time.
+            ref sbyte qr = ref MemoryMarshal.GetReference(qb);
+            Vector256<float> scale = Vector256.Create(iscale);
+            for (int j = 0; j < KBlock; j += 32)
             {
-                int sum = 0;
-                for (int i = 0; i < 16; i++) sum += qb[16 * j + i];
-                sums[b * 16 + j] = (short)sum;
+                Vector256<int> c0 = Codes8(ref xr, j, scale), c1 = Codes8(ref xr, j + 8, scale), c2 = Codes8(ref xr, j + 16, scale), c3 = Codes8(ref xr, j + 24, scale);
+                Vector256.Narrow(Vector256.Narrow(c0, c1), Vector256.Narrow(c2, c3)).StoreUnsafe(ref qr, (nuint)j);
+                sums[b * 16 + j / 16] = (short)Vector256.Sum(c0 + c1);
+                sums[b * 16 + j / 16 + 1] = (short)Vector256.Sum(c2 + c3);
             }
             scales[b] = 1f / iscale;
         }
     }
+
+    /// <summary>Eight Q8_K codes from element <paramref name="at"/>: <c>min(127, round(x · iscale))</c>, ties to even.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Codes8(ref float x, int at, Vector256<float> iscale) =>
+        Vector256.Min(Vector256.ConvertToInt32(Vector256.Round(Vector256.LoadUnsafe(ref x, (nuint)at) * iscale)), Vector256.Create(127));
 
     /// <summary>
     /// llama.cpp's x86 <c>quantize_row_q8_0</c>, values kept in order: per block of 32, <c>d = max|x| / 127</c> rounded to
@@ -91,13 +103,7 @@ public static class BlockKernels
         if (x.Length % Block != 0 || q.Length < x.Length || scales.Length < blocks || sums.Length < blocks)
             throw new ArgumentException($"{x.Length} inputs need a multiple of {Block}, {x.Length} codes, {blocks} scales and {blocks} sums; the destinations hold {q.Length}, {scales.Length} and {sums.Length}.");
         for (int b = 0; b < blocks; b++)
-        {
-            Span<sbyte> qb = q.Slice(b * Block, Block);
-            scales[b] = IntegerBlocks.QuantizeBlock(x.Slice(b * Block, Block), qb);
-            int sum = 0;
-            foreach (sbyte v in qb) sum += v;
-            sums[b] = sum;
-        }
+            scales[b] = IntegerBlocks.QuantizeBlock(x.Slice(b * Block, Block), q.Slice(b * Block, Block), out sums[b]);
     }
 
     // ---------------------------------------------------------------- blocks of 32 in panels: Q8_0, Q4_0, Q5_0

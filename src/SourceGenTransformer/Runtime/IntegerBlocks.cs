@@ -53,10 +53,11 @@ public static class IntegerBlocks
     }
 
     /// <summary>One block of llama.cpp's Q8_0 quantisation: returns its scale, writes its 32 values.</summary>
-    internal static float QuantizeBlock(ReadOnlySpan<float> x, Span<sbyte> q)
+    internal static float QuantizeBlock(ReadOnlySpan<float> x, Span<sbyte> q, out int sum)
     {
         float scale = Codes(x, out var i0, out var i1, out var i2, out var i3);
         Vector256.Narrow(Vector256.Narrow(i0, i1), Vector256.Narrow(i2, i3)).StoreUnsafe(ref MemoryMarshal.GetReference(q));
+        sum = Vector256.Sum(i0 + i1 + i2 + i3);
         return scale;
     }
 
