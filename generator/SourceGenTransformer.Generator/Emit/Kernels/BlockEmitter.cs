@@ -42,8 +42,12 @@ internal static class BlockEmitter
     /// </summary>
     private static BlockType[] TypesFor(ModelShape s, int n) => Array.FindAll(Types, t => n % t.Values == 0 && (s.Precision == Precision.Q4K || t.Ggml == "Q4_0"));
 
-    /// <summary>The most tokens of a prompt whose quantised input one pass keeps on the stack (about a byte per value): at most 32 KiB and 32 tokens.</summary>
-    public static int TokenChunk(int n) => Math.Max(1, Math.Min(32, 32768 / n));
+    /// <summary>
+    /// The tokens of a prompt whose quantised input one pass keeps on the stack (a byte and a little more per value): at
+    /// most about 48 KiB and 32 tokens, a whole number of tiles (at least one), so no chunk leaves tokens to the
+    /// one-token pass that a whole tile could take (Qwen2.5-0.5B's down projection, rows of 4864: eight tokens, not six).
+    /// </summary>
+    public static int TokenChunk(int n) => Math.Max(TileTokens, Math.Min(32, 49152 / n) / TileTokens * TileTokens);
 
     /// <summary>Tokens of a prompt tile: eight rows by four tokens (their int32 lanes and a float accumulator each); leftovers one at a time.</summary>
     private const int TileTokens = 4;
