@@ -7,6 +7,7 @@ using System.Linq;
 using System.Runtime.InteropServices;
 using System.Text;
 using SourceGenTransformer;
+using SourceGenTransformer.Tests;
 
 namespace Benchmarks;
 
@@ -360,7 +361,7 @@ internal static class GgufBench
     /// </summary>
     private static void WriteGguf(Shape c, string safetensors, string gguf)
     {
-        var meta = new GgufMetadata();
+        var meta = new GgufWriter();
         meta.S("general.architecture", "llama");
         meta.S("general.name", c.Name);
         meta.U32("general.alignment", 32);
@@ -380,86 +381,13 @@ internal static class GgufBench
         using var input = File.OpenRead(safetensors);
         var reader = new BinaryReader(input);
         input.Seek(8 + (long)reader.ReadUInt64(), SeekOrigin.Begin);
-        WriteF32File(gguf, meta, tensors.Select(t => (GgufName(t.Name), t.Shape)).ToList(), (i, values) =>
+        meta.Write(gguf, tensors.Select(t => (GgufName(t.Name), t.Shape)).ToList(), (i, values) =>
         {
             input.ReadExactly(MemoryMarshal.AsBytes(values.AsSpan()));
             (string name, long[] shape) = tensors[i];
             return name.EndsWith("q_proj.weight", StringComparison.Ordinal) || name.EndsWith("k_proj.weight", StringComparison.Ordinal)
                 ? Interleave(values, (int)shape[0], (int)shape[1], c.Heads) : values;
         });
-    }
-
-    /// <summary>GGUF metadata key/values as they are written (a string, u32, f32, or the placeholder token array).</summary>
-    private sealed class GgufMetadata
-    {
-        private readonly MemoryStream _bytes = new();
-        private readonly BinaryWriter _w;
-
-        public GgufMetadata() => _w = new BinaryWriter(_bytes);
-
-        public int Count { get; private set; }
-
-        public byte[] ToArray() => _bytes.ToArray();
-
-        public static void Str(BinaryWriter w, string s)
-        {
-            byte[] b = Encoding.UTF8.GetBytes(s);
-            w.Write((ulong)b.Length);
-            w.Write(b);
-        }
-
-        public void U32(string key, uint v) { Str(_w, key); _w.Write(4u); _w.Write(v); Count++; }
-
-        public void F32(string key, float v) { Str(_w, key); _w.Write(6u); _w.Write(v); Count++; }
-
-        public void S(string key, string v) { Str(_w, key); _w.Write(8u); Str(_w, v); Count++; }
-
-        /// <summary>tokenizer.ggml.model "none" and <paramref name="vocab"/> tokens named &lt;tN&gt;.</summary>
-        public void PlaceholderVocabulary(int vocab)
-        {
-            S("tokenizer.ggml.model", "none");
-            Str(_w, "tokenizer.ggml.tokens");
-            _w.Write(9u);
-            _w.Write(8u);
-            _w.Write((ulong)vocab);
-            for (int i = 0; i < vocab; i++) Str(_w, $"<t{i}>");
-            Count++;
-        }
-    }
-
-    /// <summary>
-    /// A GGUF v3 file of F32 tensors (shapes outermost first, as in safetensors; aligned to 32): the header, the metadata,
-    /// the tensor infos, then each tensor's values as <paramref name="values"/> gives them (index, a buffer of its size).
-    /// </summary>
-    private static void WriteF32File(string gguf, GgufMetadata meta, List<(string Name, long[] Shape)> tensors, Func<int, float[], float[]> values)
-    {
-        var infos = new BinaryWriter(new MemoryStream());
-        ulong offset = 0;
-        foreach ((string name, long[] shape) in tensors)
-        {
-            GgufMetadata.Str(infos, name);
-            infos.Write((uint)shape.Length);
-            for (int d = shape.Length - 1; d >= 0; d--) infos.Write((ulong)shape[d]);
-            infos.Write(0u); // F32
-            infos.Write(offset);
-            offset += (ulong)(4 * shape.Aggregate(1L, (a, b) => a * b) + 31) / 32 * 32;
-        }
-        using var file = new FileStream(gguf, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
-        var w = new BinaryWriter(file);
-        w.Write("GGUF"u8);
-        w.Write(3u);
-        w.Write((ulong)tensors.Count);
-        w.Write((ulong)meta.Count);
-        w.Write(meta.ToArray());
-        w.Write(((MemoryStream)infos.BaseStream).ToArray());
-        while (file.Position % 32 != 0) w.Write((byte)0);
-        for (int i = 0; i < tensors.Count; i++)
-        {
-            float[] v = values(i, new float[tensors[i].Shape.Aggregate(1L, (a, b) => a * b)]);
-            w.Write(MemoryMarshal.AsBytes(v.AsSpan()));
-            while (file.Position % 32 != 0) w.Write((byte)0);
-        }
-        Console.Error.WriteLine($"wrote {gguf} ({file.Length / 1e6:F0} MB)");
     }
 
     /// <summary>Row (h, 2j + s) of the result is row (h, s · half + j) of <paramref name="w"/>: Hugging Face's rotate-half order to Meta's pairs.</summary>
@@ -483,7 +411,7 @@ internal static class GgufBench
     {
         int dim = Qwen25HalfBQ4.ModelDim, ffn = Qwen25HalfBQ4.FeedForwardDim, vocab = Qwen25HalfBQ4.VocabSize;
         int q = Qwen25HalfBQ4.Heads * Qwen25HalfBQ4.HeadDim, kv = Qwen25HalfBQ4.KvHeads * Qwen25HalfBQ4.HeadDim;
-        var meta = new GgufMetadata();
+        var meta = new GgufWriter();
         meta.S("general.architecture", "qwen2");
         meta.S("general.name", "qwen2.5-0.5b-shape");
         meta.U32("general.alignment", 32);
@@ -517,7 +445,7 @@ internal static class GgufBench
         }
         tensors.Add(("output_norm.weight", [dim]));
         var rng = new Random(2468);
-        WriteF32File(gguf, meta, tensors, (i, values) =>
+        meta.Write(gguf, tensors, (i, values) =>
         {
             bool norm = tensors[i].Name.EndsWith("norm.weight", StringComparison.Ordinal);
             for (long k = 0; k < values.LongLength; k++) values[k] = norm ? 1f : (rng.NextSingle() - 0.5f) * 0.1f;

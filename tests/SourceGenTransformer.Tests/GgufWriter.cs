@@ -8,7 +8,7 @@ using System.Text;
 namespace SourceGenTransformer.Tests;
 
 /// <summary>
-/// Writes GGUF v3 files of float32 tensors for tests, from the GGUF specification: the header, metadata key/values
+/// Writes GGUF v3 files of float32 tensors for tests and the benchmark (which links this file), from the GGUF specification: the header, metadata key/values
 /// (strings, u32, f32, the placeholder vocabulary llama.cpp needs), tensor infos and data aligned to 32. The llama
 /// files are random weights in llama.cpp's names, which llama.cpp loads and quantises, and which we load beside it.
 /// </summary>
@@ -45,23 +45,30 @@ internal sealed class GgufWriter
         _keys++;
     }
 
-    /// <summary>Writes the file: every tensor F32, its shape outermost first, its values from <paramref name="values"/>.</summary>
-    public void Write(string path, IReadOnlyList<(string Name, long[] Shape, float[] Values)> tensors)
+    /// <summary>Writes the file: every tensor F32, its shape outermost first, its values given whole.</summary>
+    public void Write(string path, IReadOnlyList<(string Name, long[] Shape, float[] Values)> tensors) =>
+        Write(path, tensors.Select(t => (t.Name, t.Shape)).ToList(), (i, _) => tensors[i].Values);
+
+    /// <summary>
+    /// Writes the file: every tensor F32, its shape outermost first (aligned to 32), its values from
+    /// <paramref name="values"/> (the tensor's index and a buffer of its size, which it may fill and return), one tensor
+    /// at a time, so a file larger than memory can be written.
+    /// </summary>
+    public void Write(string path, IReadOnlyList<(string Name, long[] Shape)> tensors, Func<int, float[], float[]> values)
     {
         using var infos = new MemoryStream();
         var iw = new BinaryWriter(infos);
         ulong offset = 0;
-        foreach ((string name, long[] shape, float[] values) in tensors)
+        foreach ((string name, long[] shape) in tensors)
         {
-            if (values.LongLength != shape.Aggregate(1L, (a, b) => a * b)) throw new ArgumentException($"{name}: {values.Length} values for shape [{string.Join(", ", shape)}]");
             Str(iw, name);
             iw.Write((uint)shape.Length);
             for (int d = shape.Length - 1; d >= 0; d--) iw.Write((ulong)shape[d]);
             iw.Write(0u); // F32
             iw.Write(offset);
-            offset += (ulong)(4 * values.LongLength + 31) / 32 * 32;
+            offset += (ulong)(4 * shape.Aggregate(1L, (a, b) => a * b) + 31) / 32 * 32;
         }
-        using var file = new FileStream(path, FileMode.Create, FileAccess.Write);
+        using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
         var w = new BinaryWriter(file);
         w.Write("GGUF"u8);
         w.Write(3u);
@@ -70,9 +77,12 @@ internal sealed class GgufWriter
         w.Write(_meta.ToArray());
         w.Write(infos.ToArray());
         while (file.Position % 32 != 0) w.Write((byte)0);
-        foreach ((_, _, float[] values) in tensors)
+        for (int i = 0; i < tensors.Count; i++)
         {
-            w.Write(MemoryMarshal.AsBytes(values.AsSpan()));
+            long count = tensors[i].Shape.Aggregate(1L, (a, b) => a * b);
+            float[] v = values(i, new float[count]);
+            if (v.LongLength != count) throw new ArgumentException($"{tensors[i].Name}: {v.Length} values for shape [{string.Join(", ", tensors[i].Shape)}]");
+            w.Write(MemoryMarshal.AsBytes(v.AsSpan()));
             while (file.Position % 32 != 0) w.Write((byte)0);
         }
     }

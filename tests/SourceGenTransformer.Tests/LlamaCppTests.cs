@@ -167,20 +167,26 @@ public sealed class LlamaCppTests
                     Assert.True(ourScales.AsSpan().SequenceEqual(llamaScales), $"{name}: the scales differ from llama-quantize's");
                 }
             }
-            IDecoderModel quantisedHere = load(Fixture.Path("llama-basic.gguf")), quantisedByLlamaCpp = load(theirs);
-            try
-            {
-                Assert.Equal(GgufTests.Logits(quantisedByLlamaCpp, f.Inputs), GgufTests.Logits(quantisedHere, f.Inputs));
-            }
-            finally
-            {
-                (quantisedHere as IDisposable)?.Dispose();
-                (quantisedByLlamaCpp as IDisposable)?.Dispose();
-            }
+            SameLogits(load, Fixture.Path("llama-basic.gguf"), theirs, f.Inputs);
         }
         finally
         {
             System.IO.File.Delete(theirs);
+        }
+    }
+
+    /// <summary>The model loaded from a float file (quantised at our load) and from llama-quantize's file of it: the same logits, bit for bit.</summary>
+    private static void SameLogits(Func<string, IDecoderModel> load, string quantisedHere, string quantisedByLlamaCpp, int[] inputs)
+    {
+        IDecoderModel ours = load(quantisedHere), theirs = load(quantisedByLlamaCpp);
+        try
+        {
+            Assert.Equal(GgufTests.Logits(theirs, inputs), GgufTests.Logits(ours, inputs));
+        }
+        finally
+        {
+            (ours as IDisposable)?.Dispose();
+            (theirs as IDisposable)?.Dispose();
         }
     }
 
@@ -289,16 +295,7 @@ public sealed class LlamaCppTests
                     Assert.True(ours.Data.AsSpan().SequenceEqual(llamas.Data), $"{name} ({recipe}): our blocks differ from llama-quantize's");
                 }
             }
-            IDecoderModel quantisedHere = load(f32), quantisedByLlamaCpp = load(theirs);
-            try
-            {
-                Assert.Equal(GgufTests.Logits(quantisedByLlamaCpp, inputs), GgufTests.Logits(quantisedHere, inputs));
-            }
-            finally
-            {
-                (quantisedHere as IDisposable)?.Dispose();
-                (quantisedByLlamaCpp as IDisposable)?.Dispose();
-            }
+            SameLogits(load, f32, theirs, inputs);
         }
         finally
         {
