@@ -359,6 +359,10 @@ public sealed class GgufFile : TensorSource
     }
 
     /// <inheritdoc/>
+    protected override bool IsAlias(string name, string other) =>
+        _byName.TryGetValue(name, out var a) && _byName.TryGetValue(other, out var b) && ReferenceEquals(a.Tensor, b.Tensor);
+
+    /// <inheritdoc/>
     protected override GgmlType? StoredBlockType(string name) => _byName.TryGetValue(name, out var t) ? t.Tensor.Type : null;
 
     /// <summary>Rows of the tensor's blocks as they are, a run at a time; the llama architecture's q and k rows permuted back, whole.</summary>

@@ -390,6 +390,12 @@ public abstract class TensorSource : IDisposable
     }
 
     /// <summary>
+    /// Whether the file names one stored tensor by both names (a GGUF file without <c>output.weight</c> answers
+    /// <c>lm_head.weight</c> with its token embedding), so there is nothing to compare.
+    /// </summary>
+    protected virtual bool IsAlias(string name, string other) => false;
+
+    /// <summary>
     /// The ggml block type the file stores tensor <paramref name="name"/> in (GGUF), or null where the format holds plain
     /// floats (safetensors, llama2.c, ONNX): what <see cref="ReadStoredRows"/> copies.
     /// </summary>
@@ -493,6 +499,11 @@ public abstract class TensorSource : IDisposable
     public void CheckTiedCopy(string name, string embeddingName, int rows, int cols)
     {
         if (!Contains(name)) return;
+        if (IsAlias(name, embeddingName))
+        {
+            _read.Add(name); // the embedding itself, under the classifier's name
+            return;
+        }
         using var copy = new MatrixChunks(this, name, rows, cols, transposed: false);
         using var embedding = new MatrixChunks(this, embeddingName, rows, cols, transposed: false);
         while (copy.Next())

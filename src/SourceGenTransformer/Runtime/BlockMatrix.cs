@@ -90,9 +90,6 @@ public sealed class BlockMatrix
     /// <summary>The panels, then the rows past them (see the remarks).</summary>
     public byte[] Data { get; }
 
-    /// <summary>Bytes per weight, scales included (0.5625 for Q4_K in rows, 0.578 in panels; 0.8203 for Q6_K, 0.6875 for Q5_0, 0.5625 for Q4_0, 1.0625 for Q8_0).</summary>
-    public double BytesPerWeight => (double)Data.Length / Rows / Cols;
-
     /// <summary>Bytes of one panel's block of <paramref name="type"/> (eight rows, one block of columns): eight times ggml's block, 32 more for Q4_K.</summary>
     public static int PanelBlockBytes(GgmlType type) => type == GgmlType.Q4_K ? Q4KPanelBlockBytes : PanelRows * GgmlQuants.BlockOf(type).Bytes;
 
