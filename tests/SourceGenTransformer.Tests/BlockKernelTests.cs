@@ -91,7 +91,9 @@ public sealed class BlockKernelTests
         (byte[] w, BlockMatrix matrix) = Weights(type, d, n, d * 31 + n, scale);
         const int Tokens = 37; // more than a quantised chunk of most shapes
         float[] x = Random(Tokens * n, n + (int)type);
-        foreach ((int s, int e) in new[] { (0, d), (3, d - 1), (1, 2), (d - 1, d) })
+        // Whole rows, ragged edges, one row, and a share ending a panel short of a pair of panels (the prompt's
+        // sixteen-row tiles of the blocks of 32, then one eight-row tile).
+        foreach ((int s, int e) in new[] { (0, d), (3, d - 1), (1, 2), (d - 1, d), (0, d - 8) })
         {
             float[] actual = new float[d];
             actual.AsSpan().Fill(float.NaN);

@@ -25,6 +25,12 @@ internal static class BlockEmitter
     {
         /// <summary>Whether its input is Q8_K (the super-blocks of 256), else Q8_0.</summary>
         public bool KQuant => Values == 256;
+
+        /// <summary>The float16 scale vectors of eight rows per block: Q4_K's d and dmin, the others' d.</summary>
+        public int ScaleVectors => Ggml == "Q4_K" ? 2 : 1;
+
+        /// <summary>What a block of 32's codes stand for less: Q8_0 128, Q4_0 8, Q5_0 16 (none for the K-quants).</summary>
+        public int Offset => Ggml switch { "Q8_0" => 128, "Q4_0" => 8, "Q5_0" => 16, _ => 0 };
     }
 
     private static readonly BlockType[] Types =
@@ -100,6 +106,15 @@ internal static class BlockEmitter
         w.Line($"ref sbyte xqRef = ref {Marshal}.GetReference(xq);");
         w.Line($"ref float xsRef = ref {Marshal}.GetReference(xs);");
         w.Line($"ref {(t.KQuant ? "short" : "int")} xsumRef = ref {Marshal}.GetReference(xsum);");
+        if (t.KQuant) return;
+        w.Line($"Span<int> xoff = stackalloc int[{times}Blocks]; // -{I(t.Offset)} times each block's input sum: a block's starting lanes");
+        w.Line($"ref int xoffRef = ref {Marshal}.GetReference(xoff);");
+    }
+
+    /// <summary>For the blocks of 32, the offsets of the first <paramref name="blocks"/> input blocks (-offset · Σ codes), each block's lanes' starting value.</summary>
+    private static void Offsets(SourceWriter w, BlockType t, string blocks)
+    {
+        if (!t.KQuant) w.Line($"for (int i = 0; i < {blocks}; i++) xoff[i] = {I(-t.Offset)} * xsum[i];");
     }
 
     /// <summary>The call that quantises one token's input <paramref name="x"/> into the buffers, or (<paramref name="k"/>) the k-th place of them.</summary>
@@ -115,10 +130,11 @@ internal static class BlockEmitter
     private static string RowKernel(BlockType t) => t.Ggml switch { "Q4_K" => "Q4KRow", "Q6_K" => "Q6KRow", _ => "Block32Row" };
 
     /// <summary>The loops over rows r from rowStart: rows alone before a whole panel, whole panels of eight, then the rest alone.</summary>
-    private static void Rows(SourceWriter w, Action row, Action panel)
+    private static void Rows(SourceWriter w, Action row, Action panel, Action? pair = null)
     {
         w.Line("int r = rowStart;");
         using (w.Block("for (; r < rowEnd && (r & 7) != 0 && r < PanelRowCount; r++)")) row();
+        if (pair is not null) using (w.Block("for (; r + 16 <= rowEnd && r + 16 <= PanelRowCount; r += 16)")) pair();
         using (w.Block("for (; r + 8 <= rowEnd && r + 8 <= PanelRowCount; r += 8)")) panel();
         using (w.Block("for (; r < rowEnd; r++)")) row();
     }
@@ -133,6 +149,7 @@ internal static class BlockEmitter
             Guard(w, name, "xout.Length < Rows", "x.Length < Cols", "w.PanelRowCount != PanelRowCount", "w.Data.Length < PanelRowCount / 8 * PanelBytes", "rowStart < 0", "rowEnd > Rows");
             QuantisedInput(w, t, "1");
             w.Line(Quantize(t, "x[..Cols]", null));
+            Offsets(w, t, "Blocks");
             Refs(w, "xout");
             w.Line($"ref byte wRef = ref {Marshal}.GetArrayDataReference(w.Data);");
             Rows(w, () => w.Line($"{Unsafe}.Add(ref xoutRef, r) = {K}.{RowKernel(t)}(w, r, xq, xs, xsum);"), () => Tile(w, t, 1, vector: true));
@@ -151,6 +168,8 @@ internal static class BlockEmitter
             w.Line($"const int Out = Rows, Chunk = {I(chunk)};");
             Guard(w, name, "tokens < 0", "xout.Length < tokens * Rows", "x.Length < tokens * Cols", "w.PanelRowCount != PanelRowCount", "w.Data.Length < PanelRowCount / 8 * PanelBytes", "rowStart < 0", "rowEnd > Rows");
             QuantisedInput(w, t, "Chunk");
+            w.Line($"{Span} ws = stackalloc float[Blocks * {I(16 * t.ScaleVectors)}]; // a tile's panels' scales (one or two), widened once for all its tokens");
+            w.Line($"ref float wsRef = ref {Marshal}.GetReference(ws);");
             Refs(w, "xout");
             w.Line($"ref byte wRef = ref {Marshal}.GetArrayDataReference(w.Data);");
             string sums = t.KQuant ? "xsum.Slice(t * Cols / 16, Cols / 16)" : "xsum.Slice(t * Blocks, Blocks)";
@@ -159,6 +178,7 @@ internal static class BlockEmitter
                 w.Line("int count = Math.Min(Chunk, tokens - t0);");
                 w.Line("for (int k = 0; k < count; k++)");
                 w.Line("    " + Quantize(t, "x.Slice((t0 + k) * Cols, Cols)", "k"));
+                Offsets(w, t, "count * Blocks");
                 Rows(w,
                     () =>
                     {
@@ -167,13 +187,97 @@ internal static class BlockEmitter
                     },
                     () =>
                     {
+                        WidenScales(w, t, 1);
                         w.Line("int t = 0;");
                         using (w.Block($"for (; t + {I(TileTokens)} <= count; t += {I(TileTokens)})")) Tile(w, t, TileTokens, vector: false);
                         using (w.Block("for (; t < count; t++)")) Tile(w, t, 1, vector: false);
+                    },
+                    t.KQuant ? null : () =>
+                    {
+                        WidenScales(w, t, 2);
+                        w.Line("int t = 0;");
+                        using (w.Block($"for (; t + {I(TileTokens)} <= count; t += {I(TileTokens)})")) PairTile32(w, t, TileTokens);
+                        using (w.Block("for (; t < count; t++)")) PairTile32(w, t, 1);
                     });
             }
         }
         w.Line();
+    }
+
+    /// <summary>The scales of the <paramref name="panels"/> panels from r, widened into ws: vector v of block b of panel p at ((p · Blocks + b) · vectors + v) · 8.</summary>
+    private static void WidenScales(SourceWriter w, BlockType t, int panels)
+    {
+        using (w.Block("for (nuint b = 0; b < Blocks; b++)"))
+            for (int p = 0; p < panels; p++)
+            {
+                w.Line($"nuint pb{p} = (nuint)(r / 8 + {I(p)}) * PanelBytes + b * {I(t.PanelBytes)};");
+                for (int v = 0; v < t.ScaleVectors; v++)
+                    w.Line($"{ScaleConversion($"pb{p} + {I(16 * v)}")}.StoreUnsafe(ref wsRef, ({I(p)} * Blocks + b) * {I(t.ScaleVectors * 8)} + {I(v * 8)});");
+            }
+    }
+
+    /// <summary>
+    /// Two panels (sixteen rows from r) of a block-of-32 type by tokens t..: each token's four codes broadcast once for
+    /// both panels (a vector load feeds two vpdpbusd, not one, which is what bounds the one-panel tile), one chain per
+    /// panel and token. Each lane's integers and float32 steps are the one-panel tile's, so the bits are too.
+    /// </summary>
+    private static void PairTile32(SourceWriter w, BlockType t, int tokens)
+    {
+        w.Line("nuint pw = (nuint)(r / 8) * PanelBytes; // the first panel's first byte; the second follows");
+        for (int k = 0; k < tokens; k++)
+        {
+            w.Line($"nuint xo{k} = (nuint)(t + {I(k)}) * Cols, bo{k} = (nuint)(t + {I(k)}) * Blocks;");
+            w.Line($"{VectorF} a{k}p0 = {VectorF}.Zero, a{k}p1 = {VectorF}.Zero;");
+        }
+        using (w.Block("for (nuint b = 0; b < Blocks; b++)"))
+        {
+            w.Line($"nuint pb = pw + b * {I(t.PanelBytes)}, xb = b * 32;");
+            for (int k = 0; k < tokens; k++)
+                w.Line($"Vector256<int> s{k}p0 = {Vector}.Create({Unsafe}.Add(ref xoffRef, bo{k} + b)), s{k}p1 = s{k}p0;");
+            void Dots(string code0, string code1, int at)
+            {
+                for (int k = 0; k < tokens; k++)
+                {
+                    w.Line($"{{ Vector256<sbyte> xk = {K}.Broadcast4(ref xqRef, xo{k} + xb + {I(at)});");
+                    w.Line($"  s{k}p0 = {K}.Dot4(s{k}p0, {code0}, xk); s{k}p1 = {K}.Dot4(s{k}p1, {code1}, xk); }}");
+                }
+            }
+            if (t.Ggml == "Q8_0")
+            {
+                for (int g = 0; g < 8; g++)
+                {
+                    w.Line($"Vector256<byte> v{g}p0 = {Vector}.LoadUnsafe(ref wRef, pb + {I(16 + 32 * g)}), v{g}p1 = {Vector}.LoadUnsafe(ref wRef, pb + PanelBytes + {I(16 + 32 * g)});");
+                    Dots($"v{g}p0", $"v{g}p1", 4 * g);
+                }
+            }
+            else
+            {
+                if (t.Ggml == "Q5_0") w.Line($"Vector256<byte> fifth0 = {Vector}.LoadUnsafe(ref wRef, pb + 144), fifth1 = {Vector}.LoadUnsafe(ref wRef, pb + PanelBytes + 144);");
+                for (int c = 0; c < 4; c++)
+                {
+                    for (int p = 0; p < 2; p++)
+                    {
+                        string at = p == 0 ? $"pb + {I(16 + 32 * c)}" : $"pb + PanelBytes + {I(16 + 32 * c)}";
+                        w.Line($"Vector256<byte> v{c}p{p} = {Vector}.LoadUnsafe(ref wRef, {at});");
+                        w.Line(t.Ggml == "Q5_0"
+                            ? $"Vector256<byte> lo{c}p{p} = {K}.Q5Codes(v{c}p{p}, false, fifth{p}, {I(c)}), hi{c}p{p} = {K}.Q5Codes(v{c}p{p}, true, fifth{p}, {I(c)});"
+                            : $"Vector256<byte> lo{c}p{p} = v{c}p{p} & {Vector}.Create((byte)0x0F), hi{c}p{p} = {Vector}.ShiftRightLogical(v{c}p{p}.AsUInt16(), 4).AsByte() & {Vector}.Create((byte)0x0F);");
+                    }
+                    Dots($"lo{c}p0", $"lo{c}p1", 4 * c);
+                    Dots($"hi{c}p0", $"hi{c}p1", 16 + 4 * c);
+                }
+            }
+            w.Line($"{VectorF} dd0 = {Vector}.LoadUnsafe(ref wsRef, b * 8), dd1 = {Vector}.LoadUnsafe(ref wsRef, (Blocks + b) * 8);");
+            for (int k = 0; k < tokens; k++)
+            {
+                w.Line($"{VectorF} dx{k} = {Vector}.Create({Unsafe}.Add(ref xsRef, bo{k} + b));");
+                for (int p = 0; p < 2; p++)
+                    w.Line($"a{k}p{p} = {Vector}.FusedMultiplyAdd({Vector}.ConvertToSingle(s{k}p{p}), dd{p} * dx{k}, a{k}p{p});");
+            }
+        }
+        for (int k = 0; k < tokens; k++)
+            for (int p = 0; p < 2; p++)
+                w.Line($"a{k}p{p}.StoreUnsafe(ref xoutRef, (nuint)((t0 + t{(k == 0 ? "" : " + " + I(k))}) * Out + r + {I(8 * p)}));");
     }
 
     /// <summary>
@@ -191,7 +295,8 @@ internal static class BlockEmitter
         for (int k = 0; k < tokens; k++)
         {
             string sums = t.KQuant ? "(Cols / 16)" : "Blocks";
-            w.Line(vector ? $"const nuint xo{k} = 0, so{k} = 0, bo{k} = 0;" : $"nuint xo{k} = (nuint)(t + {I(k)}) * Cols, so{k} = (nuint)(t + {I(k)}) * {sums}, bo{k} = (nuint)(t + {I(k)}) * Blocks;");
+            string so = t.KQuant ? (vector ? $", so{k} = 0" : $", so{k} = (nuint)(t + {I(k)}) * {sums}") : ""; // the K-quants' sums per 16
+            w.Line(vector ? $"const nuint xo{k} = 0{so}, bo{k} = 0;" : $"nuint xo{k} = (nuint)(t + {I(k)}) * Cols{so}, bo{k} = (nuint)(t + {I(k)}) * Blocks;");
             w.Line($"{VectorF} a{k} = {VectorF}.Zero;");
         }
         using (w.Block("for (nuint b = 0; b < Blocks; b++)"))
@@ -199,9 +304,9 @@ internal static class BlockEmitter
             w.Line($"nuint pb = pw + b * {I(t.PanelBytes)};");
             switch (t.Ggml)
             {
-                case "Q4_K": Q4KBlock(w, tokens); break;
-                case "Q6_K": Q6KBlock(w, tokens); break;
-                default: Block32(w, t, tokens); break;
+                case "Q4_K": Q4KBlock(w, tokens, vector); break;
+                case "Q6_K": Q6KBlock(w, tokens, vector); break;
+                default: Block32(w, t, tokens, vector); break;
             }
             for (int k = 0; k < tokens; k++)
             {
@@ -220,11 +325,20 @@ internal static class BlockEmitter
     private static string Dot(string acc, string codes, string k, string at) =>
         $"{acc} = {K}.Dot4({acc}, {codes}, {K}.Broadcast4(ref xqRef, xo{k} + {at}));";
 
-    private static string Scales(string name, string at) =>
-        $"{VectorF} {name} = IntegerBlocks.Scales8(ref {Unsafe}.As<byte, Half>(ref {Unsafe}.Add(ref wRef, {at})), 0);";
+    /// <summary>The eight rows' float16 scales at <paramref name="at"/>, widened.</summary>
+    private static string ScaleConversion(string at) =>
+        $"IntegerBlocks.Scales8(ref {Unsafe}.As<byte, Half>(ref {Unsafe}.Add(ref wRef, {at})), 0)";
+
+    /// <summary>
+    /// The block's scale vector <paramref name="v"/> (at <paramref name="at"/> in the panel) as <paramref name="name"/>:
+    /// widened here in a decoded token (each panel is read once), else loaded from the panel's widened scales.
+    /// </summary>
+    private static string Scales(string name, string at, int v, int vectors, bool vector) => vector
+        ? $"{VectorF} {name} = {ScaleConversion(at)};"
+        : $"{VectorF} {name} = {Vector}.LoadUnsafe(ref wsRef, (b * {I(vectors)} + {I(v)}) * 8);";
 
     /// <summary>A Q4_K super-block: eight sub-blocks of 32 columns, 128 bytes of nibbles each.</summary>
-    private static void Q4KBlock(SourceWriter w, int tokens)
+    private static void Q4KBlock(SourceWriter w, int tokens, bool vector)
     {
         for (int k = 0; k < tokens; k++) w.Line($"Vector256<int> s{k} = Vector256<int>.Zero, m{k} = Vector256<int>.Zero;");
         using (w.Block("for (nuint j = 0; j < 8; j++)"))
@@ -248,12 +362,12 @@ internal static class BlockEmitter
                 w.Line($"m{k} += mn * {Vector}.Create({Unsafe}.Add(ref xsumRef, so{k} + b * 16 + 2 * j) + {Unsafe}.Add(ref xsumRef, so{k} + b * 16 + 2 * j + 1));");
             }
         }
-        w.Line(Scales("dd", "pb"));
-        w.Line(Scales("dm", "pb + 16"));
+        w.Line(Scales("dd", "pb", 0, 2, vector));
+        w.Line(Scales("dm", "pb + 16", 1, 2, vector));
     }
 
     /// <summary>A Q6_K super-block: per 32 columns, sub-blocks 2h (the low nibbles' columns) and 2h + 1 (the high ones').</summary>
-    private static void Q6KBlock(SourceWriter w, int tokens)
+    private static void Q6KBlock(SourceWriter w, int tokens, bool vector)
     {
         for (int k = 0; k < tokens; k++) w.Line($"Vector256<int> s{k} = Vector256<int>.Zero;");
         using (w.Block("for (nuint h = 0; h < 8; h++)"))
@@ -278,7 +392,7 @@ internal static class BlockEmitter
                 w.Line($"s{k} += (la{k} - {Vector}.Create(32 * {Unsafe}.Add(ref xsumRef, sj{k}))) * sa + (lb{k} - {Vector}.Create(32 * {Unsafe}.Add(ref xsumRef, sj{k} + 1))) * sb;");
             }
         }
-        w.Line(Scales("dd", "pb"));
+        w.Line(Scales("dd", "pb", 0, 1, vector));
     }
 
     /// <summary>
@@ -286,10 +400,10 @@ internal static class BlockEmitter
     /// bits after them). Each token's products go to two accumulators in turn (two chains of vpdpbusd, not one: the
     /// prompt tile measured 10% faster), summed at the end of the block.
     /// </summary>
-    private static void Block32(SourceWriter w, BlockType t, int tokens)
+    private static void Block32(SourceWriter w, BlockType t, int tokens, bool vector)
     {
         w.Line("nuint xb = b * 32;");
-        for (int k = 0; k < tokens; k++) w.Line($"Vector256<int> s{k} = Vector256<int>.Zero, u{k} = Vector256<int>.Zero;");
+        for (int k = 0; k < tokens; k++) w.Line($"Vector256<int> s{k} = {Vector}.Create({Unsafe}.Add(ref xoffRef, bo{k} + b)), u{k} = Vector256<int>.Zero;");
         if (t.Ggml == "Q8_0")
         {
             for (int g = 0; g < 8; g++)
@@ -314,9 +428,7 @@ internal static class BlockEmitter
                 }
             }
         }
-        int offset = t.Ggml switch { "Q8_0" => 128, "Q4_0" => 8, _ => 16 };
-        w.Line($"// Each code stands for code - {I(offset)}: take off {I(offset)} times the block's input sum.");
-        for (int k = 0; k < tokens; k++) w.Line($"s{k} += u{k} - {Vector}.Create({I(offset)} * {Unsafe}.Add(ref xsumRef, so{k} + b));");
-        w.Line(Scales("dd", "pb"));
+        for (int k = 0; k < tokens; k++) w.Line($"s{k} += u{k};");
+        w.Line(Scales("dd", "pb", 0, 1, vector));
     }
 }
