@@ -13,7 +13,9 @@ namespace SourceGenTransformer.Generator.Emit.Kernels;
 /// (<c>BlockKernels</c>): the input quantised on the stack (Q8_K for Q4_K and Q6_K, Q8_0 for the blocks of 32), four
 /// columns of eight rows by the input's four codes per <c>vpdpbusd</c>, the rows in the int32 lanes, scales and biases
 /// applied per block in integers, and one or two fused multiply-adds per block into each row's float32 lane. Prompts
-/// take tiles of a panel by four tokens, each four columns' codes unpacked once for the four. A row is computed the same
+/// take tiles of a panel by four tokens, each four columns' codes unpacked once for the four; the blocks of 32 take two
+/// panels at a time, each broadcast input feeding both (a vector load per vpdpbusd bounded the one-panel tile: Zen 4
+/// issues two vector loads a cycle, as many as vpdpbusd), and widen a tile's float16 scales once for all its tokens. A row is computed the same
 /// way in a decoded token and in a prompt block, whichever thread takes it, so the bits never depend on either.
 /// </summary>
 internal static class BlockEmitter
@@ -286,8 +288,8 @@ internal static class BlockEmitter
     /// vpdpbusd per token by its four codes broadcast. Q4_K: each sub-block's lanes times the rows' scales (vpmulld) into
     /// sumi, the rows' minima times the sub-block's input sum into summ, then acc += sumi · (d · dx) and
     /// acc += summ · (dmin · -dx). Q6_K: codes biased by 32, taken off per sub-block of 16 as 32 times its input sum, times
-    /// the rows' int8 scales into sumi; acc += sumi · (d · dx). Q8_0, Q4_0, Q5_0: the block's lanes less the code bias
-    /// (128, 8, 16) times the block's input sum; acc += lanes · (d · dx).
+    /// the rows' int8 scales into sumi; acc += sumi · (d · dx). Q8_0, Q4_0, Q5_0: the block's lanes start at minus the
+    /// code bias (128, 8, 16) times the block's input sum (xoff); acc += lanes · (d · dx).
     /// </summary>
     private static void Tile(SourceWriter w, BlockType t, int tokens, bool vector)
     {
