@@ -74,4 +74,31 @@ public class WeightPackingTests
             if (i % 16 == 15) Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(IntegerBlocks.Scales16(ref padded[0], (nuint)i - 15).GetElement(15)));
         }
     }
+
+    /// <summary>
+    /// Rounding a block's scale to float16 (the input's Q8_0 blocks) agrees with .NET's own Half conversion on every
+    /// non-negative float32 a stride of 61 bit patterns reaches (35 million of them, all exponents), on each float16 value,
+    /// on the ties between neighbours and the floats on either side of each, and on the edges: zero, the subnormals' top,
+    /// 65504, 65520 and up, infinity and NaN.
+    /// </summary>
+    [Fact]
+    public void Scales_round_to_float16_as_dotnets_Half_does()
+    {
+        static void Check(float x)
+        {
+            float expected = (float)(Half)x, actual = IntegerBlocks.RoundToHalf(x);
+            if (BitConverter.SingleToInt32Bits(expected) != BitConverter.SingleToInt32Bits(actual))
+                Assert.Fail($"{x:R} (0x{BitConverter.SingleToInt32Bits(x):X8}) rounds to {expected:R} as Half, {actual:R} here");
+        }
+        for (long bits = 0; bits <= 0x7F800000; bits += 61) Check(BitConverter.Int32BitsToSingle((int)bits));
+        for (int h = 0; h < 0x7C00; h++)
+        {
+            float value = (float)BitConverter.UInt16BitsToHalf((ushort)h), next = (float)BitConverter.UInt16BitsToHalf((ushort)(h + 1));
+            float tie = value + (next - value) / 2;
+            foreach (float x in new[] { value, tie, MathF.BitDecrement(tie), MathF.BitIncrement(tie), MathF.BitIncrement(value), MathF.BitDecrement(next) })
+                Check(x);
+        }
+        foreach (float x in new[] { 0f, 6.10351562e-05f, MathF.BitDecrement(6.10351562e-05f), 65504f, 65519.99f, 65520f, 1e30f, float.MaxValue, float.PositiveInfinity, float.NaN })
+            Check(x);
+    }
 }

@@ -78,7 +78,21 @@ public static class IntegerBlocks
         i1 = Vector256.ConvertToInt32(Vector256.Round(v1 * id));
         i2 = Vector256.ConvertToInt32(Vector256.Round(v2 * id));
         i3 = Vector256.ConvertToInt32(Vector256.Round(v3 * id));
-        return (float)(Half)(max / 127f);
+        return RoundToHalf(max / 127f);
+    }
+
+    /// <summary>
+    /// <c>(float)(Half)x</c> for x ≥ 0 or NaN, in a few integer steps (.NET 10's Half conversions are software calls, each
+    /// a block's cost again): round to nearest, ties to even, onto float16's grid: 2⁻²⁴ apart below 2⁻¹⁴ (subnormals),
+    /// ten mantissa bits above, infinity from 65520 (the tie past 65504) up.
+    /// </summary>
+    internal static float RoundToHalf(float x)
+    {
+        if (!(x < 65520f)) return x >= 65520f ? float.PositiveInfinity : x;
+        if (x < 6.10351562e-05f) return x + 0.5f - 0.5f; // 0.5's ulp is 2⁻²⁴: the add rounds x onto the subnormals' grid, exactly undone
+        int bits = BitConverter.SingleToInt32Bits(x);
+        bits += 0xFFF + ((bits >> 13) & 1); // the 13 bits float16 lacks, rounded to nearest even (a carry moves the exponent)
+        return BitConverter.Int32BitsToSingle(bits & ~0x1FFF);
     }
 
     /// <summary>Eight float16 weight scales from element <paramref name="at"/>, widened exactly to float32.</summary>
