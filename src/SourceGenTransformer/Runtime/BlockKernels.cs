@@ -89,7 +89,7 @@ public static class BlockKernels
     /// <summary>Eight Q8_K codes from element <paramref name="at"/>: <c>min(127, round(x · iscale))</c>, ties to even.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> Codes8(ref float x, int at, Vector256<float> iscale) =>
-        Vector256.Min(Vector256.ConvertToInt32(Vector256.Round(Vector256.LoadUnsafe(ref x, (nuint)at) * iscale)), Vector256.Create(127));
+        Vector256.Min(IntegerBlocks.RoundToInt32(Vector256.LoadUnsafe(ref x, (nuint)at) * iscale), Vector256.Create(127));
 
     /// <summary>
     /// llama.cpp's x86 <c>quantize_row_q8_0</c>, values kept in order: per block of 32, <c>d = max|x| / 127</c> rounded to

@@ -74,12 +74,21 @@ public static class IntegerBlocks
         m4 = Vector128.Max(m4, Vector128.Shuffle(m4, Vector128.Create(1, 0, 3, 2)));
         float max = m4.ToScalar();
         Vector256<float> id = Vector256.Create(max != 0f ? 127f / max : 0f);
-        i0 = Vector256.ConvertToInt32(Vector256.Round(v0 * id));
-        i1 = Vector256.ConvertToInt32(Vector256.Round(v1 * id));
-        i2 = Vector256.ConvertToInt32(Vector256.Round(v2 * id));
-        i3 = Vector256.ConvertToInt32(Vector256.Round(v3 * id));
+        i0 = RoundToInt32(v0 * id);
+        i1 = RoundToInt32(v1 * id);
+        i2 = RoundToInt32(v2 * id);
+        i3 = RoundToInt32(v3 * id);
         return RoundToHalf(max / 127f);
     }
+
+    /// <summary>
+    /// Each lane rounded to the nearest integer, ties to even (<c>vcvtps2dq</c> under the default rounding mode: one
+    /// instruction, where <c>ConvertToInt32(Round(v))</c> adds .NET's saturation fix-ups, about thirty per block of 32).
+    /// For the codes of finite inputs, whose magnitudes are at most 127.5, the two agree.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<int> RoundToInt32(Vector256<float> v) =>
+        Avx.IsSupported ? Avx.ConvertToVector256Int32(v) : Vector256.ConvertToInt32(Vector256.Round(v));
 
     /// <summary>
     /// <c>(float)(Half)x</c> for x ≥ 0 or NaN, in a few integer steps (.NET 10's Half conversions are software calls, each
