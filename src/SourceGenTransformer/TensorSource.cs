@@ -447,6 +447,19 @@ public abstract class TensorSource : IDisposable
                     $"the scale of {stored} block {bad.ToString(CultureInfo.InvariantCulture)} is not finite; the weights are corrupt (ModelOptions.CheckFiniteWeights = false skips this check).");
             return m;
         }
+        m = new BlockMatrix(type, rows, cols);
+        staging = new byte[BlockMatrix.PanelRows * m.RowBytes];
+        int staged = 0, stagedFrom = 0;
+        void Quantize(ReadOnlySpan<float> row)
+        {
+            GgmlQuants.Quantize(type, row, staging.AsSpan(staged * m.RowBytes, m.RowBytes));
+            if (++staged == BlockMatrix.PanelRows || stagedFrom + staged == rows)
+            {
+                m.WriteRows(stagedFrom, staging.AsSpan(0, staged * m.RowBytes));
+                stagedFrom += staged;
+                staged = 0;
+            }
+        }
         if (transposed)
         {
             // Whole rows are needed and the file holds columns: the matrix is read whole (GPT-2's matrices are a few MB).
@@ -454,39 +467,18 @@ public abstract class TensorSource : IDisposable
             try
             {
                 ReadTransposedInto(name, rows, cols, values);
-                m = new BlockMatrix(type, rows, cols);
-                staging = new byte[BlockMatrix.PanelRows * m.RowBytes];
-                for (int r = 0; r < rows; r += BlockMatrix.PanelRows)
-                {
-                    int count = Math.Min(BlockMatrix.PanelRows, rows - r);
-                    for (int k = 0; k < count; k++)
-                        GgmlQuants.Quantize(type, values.AsSpan((r + k) * cols, cols), staging.AsSpan(k * m.RowBytes, m.RowBytes));
-                    m.WriteRows(r, staging.AsSpan(0, count * m.RowBytes));
-                }
-                return m;
+                for (int r = 0; r < rows; r++) Quantize(values.AsSpan(r * cols, cols));
             }
             finally
             {
                 ArrayPool<float>.Shared.Return(values);
             }
+            return m;
         }
-        m = new BlockMatrix(type, rows, cols);
-        staging = new byte[BlockMatrix.PanelRows * m.RowBytes];
-        int staged = 0, stagedFrom = 0;
         using var chunks = new MatrixChunks(this, name, rows, cols, transposed: false);
         while (chunks.Next())
-        {
             for (int r = 0; r < chunks.RowCount; r++)
-            {
-                GgmlQuants.Quantize(type, chunks.Values.Slice(r * cols, cols), staging.AsSpan(staged * m.RowBytes, m.RowBytes));
-                if (++staged == BlockMatrix.PanelRows || stagedFrom + staged == rows)
-                {
-                    m.WriteRows(stagedFrom, staging.AsSpan(0, staged * m.RowBytes));
-                    stagedFrom += staged;
-                    staged = 0;
-                }
-            }
-        }
+                Quantize(chunks.Values.Slice(r * cols, cols));
         return m;
     }
 

@@ -56,7 +56,7 @@ public sealed class BlockKernelTests
         {
             var q = new sbyte[n];
             var s = new float[n / 32];
-            BlockKernels.QuantizeQ8_0(x, q, s, new int[n / 32]);
+            BlockKernels.QuantizeQ8_0(x, q, s, new int[n / 32], BlockMatrix.Block32Offset(type));
             for (int i = 0; i < n; i++) input[i] = (double)q[i] * s[i / 32];
         }
         var e = new float[d];

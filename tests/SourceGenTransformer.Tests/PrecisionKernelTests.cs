@@ -400,8 +400,8 @@ public class PrecisionKernelTests
         Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatVec64x64(new float[64], new float[64], new BlockMatrix(GgmlType.Q4_0, 64, 32), 0, 64));
         Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatVec64x64(new float[63], new float[64], new BlockMatrix(GgmlType.Q4_0, 64, 64), 0, 64));
         Assert.Throws<ArgumentException>(() => Engine.LlamaBasicQ4Kernels.MatMul64x64(new float[64], new float[128], new BlockMatrix(GgmlType.Q4_0, 64, 64), 2, 0, 64));
-        Assert.Throws<ArgumentException>(() => BlockKernels.QuantizeQ8_0(new float[40], new sbyte[40], new float[8], new int[8]));
-        Assert.Throws<ArgumentException>(() => BlockKernels.QuantizeQ8_0(new float[64], new sbyte[64], new float[8], new int[1]));
+        Assert.Throws<ArgumentException>(() => BlockKernels.QuantizeQ8_0(new float[40], new sbyte[40], new float[8], new int[8], 8));
+        Assert.Throws<ArgumentException>(() => BlockKernels.QuantizeQ8_0(new float[64], new sbyte[64], new float[8], new int[1], 8));
         Assert.Throws<ArgumentException>(() => IntegerBlocks.QuantizeInOrder(new float[40], new short[40], new float[8]));
         Assert.Throws<ArgumentException>(() => Engine.LlamaBasicInt8Kernels.MatMul64x64(new float[64], new float[128], new sbyte[64 * 64], new Half[128], 2, 0, 64));
         Assert.Throws<ArgumentException>(() => IntegerBlocks.ToPanels(new sbyte[64 * 64 - 1], new Half[128], 64, 64));

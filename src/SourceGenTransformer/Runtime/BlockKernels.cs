@@ -93,17 +93,21 @@ public static class BlockKernels
 
     /// <summary>
     /// llama.cpp's x86 <c>quantize_row_q8_0</c>, values kept in order: per block of 32, <c>d = max|x| / 127</c> rounded to
-    /// float16 (<paramref name="scales"/> holds it widened), codes <c>round(x · 127 / max|x|)</c>, ties to even; and the
-    /// sum of each block's codes (which the panels' biased weight codes need).
+    /// float16 (<paramref name="scales"/> holds it widened), codes <c>round(x · 127 / max|x|)</c>, ties to even; and each
+    /// block's offset, <c>-bias · Σ codes</c>: a panel whose codes stand for code - <paramref name="bias"/>
+    /// (<see cref="BlockMatrix.Block32Offset"/>) starts each block's lanes there.
     /// </summary>
     /// <exception cref="ArgumentException">The length is not a multiple of 32, or a destination is too short.</exception>
-    public static void QuantizeQ8_0(ReadOnlySpan<float> x, Span<sbyte> q, Span<float> scales, Span<int> sums)
+    public static void QuantizeQ8_0(ReadOnlySpan<float> x, Span<sbyte> q, Span<float> scales, Span<int> offsets, int bias)
     {
         int blocks = x.Length / Block;
-        if (x.Length % Block != 0 || q.Length < x.Length || scales.Length < blocks || sums.Length < blocks)
-            throw new ArgumentException($"{x.Length} inputs need a multiple of {Block}, {x.Length} codes, {blocks} scales and {blocks} sums; the destinations hold {q.Length}, {scales.Length} and {sums.Length}.");
+        if (x.Length % Block != 0 || q.Length < x.Length || scales.Length < blocks || offsets.Length < blocks)
+            throw new ArgumentException($"{x.Length} inputs need a multiple of {Block}, {x.Length} codes, {blocks} scales and {blocks} offsets; the destinations hold {q.Length}, {scales.Length} and {offsets.Length}.");
         for (int b = 0; b < blocks; b++)
-            scales[b] = IntegerBlocks.QuantizeBlock(x.Slice(b * Block, Block), q.Slice(b * Block, Block), out sums[b]);
+        {
+            scales[b] = IntegerBlocks.QuantizeBlock(x.Slice(b * Block, Block), q.Slice(b * Block, Block), out int sum);
+            offsets[b] = -bias * sum;
+        }
     }
 
     // ---------------------------------------------------------------- blocks of 32 in panels: Q8_0, Q4_0, Q5_0
@@ -125,20 +129,20 @@ public static class BlockKernels
 
     /// <summary>
     /// One row of a Q8_0, Q4_0 or Q5_0 matrix (in its panel or past them) times one token's Q8_0 input, with the
-    /// arithmetic of its lane in a panel: per block the exact integer <c>Σ code · x - offset · Σ x</c>, converted to
-    /// float32 and added by one fused multiply-add, <c>acc += sum · (d · dx)</c>.
+    /// arithmetic of its lane in a panel: per block the exact integer <c>Σ code · x</c> from the block's offset
+    /// (<see cref="QuantizeQ8_0"/> with the matrix's bias), converted to float32 and added by one fused multiply-add,
+    /// <c>acc += sum · (d · dx)</c>.
     /// </summary>
-    public static float Block32Row(BlockMatrix w, int row, ReadOnlySpan<sbyte> xq, ReadOnlySpan<float> xs, ReadOnlySpan<int> sums)
+    public static float Block32Row(BlockMatrix w, int row, ReadOnlySpan<sbyte> xq, ReadOnlySpan<float> xs, ReadOnlySpan<int> offsets)
     {
         Span<byte> q = stackalloc byte[Block];
-        int offset = BlockMatrix.Block32Offset(w.Type);
         float acc = 0f;
         for (int b = 0; b < w.Cols / Block; b++)
         {
             w.Block32RowBlock(row, b, q, out float d);
-            int sum = 0;
+            int sum = offsets[b];
             for (int i = 0; i < Block; i++) sum += q[i] * xq[Block * b + i];
-            acc = MathF.FusedMultiplyAdd(sum - offset * sums[b], d * xs[b], acc);
+            acc = MathF.FusedMultiplyAdd(sum, d * xs[b], acc);
         }
         return acc;
     }

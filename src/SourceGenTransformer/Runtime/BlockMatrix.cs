@@ -164,14 +164,14 @@ public sealed class BlockMatrix
                 Block32Codes(src, q);
                 for (int i = 0; i < 32; i++)
                 {
-                    int g = i % 16 / 4 + (i >= 16 ? 4 : 0), k = i % 4;
+                    (int at, int shift, int fifth, int g) = Block32Bits(r, i);
                     if (Type == GgmlType.Q8_0)
                     {
-                        p[16 + 32 * (i / 4) + 4 * r + k] = q[i];
+                        p[at] = q[i];
                         continue;
                     }
-                    p[16 + 32 * (i % 16 / 4) + 4 * r + k] |= (byte)((q[i] & 0xF) << (i >= 16 ? 4 : 0));
-                    if (Type == GgmlType.Q5_0) p[144 + 4 * r + k] |= (byte)((q[i] >> 4) << g);
+                    p[at] |= (byte)((q[i] & 0xF) << shift);
+                    if (Type == GgmlType.Q5_0) p[fifth] |= (byte)((q[i] >> 4) << g);
                 }
             }
         }
@@ -196,6 +196,17 @@ public sealed class BlockMatrix
         }
     }
 
+    /// <summary>
+    /// Where code <paramref name="i"/> of panel row <paramref name="r"/> sits in a panel's block of 32 (see the remarks):
+    /// its byte (Q8_0's whole byte; Q4_0's and Q5_0's nibble, at its shift), and Q5_0's fifth bit's byte and bit g.
+    /// </summary>
+    private (int At, int Shift, int Fifth, int G) Block32Bits(int r, int i)
+    {
+        int g = i % 16 / 4 + (i >= 16 ? 4 : 0), k = i % 4;
+        int at = Type == GgmlType.Q8_0 ? 16 + 32 * (i / 4) + 4 * r + k : 16 + 32 * (i % 16 / 4) + 4 * r + k;
+        return (at, i >= 16 ? 4 : 0, 144 + 4 * r + k, g);
+    }
+
     /// <summary>One block of 32 of a Q8_0, Q4_0 or Q5_0 row, from its panel or the rows past them: its codes (see <see cref="Block32Codes"/>) and d.</summary>
     internal void Block32RowBlock(int row, int b, Span<byte> q, out float d)
     {
@@ -206,9 +217,9 @@ public sealed class BlockMatrix
             d = IntegerBlocks.FromHalf(BitConverter.ToUInt16(p[(2 * r)..]));
             for (int i = 0; i < 32; i++)
             {
-                int g = i % 16 / 4 + (i >= 16 ? 4 : 0), k = i % 4;
-                q[i] = Type == GgmlType.Q8_0 ? p[16 + 32 * (i / 4) + 4 * r + k]
-                    : (byte)(((p[16 + 32 * (i % 16 / 4) + 4 * r + k] >> (i >= 16 ? 4 : 0)) & 0xF) | (Type == GgmlType.Q5_0 ? ((p[144 + 4 * r + k] >> g) & 1) << 4 : 0));
+                (int at, int shift, int fifth, int g) = Block32Bits(r, i);
+                q[i] = Type == GgmlType.Q8_0 ? p[at]
+                    : (byte)(((p[at] >> shift) & 0xF) | (Type == GgmlType.Q5_0 ? ((p[fifth] >> g) & 1) << 4 : 0));
             }
             return;
         }

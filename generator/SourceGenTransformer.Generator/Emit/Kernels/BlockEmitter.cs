@@ -15,8 +15,8 @@ namespace SourceGenTransformer.Generator.Emit.Kernels;
 /// applied per block in integers, and one or two fused multiply-adds per block into each row's float32 lane. Prompts
 /// take tiles of a panel by four tokens, each four columns' codes unpacked once for the four; the blocks of 32 take two
 /// panels at a time, each broadcast input feeding both (a vector load per vpdpbusd bounded the one-panel tile: Zen 4
-/// issues two vector loads a cycle, as many as vpdpbusd), and widen a tile's float16 scales once for all its tokens. A row is computed the same
-/// way in a decoded token and in a prompt block, whichever thread takes it, so the bits never depend on either.
+/// issues two vector loads a cycle, as many as vpdpbusd), and widen a tile's float16 scales once for all its tokens.
+/// A row is computed the same way in a decoded token and in a prompt block, whichever thread takes it, so the bits never depend on either.
 /// </summary>
 internal static class BlockEmitter
 {
@@ -30,9 +30,6 @@ internal static class BlockEmitter
 
         /// <summary>The float16 scale vectors of eight rows per block: Q4_K's d and dmin, the others' d.</summary>
         public int ScaleVectors => Ggml == "Q4_K" ? 2 : 1;
-
-        /// <summary>What a block of 32's codes stand for less: Q8_0 128, Q4_0 8, Q5_0 16 (none for the K-quants).</summary>
-        public int Offset => Ggml switch { "Q8_0" => 128, "Q4_0" => 8, "Q5_0" => 16, _ => 0 };
     }
 
     private static readonly BlockType[] Types =
@@ -104,7 +101,10 @@ internal static class BlockEmitter
     private static void Constants(SourceWriter w, int d, int n, BlockType t) =>
         w.Line($"const int Rows = {I(d)}, Cols = {I(n)}, Blocks = {I(n / t.Values)}, PanelRowCount = {I(d - d % 8)}, PanelBytes = {I(n / t.Values * t.PanelBytes)};");
 
-    /// <summary>Stack buffers for <paramref name="tokens"/> tokens' quantised input: codes, a scale per block, and sums (per 16 for Q8_K, per block for Q8_0).</summary>
+    /// <summary>
+    /// Stack buffers for <paramref name="tokens"/> tokens' quantised input: codes, a scale per block, and xsum: Q8_K's
+    /// code sums per 16, or for the blocks of 32 each block's offset, -bias · Σ codes, where its lanes start.
+    /// </summary>
     private static void QuantisedInput(SourceWriter w, BlockType t, string tokens)
     {
         string times = tokens == "1" ? "" : tokens + " * ";
@@ -114,25 +114,25 @@ internal static class BlockEmitter
         w.Line($"ref sbyte xqRef = ref {Marshal}.GetReference(xq);");
         w.Line($"ref float xsRef = ref {Marshal}.GetReference(xs);");
         w.Line($"ref {(t.KQuant ? "short" : "int")} xsumRef = ref {Marshal}.GetReference(xsum);");
-        if (t.KQuant) return;
-        w.Line($"Span<int> xoff = stackalloc int[{times}Blocks]; // -{I(t.Offset)} times each block's input sum: a block's starting lanes");
-        w.Line($"ref int xoffRef = ref {Marshal}.GetReference(xoff);");
-    }
-
-    /// <summary>For the blocks of 32, the offsets of the first <paramref name="blocks"/> input blocks (-offset · Σ codes), each block's lanes' starting value.</summary>
-    private static void Offsets(SourceWriter w, BlockType t, string blocks)
-    {
-        if (!t.KQuant) w.Line($"for (int i = 0; i < {blocks}; i++) xoff[i] = {I(-t.Offset)} * xsum[i];");
     }
 
     /// <summary>The call that quantises one token's input <paramref name="x"/> into the buffers, or (<paramref name="k"/>) the k-th place of them.</summary>
     private static string Quantize(BlockType t, string x, string? k)
     {
+        string bias = t.KQuant ? "" : $", BlockMatrix.Block32Offset(GgmlType.{t.Ggml})";
         string method = t.KQuant ? "QuantizeQ8K" : "QuantizeQ8_0";
-        if (k is null) return $"{K}.{method}({x}, xq, xs, xsum);";
+        if (k is null) return $"{K}.{method}({x}, xq, xs, xsum{bias});";
         string sums = t.KQuant ? $"xsum.Slice({k} * Cols / 16, Cols / 16)" : $"xsum.Slice({k} * Blocks, Blocks)";
-        return $"{K}.{method}({x}, xq.Slice({k} * Cols, Cols), xs.Slice({k} * Blocks, Blocks), {sums});";
+        return $"{K}.{method}({x}, xq.Slice({k} * Cols, Cols), xs.Slice({k} * Blocks, Blocks), {sums}{bias});";
     }
+
+    /// <summary>
+    /// The unpacked codes of 32 bytes <paramref name="v"/> as lo (group c) and hi (group c + 4): the low and high nibbles,
+    /// with Q5_0's fifth bits (<paramref name="fifth"/>) joined where there are any.
+    /// </summary>
+    private static string Codes(string v, string lo, string hi, string? fifth, int c) => fifth is not null
+        ? $"Vector256<byte> {lo} = {K}.Q5Codes({v}, false, {fifth}, {I(c)}), {hi} = {K}.Q5Codes({v}, true, {fifth}, {I(c)});"
+        : $"Vector256<byte> {lo} = {v} & {Vector}.Create((byte)0x0F), {hi} = {Vector}.ShiftRightLogical({v}.AsUInt16(), 4).AsByte() & {Vector}.Create((byte)0x0F);";
 
     /// <summary>The per-row kernel of the type (its lane's arithmetic), for rows outside whole panels.</summary>
     private static string RowKernel(BlockType t) => t.Ggml switch { "Q4_K" => "Q4KRow", "Q6_K" => "Q6KRow", _ => "Block32Row" };
@@ -157,7 +157,6 @@ internal static class BlockEmitter
             Guard(w, name, "xout.Length < Rows", "x.Length < Cols", "w.PanelRowCount != PanelRowCount", "w.Data.Length < PanelRowCount / 8 * PanelBytes", "rowStart < 0", "rowEnd > Rows");
             QuantisedInput(w, t, "1");
             w.Line(Quantize(t, "x[..Cols]", null));
-            Offsets(w, t, "Blocks");
             Refs(w, "xout");
             w.Line($"ref byte wRef = ref {Marshal}.GetArrayDataReference(w.Data);");
             Rows(w, () => w.Line($"{Unsafe}.Add(ref xoutRef, r) = {K}.{RowKernel(t)}(w, r, xq, xs, xsum);"), () => Tile(w, t, 1, vector: true));
@@ -186,7 +185,6 @@ internal static class BlockEmitter
                 w.Line("int count = Math.Min(Chunk, tokens - t0);");
                 w.Line("for (int k = 0; k < count; k++)");
                 w.Line("    " + Quantize(t, "x.Slice((t0 + k) * Cols, Cols)", "k"));
-                Offsets(w, t, "count * Blocks");
                 Rows(w,
                     () =>
                     {
@@ -204,8 +202,8 @@ internal static class BlockEmitter
                     {
                         WidenScales(w, t, 2);
                         w.Line("int t = 0;");
-                        using (w.Block($"for (; t + {I(TileTokens)} <= count; t += {I(TileTokens)})")) PairTile32(w, t, TileTokens, vector: false);
-                        using (w.Block("for (; t < count; t++)")) PairTile32(w, t, 1, vector: false);
+                        using (w.Block($"for (; t + {I(TileTokens)} <= count; t += {I(TileTokens)})")) PairTile32(w, t, TileTokens);
+                        using (w.Block("for (; t < count; t++)")) PairTile32(w, t, 1);
                     });
             }
         }
@@ -229,19 +227,19 @@ internal static class BlockEmitter
     /// both panels (a vector load feeds two vpdpbusd, not one, which is what bounds the one-panel tile), one chain per
     /// panel and token. Each lane's integers and float32 steps are the one-panel tile's, so the bits are too.
     /// </summary>
-    private static void PairTile32(SourceWriter w, BlockType t, int tokens, bool vector)
+    private static void PairTile32(SourceWriter w, BlockType t, int tokens)
     {
         w.Line("nuint pw = (nuint)(r / 8) * PanelBytes; // the first panel's first byte; the second follows");
         for (int k = 0; k < tokens; k++)
         {
-            w.Line(vector ? $"const nuint xo{k} = 0, bo{k} = 0;" : $"nuint xo{k} = (nuint)(t + {I(k)}) * Cols, bo{k} = (nuint)(t + {I(k)}) * Blocks;");
+            w.Line($"nuint xo{k} = (nuint)(t + {I(k)}) * Cols, bo{k} = (nuint)(t + {I(k)}) * Blocks;");
             w.Line($"{VectorF} a{k}p0 = {VectorF}.Zero, a{k}p1 = {VectorF}.Zero;");
         }
         using (w.Block("for (nuint b = 0; b < Blocks; b++)"))
         {
             w.Line($"nuint pb = pw + b * {I(t.PanelBytes)}, xb = b * 32;");
             for (int k = 0; k < tokens; k++)
-                w.Line($"Vector256<int> s{k}p0 = {Vector}.Create({Unsafe}.Add(ref xoffRef, bo{k} + b)), s{k}p1 = s{k}p0;");
+                w.Line($"Vector256<int> s{k}p0 = {Vector}.Create({Unsafe}.Add(ref xsumRef, bo{k} + b)), s{k}p1 = s{k}p0;");
             void Dots(string code0, string code1, int at)
             {
                 for (int k = 0; k < tokens; k++)
@@ -267,17 +265,13 @@ internal static class BlockEmitter
                     {
                         string at = p == 0 ? $"pb + {I(16 + 32 * c)}" : $"pb + PanelBytes + {I(16 + 32 * c)}";
                         w.Line($"Vector256<byte> v{c}p{p} = {Vector}.LoadUnsafe(ref wRef, {at});");
-                        w.Line(t.Ggml == "Q5_0"
-                            ? $"Vector256<byte> lo{c}p{p} = {K}.Q5Codes(v{c}p{p}, false, fifth{p}, {I(c)}), hi{c}p{p} = {K}.Q5Codes(v{c}p{p}, true, fifth{p}, {I(c)});"
-                            : $"Vector256<byte> lo{c}p{p} = v{c}p{p} & {Vector}.Create((byte)0x0F), hi{c}p{p} = {Vector}.ShiftRightLogical(v{c}p{p}.AsUInt16(), 4).AsByte() & {Vector}.Create((byte)0x0F);");
+                        w.Line(Codes($"v{c}p{p}", $"lo{c}p{p}", $"hi{c}p{p}", t.Ggml == "Q5_0" ? $"fifth{p}" : null, c));
                     }
                     Dots($"lo{c}p0", $"lo{c}p1", 4 * c);
                     Dots($"hi{c}p0", $"hi{c}p1", 16 + 4 * c);
                 }
             }
-            w.Line(vector
-                ? $"{VectorF} dd0 = {ScaleConversion("pb")}, dd1 = {ScaleConversion("pb + PanelBytes")};"
-                : $"{VectorF} dd0 = {Vector}.LoadUnsafe(ref wsRef, b * 8), dd1 = {Vector}.LoadUnsafe(ref wsRef, (Blocks + b) * 8);");
+            w.Line($"{VectorF} dd0 = {Vector}.LoadUnsafe(ref wsRef, b * 8), dd1 = {Vector}.LoadUnsafe(ref wsRef, (Blocks + b) * 8);");
             for (int k = 0; k < tokens; k++)
             {
                 w.Line($"{VectorF} dx{k} = {Vector}.Create({Unsafe}.Add(ref xsRef, bo{k} + b));");
@@ -287,7 +281,7 @@ internal static class BlockEmitter
         }
         for (int k = 0; k < tokens; k++)
             for (int p = 0; p < 2; p++)
-                w.Line(vector ? $"a{k}p{p}.StoreUnsafe(ref xoutRef, (nuint)(r + {I(8 * p)}));" : $"a{k}p{p}.StoreUnsafe(ref xoutRef, (nuint)((t0 + t{(k == 0 ? "" : " + " + I(k))}) * Out + r + {I(8 * p)}));");
+                w.Line($"a{k}p{p}.StoreUnsafe(ref xoutRef, (nuint)((t0 + t{(k == 0 ? "" : " + " + I(k))}) * Out + r + {I(8 * p)}));");
     }
 
     /// <summary>
@@ -297,7 +291,7 @@ internal static class BlockEmitter
     /// sumi, the rows' minima times the sub-block's input sum into summ, then acc += sumi · (d · dx) and
     /// acc += summ · (dmin · -dx). Q6_K: codes biased by 32, taken off per sub-block of 16 as 32 times its input sum, times
     /// the rows' int8 scales into sumi; acc += sumi · (d · dx). Q8_0, Q4_0, Q5_0: the block's lanes start at minus the
-    /// code bias (128, 8, 16) times the block's input sum (xoff); acc += lanes · (d · dx).
+    /// code bias (128, 8, 16) times the block's input sum (xsum, as quantised); acc += lanes · (d · dx).
     /// </summary>
     private static void Tile(SourceWriter w, BlockType t, int tokens, bool vector)
     {
@@ -360,7 +354,7 @@ internal static class BlockEmitter
             for (int c = 0; c < 4; c++)
             {
                 w.Line($"Vector256<byte> v{c} = {Vector}.LoadUnsafe(ref wRef, pj + {I(32 * c)});");
-                w.Line($"Vector256<byte> lo{c} = v{c} & {Vector}.Create((byte)0x0F), hi{c} = {Vector}.ShiftRightLogical(v{c}.AsUInt16(), 4).AsByte() & {Vector}.Create((byte)0x0F);");
+                w.Line(Codes($"v{c}", $"lo{c}", $"hi{c}", null, c));
                 for (int k = 0; k < tokens; k++)
                 {
                     w.Line(Dot($"l{k}", $"lo{c}", I(k), $"xj + {I(4 * c)}"));
@@ -415,7 +409,7 @@ internal static class BlockEmitter
     private static void Block32(SourceWriter w, BlockType t, int tokens, bool vector)
     {
         w.Line("nuint xb = b * 32;");
-        for (int k = 0; k < tokens; k++) w.Line($"Vector256<int> s{k} = {Vector}.Create({Unsafe}.Add(ref xoffRef, bo{k} + b)), u{k} = Vector256<int>.Zero;");
+        for (int k = 0; k < tokens; k++) w.Line($"Vector256<int> s{k} = {Vector}.Create({Unsafe}.Add(ref xsumRef, bo{k} + b)), u{k} = Vector256<int>.Zero;");
         if (t.Ggml == "Q8_0")
         {
             for (int g = 0; g < 8; g++)
@@ -430,9 +424,7 @@ internal static class BlockEmitter
             for (int c = 0; c < 4; c++)
             {
                 w.Line($"Vector256<byte> v{c} = {Vector}.LoadUnsafe(ref wRef, pb + {I(16 + 32 * c)});");
-                w.Line(t.Ggml == "Q5_0"
-                    ? $"Vector256<byte> lo{c} = {K}.Q5Codes(v{c}, false, fifth, {I(c)}), hi{c} = {K}.Q5Codes(v{c}, true, fifth, {I(c)});"
-                    : $"Vector256<byte> lo{c} = v{c} & {Vector}.Create((byte)0x0F), hi{c} = {Vector}.ShiftRightLogical(v{c}.AsUInt16(), 4).AsByte() & {Vector}.Create((byte)0x0F);");
+                w.Line(Codes($"v{c}", $"lo{c}", $"hi{c}", t.Ggml == "Q5_0" ? "fifth" : null, c));
                 for (int k = 0; k < tokens; k++)
                 {
                     w.Line(Dot($"s{k}", $"lo{c}", I(k), $"xb + {I(4 * c)}"));
